@@ -1,0 +1,179 @@
+/* arcalloc.h: the public C API of arcalloc.
+ *
+ * Two halves. The allocator layers (page, byte and id allocators) work on memory the caller
+ * hands in: no globals, no OS calls, no locks, so a kernel or an embedded program can use them.
+ * The malloc half (arc_malloc ..., arc_heap_*) is the process allocator that libarcalloc.so
+ * also exports under the standard names. */
+#ifndef ARCALLOC_H
+#define ARCALLOC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "arcalloc_config.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define ARC_API __attribute__((visibility("default")))
+#else
+#define ARC_API
+#endif
+
+/* ---- results ------------------------------------------------------------------------------ */
+
+/* Every layer operation returns one of these. ARC_OK is zero, so `if (rc)` tests for failure. */
+typedef enum arc_result {
+    ARC_OK = 0,
+    ARC_INVALID_PARAM = 1,  /* zero size, alignment not a power of two, range outside the map */
+    ARC_MEMORY_OVERLAP = 2, /* a region overlaps one already added */
+    ARC_NO_MEMORY = 3,      /* nothing free fits the request */
+    ARC_NOT_ALLOCATED = 4,  /* freeing something that is not allocated */
+} arc_result_t;
+
+/* "ok", "invalid parameter", ...; "unknown result" for anything else. Never NULL. */
+ARC_API const char *arc_result_str(int result);
+
+/* ---- page allocator ----------------------------------------------------------------------- */
+
+#define ARC_PAGE_SIZE 4096u
+/* Largest alignment arc_pages_alloc accepts: the map's base is aligned down to this. */
+#define ARC_PAGES_MAX_ALIGN ((size_t)1 << 30)
+/* Regions one page allocator can hold (init counts as the first). */
+#define ARC_PAGES_MAX_REGIONS 16
+
+/* A hierarchical bitmap over ARC_ADDRESS_SPACE_BYTES of address space starting at the first
+ * region's start aligned down to ARC_PAGES_MAX_ALIGN. Its state is caller memory of
+ * arc_pages_state_size() bytes, 64-byte aligned and ZERO-FILLED (static storage, calloc or a
+ * fresh mmap): only the words covering pages in use are ever written, so a 1 TiB map costs
+ * resident memory only where memory is allocated. */
+typedef struct arc_pages arc_pages_t;
+
+ARC_API size_t arc_pages_state_size(void);
+/* Regions are trimmed to whole pages inside the map; nothing left is ARC_INVALID_PARAM. */
+ARC_API int arc_pages_init(arc_pages_t *pa, uintptr_t start, size_t size);
+ARC_API int arc_pages_add_memory(arc_pages_t *pa, uintptr_t start, size_t size);
+/* align is in bytes: a power of two, a multiple of ARC_PAGE_SIZE, at most ARC_PAGES_MAX_ALIGN. */
+ARC_API int arc_pages_alloc(arc_pages_t *pa, size_t num_pages, size_t align, uintptr_t *out);
+ARC_API int arc_pages_alloc_at(arc_pages_t *pa, uintptr_t base, size_t num_pages, size_t align);
+ARC_API int arc_pages_dealloc(arc_pages_t *pa, uintptr_t addr, size_t num_pages);
+ARC_API size_t arc_pages_total_pages(const arc_pages_t *pa);
+ARC_API size_t arc_pages_used_pages(const arc_pages_t *pa);
+ARC_API size_t arc_pages_available_pages(const arc_pages_t *pa);
+/* Walks every level and region; returns the number of broken invariants (0 when sound). */
+ARC_API size_t arc_pages_check(const arc_pages_t *pa);
+
+/* ---- byte allocators ---------------------------------------------------------------------- */
+
+/* The state of any byte allocator: caller memory of ops->state_size bytes, 64-byte aligned.
+ * init() writes all of it; its content before does not matter. */
+typedef struct arc_byte_allocator arc_byte_allocator_t;
+
+/* One contract, three backends: code written over this struct runs on any of them.
+ * Rules every backend keeps:
+ * - alloc: size 0 or align not a power of two -> ARC_INVALID_PARAM; blocks are at least
+ *   ARC_MIN_ALIGN aligned and inside an added region; nothing fits -> ARC_NO_MEMORY.
+ * - add_memory/init: the region is trimmed to ARC_MIN_ALIGN boundaries; too small to hold one
+ *   block -> ARC_INVALID_PARAM; overlapping a region already added -> ARC_MEMORY_OVERLAP.
+ * - dealloc(ptr, size, align) takes what alloc was asked; a pointer the allocator can tell
+ *   is not a live block start -> ARC_NOT_ALLOCATED, nothing changed.
+ * - remove_memory: hands back a whole region given to init/add_memory, only when nothing in it
+ *   is allocated (ARC_INVALID_PARAM otherwise, or when it is not such a region).
+ * - usable_size: bytes writable at a live block (>= the size asked).
+ * - used_bytes counts whole blocks handed out (usable sizes); total_bytes all added memory
+ *   the allocator can hand out; available_bytes = total - used - its own bookkeeping. */
+typedef struct arc_byte_ops {
+    const char *name; /* "tlsf", "buddy", "slab" */
+    size_t state_size;
+    int (*init)(arc_byte_allocator_t *a, void *start, size_t size);
+    int (*add_memory)(arc_byte_allocator_t *a, void *start, size_t size);
+    int (*remove_memory)(arc_byte_allocator_t *a, void *start, size_t size);
+    int (*alloc)(arc_byte_allocator_t *a, size_t size, size_t align, void **out);
+    int (*dealloc)(arc_byte_allocator_t *a, void *ptr, size_t size, size_t align);
+    size_t (*usable_size)(const arc_byte_allocator_t *a, const void *ptr);
+    size_t (*total_bytes)(const arc_byte_allocator_t *a);
+    size_t (*used_bytes)(const arc_byte_allocator_t *a);
+    size_t (*available_bytes)(const arc_byte_allocator_t *a);
+    size_t (*check)(const arc_byte_allocator_t *a); /* broken invariants, 0 when sound */
+} arc_byte_ops_t;
+
+/* Every block any backend returns is aligned to at least this (malloc's guarantee). */
+#define ARC_MIN_ALIGN 16u
+
+ARC_API extern const arc_byte_ops_t arc_tlsf_ops;
+ARC_API extern const arc_byte_ops_t arc_buddy_ops;
+ARC_API extern const arc_byte_ops_t arc_slab_ops;
+/* "tlsf", "buddy" or "slab" -> its ops; NULL for any other name. */
+ARC_API const arc_byte_ops_t *arc_byte_ops_find(const char *name);
+
+/* ---- id allocator ------------------------------------------------------------------------- */
+
+/* Integer ids 0 .. capacity-1 in a hierarchical bitmap held in caller memory of
+ * arc_ids_state_size(capacity) bytes, 64-byte aligned; init clears it. */
+typedef struct arc_ids arc_ids_t;
+
+ARC_API size_t arc_ids_state_size(size_t capacity);
+ARC_API int arc_ids_init(arc_ids_t *ids, size_t capacity);
+/* count contiguous ids, the first a multiple of align (a power of two). */
+ARC_API int arc_ids_alloc(arc_ids_t *ids, size_t count, size_t align, size_t *out_first);
+ARC_API int arc_ids_alloc_fixed(arc_ids_t *ids, size_t id);
+ARC_API int arc_ids_dealloc(arc_ids_t *ids, size_t first, size_t count);
+ARC_API bool arc_ids_is_allocated(const arc_ids_t *ids, size_t id);
+ARC_API size_t arc_ids_size(const arc_ids_t *ids);
+ARC_API size_t arc_ids_used(const arc_ids_t *ids);
+ARC_API size_t arc_ids_available(const arc_ids_t *ids);
+ARC_API size_t arc_ids_check(const arc_ids_t *ids);
+
+/* ---- the process allocator ---------------------------------------------------------------- */
+
+/* The malloc family under arc_ names, for programs that keep the system malloc beside
+ * arcalloc. libarcalloc.so also exports them under the standard names (malloc, free, ...).
+ * Impossible sizes return NULL with errno = ENOMEM; bad alignments EINVAL. Misuse (double free,
+ * a pointer arcalloc never returned, an interior pointer) prints one line on stderr,
+ * "arcalloc: <error> at <address>", and aborts. */
+ARC_API void *arc_malloc(size_t size);
+ARC_API void arc_free(void *ptr);
+ARC_API void *arc_calloc(size_t count, size_t size);
+ARC_API void *arc_realloc(void *ptr, size_t size);
+ARC_API void *arc_reallocarray(void *ptr, size_t count, size_t size);
+ARC_API int arc_posix_memalign(void **out, size_t align, size_t size);
+ARC_API void *arc_aligned_alloc(size_t align, size_t size);
+ARC_API void *arc_memalign(size_t align, size_t size);
+ARC_API void *arc_valloc(size_t size);
+ARC_API void *arc_pvalloc(size_t size);
+ARC_API size_t arc_malloc_usable_size(const void *ptr);
+ARC_API void arc_free_sized(void *ptr, size_t size);
+ARC_API void arc_free_aligned_sized(void *ptr, size_t align, size_t size);
+/* Returns cached and empty memory to the OS; 1 if anything was released. */
+ARC_API int arc_malloc_trim(size_t pad);
+/* glibc's introspection, with arcalloc's real figures (struct mallinfo2 is in <malloc.h>). */
+struct mallinfo2;
+ARC_API struct mallinfo2 arc_mallinfo2(void);
+ARC_API void arc_malloc_stats(void);
+/* True when ptr lies inside arcalloc's heap (any block, live or not). */
+ARC_API bool arc_owns(const void *ptr);
+/* Name of the byte allocator thread heaps use ("tlsf", "buddy", "slab"). */
+ARC_API const char *arc_backend_name(void);
+
+/* First-class heaps, the seed's AllocatorRc: one byte allocator of the caller's choice (NULL or
+ * "" for the build default), safe to use from any thread (a mutex inside), freed all at once by
+ * arc_heap_destroy. arc_free() and arc_realloc() also accept their blocks. */
+typedef struct arc_heap arc_heap_t;
+ARC_API arc_heap_t *arc_heap_new(const char *backend);
+ARC_API void *arc_heap_malloc(arc_heap_t *heap, size_t size);
+ARC_API void *arc_heap_calloc(arc_heap_t *heap, size_t count, size_t size);
+ARC_API void *arc_heap_realloc(arc_heap_t *heap, void *ptr, size_t size);
+ARC_API void *arc_heap_memalign(arc_heap_t *heap, size_t align, size_t size);
+ARC_API void arc_heap_free(arc_heap_t *heap, void *ptr);
+ARC_API void arc_heap_destroy(arc_heap_t *heap);
+ARC_API size_t arc_heap_used_bytes(arc_heap_t *heap);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ARCALLOC_H */

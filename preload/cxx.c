@@ -1,0 +1,192 @@
+/* cxx.c: C++ operator new and delete in every form, written in C under their Itanium-ABI
+ * names so libarcalloc.so needs no C++ runtime. A failing new asks the program's new-handler,
+ * then throws std::bad_alloc through libstdc++ (present in any program that calls new). */
+#include <stddef.h>
+#include <stdlib.h>
+
+#include "arcalloc.h"
+
+#define SHIM ARC_API
+
+typedef void (*new_handler_fn)(void);
+/* From libstdc++, resolved at run time when the program is C++. */
+extern new_handler_fn cxx_get_new_handler(void) __asm__("_ZSt15get_new_handlerv")
+    __attribute__((weak));
+extern _Noreturn void cxx_throw_bad_alloc(void) __asm__("_ZSt17__throw_bad_allocv")
+    __attribute__((weak));
+
+static void *new_failed(size_t size, size_t align, int nothrow)
+{
+    for (;;) {
+        new_handler_fn handler = cxx_get_new_handler ? cxx_get_new_handler() : NULL;
+        if (!handler) {
+            if (nothrow)
+                return NULL;
+            if (cxx_throw_bad_alloc)
+                cxx_throw_bad_alloc();
+            abort();
+        }
+        handler();
+        void *p = align ? arc_aligned_alloc(align, size) : arc_malloc(size);
+        if (p)
+            return p;
+    }
+}
+
+static inline void *new_plain(size_t size, int nothrow)
+{
+    void *p = arc_malloc(size);
+    return p ? p : new_failed(size, 0, nothrow);
+}
+
+static inline void *new_aligned(size_t size, size_t align, int nothrow)
+{
+    void *p = arc_aligned_alloc(align, size);
+    return p ? p : new_failed(size, align, nothrow);
+}
+
+/* Declarations with their mangled names (the nothrow_t argument is an empty struct passed by
+ * reference: a pointer we ignore). */
+SHIM void *op_new(size_t) __asm__("_Znwm");
+SHIM void *op_new_array(size_t) __asm__("_Znam");
+SHIM void *op_new_nothrow(size_t, const void *) __asm__("_ZnwmRKSt9nothrow_t");
+SHIM void *op_new_array_nothrow(size_t, const void *) __asm__("_ZnamRKSt9nothrow_t");
+SHIM void *op_new_aligned(size_t, size_t) __asm__("_ZnwmSt11align_val_t");
+SHIM void *op_new_array_aligned(size_t, size_t) __asm__("_ZnamSt11align_val_t");
+SHIM void *op_new_aligned_nothrow(size_t, size_t,
+                                  const void *) __asm__("_ZnwmSt11align_val_tRKSt9nothrow_t");
+SHIM void *op_new_array_aligned_nothrow(size_t, size_t,
+                                        const void *) __asm__("_ZnamSt11align_val_tRKSt9nothrow_t");
+SHIM void op_delete(void *) __asm__("_ZdlPv");
+SHIM void op_delete_array(void *) __asm__("_ZdaPv");
+SHIM void op_delete_sized(void *, size_t) __asm__("_ZdlPvm");
+SHIM void op_delete_array_sized(void *, size_t) __asm__("_ZdaPvm");
+SHIM void op_delete_nothrow(void *, const void *) __asm__("_ZdlPvRKSt9nothrow_t");
+SHIM void op_delete_array_nothrow(void *, const void *) __asm__("_ZdaPvRKSt9nothrow_t");
+SHIM void op_delete_aligned(void *, size_t) __asm__("_ZdlPvSt11align_val_t");
+SHIM void op_delete_array_aligned(void *, size_t) __asm__("_ZdaPvSt11align_val_t");
+SHIM void op_delete_sized_aligned(void *, size_t, size_t) __asm__("_ZdlPvmSt11align_val_t");
+SHIM void op_delete_array_sized_aligned(void *, size_t, size_t) __asm__("_ZdaPvmSt11align_val_t");
+SHIM void op_delete_aligned_nothrow(void *, size_t,
+                                    const void *) __asm__("_ZdlPvSt11align_val_tRKSt9nothrow_t");
+SHIM void
+op_delete_array_aligned_nothrow(void *, size_t,
+                                const void *) __asm__("_ZdaPvSt11align_val_tRKSt9nothrow_t");
+
+SHIM void *op_new(size_t size)
+{
+    return new_plain(size, 0);
+}
+
+SHIM void *op_new_array(size_t size)
+{
+    return new_plain(size, 0);
+}
+
+SHIM void *op_new_nothrow(size_t size, const void *tag)
+{
+    (void)tag;
+    return new_plain(size, 1);
+}
+
+SHIM void *op_new_array_nothrow(size_t size, const void *tag)
+{
+    (void)tag;
+    return new_plain(size, 1);
+}
+
+SHIM void *op_new_aligned(size_t size, size_t align)
+{
+    return new_aligned(size, align, 0);
+}
+
+SHIM void *op_new_array_aligned(size_t size, size_t align)
+{
+    return new_aligned(size, align, 0);
+}
+
+SHIM void *op_new_aligned_nothrow(size_t size, size_t align, const void *tag)
+{
+    (void)tag;
+    return new_aligned(size, align, 1);
+}
+
+SHIM void *op_new_array_aligned_nothrow(size_t size, size_t align, const void *tag)
+{
+    (void)tag;
+    return new_aligned(size, align, 1);
+}
+
+SHIM void op_delete(void *p)
+{
+    arc_free(p);
+}
+
+SHIM void op_delete_array(void *p)
+{
+    arc_free(p);
+}
+
+SHIM void op_delete_sized(void *p, size_t size)
+{
+    (void)size;
+    arc_free(p);
+}
+
+SHIM void op_delete_array_sized(void *p, size_t size)
+{
+    (void)size;
+    arc_free(p);
+}
+
+SHIM void op_delete_nothrow(void *p, const void *tag)
+{
+    (void)tag;
+    arc_free(p);
+}
+
+SHIM void op_delete_array_nothrow(void *p, const void *tag)
+{
+    (void)tag;
+    arc_free(p);
+}
+
+SHIM void op_delete_aligned(void *p, size_t align)
+{
+    (void)align;
+    arc_free(p);
+}
+
+SHIM void op_delete_array_aligned(void *p, size_t align)
+{
+    (void)align;
+    arc_free(p);
+}
+
+SHIM void op_delete_sized_aligned(void *p, size_t size, size_t align)
+{
+    (void)size;
+    (void)align;
+    arc_free(p);
+}
+
+SHIM void op_delete_array_sized_aligned(void *p, size_t size, size_t align)
+{
+    (void)size;
+    (void)align;
+    arc_free(p);
+}
+
+SHIM void op_delete_aligned_nothrow(void *p, size_t align, const void *tag)
+{
+    (void)align;
+    (void)tag;
+    arc_free(p);
+}
+
+SHIM void op_delete_array_aligned_nothrow(void *p, size_t align, const void *tag)
+{
+    (void)align;
+    (void)tag;
+    arc_free(p);
+}

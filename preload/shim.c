@@ -1,0 +1,164 @@
+/* shim.c: the standard C allocation names, each a one-line forward to its arc_ function. No
+ * allocation logic of its own. Linked with -Bsymbolic-functions, so these tail calls bind
+ * inside the library and never go through the PLT. */
+#include <malloc.h>
+#include <stdlib.h>
+
+#include "arcalloc.h"
+
+#define SHIM ARC_API
+
+SHIM void *malloc(size_t size)
+{
+    return arc_malloc(size);
+}
+
+SHIM void free(void *ptr)
+{
+    arc_free(ptr);
+}
+
+SHIM void *calloc(size_t count, size_t size)
+{
+    return arc_calloc(count, size);
+}
+
+SHIM void *realloc(void *ptr, size_t size)
+{
+    return arc_realloc(ptr, size);
+}
+
+SHIM void *reallocarray(void *ptr, size_t count, size_t size)
+{
+    return arc_reallocarray(ptr, count, size);
+}
+
+SHIM int posix_memalign(void **out, size_t align, size_t size)
+{
+    return arc_posix_memalign(out, align, size);
+}
+
+SHIM void *aligned_alloc(size_t align, size_t size)
+{
+    return arc_aligned_alloc(align, size);
+}
+
+SHIM void *memalign(size_t align, size_t size)
+{
+    return arc_memalign(align, size);
+}
+
+SHIM void *valloc(size_t size)
+{
+    return arc_valloc(size);
+}
+
+SHIM void *pvalloc(size_t size)
+{
+    return arc_pvalloc(size);
+}
+
+SHIM size_t malloc_usable_size(void *ptr)
+{
+    return arc_malloc_usable_size(ptr);
+}
+
+/* C23's sized frees; declared here since this glibc's headers predate them. */
+SHIM void free_sized(void *ptr, size_t size);
+SHIM void free_aligned_sized(void *ptr, size_t align, size_t size);
+
+SHIM void free_sized(void *ptr, size_t size)
+{
+    arc_free_sized(ptr, size);
+}
+
+SHIM void free_aligned_sized(void *ptr, size_t align, size_t size)
+{
+    arc_free_aligned_sized(ptr, align, size);
+}
+
+SHIM int malloc_trim(size_t pad)
+{
+    return arc_malloc_trim(pad);
+}
+
+SHIM struct mallinfo2 mallinfo2(void)
+{
+    return arc_mallinfo2();
+}
+
+/* The old mallinfo's fields are int: figures are clamped, as glibc does. */
+SHIM struct mallinfo mallinfo(void)
+{
+    struct mallinfo2 m2 = arc_mallinfo2();
+#define CLAMP(x) ((int)((x) > (size_t)0x7fffffff ? 0x7fffffff : (x)))
+    struct mallinfo m = {
+        .arena = CLAMP(m2.arena),
+        .ordblks = CLAMP(m2.ordblks),
+        .hblks = CLAMP(m2.hblks),
+        .hblkhd = CLAMP(m2.hblkhd),
+        .usmblks = CLAMP(m2.usmblks),
+        .fsmblks = CLAMP(m2.fsmblks),
+        .uordblks = CLAMP(m2.uordblks),
+        .fordblks = CLAMP(m2.fordblks),
+        .keepcost = 0,
+    };
+#undef CLAMP
+    return m;
+}
+
+SHIM void malloc_stats(void)
+{
+    arc_malloc_stats();
+}
+
+/* glibc's internal names, used by some programs and by libc itself in places: every pointer
+ * must come from and go back to the same allocator. */
+SHIM void *__libc_malloc(size_t size);
+SHIM void __libc_free(void *ptr);
+SHIM void *__libc_calloc(size_t count, size_t size);
+SHIM void *__libc_realloc(void *ptr, size_t size);
+SHIM void *__libc_memalign(size_t align, size_t size);
+SHIM void *__libc_valloc(size_t size);
+SHIM void *__libc_pvalloc(size_t size);
+SHIM int __posix_memalign(void **out, size_t align, size_t size);
+
+SHIM void *__libc_malloc(size_t size)
+{
+    return arc_malloc(size);
+}
+
+SHIM void __libc_free(void *ptr)
+{
+    arc_free(ptr);
+}
+
+SHIM void *__libc_calloc(size_t count, size_t size)
+{
+    return arc_calloc(count, size);
+}
+
+SHIM void *__libc_realloc(void *ptr, size_t size)
+{
+    return arc_realloc(ptr, size);
+}
+
+SHIM void *__libc_memalign(size_t align, size_t size)
+{
+    return arc_memalign(align, size);
+}
+
+SHIM void *__libc_valloc(size_t size)
+{
+    return arc_valloc(size);
+}
+
+SHIM void *__libc_pvalloc(size_t size)
+{
+    return arc_pvalloc(size);
+}
+
+SHIM int __posix_memalign(void **out, size_t align, size_t size)
+{
+    return arc_posix_memalign(out, align, size);
+}

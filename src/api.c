@@ -1,0 +1,415 @@
+/* api.c: the malloc family and first-class heaps under their arc_ names. The fast paths of
+ * arc_malloc and arc_free fit on this screen; everything rare is a noinline function below
+ * them. Never touches the OS directly; never prints except through report.c. */
+#include <errno.h>
+#include <string.h>
+
+#include "arcalloc.h"
+#include "heap.h"
+#include "thread.h"
+
+static void *alloc_slow(size_t size, size_t align);
+static void free_slow(void *p, uintptr_t entry);
+
+/* malloc: a pop from the thread's cache bin, else the slow path. ~20 instructions. */
+void *arc_malloc(size_t size)
+{
+    arc_heap_t *h = arc_tls_heap;
+    if (arc_likely(h != NULL && size <= ARC_CACHE_MAX)) {
+        void *p = arc_heap_cache_pop(h, size);
+        if (arc_likely(p != NULL))
+            return p;
+    }
+    return alloc_slow(size, ARC_GRANULE);
+}
+
+/* free: page map -> segment; our own heap's block goes to the cache bin. ~25 instructions. */
+void arc_free(void *p)
+{
+    uintptr_t entry = arc_arena_entry(p);
+    if (arc_likely(entry != 0 && !(entry & ARC_MAP_LARGE))) {
+        arc_segment_t *seg = (arc_segment_t *)entry;
+        if (arc_likely(seg->heap == arc_tls_heap)) {
+            arc_heap_free_local(seg->heap, seg, p);
+            return;
+        }
+    }
+    free_slow(p, entry);
+}
+
+/* ---- rare cases ---------------------------------------------------------------------------- */
+
+static bool is_pow2(size_t x)
+{
+    return x && !(x & (x - 1));
+}
+
+static bool wants_pages(size_t size, size_t align)
+{
+    return size > ARC_LARGE_THRESHOLD || align > ARC_HEAP_MAX_ALIGN;
+}
+
+static ARC_NOINLINE void *alloc_slow(size_t size, size_t align)
+{
+    arc_heap_t *h = arc_thread_heap_acquire();
+    void *p = NULL;
+    if (!h) {
+        if (arc_thread_in_init() && align <= ARC_GRANULE)
+            p = arc_bootstrap_alloc(size);
+    } else if (wants_pages(size, align)) {
+        p = arc_large_alloc(NULL, size, align);
+    } else {
+        p = arc_heap_alloc(h, size, align);
+    }
+    if (!p)
+        errno = ENOMEM;
+    return p;
+}
+
+/* In the window but no block starts on p's page: inside a large run, or never handed out. */
+static _Noreturn void report_pageless(const void *p, const char *op)
+{
+    int is_realloc = op[0] == 'r';
+    uintptr_t page = ((uintptr_t)p - arc_arena.base) / ARC_PAGE_SIZE;
+    for (uintptr_t i = page + 1; i-- > 0;) {
+        uintptr_t e = arc_arena.pagemap[i];
+        if (e & ARC_MAP_LARGE && e != ARC_MAP_FREED) {
+            const arc_large_t *large = (const arc_large_t *)(e & ~ARC_MAP_LARGE);
+            if ((uintptr_t)p < large->addr + arc_large_usable(large))
+                arc_report_misuse(is_realloc ? "realloc of a pointer into the middle of a block"
+                                             : "free of a pointer into the middle of a block",
+                                  p);
+            break;
+        }
+        if (e != 0 && e != ARC_MAP_FREED)
+            break;
+    }
+    arc_report_misuse(is_realloc ? "realloc of a pointer arcalloc never returned"
+                                 : "free of a pointer arcalloc never returned",
+                      p);
+}
+
+/* Checks a page-map entry for p; returns the large descriptor when p is a large block. */
+static arc_large_t *large_checked(const void *p, uintptr_t entry, const char *op)
+{
+    int is_realloc = op[0] == 'r';
+    if (entry == ARC_MAP_FREED)
+        arc_report_misuse(is_realloc ? "realloc of a freed block" : "double free", p);
+    arc_large_t *large = (arc_large_t *)(entry & ~ARC_MAP_LARGE);
+    if ((uintptr_t)p != large->addr)
+        arc_report_misuse(is_realloc ? "realloc of a pointer into the middle of a block"
+                                     : "free of a pointer into the middle of a block",
+                          p);
+    return large;
+}
+
+static void large_release(void *p, arc_large_t *large)
+{
+    arc_heap_t *owner = large->heap;
+    if (owner) {
+        pthread_mutex_lock(&owner->lock);
+        if (large->prev)
+            large->prev->next = large->next;
+        else
+            owner->large = large->next;
+        if (large->next)
+            large->next->prev = large->prev;
+        pthread_mutex_unlock(&owner->lock);
+    }
+    arc_large_free(p, large);
+}
+
+static ARC_NOINLINE void free_slow(void *p, uintptr_t entry)
+{
+    if (!p)
+        return;
+    int saved_errno = errno;
+    if (entry == 0) {
+        if (arc_bootstrap_contains(p))
+            return;
+        if (!arc_arena_contains(p))
+            arc_report_misuse("free of a pointer arcalloc never returned", p);
+        report_pageless(p, "free");
+    }
+    if (entry & ARC_MAP_LARGE) {
+        large_release(p, large_checked(p, entry, "free"));
+    } else {
+        arc_segment_t *seg = (arc_segment_t *)entry;
+        arc_heap_free_other(seg->heap, p);
+    }
+    errno = saved_errno;
+}
+
+/* Usable bytes of a block, checking it is one: misuse is reported as `op`. */
+static size_t usable_checked(const void *p, const char *op)
+{
+    uintptr_t entry = arc_arena_entry(p);
+    if (entry == 0) {
+        if (arc_bootstrap_contains(p))
+            return arc_bootstrap_size(p);
+        if (!arc_arena_contains(p))
+            arc_report_misuse(op[0] == 'r' ? "realloc of a pointer arcalloc never returned"
+                                           : "free of a pointer arcalloc never returned",
+                              p);
+        report_pageless(p, op);
+    }
+    if (entry & ARC_MAP_LARGE)
+        return arc_large_usable(large_checked(p, entry, op));
+    arc_segment_t *seg = (arc_segment_t *)entry;
+    arc_heap_t *h = seg->heap;
+    /* Another thread's live bits may change under us: only the owner's are checked here. */
+    if ((h == arc_tls_heap || h->kind == ARC_HEAP_SHARED) && !arc_live_test(seg, p))
+        arc_heap_bad_free(h, seg, p, op);
+    return h->ops->usable_size(h->backend, p);
+}
+
+void *arc_calloc(size_t count, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(count, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *p = arc_malloc(total);
+    /* Page runs come zero-filled (free pages are always decommitted): no need to clear. */
+    if (p && !(total > ARC_LARGE_THRESHOLD && (arc_arena_entry(p) & ARC_MAP_LARGE)))
+        memset(p, 0, total);
+    return p;
+}
+
+/* Moves p to a new block from `alloc` when it cannot stay. */
+static void *realloc_with(arc_heap_t *shared, void *p, size_t size)
+{
+    size_t old = usable_checked(p, "realloc");
+    uintptr_t entry = arc_arena_entry(p);
+    if (entry & ARC_MAP_LARGE) {
+        if (size > ARC_LARGE_THRESHOLD &&
+            arc_large_resize(p, (arc_large_t *)(entry & ~ARC_MAP_LARGE), size))
+            return p;
+    } else if (entry != 0 && size <= old && size >= old / 2) {
+        return p; /* shrinking by less than half keeps the block */
+    }
+    void *q = shared ? arc_heap_malloc(shared, size) : arc_malloc(size);
+    if (!q)
+        return NULL;
+    memcpy(q, p, size < old ? size : old);
+    arc_free(p);
+    return q;
+}
+
+void *arc_realloc(void *p, size_t size)
+{
+    if (!p)
+        return arc_malloc(size);
+    if (size == 0) { /* glibc's behaviour: free and return NULL */
+        arc_free(p);
+        return NULL;
+    }
+    return realloc_with(NULL, p, size);
+}
+
+void *arc_reallocarray(void *p, size_t count, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(count, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return arc_realloc(p, total);
+}
+
+static void *aligned_impl(size_t align, size_t size)
+{
+    if (align <= ARC_GRANULE)
+        return arc_malloc(size);
+    return alloc_slow(size, align);
+}
+
+int arc_posix_memalign(void **out, size_t align, size_t size)
+{
+    if (!is_pow2(align) || align < sizeof(void *))
+        return EINVAL;
+    int saved_errno = errno;
+    void *p = aligned_impl(align, size);
+    errno = saved_errno;
+    if (!p)
+        return ENOMEM;
+    *out = p;
+    return 0;
+}
+
+void *arc_aligned_alloc(size_t align, size_t size)
+{
+    if (!is_pow2(align)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return aligned_impl(align, size);
+}
+
+void *arc_memalign(size_t align, size_t size)
+{
+    /* glibc rounds a non-power-of-two alignment up to the next power of two. */
+    if (align > ((size_t)1 << (sizeof(size_t) * 8 - 1))) {
+        errno = EINVAL;
+        return NULL;
+    }
+    size_t pow2 = 1;
+    while (pow2 < align)
+        pow2 <<= 1;
+    return aligned_impl(pow2, size);
+}
+
+void *arc_valloc(size_t size)
+{
+    return aligned_impl(ARC_PAGE_SIZE, size);
+}
+
+void *arc_pvalloc(size_t size)
+{
+    size_t rounded = (size + ARC_PAGE_SIZE - 1) & ~(size_t)(ARC_PAGE_SIZE - 1);
+    if (rounded < size) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return aligned_impl(ARC_PAGE_SIZE, rounded ? rounded : ARC_PAGE_SIZE);
+}
+
+size_t arc_malloc_usable_size(const void *p)
+{
+    if (!p || (!arc_arena_contains(p) && !arc_bootstrap_contains(p)))
+        return 0;
+    return usable_checked(p, "free");
+}
+
+void arc_free_sized(void *p, size_t size)
+{
+    if (p && size > usable_checked(p, "free"))
+        arc_report_misuse("free_sized with a size larger than the block", p);
+    arc_free(p);
+}
+
+void arc_free_aligned_sized(void *p, size_t align, size_t size)
+{
+    if (p && align && ((uintptr_t)p & (align - 1)))
+        arc_report_misuse("free_aligned_sized with an alignment the block does not have", p);
+    arc_free_sized(p, size);
+}
+
+int arc_malloc_trim(size_t pad)
+{
+    (void)pad;
+    arc_heap_t *h = arc_tls_heap;
+    return h && arc_heap_trim(h) ? 1 : 0;
+}
+
+bool arc_owns(const void *p)
+{
+    return p && (arc_arena_contains(p) || arc_bootstrap_contains(p));
+}
+
+const char *arc_backend_name(void)
+{
+    return arc_thread_ops()->name;
+}
+
+/* ---- first-class heaps --------------------------------------------------------------------- */
+
+arc_heap_t *arc_heap_new(const char *backend)
+{
+    const arc_byte_ops_t *ops =
+        backend && *backend ? arc_byte_ops_find(backend) : arc_byte_ops_find(ARC_DEFAULT_BACKEND);
+    if (!ops) {
+        errno = EINVAL;
+        return NULL;
+    }
+    arc_heap_t *h = arc_thread_shared_heap_new(ops);
+    if (!h)
+        errno = ENOMEM;
+    return h;
+}
+
+static void *shared_alloc(arc_heap_t *h, size_t size, size_t align)
+{
+    void *p;
+    if (wants_pages(size, align)) {
+        p = arc_large_alloc(h, size, align);
+        if (p) {
+            arc_large_t *large = (arc_large_t *)(arc_arena_entry(p) & ~ARC_MAP_LARGE);
+            pthread_mutex_lock(&h->lock);
+            large->prev = NULL;
+            large->next = h->large;
+            if (h->large)
+                h->large->prev = large;
+            h->large = large;
+            pthread_mutex_unlock(&h->lock);
+        }
+    } else {
+        pthread_mutex_lock(&h->lock);
+        p = arc_heap_alloc(h, size, align);
+        pthread_mutex_unlock(&h->lock);
+    }
+    if (!p)
+        errno = ENOMEM;
+    return p;
+}
+
+void *arc_heap_malloc(arc_heap_t *h, size_t size)
+{
+    return shared_alloc(h, size, ARC_GRANULE);
+}
+
+void *arc_heap_memalign(arc_heap_t *h, size_t align, size_t size)
+{
+    if (!is_pow2(align)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return shared_alloc(h, size, align < ARC_GRANULE ? ARC_GRANULE : align);
+}
+
+void *arc_heap_calloc(arc_heap_t *h, size_t count, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(count, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *p = shared_alloc(h, total, ARC_GRANULE);
+    if (p && !(arc_arena_entry(p) & ARC_MAP_LARGE))
+        memset(p, 0, total);
+    return p;
+}
+
+void *arc_heap_realloc(arc_heap_t *h, void *p, size_t size)
+{
+    if (!p)
+        return arc_heap_malloc(h, size);
+    if (size == 0) {
+        arc_free(p);
+        return NULL;
+    }
+    return realloc_with(h, p, size);
+}
+
+void arc_heap_free(arc_heap_t *h, void *p)
+{
+    (void)h; /* the block knows its heap */
+    arc_free(p);
+}
+
+void arc_heap_destroy(arc_heap_t *h)
+{
+    if (h)
+        arc_thread_shared_heap_destroy(h);
+}
+
+size_t arc_heap_used_bytes(arc_heap_t *h)
+{
+    pthread_mutex_lock(&h->lock);
+    size_t used = h->backend_ready ? h->ops->used_bytes(h->backend) : 0;
+    for (const arc_large_t *l = h->large; l; l = l->next)
+        used += arc_large_usable(l);
+    pthread_mutex_unlock(&h->lock);
+    return used;
+}

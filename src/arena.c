@@ -1,0 +1,187 @@
+/* arena.c: reserves the process's address range, runs the page allocator over it, keeps the
+ * page map and serves large page runs. Every call here is a slow path under one mutex; it
+ * never touches a byte allocator and never calls malloc. */
+#include "arena.h"
+
+#include "os.h"
+
+arc_arena_t arc_arena = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* Metadata comes from the OS in chunks this big (heaps, large-run descriptors). */
+#define META_CHUNK ((size_t)1 << 20)
+/* Window alignment: the page allocator honours alignments up to this on bit indices. */
+#define WINDOW_ALIGN                                                                               \
+    (ARC_ADDRESS_SPACE_BYTES < ARC_PAGES_MAX_ALIGN ? (size_t)ARC_ADDRESS_SPACE_BYTES               \
+                                                   : ARC_PAGES_MAX_ALIGN)
+
+void arc_arena_lock(void)
+{
+    pthread_mutex_lock(&arc_arena.lock);
+}
+
+void arc_arena_unlock(void)
+{
+    pthread_mutex_unlock(&arc_arena.lock);
+}
+
+bool arc_arena_init(void)
+{
+    if (arc_arena.base)
+        return true;
+    size_t got = 0;
+    void *window =
+        arc_os_reserve((size_t)ARC_ADDRESS_SPACE_BYTES, ARC_ARENA_MIN_RESERVE, WINDOW_ALIGN, &got);
+    if (!window)
+        return false;
+    size_t map_bytes = got / ARC_PAGE_SIZE * sizeof(uintptr_t), map_got = 0;
+    uintptr_t *pagemap = arc_os_reserve(map_bytes, map_bytes, ARC_PAGE_SIZE, &map_got);
+    size_t state_bytes = arc_pages_state_size(), state_got = 0;
+    arc_pages_t *pages = arc_os_reserve(state_bytes, state_bytes, ARC_PAGE_SIZE, &state_got);
+    if (!pagemap || !pages || arc_pages_init(pages, (uintptr_t)window, got) != ARC_OK) {
+        arc_os_unmap(window, got);
+        if (pagemap)
+            arc_os_unmap(pagemap, map_bytes);
+        if (pages)
+            arc_os_unmap(pages, state_bytes);
+        return false;
+    }
+    arc_arena.pagemap = pagemap;
+    arc_arena.pages = pages;
+    arc_arena.size = got;
+    arc_arena.base = (uintptr_t)window; /* last: arc_arena_entry() trusts size once base is set */
+    return true;
+}
+
+/* Caller holds the lock. */
+static void *meta_alloc_locked(size_t size)
+{
+    size = (size + 63) & ~(size_t)63;
+    if ((size_t)(arc_arena.meta_end - arc_arena.meta_cur) < size) {
+        size_t chunk = size > META_CHUNK ? (size + META_CHUNK - 1) & ~(META_CHUNK - 1) : META_CHUNK;
+        char *fresh = arc_os_map(chunk);
+        if (!fresh)
+            return NULL;
+        arc_arena.meta_cur = fresh;
+        arc_arena.meta_end = fresh + chunk;
+    }
+    void *p = arc_arena.meta_cur;
+    arc_arena.meta_cur += size;
+    return p;
+}
+
+void *arc_arena_meta_alloc(size_t size)
+{
+    arc_arena_lock();
+    void *p = meta_alloc_locked(size);
+    arc_arena_unlock();
+    return p;
+}
+
+static uintptr_t pages_alloc_locked(size_t pages, size_t align)
+{
+    uintptr_t addr = 0;
+    if (arc_pages_alloc(arc_arena.pages, pages, align, &addr) != ARC_OK)
+        return 0;
+    size_t used = arc_pages_used_pages(arc_arena.pages);
+    if (used > arc_arena.peak_pages)
+        arc_arena.peak_pages = used;
+    return addr;
+}
+
+uintptr_t arc_arena_pages_alloc(size_t pages, size_t align)
+{
+    arc_arena_lock();
+    uintptr_t addr = pages_alloc_locked(pages, align);
+    arc_arena_unlock();
+    return addr;
+}
+
+void arc_arena_pages_free(uintptr_t addr, size_t pages)
+{
+    /* Decommit before the pages are free: once free another thread may take and write them. */
+    arc_os_decommit((void *)addr, pages * ARC_PAGE_SIZE);
+    arc_arena_lock();
+    arc_pages_dealloc(arc_arena.pages, addr, pages);
+    arc_arena_unlock();
+}
+
+static size_t page_index(uintptr_t addr)
+{
+    return (addr - arc_arena.base) / ARC_PAGE_SIZE;
+}
+
+void *arc_large_alloc(arc_heap_t *owner, size_t size, size_t align)
+{
+    if (size > arc_arena.size)
+        return NULL;
+    size_t pages = (size + ARC_PAGE_SIZE - 1) / ARC_PAGE_SIZE;
+    if (align < ARC_PAGE_SIZE)
+        align = ARC_PAGE_SIZE;
+    if (align > ARC_PAGES_MAX_ALIGN)
+        return NULL;
+    arc_arena_lock();
+    arc_large_t *large = arc_arena.large_free;
+    if (large)
+        arc_arena.large_free = large->next;
+    else
+        large = meta_alloc_locked(sizeof *large);
+    uintptr_t addr = large ? pages_alloc_locked(pages, align) : 0;
+    if (!addr) {
+        if (large) {
+            large->next = arc_arena.large_free;
+            arc_arena.large_free = large;
+        }
+        arc_arena_unlock();
+        return NULL;
+    }
+    *large = (arc_large_t){.heap = owner, .addr = addr, .pages = pages};
+    arc_arena.pagemap[page_index(addr)] = (uintptr_t)large | ARC_MAP_LARGE;
+    arc_arena.large_bytes += pages * ARC_PAGE_SIZE;
+    arc_arena.large_count++;
+    arc_arena.large_allocs++;
+    arc_arena_unlock();
+    return (void *)addr;
+}
+
+void arc_large_free(void *p, arc_large_t *large)
+{
+    size_t pages = large->pages;
+    arc_os_decommit(p, pages * ARC_PAGE_SIZE);
+    arc_arena_lock();
+    arc_arena.pagemap[page_index((uintptr_t)p)] = ARC_MAP_FREED;
+    arc_pages_dealloc(arc_arena.pages, (uintptr_t)p, pages);
+    arc_arena.large_bytes -= pages * ARC_PAGE_SIZE;
+    arc_arena.large_count--;
+    large->next = arc_arena.large_free;
+    arc_arena.large_free = large;
+    arc_arena_unlock();
+}
+
+bool arc_large_resize(void *p, arc_large_t *large, size_t new_size)
+{
+    size_t want = (new_size + ARC_PAGE_SIZE - 1) / ARC_PAGE_SIZE, have = large->pages;
+    if (want == 0 || new_size > arc_arena.size)
+        return false;
+    uintptr_t tail = (uintptr_t)p + want * ARC_PAGE_SIZE;
+    if (want < have) {
+        arc_os_decommit((void *)tail, (have - want) * ARC_PAGE_SIZE);
+        arc_arena_lock();
+        arc_pages_dealloc(arc_arena.pages, tail, have - want);
+    } else if (want > have) {
+        arc_arena_lock();
+        uintptr_t end = (uintptr_t)p + have * ARC_PAGE_SIZE;
+        if (arc_pages_alloc_at(arc_arena.pages, end, want - have, ARC_PAGE_SIZE) != ARC_OK) {
+            arc_arena_unlock();
+            return false;
+        }
+    } else {
+        return true;
+    }
+    arc_arena.large_bytes = arc_arena.large_bytes - have * ARC_PAGE_SIZE + want * ARC_PAGE_SIZE;
+    large->pages = want;
+    size_t used = arc_pages_used_pages(arc_arena.pages);
+    if (used > arc_arena.peak_pages)
+        arc_arena.peak_pages = used;
+    arc_arena_unlock();
+    return true;
+}

@@ -1,0 +1,92 @@
+/* arena.h: the process's one reserved address range, its page allocator, its page map (owner
+ * of every page, found from a pointer in O(1)) and large page-run allocations. Knows nothing of
+ * byte allocators or threads; takes its own lock only on slow paths. */
+#ifndef ARC_ARENA_H
+#define ARC_ARENA_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arcalloc.h"
+
+typedef struct arc_heap arc_heap_t;
+
+/* A large allocation: a run of pages straight from the page allocator. Its descriptor lives
+ * in metadata memory; the page map entry of the run's first page points at it. */
+typedef struct arc_large {
+    arc_heap_t *heap; /* first-class heap that owns it, or NULL for thread heaps */
+    uintptr_t addr;
+    size_t pages;
+    struct arc_large *prev, *next; /* in heap->large (first-class heaps), or the free list */
+} arc_large_t;
+
+/* Page map entries: 0 = no block starts in this page; a segment pointer (page aligned) for
+ * every page of a heap segment; (arc_large_t * | ARC_MAP_LARGE) for a large run's first page. */
+#define ARC_MAP_LARGE ((uintptr_t)1)
+/* Left in a freed large run's first page until the page is reused: a second free of it is a
+ * double free, told apart from a pointer arcalloc never returned. */
+#define ARC_MAP_FREED ((uintptr_t)3)
+
+/* Requests above this go to page runs directly; below, to a heap's byte allocator. 128 KiB is
+ * where glibc starts mmap'ing too, so programs tuned for glibc see familiar behaviour. */
+#define ARC_LARGE_THRESHOLD ((size_t)128 << 10)
+/* Alignments above this go to page runs: the page allocator aligns for free. */
+#define ARC_HEAP_MAX_ALIGN ((size_t)ARC_PAGE_SIZE)
+/* The smallest reservation accepted when the OS refuses the full address_space. */
+#define ARC_ARENA_MIN_RESERVE ((size_t)64 << 20)
+
+typedef struct arc_arena {
+    uintptr_t base; /* window start; 0 until initialised */
+    size_t size;    /* window bytes (address_space, or less if the OS refused) */
+    uintptr_t *pagemap;
+    arc_pages_t *pages;
+    pthread_mutex_t lock; /* guards pages, metadata and the large free list */
+    char *meta_cur, *meta_end;
+    arc_large_t *large_free;
+    /* Figures kept on slow paths, under the lock. */
+    size_t segment_bytes, large_bytes, large_count, large_allocs, peak_pages;
+} arc_arena_t;
+
+extern arc_arena_t arc_arena;
+
+/* Idempotent; false when the address range could not be reserved. Not thread-safe on its own:
+ * the caller (thread.c) serialises the first call. */
+bool arc_arena_init(void);
+/* Zeroed metadata that lives as long as the process. NULL when the OS refuses. */
+void *arc_arena_meta_alloc(size_t size);
+/* A run of zero-filled pages (0 when the range is exhausted), and its return: the pages are
+ * decommitted before they become free, so every free page reads as zero. */
+uintptr_t arc_arena_pages_alloc(size_t pages, size_t align);
+void arc_arena_pages_free(uintptr_t addr, size_t pages);
+
+void *arc_large_alloc(arc_heap_t *owner, size_t size, size_t align);
+void arc_large_free(void *p, arc_large_t *large);
+/* Resizes in place (shrinking, or growing into free pages that follow); false if it cannot. */
+bool arc_large_resize(void *p, arc_large_t *large, size_t new_size);
+
+static inline size_t arc_large_usable(const arc_large_t *large)
+{
+    return large->pages * ARC_PAGE_SIZE;
+}
+
+/* The page map entry for p, or 0 when p is outside the window. */
+static inline uintptr_t arc_arena_entry(const void *p)
+{
+    uintptr_t off = (uintptr_t)p - arc_arena.base;
+    if (off >= arc_arena.size)
+        return 0;
+    return arc_arena.pagemap[off / ARC_PAGE_SIZE];
+}
+
+static inline bool arc_arena_contains(const void *p)
+{
+    return (uintptr_t)p - arc_arena.base < arc_arena.size;
+}
+
+/* Fork support: the lock is taken before fork and released (or reset) after. */
+void arc_arena_lock(void);
+void arc_arena_unlock(void);
+
+#endif

@@ -1,0 +1,520 @@
+/* buddy.c: the buddy byte allocator (arc_buddy_ops): naturally aligned power-of-two blocks from
+ * 16 B, split on alloc and merged with their buddy (addr ^ size) on free, over any number of
+ * caller regions. Never calls the OS, allocates, locks, prints or keeps globals.
+ *
+ * Layout. A region is trimmed inward to ARC_MIN_ALIGN (16-byte) boundaries, [lo, hi); all its
+ * bookkeeping lives at its start:
+ *
+ *   [region header][byte map: n bytes][unused < 17 B][area: n granules of 16 B, ending at hi]
+ *
+ * n is the largest count with header + n + 16 n <= hi - lo. The area is carved greedily into the
+ * largest blocks that are naturally aligned on their absolute address and fit, so a block of
+ * order k always sits at a multiple of 2^k and its buddy is addr ^ 2^k. The byte map has one
+ * byte per granule: 0 inside a block; at a block's first granule MAP_HEAD | order, plus MAP_USED
+ * while the block is allocated. free() needs no size (the map knows each block's order), and
+ * double frees and interior pointers are exact (their granule is not a used head).
+ *
+ * Regions sit in a treap keyed by address (priorities hash the address): add_memory's overlap
+ * test and the pointer-to-region lookup of free/usable_size are O(log regions), one step with
+ * one region; the rest of each operation is O(orders).
+ *
+ * Statistics (exact after every operation):
+ *   total_bytes     = sum over regions of the area (16 n): every byte a block can cover.
+ *   used_bytes      = sum of the block sizes (= usable_size) of live blocks.
+ *   available_bytes = total - used = the bytes of the free blocks. The header and byte map are
+ *                     outside total; a block carries no header, so the only waste is rounding
+ *                     requests up to a power of two (it shows in used_bytes). */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "arcalloc.h"
+
+/* ---- constants ---------------------------------------------------------------------------- */
+
+/* One map byte describes one granule of ARC_MIN_ALIGN bytes, the smallest block. */
+#define GRANULE_LOG2 4
+#define GRANULE      ((uintptr_t)1 << GRANULE_LOG2)
+
+/* Orders are log2 of block sizes. The smallest block is one granule (it must hold the two
+ * free-list links); the largest, 2^62 B, is beyond any real address space and keeps every size
+ * computation below 2^63 so nothing overflows. Free lists are indexed by order directly. */
+#define ORDER_MIN   GRANULE_LOG2
+#define ORDER_MAX   62
+#define ORDER_LISTS (ORDER_MAX + 1)
+#define BLOCK_LIMIT ((size_t)1 << ORDER_MAX)
+
+/* A map byte: the order in the low bits, two flags above. */
+#define MAP_ORDER_MASK 0x3fu
+#define MAP_HEAD       0x40u /* the granule starts a block */
+#define MAP_USED       0x80u /* ... which is allocated */
+
+/* Treap priorities: the region's address through MurmurHash3's 64-bit finaliser (fmix64), whose
+ * two multipliers come from its author; a plain multiplicative hash of evenly spaced regions
+ * (1 MiB heap segments) gives a treap twice as deep. */
+#define TREAP_MIX1 0xff51afd7ed558ccdull
+#define TREAP_MIX2 0xc4ceb9fe1a85ec53ull
+/* check(): a treap of n regions is about 3 log2 n deep and n < 2^64, so deeper is a cycle. */
+#define TREAP_DEPTH_LIMIT 256
+
+_Static_assert((1u << GRANULE_LOG2) == ARC_MIN_ALIGN, "a granule is the minimum alignment");
+_Static_assert(sizeof(size_t) == 8 && sizeof(uintptr_t) == 8, "64-bit targets only");
+_Static_assert(ORDER_MAX <= MAP_ORDER_MASK, "every order fits the map byte");
+_Static_assert(ORDER_LISTS <= 64, "the non-empty list set is one 64-bit word");
+_Static_assert((MAP_ORDER_MASK & (MAP_HEAD | MAP_USED)) == 0, "flags above the order");
+
+/* A free block: its first granule holds the links of its order's list. */
+typedef struct arc_buddy_block {
+    struct arc_buddy_block *next, *prev;
+} arc_buddy_block_t;
+
+_Static_assert(sizeof(arc_buddy_block_t) <= ((size_t)1 << ORDER_MIN),
+               "the smallest block has links");
+
+typedef struct arc_buddy_region {
+    struct arc_buddy_region *left, *right; /* the address treap */
+    uintptr_t lo, hi;                      /* the trimmed region: overlap tests, remove_memory */
+    uintptr_t area_lo;                     /* first granule of the area; the area ends at hi */
+    size_t live;                           /* allocated blocks in this region */
+} arc_buddy_region_t;
+
+/* The header plus one map byte and one granule: the smallest region add_memory takes. */
+#define REGION_MIN (sizeof(arc_buddy_region_t) + 1 + GRANULE)
+
+_Static_assert(sizeof(arc_buddy_region_t) % GRANULE == 0, "the map starts on a granule");
+
+/* The control block: the whole of the caller's state memory. */
+typedef struct arc_buddy {
+    arc_buddy_region_t *root;
+    uint64_t nonempty; /* bit k: lists[k] != NULL */
+    size_t total, used;
+    arc_buddy_block_t *lists[ORDER_LISTS];
+} arc_buddy_t;
+
+static arc_buddy_t *buddy_of(arc_byte_allocator_t *a)
+{
+    return (arc_buddy_t *)(void *)a;
+}
+
+static const arc_buddy_t *buddy_of_const(const arc_byte_allocator_t *a)
+{
+    return (const arc_buddy_t *)(const void *)a;
+}
+
+/* ---- bits and orders ---------------------------------------------------------------------- */
+
+static inline unsigned bit_msb(uint64_t x) /* x != 0 */
+{
+    return 63u - (unsigned)__builtin_clzll(x);
+}
+
+static inline unsigned bit_lsb(uint64_t x) /* x != 0 */
+{
+    return (unsigned)__builtin_ctzll(x);
+}
+
+static inline bool size_is_pow2(size_t x)
+{
+    return x && !(x & (x - 1));
+}
+
+/* The order of the smallest block holding `need` bytes (0 < need <= BLOCK_LIMIT). */
+static inline unsigned order_for(size_t need)
+{
+    return need <= GRANULE ? ORDER_MIN : bit_msb(need - 1) + 1;
+}
+
+/* ---- the byte map ------------------------------------------------------------------------- */
+
+static inline uint8_t *region_map(const arc_buddy_region_t *r)
+{
+    return (uint8_t *)(uintptr_t)(r + 1);
+}
+
+static inline uint8_t *map_byte(const arc_buddy_region_t *r, uintptr_t addr)
+{
+    return region_map(r) + ((addr - r->area_lo) >> GRANULE_LOG2);
+}
+
+/* The order of the live block starting at addr in r, or 0 when addr is no live block start. */
+static inline unsigned block_live_order(const arc_buddy_region_t *r, uintptr_t addr)
+{
+    if (addr < r->area_lo || addr >= r->hi || addr % GRANULE)
+        return 0;
+    unsigned m = *map_byte(r, addr);
+    return (m & (MAP_HEAD | MAP_USED)) == (MAP_HEAD | MAP_USED) ? m & MAP_ORDER_MASK : 0;
+}
+
+/* ---- free lists --------------------------------------------------------------------------- */
+
+static inline void list_push(arc_buddy_t *b, uintptr_t addr, unsigned k)
+{
+    arc_buddy_block_t *blk = (arc_buddy_block_t *)addr;
+    blk->prev = NULL;
+    blk->next = b->lists[k];
+    if (blk->next)
+        blk->next->prev = blk;
+    b->lists[k] = blk;
+    b->nonempty |= (uint64_t)1 << k;
+}
+
+static inline void list_unlink(arc_buddy_t *b, arc_buddy_block_t *blk, unsigned k)
+{
+    if (blk->prev)
+        blk->prev->next = blk->next;
+    else
+        b->lists[k] = blk->next;
+    if (blk->next)
+        blk->next->prev = blk->prev;
+    if (!b->lists[k])
+        b->nonempty &= ~((uint64_t)1 << k);
+}
+
+/* ---- the region treap --------------------------------------------------------------------- */
+
+static inline uint64_t region_priority(const arc_buddy_region_t *r)
+{
+    uint64_t x = r->lo;
+    x = (x ^ (x >> 33)) * TREAP_MIX1;
+    x = (x ^ (x >> 33)) * TREAP_MIX2;
+    return x ^ (x >> 33);
+}
+
+/* The region holding addr, or NULL. */
+static inline arc_buddy_region_t *region_find(arc_buddy_region_t *t, uintptr_t addr)
+{
+    while (t && (addr < t->lo || addr >= t->hi))
+        t = addr < t->lo ? t->left : t->right;
+    return t;
+}
+
+/* Some region meeting [lo, hi), or NULL. */
+static arc_buddy_region_t *region_find_overlap(arc_buddy_region_t *t, uintptr_t lo, uintptr_t hi)
+{
+    while (t && (hi <= t->lo || lo >= t->hi))
+        t = hi <= t->lo ? t->left : t->right;
+    return t;
+}
+
+/* Splits t into the regions below key (*below) and the rest (*rest). */
+static void treap_split(arc_buddy_region_t *t, uintptr_t key, arc_buddy_region_t **below,
+                        arc_buddy_region_t **rest)
+{
+    if (!t) {
+        *below = *rest = NULL;
+    } else if (t->lo < key) {
+        treap_split(t->right, key, &t->right, rest);
+        *below = t;
+    } else {
+        treap_split(t->left, key, below, &t->left);
+        *rest = t;
+    }
+}
+
+/* Joins two treaps, every region of l below every region of r. */
+static arc_buddy_region_t *treap_join(arc_buddy_region_t *l, arc_buddy_region_t *r)
+{
+    if (!l || !r)
+        return l ? l : r;
+    if (region_priority(l) >= region_priority(r)) {
+        l->right = treap_join(l->right, r);
+        return l;
+    }
+    r->left = treap_join(l, r->left);
+    return r;
+}
+
+static void region_link(arc_buddy_t *b, arc_buddy_region_t *r)
+{
+    arc_buddy_region_t *below, *above;
+    treap_split(b->root, r->lo, &below, &above);
+    r->left = r->right = NULL;
+    b->root = treap_join(treap_join(below, r), above);
+}
+
+static void region_unlink(arc_buddy_t *b, const arc_buddy_region_t *r)
+{
+    arc_buddy_region_t *below, *rest, *self, *above;
+    treap_split(b->root, r->lo, &below, &rest);
+    treap_split(rest, r->lo + 1, &self, &above);
+    b->root = treap_join(below, above);
+}
+
+/* ---- alloc -------------------------------------------------------------------------------- */
+
+/* Budget (x86-64, -O2): ~10 instructions of checks and order, ~6 to pick the list, ~10 to pop,
+ * the region lookup (~6 per treap level), then ~12 per split level. */
+static int buddy_alloc(arc_byte_allocator_t *a, size_t size, size_t align, void **out)
+{
+    arc_buddy_t *b = buddy_of(a);
+    if (!out || !size || !size_is_pow2(align))
+        return ARC_INVALID_PARAM;
+    *out = NULL;
+    size_t need = size > align ? size : align;
+    if (need > BLOCK_LIMIT)
+        return ARC_NO_MEMORY; /* absurd: before any arithmetic that could wrap */
+    unsigned k = order_for(need);
+    uint64_t fit = b->nonempty & (~(uint64_t)0 << k);
+    if (!fit)
+        return ARC_NO_MEMORY;
+    unsigned j = bit_lsb(fit);
+    arc_buddy_block_t *blk = b->lists[j];
+    list_unlink(b, blk, j);
+    uintptr_t addr = (uintptr_t)blk;
+    arc_buddy_region_t *r = region_find(b->root, addr);
+    while (j > k) { /* keep the lower half, list the upper */
+        j--;
+        uintptr_t upper = addr + ((uintptr_t)1 << j);
+        list_push(b, upper, j);
+        *map_byte(r, upper) = (uint8_t)(MAP_HEAD | j);
+    }
+    *map_byte(r, addr) = (uint8_t)(MAP_HEAD | MAP_USED | k);
+    r->live++;
+    b->used += (size_t)1 << k;
+    *out = blk;
+    return ARC_OK;
+}
+
+/* ---- dealloc ------------------------------------------------------------------------------ */
+
+/* dealloc(ptr, size, align): size above the block's size cannot be what alloc was asked, so it
+ * is ARC_NOT_ALLOCATED too; align is not needed (the map knows the order). */
+static int buddy_dealloc(arc_byte_allocator_t *a, void *ptr, size_t size, size_t align)
+{
+    arc_buddy_t *b = buddy_of(a);
+    uintptr_t addr = (uintptr_t)ptr;
+    arc_buddy_region_t *r = region_find(b->root, addr);
+    unsigned k = r ? block_live_order(r, addr) : 0;
+    (void)align;
+    if (!k || size > (size_t)1 << k)
+        return ARC_NOT_ALLOCATED;
+    *map_byte(r, addr) = 0;
+    r->live--;
+    b->used -= (size_t)1 << k;
+    for (; k < ORDER_MAX; k++) { /* merge while the buddy is a free block of the same order */
+        uintptr_t buddy = addr ^ ((uintptr_t)1 << k);
+        if (buddy < r->area_lo || buddy >= r->hi || *map_byte(r, buddy) != (MAP_HEAD | k))
+            break;
+        list_unlink(b, (arc_buddy_block_t *)buddy, k);
+        *map_byte(r, buddy) = 0;
+        addr &= ~((uintptr_t)1 << k);
+    }
+    *map_byte(r, addr) = (uint8_t)(MAP_HEAD | k);
+    list_push(b, addr, k);
+    return ARC_OK;
+}
+
+static size_t buddy_usable_size(const arc_byte_allocator_t *a, const void *ptr)
+{
+    const arc_buddy_t *b = buddy_of_const(a);
+    const arc_buddy_region_t *r = region_find(b->root, (uintptr_t)ptr);
+    unsigned k = r ? block_live_order(r, (uintptr_t)ptr) : 0;
+    return k ? (size_t)1 << k : 0;
+}
+
+/* ---- regions ------------------------------------------------------------------------------ */
+
+/* Trim [start, start + size) inward to granules; ARC_INVALID_PARAM when it wraps the address
+ * space or what is left cannot hold the header, one map byte and one granule. */
+static int region_trim(const void *start, size_t size, uintptr_t *lo, uintptr_t *hi)
+{
+    uintptr_t s = (uintptr_t)start;
+    if (!start || size < REGION_MIN || size > UINTPTR_MAX - s)
+        return ARC_INVALID_PARAM;
+    *lo = (s + GRANULE - 1) & ~(GRANULE - 1);
+    *hi = (s + size) & ~(GRANULE - 1);
+    if (*hi < *lo || *hi - *lo < REGION_MIN)
+        return ARC_INVALID_PARAM;
+    return ARC_OK;
+}
+
+/* Carve the area into the largest naturally aligned blocks that fit, all free. */
+static void region_carve(arc_buddy_t *b, arc_buddy_region_t *r)
+{
+    for (uintptr_t addr = r->area_lo; addr < r->hi;) {
+        unsigned k = bit_lsb(addr), fit = bit_msb(r->hi - addr);
+        k = k < fit ? k : fit;
+        k = k < ORDER_MAX ? k : ORDER_MAX;
+        *map_byte(r, addr) = (uint8_t)(MAP_HEAD | k);
+        list_push(b, addr, k);
+        addr += (uintptr_t)1 << k;
+    }
+}
+
+static int buddy_add_memory(arc_byte_allocator_t *a, void *start, size_t size)
+{
+    arc_buddy_t *b = buddy_of(a);
+    uintptr_t lo, hi;
+    int rc = region_trim(start, size, &lo, &hi);
+    if (rc)
+        return rc;
+    if (region_find_overlap(b->root, lo, hi))
+        return ARC_MEMORY_OVERLAP;
+    arc_buddy_region_t *r = (arc_buddy_region_t *)lo;
+    size_t granules = (hi - lo - sizeof *r) / (GRANULE + 1); /* each costs 16 B + a map byte */
+    *r = (arc_buddy_region_t){.lo = lo, .hi = hi, .area_lo = hi - granules * GRANULE};
+    memset(region_map(r), 0, granules);
+    region_carve(b, r);
+    region_link(b, r);
+    b->total += hi - r->area_lo;
+    return ARC_OK;
+}
+
+static int buddy_init(arc_byte_allocator_t *a, void *start, size_t size)
+{
+    if (!a || (uintptr_t)a % _Alignof(arc_buddy_t))
+        return ARC_INVALID_PARAM;
+    memset(a, 0, sizeof(arc_buddy_t)); /* all-zero bits are NULL lists on every Linux target */
+    return buddy_add_memory(a, start, size);
+}
+
+/* Takes back a region given whole to init/add_memory (the same start and size, or any that
+ * trim to the same range) when none of its blocks is live. With nothing live every buddy pair
+ * has merged, so the area is exactly its carving again: unlink those blocks and the region. */
+static int buddy_remove_memory(arc_byte_allocator_t *a, void *start, size_t size)
+{
+    arc_buddy_t *b = buddy_of(a);
+    uintptr_t lo, hi;
+    if (region_trim(start, size, &lo, &hi))
+        return ARC_INVALID_PARAM;
+    arc_buddy_region_t *r = region_find(b->root, lo);
+    if (!r || r->lo != lo || r->hi != hi || r->live)
+        return ARC_INVALID_PARAM;
+    for (uintptr_t addr = r->area_lo; addr < r->hi;) {
+        unsigned k = *map_byte(r, addr) & MAP_ORDER_MASK;
+        list_unlink(b, (arc_buddy_block_t *)addr, k);
+        addr += (uintptr_t)1 << k;
+    }
+    region_unlink(b, r);
+    b->total -= r->hi - r->area_lo;
+    return ARC_OK;
+}
+
+/* ---- statistics --------------------------------------------------------------------------- */
+
+static size_t buddy_total_bytes(const arc_byte_allocator_t *a)
+{
+    return buddy_of_const(a)->total;
+}
+
+static size_t buddy_used_bytes(const arc_byte_allocator_t *a)
+{
+    return buddy_of_const(a)->used;
+}
+
+static size_t buddy_available_bytes(const arc_byte_allocator_t *a)
+{
+    const arc_buddy_t *b = buddy_of_const(a);
+    return b->total - b->used;
+}
+
+/* ---- check -------------------------------------------------------------------------------- */
+
+/* What the map walk sees; the lists and counters must agree with it. */
+typedef struct check_tally {
+    size_t bad, total, used;
+    size_t free_blocks[ORDER_LISTS];
+    uintptr_t prev_hi; /* regions come in address order, disjoint */
+} check_tally_t;
+
+/* One region's map: every granule either a head of a naturally aligned block inside the area
+ * or zero inside one; no two free buddies of one order left unmerged; live count right. */
+static void region_check(const arc_buddy_region_t *r, check_tally_t *t)
+{
+    size_t granules = (r->hi - r->area_lo) >> GRANULE_LOG2, live = 0;
+    if (r->lo % GRANULE || r->hi % GRANULE || r->lo < t->prev_hi || r->area_lo % GRANULE ||
+        r->area_lo > r->hi || r->area_lo < r->lo + sizeof *r + granules) {
+        t->bad++;
+        return; /* the map cannot be trusted */
+    }
+    t->prev_hi = r->hi;
+    t->total += r->hi - r->area_lo;
+    const uint8_t *map = region_map(r);
+    for (size_t g = 0; g < granules;) {
+        uintptr_t addr = r->area_lo + (g << GRANULE_LOG2);
+        unsigned m = map[g], k = m & MAP_ORDER_MASK;
+        if (!(m & MAP_HEAD) || k < ORDER_MIN || k > ORDER_MAX || addr & (((uintptr_t)1 << k) - 1) ||
+            ((uintptr_t)1 << k) > r->hi - addr) {
+            t->bad++;
+            g++;
+            continue;
+        }
+        size_t span = (size_t)1 << (k - GRANULE_LOG2);
+        for (size_t i = 1; i < span; i++)
+            t->bad += map[g + i] != 0;
+        if (m & MAP_USED) {
+            live++;
+            t->used += (size_t)1 << k;
+        } else {
+            t->free_blocks[k]++;
+            uintptr_t buddy = addr ^ ((uintptr_t)1 << k);
+            t->bad += k < ORDER_MAX && buddy > addr && buddy < r->hi && map[g + span] == m;
+        }
+        g += span;
+    }
+    t->bad += live != r->live;
+}
+
+/* In-order walk: address order, and the treap's heap order on priorities. */
+static void tree_check(const arc_buddy_region_t *r, check_tally_t *t, unsigned depth)
+{
+    if (!r)
+        return;
+    if (depth > TREAP_DEPTH_LIMIT) {
+        t->bad++;
+        return;
+    }
+    t->bad += r->left && region_priority(r->left) > region_priority(r);
+    t->bad += r->right && region_priority(r->right) > region_priority(r);
+    tree_check(r->left, t, depth + 1);
+    region_check(r, t);
+    tree_check(r->right, t, depth + 1);
+}
+
+/* Every list: linked both ways, each member a free head of its order in some region, as many
+ * members as the map walk found; the non-empty set matching. */
+static size_t lists_check(const arc_buddy_t *b, const check_tally_t *t)
+{
+    size_t bad = (b->nonempty & (((uint64_t)1 << ORDER_MIN) - 1)) != 0;
+    for (unsigned k = ORDER_MIN; k <= ORDER_MAX; k++) {
+        size_t count = 0;
+        const arc_buddy_block_t *before = NULL;
+        bad += ((b->nonempty >> k) & 1) != (b->lists[k] != NULL);
+        for (const arc_buddy_block_t *blk = b->lists[k]; blk; before = blk, blk = blk->next) {
+            if (count++ > t->free_blocks[k])
+                break; /* more than the map holds: a cycle or a foreign block */
+            const arc_buddy_region_t *r = region_find(b->root, (uintptr_t)blk);
+            bad += blk->prev != before;
+            bad += !r || (uintptr_t)blk < r->area_lo || (uintptr_t)blk % GRANULE ||
+                   *map_byte(r, (uintptr_t)blk) != (MAP_HEAD | k);
+        }
+        bad += count != t->free_blocks[k];
+    }
+    return bad;
+}
+
+static size_t buddy_check(const arc_byte_allocator_t *a)
+{
+    const arc_buddy_t *b = buddy_of_const(a);
+    check_tally_t t = {0};
+    tree_check(b->root, &t, 0);
+    t.bad += lists_check(b, &t);
+    t.bad += t.total != b->total || t.used != b->used || b->used > b->total;
+    return t.bad;
+}
+
+const arc_byte_ops_t arc_buddy_ops = {
+    .name = "buddy",
+    .state_size = (sizeof(arc_buddy_t) + 63) & ~(size_t)63,
+    .init = buddy_init,
+    .add_memory = buddy_add_memory,
+    .remove_memory = buddy_remove_memory,
+    .alloc = buddy_alloc,
+    .dealloc = buddy_dealloc,
+    .usable_size = buddy_usable_size,
+    .total_bytes = buddy_total_bytes,
+    .used_bytes = buddy_used_bytes,
+    .available_bytes = buddy_available_bytes,
+    .check = buddy_check,
+};

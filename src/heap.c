@@ -1,0 +1,315 @@
+/* heap.c: the slow paths of a heap: growing by segments, refilling and flushing the cache,
+ * draining blocks other threads freed, giving empty segments back. Never called with another
+ * heap's state; never touches symbol names or thread-local storage. */
+#include "heap.h"
+
+#include <string.h>
+
+static void cache_gc_tick(arc_heap_t *h);
+
+/* Creates a heap whose byte-allocator state follows it in the same metadata block. The backend
+ * is initialised lazily with the first segment. */
+arc_heap_t *arc_heap_create(const arc_byte_ops_t *ops, int kind)
+{
+    size_t head = (sizeof(arc_heap_t) + 63) & ~(size_t)63;
+    char *mem = arc_arena_meta_alloc(head + ops->state_size);
+    if (!mem)
+        return NULL;
+    arc_heap_t *h = (arc_heap_t *)mem;
+    h->ops = ops;
+    h->backend = (arc_byte_allocator_t *)(mem + head);
+    h->kind = kind;
+    atomic_init(&h->remote, NULL);
+    pthread_mutex_init(&h->lock, NULL);
+    return h;
+}
+
+/* Learns the backend's rounding of each cached size: a request of g granules takes a block of
+ * bin_of[g] granules, the size the backend really hands out, so a freed block of that usable
+ * size serves every request that maps to its bin. */
+static void bins_setup(arc_heap_t *h)
+{
+    for (size_t g = 1; g < ARC_BINS; g++) {
+        void *p = NULL;
+        if (h->ops->alloc(h->backend, g * ARC_GRANULE, ARC_GRANULE, &p) != ARC_OK)
+            continue;
+        size_t usable = h->ops->usable_size(h->backend, p);
+        h->ops->dealloc(h->backend, p, g * ARC_GRANULE, ARC_GRANULE);
+        /* Usable sizes need not be granule multiples (TLSF adds its 8-byte tail): a block
+         * serves its bin when it holds at least the bin's size. */
+        if (usable / ARC_GRANULE < ARC_BINS)
+            h->bin_of[g] = (uint8_t)(usable / ARC_GRANULE);
+    }
+    h->bin_of[0] = h->bin_of[1]; /* malloc(0) is a 1-byte request */
+    for (size_t b = 1; b < ARC_BINS; b++) {
+        size_t limit = ARC_BIN_BYTES / (b * ARC_GRANULE);
+        h->bins[b].limit = (uint32_t)(limit < ARC_BIN_MIN_COUNT ? ARC_BIN_MIN_COUNT : limit);
+    }
+}
+
+static bool heap_grow(arc_heap_t *h)
+{
+    uintptr_t addr = arc_arena_pages_alloc(ARC_SEGMENT_PAGES, ARC_PAGE_SIZE);
+    if (!addr)
+        return false;
+    arc_segment_t *seg = (arc_segment_t *)addr;
+    void *body = (char *)seg + ARC_SEGMENT_HEADER;
+    size_t body_size = ARC_SEGMENT_SIZE - ARC_SEGMENT_HEADER;
+    int rc = h->backend_ready ? h->ops->add_memory(h->backend, body, body_size)
+                              : h->ops->init(h->backend, body, body_size);
+    if (rc != ARC_OK) {
+        arc_arena_pages_free(addr, ARC_SEGMENT_PAGES);
+        return false;
+    }
+    seg->heap = h;
+    seg->next = h->segments;
+    if (h->segments)
+        h->segments->prev = seg;
+    h->segments = seg;
+    h->nsegments++;
+    size_t first = (addr - arc_arena.base) / ARC_PAGE_SIZE;
+    for (size_t i = 0; i < ARC_SEGMENT_PAGES; i++)
+        arc_arena.pagemap[first + i] = addr;
+    arc_arena_lock();
+    arc_arena.segment_bytes += ARC_SEGMENT_SIZE;
+    arc_arena_unlock();
+    if (!h->backend_ready) {
+        h->backend_ready = true;
+        if (h->kind == ARC_HEAP_THREAD)
+            bins_setup(h);
+    }
+    return true;
+}
+
+static void segment_release(arc_heap_t *h, arc_segment_t *seg)
+{
+    void *body = (char *)seg + ARC_SEGMENT_HEADER;
+    if (h->ops->remove_memory(h->backend, body, ARC_SEGMENT_SIZE - ARC_SEGMENT_HEADER) != ARC_OK)
+        return;
+    if (seg->prev)
+        seg->prev->next = seg->next;
+    else
+        h->segments = seg->next;
+    if (seg->next)
+        seg->next->prev = seg->prev;
+    h->nsegments--;
+    size_t first = ((uintptr_t)seg - arc_arena.base) / ARC_PAGE_SIZE;
+    for (size_t i = 0; i < ARC_SEGMENT_PAGES; i++)
+        arc_arena.pagemap[first + i] = 0;
+    arc_arena_lock();
+    arc_arena.segment_bytes -= ARC_SEGMENT_SIZE;
+    arc_arena_unlock();
+    arc_arena_pages_free((uintptr_t)seg, ARC_SEGMENT_PAGES);
+}
+
+static void *backend_alloc(arc_heap_t *h, size_t size, size_t align)
+{
+    void *p = NULL;
+    int rc = h->backend_ready ? h->ops->alloc(h->backend, size, align, &p) : ARC_NO_MEMORY;
+    if (rc == ARC_NO_MEMORY) {
+        if (!heap_grow(h))
+            return NULL;
+        rc = h->ops->alloc(h->backend, size, align, &p);
+    }
+    if (rc != ARC_OK)
+        return NULL;
+    arc_segment_of(p)->backend_blocks++;
+    return p;
+}
+
+/* p's live bit is already clear. The last block of a segment that is not the heap's only one
+ * gives the segment back, so RSS follows the live heap. */
+static void backend_free(arc_heap_t *h, arc_segment_t *seg, void *p)
+{
+    size_t usable = h->ops->usable_size(h->backend, p);
+    if (h->ops->dealloc(h->backend, p, usable, ARC_GRANULE) != ARC_OK)
+        arc_report_misuse("free of a block its heap does not know", p);
+    if (--seg->backend_blocks == 0 && h->nsegments > 1)
+        segment_release(h, seg);
+}
+
+void *arc_heap_alloc(arc_heap_t *h, size_t size, size_t align)
+{
+    if (atomic_load_explicit(&h->remote, memory_order_relaxed))
+        arc_heap_drain(h);
+    if (align <= ARC_GRANULE && size <= ARC_CACHE_MAX) {
+        size_t b = h->bin_of[(size + ARC_GRANULE - 1) / ARC_GRANULE];
+        if (b) {
+            void *p = arc_heap_cache_pop(h, size);
+            if (p)
+                return p;
+            size = b * ARC_GRANULE;
+            cache_gc_tick(h);
+        } else if (size == 0) {
+            size = 1;
+        }
+    }
+    void *p = backend_alloc(h, size, align);
+    if (p)
+        arc_live_set(arc_segment_of(p), p);
+    return p;
+}
+
+/* Keeps the `keep` most recently freed blocks of a bin and gives the older ones back. Flushing
+ * the oldest matters: a cache that kept its oldest blocks would pin old segments forever and RSS
+ * would never follow the live heap. */
+static void bin_flush(arc_heap_t *h, arc_bin_t *bin, uint32_t keep)
+{
+    if (bin->count <= keep)
+        return;
+    void **link = &bin->head;
+    for (uint32_t i = 0; i < keep; i++)
+        link = (void **)*link;
+    void *p = *link;
+    *link = NULL;
+    bin->count = keep;
+    while (p) {
+        void *next = *(void **)p;
+        backend_free(h, arc_segment_of(p), p);
+        p = next;
+    }
+}
+
+/* Cache decay: every ARC_CACHE_GC_EVENTS slow-path events (bin misses and overflows) each bin
+ * gives back its older half. A bin for a size the program rarely frees would otherwise keep
+ * blocks freed long ago, scattered over every segment, and no segment would ever empty. */
+static void cache_gc_tick(arc_heap_t *h)
+{
+    if (++h->cache_events % ARC_CACHE_GC_EVENTS)
+        return;
+    for (size_t b = 1; b < ARC_BINS; b++)
+        bin_flush(h, &h->bins[b], h->bins[b].count / 2);
+}
+
+void arc_heap_free_slow(arc_heap_t *h, arc_segment_t *seg, void *p)
+{
+    size_t b = h->ops->usable_size(h->backend, p) / ARC_GRANULE;
+    if (b < ARC_BINS && h->bin_of[b] == b && h->kind == ARC_HEAP_THREAD) {
+        arc_bin_t *bin = &h->bins[b];
+        bin_flush(h, bin, bin->limit / 2);
+        cache_gc_tick(h);
+        *(void **)p = bin->head;
+        bin->head = p;
+        bin->count++;
+        return;
+    }
+    backend_free(h, seg, p);
+}
+
+void arc_heap_flush(arc_heap_t *h)
+{
+    for (size_t b = 1; b < ARC_BINS; b++)
+        bin_flush(h, &h->bins[b], 0);
+}
+
+void arc_heap_drain(arc_heap_t *h)
+{
+    void *p = atomic_exchange_explicit(&h->remote, NULL, memory_order_acquire);
+    while (p) {
+        void *next = *(void **)p;
+        arc_segment_t *seg = arc_segment_of(p);
+        if (h->kind == ARC_HEAP_THREAD) {
+            arc_heap_free_local(h, seg, p);
+        } else {
+            if (!arc_live_take(seg, p))
+                arc_heap_bad_free(h, seg, p, "free");
+            backend_free(h, seg, p);
+        }
+        h->remote_frees++;
+        p = next;
+    }
+}
+
+void arc_heap_free_other(arc_heap_t *owner, void *p)
+{
+    if (owner->kind == ARC_HEAP_SHARED) {
+        pthread_mutex_lock(&owner->lock);
+        arc_segment_t *seg = arc_segment_of(p);
+        if (!arc_live_take(seg, p))
+            arc_heap_bad_free(owner, seg, p, "free");
+        backend_free(owner, seg, p);
+        pthread_mutex_unlock(&owner->lock);
+        return;
+    }
+    /* Another thread's heap: hand the block back on its lock-free list; the owner checks and
+     * frees it on its next slow path. Release order publishes the link written into p. */
+    void *head = atomic_load_explicit(&owner->remote, memory_order_relaxed);
+    do {
+        *(void **)p = head;
+    } while (!atomic_compare_exchange_weak_explicit(&owner->remote, &head, p, memory_order_release,
+                                                    memory_order_relaxed));
+}
+
+bool arc_heap_trim(arc_heap_t *h)
+{
+    arc_heap_drain(h);
+    arc_heap_flush(h);
+    bool released = false;
+    for (arc_segment_t *seg = h->segments, *next; seg; seg = next) {
+        next = seg->next;
+        if (seg->backend_blocks == 0 && h->nsegments > 1) {
+            size_t before = h->nsegments;
+            segment_release(h, seg);
+            released |= h->nsegments < before;
+        }
+    }
+    return released;
+}
+
+void arc_heap_release_all(arc_heap_t *h)
+{
+    while (h->large) {
+        arc_large_t *large = h->large;
+        h->large = large->next;
+        arc_large_free((void *)large->addr, large);
+    }
+    atomic_store_explicit(&h->remote, NULL, memory_order_relaxed);
+    while (h->segments) {
+        arc_segment_t *seg = h->segments;
+        h->segments = seg->next;
+        size_t first = ((uintptr_t)seg - arc_arena.base) / ARC_PAGE_SIZE;
+        for (size_t i = 0; i < ARC_SEGMENT_PAGES; i++)
+            arc_arena.pagemap[first + i] = 0;
+        arc_arena_lock();
+        arc_arena.segment_bytes -= ARC_SEGMENT_SIZE;
+        arc_arena_unlock();
+        arc_arena_pages_free((uintptr_t)seg, ARC_SEGMENT_PAGES);
+    }
+    h->nsegments = 0;
+    h->backend_ready = false;
+    memset(h->bins, 0, sizeof h->bins);
+}
+
+size_t arc_heap_cached_bytes(const arc_heap_t *h)
+{
+    size_t bytes = 0;
+    for (size_t b = 1; b < ARC_BINS; b++)
+        bytes += (size_t)h->bins[b].count * b * ARC_GRANULE;
+    return bytes;
+}
+
+_Noreturn void arc_heap_bad_free(arc_heap_t *h, arc_segment_t *seg, const void *p, const char *op)
+{
+    static const char *const interior[] = {"free of a pointer into the middle of a block",
+                                           "realloc of a pointer into the middle of a block"};
+    static const char *const freed[] = {"double free", "realloc of a freed block"};
+    int is_realloc = op[0] == 'r';
+    uintptr_t body = (uintptr_t)seg + ARC_SEGMENT_HEADER;
+    if ((uintptr_t)p < body)
+        arc_report_misuse(is_realloc ? "realloc of a pointer arcalloc never returned"
+                                     : "free of a pointer arcalloc never returned",
+                          p);
+    /* The nearest live block start before p: if p falls inside it, p is an interior pointer. */
+    for (uintptr_t q = ((uintptr_t)p & ~(ARC_GRANULE - 1)); q >= body; q -= ARC_GRANULE) {
+        if (q != (uintptr_t)p && arc_live_test(seg, (void *)q)) {
+            if ((uintptr_t)p < q + h->ops->usable_size(h->backend, (void *)q))
+                arc_report_misuse(interior[is_realloc], p);
+            break;
+        }
+        if (q == body)
+            break;
+    }
+    if ((uintptr_t)p % ARC_GRANULE)
+        arc_report_misuse(interior[is_realloc], p);
+    arc_report_misuse(freed[is_realloc], p);
+}

@@ -1,0 +1,163 @@
+/* heap.h: a heap is one byte-allocator instance that grows by 1 MiB segments taken from the
+ * arena, a small per-size cache in front of it, and a lock-free list of blocks other threads
+ * freed. Thread heaps are owned by one thread and take no lock on their fast paths; first-class
+ * heaps (arc_heap_new) are shared and take their mutex. Knows nothing of symbol names. */
+#ifndef ARC_HEAP_H
+#define ARC_HEAP_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arcalloc.h"
+#include "arena.h"
+#include "report.h"
+
+#if defined(__GNUC__)
+#define arc_likely(x)   __builtin_expect(!!(x), 1)
+#define arc_unlikely(x) __builtin_expect(!!(x), 0)
+#define ARC_NOINLINE    __attribute__((noinline))
+#else
+#define arc_likely(x)   (x)
+#define arc_unlikely(x) (x)
+#define ARC_NOINLINE
+#endif
+
+/* Segment: the unit a heap grows and shrinks by. */
+#define ARC_SEGMENT_SIZE  ((size_t)1 << 20)
+#define ARC_SEGMENT_PAGES (ARC_SEGMENT_SIZE / ARC_PAGE_SIZE)
+/* Live-block map granule: malloc's alignment, so every block start has its own bit. */
+#define ARC_GRANULE    ((size_t)ARC_MIN_ALIGN)
+#define ARC_LIVE_WORDS (ARC_SEGMENT_SIZE / ARC_GRANULE / 64)
+
+typedef struct arc_segment {
+    arc_heap_t *heap;
+    struct arc_segment *prev, *next;
+    size_t backend_blocks; /* blocks the byte allocator has handed out of this segment */
+    uint64_t pad[4];       /* keeps live[] 64-byte aligned */
+    /* One bit per granule: set while a block starting there is in the program's hands. Clear
+     * for free blocks and blocks resting in the cache, which makes double free and interior
+     * pointers exact whatever the backend. */
+    uint64_t live[ARC_LIVE_WORDS];
+} arc_segment_t;
+
+/* The byte allocator's memory starts after the header. */
+#define ARC_SEGMENT_HEADER sizeof(arc_segment_t)
+_Static_assert(sizeof(arc_segment_t) % 64 == 0, "segment body must stay 64-byte aligned");
+_Static_assert(ARC_LARGE_THRESHOLD + ARC_HEAP_MAX_ALIGN < ARC_SEGMENT_SIZE - sizeof(arc_segment_t),
+               "every heap request must fit in a fresh segment");
+
+/* Cache: one bin per 16-byte size up to 1 KiB; each bin holds blocks whose usable size is
+ * exactly its index times 16. Small blocks are most of a program's traffic: these sizes get the
+ * pop/push fast path, the rest go to the byte allocator directly. */
+#define ARC_CACHE_MAX ((size_t)1024)
+#define ARC_BINS      (ARC_CACHE_MAX / ARC_GRANULE + 1)
+/* Bytes a bin may hold before half of it goes back to the byte allocator: bounds what the
+ * cache keeps from coalescing (and from the OS) at 64 bins x 32 KiB = 2 MiB a heap. */
+#define ARC_BIN_BYTES     ((size_t)32 << 10)
+#define ARC_BIN_MIN_COUNT 8u
+/* Slow-path events between two cache decay passes (heap.c: cache_gc_tick). 256 keeps a pass
+ * rare on a steady workload and lets a freeing phase empty its segments as it goes. */
+#define ARC_CACHE_GC_EVENTS 256u
+
+typedef struct arc_bin {
+    void *head;
+    uint32_t count, limit;
+} arc_bin_t;
+
+enum arc_heap_kind { ARC_HEAP_THREAD = 0, ARC_HEAP_SHARED = 1 };
+
+struct arc_heap {
+    arc_bin_t bins[ARC_BINS]; /* fast path first */
+    uint8_t bin_of[ARC_BINS]; /* request granules -> bin (0: not cached yet) */
+    const arc_byte_ops_t *ops;
+    arc_byte_allocator_t *backend;
+    _Atomic(void *) remote; /* blocks freed by other threads, linked through their first word */
+    int kind;
+    bool backend_ready, abandoned;
+    pthread_mutex_t lock; /* shared heaps: held by every operation */
+    arc_segment_t *segments;
+    size_t nsegments;
+    arc_large_t *large; /* shared heaps: their large runs, so destroy can free them */
+    arc_heap_t *next_all, *next_abandoned;
+    size_t remote_frees; /* cross-thread frees drained */
+    size_t cache_events; /* slow-path events, for cache decay */
+};
+
+/* Creation and teardown (heap.c). The backend state follows the struct in the same metadata. */
+arc_heap_t *arc_heap_create(const arc_byte_ops_t *ops, int kind);
+void arc_heap_release_all(arc_heap_t *h); /* empties a shared heap: every block and segment */
+/* Slow paths. */
+void *arc_heap_alloc(arc_heap_t *h, size_t size, size_t align);
+void arc_heap_free_slow(arc_heap_t *h, arc_segment_t *seg, void *p);
+void arc_heap_free_other(arc_heap_t *owner, void *p);
+void arc_heap_drain(arc_heap_t *h);
+void arc_heap_flush(arc_heap_t *h); /* every cached block back to the byte allocator */
+bool arc_heap_trim(arc_heap_t *h);  /* flush, then give empty segments back */
+size_t arc_heap_cached_bytes(const arc_heap_t *h);
+/* p is in seg but not a live block start: says which misuse it is (interior pointer or double
+ * free) and aborts. `op` names the call ("free", "realloc"). */
+_Noreturn void arc_heap_bad_free(arc_heap_t *h, arc_segment_t *seg, const void *p, const char *op);
+
+static inline arc_segment_t *arc_segment_of(const void *p)
+{
+    return (arc_segment_t *)arc_arena.pagemap[((uintptr_t)p - arc_arena.base) / ARC_PAGE_SIZE];
+}
+
+static inline void arc_live_set(arc_segment_t *seg, const void *p)
+{
+    size_t bit = ((uintptr_t)p - (uintptr_t)seg) / ARC_GRANULE;
+    seg->live[bit / 64] |= (uint64_t)1 << (bit % 64);
+}
+
+static inline bool arc_live_test(const arc_segment_t *seg, const void *p)
+{
+    size_t bit = ((uintptr_t)p - (uintptr_t)seg) / ARC_GRANULE;
+    return (seg->live[bit / 64] >> (bit % 64)) & 1;
+}
+
+/* Clears p's live bit; false (nothing changed) when it was not set or p is not on a granule. */
+static inline bool arc_live_take(arc_segment_t *seg, const void *p)
+{
+    size_t bit = ((uintptr_t)p - (uintptr_t)seg) / ARC_GRANULE;
+    uint64_t mask = (uint64_t)1 << (bit % 64), *word = &seg->live[bit / 64];
+    if (arc_unlikely(!(*word & mask) || ((uintptr_t)p % ARC_GRANULE)))
+        return false;
+    *word &= ~mask;
+    return true;
+}
+
+/* Fast path, owner thread: a cached block of the right size or NULL. ~12 instructions. */
+static inline void *arc_heap_cache_pop(arc_heap_t *h, size_t size)
+{
+    arc_bin_t *bin = &h->bins[h->bin_of[(size + ARC_GRANULE - 1) / ARC_GRANULE]];
+    void *p = bin->head;
+    if (arc_likely(p != NULL)) {
+        bin->head = *(void **)p;
+        bin->count--;
+        arc_live_set(arc_segment_of(p), p);
+    }
+    return p;
+}
+
+/* Fast path, owner thread: p belongs to seg, a segment of h. */
+static inline void arc_heap_free_local(arc_heap_t *h, arc_segment_t *seg, void *p)
+{
+    if (arc_unlikely(!arc_live_take(seg, p)))
+        arc_heap_bad_free(h, seg, p, "free");
+    size_t b = h->ops->usable_size(h->backend, p) / ARC_GRANULE;
+    if (arc_likely(b < ARC_BINS && h->bin_of[b] == b)) {
+        arc_bin_t *bin = &h->bins[b];
+        if (arc_likely(bin->count < bin->limit)) {
+            *(void **)p = bin->head;
+            bin->head = p;
+            bin->count++;
+            return;
+        }
+    }
+    arc_heap_free_slow(h, seg, p);
+}
+
+#endif

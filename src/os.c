@@ -1,0 +1,121 @@
+/* os.c: every system call arcalloc makes (mmap, munmap, madvise, write, abort, /proc reads).
+ * It holds no allocator state beyond call counters and never calls malloc. */
+#include "os.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+static _Atomic size_t count_reserve, count_map, count_unmap, count_decommit, bytes_decommitted;
+
+static void *map_aligned(size_t size, size_t align, int extra_flags)
+{
+    size_t span = size + align;
+    if (span < size)
+        return NULL;
+    char *raw = mmap(NULL, span, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | extra_flags, -1, 0);
+    if (raw == MAP_FAILED)
+        return NULL;
+    uintptr_t start = ((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1);
+    size_t head = start - (uintptr_t)raw, tail = span - head - size;
+    if (head)
+        munmap(raw, head);
+    if (tail)
+        munmap((char *)start + size, tail);
+    return (void *)start;
+}
+
+void *arc_os_reserve(size_t size, size_t min_size, size_t align, size_t *got)
+{
+    for (; size >= min_size; size /= 2) {
+        void *p = map_aligned(size, align, 0);
+        if (p) {
+            atomic_fetch_add_explicit(&count_reserve, 1, memory_order_relaxed);
+            *got = size;
+            return p;
+        }
+    }
+    *got = 0;
+    return NULL;
+}
+
+void *arc_os_map(size_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    atomic_fetch_add_explicit(&count_map, 1, memory_order_relaxed);
+    return p;
+}
+
+void arc_os_unmap(void *addr, size_t size)
+{
+    munmap(addr, size);
+    atomic_fetch_add_explicit(&count_unmap, 1, memory_order_relaxed);
+}
+
+void arc_os_decommit(void *addr, size_t size)
+{
+    /* MADV_DONTNEED, not MADV_FREE: RSS must drop at once and the pages must read as zero,
+     * which lets calloc skip clearing fresh page runs. */
+    madvise(addr, size, MADV_DONTNEED);
+    atomic_fetch_add_explicit(&count_decommit, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&bytes_decommitted, size, memory_order_relaxed);
+}
+
+void arc_os_write(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+        if (n <= 0)
+            return;
+        buf += n;
+        len -= (size_t)n;
+    }
+}
+
+_Noreturn void arc_os_abort(void)
+{
+    abort();
+}
+
+int arc_os_getpid(void)
+{
+    return (int)getpid();
+}
+
+size_t arc_os_resident_bytes(void)
+{
+    char buf[128];
+    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    /* statm: size resident shared ...; the second field is resident pages. */
+    const char *s = buf;
+    while (*s && *s != ' ')
+        s++;
+    size_t pages = 0;
+    while (*s == ' ')
+        s++;
+    while (*s >= '0' && *s <= '9')
+        pages = pages * 10 + (size_t)(*s++ - '0');
+    return pages * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+void arc_os_counts_get(arc_os_counts_t *out)
+{
+    out->reserve_calls = atomic_load_explicit(&count_reserve, memory_order_relaxed);
+    out->map_calls = atomic_load_explicit(&count_map, memory_order_relaxed);
+    out->unmap_calls = atomic_load_explicit(&count_unmap, memory_order_relaxed);
+    out->decommit_calls = atomic_load_explicit(&count_decommit, memory_order_relaxed);
+    out->decommitted_bytes = atomic_load_explicit(&bytes_decommitted, memory_order_relaxed);
+}

@@ -1,0 +1,36 @@
+/* os.h: the only doorway to the operating system. Everything above calls these and never
+ * mmap, madvise, write or abort directly, so the policy lives in one place and tests can
+ * count the calls. */
+#ifndef ARC_OS_H
+#define ARC_OS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Reserves up to `size` bytes of address space aligned to `align` (a power of two), readable
+ * and writable but not committed: pages cost memory only once touched. If the OS refuses
+ * (RLIMIT_AS, strict overcommit) the size is halved until `min_size`; *got receives what was
+ * reserved. Returns NULL when even min_size fails. */
+void *arc_os_reserve(size_t size, size_t min_size, size_t align, size_t *got);
+/* Fresh zero-filled memory for metadata, page-granular. NULL on failure. */
+void *arc_os_map(size_t size);
+void arc_os_unmap(void *addr, size_t size);
+/* Gives the physical pages of [addr, addr+size) back; the range stays reserved and reads as
+ * zero next time. Page-aligned arguments. */
+void arc_os_decommit(void *addr, size_t size);
+
+/* Raw output for reports: never allocates. */
+void arc_os_write(int fd, const char *buf, size_t len);
+_Noreturn void arc_os_abort(void);
+int arc_os_getpid(void);
+/* Resident and peak-resident bytes of the process, from /proc (0 when unknown). */
+size_t arc_os_resident_bytes(void);
+
+/* Counts of calls made, for the statistics. */
+typedef struct arc_os_counts {
+    size_t reserve_calls, map_calls, unmap_calls, decommit_calls, decommitted_bytes;
+} arc_os_counts_t;
+void arc_os_counts_get(arc_os_counts_t *out);
+
+#endif

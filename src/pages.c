@@ -1,0 +1,256 @@
+/* pages.c: the page allocator: runs of ARC_PAGE_SIZE pages from up to ARC_PAGES_MAX_REGIONS
+ * regions, one bit per page in a hierarchical bitmap (bitmap.c) over ARC_ADDRESS_SPACE_BYTES.
+ * Never touches the memory it manages, and writes only the bitmap words of pages it changes. */
+#include <stddef.h>
+
+#include "arcalloc.h"
+#include "bitmap.h"
+
+/* Pages in the map window: one bit each (the 1t build needs the bitmap's largest capacity). */
+#define PAGES_WINDOW ((size_t)(ARC_ADDRESS_SPACE_BYTES / ARC_PAGE_SIZE))
+/* The window's base alignment: ARC_PAGES_MAX_ALIGN (arcalloc.h), unless the window is smaller. */
+#define PAGES_BASE_ALIGN                                                                           \
+    ((uintptr_t)(ARC_ADDRESS_SPACE_BYTES < ARC_PAGES_MAX_ALIGN ? ARC_ADDRESS_SPACE_BYTES           \
+                                                               : ARC_PAGES_MAX_ALIGN))
+/* arcalloc.h promises callers a 64-byte aligned state; its size is kept a multiple of that. */
+#define PAGES_STATE_ALIGN 64u
+
+_Static_assert((ARC_PAGE_SIZE & (ARC_PAGE_SIZE - 1)) == 0, "page size is a power of two");
+_Static_assert(ARC_ADDRESS_SPACE_BYTES % ARC_PAGE_SIZE == 0, "window is whole pages");
+_Static_assert(PAGES_WINDOW >= 1 && PAGES_WINDOW <= ARC_BITMAP_MAX_BITS, "bitmap holds the window");
+_Static_assert((ARC_PAGES_MAX_ALIGN & (ARC_PAGES_MAX_ALIGN - 1)) == 0, "max align is a power of 2");
+_Static_assert(ARC_PAGES_MAX_ALIGN % ARC_PAGE_SIZE == 0, "max align is whole pages");
+_Static_assert((ARC_ADDRESS_SPACE_BYTES & (ARC_ADDRESS_SPACE_BYTES - 1)) == 0,
+               "window size is a power of two, so the base alignment is one too");
+
+/* A region: pages [first, end) of the window. */
+typedef struct arc_pages_region {
+    size_t first, end;
+} arc_pages_region_t;
+
+struct arc_pages {
+    uintptr_t base;  /* address of window page 0, PAGES_BASE_ALIGN aligned */
+    size_t nregions; /* 0 until init */
+    size_t total;    /* pages in all regions */
+    size_t used;     /* pages handed out */
+    arc_pages_region_t regions[ARC_PAGES_MAX_REGIONS]; /* in the order added */
+    arc_bitmap_t map;
+    uint64_t words[]; /* the bitmap: zero-filled by the caller, written only where used */
+};
+
+/* O(1). */
+size_t arc_pages_state_size(void)
+{
+    size_t bytes = offsetof(arc_pages_t, words) + arc_bitmap_words(PAGES_WINDOW) * sizeof(uint64_t);
+    return (bytes + PAGES_STATE_ALIGN - 1) / PAGES_STATE_ALIGN * PAGES_STATE_ALIGN;
+}
+
+/* Whole pages of [start, start + size) inside the window, as window pages [*first, *end);
+ * false when none. O(1). */
+static bool region_trim(const arc_pages_t *pa, uintptr_t start, size_t size, size_t *first,
+                        size_t *end)
+{
+    const uintptr_t page_mask = ARC_PAGE_SIZE - 1;
+    if (size == 0 || start > UINTPTR_MAX - page_mask)
+        return false;
+    uintptr_t s = (start + page_mask) & ~page_mask;
+    uintptr_t e = size > UINTPTR_MAX - start ? UINTPTR_MAX : start + size;
+    e &= ~page_mask;
+    if (e <= s || e <= pa->base)
+        return false;
+    if (s < pa->base)
+        s = pa->base;
+    uintptr_t f = (s - pa->base) / ARC_PAGE_SIZE, l = (e - pa->base) / ARC_PAGE_SIZE;
+    if (l > PAGES_WINDOW)
+        l = PAGES_WINDOW;
+    if (f >= l)
+        return false;
+    *first = (size_t)f;
+    *end = (size_t)l;
+    return true;
+}
+
+/* The region holding all of pages [first, end), or NULL. O(regions). */
+static const arc_pages_region_t *region_find(const arc_pages_t *pa, size_t first, size_t end)
+{
+    for (size_t r = 0; r < pa->nregions; r++)
+        if (pa->regions[r].first <= first && end <= pa->regions[r].end)
+            return &pa->regions[r];
+    return NULL;
+}
+
+/* Whether the regions together cover pages [first, end) (adjacent regions may share a range).
+ * O(regions^2). */
+static bool regions_cover(const arc_pages_t *pa, size_t first, size_t end)
+{
+    while (first < end) {
+        const arc_pages_region_t *r = region_find(pa, first, first + 1);
+        if (!r)
+            return false;
+        first = r->end;
+    }
+    return true;
+}
+
+/* Adds a trimmed region after the overlap and count checks. O(regions). */
+static int region_add(arc_pages_t *pa, size_t first, size_t end)
+{
+    for (size_t r = 0; r < pa->nregions; r++)
+        if (first < pa->regions[r].end && pa->regions[r].first < end)
+            return ARC_MEMORY_OVERLAP;
+    if (pa->nregions == ARC_PAGES_MAX_REGIONS)
+        return ARC_NO_MEMORY;
+    pa->regions[pa->nregions++] = (arc_pages_region_t){first, end};
+    pa->total += end - first;
+    return ARC_OK;
+}
+
+/* An alignment in bytes: a power of two, whole pages, at most ARC_PAGES_MAX_ALIGN. O(1). */
+static bool align_valid(size_t align)
+{
+    return align != 0 && (align & (align - 1)) == 0 && align % ARC_PAGE_SIZE == 0 &&
+           align <= ARC_PAGES_MAX_ALIGN;
+}
+
+/* Window page of a page-aligned address, with [page, page + n) inside the window; false when
+ * outside. O(1). */
+static bool addr_page(const arc_pages_t *pa, uintptr_t addr, size_t n, size_t *page)
+{
+    if (addr < pa->base || n > PAGES_WINDOW)
+        return false;
+    uintptr_t p = (addr - pa->base) / ARC_PAGE_SIZE;
+    if (p > PAGES_WINDOW - n)
+        return false;
+    *page = (size_t)p;
+    return true;
+}
+
+/* The base is the (page-trimmed) start aligned down to PAGES_BASE_ALIGN. A state still holding
+ * used pages cannot be initialised again (its words are not all clear). O(L). */
+int arc_pages_init(arc_pages_t *pa, uintptr_t start, size_t size)
+{
+    if (!pa || size == 0 || start > UINTPTR_MAX - (ARC_PAGE_SIZE - 1) || (pa->nregions && pa->used))
+        return ARC_INVALID_PARAM;
+    uintptr_t s = (start + ARC_PAGE_SIZE - 1) & ~(uintptr_t)(ARC_PAGE_SIZE - 1);
+    arc_pages_t fresh = {.base = s & ~(PAGES_BASE_ALIGN - 1)};
+    size_t first, end;
+    if (!region_trim(&fresh, start, size, &first, &end))
+        return ARC_INVALID_PARAM;
+    *pa = fresh;
+    arc_bitmap_setup(&pa->map, pa->words, PAGES_WINDOW);
+    return region_add(pa, first, end);
+}
+
+/* O(regions). */
+int arc_pages_add_memory(arc_pages_t *pa, uintptr_t start, size_t size)
+{
+    size_t first, end;
+    if (!pa || pa->nregions == 0 || !region_trim(pa, start, size, &first, &end))
+        return ARC_INVALID_PARAM;
+    return region_add(pa, first, end);
+}
+
+/* Lowest fitting run, regions in the order added. Page index i is at base + i * page, so the
+ * address is aligned when i % (align / page) equals the phase below (0 unless align exceeds
+ * the base's own alignment, possible only when the window is under ARC_PAGES_MAX_ALIGN).
+ * O(regions * L) for one page; O(L) more per used run a search jumps over; O(n / 64 + L) to
+ * mark the run. */
+int arc_pages_alloc(arc_pages_t *pa, size_t num_pages, size_t align, uintptr_t *out)
+{
+    if (!pa || !out || num_pages == 0 || !align_valid(align))
+        return ARC_INVALID_PARAM;
+    size_t align_pages = align / ARC_PAGE_SIZE;
+    size_t phase = (size_t)((align - (pa->base & (align - 1))) & (align - 1)) / ARC_PAGE_SIZE;
+    for (size_t r = 0; r < pa->nregions; r++) {
+        const arc_pages_region_t *reg = &pa->regions[r];
+        size_t i =
+            arc_bitmap_find_run(&pa->map, reg->first, reg->end, num_pages, align_pages, phase);
+        if (i == ARC_BITMAP_NONE)
+            continue;
+        arc_bitmap_set(&pa->map, i, i + num_pages);
+        pa->used += num_pages;
+        *out = pa->base + (uintptr_t)i * ARC_PAGE_SIZE;
+        return ARC_OK;
+    }
+    return ARC_NO_MEMORY;
+}
+
+/* O(regions + n / 64 + L). */
+int arc_pages_alloc_at(arc_pages_t *pa, uintptr_t base, size_t num_pages, size_t align)
+{
+    size_t first;
+    if (!pa || num_pages == 0 || !align_valid(align) || base % ARC_PAGE_SIZE || base % align ||
+        !addr_page(pa, base, num_pages, &first) || !region_find(pa, first, first + num_pages))
+        return ARC_INVALID_PARAM;
+    if (!arc_bitmap_all_free(&pa->map, first, first + num_pages))
+        return ARC_NO_MEMORY;
+    arc_bitmap_set(&pa->map, first, first + num_pages);
+    pa->used += num_pages;
+    return ARC_OK;
+}
+
+/* Any part of any run may be freed, as long as every page of it is in use. One page:
+ * O(regions^2 + L). */
+int arc_pages_dealloc(arc_pages_t *pa, uintptr_t addr, size_t num_pages)
+{
+    size_t first;
+    if (!pa || num_pages == 0 || addr % ARC_PAGE_SIZE || !addr_page(pa, addr, num_pages, &first) ||
+        !regions_cover(pa, first, first + num_pages))
+        return ARC_INVALID_PARAM;
+    if (!arc_bitmap_all_used(&pa->map, first, first + num_pages))
+        return ARC_NOT_ALLOCATED;
+    arc_bitmap_clear(&pa->map, first, first + num_pages);
+    pa->used -= num_pages;
+    return ARC_OK;
+}
+
+/* O(1). */
+size_t arc_pages_total_pages(const arc_pages_t *pa)
+{
+    return pa->total;
+}
+
+/* O(1). */
+size_t arc_pages_used_pages(const arc_pages_t *pa)
+{
+    return pa->used;
+}
+
+/* O(1). */
+size_t arc_pages_available_pages(const arc_pages_t *pa)
+{
+    return pa->total - pa->used;
+}
+
+/* Regions sound and disjoint, their sizes adding to total, the bitmap's own walk (only where
+ * pages are used), set bits == used, and no used page in the gaps between regions (one search
+ * per gap). O(regions^2 + regions * L + words in use * 64). */
+size_t arc_pages_check(const arc_pages_t *pa)
+{
+    if (pa->nregions == 0)
+        return (pa->used != 0) + (pa->total != 0);
+    size_t bad = 0, sum = 0;
+    if (pa->nregions > ARC_PAGES_MAX_REGIONS || pa->base % PAGES_BASE_ALIGN)
+        return 1; /* nothing else can be trusted */
+    for (size_t r = 0; r < pa->nregions; r++) {
+        const arc_pages_region_t *a = &pa->regions[r];
+        bad += !(a->first < a->end && a->end <= PAGES_WINDOW);
+        sum += a->end - a->first;
+        for (size_t o = 0; o < r; o++)
+            bad += a->first < pa->regions[o].end && pa->regions[o].first < a->end;
+    }
+    bad += sum != pa->total;
+    bad += pa->used > pa->total;
+    size_t set = 0;
+    bad += arc_bitmap_check(&pa->map, &set);
+    bad += set != pa->used;
+    /* Gaps: from each region end (and page 0) to the next region start above it. */
+    for (size_t r = 0; r <= pa->nregions; r++) {
+        size_t from = r < pa->nregions ? pa->regions[r].end : 0, to = PAGES_WINDOW;
+        for (size_t o = 0; o < pa->nregions; o++)
+            if (pa->regions[o].first >= from && pa->regions[o].first < to)
+                to = pa->regions[o].first;
+        bad += arc_bitmap_next_used(&pa->map, from, to) != ARC_BITMAP_NONE;
+    }
+    return bad;
+}

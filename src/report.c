@@ -1,0 +1,64 @@
+/* report.c: formats and writes misuse reports and warnings without allocating. Owns the
+ * repeat cap on warnings; never returns from a misuse report. */
+#include "report.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "os.h"
+
+enum {
+    REPORT_LINE_MAX = 256,
+    WARNINGS_MAX = 32, /* a misconfigured environment must not flood stderr */
+};
+
+static _Atomic unsigned warnings_printed;
+
+static size_t append(char *line, size_t at, const char *s)
+{
+    size_t n = strlen(s);
+    if (at + n > REPORT_LINE_MAX - 2)
+        n = REPORT_LINE_MAX - 2 - at;
+    memcpy(line + at, s, n);
+    return at + n;
+}
+
+static size_t append_hex(char *line, size_t at, uintptr_t v)
+{
+    char digits[2 + 2 * sizeof v + 1];
+    size_t n = sizeof digits - 1;
+    digits[n] = '\0';
+    do {
+        digits[--n] = "0123456789abcdef"[v & 15];
+        v >>= 4;
+    } while (v);
+    digits[--n] = 'x';
+    digits[--n] = '0';
+    return append(line, at, digits + n);
+}
+
+_Noreturn void arc_report_misuse(const char *what, const void *addr)
+{
+    char line[REPORT_LINE_MAX];
+    size_t n = append(line, 0, "arcalloc: ");
+    n = append(line, n, what);
+    n = append(line, n, " at ");
+    n = append_hex(line, n, (uintptr_t)addr);
+    line[n++] = '\n';
+    arc_os_write(2, line, n);
+    arc_os_abort();
+}
+
+void arc_report_warning(const char *a, const char *b)
+{
+    if (atomic_fetch_add_explicit(&warnings_printed, 1, memory_order_relaxed) >= WARNINGS_MAX)
+        return;
+    char line[REPORT_LINE_MAX];
+    size_t n = append(line, 0, "arcalloc: warning: ");
+    n = append(line, n, a);
+    if (b)
+        n = append(line, n, b);
+    line[n++] = '\n';
+    arc_os_write(2, line, n);
+}

@@ -1,0 +1,899 @@
+/* slab.c: the slab byte allocator (arc_slab_ops): 28 size classes from 16 B to 4 KiB served
+ * from fixed 64 KiB slabs, and a page-run fallback for everything else, all in caller regions.
+ * Never calls the OS, allocates, locks, prints or keeps globals.
+ *
+ * Layout. A region is trimmed inward to ARC_MIN_ALIGN (16-byte) boundaries, [lo, hi); inside,
+ * only whole 4 KiB pages (on absolute page boundaries) are handed out:
+ *
+ *   [region header][page map: one 64-bit word per page][pad to a page][pages ...][< 4 KiB unused]
+ *
+ * The pages form segments: free runs, allocated runs (the fallback: requests above 4 KiB, or
+ * aligned above their class's natural alignment, or made when no slab can be carved) and slabs
+ * (SLAB_PAGES pages aligned to SLAB_BYTES, so a slab's header is ptr & ~(SLAB_BYTES - 1)).
+ * Every segment's first and last page map words give its kind and length (boundary tags), so
+ * freeing a run coalesces with both neighbours in O(1); every page of a slab says SLAB. Free runs
+ * keep their links in their first page and sit in segregated lists by log2 of their length,
+ * searched first-fit. A slab header holds the class, an intrusive free list of freed objects, a
+ * bump index for never-used ones and one allocated bit per object: double free and interior
+ * pointers are exact. A class keeps its slabs with free objects in a list; a slab that empties
+ * goes back to the page pool unless it is its class's only slab with room (then it is kept as
+ * the class's one spare, given back when pages run short or its region is removed).
+ *
+ * Regions sit in a treap keyed by address (priorities hash the address): the overlap test and
+ * the pointer-to-region lookup of free/usable_size are O(log regions), one step with one region.
+ *
+ * Statistics (exact after every operation):
+ *   total_bytes     = sum over regions of their pages (4096 each).
+ *   used_bytes      = sum of usable_size of live blocks: the class size of a slab object, the
+ *                     whole pages of a run.
+ *   available_bytes = total - used - bookkeeping, where bookkeeping is, for each slab holding a
+ *                     live object, its header and the tail too short for an object
+ *                     (SLAB_BYTES - capacity * size). An empty slab counts as available: it is
+ *                     given back whenever its pages are needed. */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "arcalloc.h"
+
+/* ---- constants ---------------------------------------------------------------------------- */
+
+#define GRANULE_LOG2 4 /* log2(ARC_MIN_ALIGN) */
+#define GRANULE      ((uintptr_t)1 << GRANULE_LOG2)
+#define PAGE_LOG2    12 /* the page pool's unit: ARC_PAGE_SIZE */
+#define PAGE_BYTES   ((uintptr_t)1 << PAGE_LOG2)
+
+/* The one tunable: a slab is 16 pages. A 4 KiB object then wastes at most 1/16 of a slab, and a
+ * slab's offsets stay below 2^16, which the division-by-multiply below relies on. */
+#define SLAB_PAGES_LOG2 4
+#define SLAB_PAGES      ((size_t)1 << SLAB_PAGES_LOG2)
+#define SLAB_BYTES      (PAGE_BYTES << SLAB_PAGES_LOG2)
+
+/* Objects start this far into a slab, after the header; being a power of two, it is also the
+ * largest alignment any class gives (an object's alignment is min(lowest bit of size, this)). */
+#define SLAB_HEADER_BYTES ((uintptr_t)1024)
+#define CLASS_ALIGN_MAX   SLAB_HEADER_BYTES
+#define CLASS_MAX         ((size_t)4096) /* the largest class; bigger requests are runs */
+#define CLASS_NONE        0xffu          /* class_for: no class serves this request */
+
+/* The most objects a slab holds (all of the smallest class) and their allocated bits. */
+#define SLAB_OBJECTS_MAX  ((SLAB_BYTES - SLAB_HEADER_BYTES) / GRANULE)
+#define SLAB_BITMAP_WORDS ((SLAB_OBJECTS_MAX + 63) / 64)
+
+/* Requests above 2^62 B are absurd (beyond any address space): refused before any arithmetic
+ * that could wrap. */
+#define REQUEST_LIMIT ((size_t)1 << 62)
+
+/* A page map word: kind in the low two bits, HEAD/TAIL flags, the segment's length above. */
+#define PAGE_FREE      1u /* part of a free run */
+#define PAGE_RUN       2u /* part of an allocated run */
+#define PAGE_SLAB      3u /* part of a slab (every page of it) */
+#define PAGE_KIND_MASK 3u
+#define PAGE_HEAD      4u /* the segment's first page */
+#define PAGE_TAIL      8u /* the segment's last page */
+#define PAGE_LEN_SHIFT 4
+#define PAGE_RUN_HEAD  (PAGE_RUN | PAGE_HEAD)
+#define PAGE_BIN_COUNT 64 /* free runs by log2 of their length: one 64-bit word of bins */
+
+/* Treap priorities: the region's address through MurmurHash3's 64-bit finaliser (fmix64), whose
+ * two multipliers come from its author; a plain multiplicative hash of evenly spaced regions
+ * (1 MiB heap segments) gives a treap twice as deep. */
+#define TREAP_MIX1 0xff51afd7ed558ccdull
+#define TREAP_MIX2 0xc4ceb9fe1a85ec53ull
+/* check(): a treap of n regions is about 3 log2 n deep and n < 2^64, so deeper is a cycle. */
+#define TREAP_DEPTH_LIMIT 256
+
+/* Size classes: 16, 32, 48 (one granule apart), then four per doubling from 64 B to CLASS_MAX.
+ * The table is written out once (X-macro: index, bytes) and pinned to CLASS_FORMULA, which
+ * class_of() inverts. */
+#define CLASS_LINEAR     3 /* classes one granule apart before the geometric ones */
+#define CLASS_STEPS_LOG2 2 /* four classes per doubling: rounding wastes at most 1/5 */
+#define CLASS_STEPS      (1u << CLASS_STEPS_LOG2)
+#define CLASS_GEOM_LOG2  (GRANULE_LOG2 + CLASS_STEPS_LOG2) /* the first geometric class: 64 B */
+#define CLASS_FORMULA(i)                                                                           \
+    ((i) < CLASS_LINEAR ? ((i) + 1) << GRANULE_LOG2                                                \
+                        : (CLASS_STEPS + ((i)-CLASS_LINEAR) % CLASS_STEPS)                         \
+                              << (((i)-CLASS_LINEAR) / CLASS_STEPS + GRANULE_LOG2))
+/* clang-format off */
+#define SLAB_CLASSES(X)                                                                            \
+    X(0, 16)    X(1, 32)    X(2, 48)    X(3, 64)    X(4, 80)    X(5, 96)    X(6, 112)              \
+    X(7, 128)   X(8, 160)   X(9, 192)   X(10, 224)  X(11, 256)  X(12, 320)  X(13, 384)             \
+    X(14, 448)  X(15, 512)  X(16, 640)  X(17, 768)  X(18, 896)  X(19, 1024) X(20, 1280)            \
+    X(21, 1536) X(22, 1792) X(23, 2048) X(24, 2560) X(25, 3072) X(26, 3584) X(27, 4096)
+/* clang-format on */
+#define CLASS_ENTRY(i, bytes) bytes,
+#define CLASS_PIN(i, bytes)                                                                        \
+    _Static_assert((bytes) == CLASS_FORMULA(i) && (bytes) % GRANULE == 0 &&                        \
+                       ((i) == 0 || CLASS_FORMULA((i)-1) < (bytes)),                               \
+                   "class table in order, on the formula, whole granules");
+SLAB_CLASSES(CLASS_PIN)
+
+static const uint16_t class_bytes[] = {SLAB_CLASSES(CLASS_ENTRY)};
+#define CLASS_COUNT (sizeof class_bytes / sizeof class_bytes[0])
+
+_Static_assert(CLASS_COUNT < CLASS_NONE, "class indexes fit a byte, CLASS_NONE apart");
+_Static_assert(CLASS_FORMULA(CLASS_COUNT - 1) == CLASS_MAX, "the last class is CLASS_MAX");
+_Static_assert(CLASS_FORMULA(CLASS_LINEAR) == (1u << CLASS_GEOM_LOG2), "geometric from 64 B");
+_Static_assert((1u << GRANULE_LOG2) == ARC_MIN_ALIGN, "a granule is the minimum alignment");
+_Static_assert(PAGE_BYTES == ARC_PAGE_SIZE, "pages are the page allocator's");
+_Static_assert(SLAB_BYTES <= ((uintptr_t)1 << 16) && CLASS_MAX <= ((size_t)1 << 12),
+               "offset * recip >> 32 is exact for offsets < 2^16 and sizes <= 2^12");
+_Static_assert(CLASS_MAX <= SLAB_BYTES - SLAB_HEADER_BYTES, "a slab holds the largest class");
+_Static_assert((CLASS_ALIGN_MAX & (CLASS_ALIGN_MAX - 1)) == 0, "alignment is a power of two");
+_Static_assert(sizeof(size_t) == 8 && sizeof(uintptr_t) == 8, "64-bit targets only");
+
+/* ---- types -------------------------------------------------------------------------------- */
+
+typedef struct arc_slab_region {
+    struct arc_slab_region *left, *right; /* the address treap */
+    uintptr_t lo, hi;                     /* the trimmed region: overlap tests, remove_memory */
+    uintptr_t pages_lo;                   /* first page */
+    size_t npages;
+    size_t live_runs;  /* allocated runs here */
+    size_t busy_slabs; /* slabs here holding a live object */
+} arc_slab_region_t;
+
+_Static_assert(sizeof(arc_slab_region_t) % sizeof(uint64_t) == 0, "the page map follows");
+
+/* A slab's header, at its SLAB_BYTES-aligned start. */
+typedef struct arc_slab_span {
+    struct arc_slab_span *next, *prev; /* the class's slabs with free objects */
+    arc_slab_region_t *region;
+    void *free;        /* freed objects, linked through their first word */
+    uint32_t size;     /* object bytes: the class size */
+    uint32_t recip;    /* floor((2^32 - 1) / size) + 1: offset / size == offset * recip >> 32 */
+    uint32_t capacity; /* objects that fit */
+    uint32_t bump;     /* objects [bump, capacity) were never handed out */
+    uint32_t live;
+    uint32_t cls;
+    uint64_t bits[SLAB_BITMAP_WORDS]; /* bit i: object i is allocated */
+} arc_slab_span_t;
+
+_Static_assert(sizeof(arc_slab_span_t) <= SLAB_HEADER_BYTES, "the header fits before objects");
+
+/* A free run: its first page holds the links of its bin. */
+typedef struct arc_slab_run {
+    struct arc_slab_run *next, *prev;
+    arc_slab_region_t *region;
+    size_t pages;
+} arc_slab_run_t;
+
+typedef struct arc_slab_class {
+    arc_slab_span_t *partial; /* slabs with a free object */
+    arc_slab_span_t *spare;   /* the one empty slab kept (also in partial), or NULL */
+} arc_slab_class_t;
+
+/* The control block: the whole of the caller's state memory. */
+typedef struct arc_slab {
+    arc_slab_region_t *root;
+    size_t total, used, overhead;
+    uint64_t bins_nonempty; /* bit b: bins[b] != NULL */
+    arc_slab_run_t *bins[PAGE_BIN_COUNT];
+    arc_slab_class_t classes[CLASS_COUNT];
+} arc_slab_t;
+
+static arc_slab_t *slab_of(arc_byte_allocator_t *a)
+{
+    return (arc_slab_t *)(void *)a;
+}
+
+static const arc_slab_t *slab_of_const(const arc_byte_allocator_t *a)
+{
+    return (const arc_slab_t *)(const void *)a;
+}
+
+/* ---- bits and classes --------------------------------------------------------------------- */
+
+static inline unsigned bit_msb(uint64_t x) /* x != 0 */
+{
+    return 63u - (unsigned)__builtin_clzll(x);
+}
+
+static inline unsigned bit_lsb(uint64_t x) /* x != 0 */
+{
+    return (unsigned)__builtin_ctzll(x);
+}
+
+static inline bool size_is_pow2(size_t x)
+{
+    return x && !(x & (x - 1));
+}
+
+/* The smallest class of at least size bytes (1 <= size <= CLASS_MAX): CLASS_FORMULA inverted. */
+static inline unsigned class_of(size_t size)
+{
+    if (size <= ((size_t)1 << CLASS_GEOM_LOG2))
+        return (unsigned)((size - 1) >> GRANULE_LOG2);
+    unsigned e = bit_msb(size - 1); /* 2^e < size <= 2^(e+1), e >= CLASS_GEOM_LOG2 */
+    unsigned m = (unsigned)((size - 1) >> (e - CLASS_STEPS_LOG2)); /* the step it falls in */
+    return CLASS_LINEAR + (e - CLASS_GEOM_LOG2) * CLASS_STEPS + (m - CLASS_STEPS) + 1;
+}
+
+static inline size_t class_align(unsigned cls)
+{
+    size_t size = class_bytes[cls], low = size & -size;
+    return low < CLASS_ALIGN_MAX ? low : CLASS_ALIGN_MAX;
+}
+
+/* Rare case of class_for: align > 16. The first class from max(size, align) whose objects are
+ * aligned enough (at most three steps: a power of two is a class), or CLASS_NONE. */
+static __attribute__((noinline)) unsigned class_aligned(size_t size, size_t align)
+{
+    if (align > CLASS_ALIGN_MAX)
+        return CLASS_NONE;
+    unsigned cls = class_of(size > align ? size : align);
+    while (cls < CLASS_COUNT && class_align(cls) < align)
+        cls++;
+    return cls < CLASS_COUNT ? cls : CLASS_NONE;
+}
+
+static inline unsigned class_for(size_t size, size_t align)
+{
+    if (size > CLASS_MAX)
+        return CLASS_NONE;
+    return align <= ARC_MIN_ALIGN ? class_of(size) : class_aligned(size, align);
+}
+
+/* ---- page map and free runs --------------------------------------------------------------- */
+
+static inline uint64_t *region_map(const arc_slab_region_t *r)
+{
+    return (uint64_t *)(uintptr_t)(r + 1);
+}
+
+static inline uintptr_t page_addr(const arc_slab_region_t *r, size_t page)
+{
+    return r->pages_lo + (page << PAGE_LOG2);
+}
+
+static inline size_t page_index(const arc_slab_region_t *r, uintptr_t addr)
+{
+    return (addr - r->pages_lo) >> PAGE_LOG2;
+}
+
+static inline size_t entry_len(uint64_t e)
+{
+    return (size_t)(e >> PAGE_LEN_SHIFT);
+}
+
+/* Writes the boundary tags of a segment of n pages at page p. */
+static void segment_mark(const arc_slab_region_t *r, size_t p, size_t n, unsigned kind)
+{
+    uint64_t *map = region_map(r), len = (uint64_t)n << PAGE_LEN_SHIFT;
+    map[p + n - 1] = len | kind | PAGE_TAIL;
+    map[p] = len | kind | PAGE_HEAD | (n == 1 ? PAGE_TAIL : 0);
+}
+
+static void run_insert(arc_slab_t *s, arc_slab_region_t *r, size_t p, size_t n)
+{
+    arc_slab_run_t *run = (arc_slab_run_t *)page_addr(r, p);
+    unsigned bin = bit_msb(n);
+    segment_mark(r, p, n, PAGE_FREE);
+    run->region = r;
+    run->pages = n;
+    run->prev = NULL;
+    run->next = s->bins[bin];
+    if (run->next)
+        run->next->prev = run;
+    s->bins[bin] = run;
+    s->bins_nonempty |= (uint64_t)1 << bin;
+}
+
+static void run_remove(arc_slab_t *s, arc_slab_run_t *run)
+{
+    unsigned bin = bit_msb(run->pages);
+    if (run->prev)
+        run->prev->next = run->next;
+    else
+        s->bins[bin] = run->next;
+    if (run->next)
+        run->next->prev = run->prev;
+    if (!s->bins[bin])
+        s->bins_nonempty &= ~((uint64_t)1 << bin);
+}
+
+/* n pages starting on a multiple of align_pages pages (absolute), first fit over the bins from
+ * n's own; returns the address (0 when nothing fits) and the region in *out. The pages' map
+ * words are the caller's to write. */
+static uintptr_t pages_take(arc_slab_t *s, size_t n, size_t align_pages, arc_slab_region_t **out)
+{
+    uintptr_t mask = align_pages * PAGE_BYTES - 1;
+    for (uint64_t bins = s->bins_nonempty & (~(uint64_t)0 << bit_msb(n)); bins; bins &= bins - 1) {
+        for (arc_slab_run_t *run = s->bins[bit_lsb(bins)]; run; run = run->next) {
+            uintptr_t at = (uintptr_t)run;
+            size_t lead = (((at + mask) & ~mask) - at) >> PAGE_LOG2, len = run->pages;
+            if (lead >= len || len - lead < n)
+                continue;
+            arc_slab_region_t *r = run->region;
+            size_t p = page_index(r, at);
+            run_remove(s, run);
+            if (lead)
+                run_insert(s, r, p, lead);
+            if (len - lead > n)
+                run_insert(s, r, p + lead + n, len - lead - n);
+            *out = r;
+            return at + (lead << PAGE_LOG2);
+        }
+    }
+    return 0;
+}
+
+/* Gives back n pages at page p (their map words already cleared), merged with free neighbours. */
+static void pages_give(arc_slab_t *s, arc_slab_region_t *r, size_t p, size_t n)
+{
+    uint64_t *map = region_map(r);
+    if (p > 0 && (map[p - 1] & PAGE_KIND_MASK) == PAGE_FREE) {
+        size_t before = entry_len(map[p - 1]);
+        p -= before;
+        n += before;
+        run_remove(s, (arc_slab_run_t *)page_addr(r, p));
+    }
+    if (p + n < r->npages && (map[p + n] & PAGE_KIND_MASK) == PAGE_FREE) {
+        size_t after = entry_len(map[p + n]);
+        run_remove(s, (arc_slab_run_t *)page_addr(r, p + n));
+        n += after;
+    }
+    run_insert(s, r, p, n);
+}
+
+/* ---- slabs -------------------------------------------------------------------------------- */
+
+static inline uintptr_t slab_objects(const arc_slab_span_t *slab)
+{
+    return (uintptr_t)slab + SLAB_HEADER_BYTES;
+}
+
+/* Header and short tail: bookkeeping while the slab holds a live object. */
+static inline size_t slab_waste(const arc_slab_span_t *slab)
+{
+    return SLAB_BYTES - (size_t)slab->capacity * slab->size;
+}
+
+/* The index of the object starting at addr, or UINT32_MAX when addr starts none. */
+static inline uint32_t slab_index(const arc_slab_span_t *slab, uintptr_t addr)
+{
+    uint64_t off = addr - slab_objects(slab);
+    if (off >= (uint64_t)slab->capacity * slab->size)
+        return UINT32_MAX;
+    uint32_t i = (uint32_t)((off * slab->recip) >> 32);
+    return (uint64_t)i * slab->size == off ? i : UINT32_MAX;
+}
+
+static inline bool slab_bit(const arc_slab_span_t *slab, uint32_t i)
+{
+    return (slab->bits[i >> 6] >> (i & 63)) & 1;
+}
+
+static void partial_push(arc_slab_class_t *c, arc_slab_span_t *slab)
+{
+    slab->prev = NULL;
+    slab->next = c->partial;
+    if (slab->next)
+        slab->next->prev = slab;
+    c->partial = slab;
+}
+
+static void partial_unlink(arc_slab_class_t *c, arc_slab_span_t *slab)
+{
+    if (slab->prev)
+        slab->prev->next = slab->next;
+    else
+        c->partial = slab->next;
+    if (slab->next)
+        slab->next->prev = slab->prev;
+}
+
+/* An empty slab's pages go back to the pool. */
+static void slab_release(arc_slab_t *s, arc_slab_span_t *slab)
+{
+    arc_slab_class_t *c = &s->classes[slab->cls];
+    arc_slab_region_t *r = slab->region;
+    partial_unlink(c, slab);
+    if (c->spare == slab)
+        c->spare = NULL;
+    size_t p = page_index(r, (uintptr_t)slab);
+    memset(&region_map(r)[p], 0, SLAB_PAGES * sizeof(uint64_t));
+    pages_give(s, r, p, SLAB_PAGES);
+}
+
+/* Gives every class's spare slab back; false when there was none. */
+static bool spares_release(arc_slab_t *s)
+{
+    bool any = false;
+    for (unsigned c = 0; c < CLASS_COUNT; c++) {
+        if (s->classes[c].spare) {
+            slab_release(s, s->classes[c].spare);
+            any = true;
+        }
+    }
+    return any;
+}
+
+/* pages_take, and once more after the spare slabs went back to the pool. */
+static uintptr_t pages_take_reclaim(arc_slab_t *s, size_t n, size_t align_pages,
+                                    arc_slab_region_t **out)
+{
+    uintptr_t at = pages_take(s, n, align_pages, out);
+    if (!at && spares_release(s))
+        at = pages_take(s, n, align_pages, out);
+    return at;
+}
+
+/* Rare case of class_alloc: the class has no slab with room. */
+static __attribute__((noinline)) arc_slab_span_t *slab_create(arc_slab_t *s, unsigned cls)
+{
+    arc_slab_region_t *r;
+    uintptr_t at = pages_take_reclaim(s, SLAB_PAGES, SLAB_PAGES, &r);
+    if (!at)
+        return NULL;
+    size_t p = page_index(r, at);
+    uint64_t *map = region_map(r);
+    for (size_t i = 0; i < SLAB_PAGES; i++)
+        map[p + i] = ((uint64_t)SLAB_PAGES << PAGE_LEN_SHIFT) | PAGE_SLAB;
+    segment_mark(r, p, SLAB_PAGES, PAGE_SLAB);
+    arc_slab_span_t *slab = (arc_slab_span_t *)at;
+    memset(slab, 0, sizeof *slab);
+    slab->region = r;
+    slab->size = class_bytes[cls];
+    slab->recip = UINT32_MAX / slab->size + 1;
+    slab->capacity = (uint32_t)((SLAB_BYTES - SLAB_HEADER_BYTES) / slab->size);
+    slab->cls = cls;
+    partial_push(&s->classes[cls], slab);
+    s->classes[cls].spare = slab;
+    return slab;
+}
+
+/* A slab's first live object (from empty): no longer a spare; its bookkeeping now counts. */
+static __attribute__((noinline)) void slab_woken(arc_slab_t *s, arc_slab_span_t *slab)
+{
+    arc_slab_class_t *c = &s->classes[slab->cls];
+    if (c->spare == slab)
+        c->spare = NULL;
+    slab->region->busy_slabs++;
+    s->overhead += slab_waste(slab);
+}
+
+/* A slab's last live object went: keep it as the class's spare if it is the only slab with room,
+ * else give its pages back. */
+static __attribute__((noinline)) void slab_emptied(arc_slab_t *s, arc_slab_span_t *slab)
+{
+    arc_slab_class_t *c = &s->classes[slab->cls];
+    slab->region->busy_slabs--;
+    s->overhead -= slab_waste(slab);
+    if (c->partial == slab && !slab->next)
+        c->spare = slab;
+    else
+        slab_release(s, slab);
+}
+
+/* ---- alloc -------------------------------------------------------------------------------- */
+
+/* Budget (x86-64, -O2), slab with room: ~8 instructions for the class, ~12 to pop the free list
+ * (a multiply for the index) or bump, ~8 for the bit, count and full test. */
+static inline void *class_alloc(arc_slab_t *s, unsigned cls)
+{
+    arc_slab_class_t *c = &s->classes[cls];
+    arc_slab_span_t *slab = c->partial;
+    if (!slab && !(slab = slab_create(s, cls)))
+        return NULL;
+    uintptr_t obj;
+    uint32_t i;
+    if (slab->free) {
+        obj = (uintptr_t)slab->free;
+        slab->free = *(void **)slab->free;
+        i = slab_index(slab, obj);
+    } else {
+        i = slab->bump++;
+        obj = slab_objects(slab) + (uintptr_t)i * slab->size;
+    }
+    slab->bits[i >> 6] |= (uint64_t)1 << (i & 63);
+    if (slab->live++ == 0)
+        slab_woken(s, slab);
+    if (slab->live == slab->capacity)
+        partial_unlink(c, slab);
+    s->used += slab->size;
+    return (void *)obj;
+}
+
+/* The fallback: whole pages, aligned to max(align, a page). */
+static __attribute__((noinline)) void *run_alloc(arc_slab_t *s, size_t size, size_t align)
+{
+    if (size > REQUEST_LIMIT || align > REQUEST_LIMIT)
+        return NULL;
+    size_t n = (size + PAGE_BYTES - 1) >> PAGE_LOG2;
+    arc_slab_region_t *r;
+    uintptr_t at = pages_take_reclaim(s, n, align > PAGE_BYTES ? align >> PAGE_LOG2 : 1, &r);
+    if (!at)
+        return NULL;
+    segment_mark(r, page_index(r, at), n, PAGE_RUN);
+    r->live_runs++;
+    s->used += n << PAGE_LOG2;
+    return (void *)at;
+}
+
+static int slab_alloc(arc_byte_allocator_t *a, size_t size, size_t align, void **out)
+{
+    arc_slab_t *s = slab_of(a);
+    if (!out || !size || !size_is_pow2(align))
+        return ARC_INVALID_PARAM;
+    unsigned cls = class_for(size, align);
+    void *p = cls != CLASS_NONE ? class_alloc(s, cls) : NULL;
+    if (!p) /* large, over-aligned, or no slab could be carved */
+        p = run_alloc(s, size, align);
+    *out = p;
+    return p ? ARC_OK : ARC_NO_MEMORY;
+}
+
+/* ---- dealloc ------------------------------------------------------------------------------ */
+
+/* The page map word of addr's page in its region (*out), or 0 when addr is on no page. */
+static inline uint64_t page_entry(const arc_slab_t *s, uintptr_t addr, arc_slab_region_t **out)
+{
+    arc_slab_region_t *r = s->root;
+    while (r && (addr < r->lo || addr >= r->hi))
+        r = addr < r->lo ? r->left : r->right;
+    if (!r || addr < r->pages_lo || page_index(r, addr) >= r->npages)
+        return 0;
+    *out = r;
+    return region_map(r)[page_index(r, addr)];
+}
+
+/* Rare case of slab_dealloc: addr is not on a slab page, so it must start an allocated run. */
+static __attribute__((noinline)) int run_dealloc(arc_slab_t *s, arc_slab_region_t *r,
+                                                 uintptr_t addr, uint64_t e, size_t size)
+{
+    size_t n = entry_len(e);
+    if ((e & (PAGE_KIND_MASK | PAGE_HEAD)) != PAGE_RUN_HEAD || addr % PAGE_BYTES ||
+        size > n << PAGE_LOG2)
+        return ARC_NOT_ALLOCATED;
+    size_t p = page_index(r, addr);
+    region_map(r)[p] = region_map(r)[p + n - 1] = 0;
+    pages_give(s, r, p, n);
+    r->live_runs--;
+    s->used -= n << PAGE_LOG2;
+    return ARC_OK;
+}
+
+/* dealloc(ptr, size, align): size above the block's usable size cannot be what alloc was asked,
+ * so it is ARC_NOT_ALLOCATED too; align is not needed (the page map knows the block). */
+static int slab_dealloc(arc_byte_allocator_t *a, void *ptr, size_t size, size_t align)
+{
+    arc_slab_t *s = slab_of(a);
+    arc_slab_region_t *r = NULL;
+    uintptr_t addr = (uintptr_t)ptr;
+    uint64_t e = page_entry(s, addr, &r);
+    (void)align;
+    if ((e & PAGE_KIND_MASK) != PAGE_SLAB)
+        return r ? run_dealloc(s, r, addr, e, size) : ARC_NOT_ALLOCATED;
+    arc_slab_span_t *slab = (arc_slab_span_t *)(addr & ~(SLAB_BYTES - 1));
+    uint32_t i = slab_index(slab, addr);
+    if (i == UINT32_MAX || !slab_bit(slab, i) || size > slab->size)
+        return ARC_NOT_ALLOCATED;
+    slab->bits[i >> 6] &= ~((uint64_t)1 << (i & 63));
+    *(void **)ptr = slab->free;
+    slab->free = ptr;
+    s->used -= slab->size;
+    if (slab->live-- == slab->capacity)
+        partial_push(&s->classes[slab->cls], slab);
+    if (slab->live == 0)
+        slab_emptied(s, slab);
+    return ARC_OK;
+}
+
+static size_t slab_usable_size(const arc_byte_allocator_t *a, const void *ptr)
+{
+    arc_slab_region_t *r = NULL;
+    uintptr_t addr = (uintptr_t)ptr;
+    uint64_t e = page_entry(slab_of_const(a), addr, &r);
+    if ((e & PAGE_KIND_MASK) == PAGE_SLAB) {
+        const arc_slab_span_t *slab = (const arc_slab_span_t *)(addr & ~(SLAB_BYTES - 1));
+        uint32_t i = slab_index(slab, addr);
+        return i != UINT32_MAX && slab_bit(slab, i) ? slab->size : 0;
+    }
+    if ((e & (PAGE_KIND_MASK | PAGE_HEAD)) == PAGE_RUN_HEAD && addr % PAGE_BYTES == 0)
+        return entry_len(e) << PAGE_LOG2;
+    return 0;
+}
+
+/* ---- regions ------------------------------------------------------------------------------ */
+
+static inline uint64_t region_priority(const arc_slab_region_t *r)
+{
+    uint64_t x = r->lo;
+    x = (x ^ (x >> 33)) * TREAP_MIX1;
+    x = (x ^ (x >> 33)) * TREAP_MIX2;
+    return x ^ (x >> 33);
+}
+
+/* Some region meeting [lo, hi), or NULL. */
+static arc_slab_region_t *region_find_overlap(arc_slab_region_t *t, uintptr_t lo, uintptr_t hi)
+{
+    while (t && (hi <= t->lo || lo >= t->hi))
+        t = hi <= t->lo ? t->left : t->right;
+    return t;
+}
+
+/* Splits t into the regions below key (*below) and the rest (*rest). */
+static void treap_split(arc_slab_region_t *t, uintptr_t key, arc_slab_region_t **below,
+                        arc_slab_region_t **rest)
+{
+    if (!t) {
+        *below = *rest = NULL;
+    } else if (t->lo < key) {
+        treap_split(t->right, key, &t->right, rest);
+        *below = t;
+    } else {
+        treap_split(t->left, key, below, &t->left);
+        *rest = t;
+    }
+}
+
+/* Joins two treaps, every region of l below every region of r. */
+static arc_slab_region_t *treap_join(arc_slab_region_t *l, arc_slab_region_t *r)
+{
+    if (!l || !r)
+        return l ? l : r;
+    if (region_priority(l) >= region_priority(r)) {
+        l->right = treap_join(l->right, r);
+        return l;
+    }
+    r->left = treap_join(l, r->left);
+    return r;
+}
+
+/* Trim [start, start + size) inward to granules and find whole pages inside after the header
+ * and page map; ARC_INVALID_PARAM when it wraps the address space or holds no page. */
+static int region_plan(const void *start, size_t size, arc_slab_region_t *plan)
+{
+    uintptr_t s = (uintptr_t)start;
+    if (!start || size < PAGE_BYTES || size > UINTPTR_MAX - s)
+        return ARC_INVALID_PARAM;
+    uintptr_t lo = (s + GRANULE - 1) & ~(GRANULE - 1), hi = (s + size) & ~(GRANULE - 1);
+    uintptr_t meta = lo + sizeof(arc_slab_region_t), end = hi & ~(PAGE_BYTES - 1);
+    size_t n = end > meta ? (end - meta) / (PAGE_BYTES + sizeof(uint64_t)) : 0;
+    uintptr_t first = (meta + n * sizeof(uint64_t) + PAGE_BYTES - 1) & ~(PAGE_BYTES - 1);
+    while (n && first + n * PAGE_BYTES > end) { /* rounding up to a page cost one page */
+        n--;
+        first = (meta + n * sizeof(uint64_t) + PAGE_BYTES - 1) & ~(PAGE_BYTES - 1);
+    }
+    if (!n)
+        return ARC_INVALID_PARAM;
+    *plan = (arc_slab_region_t){.lo = lo, .hi = hi, .pages_lo = first, .npages = n};
+    return ARC_OK;
+}
+
+static int slab_add_memory(arc_byte_allocator_t *a, void *start, size_t size)
+{
+    arc_slab_t *s = slab_of(a);
+    arc_slab_region_t plan;
+    int rc = region_plan(start, size, &plan);
+    if (rc)
+        return rc;
+    if (region_find_overlap(s->root, plan.lo, plan.hi))
+        return ARC_MEMORY_OVERLAP;
+    arc_slab_region_t *r = (arc_slab_region_t *)plan.lo, *below, *above;
+    *r = plan;
+    memset(region_map(r), 0, r->npages * sizeof(uint64_t));
+    run_insert(s, r, 0, r->npages);
+    treap_split(s->root, r->lo, &below, &above);
+    s->root = treap_join(treap_join(below, r), above);
+    s->total += r->npages << PAGE_LOG2;
+    return ARC_OK;
+}
+
+static int slab_init(arc_byte_allocator_t *a, void *start, size_t size)
+{
+    if (!a || (uintptr_t)a % _Alignof(arc_slab_t))
+        return ARC_INVALID_PARAM;
+    memset(a, 0, sizeof(arc_slab_t)); /* all-zero bits are NULL lists on every Linux target */
+    return slab_add_memory(a, start, size);
+}
+
+/* Takes back a region given whole to init/add_memory (the same start and size, or any that
+ * trim to the same range) when no block in it is live: its spare slabs go back to its pool,
+ * which is then one free run. */
+static int slab_remove_memory(arc_byte_allocator_t *a, void *start, size_t size)
+{
+    arc_slab_t *s = slab_of(a);
+    arc_slab_region_t plan, *below, *rest, *self, *above;
+    if (region_plan(start, size, &plan))
+        return ARC_INVALID_PARAM;
+    arc_slab_region_t *r = region_find_overlap(s->root, plan.lo, plan.lo + 1);
+    if (!r || r->lo != plan.lo || r->hi != plan.hi || r->live_runs || r->busy_slabs)
+        return ARC_INVALID_PARAM;
+    for (unsigned c = 0; c < CLASS_COUNT; c++)
+        if (s->classes[c].spare && s->classes[c].spare->region == r)
+            slab_release(s, s->classes[c].spare);
+    run_remove(s, (arc_slab_run_t *)r->pages_lo);
+    treap_split(s->root, r->lo, &below, &rest);
+    treap_split(rest, r->lo + 1, &self, &above);
+    s->root = treap_join(below, above);
+    s->total -= r->npages << PAGE_LOG2;
+    return ARC_OK;
+}
+
+/* ---- statistics --------------------------------------------------------------------------- */
+
+static size_t slab_total_bytes(const arc_byte_allocator_t *a)
+{
+    return slab_of_const(a)->total;
+}
+
+static size_t slab_used_bytes(const arc_byte_allocator_t *a)
+{
+    return slab_of_const(a)->used;
+}
+
+static size_t slab_available_bytes(const arc_byte_allocator_t *a)
+{
+    const arc_slab_t *s = slab_of_const(a);
+    return s->total - s->used - s->overhead;
+}
+
+/* ---- check -------------------------------------------------------------------------------- */
+
+/* What the page walks see; the bins, class lists and counters must agree with it. */
+typedef struct check_tally {
+    size_t bad, total, used, overhead, free_runs;
+    size_t with_room[CLASS_COUNT], empty[CLASS_COUNT];
+    uintptr_t prev_hi; /* regions come in address order, disjoint */
+} check_tally_t;
+
+/* One slab: header sane, allocated bits = live, free list = handed-out objects now free. */
+static void slab_check(const arc_slab_region_t *r, const arc_slab_span_t *slab, check_tally_t *t)
+{
+    unsigned cls = slab->cls;
+    if (slab->region != r || cls >= CLASS_COUNT || slab->size != class_bytes[cls] ||
+        slab->recip != UINT32_MAX / slab->size + 1 ||
+        slab->capacity != (SLAB_BYTES - SLAB_HEADER_BYTES) / slab->size ||
+        slab->bump > slab->capacity || slab->live > slab->bump) {
+        t->bad++;
+        return; /* the rest cannot be trusted */
+    }
+    size_t bits = 0, freed = 0;
+    for (size_t w = 0; w < SLAB_BITMAP_WORDS; w++)
+        bits += (size_t)__builtin_popcountll(slab->bits[w]);
+    for (uint32_t i = slab->bump; i < slab->capacity; i++)
+        t->bad += slab_bit(slab, i);
+    for (const void *o = slab->free; o && freed <= slab->bump; o = *(void *const *)o, freed++) {
+        uint32_t i = slab_index(slab, (uintptr_t)o);
+        t->bad += i >= slab->bump || slab_bit(slab, i);
+    }
+    t->bad += bits != slab->live || freed != slab->bump - slab->live;
+    t->used += (size_t)slab->live * slab->size;
+    t->overhead += slab->live ? slab_waste(slab) : 0;
+    t->with_room[cls] += slab->live < slab->capacity;
+    t->empty[cls] += slab->live == 0;
+}
+
+/* One region's pages: segments tile them, tags agree, no two free runs adjacent. */
+static void region_check(const arc_slab_region_t *r, check_tally_t *t)
+{
+    const uint64_t *map = region_map(r);
+    if (r->lo % GRANULE || r->hi % GRANULE || r->lo < t->prev_hi || r->pages_lo % PAGE_BYTES ||
+        r->pages_lo < (uintptr_t)(map + r->npages) ||
+        r->npages > (r->hi - r->pages_lo) / PAGE_BYTES) {
+        t->bad++;
+        return; /* the map cannot be trusted */
+    }
+    t->prev_hi = r->hi;
+    t->total += r->npages << PAGE_LOG2;
+    size_t runs = 0, busy = 0;
+    unsigned prev_kind = 0;
+    for (size_t p = 0; p < r->npages;) {
+        uint64_t e = map[p];
+        unsigned kind = e & PAGE_KIND_MASK;
+        size_t n = entry_len(e);
+        if (!(e & PAGE_HEAD) || !kind || !n || n > r->npages - p ||
+            (map[p + n - 1] | PAGE_HEAD) != (e | PAGE_TAIL)) {
+            t->bad++;
+            return;
+        }
+        const void *at = (const void *)page_addr(r, p);
+        if (kind == PAGE_FREE) {
+            const arc_slab_run_t *run = at;
+            t->bad += prev_kind == PAGE_FREE || run->region != r || run->pages != n;
+            t->free_runs++;
+        } else if (kind == PAGE_RUN) {
+            runs++;
+            t->used += n << PAGE_LOG2;
+        } else {
+            for (size_t i = 1; i + 1 < n; i++)
+                t->bad += map[p + i] != (e & ~(uint64_t)PAGE_HEAD);
+            if (n != SLAB_PAGES || page_addr(r, p) % SLAB_BYTES) {
+                t->bad++;
+            } else {
+                slab_check(r, at, t);
+                busy += ((const arc_slab_span_t *)at)->live != 0;
+            }
+        }
+        prev_kind = kind;
+        p += n;
+    }
+    t->bad += runs != r->live_runs || busy != r->busy_slabs;
+}
+
+/* In-order walk: address order, and the treap's heap order on priorities. */
+static void tree_check(const arc_slab_region_t *r, check_tally_t *t, unsigned depth)
+{
+    if (!r)
+        return;
+    if (depth > TREAP_DEPTH_LIMIT) {
+        t->bad++;
+        return;
+    }
+    t->bad += r->left && region_priority(r->left) > region_priority(r);
+    t->bad += r->right && region_priority(r->right) > region_priority(r);
+    tree_check(r->left, t, depth + 1);
+    region_check(r, t);
+    tree_check(r->right, t, depth + 1);
+}
+
+/* Bins: members free run heads in their own bin, linked both ways, as many as the walk found. */
+static size_t bins_check(const arc_slab_t *s, const check_tally_t *t)
+{
+    size_t bad = 0, count = 0;
+    for (unsigned b = 0; b < PAGE_BIN_COUNT; b++) {
+        const arc_slab_run_t *before = NULL;
+        bad += ((s->bins_nonempty >> b) & 1) != (s->bins[b] != NULL);
+        for (const arc_slab_run_t *run = s->bins[b]; run; before = run, run = run->next) {
+            if (count++ > t->free_runs)
+                return bad + 1; /* a cycle or a foreign run */
+            const arc_slab_region_t *r = run->region;
+            uintptr_t at = (uintptr_t)run;
+            bad += run->prev != before || !run->pages || bit_msb(run->pages) != b;
+            bad += at % PAGE_BYTES || at < r->pages_lo || page_index(r, at) >= r->npages ||
+                   region_map(r)[page_index(r, at)] !=
+                       (((uint64_t)run->pages << PAGE_LEN_SHIFT) | PAGE_FREE | PAGE_HEAD |
+                        (run->pages == 1 ? PAGE_TAIL : 0));
+        }
+    }
+    return bad + (count != t->free_runs);
+}
+
+/* Classes: the partial list holds exactly the slabs with room, the spare the one empty slab. */
+static size_t classes_check(const arc_slab_t *s, const check_tally_t *t)
+{
+    size_t bad = 0;
+    for (unsigned c = 0; c < CLASS_COUNT; c++) {
+        const arc_slab_class_t *cl = &s->classes[c];
+        const arc_slab_span_t *before = NULL;
+        size_t count = 0;
+        for (const arc_slab_span_t *slab = cl->partial; slab; before = slab, slab = slab->next) {
+            if (count++ > t->with_room[c])
+                return bad + 1;
+            bad += slab->prev != before || slab->cls != c || slab->live >= slab->capacity;
+        }
+        bad += count != t->with_room[c] || t->empty[c] > 1;
+        bad += cl->spare ? cl->spare->live != 0 || cl->spare->cls != c || t->empty[c] != 1
+                         : t->empty[c] != 0;
+    }
+    return bad;
+}
+
+static size_t slab_check_all(const arc_byte_allocator_t *a)
+{
+    const arc_slab_t *s = slab_of_const(a);
+    check_tally_t t = {0};
+    tree_check(s->root, &t, 0);
+    t.bad += bins_check(s, &t) + classes_check(s, &t);
+    t.bad += t.total != s->total || t.used != s->used || t.overhead != s->overhead;
+    t.bad += s->used + s->overhead > s->total;
+    return t.bad;
+}
+
+const arc_byte_ops_t arc_slab_ops = {
+    .name = "slab",
+    .state_size = (sizeof(arc_slab_t) + 63) & ~(size_t)63,
+    .init = slab_init,
+    .add_memory = slab_add_memory,
+    .remove_memory = slab_remove_memory,
+    .alloc = slab_alloc,
+    .dealloc = slab_dealloc,
+    .usable_size = slab_usable_size,
+    .total_bytes = slab_total_bytes,
+    .used_bytes = slab_used_bytes,
+    .available_bytes = slab_available_bytes,
+    .check = slab_check_all,
+};

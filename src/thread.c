@@ -1,0 +1,237 @@
+/* thread.c: gives each thread a heap, starts arcalloc on first use, takes a dying thread's heap
+ * back for reuse, and keeps the allocator usable across fork. Owns the heap registry; never
+ * allocates through a heap while holding the registry lock. */
+#include "thread.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <string.h>
+
+#include "options.h"
+
+__thread arc_heap_t *arc_tls_heap __attribute__((tls_model("initial-exec")));
+static __thread bool tls_in_init __attribute__((tls_model("initial-exec")));
+
+enum { INIT_NONE, INIT_RUNNING, INIT_DONE, INIT_FAILED };
+static _Atomic int init_state = INIT_NONE;
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static arc_heap_t *all_heaps, *abandoned_heaps, *destroyed_shared;
+static size_t heaps_created, heaps_reused, heaps_abandoned;
+static pthread_key_t heap_key;
+static const arc_byte_ops_t *thread_ops;
+
+/* Bootstrap: libc may allocate while arcalloc's own start-up runs (pthread_atfork's table, for
+ * one). Those few blocks come from here; each carries its size in the 16 bytes before it. */
+#define BOOTSTRAP_BYTES ((size_t)64 << 10)
+static _Alignas(64) unsigned char bootstrap[BOOTSTRAP_BYTES];
+static _Atomic size_t bootstrap_used;
+
+void *arc_bootstrap_alloc(size_t size)
+{
+    size_t need = ((size + 15) & ~(size_t)15) + 16;
+    if (size > BOOTSTRAP_BYTES)
+        return NULL;
+    size_t at = atomic_fetch_add_explicit(&bootstrap_used, need, memory_order_relaxed);
+    if (at + need > BOOTSTRAP_BYTES)
+        return NULL;
+    memcpy(bootstrap + at, &size, sizeof size);
+    return bootstrap + at + 16;
+}
+
+bool arc_bootstrap_contains(const void *p)
+{
+    return (const unsigned char *)p >= bootstrap &&
+           (const unsigned char *)p < bootstrap + BOOTSTRAP_BYTES;
+}
+
+size_t arc_bootstrap_size(const void *p)
+{
+    size_t size;
+    memcpy(&size, (const unsigned char *)p - 16, sizeof size);
+    return size;
+}
+
+bool arc_thread_in_init(void)
+{
+    return tls_in_init;
+}
+
+static void registry_add(arc_heap_t *h)
+{
+    pthread_mutex_lock(&registry_lock);
+    h->next_all = all_heaps;
+    all_heaps = h;
+    heaps_created++;
+    pthread_mutex_unlock(&registry_lock);
+}
+
+/* Thread exit: everything cached goes back to the byte allocator (so it can coalesce), and the
+ * heap waits for the next new thread. Blocks other threads free meanwhile wait on its list. */
+static void thread_exit(void *value)
+{
+    arc_heap_t *h = value;
+    arc_tls_heap = NULL;
+    if (!h)
+        return;
+    arc_heap_drain(h);
+    arc_heap_trim(h);
+    pthread_mutex_lock(&registry_lock);
+    h->abandoned = true;
+    h->next_abandoned = abandoned_heaps;
+    abandoned_heaps = h;
+    heaps_abandoned++;
+    pthread_mutex_unlock(&registry_lock);
+}
+
+static void fork_prepare(void)
+{
+    pthread_mutex_lock(&registry_lock);
+    for (arc_heap_t *h = all_heaps; h; h = h->next_all)
+        if (h->kind == ARC_HEAP_SHARED)
+            pthread_mutex_lock(&h->lock);
+    arc_arena_lock();
+}
+
+static void fork_parent(void)
+{
+    arc_arena_unlock();
+    for (arc_heap_t *h = all_heaps; h; h = h->next_all)
+        if (h->kind == ARC_HEAP_SHARED)
+            pthread_mutex_unlock(&h->lock);
+    pthread_mutex_unlock(&registry_lock);
+}
+
+/* In the child only the forking thread exists. Heaps of the other threads may have been caught
+ * mid-operation, so they are never adopted: their blocks stay valid, frees of them wait on
+ * their lists, and the child's new threads get fresh heaps. */
+static void fork_child(void)
+{
+    pthread_mutex_init(&arc_arena.lock, NULL);
+    for (arc_heap_t *h = all_heaps; h; h = h->next_all)
+        if (h->kind == ARC_HEAP_SHARED)
+            pthread_mutex_init(&h->lock, NULL);
+    pthread_mutex_init(&registry_lock, NULL);
+}
+
+static bool process_start(void)
+{
+    thread_ops = arc_options_backend();
+    if (!arc_arena_init())
+        return false;
+    if (pthread_key_create(&heap_key, thread_exit) != 0)
+        return false;
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+    return true;
+}
+
+/* Runs start-up exactly once; other threads wait for it, the starting thread's own nested
+ * allocations are told to use the bootstrap. */
+static bool process_ready(void)
+{
+    int state = atomic_load_explicit(&init_state, memory_order_acquire);
+    if (state == INIT_DONE)
+        return true;
+    if (state == INIT_FAILED || tls_in_init)
+        return false;
+    int expected = INIT_NONE;
+    if (atomic_compare_exchange_strong(&init_state, &expected, INIT_RUNNING)) {
+        tls_in_init = true;
+        bool ok = process_start();
+        tls_in_init = false;
+        atomic_store_explicit(&init_state, ok ? INIT_DONE : INIT_FAILED, memory_order_release);
+        return ok;
+    }
+    while ((state = atomic_load_explicit(&init_state, memory_order_acquire)) == INIT_RUNNING)
+        sched_yield();
+    return state == INIT_DONE;
+}
+
+arc_heap_t *arc_thread_heap_acquire(void)
+{
+    if (arc_tls_heap)
+        return arc_tls_heap;
+    if (!process_ready())
+        return NULL;
+    pthread_mutex_lock(&registry_lock);
+    arc_heap_t *h = abandoned_heaps;
+    if (h) {
+        abandoned_heaps = h->next_abandoned;
+        h->abandoned = false;
+        heaps_abandoned--;
+        heaps_reused++;
+    }
+    pthread_mutex_unlock(&registry_lock);
+    if (!h) {
+        h = arc_heap_create(thread_ops, ARC_HEAP_THREAD);
+        if (!h)
+            return NULL;
+        registry_add(h);
+    }
+    arc_tls_heap = h;
+    pthread_setspecific(heap_key, h);
+    return h;
+}
+
+const arc_byte_ops_t *arc_thread_ops(void)
+{
+    process_ready();
+    return thread_ops ? thread_ops : arc_byte_ops_find(ARC_DEFAULT_BACKEND);
+}
+
+arc_heap_t *arc_thread_shared_heap_new(const arc_byte_ops_t *ops)
+{
+    if (!process_ready())
+        return NULL;
+    arc_heap_t *h = NULL;
+    pthread_mutex_lock(&registry_lock);
+    /* A destroyed shared heap of the same backend is reused: metadata is never unmapped. */
+    for (arc_heap_t **link = &destroyed_shared; *link; link = &(*link)->next_abandoned) {
+        if ((*link)->ops == ops) {
+            h = *link;
+            *link = h->next_abandoned;
+            h->abandoned = false;
+            heaps_abandoned--;
+            heaps_reused++;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&registry_lock);
+    if (!h) {
+        h = arc_heap_create(ops, ARC_HEAP_SHARED);
+        if (h)
+            registry_add(h);
+    }
+    return h;
+}
+
+void arc_thread_shared_heap_destroy(arc_heap_t *h)
+{
+    pthread_mutex_lock(&h->lock);
+    arc_heap_release_all(h);
+    pthread_mutex_unlock(&h->lock);
+    pthread_mutex_lock(&registry_lock);
+    h->abandoned = true;
+    h->next_abandoned = destroyed_shared;
+    destroyed_shared = h;
+    heaps_abandoned++;
+    pthread_mutex_unlock(&registry_lock);
+}
+
+void arc_heaps_foreach(void (*fn)(arc_heap_t *h, void *arg), void *arg)
+{
+    pthread_mutex_lock(&registry_lock);
+    for (arc_heap_t *h = all_heaps; h; h = h->next_all)
+        fn(h, arg);
+    pthread_mutex_unlock(&registry_lock);
+}
+
+void arc_heaps_counts(size_t *live, size_t *abandoned, size_t *created, size_t *reused)
+{
+    pthread_mutex_lock(&registry_lock);
+    *created = heaps_created;
+    *reused = heaps_reused;
+    *abandoned = heaps_abandoned;
+    *live = heaps_created - heaps_abandoned;
+    pthread_mutex_unlock(&registry_lock);
+}

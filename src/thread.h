@@ -1,0 +1,37 @@
+/* thread.h: which heap the calling thread uses, process start-up, thread exit and fork. The
+ * only thread-local state is the heap pointer (and an init guard), kept to what the fast path
+ * needs. */
+#ifndef ARC_THREAD_H
+#define ARC_THREAD_H
+
+#include <stdbool.h>
+
+#include "heap.h"
+
+extern __thread arc_heap_t *arc_tls_heap __attribute__((tls_model("initial-exec")));
+
+/* The calling thread's heap, starting arcalloc and adopting or creating a heap as needed. NULL
+ * when arcalloc cannot start (address space refused) or is starting on this very thread. */
+arc_heap_t *arc_thread_heap_acquire(void);
+/* True while this thread runs arcalloc's own start-up (allocations then use the bootstrap). */
+bool arc_thread_in_init(void);
+
+/* A static buffer for the few allocations libc makes while arcalloc starts. Never freed. */
+void *arc_bootstrap_alloc(size_t size);
+bool arc_bootstrap_contains(const void *p);
+/* Size a bootstrap block was allocated with. */
+size_t arc_bootstrap_size(const void *p);
+
+/* The byte allocator thread heaps use (starting arcalloc if needed). */
+const arc_byte_ops_t *arc_thread_ops(void);
+
+/* First-class heaps. */
+arc_heap_t *arc_thread_shared_heap_new(const arc_byte_ops_t *ops);
+void arc_thread_shared_heap_destroy(arc_heap_t *h);
+
+/* Calls fn on every heap ever created, under the registry lock. */
+void arc_heaps_foreach(void (*fn)(arc_heap_t *h, void *arg), void *arg);
+/* Figures of the registry. */
+void arc_heaps_counts(size_t *live, size_t *abandoned, size_t *created, size_t *reused);
+
+#endif

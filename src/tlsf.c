@@ -1,0 +1,640 @@
+/* tlsf.c: the TLSF byte allocator (Masmano et al., ECRTS 2004): two-level segregated free lists
+ * with O(1) alloc and free over regions the caller hands in; owns the block and region layout.
+ * Never calls the OS, never allocates, holds no globals or locks, never prints.
+ *
+ * Layout. A region is trimmed inward to ARC_MIN_ALIGN (16-byte) boundaries: start rounded up,
+ * end rounded down; what is left must hold the region header, one minimum block and the end
+ * sentinel (REGION_MIN bytes) or add_memory says ARC_INVALID_PARAM.
+ *
+ *   [region header 16][block][block]...[block][sentinel 16]
+ *
+ * Every block starts on a 16-byte boundary with a 16-byte header {prev_phys, head}; its payload
+ * follows, so every payload is 16-byte aligned. `head` holds the block's stride (bytes to the
+ * next block's header, a multiple of 16) and two flags in the low bits: FREE and PREV_FREE.
+ * The trick (from the paper, as in mattconte/tlsf): prev_phys is only read when PREV_FREE is
+ * set, so a live block may write over the next block's prev_phys word. A live block therefore
+ * costs one 8-byte head word (BLOCK_OVERHEAD) and its usable size is stride - 8. A free block
+ * keeps its list links in its first payload words. The sentinel is a zero-stride live block
+ * that ends the region's physical chain.
+ *
+ * Statistics (exact after every operation):
+ *   total_bytes     = sum over regions of their initial block's stride = trimmed size - 32.
+ *   used_bytes      = sum of usable_size() of live blocks (stride - 8 each).
+ *   available_bytes = total - used - 8 * live blocks = sum of the strides of the free blocks.
+ * So total = used + live headers + available. The largest single block obtainable is a free
+ * stride minus its 8-byte header: an empty region serves one block of total - 8 bytes.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "arcalloc.h"
+
+/* ---- constants ---------------------------------------------------------------------------- */
+
+/* Bitmap words are 64 bits wide (32-bit words would cap a pool at 8 GiB, as in the seed). */
+#define WORD_BITS 64u
+/* arcalloc.h: byte-allocator state is caller memory aligned to 64 bytes; state_size keeps it. */
+#define STATE_ALIGN ((size_t)64)
+
+/* The one tunable: log2 of the linear second-level lists per power of two (the paper's J).
+ * 32 lists bound the search's rounding waste to 1/32 of a request. */
+#define SL_LOG2  5
+#define SL_COUNT (1u << SL_LOG2)
+
+/* Blocks start and end on ARC_MIN_ALIGN boundaries: the granule of every stride. */
+#define GRANULE_LOG2 4
+#define GRANULE      ((size_t)1 << GRANULE_LOG2)
+
+/* Strides below SMALL_LIMIT map linearly into first level 0 (one granule per list); from there
+ * on, first level i >= 1 holds strides in [2^(FL_SHIFT+i-1), 2^(FL_SHIFT+i)). */
+#define FL_SHIFT    (SL_LOG2 + GRANULE_LOG2)
+#define SMALL_LIMIT ((size_t)1 << FL_SHIFT)
+
+/* Strides stay below 2^62: above any real address space (5-level paging gives 57 bits), and the
+ * two spare bits let request arithmetic (size + align + header) never overflow a size_t. */
+#define STRIDE_LIMIT_LOG2 62
+#define STRIDE_LIMIT      ((size_t)1 << STRIDE_LIMIT_LOG2)
+#define FL_COUNT          (STRIDE_LIMIT_LOG2 - FL_SHIFT + 1)
+
+/* Flags in the low bits of a block's head word (free because strides are multiples of 16). */
+#define BLOCK_FREE      ((size_t)1)
+#define BLOCK_PREV_FREE ((size_t)2)
+#define BLOCK_FLAGS     (GRANULE - 1)
+#define BLOCK_RESERVED  (BLOCK_FLAGS & ~(BLOCK_FREE | BLOCK_PREV_FREE)) /* always zero */
+
+_Static_assert((1u << GRANULE_LOG2) == ARC_MIN_ALIGN, "granule is the minimum alignment");
+_Static_assert(sizeof(size_t) == 8 && sizeof(uintptr_t) == 8, "64-bit targets only");
+_Static_assert(SL_COUNT <= WORD_BITS && FL_COUNT < WORD_BITS, "each bitmap is one 64-bit word");
+_Static_assert(SMALL_LIMIT == SL_COUNT * GRANULE, "level 0 lists are one granule apart");
+
+typedef struct arc_tlsf_block {
+    struct arc_tlsf_block *prev_phys; /* valid only while PREV_FREE: lent to the previous block */
+    size_t head;                      /* stride | FREE | PREV_FREE */
+    struct arc_tlsf_block *next_free; /* free blocks only: first payload words */
+    struct arc_tlsf_block *prev_free;
+} arc_tlsf_block_t;
+
+/* Payload offset: both header words. */
+#define BLOCK_HEADER_SIZE offsetof(arc_tlsf_block_t, next_free)
+/* What a live block really costs: its head word (prev_phys belongs to the block before). */
+#define BLOCK_OVERHEAD sizeof(size_t)
+/* A free block must hold its header and both list links. */
+#define MIN_STRIDE sizeof(arc_tlsf_block_t)
+
+_Static_assert(BLOCK_HEADER_SIZE == GRANULE, "payloads stay 16-byte aligned");
+_Static_assert(MIN_STRIDE % GRANULE == 0, "strides are whole granules");
+
+typedef struct arc_tlsf_region {
+    struct arc_tlsf_region *next; /* the region list, newest first */
+    size_t size;                  /* trimmed bytes, header and sentinel included */
+} arc_tlsf_region_t;
+
+#define REGION_HEADER_SIZE sizeof(arc_tlsf_region_t)
+#define SENTINEL_SIZE      BLOCK_HEADER_SIZE
+#define REGION_OVERHEAD    (REGION_HEADER_SIZE + SENTINEL_SIZE)
+#define REGION_MIN         (REGION_OVERHEAD + MIN_STRIDE)
+
+_Static_assert(REGION_HEADER_SIZE % GRANULE == 0, "the first block starts on a granule");
+
+/* The control block: the whole of the caller's state memory. */
+typedef struct arc_tlsf {
+    uint64_t fl_bitmap;           /* bit fl: sl_bitmap[fl] != 0 */
+    uint64_t sl_bitmap[FL_COUNT]; /* bit sl: heads[fl][sl] != NULL */
+    arc_tlsf_block_t *heads[FL_COUNT][SL_COUNT];
+    arc_tlsf_region_t *regions;
+    uintptr_t span_lo, span_hi; /* lowest region start, highest region end: dealloc's bound */
+    size_t total, used, live;
+} arc_tlsf_t;
+
+static arc_tlsf_t *tlsf_of(arc_byte_allocator_t *a)
+{
+    return (arc_tlsf_t *)(void *)a;
+}
+
+static const arc_tlsf_t *tlsf_of_const(const arc_byte_allocator_t *a)
+{
+    return (const arc_tlsf_t *)(const void *)a;
+}
+
+/* ---- bit scans ---------------------------------------------------------------------------- */
+
+static inline unsigned bit_msb(uint64_t x) /* x != 0 */
+{
+    return WORD_BITS - 1 - (unsigned)__builtin_clzll(x);
+}
+
+static inline unsigned bit_lsb(uint64_t x) /* x != 0 */
+{
+    return (unsigned)__builtin_ctzll(x);
+}
+
+static inline bool size_is_pow2(size_t x)
+{
+    return x && !(x & (x - 1));
+}
+
+/* ---- blocks ------------------------------------------------------------------------------- */
+
+static inline size_t block_stride(const arc_tlsf_block_t *b)
+{
+    return b->head & ~BLOCK_FLAGS;
+}
+
+static inline bool block_is_free(const arc_tlsf_block_t *b)
+{
+    return b->head & BLOCK_FREE;
+}
+
+static inline bool block_prev_is_free(const arc_tlsf_block_t *b)
+{
+    return b->head & BLOCK_PREV_FREE;
+}
+
+static inline arc_tlsf_block_t *block_at(uintptr_t addr)
+{
+    return (arc_tlsf_block_t *)addr;
+}
+
+static inline arc_tlsf_block_t *block_next(const arc_tlsf_block_t *b)
+{
+    return block_at((uintptr_t)b + block_stride(b));
+}
+
+static inline void *block_payload(arc_tlsf_block_t *b)
+{
+    return (char *)b + BLOCK_HEADER_SIZE;
+}
+
+static inline size_t block_usable(const arc_tlsf_block_t *b)
+{
+    return block_stride(b) - BLOCK_OVERHEAD;
+}
+
+/* The stride that holds `size` usable bytes (size < STRIDE_LIMIT, so nothing overflows). */
+static inline size_t stride_for(size_t size)
+{
+    size_t stride = (size + BLOCK_OVERHEAD + GRANULE - 1) & ~(GRANULE - 1);
+    return stride < MIN_STRIDE ? MIN_STRIDE : stride;
+}
+
+/* ---- size classes and free lists ---------------------------------------------------------- */
+
+/* A free list: first level fl, second level sl. */
+typedef struct list_index {
+    unsigned fl, sl;
+} list_index_t;
+
+/* The list a free block of this stride lives in. */
+static inline list_index_t list_of(size_t stride)
+{
+    if (stride < SMALL_LIMIT)
+        return (list_index_t){0, (unsigned)(stride >> GRANULE_LOG2)};
+    unsigned msb = bit_msb(stride);
+    return (list_index_t){msb - FL_SHIFT + 1, (unsigned)(stride >> (msb - SL_LOG2)) - SL_COUNT};
+}
+
+static inline bool list_same(list_index_t x, list_index_t y)
+{
+    return x.fl == y.fl && x.sl == y.sl;
+}
+
+static void list_insert(arc_tlsf_t *t, arc_tlsf_block_t *b)
+{
+    list_index_t i = list_of(block_stride(b));
+    arc_tlsf_block_t *first = t->heads[i.fl][i.sl];
+    b->next_free = first;
+    b->prev_free = NULL;
+    if (first)
+        first->prev_free = b;
+    t->heads[i.fl][i.sl] = b;
+    t->sl_bitmap[i.fl] |= (uint64_t)1 << i.sl;
+    t->fl_bitmap |= (uint64_t)1 << i.fl;
+}
+
+/* Unlink b from list i (passed in: b's stride may already have changed). */
+static void list_remove(arc_tlsf_t *t, arc_tlsf_block_t *b, list_index_t i)
+{
+    if (b->next_free)
+        b->next_free->prev_free = b->prev_free;
+    if (b->prev_free) {
+        b->prev_free->next_free = b->next_free;
+        return;
+    }
+    t->heads[i.fl][i.sl] = b->next_free;
+    if (!b->next_free) {
+        t->sl_bitmap[i.fl] &= ~((uint64_t)1 << i.sl);
+        if (!t->sl_bitmap[i.fl])
+            t->fl_bitmap &= ~((uint64_t)1 << i.fl);
+    }
+}
+
+/* `fresh` takes the list place of `old`, which was in list i: no bitmap changes. Splitting a
+ * big block or growing one by a neighbour usually keeps its list, so this is the common case
+ * on both paths (half the instructions of a remove plus an insert). */
+static void list_replace(arc_tlsf_t *t, arc_tlsf_block_t *old, arc_tlsf_block_t *fresh,
+                         list_index_t i)
+{
+    fresh->next_free = old->next_free;
+    fresh->prev_free = old->prev_free;
+    if (fresh->next_free)
+        fresh->next_free->prev_free = fresh;
+    if (fresh->prev_free)
+        fresh->prev_free->next_free = fresh;
+    else
+        t->heads[i.fl][i.sl] = fresh;
+}
+
+/* A listed free block of at least `stride`, or NULL. O(1): the head of the list the stride
+ * maps to if it is big enough (an exact or near fit), else the head of the next non-empty list
+ * above, whose every block is bigger (the paper's good fit). */
+static arc_tlsf_block_t *block_find(const arc_tlsf_t *t, size_t stride)
+{
+    list_index_t i = list_of(stride);
+    if (i.fl >= FL_COUNT)
+        return NULL;
+    arc_tlsf_block_t *b = t->heads[i.fl][i.sl];
+    if (b && block_stride(b) >= stride)
+        return b;
+    uint64_t sl_map = t->sl_bitmap[i.fl] & (~(uint64_t)1 << i.sl); /* lists above sl */
+    if (!sl_map) {
+        uint64_t fl_map = t->fl_bitmap & (~(uint64_t)1 << i.fl);
+        if (!fl_map)
+            return NULL;
+        i.fl = bit_lsb(fl_map);
+        sl_map = t->sl_bitmap[i.fl];
+    }
+    return t->heads[i.fl][bit_lsb(sl_map)];
+}
+
+/* Hand out the listed free block b cut to `stride`; a tail of at least MIN_STRIDE stays free
+ * (in b's list place when its class is b's), a smaller one stays in b and shows in usable_size. */
+static void *block_use(arc_tlsf_t *t, arc_tlsf_block_t *b, size_t stride)
+{
+    size_t whole = block_stride(b);
+    if (whole - stride >= MIN_STRIDE) {
+        arc_tlsf_block_t *rest = block_at((uintptr_t)b + stride);
+        rest->head = (whole - stride) | BLOCK_FREE; /* b is about to be live: no PREV_FREE */
+        block_next(rest)->prev_phys = rest;         /* its PREV_FREE is already set */
+        list_index_t i = list_of(whole);
+        if (list_same(list_of(whole - stride), i)) {
+            list_replace(t, b, rest, i);
+        } else {
+            list_remove(t, b, i);
+            list_insert(t, rest);
+        }
+        b->head = stride | (b->head & BLOCK_PREV_FREE);
+    } else {
+        list_remove(t, b, list_of(whole));
+        b->head &= ~BLOCK_FREE;
+        block_next(b)->head &= ~BLOCK_PREV_FREE;
+    }
+    t->used += block_usable(b);
+    t->live++;
+    return block_payload(b);
+}
+
+/* ---- alloc -------------------------------------------------------------------------------- */
+
+/* Rare case of tlsf_alloc: align > 16. Find a block with room for the worst leading gap and
+ * split the gap off as a free block (a one-granule gap cannot stand alone: skip one more align). */
+static __attribute__((noinline)) int alloc_aligned(arc_tlsf_t *t, size_t stride, size_t align,
+                                                   void **out)
+{
+    arc_tlsf_block_t *b = block_find(t, stride + align + GRANULE);
+    if (!b)
+        return ARC_NO_MEMORY;
+    uintptr_t payload = (uintptr_t)block_payload(b);
+    size_t gap = ((payload + align - 1) & ~(uintptr_t)(align - 1)) - payload;
+    if (gap && gap < MIN_STRIDE)
+        gap += align;
+    if (gap) {
+        arc_tlsf_block_t *lead = b;
+        list_remove(t, lead, list_of(block_stride(lead)));
+        b = block_at((uintptr_t)lead + gap);
+        b->prev_phys = lead;
+        b->head = (block_stride(lead) - gap) | BLOCK_FREE | BLOCK_PREV_FREE;
+        lead->head = gap | (lead->head & BLOCK_FLAGS);
+        block_next(b)->prev_phys = b;
+        list_insert(t, lead);
+        list_insert(t, b);
+    }
+    *out = block_use(t, b, stride);
+    return ARC_OK;
+}
+
+/* Budget (callgrind, gcc -O2, x86-64): ~145 instructions to cut a 64 B block from a big free
+ * block whose tail keeps its list; tlsf_dealloc merging it back in place is ~140. */
+static int tlsf_alloc(arc_byte_allocator_t *a, size_t size, size_t align, void **out)
+{
+    arc_tlsf_t *t = tlsf_of(a);
+    if (!out || !size || !size_is_pow2(align))
+        return ARC_INVALID_PARAM;
+    *out = NULL;
+    if (size >= STRIDE_LIMIT || align >= STRIDE_LIMIT)
+        return ARC_NO_MEMORY; /* absurd: checked before any arithmetic that could wrap */
+    size_t stride = stride_for(size);
+    if (align > ARC_MIN_ALIGN)
+        return alloc_aligned(t, stride, align, out);
+    arc_tlsf_block_t *b = block_find(t, stride);
+    if (!b)
+        return ARC_NO_MEMORY;
+    *out = block_use(t, b, stride);
+    return ARC_OK;
+}
+
+/* ---- dealloc ------------------------------------------------------------------------------ */
+
+/* The live block whose payload is ptr, or NULL when cheap O(1) checks say it cannot be one:
+ * outside every region's span, misaligned, flagged free, a stride that is not a granule multiple
+ * or runs past the span, a next block that thinks we are free, or a PREV_FREE flag whose
+ * prev_phys does not lead back to us. The span check reads no memory; a pointer into a gap
+ * between regions is judged by its (foreign) header, since an exact region test is O(regions). */
+static arc_tlsf_block_t *block_live_at(const arc_tlsf_t *t, const void *ptr)
+{
+    uintptr_t p = (uintptr_t)ptr;
+    if (!t->regions || p % GRANULE || p < t->span_lo + REGION_HEADER_SIZE + BLOCK_HEADER_SIZE ||
+        p >= t->span_hi - SENTINEL_SIZE)
+        return NULL;
+    arc_tlsf_block_t *b = block_at(p - BLOCK_HEADER_SIZE);
+    size_t stride = block_stride(b);
+    if (b->head & (BLOCK_FREE | BLOCK_RESERVED) || stride < MIN_STRIDE ||
+        stride > t->span_hi - SENTINEL_SIZE - (uintptr_t)b)
+        return NULL;
+    if (block_prev_is_free(block_next(b)))
+        return NULL;
+    if (block_prev_is_free(b)) {
+        uintptr_t prev = (uintptr_t)b->prev_phys;
+        if (prev % GRANULE || prev < t->span_lo || prev >= (uintptr_t)b ||
+            (uintptr_t)b - prev < MIN_STRIDE || !block_is_free(block_at(prev)) ||
+            block_stride(block_at(prev)) != (uintptr_t)b - prev)
+            return NULL;
+    }
+    return b;
+}
+
+/* Free the live block b and merge it with its free physical neighbours. The merged block takes
+ * the list place of the neighbour it swallowed (prev first) when it keeps that neighbour's class;
+ * otherwise the neighbours leave their lists and it is inserted afresh. */
+static void block_release(arc_tlsf_t *t, arc_tlsf_block_t *b)
+{
+    arc_tlsf_block_t *prev = block_prev_is_free(b) ? b->prev_phys : NULL;
+    arc_tlsf_block_t *next = block_is_free(block_next(b)) ? block_next(b) : NULL;
+    arc_tlsf_block_t *listed = prev ? prev : next;
+    list_index_t was = list_of(listed ? block_stride(listed) : 0);
+    if (prev && next)
+        list_remove(t, next, list_of(block_stride(next)));
+    size_t stride = block_stride(b);
+    stride += (prev ? block_stride(prev) : 0) + (next ? block_stride(next) : 0);
+    arc_tlsf_block_t *merged = prev ? prev : b;
+    merged->head = stride | BLOCK_FREE | (merged->head & BLOCK_PREV_FREE);
+    arc_tlsf_block_t *after = block_next(merged);
+    after->prev_phys = merged;
+    after->head |= BLOCK_PREV_FREE;
+    if (listed && list_same(list_of(stride), was)) {
+        if (listed != merged)
+            list_replace(t, listed, merged, was);
+        return;
+    }
+    if (listed)
+        list_remove(t, listed, was);
+    list_insert(t, merged);
+}
+
+/* dealloc(ptr, size, align): size above the block's usable size cannot be what alloc was asked,
+ * so it is ARC_NOT_ALLOCATED too; align is not needed. */
+static int tlsf_dealloc(arc_byte_allocator_t *a, void *ptr, size_t size, size_t align)
+{
+    arc_tlsf_t *t = tlsf_of(a);
+    arc_tlsf_block_t *b = block_live_at(t, ptr);
+    (void)align;
+    if (!b || size > block_usable(b))
+        return ARC_NOT_ALLOCATED;
+    t->used -= block_usable(b);
+    t->live--;
+    block_release(t, b);
+    return ARC_OK;
+}
+
+static size_t tlsf_usable_size(const arc_byte_allocator_t *a, const void *ptr)
+{
+    const arc_tlsf_block_t *b = block_live_at(tlsf_of_const(a), ptr);
+    return b ? block_usable(b) : 0;
+}
+
+/* ---- regions ------------------------------------------------------------------------------ */
+
+/* Trim [start, start + size) inward to granules; ARC_INVALID_PARAM when too small, wrapping
+ * the address space, or larger than a block can describe. */
+static int region_trim(const void *start, size_t size, uintptr_t *lo, uintptr_t *hi)
+{
+    uintptr_t s = (uintptr_t)start;
+    if (!start || size > UINTPTR_MAX - s)
+        return ARC_INVALID_PARAM;
+    *lo = (s + GRANULE - 1) & ~(uintptr_t)(GRANULE - 1);
+    *hi = (s + size) & ~(uintptr_t)(GRANULE - 1);
+    if (*hi < *lo || *hi - *lo < REGION_MIN || *hi - *lo - REGION_OVERHEAD >= STRIDE_LIMIT)
+        return ARC_INVALID_PARAM;
+    return ARC_OK;
+}
+
+static bool region_overlaps(const arc_tlsf_t *t, uintptr_t lo, uintptr_t hi)
+{
+    for (const arc_tlsf_region_t *r = t->regions; r; r = r->next)
+        if (lo < (uintptr_t)r + r->size && (uintptr_t)r < hi)
+            return true;
+    return false;
+}
+
+static void region_span_update(arc_tlsf_t *t)
+{
+    t->span_lo = UINTPTR_MAX;
+    t->span_hi = 0;
+    for (const arc_tlsf_region_t *r = t->regions; r; r = r->next) {
+        if ((uintptr_t)r < t->span_lo)
+            t->span_lo = (uintptr_t)r;
+        if ((uintptr_t)r + r->size > t->span_hi)
+            t->span_hi = (uintptr_t)r + r->size;
+    }
+}
+
+static arc_tlsf_block_t *region_first_block(const arc_tlsf_region_t *r)
+{
+    return block_at((uintptr_t)r + REGION_HEADER_SIZE);
+}
+
+static int tlsf_add_memory(arc_byte_allocator_t *a, void *start, size_t size)
+{
+    arc_tlsf_t *t = tlsf_of(a);
+    uintptr_t lo, hi;
+    int rc = region_trim(start, size, &lo, &hi);
+    if (rc)
+        return rc;
+    if (region_overlaps(t, lo, hi))
+        return ARC_MEMORY_OVERLAP;
+    arc_tlsf_region_t *r = (arc_tlsf_region_t *)lo;
+    r->size = hi - lo;
+    r->next = t->regions;
+    t->regions = r;
+    arc_tlsf_block_t *b = region_first_block(r);
+    b->head = (hi - lo - REGION_OVERHEAD) | BLOCK_FREE;
+    arc_tlsf_block_t *sentinel = block_at(hi - SENTINEL_SIZE);
+    sentinel->prev_phys = b;
+    sentinel->head = BLOCK_PREV_FREE; /* stride 0, live */
+    list_insert(t, b);
+    t->total += block_stride(b);
+    region_span_update(t);
+    return ARC_OK;
+}
+
+static int tlsf_init(arc_byte_allocator_t *a, void *start, size_t size)
+{
+    if (!a || (uintptr_t)a % _Alignof(arc_tlsf_t))
+        return ARC_INVALID_PARAM;
+    memset(a, 0, sizeof(arc_tlsf_t)); /* all-zero bits are NULL heads on every Linux target */
+    return tlsf_add_memory(a, start, size);
+}
+
+static int tlsf_remove_memory(arc_byte_allocator_t *a, void *start, size_t size)
+{
+    arc_tlsf_t *t = tlsf_of(a);
+    uintptr_t lo, hi;
+    if (region_trim(start, size, &lo, &hi))
+        return ARC_INVALID_PARAM;
+    arc_tlsf_region_t **link = &t->regions;
+    while (*link && ((uintptr_t)*link != lo || (*link)->size != hi - lo))
+        link = &(*link)->next;
+    arc_tlsf_region_t *r = *link;
+    if (!r)
+        return ARC_INVALID_PARAM;
+    arc_tlsf_block_t *b = region_first_block(r);
+    if (!block_is_free(b) || block_stride(b) != r->size - REGION_OVERHEAD)
+        return ARC_INVALID_PARAM; /* something in it is live */
+    list_remove(t, b, list_of(block_stride(b)));
+    *link = r->next;
+    t->total -= block_stride(b);
+    region_span_update(t);
+    return ARC_OK;
+}
+
+/* ---- statistics --------------------------------------------------------------------------- */
+
+static size_t tlsf_total_bytes(const arc_byte_allocator_t *a)
+{
+    return tlsf_of_const(a)->total;
+}
+
+static size_t tlsf_used_bytes(const arc_byte_allocator_t *a)
+{
+    return tlsf_of_const(a)->used;
+}
+
+static size_t tlsf_available_bytes(const arc_byte_allocator_t *a)
+{
+    const arc_tlsf_t *t = tlsf_of_const(a);
+    return t->total - t->used - BLOCK_OVERHEAD * t->live;
+}
+
+/* ---- check -------------------------------------------------------------------------------- */
+
+/* What the physical walk and the list walk each see; the two must agree. */
+typedef struct check_tally {
+    size_t free_blocks, free_bytes, free_addr_sum;
+    size_t live_blocks, live_usable, total;
+} check_tally_t;
+
+/* One region's physical chain: strides within the region, flags matching neighbours, no two
+ * free blocks adjacent, the sentinel exactly at the end. */
+static size_t region_check(const arc_tlsf_t *t, const arc_tlsf_region_t *r, check_tally_t *tally)
+{
+    size_t bad = 0;
+    uintptr_t end = (uintptr_t)r + r->size;
+    if ((uintptr_t)r % GRANULE || r->size % GRANULE || r->size < REGION_MIN ||
+        (uintptr_t)r < t->span_lo || end > t->span_hi)
+        return 1; /* the chain cannot be trusted */
+    const arc_tlsf_block_t *prev = NULL, *b = region_first_block(r);
+    size_t sum = 0;
+    while ((uintptr_t)b < end - SENTINEL_SIZE) {
+        size_t stride = block_stride(b);
+        bad += (b->head & BLOCK_RESERVED) != 0;
+        bad += block_prev_is_free(b) != (prev && block_is_free(prev));
+        bad += block_prev_is_free(b) && b->prev_phys != prev;
+        bad += prev && block_is_free(prev) && block_is_free(b); /* missed coalescing */
+        if (stride < MIN_STRIDE || stride > end - SENTINEL_SIZE - (uintptr_t)b)
+            return bad + 1;
+        if (block_is_free(b)) {
+            tally->free_blocks++;
+            tally->free_bytes += stride;
+            tally->free_addr_sum += (uintptr_t)b;
+        } else {
+            tally->live_blocks++;
+            tally->live_usable += block_usable(b);
+        }
+        sum += stride;
+        prev = b;
+        b = block_next(b);
+    }
+    bad += (uintptr_t)b != end - SENTINEL_SIZE;
+    bad += block_stride(b) != 0 || block_is_free(b);
+    bad += block_prev_is_free(b) != block_is_free(prev);
+    bad += sum != r->size - REGION_OVERHEAD;
+    tally->total += r->size - REGION_OVERHEAD;
+    return bad;
+}
+
+/* Every list: bitmap bits against emptiness, each member free, in its own class and linked
+ * both ways; members counted so the total can be held against the physical walk. */
+static size_t lists_check(const arc_tlsf_t *t, size_t max_blocks, check_tally_t *tally)
+{
+    size_t bad = 0;
+    bad += (t->fl_bitmap >> FL_COUNT) != 0;
+    for (unsigned fl = 0; fl < FL_COUNT; fl++) {
+        bad += ((t->fl_bitmap >> fl) & 1) != (t->sl_bitmap[fl] != 0);
+        bad += SL_COUNT < WORD_BITS && (t->sl_bitmap[fl] >> (SL_COUNT % WORD_BITS)) != 0;
+        for (unsigned sl = 0; sl < SL_COUNT; sl++) {
+            const arc_tlsf_block_t *b = t->heads[fl][sl], *before = NULL;
+            bad += ((t->sl_bitmap[fl] >> sl) & 1) != (b != NULL);
+            for (; b; before = b, b = b->next_free) {
+                if (tally->free_blocks++ > max_blocks)
+                    return bad + 1; /* a cycle or a foreign block */
+                list_index_t i = list_of(block_stride(b));
+                bad += !block_is_free(b) || i.fl != fl || i.sl != sl || b->prev_free != before;
+                tally->free_bytes += block_stride(b);
+                tally->free_addr_sum += (uintptr_t)b;
+            }
+        }
+    }
+    return bad;
+}
+
+static size_t tlsf_check(const arc_byte_allocator_t *a)
+{
+    const arc_tlsf_t *t = tlsf_of_const(a);
+    check_tally_t walk = {0}, lists = {0};
+    size_t bad = 0;
+    for (const arc_tlsf_region_t *r = t->regions; r; r = r->next)
+        bad += region_check(t, r, &walk);
+    bad += lists_check(t, walk.free_blocks, &lists);
+    bad += lists.free_blocks != walk.free_blocks; /* a free block missing from its list */
+    bad += lists.free_bytes != walk.free_bytes || lists.free_addr_sum != walk.free_addr_sum;
+    bad += walk.total != t->total;
+    bad += walk.live_blocks != t->live || walk.live_usable != t->used;
+    bad += walk.free_bytes != tlsf_available_bytes(a);
+    return bad;
+}
+
+const arc_byte_ops_t arc_tlsf_ops = {
+    .name = "tlsf",
+    .state_size = (sizeof(arc_tlsf_t) + STATE_ALIGN - 1) & ~(STATE_ALIGN - 1),
+    .init = tlsf_init,
+    .add_memory = tlsf_add_memory,
+    .remove_memory = tlsf_remove_memory,
+    .alloc = tlsf_alloc,
+    .dealloc = tlsf_dealloc,
+    .usable_size = tlsf_usable_size,
+    .total_bytes = tlsf_total_bytes,
+    .used_bytes = tlsf_used_bytes,
+    .available_bytes = tlsf_available_bytes,
+    .check = tlsf_check,
+};

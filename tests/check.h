@@ -1,0 +1,64 @@
+/* check.h: the test harness every test program shares. CHECK records a failure and goes on
+ * (one run shows every broken case); check_done() prints "N passed, M failed" and gives the
+ * exit status. Header-only so each test is one self-contained program. */
+#ifndef ARC_TESTS_CHECK_H
+#define ARC_TESTS_CHECK_H
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static unsigned long check_passed, check_failed;
+
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            check_passed++;                                                                        \
+        } else {                                                                                   \
+            check_failed++;                                                                        \
+            if (check_failed <= 50)                                                                \
+                fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);           \
+        }                                                                                          \
+    } while (0)
+
+/* CHECK with a printf-style explanation on failure. */
+#define CHECKF(cond, ...)                                                                          \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            check_passed++;                                                                        \
+        } else {                                                                                   \
+            check_failed++;                                                                        \
+            if (check_failed <= 50) {                                                              \
+                fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond);           \
+                fprintf(stderr, __VA_ARGS__);                                                      \
+                fputc('\n', stderr);                                                               \
+            }                                                                                      \
+        }                                                                                          \
+    } while (0)
+
+static inline int check_done(void)
+{
+    printf("%lu passed, %lu failed\n", check_passed, check_failed);
+    return check_failed ? 1 : 0;
+}
+
+/* A small fixed-seed generator (xorshift64*): tests must replay exactly. */
+typedef struct {
+    unsigned long long s;
+} check_rng_t;
+
+static inline unsigned long long check_rand(check_rng_t *r)
+{
+    r->s ^= r->s >> 12;
+    r->s ^= r->s << 25;
+    r->s ^= r->s >> 27;
+    return r->s * 2685821657736338717ULL;
+}
+
+/* Uniform in [lo, hi]. */
+static inline unsigned long long check_range(check_rng_t *r, unsigned long long lo,
+                                             unsigned long long hi)
+{
+    return lo + check_rand(r) % (hi - lo + 1);
+}
+
+#endif

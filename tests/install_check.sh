@@ -1,0 +1,39 @@
+#!/bin/sh
+# install_check.sh BUILDDIR WORKDIR: `meson install` into a staging prefix puts the library,
+# arcalloc.h, arcalloc.pc and the man page in place, and a program built with
+# `pkg-config --cflags --libs arcalloc` allocates from arcalloc.
+set -eu
+build=$1
+work=$2
+rm -rf "$work"
+mkdir -p "$work"
+meson install -C "$build" --no-rebuild --destdir "$work/stage" >"$work/install.log" 2>&1
+prefix=$(meson introspect "$build" --buildoptions | python3 -c 'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]=="prefix"][0])')
+root="$work/stage$prefix"
+pc=$(find "$root" -name arcalloc.pc | head -1)
+test -n "$pc" || { echo "arcalloc.pc not installed"; exit 1; }
+test -n "$(find "$root" -name arcalloc.h)" || { echo "arcalloc.h not installed"; exit 1; }
+test -n "$(find "$root" -name arcalloc_config.h)" || { echo "arcalloc_config.h not installed"; exit 1; }
+test -n "$(find "$root" -name 'arcalloc.3*')" || { echo "man page not installed"; exit 1; }
+libdir=$(dirname "$(find "$root" -name 'libarcalloc.so' | head -1)")
+cat >"$work/prog.c" <<'C'
+#include <arcalloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+int main(void)
+{
+    char *s = malloc(32), *t = strdup("linked with arcalloc");
+    void *big = calloc(1, 1 << 20);
+    int ok = arc_owns(s) && arc_owns(t) && arc_owns(big);
+    printf("%s: %s\n", t, ok ? "yes" : "no");
+    free(s);
+    free(t);
+    free(big);
+    return ok ? 0 : 1;
+}
+C
+# pkg-config answers for the staged prefix: point it there.
+flags=$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --define-variable=prefix="$root" --cflags --libs arcalloc)
+cc "$work/prog.c" $flags -o "$work/prog"
+LD_LIBRARY_PATH="$libdir" "$work/prog"

@@ -1,0 +1,279 @@
+/* test_malloc.c: conformance of the malloc family as libarcalloc.so exports it (this program
+ * links -larcalloc, so the standard names are arcalloc's). Sizes, alignments, errno, contents
+ * across realloc boundaries, usable sizes, calloc zeroing, introspection figures. */
+#include <errno.h>
+#include <malloc.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arcalloc.h"
+#include "check.h"
+
+void free_sized(void *ptr, size_t size);
+void free_aligned_sized(void *ptr, size_t align, size_t size);
+
+static int aligned_to(const void *p, size_t align)
+{
+    return ((uintptr_t)p & (align - 1)) == 0;
+}
+
+static void fill(unsigned char *p, size_t n, unsigned seed)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (unsigned char)(seed + i * 7);
+}
+
+static int filled(const unsigned char *p, size_t n, unsigned seed)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != (unsigned char)(seed + i * 7))
+            return 0;
+    return 1;
+}
+
+static void test_basic_sizes(void)
+{
+    static const size_t sizes[] = {0,    1,     7,      8,      15,      16,      17,
+                                   24,   100,   1000,   1024,   1025,    4095,    4096,
+                                   4097, 65536, 131072, 131073, 1 << 20, 5 << 20, 33 << 20};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        unsigned char *p = malloc(sizes[i]);
+        CHECKF(p != NULL, "malloc(%zu)", sizes[i]);
+        if (!p)
+            continue;
+        CHECK(arc_owns(p));
+        CHECKF(aligned_to(p, 16), "malloc(%zu) = %p not 16-aligned", sizes[i], (void *)p);
+        size_t usable = malloc_usable_size(p);
+        CHECKF(usable >= sizes[i], "usable %zu < %zu", usable, sizes[i]);
+        memset(p, 0xab, usable); /* writable to its full usable size */
+        CHECK(p[usable - (usable > 0)] == 0xab || usable == 0);
+        free(p);
+    }
+    /* malloc(0) gives distinct, freeable pointers. */
+    void *a = malloc(0), *b = malloc(0);
+    CHECK(a && b && a != b);
+    free(a);
+    free(b);
+    free(NULL);
+}
+
+/* Sizes go through volatile variables: the compiler must not see the misuse at build time. */
+static volatile size_t size_max = SIZE_MAX, half_max = SIZE_MAX / 2, two_33 = (size_t)1 << 33;
+
+static void test_impossible_sizes(void)
+{
+    errno = 0;
+    CHECK(malloc(size_max) == NULL && errno == ENOMEM);
+    errno = 0;
+    CHECK(malloc(half_max) == NULL && errno == ENOMEM);
+    errno = 0;
+    CHECK(calloc(half_max, 3) == NULL && errno == ENOMEM);
+    errno = 0;
+    CHECK(calloc(two_33, two_33) == NULL && errno == ENOMEM);
+    void *volatile p = malloc(16);
+    errno = 0;
+    CHECK(reallocarray(p, half_max, 4) == NULL && errno == ENOMEM);
+    errno = 0;
+    CHECK(realloc(p, size_max - 8) == NULL && errno == ENOMEM);
+    free(p); /* the failed reallocs left p alive */
+    errno = 0;
+    CHECK(pvalloc(size_max - 10) == NULL && errno == ENOMEM);
+}
+
+static void test_alignment(void)
+{
+    for (size_t align = 8; align <= ((size_t)4 << 20); align *= 2) {
+        size_t sizes[] = {1, align / 2 + 1, align, 3 * align + 5};
+        for (int k = 0; k < 4; k++) {
+            void *p = NULL;
+            CHECKF(posix_memalign(&p, align, sizes[k]) == 0 && p, "posix_memalign(%zu)", align);
+            CHECKF(aligned_to(p, align), "posix_memalign %p not aligned to %zu", p, align);
+            CHECK(malloc_usable_size(p) >= sizes[k]);
+            memset(p, 1, sizes[k]);
+            free(p);
+            void *q = aligned_alloc(align, sizes[k]);
+            CHECKF(q && aligned_to(q, align), "aligned_alloc(%zu)", align);
+            free(q);
+            void *r = memalign(align, sizes[k]);
+            CHECKF(r && aligned_to(r, align), "memalign(%zu)", align);
+            free_aligned_sized(r, align, sizes[k]);
+        }
+    }
+    void *p = (void *)1;
+    CHECK(posix_memalign(&p, 0, 16) == EINVAL);
+    CHECK(posix_memalign(&p, 3, 16) == EINVAL);
+    CHECK(posix_memalign(&p, 4, 16) == EINVAL); /* below sizeof(void *) */
+    CHECK(posix_memalign(&p, 24, 16) == EINVAL);
+    CHECK(p == (void *)1); /* untouched on failure */
+    errno = 0;
+    CHECK(aligned_alloc(24, 48) == NULL && errno == EINVAL);
+    /* memalign rounds a non-power-of-two alignment up, as glibc does. */
+    void *m = memalign(48, 100);
+    CHECK(m && aligned_to(m, 64));
+    free(m);
+    void *v = valloc(100), *pv = pvalloc(100);
+    CHECK(v && aligned_to(v, 4096) && pv && aligned_to(pv, 4096));
+    CHECK(malloc_usable_size(pv) >= 4096);
+    free(v);
+    free(pv);
+}
+
+static void test_realloc_boundaries(void)
+{
+    static const size_t steps[] = {1,       8,      16,     17,     100,     1024,    1025,
+                                   4096,    65536,  131072, 131073, 1 << 20, 3 << 20, 17 << 20,
+                                   1 << 20, 131073, 131072, 1025,   1024,    16,      1};
+    size_t n = sizeof steps / sizeof steps[0];
+    unsigned char *p = malloc(steps[0]);
+    fill(p, steps[0], 3);
+    size_t kept = steps[0];
+    for (size_t i = 1; i < n; i++) {
+        unsigned char *q = realloc(p, steps[i]);
+        CHECKF(q != NULL, "realloc to %zu", steps[i]);
+        if (!q)
+            break;
+        size_t common = kept < steps[i] ? kept : steps[i];
+        CHECKF(filled(q, common, 3), "contents lost realloc %zu -> %zu", steps[i - 1], steps[i]);
+        fill(q, steps[i], 3);
+        kept = steps[i];
+        p = q;
+    }
+    free(p);
+    /* realloc(NULL, n) is malloc; realloc(p, 0) frees and returns NULL (glibc's choice). */
+    p = realloc(NULL, 40);
+    CHECK(p != NULL);
+    CHECK(realloc(p, 0) == NULL);
+}
+
+static void test_calloc_recycled(void)
+{
+    enum { COUNT = 500 };
+    static const size_t sizes[] = {24, 256, 1000, 4000, 60000, 200000};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        void *blocks[COUNT];
+        for (int i = 0; i < COUNT; i++) {
+            blocks[i] = malloc(sizes[s]);
+            memset(blocks[i], 0xff, sizes[s]);
+        }
+        for (int i = 0; i < COUNT; i++)
+            free(blocks[i]);
+        int dirty = 0;
+        for (int i = 0; i < COUNT; i++) {
+            unsigned char *c = calloc(1, sizes[s]);
+            for (size_t k = 0; k < sizes[s]; k++)
+                dirty |= c[k];
+            blocks[i] = c;
+        }
+        CHECKF(!dirty, "calloc(%zu) returned recycled memory not zeroed", sizes[s]);
+        for (int i = 0; i < COUNT; i++)
+            free(blocks[i]);
+    }
+}
+
+static void test_errno_and_sized(void)
+{
+    void *p = malloc(100), *big = malloc(1 << 20);
+    errno = 12345;
+    free(p);
+    free(big);
+    CHECK(errno == 12345);
+    p = malloc(100);
+    free_sized(p, 100);
+    p = malloc(300000);
+    free_sized(p, 300000);
+    CHECK(errno == 12345);
+}
+
+static void test_introspection(void)
+{
+    struct mallinfo2 before = mallinfo2();
+    enum { COUNT = 1000, SIZE = 512 };
+    void *volatile blocks[COUNT];
+    for (int i = 0; i < COUNT; i++)
+        blocks[i] = malloc(SIZE);
+    void *volatile large = malloc(8 << 20);
+    struct mallinfo2 during = mallinfo2();
+    CHECKF(during.uordblks >= before.uordblks + COUNT * SIZE, "uordblks %zu -> %zu",
+           before.uordblks, during.uordblks);
+    CHECK(during.hblks == before.hblks + 1);
+    CHECK(during.hblkhd >= before.hblkhd + (8 << 20));
+    CHECK(during.arena >= during.uordblks);
+    for (int i = 0; i < COUNT; i++)
+        free(blocks[i]);
+    free(large);
+    struct mallinfo2 after = mallinfo2();
+    CHECK(after.hblks == before.hblks);
+    CHECK(after.uordblks < during.uordblks);
+    CHECK(malloc_trim(0) >= 0);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    struct mallinfo old = mallinfo(); /* the old int interface still answers */
+#pragma GCC diagnostic pop
+    CHECK(old.arena >= 0);
+    CHECK(arc_backend_name() != NULL);
+}
+
+static void test_first_class_heaps(void)
+{
+    static const char *const backends[] = {"tlsf", "buddy", "slab", NULL};
+    for (int b = 0; b < 4; b++) {
+        arc_heap_t *h = arc_heap_new(backends[b]);
+        CHECKF(h != NULL, "arc_heap_new(%s)", backends[b] ? backends[b] : "default");
+        if (!h)
+            continue;
+        enum { COUNT = 3000 };
+        unsigned char *blocks[COUNT];
+        for (int i = 0; i < COUNT; i++) {
+            size_t size = 1 + (size_t)(i * 131) % 3000;
+            blocks[i] = arc_heap_malloc(h, size);
+            CHECK(blocks[i] && arc_owns(blocks[i]));
+            fill(blocks[i], size, (unsigned)i);
+        }
+        unsigned char *big = arc_heap_malloc(h, 1 << 20);
+        unsigned char *zero = arc_heap_calloc(h, 100, 10);
+        CHECK(big && zero && zero[0] == 0 && zero[999] == 0);
+        CHECK(arc_heap_used_bytes(h) >= (1 << 20) + 1000);
+        int intact = 1;
+        for (int i = 0; i < COUNT; i += 2) {
+            size_t size = 1 + (size_t)(i * 131) % 3000;
+            intact &= filled(blocks[i], size, (unsigned)i);
+            blocks[i] = arc_heap_realloc(h, blocks[i], size * 2);
+            intact &= filled(blocks[i], size, (unsigned)i);
+        }
+        CHECK(intact);
+        for (int i = 1; i < COUNT; i += 4)
+            arc_heap_free(h, blocks[i]);
+        for (int i = 3; i < COUNT; i += 4)
+            free(blocks[i]); /* the general free finds the heap too */
+        void *aligned = arc_heap_memalign(h, 256, 100);
+        CHECK(aligned && aligned_to(aligned, 256));
+        arc_heap_destroy(h); /* everything else at once */
+    }
+    errno = 0;
+    CHECK(arc_heap_new("nonesuch") == NULL && errno == EINVAL);
+    /* A destroyed heap's memory is reusable: many cycles do not grow the process. */
+    struct mallinfo2 before = mallinfo2();
+    for (int cycle = 0; cycle < 200; cycle++) {
+        arc_heap_t *h = arc_heap_new("tlsf");
+        for (int i = 0; i < 200; i++)
+            arc_heap_malloc(h, 4000);
+        arc_heap_destroy(h);
+    }
+    struct mallinfo2 after = mallinfo2();
+    CHECKF(after.arena <= before.arena + (4 << 20), "arena %zu -> %zu after heap cycles",
+           before.arena, after.arena);
+}
+
+int main(void)
+{
+    test_basic_sizes();
+    test_impossible_sizes();
+    test_alignment();
+    test_realloc_boundaries();
+    test_calloc_recycled();
+    test_errno_and_sized();
+    test_introspection();
+    test_first_class_heaps();
+    return check_done();
+}

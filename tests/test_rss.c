@@ -1,0 +1,65 @@
+/* test_rss.c: RSS follows the live heap. A program that allocates 1 GiB in small blocks and
+ * frees them all must come back near where it started; so must one that cycles large blocks. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+
+static size_t rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long size = 0, resident = 0;
+    if (f) {
+        if (fscanf(f, "%lu %lu", &size, &resident) != 2)
+            resident = 0;
+        fclose(f);
+    }
+    return resident * 4096;
+}
+
+enum { MIB = 1 << 20, TOTAL = 1 << 30, SLACK = 48 * MIB };
+
+int main(void)
+{
+    /* Warm up the thread heap so the start figure includes arcalloc's fixed costs. */
+    free(malloc(100));
+    size_t start = rss_bytes();
+
+    size_t count = 0, bytes = 0, cap = TOTAL / 16;
+    void **blocks = malloc(cap * sizeof *blocks);
+    unsigned r = 7;
+    while (bytes < TOTAL && count < cap) {
+        r = r * 1103515245 + 12345;
+        size_t size = 16 + (r >> 8) % 497;
+        blocks[count] = malloc(size);
+        memset(blocks[count], (int)count, size);
+        bytes += size;
+        count++;
+    }
+    size_t peak = rss_bytes();
+    /* Free in an interleaved order, as real programs do. */
+    for (size_t i = 0; i < count; i += 2)
+        free(blocks[i]);
+    for (size_t i = 1; i < count; i += 2)
+        free(blocks[i]);
+    free(blocks);
+    size_t after = rss_bytes();
+    printf(
+        "small blocks: %zu blocks, %zu MiB; RSS start %zu MiB, peak %zu MiB, after free %zu MiB\n",
+        count, bytes / MIB, start / MIB, peak / MIB, after / MIB);
+    CHECK(peak >= start + TOTAL / 2); /* the blocks were really resident */
+    CHECKF(after <= start + SLACK, "RSS after freeing 1 GiB: %zu MiB (start %zu MiB)", after / MIB,
+           start / MIB);
+
+    /* Large blocks: 64 rounds of 16 MiB blocks, touched and freed. */
+    for (int round = 0; round < 64; round++) {
+        char *p = malloc(16 * MIB);
+        memset(p, round, 16 * MIB);
+        free(p);
+    }
+    size_t after_large = rss_bytes();
+    printf("large blocks: RSS after 64 x 16 MiB %zu MiB\n", after_large / MIB);
+    CHECK(after_large <= start + SLACK);
+    return check_done();
+}

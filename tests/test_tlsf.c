@@ -1,0 +1,734 @@
+/* test_tlsf.c: the TLSF backend on caller memory: contract edges (parameters, trimming, overlap,
+ * misuse), coalescing, alignments, several regions, remove_memory, exhaustion, the seed's
+ * 128 MiB shapes and a pool above 8 GiB. Stats are predicted by the test and compared after
+ * every operation; check() must stay 0 (and is shown to see damage). */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "arcalloc.h"
+#include "check.h"
+
+/* Layout facts documented at the top of src/tlsf.c, restated so the stats can be predicted. */
+#define LIVE_HEADER     8u  /* a live block costs its usable size plus one 8-byte head word */
+#define REGION_OVERHEAD 32u /* region header + end sentinel: total = trimmed size - 32 */
+#define REGION_MIN      64u /* region overhead + one minimum (32-byte) block */
+#define MIN_ALIGN       ((size_t)ARC_MIN_ALIGN)
+
+#define KIB ((size_t)1 << 10)
+#define MIB ((size_t)1 << 20)
+#define GIB ((size_t)1 << 30)
+
+static const arc_byte_ops_t *ops = &arc_tlsf_ops;
+
+/* ---- a pool whose statistics the test predicts -------------------------------------------- */
+
+typedef struct {
+    arc_byte_allocator_t *a;
+    size_t total, used, live; /* expected */
+    int full_check;           /* run check() after every operation */
+} pool_t;
+
+static void pool_expect(const pool_t *p, int line)
+{
+    size_t total = ops->total_bytes(p->a), used = ops->used_bytes(p->a);
+    size_t avail = ops->available_bytes(p->a);
+    CHECKF(total == p->total, "line %d: total %zu, expected %zu", line, total, p->total);
+    CHECKF(used == p->used, "line %d: used %zu, expected %zu", line, used, p->used);
+    CHECKF(avail == p->total - p->used - LIVE_HEADER * p->live,
+           "line %d: available %zu, expected %zu", line, avail,
+           p->total - p->used - LIVE_HEADER * p->live);
+    if (p->full_check) {
+        size_t bad = ops->check(p->a);
+        CHECKF(bad == 0, "line %d: check() = %zu", line, bad);
+    }
+}
+#define EXPECT(p) pool_expect((p), __LINE__)
+
+/* Bytes a region keeps after trimming to 16-byte boundaries; 0 when nothing is left. */
+static size_t trimmed(const void *start, size_t size)
+{
+    uintptr_t lo = ((uintptr_t)start + MIN_ALIGN - 1) & ~(uintptr_t)(MIN_ALIGN - 1);
+    uintptr_t hi = ((uintptr_t)start + size) & ~(uintptr_t)(MIN_ALIGN - 1);
+    return hi > lo ? hi - lo : 0;
+}
+
+static void pool_open(pool_t *p)
+{
+    p->a = aligned_alloc(64, ops->state_size);
+    p->total = p->used = p->live = 0;
+    p->full_check = 1;
+}
+
+static void pool_close(pool_t *p)
+{
+    free(p->a);
+    p->a = NULL;
+}
+
+/* init (first) or add_memory; on success the expected total grows by the trimmed size - 32. */
+static int pool_add(pool_t *p, void *start, size_t size, int first)
+{
+    int rc = first ? ops->init(p->a, start, size) : ops->add_memory(p->a, start, size);
+    if (first)
+        p->total = p->used = p->live = 0;
+    if (rc == ARC_OK)
+        p->total += trimmed(start, size) - REGION_OVERHEAD;
+    return rc;
+}
+
+static int pool_remove(pool_t *p, void *start, size_t size)
+{
+    int rc = ops->remove_memory(p->a, start, size);
+    if (rc == ARC_OK)
+        p->total -= trimmed(start, size) - REGION_OVERHEAD;
+    return rc;
+}
+
+static int pool_alloc(pool_t *p, size_t size, size_t align, void **out)
+{
+    int rc = ops->alloc(p->a, size, align, out);
+    if (rc == ARC_OK) {
+        size_t want = align > MIN_ALIGN ? align : MIN_ALIGN;
+        size_t usable = ops->usable_size(p->a, *out);
+        CHECKF((uintptr_t)*out % want == 0, "%p not %zu-aligned", *out, want);
+        CHECKF(usable >= size, "usable %zu < size %zu", usable, size);
+        p->used += usable;
+        p->live++;
+    }
+    return rc;
+}
+
+static int pool_free(pool_t *p, void *ptr, size_t size, size_t align)
+{
+    size_t usable = ops->usable_size(p->a, ptr);
+    int rc = ops->dealloc(p->a, ptr, size, align);
+    if (rc == ARC_OK) {
+        p->used -= usable;
+        p->live--;
+    }
+    return rc;
+}
+
+/* Alloc that must succeed; the pointer or NULL. */
+static void *must_alloc(pool_t *p, size_t size, size_t align, int line)
+{
+    void *ptr = NULL;
+    int rc = pool_alloc(p, size, align, &ptr);
+    CHECKF(rc == ARC_OK, "line %d: alloc(%zu, %zu) = %s", line, size, align, arc_result_str(rc));
+    pool_expect(p, line);
+    return rc == ARC_OK ? ptr : NULL;
+}
+#define MUST_ALLOC(p, size, align) must_alloc((p), (size), (align), __LINE__)
+
+static void must_free(pool_t *p, void *ptr, size_t size, size_t align, int line)
+{
+    int rc = pool_free(p, ptr, size, align);
+    CHECKF(rc == ARC_OK, "line %d: dealloc(%p) = %s", line, ptr, arc_result_str(rc));
+    pool_expect(p, line);
+}
+#define MUST_FREE(p, ptr, size, align) must_free((p), (ptr), (size), (align), __LINE__)
+
+static size_t usable(const pool_t *p, const void *ptr)
+{
+    return ops->usable_size(p->a, ptr);
+}
+
+/* A 16-byte aligned test buffer (malloc's guarantee on this platform, checked). */
+static unsigned char *buffer(size_t size)
+{
+    unsigned char *b = malloc(size);
+    if (!b) {
+        fprintf(stderr, "test buffer of %zu bytes: out of memory\n", size);
+        exit(2);
+    }
+    CHECK((uintptr_t)b % MIN_ALIGN == 0);
+    return b;
+}
+
+/* ---- contract edges ----------------------------------------------------------------------- */
+
+static void test_params(void)
+{
+    pool_t p;
+    pool_open(&p);
+    unsigned char *buf = buffer(64 * KIB);
+    CHECK(strcmp(ops->name, "tlsf") == 0);
+    CHECK(ops->state_size > 0 && ops->state_size % 64 == 0);
+    CHECK(arc_byte_ops_find("tlsf") == ops);
+
+    /* Regions: NULL, nothing left after trimming, one byte short, exactly one minimum block. */
+    CHECK(pool_add(&p, NULL, 4096, 1) == ARC_INVALID_PARAM);
+    CHECK(pool_add(&p, buf + 1, 15, 1) == ARC_INVALID_PARAM);
+    CHECK(pool_add(&p, buf, REGION_MIN - 1, 1) == ARC_INVALID_PARAM);
+    CHECK(pool_add(&p, buf + 1, REGION_MIN + 14, 1) == ARC_INVALID_PARAM); /* trims to 48 */
+    CHECK(pool_add(&p, buf + 8, (size_t)-1, 1) == ARC_INVALID_PARAM);      /* wraps */
+    CHECK(pool_add(&p, buf, REGION_MIN, 1) == ARC_OK);
+    EXPECT(&p);
+    CHECK(p.total == REGION_MIN - REGION_OVERHEAD);
+    void *x = MUST_ALLOC(&p, 24, 1); /* one minimum block: 24 usable bytes */
+    void *y = NULL;
+    CHECK(pool_alloc(&p, 1, 1, &y) == ARC_NO_MEMORY);
+    MUST_FREE(&p, x, 24, 1);
+    CHECK(pool_alloc(&p, 25, 1, &y) == ARC_NO_MEMORY);
+    EXPECT(&p);
+
+    /* Trimming: start rounded up, end rounded down, blocks stay inside what is left. */
+    CHECK(pool_add(&p, buf + 3, 1000, 1) == ARC_OK);
+    EXPECT(&p);
+    CHECK(p.total == (1000 - 16 - 8) - REGION_OVERHEAD); /* [buf+16, buf+992) */
+    x = MUST_ALLOC(&p, p.total - LIVE_HEADER, 1);
+    CHECK(x && (unsigned char *)x >= buf + 16 && (unsigned char *)x + usable(&p, x) <= buf + 992);
+    CHECK(ops->available_bytes(p.a) == 0);
+    MUST_FREE(&p, x, p.total - LIVE_HEADER, 1);
+
+    /* alloc parameters: nothing changes on any refusal. */
+    CHECK(pool_add(&p, buf, 64 * KIB, 1) == ARC_OK);
+    const size_t bad_aligns[] = {0, 3, 6, 24, 48, 100, 3 * KIB, (size_t)-1};
+    for (size_t i = 0; i < sizeof bad_aligns / sizeof bad_aligns[0]; i++) {
+        CHECK(pool_alloc(&p, 64, bad_aligns[i], &y) == ARC_INVALID_PARAM);
+        EXPECT(&p);
+    }
+    CHECK(pool_alloc(&p, 0, 16, &y) == ARC_INVALID_PARAM);
+    CHECK(pool_alloc(&p, 0, 3, &y) == ARC_INVALID_PARAM);
+    CHECK(ops->alloc(p.a, 64, 16, NULL) == ARC_INVALID_PARAM);
+    EXPECT(&p);
+    const size_t absurd[] = {(size_t)-1,      (size_t)-16,     (size_t)-4096, SIZE_MAX / 2 + 1,
+                             (size_t)1 << 62, (size_t)1 << 40, 64 * KIB};
+    for (size_t i = 0; i < sizeof absurd / sizeof absurd[0]; i++) {
+        CHECKF(pool_alloc(&p, absurd[i], 1, &y) == ARC_NO_MEMORY, "size %zu", absurd[i]);
+        CHECKF(pool_alloc(&p, absurd[i], 4096, &y) == ARC_NO_MEMORY, "size %zu", absurd[i]);
+        EXPECT(&p);
+    }
+    CHECK(pool_alloc(&p, 1, (size_t)1 << 63, &y) == ARC_NO_MEMORY);
+    CHECK(pool_alloc(&p, 1, (size_t)1 << 62, &y) == ARC_NO_MEMORY);
+    CHECK(pool_alloc(&p, 1, MIB, &y) == ARC_NO_MEMORY); /* align larger than the pool */
+    EXPECT(&p);
+    void *small[4];
+    for (size_t i = 0; i < 4; i++) /* aligns below 16 still give 16 */
+        small[i] = MUST_ALLOC(&p, 1 + i, (size_t)1 << i);
+    for (size_t i = 0; i < 4; i++)
+        MUST_FREE(&p, small[i], 1 + i, (size_t)1 << i);
+    CHECK(ops->used_bytes(p.a) == 0);
+    free(buf);
+    pool_close(&p);
+}
+
+/* Every arrangement of a second region against one or two regions already added. */
+static void test_overlap(void)
+{
+    pool_t p;
+    pool_open(&p);
+    unsigned char *buf = buffer(64 * KIB);
+    struct {
+        size_t lo, hi;
+        int rc;
+    } cases[] = {
+        {16 * KIB, 32 * KIB, ARC_MEMORY_OVERLAP},           /* identical */
+        {20 * KIB, 24 * KIB, ARC_MEMORY_OVERLAP},           /* inside */
+        {8 * KIB, 40 * KIB, ARC_MEMORY_OVERLAP},            /* covering */
+        {8 * KIB, 16 * KIB + 16, ARC_MEMORY_OVERLAP},       /* over the start */
+        {32 * KIB - 16, 40 * KIB, ARC_MEMORY_OVERLAP},      /* over the end */
+        {16 * KIB + 16, 32 * KIB - 16, ARC_MEMORY_OVERLAP}, /* strictly inside */
+        {8 * KIB, 16 * KIB, ARC_OK},                        /* touching below */
+        {32 * KIB, 40 * KIB, ARC_OK},                       /* touching above */
+        {8 * KIB, 16 * KIB + 15, ARC_OK},  /* end trimmed down to touch: no overlap left */
+        {32 * KIB - 15, 40 * KIB, ARC_OK}, /* start trimmed up to touch */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        CHECK(pool_add(&p, buf + 16 * KIB, 16 * KIB, 1) == ARC_OK);
+        void *live = MUST_ALLOC(&p, 100, 1);
+        int rc = pool_add(&p, buf + cases[i].lo, cases[i].hi - cases[i].lo, 0);
+        CHECKF(rc == cases[i].rc, "case %zu: %s", i, arc_result_str(rc));
+        EXPECT(&p);
+        MUST_FREE(&p, live, 100, 1);
+    }
+
+    /* Two regions with a gap: a newcomer over the gap touching either one overlaps; the gap
+     * itself fits; the newest and oldest regions are both checked. */
+    CHECK(pool_add(&p, buf + 16 * KIB, 16 * KIB, 1) == ARC_OK);
+    CHECK(pool_add(&p, buf + 48 * KIB, 8 * KIB, 0) == ARC_OK);
+    CHECK(pool_add(&p, buf + 24 * KIB, 28 * KIB, 0) == ARC_MEMORY_OVERLAP);
+    CHECK(pool_add(&p, buf + 30 * KIB, 4 * KIB, 0) == ARC_MEMORY_OVERLAP);
+    CHECK(pool_add(&p, buf + 40 * KIB, 9 * KIB, 0) == ARC_MEMORY_OVERLAP);
+    CHECK(pool_add(&p, buf, 64 * KIB, 0) == ARC_MEMORY_OVERLAP);
+    CHECK(pool_add(&p, buf + 1, REGION_MIN, 0) == ARC_INVALID_PARAM); /* too small wins */
+    EXPECT(&p);
+    CHECK(pool_add(&p, buf + 32 * KIB, 16 * KIB, 0) == ARC_OK);
+    CHECK(pool_add(&p, buf, 16 * KIB, 0) == ARC_OK);
+    EXPECT(&p);
+    CHECK(pool_add(&p, buf + 60 * KIB, 4 * KIB, 0) == ARC_OK);
+    CHECK(pool_add(&p, buf + 56 * KIB, 4 * KIB, 0) == ARC_OK); /* the last hole: all 64 KiB */
+    EXPECT(&p);
+    CHECK(p.total == 64 * KIB - 6 * REGION_OVERHEAD);
+    free(buf);
+    pool_close(&p);
+}
+
+/* Pointers that are not live block starts: refused, nothing changed. */
+static void test_misuse(void)
+{
+    pool_t p;
+    pool_open(&p);
+    unsigned char *buf = buffer(64 * KIB);
+    memset(buf, 0, 64 * KIB);
+    /* Two regions with a zero-filled gap between them: [0, 16K) and [32K, 48K). */
+    CHECK(pool_add(&p, buf, 16 * KIB, 1) == ARC_OK);
+    CHECK(pool_add(&p, buf + 32 * KIB, 16 * KIB, 0) == ARC_OK);
+    unsigned char *x = MUST_ALLOC(&p, 300, 1);
+    unsigned char *y = MUST_ALLOC(&p, 200, 1);
+    unsigned char *z = MUST_ALLOC(&p, 100, 1);
+    CHECK(x && y && z);
+    if (!x || !y || !z)
+        return;
+    CHECK(y == x + usable(&p, x) + LIVE_HEADER); /* adjacent blocks */
+
+    unsigned char *wrong[] = {
+        NULL,
+        x + 8,               /* misaligned */
+        x + 1,               /* misaligned */
+        x + 16,              /* interior, zero header */
+        x + 160,             /* interior, zero header */
+        buf,                 /* the region header */
+        buf + 16,            /* the first block's header word */
+        buf + 20 * KIB,      /* the gap between regions */
+        buf + 16 * KIB - 16, /* the first region's sentinel slot */
+        buf + 32 * KIB - 16, /* the end of the gap */
+        buf + 64 * KIB,      /* past every region */
+        buf - 4096,          /* before every region (never dereferenced) */
+        buf + 48 * KIB - 16, /* the sentinel */
+    };
+    memset(x, 0, usable(&p, x));
+    for (size_t i = 0; i < sizeof wrong / sizeof wrong[0]; i++) {
+        CHECKF(pool_free(&p, wrong[i], 1, 1) == ARC_NOT_ALLOCATED, "case %zu", i);
+        CHECKF(usable(&p, wrong[i]) == 0, "case %zu", i);
+        EXPECT(&p);
+    }
+    /* An interior pointer whose "header" is all ones: flagged free and reserved bits set. */
+    memset(x, 0xff, usable(&p, x));
+    CHECK(pool_free(&p, x + 32, 1, 1) == ARC_NOT_ALLOCATED);
+    /* An interior "header" that looks like a live block of a plausible size: refused because
+     * the next head word (x + 88, all ones) says its previous block is free. */
+    size_t fake[2] = {0, 64};
+    memcpy(x + 16, fake, sizeof fake);
+    CHECK(pool_free(&p, x + 32, 1, 1) == ARC_NOT_ALLOCATED);
+    /* An interior "header" whose stride runs far past every region: refused unread. */
+    fake[1] = (size_t)1 << 40;
+    memcpy(x + 16, fake, sizeof fake);
+    CHECK(pool_free(&p, x + 32, 1, 1) == ARC_NOT_ALLOCATED);
+    EXPECT(&p);
+    /* Plausible live-looking blocks just outside the span of all regions: refused by range. */
+    fake[1] = 64;
+    memcpy(buf + 48 * KIB + 64, fake, sizeof fake); /* next head word (+80+8) is zero */
+    CHECK(pool_free(&p, buf + 48 * KIB + 80, 1, 1) == ARC_NOT_ALLOCATED);
+    memcpy(buf + 48 * KIB - 32, fake, sizeof fake); /* the sentinel slot of the last region */
+    CHECK(pool_free(&p, buf + 48 * KIB - 16, 1, 1) == ARC_NOT_ALLOCATED);
+    EXPECT(&p);
+
+    /* A size larger than the block cannot be what alloc was asked. */
+    CHECK(pool_free(&p, y, usable(&p, y) + 1, 1) == ARC_NOT_ALLOCATED);
+    EXPECT(&p);
+    MUST_FREE(&p, y, 200, 1);
+    CHECK(pool_free(&p, y, 200, 1) == ARC_NOT_ALLOCATED); /* double free */
+    CHECK(usable(&p, y) == 0);
+    EXPECT(&p);
+    MUST_FREE(&p, x, 300, 1); /* merges with y */
+    CHECK(pool_free(&p, x, 300, 1) == ARC_NOT_ALLOCATED);
+    CHECK(pool_free(&p, y, 200, 1) == ARC_NOT_ALLOCATED); /* stale header inside a free block */
+    MUST_FREE(&p, z, 100, 1);
+    CHECK(pool_free(&p, z, 100, 1) == ARC_NOT_ALLOCATED);
+    EXPECT(&p);
+    CHECK(ops->used_bytes(p.a) == 0 && ops->available_bytes(p.a) == p.total);
+    free(buf);
+    pool_close(&p);
+}
+
+/* check() is only worth running if it sees damage: break one header word at a time (the layout
+ * is documented in src/tlsf.c: a block's head word sits just before its payload), then mend. */
+static void test_check_detects(void)
+{
+    pool_t p;
+    pool_open(&p);
+    unsigned char *buf = buffer(64 * KIB);
+    CHECK(pool_add(&p, buf, 64 * KIB, 1) == ARC_OK);
+    unsigned char *x = MUST_ALLOC(&p, 100, 1);
+    unsigned char *y = MUST_ALLOC(&p, 100, 1);
+    unsigned char *z = MUST_ALLOC(&p, 100, 1);
+    if (!x || !y || !z)
+        return;
+    MUST_FREE(&p, y, 100, 1);
+    const size_t flips[] = {1, 2, 16, 32, 4096};
+    unsigned char *victims[] = {x, y, z};
+    for (size_t v = 0; v < 3; v++) {
+        for (size_t f = 0; f < sizeof flips / sizeof flips[0]; f++) {
+            size_t head;
+            memcpy(&head, victims[v] - 8, sizeof head);
+            size_t broken = head ^ flips[f];
+            memcpy(victims[v] - 8, &broken, sizeof broken);
+            CHECKF(ops->check(p.a) > 0, "victim %zu, flip %zu", v, flips[f]);
+            memcpy(victims[v] - 8, &head, sizeof head);
+            CHECK(ops->check(p.a) == 0);
+        }
+    }
+    EXPECT(&p);
+    free(buf);
+    pool_close(&p);
+}
+
+/* ---- coalescing and alignment ------------------------------------------------------------- */
+
+static void test_coalesce(void)
+{
+    static const int orders[6][3] = {{0, 1, 2}, {0, 2, 1}, {1, 0, 2},
+                                     {1, 2, 0}, {2, 0, 1}, {2, 1, 0}};
+    const size_t sizes[3] = {1000, 2000, 3000};
+    pool_t p;
+    pool_open(&p);
+    unsigned char *buf = buffer(64 * KIB);
+    for (int o = 0; o < 6; o++) {
+        CHECK(pool_add(&p, buf, 64 * KIB, 1) == ARC_OK);
+        unsigned char *blk[3];
+        size_t strides = 0;
+        for (int i = 0; i < 3; i++) {
+            blk[i] = MUST_ALLOC(&p, sizes[i], 1);
+            strides += usable(&p, blk[i]) + LIVE_HEADER;
+        }
+        CHECK(blk[1] == blk[0] + usable(&p, blk[0]) + LIVE_HEADER);
+        CHECK(blk[2] == blk[1] + usable(&p, blk[1]) + LIVE_HEADER);
+        size_t rest_size = ops->available_bytes(p.a) - LIVE_HEADER; /* one free block left */
+        void *rest = MUST_ALLOC(&p, rest_size, 1);
+        CHECK(ops->available_bytes(p.a) == 0);
+        for (int i = 0; i < 3; i++) {
+            int k = orders[o][i];
+            MUST_FREE(&p, blk[k], sizes[k], 1);
+        }
+        CHECK(ops->available_bytes(p.a) == strides);
+        void *whole = MUST_ALLOC(&p, strides - LIVE_HEADER, 1); /* only if all three merged */
+        CHECKF(whole == blk[0], "order %d", o);
+        MUST_FREE(&p, whole, strides - LIVE_HEADER, 1);
+        MUST_FREE(&p, rest, rest_size, 1);
+        void *all = MUST_ALLOC(&p, p.total - LIVE_HEADER, 1);
+        MUST_FREE(&p, all, p.total - LIVE_HEADER, 1);
+    }
+    free(buf);
+    pool_close(&p);
+}
+
+static void test_alignments(void)
+{
+    enum { SIZES = 5, LOG_MIN = 4, LOG_MAX = 20, N = (LOG_MAX - LOG_MIN + 1) * SIZES * 2 };
+    const size_t sizes[SIZES] = {1, 24, 100, 4096, 70000};
+    struct {
+        unsigned char *ptr;
+        size_t size, align;
+    } live[N];
+    size_t n = 0;
+    pool_t p;
+    pool_open(&p);
+    unsigned char *buf = buffer(32 * MIB + 8);
+    CHECK(pool_add(&p, buf + 8, 32 * MIB, 1) == ARC_OK); /* an odd start: 8 mod 16 */
+    for (int k = LOG_MIN; k <= LOG_MAX; k++) {
+        for (int s = 0; s < SIZES; s++) {
+            size_t align = (size_t)1 << k;
+            unsigned char *a = MUST_ALLOC(&p, sizes[s], align);
+            unsigned char *b = MUST_ALLOC(&p, sizes[s] + 40, 1); /* an unaligned neighbour */
+            if (!a || !b)
+                continue;
+            memset(a, 0xa5, sizes[s]);
+            memset(b, 0x11, sizes[s] + 40);
+            live[n].ptr = a, live[n].size = sizes[s], live[n].align = align, n++;
+            live[n].ptr = b, live[n].size = sizes[s] + 40, live[n].align = 1, n++;
+        }
+    }
+    check_rng_t rng = {0x7a11c0de};
+    while (n) {
+        size_t i = (size_t)check_range(&rng, 0, n - 1);
+        if (live[i].align > 1)
+            CHECK(live[i].ptr[0] == 0xa5 && live[i].ptr[live[i].size - 1] == 0xa5);
+        else
+            CHECK(live[i].ptr[0] == 0x11 && live[i].ptr[live[i].size - 1] == 0x11);
+        MUST_FREE(&p, live[i].ptr, live[i].size, live[i].align);
+        live[i] = live[--n];
+    }
+    void *all = MUST_ALLOC(&p, p.total - LIVE_HEADER, 1); /* every gap merged back */
+    MUST_FREE(&p, all, p.total - LIVE_HEADER, 1);
+    /* A 16 MiB alignment in a 32 MiB pool: the leading gap is split off and merged back. */
+    void *big = MUST_ALLOC(&p, 12 * MIB, 16 * MIB);
+    MUST_FREE(&p, big, 12 * MIB, 16 * MIB);
+    free(buf);
+    pool_close(&p);
+}
+
+/* ---- regions ------------------------------------------------------------------------------ */
+
+static void test_regions(void)
+{
+    const size_t sizes[3] = {64 * KIB, 256 * KIB + 5, 128 * KIB};
+    unsigned char *bufs[3];
+    pool_t p;
+    pool_open(&p);
+    for (int i = 0; i < 3; i++) {
+        bufs[i] = buffer(sizes[i] + 16);
+        CHECK(pool_add(&p, bufs[i] + 3, sizes[i], i == 0) == ARC_OK);
+        EXPECT(&p);
+    }
+    /* The biggest single block is one whole region, not the sum. */
+    size_t biggest = trimmed(bufs[1] + 3, sizes[1]) - REGION_OVERHEAD - LIVE_HEADER;
+    void *y = NULL;
+    CHECK(pool_alloc(&p, biggest + 1, 1, &y) == ARC_NO_MEMORY);
+    EXPECT(&p);
+    void *whole[3];
+    for (int i = 0; i < 3; i++) { /* each region hands out one block of its whole size */
+        size_t size = trimmed(bufs[i] + 3, sizes[i]) - REGION_OVERHEAD - LIVE_HEADER;
+        whole[i] = MUST_ALLOC(&p, size, 1);
+        CHECK((unsigned char *)whole[i] > bufs[i] &&
+              (unsigned char *)whole[i] + usable(&p, whole[i]) <= bufs[i] + 3 + sizes[i]);
+    }
+    CHECK(ops->available_bytes(p.a) == 0);
+    CHECK(pool_alloc(&p, 1, 1, &y) == ARC_NO_MEMORY);
+    for (int i = 0; i < 3; i++)
+        MUST_FREE(&p, whole[i], 1, 1);
+
+    /* Random traffic over all three; blocks carry their index, checked on free. */
+    enum { SLOTS = 200, STEPS = 20000 };
+    unsigned char *slot[SLOTS] = {0};
+    size_t slot_size[SLOTS] = {0};
+    check_rng_t rng = {12345};
+    for (int step = 0; step < STEPS; step++) {
+        size_t i = (size_t)check_range(&rng, 0, SLOTS - 1);
+        if (slot[i]) {
+            CHECK(slot[i][0] == (unsigned char)i && slot[i][slot_size[i] - 1] == (unsigned char)i);
+            MUST_FREE(&p, slot[i], slot_size[i], 1);
+            slot[i] = NULL;
+            continue;
+        }
+        size_t size = (size_t)check_range(&rng, 1, check_range(&rng, 0, 9) ? 2000 : 60000);
+        void *ptr = NULL;
+        int rc = pool_alloc(&p, size, (size_t)1 << check_range(&rng, 0, 7), &ptr);
+        CHECK(rc == ARC_OK || rc == ARC_NO_MEMORY);
+        EXPECT(&p);
+        if (rc == ARC_OK) {
+            slot[i] = ptr, slot_size[i] = size;
+            memset(ptr, (int)i, size);
+        }
+    }
+    for (size_t i = 0; i < SLOTS; i++)
+        if (slot[i])
+            MUST_FREE(&p, slot[i], slot_size[i], 1);
+    for (int i = 0; i < 3; i++)
+        free(bufs[i]);
+    pool_close(&p);
+}
+
+static void test_remove(void)
+{
+    const size_t sizes[3] = {32 * KIB, 128 * KIB, 64 * KIB}; /* region 1 is the biggest */
+    unsigned char *bufs[3];
+    unsigned char *stranger = buffer(64 * KIB);
+    pool_t p;
+    pool_open(&p);
+    for (int i = 0; i < 3; i++) {
+        bufs[i] = buffer(sizes[i]);
+        CHECK(pool_add(&p, bufs[i], sizes[i], i == 0) == ARC_OK);
+    }
+    EXPECT(&p);
+    void *big = MUST_ALLOC(&p, 100 * KIB, 1); /* only region 1 can hold it */
+    CHECK((unsigned char *)big > bufs[1] && (unsigned char *)big < bufs[1] + sizes[1]);
+    CHECK(pool_remove(&p, bufs[1], sizes[1]) == ARC_INVALID_PARAM); /* a block is live */
+    CHECK(pool_remove(&p, bufs[1], sizes[1] - 16) == ARC_INVALID_PARAM);
+    CHECK(pool_remove(&p, bufs[1] + 16, sizes[1] - 16) == ARC_INVALID_PARAM);
+    CHECK(pool_remove(&p, stranger, 64 * KIB) == ARC_INVALID_PARAM);
+    CHECK(pool_remove(&p, NULL, 64 * KIB) == ARC_INVALID_PARAM);
+    EXPECT(&p);
+    MUST_FREE(&p, big, 100 * KIB, 1);
+    CHECK(pool_remove(&p, bufs[1], sizes[1]) == ARC_OK); /* the middle of the list */
+    EXPECT(&p);
+    CHECK(pool_remove(&p, bufs[1], sizes[1]) == ARC_INVALID_PARAM); /* already gone */
+    void *y = NULL;
+    CHECK(pool_alloc(&p, 100 * KIB, 1, &y) == ARC_NO_MEMORY);
+    EXPECT(&p);
+
+    /* A live block that is not the region's first block also keeps the region. */
+    void *first = MUST_ALLOC(&p, 40 * KIB, 1); /* only region 2 (64 KiB) fits this */
+    void *second = MUST_ALLOC(&p, 10 * KIB, 1);
+    CHECK((unsigned char *)second > bufs[2] && (unsigned char *)second < bufs[2] + sizes[2]);
+    MUST_FREE(&p, first, 40 * KIB, 1);
+    CHECK(pool_remove(&p, bufs[2], sizes[2]) == ARC_INVALID_PARAM);
+    MUST_FREE(&p, second, 10 * KIB, 1);
+    CHECK(pool_remove(&p, bufs[2], sizes[2]) == ARC_OK);
+    CHECK(pool_remove(&p, bufs[0], sizes[0]) == ARC_OK); /* the last one */
+    EXPECT(&p);
+    CHECK(p.total == 0);
+    CHECK(pool_alloc(&p, 1, 1, &y) == ARC_NO_MEMORY);
+    CHECK(pool_free(&p, bufs[0] + 32, 1, 1) == ARC_NOT_ALLOCATED);
+    EXPECT(&p);
+    /* Removed memory can be added again, in any order. */
+    CHECK(pool_add(&p, bufs[1], sizes[1], 0) == ARC_OK);
+    CHECK(pool_add(&p, bufs[0] + 5, sizes[0] - 5, 0) == ARC_OK);
+    big = MUST_ALLOC(&p, 100 * KIB, 1);
+    MUST_FREE(&p, big, 100 * KIB, 1);
+    CHECK(pool_remove(&p, bufs[0] + 5, sizes[0] - 5) == ARC_OK); /* the same trimming */
+    EXPECT(&p);
+    for (int i = 0; i < 3; i++)
+        free(bufs[i]);
+    free(stranger);
+    pool_close(&p);
+}
+
+/* ---- exhaustion and the seed's shapes ----------------------------------------------------- */
+
+static void shuffle(void **v, size_t n, check_rng_t *rng)
+{
+    for (size_t i = n; i > 1; i--) {
+        size_t j = (size_t)check_range(rng, 0, i - 1);
+        void *t = v[i - 1];
+        v[i - 1] = v[j];
+        v[j] = t;
+    }
+}
+
+static void test_exhaustion(void)
+{
+    enum { MAX = 1100, SIZE = 1000 };
+    void *blk[MAX];
+    pool_t p;
+    pool_open(&p);
+    unsigned char *buf = buffer(MIB);
+    CHECK(pool_add(&p, buf, MIB, 1) == ARC_OK);
+    check_rng_t rng = {99};
+    for (int round = 0; round < 3; round++) {
+        size_t n = 0;
+        void *y = NULL;
+        int rc;
+        while (n < MAX && (rc = pool_alloc(&p, SIZE, 1, &y)) == ARC_OK) {
+            blk[n++] = y;
+            EXPECT(&p);
+        }
+        size_t stride = usable(&p, blk[0]) + LIVE_HEADER;
+        CHECK(n == p.total / stride); /* every byte used but a tail too small for one more */
+        CHECK(ops->available_bytes(p.a) == p.total - n * stride);
+        EXPECT(&p);
+        shuffle(blk, n, &rng);
+        for (size_t i = 0; i < n; i++)
+            MUST_FREE(&p, blk[i], SIZE, 1);
+        void *all = MUST_ALLOC(&p, p.total - LIVE_HEADER, 1);
+        MUST_FREE(&p, all, p.total - LIVE_HEADER, 1);
+    }
+    free(buf);
+    pool_close(&p);
+}
+
+/* The seed's 128 MiB shapes: a 3 M-element growing vector, then 30 000 x 512 B and
+ * 7 500 x 4160 B freed in random order. check() every few thousand operations. */
+static void test_seed_shapes(void)
+{
+    enum { PUSHES = 3000000, SMALL = 30000, LARGE = 7500, CHECK_EVERY = 2500 };
+    pool_t p;
+    pool_open(&p);
+    unsigned char *buf = buffer(128 * MIB);
+    CHECK(pool_add(&p, buf, 128 * MIB, 1) == ARC_OK);
+
+    uint64_t *vec = NULL;
+    size_t len = 0, cap = 0;
+    for (uint64_t i = 0; i < PUSHES; i++) {
+        if (len == cap) {
+            size_t ncap = cap ? cap * 2 : 4;
+            uint64_t *nv = MUST_ALLOC(&p, ncap * sizeof *nv, _Alignof(uint64_t));
+            if (!nv)
+                break;
+            if (vec) {
+                memcpy(nv, vec, len * sizeof *vec);
+                MUST_FREE(&p, vec, cap * sizeof *vec, _Alignof(uint64_t));
+            }
+            vec = nv, cap = ncap;
+        }
+        vec[len++] = i * 7 + 1;
+    }
+    size_t wrong = 0;
+    for (size_t i = 0; i < len; i++)
+        wrong += vec[i] != i * 7 + 1;
+    CHECK(len == PUSHES && wrong == 0);
+    MUST_FREE(&p, vec, cap * sizeof *vec, _Alignof(uint64_t));
+
+    p.full_check = 0;
+    static void *blk[SMALL + LARGE];
+    for (size_t i = 0; i < SMALL + LARGE; i++) {
+        size_t size = i < SMALL ? 512 : 4160;
+        blk[i] = MUST_ALLOC(&p, size, 8);
+        if (!blk[i])
+            return;
+        memset(blk[i], (int)(i & 0xff), size);
+        if (i % CHECK_EVERY == 0)
+            CHECK(ops->check(p.a) == 0);
+    }
+    CHECK(ops->check(p.a) == 0);
+    /* Shuffle indices, not pointers, so each block's size and fill byte are known. */
+    static void *order[SMALL + LARGE];
+    for (size_t i = 0; i < SMALL + LARGE; i++)
+        order[i] = (void *)(uintptr_t)i;
+    check_rng_t rng = {0xdeadbeef};
+    shuffle(order, SMALL + LARGE, &rng);
+    for (size_t k = 0; k < SMALL + LARGE; k++) {
+        size_t i = (size_t)(uintptr_t)order[k], size = i < SMALL ? 512 : 4160;
+        unsigned char *b = blk[i];
+        CHECK(b[0] == (unsigned char)i && b[size - 1] == (unsigned char)i);
+        MUST_FREE(&p, b, size, 8);
+        if (k % CHECK_EVERY == 0)
+            CHECK(ops->check(p.a) == 0);
+    }
+    p.full_check = 1;
+    EXPECT(&p);
+    void *all = MUST_ALLOC(&p, p.total - LIVE_HEADER, 1);
+    MUST_FREE(&p, all, p.total - LIVE_HEADER, 1);
+    free(buf);
+    pool_close(&p);
+}
+
+/* A pool above 8 GiB (32-bit bitmaps would cap it): 16 GiB reserved, 9 GiB handed out. */
+static void test_big_pool(void)
+{
+    const size_t pool_size = 16 * GIB, size = 9 * GIB;
+    void *mem = mmap(NULL, pool_size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (mem == MAP_FAILED) {
+        printf("big pool: mmap of 16 GiB refused here, test skipped\n");
+        return;
+    }
+    pool_t p;
+    pool_open(&p);
+    CHECK(pool_add(&p, mem, pool_size, 1) == ARC_OK);
+    EXPECT(&p);
+    unsigned char *b = MUST_ALLOC(&p, size, 1);
+    if (b) {
+        b[0] = 1;
+        b[size - 1] = 2;
+        CHECK(b[0] == 1 && b[size - 1] == 2 && usable(&p, b) >= size);
+        void *y = NULL;
+        CHECK(pool_alloc(&p, 8 * GIB, 1, &y) == ARC_NO_MEMORY); /* only ~7 GiB left */
+        MUST_FREE(&p, b, size, 1);
+    }
+    b = MUST_ALLOC(&p, size, GIB); /* and aligned to 1 GiB */
+    if (b) {
+        b[size - 1] = 3;
+        MUST_FREE(&p, b, size, GIB);
+    }
+    pool_close(&p);
+    munmap(mem, pool_size);
+}
+
+int main(void)
+{
+    test_params();
+    test_overlap();
+    test_misuse();
+    test_check_detects();
+    test_coalesce();
+    test_alignments();
+    test_regions();
+    test_remove();
+    test_exhaustion();
+    test_seed_shapes();
+    test_big_pool();
+    return check_done();
+}
