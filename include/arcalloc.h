@@ -95,6 +95,11 @@ typedef struct arc_byte_ops {
     int (*alloc)(arc_byte_allocator_t *a, size_t size, size_t align, void **out);
     int (*dealloc)(arc_byte_allocator_t *a, void *ptr, size_t size, size_t align);
     size_t (*usable_size)(const arc_byte_allocator_t *a, const void *ptr);
+    /* The same two calls for a caller that knows which region holds ptr (`region` is the start
+     * it gave init/add_memory): no region lookup. usable_size_in trusts ptr to be a live block;
+     * dealloc_in still refuses what is not one. Both O(1): the malloc heap's fast path. */
+    size_t (*usable_size_in)(const arc_byte_allocator_t *a, const void *region, const void *ptr);
+    int (*dealloc_in)(arc_byte_allocator_t *a, void *region, void *ptr, size_t size, size_t align);
     size_t (*total_bytes)(const arc_byte_allocator_t *a);
     size_t (*used_bytes)(const arc_byte_allocator_t *a);
     size_t (*available_bytes)(const arc_byte_allocator_t *a);

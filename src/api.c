@@ -158,9 +158,12 @@ static size_t usable_checked(const void *p, const char *op)
     arc_segment_t *seg = (arc_segment_t *)entry;
     arc_heap_t *h = seg->heap;
     /* Another thread's live bits may change under us: only the owner's are checked here. */
-    if ((h == arc_tls_heap || h->kind == ARC_HEAP_SHARED) && !arc_live_test(seg, p))
-        arc_heap_bad_free(h, seg, p, op);
-    return h->ops->usable_size(h->backend, p);
+    if (h == arc_tls_heap || h->kind == ARC_HEAP_SHARED) {
+        if (!arc_live_test(seg, p))
+            arc_heap_bad_free(h, seg, p, op);
+        return h->ops->usable_size_in(h->backend, arc_segment_body(seg), p);
+    }
+    return h->ops->usable_size(h->backend, p); /* the checked lookup: p is not ours to trust */
 }
 
 void *arc_calloc(size_t count, size_t size)

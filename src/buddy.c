@@ -280,13 +280,9 @@ static int buddy_alloc(arc_byte_allocator_t *a, size_t size, size_t align, void 
 
 /* dealloc(ptr, size, align): size above the block's size cannot be what alloc was asked, so it
  * is ARC_NOT_ALLOCATED too; align is not needed (the map knows the order). */
-static int buddy_dealloc(arc_byte_allocator_t *a, void *ptr, size_t size, size_t align)
+static int region_dealloc(arc_buddy_t *b, arc_buddy_region_t *r, uintptr_t addr, size_t size)
 {
-    arc_buddy_t *b = buddy_of(a);
-    uintptr_t addr = (uintptr_t)ptr;
-    arc_buddy_region_t *r = region_find(b->root, addr);
     unsigned k = r ? block_live_order(r, addr) : 0;
-    (void)align;
     if (!k || size > (size_t)1 << k)
         return ARC_NOT_ALLOCATED;
     *map_byte(r, addr) = 0;
@@ -303,6 +299,36 @@ static int buddy_dealloc(arc_byte_allocator_t *a, void *ptr, size_t size, size_t
     *map_byte(r, addr) = (uint8_t)(MAP_HEAD | k);
     list_push(b, addr, k);
     return ARC_OK;
+}
+
+static int buddy_dealloc(arc_byte_allocator_t *a, void *ptr, size_t size, size_t align)
+{
+    arc_buddy_t *b = buddy_of(a);
+    (void)align;
+    return region_dealloc(b, region_find(b->root, (uintptr_t)ptr), (uintptr_t)ptr, size);
+}
+
+/* The region header sits at the region's trimmed start. */
+static arc_buddy_region_t *region_at(const void *region)
+{
+    return (arc_buddy_region_t *)(((uintptr_t)region + GRANULE - 1) & ~(GRANULE - 1));
+}
+
+static int buddy_dealloc_in(arc_byte_allocator_t *a, void *region, void *ptr, size_t size,
+                            size_t align)
+{
+    arc_buddy_region_t *r = region_at(region);
+    (void)align;
+    if ((uintptr_t)ptr < r->lo || (uintptr_t)ptr >= r->hi)
+        return ARC_NOT_ALLOCATED;
+    return region_dealloc(buddy_of(a), r, (uintptr_t)ptr, size);
+}
+
+static size_t buddy_usable_size_in(const arc_byte_allocator_t *a, const void *region,
+                                   const void *ptr)
+{
+    (void)a;
+    return (size_t)1 << (*map_byte(region_at(region), (uintptr_t)ptr) & MAP_ORDER_MASK);
 }
 
 static size_t buddy_usable_size(const arc_byte_allocator_t *a, const void *ptr)
@@ -513,6 +539,8 @@ const arc_byte_ops_t arc_buddy_ops = {
     .alloc = buddy_alloc,
     .dealloc = buddy_dealloc,
     .usable_size = buddy_usable_size,
+    .usable_size_in = buddy_usable_size_in,
+    .dealloc_in = buddy_dealloc_in,
     .total_bytes = buddy_total_bytes,
     .used_bytes = buddy_used_bytes,
     .available_bytes = buddy_available_bytes,

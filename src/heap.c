@@ -121,8 +121,9 @@ static void *backend_alloc(arc_heap_t *h, size_t size, size_t align)
  * gives the segment back, so RSS follows the live heap. */
 static void backend_free(arc_heap_t *h, arc_segment_t *seg, void *p)
 {
-    size_t usable = h->ops->usable_size(h->backend, p);
-    if (h->ops->dealloc(h->backend, p, usable, ARC_GRANULE) != ARC_OK)
+    void *body = arc_segment_body(seg);
+    size_t usable = h->ops->usable_size_in(h->backend, body, p);
+    if (h->ops->dealloc_in(h->backend, body, p, usable, ARC_GRANULE) != ARC_OK)
         arc_report_misuse("free of a block its heap does not know", p);
     if (--seg->backend_blocks == 0 && h->nsegments > 1)
         segment_release(h, seg);
@@ -183,7 +184,7 @@ static void cache_gc_tick(arc_heap_t *h)
 
 void arc_heap_free_slow(arc_heap_t *h, arc_segment_t *seg, void *p)
 {
-    size_t b = h->ops->usable_size(h->backend, p) / ARC_GRANULE;
+    size_t b = h->ops->usable_size_in(h->backend, arc_segment_body(seg), p) / ARC_GRANULE;
     if (b < ARC_BINS && h->bin_of[b] == b && h->kind == ARC_HEAP_THREAD) {
         arc_bin_t *bin = &h->bins[b];
         bin_flush(h, bin, bin->limit / 2);

@@ -106,6 +106,12 @@ static inline arc_segment_t *arc_segment_of(const void *p)
     return (arc_segment_t *)arc_arena.pagemap[((uintptr_t)p - arc_arena.base) / ARC_PAGE_SIZE];
 }
 
+/* Where the byte allocator's region of a segment starts: the `region` of its _in calls. */
+static inline void *arc_segment_body(arc_segment_t *seg)
+{
+    return (char *)seg + ARC_SEGMENT_HEADER;
+}
+
 static inline void arc_live_set(arc_segment_t *seg, const void *p)
 {
     size_t bit = ((uintptr_t)p - (uintptr_t)seg) / ARC_GRANULE;
@@ -147,7 +153,7 @@ static inline void arc_heap_free_local(arc_heap_t *h, arc_segment_t *seg, void *
 {
     if (arc_unlikely(!arc_live_take(seg, p)))
         arc_heap_bad_free(h, seg, p, "free");
-    size_t b = h->ops->usable_size(h->backend, p) / ARC_GRANULE;
+    size_t b = h->ops->usable_size_in(h->backend, arc_segment_body(seg), p) / ARC_GRANULE;
     if (arc_likely(b < ARC_BINS && h->bin_of[b] == b)) {
         arc_bin_t *bin = &h->bins[b];
         if (arc_likely(bin->count < bin->limit)) {

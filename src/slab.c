@@ -528,15 +528,29 @@ static int slab_alloc(arc_byte_allocator_t *a, size_t size, size_t align, void *
 /* ---- dealloc ------------------------------------------------------------------------------ */
 
 /* The page map word of addr's page in its region (*out), or 0 when addr is on no page. */
+/* The page-map entry of addr inside region r (0 when addr is not on one of r's pages). */
+static inline uint64_t region_entry(const arc_slab_region_t *r, uintptr_t addr)
+{
+    if (addr < r->pages_lo || page_index(r, addr) >= r->npages)
+        return 0;
+    return region_map(r)[page_index(r, addr)];
+}
+
 static inline uint64_t page_entry(const arc_slab_t *s, uintptr_t addr, arc_slab_region_t **out)
 {
     arc_slab_region_t *r = s->root;
     while (r && (addr < r->lo || addr >= r->hi))
         r = addr < r->lo ? r->left : r->right;
-    if (!r || addr < r->pages_lo || page_index(r, addr) >= r->npages)
+    if (!r)
         return 0;
     *out = r;
-    return region_map(r)[page_index(r, addr)];
+    return region_entry(r, addr);
+}
+
+/* The region header sits at the region's trimmed start. */
+static inline arc_slab_region_t *region_at(const void *region)
+{
+    return (arc_slab_region_t *)(((uintptr_t)region + GRANULE - 1) & ~(GRANULE - 1));
 }
 
 /* Rare case of slab_dealloc: addr is not on a slab page, so it must start an allocated run. */
@@ -557,13 +571,9 @@ static __attribute__((noinline)) int run_dealloc(arc_slab_t *s, arc_slab_region_
 
 /* dealloc(ptr, size, align): size above the block's usable size cannot be what alloc was asked,
  * so it is ARC_NOT_ALLOCATED too; align is not needed (the page map knows the block). */
-static int slab_dealloc(arc_byte_allocator_t *a, void *ptr, size_t size, size_t align)
+static int entry_dealloc(arc_slab_t *s, arc_slab_region_t *r, uintptr_t addr, uint64_t e,
+                         size_t size)
 {
-    arc_slab_t *s = slab_of(a);
-    arc_slab_region_t *r = NULL;
-    uintptr_t addr = (uintptr_t)ptr;
-    uint64_t e = page_entry(s, addr, &r);
-    (void)align;
     if ((e & PAGE_KIND_MASK) != PAGE_SLAB)
         return r ? run_dealloc(s, r, addr, e, size) : ARC_NOT_ALLOCATED;
     arc_slab_span_t *slab = (arc_slab_span_t *)(addr & ~(SLAB_BYTES - 1));
@@ -571,14 +581,45 @@ static int slab_dealloc(arc_byte_allocator_t *a, void *ptr, size_t size, size_t 
     if (i == UINT32_MAX || !slab_bit(slab, i) || size > slab->size)
         return ARC_NOT_ALLOCATED;
     slab->bits[i >> 6] &= ~((uint64_t)1 << (i & 63));
-    *(void **)ptr = slab->free;
-    slab->free = ptr;
+    *(void **)addr = slab->free;
+    slab->free = (void *)addr;
     s->used -= slab->size;
     if (slab->live-- == slab->capacity)
         partial_push(&s->classes[slab->cls], slab);
     if (slab->live == 0)
         slab_emptied(s, slab);
     return ARC_OK;
+}
+
+static int slab_dealloc(arc_byte_allocator_t *a, void *ptr, size_t size, size_t align)
+{
+    arc_slab_t *s = slab_of(a);
+    arc_slab_region_t *r = NULL;
+    uint64_t e = page_entry(s, (uintptr_t)ptr, &r);
+    (void)align;
+    return entry_dealloc(s, r, (uintptr_t)ptr, e, size);
+}
+
+static int slab_dealloc_in(arc_byte_allocator_t *a, void *region, void *ptr, size_t size,
+                           size_t align)
+{
+    arc_slab_region_t *r = region_at(region);
+    (void)align;
+    if ((uintptr_t)ptr < r->lo || (uintptr_t)ptr >= r->hi)
+        return ARC_NOT_ALLOCATED;
+    return entry_dealloc(slab_of(a), r, (uintptr_t)ptr, region_entry(r, (uintptr_t)ptr), size);
+}
+
+/* ptr is live: a slab object's size is in its slab header, a run's length in the page map. */
+static size_t slab_usable_size_in(const arc_byte_allocator_t *a, const void *region,
+                                  const void *ptr)
+{
+    (void)a;
+    uintptr_t addr = (uintptr_t)ptr;
+    uint64_t e = region_entry(region_at(region), addr);
+    if ((e & PAGE_KIND_MASK) == PAGE_SLAB)
+        return ((const arc_slab_span_t *)(addr & ~(SLAB_BYTES - 1)))->size;
+    return entry_len(e) << PAGE_LOG2;
 }
 
 static size_t slab_usable_size(const arc_byte_allocator_t *a, const void *ptr)
@@ -892,6 +933,8 @@ const arc_byte_ops_t arc_slab_ops = {
     .alloc = slab_alloc,
     .dealloc = slab_dealloc,
     .usable_size = slab_usable_size,
+    .usable_size_in = slab_usable_size_in,
+    .dealloc_in = slab_dealloc_in,
     .total_bytes = slab_total_bytes,
     .used_bytes = slab_used_bytes,
     .available_bytes = slab_available_bytes,

@@ -423,6 +423,23 @@ static size_t tlsf_usable_size(const arc_byte_allocator_t *a, const void *ptr)
     return b ? block_usable(b) : 0;
 }
 
+/* The heap knows the region and that ptr is live: the header word is the whole answer. */
+static size_t tlsf_usable_size_in(const arc_byte_allocator_t *a, const void *region,
+                                  const void *ptr)
+{
+    (void)a;
+    (void)region;
+    return block_usable(block_at((uintptr_t)ptr - BLOCK_HEADER_SIZE));
+}
+
+/* TLSF finds nothing through the region: its checks are O(1) already. */
+static int tlsf_dealloc_in(arc_byte_allocator_t *a, void *region, void *ptr, size_t size,
+                           size_t align)
+{
+    (void)region;
+    return tlsf_dealloc(a, ptr, size, align);
+}
+
 /* ---- regions ------------------------------------------------------------------------------ */
 
 /* Trim [start, start + size) inward to granules; ARC_INVALID_PARAM when too small, wrapping
@@ -633,6 +650,8 @@ const arc_byte_ops_t arc_tlsf_ops = {
     .alloc = tlsf_alloc,
     .dealloc = tlsf_dealloc,
     .usable_size = tlsf_usable_size,
+    .usable_size_in = tlsf_usable_size_in,
+    .dealloc_in = tlsf_dealloc_in,
     .total_bytes = tlsf_total_bytes,
     .used_bytes = tlsf_used_bytes,
     .available_bytes = tlsf_available_bytes,

@@ -51,6 +51,12 @@ static size_t pick_align(check_rng_t *rng)
     return 1u << check_range(rng, 8, 14);
 }
 
+/* The start given to init/add_memory for the region holding p (the _in calls' hint). */
+static unsigned char *region_of(const unsigned char *p)
+{
+    return p >= region_lo[1] ? region_lo[1] : region_lo[0];
+}
+
 static int in_region(const unsigned char *p, size_t n)
 {
     for (int r = 0; r < 2; r++)
@@ -86,6 +92,7 @@ static int model_alloc(size_t size, size_t align, unsigned char fill)
     }
     unsigned char *p = out;
     size_t usable = ops->usable_size(alloc_state, p);
+    CHECK(ops->usable_size_in(alloc_state, region_of(p), p) == usable);
     size_t want_align = align > ARC_MIN_ALIGN ? align : ARC_MIN_ALIGN;
     CHECKF(usable >= size, "usable %zu < size %zu", usable, size);
     CHECKF(((uintptr_t)p & (want_align - 1)) == 0, "%p not aligned to %zu", (void *)p, want_align);
@@ -107,11 +114,17 @@ static void model_free(size_t index, int try_double_free)
     live_block_t b = live[index];
     CHECKF(fill_intact(&b), "block %p of %zu lost its contents", (void *)b.ptr, b.size);
     CHECK(ops->usable_size(alloc_state, b.ptr) == b.usable);
-    CHECK(ops->dealloc(alloc_state, b.ptr, b.size, b.align) == ARC_OK);
+    /* Half the frees go through the region-hinted call: both must behave the same. */
+    int hinted = (b.fill & 1) != 0;
+    unsigned char *region = region_of(b.ptr);
+    CHECK((hinted ? ops->dealloc_in(alloc_state, region, b.ptr, b.size, b.align)
+                  : ops->dealloc(alloc_state, b.ptr, b.size, b.align)) == ARC_OK);
     live[index] = live[--live_count];
     model_used -= b.usable;
-    if (try_double_free)
+    if (try_double_free) {
         CHECK(ops->dealloc(alloc_state, b.ptr, b.size, b.align) == ARC_NOT_ALLOCATED);
+        CHECK(ops->dealloc_in(alloc_state, region, b.ptr, b.size, b.align) == ARC_NOT_ALLOCATED);
+    }
 }
 
 static void check_stats(size_t total)

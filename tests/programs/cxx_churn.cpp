@@ -37,12 +37,14 @@
 #endif
 #if ARC_UNDER_ASAN
 extern "C" const char *__asan_default_options(void);
-extern "C" const char *__asan_default_options(void) {
+extern "C" const char *__asan_default_options(void)
+{
     return "allocator_may_return_null=1";
 }
 #endif
 
-namespace {
+namespace
+{
 
 /* Default work scale: about 1 s under glibc on the 2-core CI machine. */
 constexpr unsigned kDefaultScale = 10;
@@ -59,18 +61,21 @@ constexpr std::size_t kPageAlign = 4096;
 
 struct Hash {
     std::uint64_t h = kFnvBasis;
-    void bytes(const void *p, std::size_t n) {
+    void bytes(const void *p, std::size_t n)
+    {
         const unsigned char *b = static_cast<const unsigned char *>(p);
         for (std::size_t i = 0; i < n; i++) {
             h ^= b[i];
             h *= kFnvPrime;
         }
     }
-    void str(const std::string &s) {
+    void str(const std::string &s)
+    {
         bytes(s.data(), s.size());
         num(s.size());
     }
-    void num(std::uint64_t v) {
+    void num(std::uint64_t v)
+    {
         bytes(&v, sizeof v);
     }
 };
@@ -78,19 +83,24 @@ struct Hash {
 /* xorshift64*, the same generator as check.h's, kept local so each thread has its own. */
 struct Rng {
     std::uint64_t s;
-    explicit Rng(std::uint64_t seed) : s(seed) {}
-    std::uint64_t next() {
+    explicit Rng(std::uint64_t seed) : s(seed)
+    {
+    }
+    std::uint64_t next()
+    {
         s ^= s >> 12;
         s ^= s << 25;
         s ^= s >> 27;
         return s * 2685821657736338717ULL;
     }
-    std::uint64_t below(std::uint64_t n) {
+    std::uint64_t below(std::uint64_t n)
+    {
         return next() % n;
     }
 };
 
-std::string make_word(Rng &r) {
+std::string make_word(Rng &r)
+{
     static const char *const syll[] = {"ka", "lo", "mi", "zu", "ter", "an", "qu", "ix", "-"};
     std::string w;
     std::size_t parts = 1 + r.below(12);
@@ -104,11 +114,13 @@ std::string make_word(Rng &r) {
 }
 
 /* Spreads k over a pool of size entries deterministically (7919: a prime). */
-std::size_t at_index(std::size_t k, std::size_t size) {
+std::size_t at_index(std::size_t k, std::size_t size)
+{
     return (k * 7919) % size;
 }
 
-std::uint64_t string_churn(unsigned scale) {
+std::uint64_t string_churn(unsigned scale)
+{
     Rng r(1);
     std::vector<std::string> pool;
     Hash h;
@@ -119,7 +131,8 @@ std::uint64_t string_churn(unsigned scale) {
         } else if (op < 7) {
             std::string &s = pool[r.below(pool.size())];
             s += make_word(r);
-            if (s.size() > 5000) s = s.substr(s.size() / 3, s.size() / 3);
+            if (s.size() > 5000)
+                s = s.substr(s.size() / 3, s.size() / 3);
         } else if (op < 9) {
             std::size_t at = r.below(pool.size());
             std::swap(pool[at], pool.back());
@@ -137,7 +150,8 @@ std::uint64_t string_churn(unsigned scale) {
     return h.h;
 }
 
-std::uint64_t map_churn(unsigned scale) {
+std::uint64_t map_churn(unsigned scale)
+{
     Rng r(2);
     std::map<std::string, std::vector<int>> tree;
     std::unordered_map<std::uint64_t, std::string> hashed;
@@ -185,7 +199,8 @@ struct Batch {
     std::map<int, std::vector<std::uint64_t>> tables;
 };
 
-void worker_fill(Batch *b, unsigned seed, unsigned scale) {
+void worker_fill(Batch *b, unsigned seed, unsigned scale)
+{
     Rng r(100 + seed);
     for (unsigned i = 0; i < 8000 * scale; i++) {
         b->strings.push_back(std::make_unique<std::string>(make_word(r)));
@@ -193,11 +208,13 @@ void worker_fill(Batch *b, unsigned seed, unsigned scale) {
             b->strings.erase(b->strings.begin() + long(r.below(b->strings.size())));
         std::vector<std::uint64_t> &t = b->tables[int(r.below(3000))];
         t.push_back(r.next());
-        if (t.size() > 64) t.clear();
+        if (t.size() > 64)
+            t.clear();
     }
 }
 
-std::uint64_t thread_churn(unsigned scale) {
+std::uint64_t thread_churn(unsigned scale)
+{
     std::vector<Batch> batches(kWorkers);
     std::vector<std::thread> threads;
     for (unsigned t = 0; t < kWorkers; t++)
@@ -227,16 +244,19 @@ struct alignas(kPageAlign) Page {
 
 /* Makes p escape: compilers may otherwise elide a new/delete pair whose pointer goes nowhere,
  * and then no allocator is called at all (clang does, at -O1 and up). */
-void sink(const void *p) {
+void sink(const void *p)
+{
     asm volatile("" : : "r"(p) : "memory");
 }
 
-bool aligned_to(const void *p, std::size_t align) {
+bool aligned_to(const void *p, std::size_t align)
+{
     return p != nullptr && reinterpret_cast<std::uintptr_t>(p) % align == 0;
 }
 
 /* Every operator new/delete form once per round, each block filled and verified. */
-void new_forms(unsigned scale) {
+void new_forms(unsigned scale)
+{
     Rng r(3);
     unsigned bad_contents = 0;
     for (unsigned round = 0; round < 200 * scale; round++) {
@@ -336,9 +356,11 @@ void new_forms(unsigned scale) {
 
 } // namespace
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     unsigned scale = argc > 1 ? unsigned(std::strtoul(argv[1], nullptr, 10)) : kDefaultScale;
-    if (scale == 0) scale = 1;
+    if (scale == 0)
+        scale = 1;
     std::printf("strings: %016llx\n", (unsigned long long)string_churn(scale));
     std::printf("maps: %016llx\n", (unsigned long long)map_churn(scale));
     std::printf("threads: %016llx\n", (unsigned long long)thread_churn(scale));
