@@ -28,8 +28,9 @@
 /* ---- failure -------------------------------------------------------------------------------- */
 
 /* "NAME: FAILED: why" on stderr, exit status 1. Every wrong result goes through here. */
-__attribute__((noreturn, format(printf, 2, 3))) static inline void
-bench_fail(const char *name, const char *fmt, ...) {
+__attribute__((noreturn, format(printf, 2, 3))) static inline void bench_fail(const char *name,
+                                                                              const char *fmt, ...)
+{
     va_list ap;
     fprintf(stderr, "%s: FAILED: ", name);
     va_start(ap, fmt);
@@ -42,8 +43,10 @@ bench_fail(const char *name, const char *fmt, ...) {
 /* ---- arguments ------------------------------------------------------------------------------ */
 
 /* argv[1] is the scale: 1.0 (the default) is the full run, 0.05 a quick check. */
-static inline double bench_scale(const char *name, int argc, char **argv) {
-    if (argc < 2) return 1.0;
+static inline double bench_scale(const char *name, int argc, char **argv)
+{
+    if (argc < 2)
+        return 1.0;
     char *end = NULL;
     double s = strtod(argv[1], &end);
     if (end == argv[1] || *end != '\0' || !(s >= BENCH_MIN_SCALE && s <= BENCH_MAX_SCALE))
@@ -53,7 +56,8 @@ static inline double bench_scale(const char *name, int argc, char **argv) {
 }
 
 /* full * scale, at least min. */
-static inline size_t bench_scaled(size_t full, double scale, size_t min) {
+static inline size_t bench_scaled(size_t full, double scale, size_t min)
+{
     double v = (double)full * scale;
     return v < (double)min ? min : (size_t)v;
 }
@@ -64,14 +68,17 @@ typedef struct {
     uint64_t s;
 } bench_rng_t;
 
-static inline bench_rng_t bench_rng(uint64_t stream) {
+static inline bench_rng_t bench_rng(uint64_t stream)
+{
     /* Distinct nonzero states per stream (threads take their index as the stream). */
     bench_rng_t r = {BENCH_SEED ^ (stream * 0xD1B54A32D192ED03ULL)};
-    if (r.s == 0) r.s = BENCH_SEED;
+    if (r.s == 0)
+        r.s = BENCH_SEED;
     return r;
 }
 
-static inline uint64_t bench_rand(bench_rng_t *r) {
+static inline uint64_t bench_rand(bench_rng_t *r)
+{
     r->s ^= r->s >> 12;
     r->s ^= r->s << 25;
     r->s ^= r->s >> 27;
@@ -79,7 +86,8 @@ static inline uint64_t bench_rand(bench_rng_t *r) {
 }
 
 /* Uniform in [lo, hi]. */
-static inline size_t bench_range(bench_rng_t *r, size_t lo, size_t hi) {
+static inline size_t bench_range(bench_rng_t *r, size_t lo, size_t hi)
+{
     return lo + (size_t)(bench_rand(r) % (uint64_t)(hi - lo + 1));
 }
 
@@ -90,7 +98,8 @@ static inline size_t bench_range(bench_rng_t *r, size_t lo, size_t hi) {
  * Filling every byte makes each workload touch its memory as a real program would;
  * checking both ends and the middle catches overlapping blocks and blocks the allocator
  * scribbled on. */
-static inline void bench_fill(void *p, size_t n, uint64_t t) {
+static inline void bench_fill(void *p, size_t n, uint64_t t)
+{
     memset(p, (int)(t & 0xff), n);
     if (n >= 2 * sizeof t) {
         memcpy(p, &t, sizeof t);
@@ -99,25 +108,30 @@ static inline void bench_fill(void *p, size_t n, uint64_t t) {
 }
 
 /* 1 when the block still holds bench_fill(p, n, t)'s pattern, 0 otherwise. */
-static inline int bench_intact(const void *p, size_t n, uint64_t t) {
+static inline int bench_intact(const void *p, size_t n, uint64_t t)
+{
     const unsigned char *b = p;
     unsigned char fill = (unsigned char)(t & 0xff);
     if (n >= 2 * sizeof t) {
         uint64_t head, tail;
         memcpy(&head, b, sizeof head);
         memcpy(&tail, b + n - sizeof tail, sizeof tail);
-        if (head != t || tail != t) return 0;
-        if (n == 2 * sizeof t) return 1;
+        if (head != t || tail != t)
+            return 0;
+        if (n == 2 * sizeof t)
+            return 1;
         /* The filled middle runs from byte 8 to byte n-9: check its ends and its centre. */
         return b[sizeof t] == fill && b[n - sizeof t - 1] == fill && b[n / 2] == fill;
     }
     for (size_t i = 0; i < n; i++)
-        if (b[i] != fill) return 0;
+        if (b[i] != fill)
+            return 0;
     return 1;
 }
 
 /* 1 when p meets malloc's alignment guarantee for an n-byte request. */
-static inline int bench_aligned(const void *p, size_t n) {
+static inline int bench_aligned(const void *p, size_t n)
+{
     size_t need = BENCH_MAX_ALIGN;
     while (need > 1 && need > n)
         need >>= 1;
@@ -127,21 +141,26 @@ static inline int bench_aligned(const void *p, size_t n) {
 /* ---- memory --------------------------------------------------------------------------------- */
 
 /* Resident set now, in KiB, from /proc/self/statm (second field, in pages); -1 if unreadable. */
-static inline long bench_rss_kb(void) {
+static inline long bench_rss_kb(void)
+{
     FILE *f = fopen("/proc/self/statm", "r");
     long size = 0, resident = -1;
-    if (!f) return -1;
-    if (fscanf(f, "%ld %ld", &size, &resident) != 2) resident = -1;
+    if (!f)
+        return -1;
+    if (fscanf(f, "%ld %ld", &size, &resident) != 2)
+        resident = -1;
     fclose(f);
     return resident < 0 ? -1 : resident * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
 /* Peak resident set so far, in KiB: VmHWM from /proc/self/status; -1 if unreadable. */
-static inline long bench_peak_rss_kb(void) {
+static inline long bench_peak_rss_kb(void)
+{
     FILE *f = fopen("/proc/self/status", "r");
     char line[256];
     long kb = -1;
-    if (!f) return -1;
+    if (!f)
+        return -1;
     while (fgets(line, sizeof line, f))
         if (strncmp(line, "VmHWM:", 6) == 0) {
             kb = strtol(line + 6, NULL, 10);

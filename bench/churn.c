@@ -1,6 +1,8 @@
 /* churn.c: single-thread small-object churn. A table of slots; each step frees the block in a
  * random slot (if any) and usually puts a new 8-512 byte block there, so frees come in random
- * order. Verifies every block on free; prints "churn ops=N" (N = malloc + free calls). */
+ * order. Verifies every block on free; prints "churn ops=N" (N = malloc + free calls).
+ * Never calls the allocator except through the standard malloc family; prints nothing else.
+ */
 #include "bench.h"
 
 /* Slots in the live table: at 3/4 occupancy about 12 K blocks of 260 B on average, ~3 MiB,
@@ -24,7 +26,8 @@ typedef struct {
 
 static const char *const name = "churn";
 
-static void slot_release(slot_t *s, unsigned long long *ops) {
+static void slot_release(slot_t *s, unsigned long long *ops)
+{
     if (!bench_intact(s->p, s->size, s->tag))
         bench_fail(name, "block %p of %zu bytes was overwritten", s->p, s->size);
     free(s->p);
@@ -32,30 +35,36 @@ static void slot_release(slot_t *s, unsigned long long *ops) {
     (*ops)++;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     double scale = bench_scale(name, argc, argv);
     size_t steps = bench_scaled(CHURN_STEPS, scale, CHURN_MIN_STEPS);
     bench_rng_t rng = bench_rng(1);
     unsigned long long ops = 0;
     slot_t *slots = calloc(CHURN_SLOTS, sizeof *slots);
-    if (!slots) bench_fail(name, "cannot allocate the slot table");
+    if (!slots)
+        bench_fail(name, "cannot allocate the slot table");
 
     for (size_t step = 0; step < steps; step++) {
         uint64_t r = bench_rand(&rng);
         slot_t *s = &slots[r % CHURN_SLOTS];
-        if (s->p) slot_release(s, &ops);
-        if ((r >> 32) % CHURN_SKIP_ONE_IN == 0) continue;
+        if (s->p)
+            slot_release(s, &ops);
+        if ((r >> 32) % CHURN_SKIP_ONE_IN == 0)
+            continue;
         s->size = bench_range(&rng, CHURN_MIN_SIZE, CHURN_MAX_SIZE);
         s->tag = bench_rand(&rng);
         s->p = malloc(s->size);
         ops++;
-        if (!s->p) bench_fail(name, "malloc(%zu) returned NULL", s->size);
+        if (!s->p)
+            bench_fail(name, "malloc(%zu) returned NULL", s->size);
         if (!bench_aligned(s->p, s->size))
             bench_fail(name, "malloc(%zu) returned misaligned %p", s->size, s->p);
         bench_fill(s->p, s->size, s->tag);
     }
     for (size_t i = 0; i < CHURN_SLOTS; i++)
-        if (slots[i].p) slot_release(&slots[i], &ops);
+        if (slots[i].p)
+            slot_release(&slots[i], &ops);
     free(slots);
     printf("%s ops=%llu\n", name, ops);
     return 0;

@@ -2,7 +2,9 @@
  * thread, back to back; each thread frees the block it was handed (cache-scratch), then keeps
  * allocating a small block and writing into it many times before freeing it (cache-thrash).
  * An allocator that gives two threads blocks on one cache line makes every write a cache miss.
- * Verifies every count written; prints "falseshare ops=N" (N = malloc + free calls). */
+ * Verifies every count written; prints "falseshare ops=N" (N = malloc + free calls).
+ * Never calls the allocator except through the standard malloc family; prints nothing else.
+ */
 #include <pthread.h>
 
 #include "bench.h"
@@ -26,7 +28,8 @@ typedef struct {
 
 static const char *const name = "falseshare";
 
-static void *worker(void *arg) {
+static void *worker(void *arg)
+{
     worker_t *w = arg;
     bench_rng_t rng = bench_rng(200 + w->id);
     uint64_t handed_tag = w->id + 1;
@@ -38,7 +41,8 @@ static void *worker(void *arg) {
         size_t size = falseshare_sizes[bench_rand(&rng) % FALSESHARE_NSIZES];
         unsigned char *p = malloc(size);
         w->ops++;
-        if (!p) bench_fail(name, "malloc(%zu) returned NULL", size);
+        if (!p)
+            bench_fail(name, "malloc(%zu) returned NULL", size);
         if (!bench_aligned(p, size))
             bench_fail(name, "malloc(%zu) returned misaligned %p", size, (void *)p);
         /* Each write is a load and a store of the block's first byte and last byte;
@@ -61,18 +65,21 @@ static void *worker(void *arg) {
     return NULL;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     double scale = bench_scale(name, argc, argv);
     worker_t w[FALSESHARE_THREADS];
     pthread_t t[FALSESHARE_THREADS];
     for (unsigned i = 0; i < FALSESHARE_THREADS; i++) {
         w[i] = (worker_t){malloc(falseshare_sizes[0]),
                           bench_scaled(FALSESHARE_ROUNDS, scale, FALSESHARE_MIN_ROUNDS), i, 1};
-        if (!w[i].handed) bench_fail(name, "malloc(%zu) returned NULL", falseshare_sizes[0]);
+        if (!w[i].handed)
+            bench_fail(name, "malloc(%zu) returned NULL", falseshare_sizes[0]);
         bench_fill(w[i].handed, falseshare_sizes[0], i + 1);
     }
     for (unsigned i = 0; i < FALSESHARE_THREADS; i++)
-        if (pthread_create(&t[i], NULL, worker, &w[i])) bench_fail(name, "pthread_create failed");
+        if (pthread_create(&t[i], NULL, worker, &w[i]))
+            bench_fail(name, "pthread_create failed");
     unsigned long long ops = 0;
     for (unsigned i = 0; i < FALSESHARE_THREADS; i++) {
         pthread_join(t[i], NULL);

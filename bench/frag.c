@@ -3,7 +3,9 @@
  * frees most of those, then a burst of 64-256 KiB blocks. At the end all but the long-lived
  * survivors are freed. Verifies every block; prints "frag ops=N peak_rss_kb=P final_rss_kb=F
  * live_kb=L": the peak resident set, the resident set once the program has freed nearly
- * everything, and the bytes still allocated then. */
+ * everything, and the bytes still allocated then.
+ * Never calls the allocator except through the standard malloc family; prints nothing else.
+ */
 #include <time.h>
 
 #include "bench.h"
@@ -44,19 +46,22 @@ static const char *const name = "frag";
 static unsigned long long ops;
 static size_t live_bytes;
 
-static void block_new(block_t *b, bench_rng_t *rng, size_t lo, size_t hi) {
+static void block_new(block_t *b, bench_rng_t *rng, size_t lo, size_t hi)
+{
     b->size = bench_range(rng, lo, hi);
     b->tag = bench_rand(rng);
     b->p = malloc(b->size);
     ops++;
-    if (!b->p) bench_fail(name, "malloc(%zu) returned NULL", b->size);
+    if (!b->p)
+        bench_fail(name, "malloc(%zu) returned NULL", b->size);
     if (!bench_aligned(b->p, b->size))
         bench_fail(name, "malloc(%zu) returned misaligned %p", b->size, (void *)b->p);
     bench_fill(b->p, b->size, b->tag);
     live_bytes += b->size;
 }
 
-static void block_drop(block_t *b) {
+static void block_drop(block_t *b)
+{
     if (!bench_intact(b->p, b->size, b->tag))
         bench_fail(name, "block %p of %zu bytes was overwritten", (void *)b->p, b->size);
     free(b->p);
@@ -65,7 +70,8 @@ static void block_drop(block_t *b) {
     b->p = NULL;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     double scale = bench_scale(name, argc, argv);
     double per_cycle = scale < 1 ? scale : 1; /* quick runs shrink the cycles too */
     size_t cycles = bench_scaled(FRAG_CYCLES, scale, FRAG_MIN_CYCLES);
@@ -78,18 +84,21 @@ int main(int argc, char **argv) {
     block_t *big = calloc(nbig, sizeof *big);
     block_t *kept = calloc(cycles * (nsmall / FRAG_SURVIVE_ONE_IN + 1), sizeof *kept);
     size_t nkept = 0;
-    if (!small || !medium || !big || !kept) bench_fail(name, "cannot allocate the block tables");
+    if (!small || !medium || !big || !kept)
+        bench_fail(name, "cannot allocate the block tables");
 
     for (size_t c = 0; c < cycles; c++) {
         for (size_t i = 0; i < nsmall; i++)
             block_new(&small[i], &rng, FRAG_SMALL_MIN, FRAG_SMALL_MAX);
         /* Free all but scattered survivors: every hole is too small for what comes next. */
         for (size_t i = 0; i < nsmall; i++)
-            if (bench_rand(&rng) % FRAG_SURVIVE_ONE_IN) block_drop(&small[i]);
+            if (bench_rand(&rng) % FRAG_SURVIVE_ONE_IN)
+                block_drop(&small[i]);
         for (size_t i = 0; i < nmedium; i++)
             block_new(&medium[i], &rng, FRAG_MEDIUM_MIN, FRAG_MEDIUM_MAX);
         for (size_t i = 0; i < nmedium; i++)
-            if (bench_rand(&rng) % FRAG_MEDIUM_SURVIVE_ONE_IN) block_drop(&medium[i]);
+            if (bench_rand(&rng) % FRAG_MEDIUM_SURVIVE_ONE_IN)
+                block_drop(&medium[i]);
         for (size_t i = 0; i < nbig; i++)
             block_new(&big[i], &rng, FRAG_BIG_MIN, FRAG_BIG_MAX);
         for (size_t i = 0; i < nbig; i++)
@@ -104,7 +113,8 @@ int main(int argc, char **argv) {
                 small[i].p = NULL;
             }
         for (size_t i = 0; i < nmedium; i++)
-            if (medium[i].p) block_drop(&medium[i]);
+            if (medium[i].p)
+                block_drop(&medium[i]);
     }
 
     long peak = bench_peak_rss_kb();
@@ -126,7 +136,8 @@ int main(int argc, char **argv) {
     free(medium);
     free(big);
     free(kept);
-    if (peak <= 0 || final <= 0) bench_fail(name, "cannot read the resident set from /proc/self");
+    if (peak <= 0 || final <= 0)
+        bench_fail(name, "cannot read the resident set from /proc/self");
     printf("%s ops=%llu peak_rss_kb=%ld final_rss_kb=%ld live_kb=%zu\n", name, ops, peak, final,
            live_kb);
     return 0;

@@ -1,7 +1,9 @@
 /* large.c: large blocks. A few live slots; each step frees a random slot's block and allocates
  * one of 64 KiB .. 32 MiB (log-uniform), then touches every page of it, as a program filling a
  * buffer would. Checks a word on every page before freeing; prints "large ops=N" (N = malloc
- * + free calls). */
+ * + free calls).
+ * Never calls the allocator except through the standard malloc family; prints nothing else.
+ */
 #include "bench.h"
 
 /* Live blocks at once: up to 8 x 32 MiB = 256 MiB at worst, ~40 MiB on average. */
@@ -23,13 +25,15 @@ typedef struct {
 
 static const char *const name = "large";
 
-static size_t large_size(bench_rng_t *rng) {
+static size_t large_size(bench_rng_t *rng)
+{
     size_t shift = bench_range(rng, LARGE_MIN_SHIFT, LARGE_MAX_SHIFT - 1);
     return ((size_t)1 << shift) + bench_range(rng, 0, ((size_t)1 << shift) - 1);
 }
 
 /* Every page gets its offset mixed into the tag, so pages swapped or lost show. */
-static void large_touch(slot_t *s) {
+static void large_touch(slot_t *s)
+{
     for (size_t off = 0; off + sizeof s->tag <= s->size; off += LARGE_TOUCH_STRIDE) {
         uint64_t v = s->tag ^ off;
         memcpy(s->p + off, &v, sizeof v);
@@ -37,7 +41,8 @@ static void large_touch(slot_t *s) {
     memcpy(s->p + s->size - sizeof s->tag, &s->tag, sizeof s->tag);
 }
 
-static void slot_release(slot_t *s, unsigned long long *ops) {
+static void slot_release(slot_t *s, unsigned long long *ops)
+{
     uint64_t v;
     for (size_t off = 0; off + sizeof v <= s->size - sizeof v; off += LARGE_TOUCH_STRIDE) {
         memcpy(&v, s->p + off, sizeof v);
@@ -46,13 +51,15 @@ static void slot_release(slot_t *s, unsigned long long *ops) {
                        s->size);
     }
     memcpy(&v, s->p + s->size - sizeof v, sizeof v);
-    if (v != s->tag) bench_fail(name, "the end of a %zu-byte block was overwritten", s->size);
+    if (v != s->tag)
+        bench_fail(name, "the end of a %zu-byte block was overwritten", s->size);
     free(s->p);
     s->p = NULL;
     (*ops)++;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     double scale = bench_scale(name, argc, argv);
     size_t steps = bench_scaled(LARGE_STEPS, scale, LARGE_MIN_STEPS);
     bench_rng_t rng = bench_rng(5);
@@ -61,18 +68,21 @@ int main(int argc, char **argv) {
 
     for (size_t step = 0; step < steps; step++) {
         slot_t *s = &slots[bench_rand(&rng) % LARGE_SLOTS];
-        if (s->p) slot_release(s, &ops);
+        if (s->p)
+            slot_release(s, &ops);
         s->size = large_size(&rng);
         s->tag = bench_rand(&rng);
         s->p = malloc(s->size);
         ops++;
-        if (!s->p) bench_fail(name, "malloc(%zu) returned NULL", s->size);
+        if (!s->p)
+            bench_fail(name, "malloc(%zu) returned NULL", s->size);
         if (!bench_aligned(s->p, s->size))
             bench_fail(name, "malloc(%zu) returned misaligned %p", s->size, (void *)s->p);
         large_touch(s);
     }
     for (size_t i = 0; i < LARGE_SLOTS; i++)
-        if (slots[i].p) slot_release(&slots[i], &ops);
+        if (slots[i].p)
+            slot_release(&slots[i], &ops);
     printf("%s ops=%llu\n", name, ops);
     return 0;
 }

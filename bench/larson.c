@@ -1,7 +1,9 @@
 /* larson.c: a server-like workload after Larson and Krishnan: two threads replace random slots
  * of one shared table, freeing whatever block was there (often the other thread's). Every
  * epoch ends its threads and starts new ones, which free blocks their predecessors allocated.
- * Verifies every block; prints "larson ops=N" (N = malloc + free calls). */
+ * Verifies every block; prints "larson ops=N" (N = malloc + free calls).
+ * Never calls the allocator except through the standard malloc family; prints nothing else.
+ */
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -36,11 +38,13 @@ typedef struct {
 
 static const char *const name = "larson";
 
-static void *block_new(bench_rng_t *rng) {
+static void *block_new(bench_rng_t *rng)
+{
     size_t size = bench_range(rng, LARSON_MIN_SIZE, LARSON_MAX_SIZE);
     header_t h = {bench_rand(rng), size};
     unsigned char *p = malloc(size);
-    if (!p) bench_fail(name, "malloc(%zu) returned NULL", size);
+    if (!p)
+        bench_fail(name, "malloc(%zu) returned NULL", size);
     if (!bench_aligned(p, size))
         bench_fail(name, "malloc(%zu) returned misaligned %p", size, (void *)p);
     memcpy(p, &h, sizeof h);
@@ -48,7 +52,8 @@ static void *block_new(bench_rng_t *rng) {
     return p;
 }
 
-static void block_drop(void *p) {
+static void block_drop(void *p)
+{
     header_t h;
     memcpy(&h, p, sizeof h);
     if (h.size < LARSON_MIN_SIZE || h.size > LARSON_MAX_SIZE ||
@@ -57,7 +62,8 @@ static void block_drop(void *p) {
     free(p);
 }
 
-static void *worker(void *arg) {
+static void *worker(void *arg)
+{
     worker_t *w = arg;
     bench_rng_t rng = bench_rng(100 + w->id);
     for (size_t i = 0; i < w->steps; i++) {
@@ -72,11 +78,13 @@ static void *worker(void *arg) {
     return NULL;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     double scale = bench_scale(name, argc, argv);
     size_t epochs = bench_scaled(LARSON_EPOCHS, scale, LARSON_MIN_EPOCHS);
     _Atomic(void *) *table = calloc(LARSON_SLOTS, sizeof *table);
-    if (!table) bench_fail(name, "cannot allocate the table");
+    if (!table)
+        bench_fail(name, "cannot allocate the table");
     unsigned long long allocs = 0, frees = 0;
 
     /* The main thread fills half the table first, as the original does before its threads. */

@@ -46,30 +46,35 @@ static row_t rows[MICRO_MAX_ROWS];
 static size_t nrows;
 static int failures;
 
-static void micro_fail(const char *layer, const char *what, const char *why, int rc) {
+static void micro_fail(const char *layer, const char *what, const char *why, int rc)
+{
     fprintf(stderr, "micro_layers: FAILED: %s %s: %s (%s)\n", layer, what, why, arc_result_str(rc));
     failures++;
 }
 
-static double now_s(void) {
+static double now_s(void)
+{
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-static uint64_t rng_next(uint64_t *s) {
+static uint64_t rng_next(uint64_t *s)
+{
     *s ^= *s >> 12;
     *s ^= *s << 25;
     *s ^= *s >> 27;
     return *s * 2685821657736338717ULL;
 }
 
-static void row_add(const char *layer, const char *what, unsigned long long ops, double secs) {
+static void row_add(const char *layer, const char *what, unsigned long long ops, double secs)
+{
     if (nrows < MICRO_MAX_ROWS)
         rows[nrows++] = (row_t){layer, what, secs > 0 ? (double)ops / secs : 0};
 }
 
-static void *map_zeroed(size_t bytes) {
+static void *map_zeroed(size_t bytes)
+{
     void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                    -1, 0);
     return p == MAP_FAILED ? NULL : p;
@@ -78,7 +83,8 @@ static void *map_zeroed(size_t bytes) {
 /* ---- byte allocators ------------------------------------------------------------------------ */
 
 /* Fixed 64 B alloc+free pairs: the allocator's fast path. */
-static void byte_fixed(const arc_byte_ops_t *ops, arc_byte_allocator_t *a, double seconds) {
+static void byte_fixed(const arc_byte_ops_t *ops, arc_byte_allocator_t *a, double seconds)
+{
     unsigned long long n = 0;
     double t0 = now_s(), t;
     do {
@@ -104,7 +110,8 @@ static void byte_fixed(const arc_byte_ops_t *ops, arc_byte_allocator_t *a, doubl
 
 /* Random 16..4096 B sizes over a live set: each step frees a random live block and
  * allocates a new one in its place. */
-static void byte_churn(const arc_byte_ops_t *ops, arc_byte_allocator_t *a, double seconds) {
+static void byte_churn(const arc_byte_ops_t *ops, arc_byte_allocator_t *a, double seconds)
+{
     static void *live[MICRO_LIVE];
     static size_t size[MICRO_LIVE];
     uint64_t s = MICRO_SEED;
@@ -141,11 +148,13 @@ static void byte_churn(const arc_byte_ops_t *ops, arc_byte_allocator_t *a, doubl
     row_add(ops->name, "16..4096 B churn, 4096 live", n, t - t0);
     for (unsigned i = 0; i < MICRO_LIVE; i++) {
         int rc = ops->dealloc(a, live[i], size[i], ARC_MIN_ALIGN);
-        if (rc) micro_fail(ops->name, "churn", "emptying the live set failed", rc);
+        if (rc)
+            micro_fail(ops->name, "churn", "emptying the live set failed", rc);
     }
 }
 
-static void bench_byte(const arc_byte_ops_t *ops, void *pool, double seconds) {
+static void bench_byte(const arc_byte_ops_t *ops, void *pool, double seconds)
+{
     arc_byte_allocator_t *a = aligned_alloc(64, (ops->state_size + 63) & ~(size_t)63);
     if (!a) {
         micro_fail(ops->name, "state", "cannot allocate", ARC_NO_MEMORY);
@@ -161,14 +170,16 @@ static void bench_byte(const arc_byte_ops_t *ops, void *pool, double seconds) {
     byte_churn(ops, a, seconds);
     if (ops->used_bytes(a) != 0)
         micro_fail(ops->name, "end", "used_bytes is not 0 after freeing everything", 0);
-    if (ops->check(a) != 0) micro_fail(ops->name, "end", "check() found broken invariants", 0);
+    if (ops->check(a) != 0)
+        micro_fail(ops->name, "end", "check() found broken invariants", 0);
     free(a);
 }
 
 /* ---- page allocator ------------------------------------------------------------------------- */
 
 static void pages_pairs(arc_pages_t *pa, const char *what, size_t npages, size_t align,
-                        double seconds) {
+                        double seconds)
+{
     unsigned long long n = 0;
     double t0 = now_s(), t;
     do {
@@ -197,7 +208,8 @@ static void pages_pairs(arc_pages_t *pa, const char *what, size_t npages, size_t
 
 /* Takes every page, frees a random half, times MICRO_FRAG_RUN-page pairs in the holes, then
  * frees the rest. */
-static void pages_fragmented(arc_pages_t *pa, uintptr_t base, size_t total, double seconds) {
+static void pages_fragmented(arc_pages_t *pa, uintptr_t base, size_t total, double seconds)
+{
     unsigned char *taken = calloc(total, 1);
     uint64_t s = MICRO_SEED ^ 1;
     size_t held = 0;
@@ -235,7 +247,8 @@ out:
     free(taken);
 }
 
-static void bench_pages(double seconds) {
+static void bench_pages(double seconds)
+{
     arc_pages_t *pa = map_zeroed(arc_pages_state_size());
     /* Reserve one extra alignment unit so the region can start on a 2 MiB boundary. */
     unsigned char *raw = mmap(NULL, MICRO_PAGES_BYTES + MICRO_HUGE_ALIGN, PROT_NONE,
@@ -259,12 +272,14 @@ static void bench_pages(double seconds) {
     pages_fragmented(pa, base, total, seconds);
     if (arc_pages_used_pages(pa) != 0)
         micro_fail("pages", "end", "used_pages is not 0 after freeing everything", 0);
-    if (arc_pages_check(pa) != 0) micro_fail("pages", "end", "check() found broken invariants", 0);
+    if (arc_pages_check(pa) != 0)
+        micro_fail("pages", "end", "check() found broken invariants", 0);
     munmap(raw, MICRO_PAGES_BYTES + MICRO_HUGE_ALIGN);
     munmap(pa, arc_pages_state_size());
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     double seconds = argc > 1 ? strtod(argv[1], NULL) : MICRO_DEFAULT_SECONDS;
     if (!(seconds > 0 && seconds <= 60)) {
         fprintf(stderr, "usage: micro_layers [SECONDS_PER_CASE in (0, 60]]\n");
@@ -287,6 +302,7 @@ int main(int argc, char **argv) {
                rows[i].ops_per_s > 0 ? 1e9 / rows[i].ops_per_s : 0);
     printf("\nAn op is one alloc or one free; %.2f s per case, address space %s.\n", seconds,
            ARC_ADDRESS_SPACE_NAME);
-    if (failures) fprintf(stderr, "micro_layers: %d failure(s)\n", failures);
+    if (failures)
+        fprintf(stderr, "micro_layers: %d failure(s)\n", failures);
     return failures ? 1 : 0;
 }

@@ -1,7 +1,9 @@
 /* phases.c: a compiler-like workload. Each phase lexes a token list (small strings), parses
  * expression trees from it, interns identifiers in a chained hash table, evaluates the trees,
  * then drops the phase's objects; a few interned names live on across phases. Verifies every
- * tree's value, every token's text and every symbol; prints "phases ops=N". */
+ * tree's value, every token's text and every symbol; prints "phases ops=N".
+ * Never calls the allocator except through the standard malloc family; prints nothing else.
+ */
 #include "bench.h"
 
 /* Phases at scale 1.0 (about one second under glibc on the reference machine). */
@@ -48,27 +50,33 @@ typedef struct {
 static const char *const name = "phases";
 static unsigned long long ops;
 
-static void *xmalloc(size_t n) {
+static void *xmalloc(size_t n)
+{
     void *p = malloc(n);
-    if (!p) bench_fail(name, "malloc(%zu) returned NULL", n);
-    if (!bench_aligned(p, n)) bench_fail(name, "malloc(%zu) returned misaligned %p", n, p);
+    if (!p)
+        bench_fail(name, "malloc(%zu) returned NULL", n);
+    if (!bench_aligned(p, n))
+        bench_fail(name, "malloc(%zu) returned misaligned %p", n, p);
     ops++;
     return p;
 }
 
-static void xfree(void *p) {
+static void xfree(void *p)
+{
     free(p);
     ops++;
 }
 
-static char *text_dup(const char *s) {
+static char *text_dup(const char *s)
+{
     size_t n = strlen(s) + 1;
     char *d = xmalloc(n);
     memcpy(d, s, n);
     return d;
 }
 
-static uint64_t text_hash(const char *s) {
+static uint64_t text_hash(const char *s)
+{
     uint64_t h = 1469598103934665603ULL; /* FNV-1a 64-bit offset basis */
     for (; *s; s++)
         h = (h ^ (unsigned char)*s) * 1099511628211ULL; /* FNV-1a 64-bit prime */
@@ -77,7 +85,8 @@ static uint64_t text_hash(const char *s) {
 
 /* Decimal digits of v after prefix, NUL-terminated, into buf (TOKEN_TEXT_MAX bytes). Written
  * out by hand: snprintf would cost more than the allocations this workload is about. */
-static void text_number(char *buf, const char *prefix, uint64_t v) {
+static void text_number(char *buf, const char *prefix, uint64_t v)
+{
     char digits[TOKEN_TEXT_MAX];
     size_t n = 0, p = strlen(prefix);
     do {
@@ -90,7 +99,8 @@ static void text_number(char *buf, const char *prefix, uint64_t v) {
     buf[p] = '\0';
 }
 
-static void token_spell(const token_t *t, char *buf) {
+static void token_spell(const token_t *t, char *buf)
+{
     static const char ops_text[] = "+*^";
     if (t->kind == TOK_NUMBER) {
         text_number(buf, "", t->value);
@@ -103,7 +113,8 @@ static void token_spell(const token_t *t, char *buf) {
 }
 
 /* Lexing: a list of n tokens, operands and operators alternating like "a + 3 * b". */
-static token_t *tokens_lex(bench_rng_t *rng, size_t n) {
+static token_t *tokens_lex(bench_rng_t *rng, size_t n)
+{
     token_t *head = NULL, **tail = &head;
     char buf[TOKEN_TEXT_MAX];
     for (size_t i = 0; i < n; i++) {
@@ -128,13 +139,16 @@ static token_t *tokens_lex(bench_rng_t *rng, size_t n) {
     return head;
 }
 
-static symbol_t *symtab_find(symtab_t *st, const char *s, uint64_t h) {
+static symbol_t *symtab_find(symtab_t *st, const char *s, uint64_t h)
+{
     for (symbol_t *y = st->buckets[h % st->nbuckets]; y; y = y->next)
-        if (y->hash == h && strcmp(y->name, s) == 0) return y;
+        if (y->hash == h && strcmp(y->name, s) == 0)
+            return y;
     return NULL;
 }
 
-static void symtab_grow(symtab_t *st) {
+static void symtab_grow(symtab_t *st)
+{
     size_t n = st->nbuckets * 2;
     symbol_t **b = xmalloc(n * sizeof *b);
     memset(b, 0, n * sizeof *b);
@@ -149,11 +163,14 @@ static void symtab_grow(symtab_t *st) {
     st->nbuckets = n;
 }
 
-static symbol_t *symtab_intern(symtab_t *st, const char *s) {
+static symbol_t *symtab_intern(symtab_t *st, const char *s)
+{
     uint64_t h = text_hash(s);
     symbol_t *y = symtab_find(st, s, h);
-    if (y) return y;
-    if (st->count >= st->nbuckets) symtab_grow(st);
+    if (y)
+        return y;
+    if (st->count >= st->nbuckets)
+        symtab_grow(st);
     y = xmalloc(sizeof *y);
     y->name = text_dup(s);
     y->hash = h;
@@ -165,15 +182,18 @@ static symbol_t *symtab_intern(symtab_t *st, const char *s) {
 }
 
 /* The value an identifier stands for: any fixed function of its name works. */
-static uint64_t ident_value(uint64_t index) {
+static uint64_t ident_value(uint64_t index)
+{
     return index * 0x9E3779B97F4A7C15ULL + 7;
 }
 
-static uint64_t op_apply(int op, uint64_t a, uint64_t b) {
+static uint64_t op_apply(int op, uint64_t a, uint64_t b)
+{
     return op == 0 ? a + b : op == 1 ? a * b : a ^ b;
 }
 
-static node_t *node_leaf(uint64_t v) {
+static node_t *node_leaf(uint64_t v)
+{
     node_t *n = xmalloc(sizeof *n);
     n->left = n->right = NULL;
     n->op = 0;
@@ -184,10 +204,12 @@ static node_t *node_leaf(uint64_t v) {
 /* Parsing: folds the operands left to right, but every few operators starts a right-leaning
  * subtree, so trees are neither lists nor balanced. *expect gets the value computed while
  * parsing, which evaluation must reproduce from the tree alone. */
-static node_t *tree_parse(const token_t **cursor, size_t operands, symtab_t *st, uint64_t *expect) {
+static node_t *tree_parse(const token_t **cursor, size_t operands, symtab_t *st, uint64_t *expect)
+{
     const token_t *t = *cursor;
     uint64_t v = t->kind == TOK_NUMBER ? t->value : ident_value(t->value);
-    if (t->kind == TOK_IDENT) symtab_intern(st, t->text)->uses++;
+    if (t->kind == TOK_IDENT)
+        symtab_intern(st, t->text)->uses++;
     node_t *root = node_leaf(v);
     *expect = v;
     t = t->next;
@@ -202,7 +224,8 @@ static node_t *tree_parse(const token_t **cursor, size_t operands, symtab_t *st,
             i += sub - 1;
         } else {
             rv = t->kind == TOK_NUMBER ? t->value : ident_value(t->value);
-            if (t->kind == TOK_IDENT) symtab_intern(st, t->text)->uses++;
+            if (t->kind == TOK_IDENT)
+                symtab_intern(st, t->text)->uses++;
             rhs = node_leaf(rv);
             t = t->next;
         }
@@ -218,19 +241,24 @@ static node_t *tree_parse(const token_t **cursor, size_t operands, symtab_t *st,
     return root;
 }
 
-static uint64_t tree_eval(const node_t *n) {
-    if (!n->left) return n->value;
+static uint64_t tree_eval(const node_t *n)
+{
+    if (!n->left)
+        return n->value;
     return op_apply(n->op, tree_eval(n->left), tree_eval(n->right));
 }
 
-static size_t tree_free(node_t *n) {
-    if (!n) return 0;
+static size_t tree_free(node_t *n)
+{
+    if (!n)
+        return 0;
     size_t count = 1 + tree_free(n->left) + tree_free(n->right);
     xfree(n);
     return count;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     double scale = bench_scale(name, argc, argv);
     size_t phases = bench_scaled(PHASES_FULL, scale, PHASES_MIN);
     size_t ntok = PHASE_TOKENS | 1; /* odd: the list starts and ends with an operand */
@@ -257,10 +285,13 @@ int main(int argc, char **argv) {
                            (unsigned long long)got, (unsigned long long)expect);
             nodes += tree_free(tree);
             trees++;
-            if (cur && !cur->next) break;
-            if (cur) cur = cur->next; /* the operator between statements acts as a separator */
+            if (cur && !cur->next)
+                break;
+            if (cur)
+                cur = cur->next; /* the operator between statements acts as a separator */
         }
-        if (nodes == 0) bench_fail(name, "phase %zu parsed nothing", ph);
+        if (nodes == 0)
+            bench_fail(name, "phase %zu parsed nothing", ph);
 
         /* Every token's text must still spell it; every identifier must be interned. */
         char buf[TOKEN_TEXT_MAX];
@@ -272,7 +303,8 @@ int main(int argc, char **argv) {
                 bench_fail(name, "token text '%s' should be '%s'", t->text, buf);
             if (t->kind == TOK_IDENT) {
                 symbol_t *y = symtab_find(&st, t->text, text_hash(t->text));
-                if (!y) bench_fail(name, "identifier %s was not interned", t->text);
+                if (!y)
+                    bench_fail(name, "identifier %s was not interned", t->text);
             }
             xfree(t->text);
             xfree(t);
@@ -295,7 +327,8 @@ int main(int argc, char **argv) {
             }
         if (seen != st.count)
             bench_fail(name, "symbol table holds %zu symbols, counted %zu", st.count, seen);
-        if (uses == 0) bench_fail(name, "phase %zu used no identifiers", ph);
+        if (uses == 0)
+            bench_fail(name, "phase %zu used no identifiers", ph);
         xfree(st.buckets);
     }
 
@@ -308,7 +341,8 @@ int main(int argc, char **argv) {
         xfree(y);
         freed++;
     }
-    if (freed != kept_count) bench_fail(name, "kept %zu symbols, freed %zu", kept_count, freed);
+    if (freed != kept_count)
+        bench_fail(name, "kept %zu symbols, freed %zu", kept_count, freed);
     printf("%s ops=%llu\n", name, ops);
     return 0;
 }

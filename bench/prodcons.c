@@ -1,6 +1,8 @@
 /* prodcons.c: producer/consumer. One thread allocates and fills blocks and passes them through
  * a single-producer single-consumer ring to a second thread, which checks and frees them, so
- * every free is a remote free. Prints "prodcons ops=N" (N = malloc + free calls). */
+ * every free is a remote free. Prints "prodcons ops=N" (N = malloc + free calls).
+ * Never calls the allocator except through the standard malloc family; prints nothing else.
+ */
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -32,17 +34,20 @@ typedef struct {
 static const char *const name = "prodcons";
 
 /* Tag of the i-th block: the consumer recomputes it to check order and content. */
-static uint64_t block_tag(size_t i) {
+static uint64_t block_tag(size_t i)
+{
     return (uint64_t)i * 0x9E3779B97F4A7C15ULL + 1;
 }
 
-static void *producer(void *arg) {
+static void *producer(void *arg)
+{
     ring_t *q = arg;
     bench_rng_t rng = bench_rng(3);
     for (size_t i = 0; i < q->blocks; i++) {
         size_t size = bench_range(&rng, PRODCONS_MIN_SIZE, PRODCONS_MAX_SIZE);
         void *p = malloc(size);
-        if (!p) bench_fail(name, "malloc(%zu) returned NULL", size);
+        if (!p)
+            bench_fail(name, "malloc(%zu) returned NULL", size);
         if (!bench_aligned(p, size))
             bench_fail(name, "malloc(%zu) returned misaligned %p", size, p);
         bench_fill(p, size, block_tag(i));
@@ -55,7 +60,8 @@ static void *producer(void *arg) {
     return NULL;
 }
 
-static void *consumer(void *arg) {
+static void *consumer(void *arg)
+{
     ring_t *q = arg;
     for (size_t i = 0; i < q->blocks; i++) {
         size_t head = atomic_load_explicit(&q->head, memory_order_relaxed);
@@ -71,10 +77,12 @@ static void *consumer(void *arg) {
     return NULL;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     double scale = bench_scale(name, argc, argv);
     ring_t *q = aligned_alloc(64, sizeof *q);
-    if (!q) bench_fail(name, "cannot allocate the ring");
+    if (!q)
+        bench_fail(name, "cannot allocate the ring");
     q->blocks = bench_scaled(PRODCONS_BLOCKS, scale, PRODCONS_MIN_BLOCKS);
     atomic_init(&q->head, 0);
     atomic_init(&q->tail, 0);

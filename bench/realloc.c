@@ -2,7 +2,9 @@
  * length each time, half by half again their capacity) and vectors of integers double their
  * capacity; dozens of each grow side by side, so a block often cannot grow in place. Every
  * builder's hash and every vector element is checked before it is freed; prints
- * "realloc ops=N" (N = malloc + realloc + free calls). */
+ * "realloc ops=N" (N = malloc + realloc + free calls).
+ * Never calls the allocator except through the standard malloc family; prints nothing else.
+ */
 #include "bench.h"
 
 /* Builders and vectors growing at once. */
@@ -39,23 +41,27 @@ typedef struct {
 static const char *const name = "realloc";
 static unsigned long long ops;
 
-static void *xrealloc(void *p, size_t n) {
+static void *xrealloc(void *p, size_t n)
+{
     uintptr_t old = (uintptr_t)p; /* for messages: p itself is dead after realloc */
     void *q = realloc(p, n);
     ops++;
-    if (!q) bench_fail(name, "realloc(%#lx, %zu) returned NULL", (unsigned long)old, n);
+    if (!q)
+        bench_fail(name, "realloc(%#lx, %zu) returned NULL", (unsigned long)old, n);
     if (!bench_aligned(q, n))
         bench_fail(name, "realloc(%#lx, %zu) returned misaligned %p", (unsigned long)old, n, q);
     return q;
 }
 
-static uint64_t fnv_bytes(uint64_t h, const char *s, size_t n) {
+static uint64_t fnv_bytes(uint64_t h, const char *s, size_t n)
+{
     for (size_t i = 0; i < n; i++)
         h = (h ^ (unsigned char)s[i]) * 1099511628211ULL; /* FNV-1a 64-bit prime */
     return h;
 }
 
-static void builder_start(builder_t *b, bench_rng_t *rng, int exact) {
+static void builder_start(builder_t *b, bench_rng_t *rng, int exact)
+{
     b->s = NULL;
     b->len = b->cap = 0;
     b->end = bench_range(rng, BUILDER_MIN_END, BUILDER_MAX_END);
@@ -63,14 +69,16 @@ static void builder_start(builder_t *b, bench_rng_t *rng, int exact) {
     b->exact = exact;
 }
 
-static void builder_finish(builder_t *b) {
+static void builder_finish(builder_t *b)
+{
     if (strlen(b->s) != b->len || fnv_bytes(1469598103934665603ULL, b->s, b->len) != b->hash)
         bench_fail(name, "a %zu-byte string lost its content while growing", b->len);
     free(b->s);
     ops++;
 }
 
-static void builder_append(builder_t *b, bench_rng_t *rng) {
+static void builder_append(builder_t *b, bench_rng_t *rng)
+{
     char piece[PIECE_MAX];
     size_t n = bench_range(rng, 1, PIECE_MAX);
     uint64_t r = bench_rand(rng);
@@ -89,18 +97,21 @@ static void builder_append(builder_t *b, bench_rng_t *rng) {
     b->hash = fnv_bytes(b->hash, piece, n);
 }
 
-static uint64_t vector_value(const vector_t *v, size_t i) {
+static uint64_t vector_value(const vector_t *v, size_t i)
+{
     return v->seed ^ (i * 0x9E3779B97F4A7C15ULL);
 }
 
-static void vector_start(vector_t *v, bench_rng_t *rng) {
+static void vector_start(vector_t *v, bench_rng_t *rng)
+{
     v->v = NULL;
     v->len = v->cap = 0;
     v->end = bench_range(rng, VECTOR_MIN_END, VECTOR_MAX_END);
     v->seed = bench_rand(rng);
 }
 
-static void vector_finish(vector_t *v) {
+static void vector_finish(vector_t *v)
+{
     for (size_t i = 0; i < v->len; i++)
         if (v->v[i] != vector_value(v, i))
             bench_fail(name, "element %zu of a %zu-element vector changed while growing", i,
@@ -109,7 +120,8 @@ static void vector_finish(vector_t *v) {
     ops++;
 }
 
-static void vector_push(vector_t *v) {
+static void vector_push(vector_t *v)
+{
     if (v->len == v->cap) {
         v->cap = v->cap ? v->cap * 2 : 4;
         v->v = xrealloc(v->v, v->cap * sizeof *v->v);
@@ -118,7 +130,8 @@ static void vector_push(vector_t *v) {
     v->len++;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     double scale = bench_scale(name, argc, argv);
     size_t steps = bench_scaled(REALLOC_STEPS, scale, REALLOC_MIN_STEPS);
     bench_rng_t rng = bench_rng(4);
@@ -148,9 +161,11 @@ int main(int argc, char **argv) {
         }
     }
     for (size_t i = 0; i < REALLOC_BUILDERS; i++)
-        if (b[i].s) builder_finish(&b[i]);
+        if (b[i].s)
+            builder_finish(&b[i]);
     for (size_t i = 0; i < REALLOC_VECTORS; i++)
-        if (v[i].v) vector_finish(&v[i]);
+        if (v[i].v)
+            vector_finish(&v[i]);
     printf("%s ops=%llu\n", name, ops);
     return 0;
 }

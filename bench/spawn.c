@@ -2,7 +2,7 @@
  * peak RSS (wait4's ru_maxrss) to a report file. A launcher this small matters: Linux carries a
  * process's RSS at exec into the child's ru_maxrss, so programs started straight from the
  * Python runner would all report at least the runner's own ~20 MiB. Never touches the
- * program's environment or output.
+ * program's output, and adds to its environment only the NAME=VALUE pairs it is given.
  *
  * usage: spawn REPORT TIMEOUT_S STDIN|- [NAME=VALUE...] PROGRAM [ARGS...]
  * NAME=VALUE pairs are set in the program's environment only (as env(1) does), so LD_PRELOAD
@@ -25,12 +25,15 @@
 
 static volatile pid_t child_pid;
 
-static void timeout_kill(int sig) {
+static void timeout_kill(int sig)
+{
     (void)sig;
-    if (child_pid > 0) kill(child_pid, SIGKILL);
+    if (child_pid > 0)
+        kill(child_pid, SIGKILL);
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     if (argc < 5) {
         fprintf(stderr,
                 "usage: spawn REPORT TIMEOUT_S STDIN|- [NAME=VALUE...] PROGRAM [ARGS...]\n");
@@ -69,7 +72,8 @@ int main(int argc, char **argv) {
     sigaction(SIGALRM, &sa, NULL);
     struct itimerval it = {{0, 0},
                            {(time_t)timeout, (suseconds_t)((timeout - (time_t)timeout) * 1e6)}};
-    if (timeout > 0) setitimer(ITIMER_REAL, &it, NULL);
+    if (timeout > 0)
+        setitimer(ITIMER_REAL, &it, NULL);
     /* Wait without reaping, so the timer can never signal a recycled pid; then reap. */
     siginfo_t si;
     while (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) < 0 && errno == EINTR)

@@ -1,7 +1,9 @@
 /* threads.c: thread churn. Many short-lived threads, two at a time, each allocating a burst of
  * blocks, freeing most and handing the rest to the main thread, which checks and frees them
  * after the thread has exited (frees into a dead thread's heap). Prints "threads ops=N"
- * (N = malloc + free calls) after checking that every block came back intact. */
+ * (N = malloc + free calls) after checking that every block came back intact.
+ * Never calls the allocator except through the standard malloc family; prints nothing else.
+ */
 #include <pthread.h>
 
 #include "bench.h"
@@ -32,7 +34,8 @@ typedef struct {
 
 static const char *const name = "threads";
 
-static void *thread_main(void *arg) {
+static void *thread_main(void *arg)
+{
     job_t *j = arg;
     bench_rng_t rng = bench_rng(1000 + j->id);
     void *p[THREAD_BLOCKS];
@@ -43,7 +46,8 @@ static void *thread_main(void *arg) {
         tag[i] = bench_rand(&rng);
         p[i] = malloc(size[i]);
         j->ops++;
-        if (!p[i]) bench_fail(name, "malloc(%zu) returned NULL", size[i]);
+        if (!p[i])
+            bench_fail(name, "malloc(%zu) returned NULL", size[i]);
         if (!bench_aligned(p[i], size[i]))
             bench_fail(name, "malloc(%zu) returned misaligned %p", size[i], p[i]);
         bench_fill(p[i], size[i], tag[i]);
@@ -66,7 +70,8 @@ static void *thread_main(void *arg) {
     return NULL;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     double scale = bench_scale(name, argc, argv);
     size_t total = bench_scaled(THREADS_TOTAL, scale, THREADS_MIN_TOTAL);
     pthread_attr_t attr;

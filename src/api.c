@@ -18,7 +18,7 @@ void *arc_malloc(size_t size)
     if (arc_likely(h != NULL && size <= ARC_CACHE_MAX)) {
         void *p = arc_heap_cache_pop(h, size);
         if (arc_likely(p != NULL))
-            return p;
+            return arc_prof_on_alloc(h, p, size);
     }
     return alloc_slow(size, ARC_GRANULE);
 }
@@ -58,12 +58,20 @@ static ARC_NOINLINE void *alloc_slow(size_t size, size_t align)
             p = arc_bootstrap_alloc(size);
     } else if (wants_pages(size, align)) {
         p = arc_large_alloc(NULL, size, align);
+        if (p) {
+            ARC_STAT_ADD(h, large_allocs, 1);
+            ARC_STAT_ADD(h, requested_bytes, size);
+            ARC_STAT_ADD(h, allocated_bytes,
+                         (size + ARC_PAGE_SIZE - 1) & ~(size_t)(ARC_PAGE_SIZE - 1));
+        }
     } else {
         p = arc_heap_alloc(h, size, align);
     }
-    if (!p)
+    if (!p) {
         errno = ENOMEM;
-    return p;
+        return NULL;
+    }
+    return h ? arc_prof_on_alloc(h, p, size) : p;
 }
 
 /* In the window but no block starts on p's page: inside a large run, or never handed out. */
@@ -105,7 +113,15 @@ static arc_large_t *large_checked(const void *p, uintptr_t entry, const char *op
 
 static void large_release(void *p, arc_large_t *large)
 {
-    arc_heap_t *owner = large->heap;
+    arc_heap_t *owner = large->heap, *self = arc_tls_heap;
+#if ARC_PROF
+    if (large->sampled)
+        arc_prof_forget_large(large, p);
+#endif
+    if (self) {
+        ARC_STAT_ADD(self, large_frees, 1);
+        ARC_STAT_ADD(self, freed_bytes, arc_large_usable(large));
+    }
     if (owner) {
         pthread_mutex_lock(&owner->lock);
         if (large->prev)
@@ -135,6 +151,8 @@ static ARC_NOINLINE void free_slow(void *p, uintptr_t entry)
         large_release(p, large_checked(p, entry, "free"));
     } else {
         arc_segment_t *seg = (arc_segment_t *)entry;
+        if (arc_tls_heap && seg->heap->kind == ARC_HEAP_THREAD)
+            ARC_STAT_ADD(arc_tls_heap, remote_frees_sent, 1);
         arc_heap_free_other(seg->heap, p);
     }
     errno = saved_errno;
@@ -345,11 +363,14 @@ static void *shared_alloc(arc_heap_t *h, size_t size, size_t align)
             if (h->large)
                 h->large->prev = large;
             h->large = large;
+            p = arc_prof_on_alloc(h, p, size);
             pthread_mutex_unlock(&h->lock);
         }
     } else {
         pthread_mutex_lock(&h->lock);
         p = arc_heap_alloc(h, size, align);
+        if (p)
+            p = arc_prof_on_alloc(h, p, size);
         pthread_mutex_unlock(&h->lock);
     }
     if (!p)

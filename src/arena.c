@@ -134,7 +134,7 @@ void *arc_large_alloc(arc_heap_t *owner, size_t size, size_t align)
         arc_arena_unlock();
         return NULL;
     }
-    *large = (arc_large_t){.heap = owner, .addr = addr, .pages = pages};
+    *large = (arc_large_t){.heap = owner, .addr = addr, .pages = pages, .sampled = false};
     arc_arena.pagemap[page_index(addr)] = (uintptr_t)large | ARC_MAP_LARGE;
     arc_arena.large_bytes += pages * ARC_PAGE_SIZE;
     arc_arena.large_count++;

@@ -19,6 +19,7 @@ typedef struct arc_large {
     arc_heap_t *heap; /* first-class heap that owns it, or NULL for thread heaps */
     uintptr_t addr;
     size_t pages;
+    bool sampled;                  /* the heap profiler holds a sample of this run */
     struct arc_large *prev, *next; /* in heap->large (first-class heaps), or the free list */
 } arc_large_t;
 

@@ -19,6 +19,11 @@ arc_heap_t *arc_heap_create(const arc_byte_ops_t *ops, int kind)
     h->ops = ops;
     h->backend = (arc_byte_allocator_t *)(mem + head);
     h->kind = kind;
+#if ARC_PROF
+    h->prof_left = arc_prof_first_countdown();
+#else
+    h->prof_left = INT64_MAX;
+#endif
     atomic_init(&h->remote, NULL);
     pthread_mutex_init(&h->lock, NULL);
     return h;
@@ -67,6 +72,7 @@ static bool heap_grow(arc_heap_t *h)
         h->segments->prev = seg;
     h->segments = seg;
     h->nsegments++;
+    ARC_STAT_ADD(h, segments_added, 1);
     size_t first = (addr - arc_arena.base) / ARC_PAGE_SIZE;
     for (size_t i = 0; i < ARC_SEGMENT_PAGES; i++)
         arc_arena.pagemap[first + i] = addr;
@@ -93,6 +99,7 @@ static void segment_release(arc_heap_t *h, arc_segment_t *seg)
     if (seg->next)
         seg->next->prev = seg->prev;
     h->nsegments--;
+    ARC_STAT_ADD(h, segments_released, 1);
     size_t first = ((uintptr_t)seg - arc_arena.base) / ARC_PAGE_SIZE;
     for (size_t i = 0; i < ARC_SEGMENT_PAGES; i++)
         arc_arena.pagemap[first + i] = 0;
@@ -133,21 +140,30 @@ void *arc_heap_alloc(arc_heap_t *h, size_t size, size_t align)
 {
     if (atomic_load_explicit(&h->remote, memory_order_relaxed))
         arc_heap_drain(h);
+    size_t want = size, b = 0;
     if (align <= ARC_GRANULE && size <= ARC_CACHE_MAX) {
-        size_t b = h->bin_of[(size + ARC_GRANULE - 1) / ARC_GRANULE];
+        b = h->bin_of[(size + ARC_GRANULE - 1) / ARC_GRANULE];
         if (b) {
             void *p = arc_heap_cache_pop(h, size);
             if (p)
                 return p;
-            size = b * ARC_GRANULE;
+            want = b * ARC_GRANULE;
             cache_gc_tick(h);
         } else if (size == 0) {
-            size = 1;
+            want = 1;
         }
     }
-    void *p = backend_alloc(h, size, align);
-    if (p)
-        arc_live_set(arc_segment_of(p), p);
+    void *p = backend_alloc(h, want, align);
+    if (!p)
+        return NULL;
+    arc_segment_t *seg = arc_segment_of(p);
+    arc_live_set(seg, p);
+    ARC_STAT_ADD(h, requested_bytes, size);
+    ARC_STAT_ADD(h, allocated_bytes, h->ops->usable_size_in(h->backend, arc_segment_body(seg), p));
+    if (b)
+        ARC_STAT_BIN(h, bin_allocs, b);
+    else
+        ARC_STAT_ADD(h, medium_allocs, 1);
     return p;
 }
 
@@ -164,6 +180,7 @@ static void bin_flush(arc_heap_t *h, arc_bin_t *bin, uint32_t keep)
     void *p = *link;
     *link = NULL;
     bin->count = keep;
+    ARC_STAT_ADD(h, cache_flushes, 1);
     while (p) {
         void *next = *(void **)p;
         backend_free(h, arc_segment_of(p), p);
@@ -216,7 +233,7 @@ void arc_heap_drain(arc_heap_t *h)
                 arc_heap_bad_free(h, seg, p, "free");
             backend_free(h, seg, p);
         }
-        h->remote_frees++;
+        ARC_STAT_ADD(h, remote_frees_received, 1);
         p = next;
     }
 }
@@ -228,6 +245,13 @@ void arc_heap_free_other(arc_heap_t *owner, void *p)
         arc_segment_t *seg = arc_segment_of(p);
         if (!arc_live_take(seg, p))
             arc_heap_bad_free(owner, seg, p, "free");
+#if ARC_PROF
+        if (seg->sampled)
+            arc_prof_forget_small(seg, p);
+#endif
+        ARC_STAT_ADD(owner, freed_bytes,
+                     owner->ops->usable_size_in(owner->backend, arc_segment_body(seg), p));
+        ARC_STAT_ADD(owner, medium_frees, 1);
         backend_free(owner, seg, p);
         pthread_mutex_unlock(&owner->lock);
         return;
@@ -262,12 +286,20 @@ void arc_heap_release_all(arc_heap_t *h)
     while (h->large) {
         arc_large_t *large = h->large;
         h->large = large->next;
+#if ARC_PROF
+        if (large->sampled)
+            arc_prof_forget_large(large, (void *)large->addr);
+#endif
         arc_large_free((void *)large->addr, large);
     }
     atomic_store_explicit(&h->remote, NULL, memory_order_relaxed);
     while (h->segments) {
         arc_segment_t *seg = h->segments;
         h->segments = seg->next;
+#if ARC_PROF
+        if (seg->sampled)
+            arc_prof_forget_segment(seg);
+#endif
         size_t first = ((uintptr_t)seg - arc_arena.base) / ARC_PAGE_SIZE;
         for (size_t i = 0; i < ARC_SEGMENT_PAGES; i++)
             arc_arena.pagemap[first + i] = 0;

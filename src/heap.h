@@ -13,7 +13,9 @@
 
 #include "arcalloc.h"
 #include "arena.h"
+#include "prof.h"
 #include "report.h"
+#include "stats.h"
 
 #if defined(__GNUC__)
 #define arc_likely(x)   __builtin_expect(!!(x), 1)
@@ -36,7 +38,9 @@ typedef struct arc_segment {
     arc_heap_t *heap;
     struct arc_segment *prev, *next;
     size_t backend_blocks; /* blocks the byte allocator has handed out of this segment */
-    uint64_t pad[4];       /* keeps live[] 64-byte aligned */
+    uint32_t sampled;      /* live blocks in it that the heap profiler sampled */
+    uint32_t pad32;
+    uint64_t pad[3]; /* keeps live[] 64-byte aligned */
     /* One bit per granule: set while a block starting there is in the program's hands. Clear
      * for free blocks and blocks resting in the cache, which makes double free and interior
      * pointers exact whatever the backend. */
@@ -54,6 +58,7 @@ _Static_assert(ARC_LARGE_THRESHOLD + ARC_HEAP_MAX_ALIGN < ARC_SEGMENT_SIZE - siz
  * pop/push fast path, the rest go to the byte allocator directly. */
 #define ARC_CACHE_MAX ((size_t)1024)
 #define ARC_BINS      (ARC_CACHE_MAX / ARC_GRANULE + 1)
+_Static_assert(ARC_STATS_BINS == ARC_BINS, "one statistics counter per cache bin");
 /* Bytes a bin may hold before half of it goes back to the byte allocator: bounds what the
  * cache keeps from coalescing (and from the OS) at 64 bins x 32 KiB = 2 MiB a heap. */
 #define ARC_BIN_BYTES     ((size_t)32 << 10)
@@ -72,6 +77,7 @@ enum arc_heap_kind { ARC_HEAP_THREAD = 0, ARC_HEAP_SHARED = 1 };
 struct arc_heap {
     arc_bin_t bins[ARC_BINS]; /* fast path first */
     uint8_t bin_of[ARC_BINS]; /* request granules -> bin (0: not cached yet) */
+    int64_t prof_left;        /* bytes until the heap profiler samples (prof.h) */
     const arc_byte_ops_t *ops;
     arc_byte_allocator_t *backend;
     _Atomic(void *) remote; /* blocks freed by other threads, linked through their first word */
@@ -82,8 +88,10 @@ struct arc_heap {
     size_t nsegments;
     arc_large_t *large; /* shared heaps: their large runs, so destroy can free them */
     arc_heap_t *next_all, *next_abandoned;
-    size_t remote_frees; /* cross-thread frees drained */
     size_t cache_events; /* slow-path events, for cache decay */
+#if ARC_STATS
+    arc_heap_stats_t stats; /* written by the owner only; summed by the report */
+#endif
 };
 
 /* Creation and teardown (heap.c). The backend state follows the struct in the same metadata. */
@@ -135,16 +143,34 @@ static inline bool arc_live_take(arc_segment_t *seg, const void *p)
     return true;
 }
 
-/* Fast path, owner thread: a cached block of the right size or NULL. ~12 instructions. */
+/* Fast path, owner thread: a cached block of the right size or NULL. ~12 instructions, and 5
+ * more with statistics. */
 static inline void *arc_heap_cache_pop(arc_heap_t *h, size_t size)
 {
-    arc_bin_t *bin = &h->bins[h->bin_of[(size + ARC_GRANULE - 1) / ARC_GRANULE]];
+    size_t b = h->bin_of[(size + ARC_GRANULE - 1) / ARC_GRANULE];
+    arc_bin_t *bin = &h->bins[b];
     void *p = bin->head;
     if (arc_likely(p != NULL)) {
         bin->head = *(void **)p;
         bin->count--;
         arc_live_set(arc_segment_of(p), p);
+        ARC_STAT_BIN(h, bin_allocs, b);
+        ARC_STAT_ADD(h, requested_bytes, size);
+        ARC_STAT_ADD(h, allocated_bytes, b * ARC_GRANULE);
     }
+    return p;
+}
+
+/* Every allocation passes here: the profiler's countdown (one predictable branch). */
+static inline void *arc_prof_on_alloc(arc_heap_t *h, void *p, size_t size)
+{
+#if ARC_PROF
+    if (arc_unlikely((h->prof_left -= (int64_t)size) < 0))
+        return arc_prof_sample(h, p, size);
+#else
+    (void)h;
+    (void)size;
+#endif
     return p;
 }
 
@@ -153,8 +179,15 @@ static inline void arc_heap_free_local(arc_heap_t *h, arc_segment_t *seg, void *
 {
     if (arc_unlikely(!arc_live_take(seg, p)))
         arc_heap_bad_free(h, seg, p, "free");
-    size_t b = h->ops->usable_size_in(h->backend, arc_segment_body(seg), p) / ARC_GRANULE;
+#if ARC_PROF
+    if (arc_unlikely(seg->sampled != 0))
+        arc_prof_forget_small(seg, p);
+#endif
+    size_t usable = h->ops->usable_size_in(h->backend, arc_segment_body(seg), p);
+    size_t b = usable / ARC_GRANULE;
+    ARC_STAT_ADD(h, freed_bytes, usable);
     if (arc_likely(b < ARC_BINS && h->bin_of[b] == b)) {
+        ARC_STAT_BIN(h, bin_frees, b);
         arc_bin_t *bin = &h->bins[b];
         if (arc_likely(bin->count < bin->limit)) {
             *(void **)p = bin->head;
@@ -162,6 +195,8 @@ static inline void arc_heap_free_local(arc_heap_t *h, arc_segment_t *seg, void *
             bin->count++;
             return;
         }
+    } else {
+        ARC_STAT_ADD(h, medium_frees, 1);
     }
     arc_heap_free_slow(h, seg, p);
 }

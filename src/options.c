@@ -20,6 +20,22 @@ const char *arc_env_get(const char *name)
     return NULL;
 }
 
+void arc_options_load(void)
+{
+}
+
+const char *arc_option_str(arc_option_id_t id)
+{
+    (void)id;
+    return NULL;
+}
+
+long long arc_option_int(arc_option_id_t id)
+{
+    (void)id;
+    return 0;
+}
+
 const arc_byte_ops_t *arc_options_backend(void)
 {
     const arc_byte_ops_t *build_default = arc_byte_ops_find(ARC_DEFAULT_BACKEND);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "options.h"
+#include "stats.h"
 
 __thread arc_heap_t *arc_tls_heap __attribute__((tls_model("initial-exec")));
 static __thread bool tls_in_init __attribute__((tls_model("initial-exec")));
@@ -116,12 +117,17 @@ static void fork_child(void)
 
 static bool process_start(void)
 {
+    arc_options_load();
     thread_ops = arc_options_backend();
     if (!arc_arena_init())
         return false;
     if (pthread_key_create(&heap_key, thread_exit) != 0)
         return false;
     pthread_atfork(fork_prepare, fork_parent, fork_child);
+    arc_stats_start();
+#if ARC_PROF
+    arc_prof_start();
+#endif
     return true;
 }
 
