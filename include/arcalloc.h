@@ -159,6 +159,86 @@ ARC_API int arc_malloc_trim(size_t pad);
 struct mallinfo2;
 ARC_API struct mallinfo2 arc_mallinfo2(void);
 ARC_API void arc_malloc_stats(void);
+/* glibc's malloc_info(): an XML description of every heap (glibc's elements, with arcalloc's
+ * figures, plus an <arcalloc> element of its own) written to fp. options must be 0 (EINVAL
+ * otherwise); returns 0, or -1 with errno set. */
+ARC_API int arc_malloc_info(int options, FILE *fp);
+
+/* ---- statistics --------------------------------------------------------------------------- */
+
+/* arc_stats_print formats. */
+#define ARC_STATS_TEXT 1
+#define ARC_STATS_JSON 2
+/* Cached sizes: class i holds blocks of usable size i * 16 (rounded down), i = 1 .. 64. */
+#define ARC_STATS_SIZE_CLASSES 65
+
+/* The whole report as numbers (docs/stats.md says what each one means, with an example). Heap
+ * blocks count their usable size rounded down to 16; large blocks (page runs) whole pages.
+ * Counter sums are zero when the build has -Dstats=false (stats_enabled = 0); the other figures
+ * are always there. Figures of other threads' heaps are read without stopping them: each is a
+ * recent value, and sums may be a few blocks apart from each other. */
+struct arc_stats {
+    const char *backend;       /* byte allocator of thread heaps: "tlsf", "buddy", "slab" */
+    const char *address_space; /* the build's address_space: "256m", "4g", "64g", "1t" */
+    /* Sums of the per-heap counters. */
+    uint64_t requested_bytes;       /* bytes asked for (malloc, calloc, realloc, aligned) */
+    uint64_t allocated_bytes;       /* bytes of the blocks handed out */
+    uint64_t freed_bytes;           /* bytes of the blocks given back */
+    uint64_t medium_allocs;         /* heap blocks above 1 KiB (or aligned above 16) handed out */
+    uint64_t medium_frees;          /* ... given back */
+    uint64_t large_allocs;          /* page runs (above 128 KiB or aligned above 4 KiB) */
+    uint64_t large_frees;           /* ... freed */
+    uint64_t remote_frees_sent;     /* blocks freed by a thread other than their heap's */
+    uint64_t remote_frees_received; /* ... taken back by their heap (<= sent) */
+    uint64_t segments_added;        /* 1 MiB heap segments taken from the page allocator */
+    uint64_t segments_released;     /* ... given back */
+    uint64_t cache_flushes;         /* cache bins emptied into their byte allocator */
+    uint64_t heap_reuses;           /* heaps taken over by a new thread or arc_heap_new */
+    /* Process figures. */
+    uint64_t stats_enabled;        /* 1 when the counters are compiled in */
+    uint64_t allocs;               /* blocks handed out, all kinds */
+    uint64_t frees;                /* blocks given back, all kinds */
+    uint64_t live_bytes;           /* allocated_bytes - freed_bytes */
+    uint64_t peak_live_bytes;      /* highest live_bytes seen at a slow path */
+    uint64_t cached_bytes;         /* freed blocks resting in thread caches */
+    uint64_t byte_total_bytes;     /* byte allocators of all heaps: total_bytes */
+    uint64_t byte_used_bytes;      /* ... used_bytes (includes cached blocks) */
+    uint64_t byte_available_bytes; /* ... available_bytes */
+    uint64_t page_total_pages;     /* page allocator: total pages */
+    uint64_t page_used_pages;      /* ... used pages (segments and large blocks) */
+    uint64_t page_available_pages; /* ... available pages */
+    uint64_t page_peak_pages;      /* ... highest used pages */
+    uint64_t address_space_bytes;  /* address range reserved at start-up */
+    uint64_t segments;             /* heap segments held now */
+    uint64_t segment_bytes;        /* their bytes */
+    uint64_t large_live;           /* large blocks live now */
+    uint64_t large_bytes;          /* their bytes (whole pages) */
+    uint64_t committed_bytes;      /* segment_bytes + large_bytes */
+    uint64_t fragmentation_bytes;  /* committed_bytes - live_bytes (0 if negative) */
+    uint64_t resident_bytes;       /* process RSS now */
+    uint64_t peak_resident_bytes;  /* process peak RSS */
+    uint64_t returned_bytes;       /* bytes given back to the OS with madvise, in all */
+    uint64_t madvise_calls;        /* madvise calls */
+    uint64_t mmap_calls;           /* mmap calls (the range, metadata) */
+    uint64_t munmap_calls;         /* munmap calls */
+    uint64_t threads_live;         /* threads holding a heap now */
+    uint64_t threads_started;      /* threads that ever took a heap */
+    uint64_t heaps_created;        /* heaps created (thread and first-class) */
+    uint64_t heaps_waiting;        /* heaps kept for reuse (exited threads, destroyed heaps) */
+    uint64_t shared_heaps_live;    /* first-class heaps not destroyed */
+    /* Cached sizes, per class: size = i * 16; live = allocs - frees. Class 0 is unused. */
+    struct arc_stats_class {
+        uint64_t size, allocs, frees, live;
+    } size_classes[ARC_STATS_SIZE_CLASSES];
+};
+
+/* Fills *out with the figures of the moment. Never allocates; safe from any thread. */
+ARC_API void arc_stats_get(struct arc_stats *out);
+/* Writes the report (ARC_STATS_TEXT or ARC_STATS_JSON: one JSON object on one line) to fp.
+ * The figures are taken before anything is written. Returns 0, or -1 (errno EINVAL for an
+ * unknown format, or the stream's error). */
+ARC_API int arc_stats_print(FILE *fp, int format);
+
 /* True when ptr lies inside arcalloc's heap (any block, live or not). */
 ARC_API bool arc_owns(const void *ptr);
 /* Name of the byte allocator thread heaps use ("tlsf", "buddy", "slab"). */

@@ -112,6 +112,11 @@ SHIM void malloc_stats(void)
     arc_malloc_stats();
 }
 
+SHIM int malloc_info(int options, FILE *fp)
+{
+    return arc_malloc_info(options, fp);
+}
+
 /* glibc's internal names, used by some programs and by libc itself in places: every pointer
  * must come from and go back to the same allocator. */
 SHIM void *__libc_malloc(size_t size);

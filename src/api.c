@@ -7,6 +7,7 @@
 #include "arcalloc.h"
 #include "heap.h"
 #include "thread.h"
+#include "vg.h"
 
 static void *alloc_slow(size_t size, size_t align);
 static void free_slow(void *p, uintptr_t entry);
@@ -49,6 +50,36 @@ static bool wants_pages(size_t size, size_t align)
     return size > ARC_LARGE_THRESHOLD || align > ARC_HEAP_MAX_ALIGN;
 }
 
+/* Statistics of a large block (slow paths only): an allocation (requested/allocated bytes), a
+ * free (freed bytes) or an in-place resize (both: a free of the old run and an allocation of the
+ * new one). Counted on h, the block's first-class heap (its lock held) or the calling thread's;
+ * a thread without a heap counts into the process-wide figures. Published at once: large blocks
+ * move the peak. */
+static void large_count(arc_heap_t *h, size_t requested, size_t allocated, size_t freed)
+{
+#if ARC_STATS
+    if (!h) {
+        ARC_STAT_ORPHAN(requested, allocated, freed, allocated != 0, freed != 0);
+        return;
+    }
+    if (allocated) {
+        ARC_STAT_ADD(h, large_allocs, 1);
+        ARC_STAT_ADD(h, requested_bytes, requested);
+        ARC_STAT_ADD(h, allocated_bytes, allocated);
+    }
+    if (freed) {
+        ARC_STAT_ADD(h, large_frees, 1);
+        ARC_STAT_ADD(h, freed_bytes, freed);
+    }
+    ARC_STAT_PUBLISH(h);
+#else
+    (void)h;
+    (void)requested;
+    (void)allocated;
+    (void)freed;
+#endif
+}
+
 static ARC_NOINLINE void *alloc_slow(size_t size, size_t align)
 {
     arc_heap_t *h = arc_thread_heap_acquire();
@@ -59,10 +90,8 @@ static ARC_NOINLINE void *alloc_slow(size_t size, size_t align)
     } else if (wants_pages(size, align)) {
         p = arc_large_alloc(NULL, size, align);
         if (p) {
-            ARC_STAT_ADD(h, large_allocs, 1);
-            ARC_STAT_ADD(h, requested_bytes, size);
-            ARC_STAT_ADD(h, allocated_bytes,
-                         (size + ARC_PAGE_SIZE - 1) & ~(size_t)(ARC_PAGE_SIZE - 1));
+            ARC_VG_MALLOC(p, size, 1);
+            large_count(h, size, (size + ARC_PAGE_SIZE - 1) & ~(size_t)(ARC_PAGE_SIZE - 1), 0);
         }
     } else {
         p = arc_heap_alloc(h, size, align);
@@ -118,12 +147,12 @@ static void large_release(void *p, arc_large_t *large)
     if (large->sampled)
         arc_prof_forget_large(large, p);
 #endif
-    if (self) {
-        ARC_STAT_ADD(self, large_frees, 1);
-        ARC_STAT_ADD(self, freed_bytes, arc_large_usable(large));
-    }
+    ARC_VG_FREE(p);
+    if (!owner)
+        large_count(self, 0, 0, arc_large_usable(large));
     if (owner) {
         pthread_mutex_lock(&owner->lock);
+        large_count(owner, 0, 0, arc_large_usable(large));
         if (large->prev)
             large->prev->next = large->next;
         else
@@ -204,16 +233,27 @@ static void *realloc_with(arc_heap_t *shared, void *p, size_t size)
     size_t old = usable_checked(p, "realloc");
     uintptr_t entry = arc_arena_entry(p);
     if (entry & ARC_MAP_LARGE) {
-        if (size > ARC_LARGE_THRESHOLD &&
-            arc_large_resize(p, (arc_large_t *)(entry & ~ARC_MAP_LARGE), size))
+        arc_large_t *large = (arc_large_t *)(entry & ~ARC_MAP_LARGE);
+        if (size > ARC_LARGE_THRESHOLD && !ARC_VG_RUNNING() && arc_large_resize(p, large, size)) {
+            arc_heap_t *owner = large->heap;
+            if (owner)
+                pthread_mutex_lock(&owner->lock);
+            large_count(owner ? owner : arc_tls_heap, size, arc_large_usable(large), old);
+            if (owner)
+                pthread_mutex_unlock(&owner->lock);
             return p;
-    } else if (entry != 0 && size <= old && size >= old / 2) {
-        return p; /* shrinking by less than half keeps the block */
+        }
+    } else if (entry != 0 && size <= old && size >= old / 2 && !ARC_VG_RUNNING()) {
+        return p; /* shrinking by less than half keeps the block (memcheck wants a move) */
     }
     void *q = shared ? arc_heap_malloc(shared, size) : arc_malloc(size);
     if (!q)
         return NULL;
+    /* The copy may read past what the program asked for (up to the usable size): not its
+     * error. */
+    ARC_VG_QUIET();
     memcpy(q, p, size < old ? size : old);
+    ARC_VG_LOUD();
     arc_free(p);
     return q;
 }
@@ -356,6 +396,7 @@ static void *shared_alloc(arc_heap_t *h, size_t size, size_t align)
     if (wants_pages(size, align)) {
         p = arc_large_alloc(h, size, align);
         if (p) {
+            ARC_VG_MALLOC(p, size, 1);
             arc_large_t *large = (arc_large_t *)(arc_arena_entry(p) & ~ARC_MAP_LARGE);
             pthread_mutex_lock(&h->lock);
             large->prev = NULL;
@@ -363,6 +404,7 @@ static void *shared_alloc(arc_heap_t *h, size_t size, size_t align)
             if (h->large)
                 h->large->prev = large;
             h->large = large;
+            large_count(h, size, arc_large_usable(large), 0);
             p = arc_prof_on_alloc(h, p, size);
             pthread_mutex_unlock(&h->lock);
         }

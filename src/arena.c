@@ -4,6 +4,7 @@
 #include "arena.h"
 
 #include "os.h"
+#include "vg.h"
 
 arc_arena_t arc_arena = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -28,9 +29,11 @@ bool arc_arena_init(void)
 {
     if (arc_arena.base)
         return true;
-    size_t got = 0;
-    void *window =
-        arc_os_reserve((size_t)ARC_ADDRESS_SPACE_BYTES, ARC_ARENA_MIN_RESERVE, WINDOW_ALIGN, &got);
+    size_t got = 0, want = (size_t)ARC_ADDRESS_SPACE_BYTES;
+    /* memcheck keeps state for every reserved byte: under valgrind the range is capped. */
+    if (ARC_VG_RUNNING() && want > ARC_ARENA_VALGRIND_RESERVE)
+        want = ARC_ARENA_VALGRIND_RESERVE;
+    void *window = arc_os_reserve(want, ARC_ARENA_MIN_RESERVE, WINDOW_ALIGN, &got);
     if (!window)
         return false;
     size_t map_bytes = got / ARC_PAGE_SIZE * sizeof(uintptr_t), map_got = 0;

@@ -37,6 +37,8 @@ typedef struct arc_large {
 #define ARC_HEAP_MAX_ALIGN ((size_t)ARC_PAGE_SIZE)
 /* The smallest reservation accepted when the OS refuses the full address_space. */
 #define ARC_ARENA_MIN_RESERVE ((size_t)64 << 20)
+/* Under valgrind memcheck shadows every reserved byte, and 64 GiB takes it a minute: 2 GiB. */
+#define ARC_ARENA_VALGRIND_RESERVE ((size_t)2 << 30)
 
 typedef struct arc_arena {
     uintptr_t base; /* window start; 0 until initialised */

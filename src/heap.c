@@ -5,6 +5,8 @@
 
 #include <string.h>
 
+#include "vg.h"
+
 static void cache_gc_tick(arc_heap_t *h);
 
 /* Creates a heap whose byte-allocator state follows it in the same metadata block. The backend
@@ -34,6 +36,10 @@ arc_heap_t *arc_heap_create(const arc_byte_ops_t *ops, int kind)
  * size serves every request that maps to its bin. */
 static void bins_setup(arc_heap_t *h)
 {
+    /* Under valgrind nothing is cached: every block passes the slow paths, where memcheck is
+     * told about it (vg.h). */
+    if (ARC_VG_RUNNING())
+        return;
     for (size_t g = 1; g < ARC_BINS; g++) {
         void *p = NULL;
         if (h->ops->alloc(h->backend, g * ARC_GRANULE, ARC_GRANULE, &p) != ARC_OK)
@@ -90,7 +96,10 @@ static bool heap_grow(arc_heap_t *h)
 static void segment_release(arc_heap_t *h, arc_segment_t *seg)
 {
     void *body = (char *)seg + ARC_SEGMENT_HEADER;
-    if (h->ops->remove_memory(h->backend, body, ARC_SEGMENT_SIZE - ARC_SEGMENT_HEADER) != ARC_OK)
+    ARC_VG_QUIET();
+    int rc = h->ops->remove_memory(h->backend, body, ARC_SEGMENT_SIZE - ARC_SEGMENT_HEADER);
+    ARC_VG_LOUD();
+    if (rc != ARC_OK)
         return;
     if (seg->prev)
         seg->prev->next = seg->next;
@@ -112,14 +121,21 @@ static void segment_release(arc_heap_t *h, arc_segment_t *seg)
 static void *backend_alloc(arc_heap_t *h, size_t size, size_t align)
 {
     void *p = NULL;
+    ARC_VG_QUIET();
     int rc = h->backend_ready ? h->ops->alloc(h->backend, size, align, &p) : ARC_NO_MEMORY;
     if (rc == ARC_NO_MEMORY) {
-        if (!heap_grow(h))
+        if (!heap_grow(h)) {
+            ARC_VG_LOUD();
             return NULL;
+        }
         rc = h->ops->alloc(h->backend, size, align, &p);
     }
+    ARC_VG_LOUD();
     if (rc != ARC_OK)
         return NULL;
+    /* Under valgrind every block is padded by a granule (arc_heap_alloc), so the granule
+     * before p is padding or a header, never the program's bytes. */
+    ARC_VG_DEFINED((char *)p - ARC_GRANULE, ARC_GRANULE);
     arc_segment_of(p)->backend_blocks++;
     return p;
 }
@@ -129,8 +145,11 @@ static void *backend_alloc(arc_heap_t *h, size_t size, size_t align)
 static void backend_free(arc_heap_t *h, arc_segment_t *seg, void *p)
 {
     void *body = arc_segment_body(seg);
+    ARC_VG_QUIET();
     size_t usable = h->ops->usable_size_in(h->backend, body, p);
-    if (h->ops->dealloc_in(h->backend, body, p, usable, ARC_GRANULE) != ARC_OK)
+    int rc = h->ops->dealloc_in(h->backend, body, p, usable, ARC_GRANULE);
+    ARC_VG_LOUD();
+    if (rc != ARC_OK)
         arc_report_misuse("free of a block its heap does not know", p);
     if (--seg->backend_blocks == 0 && h->nsegments > 1)
         segment_release(h, seg);
@@ -153,17 +172,26 @@ void *arc_heap_alloc(arc_heap_t *h, size_t size, size_t align)
             want = 1;
         }
     }
-    void *p = backend_alloc(h, want, align);
+    /* Under valgrind a block gets one spare granule: the backend's own pointers to the next
+     * block then never point inside the program's bytes, so memcheck calls a leak definite. */
+    void *p = backend_alloc(h, ARC_VG_RUNNING() ? want + ARC_GRANULE : want, align);
     if (!p)
         return NULL;
     arc_segment_t *seg = arc_segment_of(p);
     arc_live_set(seg, p);
+#if ARC_STATS
+    /* Counted the way free counts it: the bin of the block's usable size rounded down to a
+     * granule, or medium (the backend may hand out more than bin b asked for). */
+    size_t got = h->ops->usable_size_in(h->backend, arc_segment_body(seg), p) / ARC_GRANULE;
     ARC_STAT_ADD(h, requested_bytes, size);
-    ARC_STAT_ADD(h, allocated_bytes, h->ops->usable_size_in(h->backend, arc_segment_body(seg), p));
-    if (b)
-        ARC_STAT_BIN(h, bin_allocs, b);
+    ARC_STAT_ADD(h, allocated_bytes, got * ARC_GRANULE);
+    if (got < ARC_BINS && h->bin_of[got] == got)
+        ARC_STAT_BIN(h, bin_allocs, got);
     else
         ARC_STAT_ADD(h, medium_allocs, 1);
+    ARC_STAT_CHECKPOINT(h);
+#endif
+    ARC_VG_MALLOC(p, size, 0); /* last: the backend header reads above are not the program's */
     return p;
 }
 
@@ -201,6 +229,7 @@ static void cache_gc_tick(arc_heap_t *h)
 
 void arc_heap_free_slow(arc_heap_t *h, arc_segment_t *seg, void *p)
 {
+    ARC_VG_FREE(p);
     size_t b = h->ops->usable_size_in(h->backend, arc_segment_body(seg), p) / ARC_GRANULE;
     if (b < ARC_BINS && h->bin_of[b] == b && h->kind == ARC_HEAP_THREAD) {
         arc_bin_t *bin = &h->bins[b];
@@ -209,9 +238,11 @@ void arc_heap_free_slow(arc_heap_t *h, arc_segment_t *seg, void *p)
         *(void **)p = bin->head;
         bin->head = p;
         bin->count++;
+        ARC_STAT_CHECKPOINT(h);
         return;
     }
     backend_free(h, seg, p);
+    ARC_STAT_CHECKPOINT(h);
 }
 
 void arc_heap_flush(arc_heap_t *h)
@@ -250,8 +281,11 @@ void arc_heap_free_other(arc_heap_t *owner, void *p)
             arc_prof_forget_small(seg, p);
 #endif
         ARC_STAT_ADD(owner, freed_bytes,
-                     owner->ops->usable_size_in(owner->backend, arc_segment_body(seg), p));
+                     owner->ops->usable_size_in(owner->backend, arc_segment_body(seg), p) /
+                         ARC_GRANULE * ARC_GRANULE);
         ARC_STAT_ADD(owner, medium_frees, 1);
+        ARC_STAT_CHECKPOINT(owner);
+        ARC_VG_FREE(p);
         backend_free(owner, seg, p);
         pthread_mutex_unlock(&owner->lock);
         return;
@@ -265,20 +299,19 @@ void arc_heap_free_other(arc_heap_t *owner, void *p)
                                                     memory_order_relaxed));
 }
 
+/* Flushing the cache already gives back every segment it empties (backend_free); what is left
+ * empty after that (a segment emptied earlier while it was the heap's only one) goes here. */
 bool arc_heap_trim(arc_heap_t *h)
 {
+    size_t before = h->nsegments;
     arc_heap_drain(h);
     arc_heap_flush(h);
-    bool released = false;
     for (arc_segment_t *seg = h->segments, *next; seg; seg = next) {
         next = seg->next;
-        if (seg->backend_blocks == 0 && h->nsegments > 1) {
-            size_t before = h->nsegments;
+        if (seg->backend_blocks == 0 && h->nsegments > 1)
             segment_release(h, seg);
-            released |= h->nsegments < before;
-        }
     }
-    return released;
+    return h->nsegments < before;
 }
 
 void arc_heap_release_all(arc_heap_t *h)
@@ -311,6 +344,14 @@ void arc_heap_release_all(arc_heap_t *h)
     h->nsegments = 0;
     h->backend_ready = false;
     memset(h->bins, 0, sizeof h->bins);
+#if ARC_STATS
+    /* Every block the heap still had goes with it: counted as freed. (First-class heaps count
+     * only medium and large blocks, their large frees included.) */
+    h->stats.freed_bytes = h->stats.allocated_bytes;
+    h->stats.medium_frees = h->stats.medium_allocs;
+    h->stats.large_frees = h->stats.large_allocs;
+    ARC_STAT_PUBLISH(h);
+#endif
 }
 
 size_t arc_heap_cached_bytes(const arc_heap_t *h)

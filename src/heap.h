@@ -185,7 +185,7 @@ static inline void arc_heap_free_local(arc_heap_t *h, arc_segment_t *seg, void *
 #endif
     size_t usable = h->ops->usable_size_in(h->backend, arc_segment_body(seg), p);
     size_t b = usable / ARC_GRANULE;
-    ARC_STAT_ADD(h, freed_bytes, usable);
+    ARC_STAT_ADD(h, freed_bytes, b * ARC_GRANULE); /* usable rounded down, as counted out */
     if (arc_likely(b < ARC_BINS && h->bin_of[b] == b)) {
         ARC_STAT_BIN(h, bin_frees, b);
         arc_bin_t *bin = &h->bins[b];

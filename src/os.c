@@ -32,7 +32,9 @@ static void *map_aligned(size_t size, size_t align, int extra_flags)
 void *arc_os_reserve(size_t size, size_t min_size, size_t align, size_t *got)
 {
     for (; size >= min_size; size /= 2) {
-        void *p = map_aligned(size, align, 0);
+        /* A halved reservation asks only its own size in alignment: the full alignment would
+         * cost as much address space again, which a tight RLIMIT_AS does not have. */
+        void *p = map_aligned(size, align < size ? align : size, 0);
         if (p) {
             atomic_fetch_add_explicit(&count_reserve, 1, memory_order_relaxed);
             *got = size;

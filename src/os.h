@@ -8,8 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Reserves up to `size` bytes of address space aligned to `align` (a power of two), readable
- * and writable but not committed: pages cost memory only once touched. If the OS refuses
+/* Reserves up to `size` bytes of address space aligned to min(`align`, size) (powers of two),
+ * readable and writable but not committed: pages cost memory only once touched. If the OS refuses
  * (RLIMIT_AS, strict overcommit) the size is halved until `min_size`; *got receives what was
  * reserved. Returns NULL when even min_size fails. */
 void *arc_os_reserve(size_t size, size_t min_size, size_t align, size_t *got);

@@ -1,42 +1,1091 @@
-/* prof.c: the heap profiler (ARCALLOC_PROF). Placeholder until sampling lands: profiling is
- * never on, so no countdown ever runs out and no sample is ever recorded. */
+/* prof.c: the heap profiler (ARCALLOC_PROF): exponential sampling of allocated bytes, call
+ * stacks from libunwind, the tables of stacks and live samples, and the dump (folded stacks,
+ * pprof's text heap profile, a top-20 table). Its memory comes from arc_os_map, never from
+ * malloc, and it never samples an allocation made while it runs (a thread-local guard). */
 #include "prof.h"
 
+#if ARC_PROF /* else the whole file is left out (-Dprof=disabled, or no libunwind) */
+
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
 #include "heap.h"
+#include "options.h"
+#include "os.h"
+#include "report.h"
+
+/* ---- constants ------------------------------------------------------------------------------ */
+
+/* Mean bytes between two samples unless ARCALLOC_PROF_SAMPLE says otherwise: jemalloc's
+ * default (lg_prof_sample 19) and the issue's. */
+#define PROF_SAMPLE_DEFAULT ((uint64_t)512 << 10)
+/* Frames of arcalloc itself above the caller (shim -> arc_malloc -> slow path -> sampler ->
+ * unwinder, or free -> bad_free -> report): captured, then dropped; and the one frame past
+ * ARC_PROF_FRAMES_MAX that tells a cut stack. */
+#define PROF_OWN_FRAMES_MAX 16
+#define PROF_CAPTURE_MAX    (ARC_PROF_FRAMES_MAX + 1 + PROF_OWN_FRAMES_MAX)
+/* Sites in the text table. */
+#define PROF_TOP_SITES 20
+/* Callers shown beside each site of the table. */
+#define PROF_TOP_CALLERS 3
+/* First capacities of the open-addressed tables (grown by doubling at half full). */
+#define SAMPLES_MIN 4096u
+#define STACKS_MIN  1024u
+#define RNGS_MIN    64u
+/* Stack records come from chunks this big (never freed: stacks are few and live forever). */
+#define POOL_CHUNK ((size_t)1 << 20)
+/* The free-path filter: one saturating 8-bit count of live samples per slot, indexed by a
+ * hash of the block address. A free whose slot reads 0 skips the lock. 2^18 slots (256 KiB)
+ * keep false hits rare up to ~100 000 live samples (50 GiB of live heap at the default). */
+#define FILTER_BITS       18
+#define FILTER_SLOTS      ((size_t)1 << FILTER_BITS)
+#define FILTER_SATURATED  UINT8_MAX
+#define PROF_OUT_BYTES    8192 /* output buffer of the dump */
+#define PROF_PATH_MAX     4096 /* PATH_MAX on Linux */
+#define PROF_NAME_MAX     512  /* one symbolised frame */
+#define FOLDED_SUFFIX     ".folded"
+#define HEAP_SUFFIX       ".heap"
+#define TOP_SUFFIX        ".top.txt"
+#define PROF_FILE_DEFAULT "arcalloc-prof.%p" FOLDED_SUFFIX
+
+/* Fibonacci hashing: 2^64 / golden ratio. */
+#define HASH_MULT 0x9e3779b97f4a7c15ULL
+/* Blocks are 16-byte aligned: the low 4 bits of an address carry no information. */
+#define ADDR_SHIFT 4
+
+/* IEEE 754 binary64: 52 stored mantissa bits, exponent bias 1023. */
+#define DBL_MANT_BITS 52
+#define DBL_EXP_MASK  0x7ffu
+#define DBL_EXP_BIAS  1023
+#define LN2           0.69314718055994530942 /* ln 2 */
+#define SQRT2         1.41421356237309504880 /* sqrt 2 */
+/* Terms of the series below: |s| <= 0.1716 (ln) and t <= 0.5 (exp) reach 1e-17 by then. */
+#define LN_SERIES_TERMS  12
+#define EXP_SERIES_TERMS 20
+/* exp(-40) < 2^-57: 1 - exp(-t) rounds to 1 in double precision beyond this. */
+#define EXP_SATURATE 40.0
+/* A uniform double in (0, 1] from the top 53 bits of a 64-bit random number. */
+#define UNIFORM_BITS  53
+#define UNIFORM_SCALE (1.0 / 9007199254740992.0) /* 2^-53 */
+_Static_assert(UNIFORM_BITS == DBL_MANT_BITS + 1, "a double holds exactly 53 random bits");
+
+/* ---- state ---------------------------------------------------------------------------------- */
+
+typedef struct prof_stack {
+    struct prof_stack *next_all; /* every stack, newest first: what the dump walks */
+    uint64_t hash;
+    uint32_t depth;
+    uint32_t truncated; /* the stack went on beyond ARC_PROF_FRAMES_MAX frames (roots lost) */
+    uint64_t live_count, live_bytes;   /* sampled blocks still live, their requested bytes */
+    uint64_t alloc_count, alloc_bytes; /* every sample ever taken with this stack */
+    double live_estimate;              /* unbiased estimate of the live bytes it stands for */
+    uintptr_t frames[];                /* return addresses, innermost first */
+} prof_stack_t;
+
+typedef struct prof_sample {
+    uintptr_t ptr; /* 0: empty slot */
+    prof_stack_t *stack;
+    uint64_t size;
+    double estimate; /* size / P(sampled) */
+} prof_sample_t;
+
+/* Each heap's random generator, kept here (arc_heap_t has no room for it): heaps are never
+ * freed, so entries are never removed. */
+typedef struct prof_rng {
+    const arc_heap_t *heap; /* NULL: empty slot */
+    uint64_t state;
+} prof_rng_t;
+
+static struct {
+    bool on;
+    uint64_t mean; /* ARCALLOC_PROF_SAMPLE */
+    pthread_mutex_t lock;
+    prof_sample_t *samples;
+    size_t samples_cap, samples_used;
+    prof_stack_t **stacks;
+    size_t stacks_cap, stacks_used;
+    prof_stack_t *all_stacks;
+    prof_rng_t *rngs;
+    size_t rngs_cap, rngs_used;
+    char *pool_cur, *pool_end;
+    uint64_t dropped;    /* samples lost because a table could not grow */
+    uint64_t generation; /* changes of the live samples, */
+    uint64_t dumped;     /* ... and how many there had been at the last dump (+1; 0: none) */
+    char file[PROF_PATH_MAX];
+} prof = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* One dump at a time (exit and the signal's dump thread may meet): held while writing. */
+static pthread_mutex_t dump_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Read without the lock on the free path; written under it. */
+static _Atomic uint8_t *filter;
+static _Atomic uint64_t seed_counter;
+/* arcalloc's own code: leading frames inside it are left out of every stack. */
+static _Atomic uintptr_t own_lo, own_hi;
+/* Set while this thread samples, dumps or unwinds: its allocations are not sampled, and a
+ * dump from a signal handler that interrupted it is skipped instead of deadlocking. */
+static __thread bool prof_busy __attribute__((tls_model("initial-exec")));
+
+/* ---- numbers: random intervals without libm ------------------------------------------------- */
+
+/* splitmix64: a full-period 64-bit generator, one state word. */
+static uint64_t rng_next(uint64_t *state)
+{
+    uint64_t z = (*state += HASH_MULT);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL; /* Stafford's Mix13 constants */
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* ln x for a normal x > 0: x = m 2^e with m in [sqrt(1/2), sqrt(2)), and
+ * ln m = 2 atanh((m - 1) / (m + 1)), a fast series there. */
+static double math_ln(double x)
+{
+    uint64_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    int e = (int)((bits >> DBL_MANT_BITS) & DBL_EXP_MASK) - DBL_EXP_BIAS;
+    bits =
+        (bits & (((uint64_t)1 << DBL_MANT_BITS) - 1)) | ((uint64_t)DBL_EXP_BIAS << DBL_MANT_BITS);
+    double m;
+    memcpy(&m, &bits, sizeof m);
+    if (m > SQRT2) {
+        m /= 2;
+        e++;
+    }
+    double s = (m - 1) / (m + 1), s2 = s * s, term = s, sum = 0;
+    for (int k = 0; k < LN_SERIES_TERMS; k++) {
+        sum += term / (2 * k + 1);
+        term *= s2;
+    }
+    return e * LN2 + 2 * sum;
+}
+
+/* 1 - exp(-t) for t >= 0 without cancellation: its series at t / 2^n <= 1/2, then n doublings
+ * through 1 - exp(-2u) = d (2 - d) where d = 1 - exp(-u). */
+static double math_one_minus_exp_neg(double t)
+{
+    if (t >= EXP_SATURATE)
+        return 1.0;
+    int halvings = 0;
+    while (t > 0.5) {
+        t /= 2;
+        halvings++;
+    }
+    double term = t, d = 0;
+    for (int k = 1; k <= EXP_SERIES_TERMS; k++) {
+        d += term;
+        term *= -t / (k + 1);
+    }
+    while (halvings-- > 0)
+        d = d * (2 - d);
+    return d;
+}
+
+/* Bytes to the next sample: exponential with mean prof.mean (memoryless, so an allocation of s
+ * bytes is sampled with probability 1 - exp(-s / mean) whatever came before it). */
+static int64_t countdown_draw(uint64_t *state)
+{
+    double u = (double)((rng_next(state) >> (64 - UNIFORM_BITS)) + 1) * UNIFORM_SCALE;
+    double bytes = -math_ln(u) * (double)prof.mean;
+    if (bytes >= (double)(INT64_MAX / 2))
+        return INT64_MAX / 2;
+    return (int64_t)bytes + 1;
+}
+
+static uint64_t seed_next(void)
+{
+    uint64_t state = atomic_fetch_add_explicit(&seed_counter, 1, memory_order_relaxed);
+    return rng_next(&state);
+}
+
+/* ---- tables (caller holds prof.lock) -------------------------------------------------------- */
+
+static size_t addr_hash(uintptr_t p)
+{
+    return (size_t)(((uint64_t)p >> ADDR_SHIFT) * HASH_MULT >> 20);
+}
+
+static void *table_map(size_t count, size_t entry)
+{
+    return arc_os_map(count * entry);
+}
+
+/* Is x in the cyclic range (lo, hi]? For backward-shift deletion in linear probing. */
+static bool cyclic_between(size_t lo, size_t x, size_t hi)
+{
+    return lo <= hi ? (lo < x && x <= hi) : (lo < x || x <= hi);
+}
+
+static bool samples_grow(void)
+{
+    size_t cap = prof.samples_cap ? prof.samples_cap * 2 : SAMPLES_MIN;
+    prof_sample_t *fresh = table_map(cap, sizeof *fresh);
+    if (!fresh)
+        return false;
+    for (size_t i = 0; i < prof.samples_cap; i++) {
+        if (!prof.samples[i].ptr)
+            continue;
+        size_t j = addr_hash(prof.samples[i].ptr) & (cap - 1);
+        while (fresh[j].ptr)
+            j = (j + 1) & (cap - 1);
+        fresh[j] = prof.samples[i];
+    }
+    if (prof.samples)
+        arc_os_unmap(prof.samples, prof.samples_cap * sizeof *prof.samples);
+    prof.samples = fresh;
+    prof.samples_cap = cap;
+    return true;
+}
+
+static size_t filter_slot(uintptr_t p)
+{
+    return (size_t)(((uint64_t)p >> ADDR_SHIFT) * HASH_MULT >> (64 - FILTER_BITS));
+}
+
+/* Adds (+1) or takes away (-1) one sample from its stack's figures and the filter. */
+static void sample_account(const prof_sample_t *s, int sign)
+{
+    prof_stack_t *st = s->stack;
+    prof.generation++;
+    st->live_count += (uint64_t)(int64_t)sign;
+    st->live_bytes += (uint64_t)(int64_t)sign * s->size;
+    st->live_estimate += sign * s->estimate;
+    size_t slot = filter_slot(s->ptr);
+    uint8_t n = atomic_load_explicit(&filter[slot], memory_order_relaxed);
+    if (n != FILTER_SATURATED)
+        atomic_store_explicit(&filter[slot], (uint8_t)(n + sign), memory_order_relaxed);
+}
+
+enum { SAMPLE_DROPPED, SAMPLE_NEW, SAMPLE_REPLACED };
+
+static int sample_insert(const prof_sample_t *s)
+{
+    if ((prof.samples_used + 1) * 2 > prof.samples_cap && !samples_grow())
+        return SAMPLE_DROPPED;
+    size_t mask = prof.samples_cap - 1, i = addr_hash(s->ptr) & mask;
+    while (prof.samples[i].ptr && prof.samples[i].ptr != s->ptr)
+        i = (i + 1) & mask;
+    int result = SAMPLE_NEW;
+    if (prof.samples[i].ptr) { /* a block whose free never reached us: replace its sample */
+        sample_account(&prof.samples[i], -1);
+        result = SAMPLE_REPLACED;
+    } else {
+        prof.samples_used++;
+    }
+    prof.samples[i] = *s;
+    sample_account(s, +1);
+    s->stack->alloc_count++;
+    s->stack->alloc_bytes += s->size;
+    return result;
+}
+
+static void sample_delete_at(size_t i)
+{
+    size_t mask = prof.samples_cap - 1;
+    sample_account(&prof.samples[i], -1);
+    for (size_t j = (i + 1) & mask; prof.samples[j].ptr; j = (j + 1) & mask) {
+        size_t home = addr_hash(prof.samples[j].ptr) & mask;
+        if (!cyclic_between(i, home, j)) {
+            prof.samples[i] = prof.samples[j];
+            i = j;
+        }
+    }
+    prof.samples[i].ptr = 0;
+    prof.samples_used--;
+}
+
+static bool sample_remove(uintptr_t p)
+{
+    if (!prof.samples_cap)
+        return false;
+    size_t mask = prof.samples_cap - 1;
+    for (size_t i = addr_hash(p) & mask; prof.samples[i].ptr; i = (i + 1) & mask) {
+        if (prof.samples[i].ptr == p) {
+            sample_delete_at(i);
+            return true;
+        }
+    }
+    return false;
+}
+
+static uint64_t frames_hash(const uintptr_t *frames, int depth)
+{
+    uint64_t h = (uint64_t)depth;
+    for (int i = 0; i < depth; i++)
+        h = (h ^ frames[i]) * HASH_MULT;
+    return h ^ (h >> 29);
+}
+
+static bool stacks_grow(void)
+{
+    size_t cap = prof.stacks_cap ? prof.stacks_cap * 2 : STACKS_MIN;
+    prof_stack_t **fresh = table_map(cap, sizeof *fresh);
+    if (!fresh)
+        return false;
+    for (prof_stack_t *st = prof.all_stacks; st; st = st->next_all) {
+        size_t j = st->hash & (cap - 1);
+        while (fresh[j])
+            j = (j + 1) & (cap - 1);
+        fresh[j] = st;
+    }
+    if (prof.stacks)
+        arc_os_unmap(prof.stacks, prof.stacks_cap * sizeof *prof.stacks);
+    prof.stacks = fresh;
+    prof.stacks_cap = cap;
+    return true;
+}
+
+static void *pool_alloc(size_t size)
+{
+    size = (size + 15) & ~(size_t)15;
+    if ((size_t)(prof.pool_end - prof.pool_cur) < size) {
+        char *chunk = arc_os_map(POOL_CHUNK);
+        if (!chunk)
+            return NULL;
+        prof.pool_cur = chunk;
+        prof.pool_end = chunk + POOL_CHUNK;
+    }
+    void *p = prof.pool_cur;
+    prof.pool_cur += size;
+    return p;
+}
+
+/* The one record of this stack, created on first sight; NULL when memory ran out. */
+static prof_stack_t *stack_intern(const uintptr_t *frames, int depth, bool truncated)
+{
+    uint64_t hash = frames_hash(frames, depth) ^ truncated;
+    if ((prof.stacks_used + 1) * 2 > prof.stacks_cap && !stacks_grow())
+        return NULL;
+    size_t mask = prof.stacks_cap - 1, i = hash & mask;
+    for (; prof.stacks[i]; i = (i + 1) & mask) {
+        prof_stack_t *st = prof.stacks[i];
+        if (st->hash == hash && st->depth == (uint32_t)depth && st->truncated == truncated &&
+            memcmp(st->frames, frames, (size_t)depth * sizeof *frames) == 0)
+            return st;
+    }
+    prof_stack_t *st = pool_alloc(sizeof *st + (size_t)depth * sizeof *frames);
+    if (!st)
+        return NULL;
+    st->hash = hash;
+    st->depth = (uint32_t)depth;
+    st->truncated = truncated;
+    memcpy(st->frames, frames, (size_t)depth * sizeof *frames);
+    st->next_all = prof.all_stacks;
+    prof.all_stacks = st;
+    prof.stacks[i] = st;
+    prof.stacks_used++;
+    return st;
+}
+
+/* The heap's generator, created (seeded from the global sequence) on its first sample. */
+static uint64_t *heap_rng(const arc_heap_t *h)
+{
+    if ((prof.rngs_used + 1) * 2 > prof.rngs_cap) {
+        size_t cap = prof.rngs_cap ? prof.rngs_cap * 2 : RNGS_MIN;
+        prof_rng_t *fresh = table_map(cap, sizeof *fresh);
+        if (!fresh)
+            return NULL;
+        for (size_t i = 0; i < prof.rngs_cap; i++) {
+            if (!prof.rngs[i].heap)
+                continue;
+            size_t j = addr_hash((uintptr_t)prof.rngs[i].heap) & (cap - 1);
+            while (fresh[j].heap)
+                j = (j + 1) & (cap - 1);
+            fresh[j] = prof.rngs[i];
+        }
+        if (prof.rngs)
+            arc_os_unmap(prof.rngs, prof.rngs_cap * sizeof *prof.rngs);
+        prof.rngs = fresh;
+        prof.rngs_cap = cap;
+    }
+    size_t mask = prof.rngs_cap - 1, i = addr_hash((uintptr_t)h) & mask;
+    while (prof.rngs[i].heap && prof.rngs[i].heap != h)
+        i = (i + 1) & mask;
+    if (!prof.rngs[i].heap) {
+        prof.rngs[i].heap = h;
+        prof.rngs[i].state = seed_next();
+        prof.rngs_used++;
+    }
+    return &prof.rngs[i].state;
+}
+
+/* ---- stacks: libunwind and dladdr ----------------------------------------------------------- */
+
+static int own_range_find(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    uintptr_t target = (uintptr_t)arg;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_LOAD && target - lo < ph->p_memsz) {
+            atomic_store_explicit(&own_hi, lo + ph->p_memsz, memory_order_relaxed);
+            atomic_store_explicit(&own_lo, lo, memory_order_release);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int arc_prof_backtrace(uintptr_t *frames, int max)
+{
+    if (!atomic_load_explicit(&own_lo, memory_order_acquire))
+        dl_iterate_phdr(own_range_find, (void *)(uintptr_t)arc_prof_backtrace);
+    uintptr_t lo = atomic_load_explicit(&own_lo, memory_order_acquire);
+    uintptr_t hi = atomic_load_explicit(&own_hi, memory_order_relaxed);
+    void *raw[PROF_CAPTURE_MAX];
+    bool was_busy = prof_busy;
+    prof_busy = true;
+    int n = unw_backtrace(raw, PROF_CAPTURE_MAX);
+    prof_busy = was_busy;
+    int skip = 0;
+    while (skip < n && (uintptr_t)raw[skip] - lo < hi - lo)
+        skip++;
+    if (skip == n) /* arcalloc linked into the program itself: nothing to tell apart */
+        skip = 0;
+    int depth = n - skip < max ? n - skip : max;
+    for (int i = 0; i < depth; i++)
+        frames[i] = (uintptr_t)raw[skip + i];
+    return depth;
+}
+
+static size_t text_put(char *buf, size_t cap, size_t at, const char *s)
+{
+    while (*s && at + 1 < cap)
+        buf[at++] = *s++;
+    buf[at] = '\0';
+    return at;
+}
+
+static size_t text_hex(char *buf, size_t cap, size_t at, uintptr_t v)
+{
+    char digits[2 + 2 * sizeof v + 1];
+    size_t n = sizeof digits - 1;
+    digits[n] = '\0';
+    do {
+        digits[--n] = "0123456789abcdef"[v & 15];
+        v >>= 4;
+    } while (v);
+    digits[--n] = 'x';
+    digits[--n] = '0';
+    return text_put(buf, cap, at, digits + n);
+}
+
+size_t arc_prof_symbolize(uintptr_t ip, enum arc_prof_name style, char *buf, size_t cap)
+{
+    Dl_info info;
+    memset(&info, 0, sizeof info);
+    /* ip is a return address: ip - 1 lies in the call, inside the caller even when the call
+     * was the function's last instruction. */
+    bool found = dladdr((void *)(ip - 1), &info) != 0;
+    const char *lib = found && info.dli_fname && *info.dli_fname ? info.dli_fname : "?";
+    const char *slash = strrchr(lib, '/');
+    if (slash && slash[1])
+        lib = slash + 1;
+    size_t n = 0;
+    if (found && info.dli_sname && *info.dli_sname) {
+        n = text_put(buf, cap, 0, info.dli_sname);
+        if (style == ARC_PROF_NAME_FULL) {
+            n = text_put(buf, cap, n, "+");
+            n = text_hex(buf, cap, n, ip - (uintptr_t)info.dli_saddr);
+        }
+    } else {
+        n = text_put(buf, cap, 0, lib);
+        n = text_put(buf, cap, n, "+");
+        n = text_hex(buf, cap, n, ip - (found ? (uintptr_t)info.dli_fbase : 0));
+    }
+    if (style == ARC_PROF_NAME_FULL) {
+        n = text_put(buf, cap, n, " (");
+        n = text_put(buf, cap, n, lib);
+        n = text_put(buf, cap, n, ")");
+    }
+    return n;
+}
+
+/* ---- the hooks ------------------------------------------------------------------------------ */
+
+/* Tells the block's large run, or its segment (which counts them), that it holds a sample:
+ * the free paths look. */
+static void owner_mark(const void *p, bool new_sample)
+{
+    uintptr_t entry = arc_arena_entry(p);
+    if (entry & ARC_MAP_LARGE)
+        ((arc_large_t *)(entry & ~ARC_MAP_LARGE))->sampled = true;
+    else if (entry && new_sample)
+        ((arc_segment_t *)entry)->sampled++;
+}
 
 void *arc_prof_sample(arc_heap_t *h, void *p, size_t size)
 {
-    (void)size;
-    h->prof_left = INT64_MAX;
+    if (!prof.on) {
+        h->prof_left = INT64_MAX;
+        return p;
+    }
+    if (prof_busy) { /* the sampler's own allocation (libunwind): never sampled */
+        h->prof_left = (int64_t)prof.mean;
+        return p;
+    }
+    prof_busy = true;
+    uintptr_t frames[ARC_PROF_FRAMES_MAX + 1]; /* one more: tells a cut stack */
+    int depth = arc_prof_backtrace(frames, ARC_PROF_FRAMES_MAX + 1);
+    bool truncated = depth > ARC_PROF_FRAMES_MAX;
+    if (truncated)
+        depth = ARC_PROF_FRAMES_MAX;
+    /* Sampled with probability 1 - exp(-size / mean): weighting by its inverse makes the
+     * estimate of live bytes unbiased (jemalloc's and pprof's unsampling). */
+    double estimate = size ? (double)size / math_one_minus_exp_neg((double)size / prof.mean) : 0;
+    pthread_mutex_lock(&prof.lock);
+    uint64_t *rng = heap_rng(h), fallback = 0;
+    if (!rng) {
+        fallback = seed_next();
+        rng = &fallback;
+    }
+    h->prof_left = countdown_draw(rng);
+    prof_stack_t *st = stack_intern(frames, depth, truncated);
+    int added = SAMPLE_DROPPED;
+    if (st) {
+        prof_sample_t s = {.ptr = (uintptr_t)p, .stack = st, .size = size, .estimate = estimate};
+        added = sample_insert(&s);
+    }
+    if (added != SAMPLE_DROPPED)
+        owner_mark(p, added == SAMPLE_NEW);
+    else
+        prof.dropped++;
+    pthread_mutex_unlock(&prof.lock);
+    prof_busy = false;
     return p;
+}
+
+/* False when p surely holds no sample: the free path then skips the lock. */
+static bool filter_maybe(const void *p)
+{
+    return filter &&
+           atomic_load_explicit(&filter[filter_slot((uintptr_t)p)], memory_order_relaxed) != 0;
 }
 
 void arc_prof_forget_small(arc_segment_t *seg, const void *p)
 {
-    (void)p;
-    seg->sampled = 0;
+    if (!filter_maybe(p))
+        return;
+    pthread_mutex_lock(&prof.lock);
+    if (sample_remove((uintptr_t)p) && seg->sampled > 0)
+        seg->sampled--;
+    pthread_mutex_unlock(&prof.lock);
 }
 
 void arc_prof_forget_large(arc_large_t *large, const void *p)
 {
-    (void)p;
+    pthread_mutex_lock(&prof.lock);
+    sample_remove((uintptr_t)p);
     large->sampled = false;
+    pthread_mutex_unlock(&prof.lock);
 }
 
 void arc_prof_forget_segment(arc_segment_t *seg)
 {
+    uintptr_t lo = (uintptr_t)seg;
+    pthread_mutex_lock(&prof.lock);
+    /* Deletion shifts a later entry into slot i: look at i again before moving on. */
+    for (size_t i = 0; i < prof.samples_cap;) {
+        if (prof.samples[i].ptr && prof.samples[i].ptr - lo < ARC_SEGMENT_SIZE)
+            sample_delete_at(i);
+        else
+            i++;
+    }
     seg->sampled = 0;
-}
-
-void arc_prof_start(void)
-{
-}
-
-void arc_prof_dump(void)
-{
+    pthread_mutex_unlock(&prof.lock);
 }
 
 int64_t arc_prof_first_countdown(void)
 {
-    return INT64_MAX;
+    if (!prof.on)
+        return INT64_MAX;
+    uint64_t state = seed_next();
+    return countdown_draw(&state);
 }
+
+/* ---- the dump ------------------------------------------------------------------------------- */
+
+typedef struct prof_out {
+    int fd;
+    size_t len;
+    char buf[PROF_OUT_BYTES];
+} prof_out_t;
+
+static void out_flush(prof_out_t *o)
+{
+    arc_os_write(o->fd, o->buf, o->len);
+    o->len = 0;
+}
+
+static void out_bytes(prof_out_t *o, const char *s, size_t n)
+{
+    while (n > 0) {
+        if (o->len == sizeof o->buf)
+            out_flush(o);
+        size_t room = sizeof o->buf - o->len, k = n < room ? n : room;
+        memcpy(o->buf + o->len, s, k);
+        o->len += k;
+        s += k;
+        n -= k;
+    }
+}
+
+static void out_str(prof_out_t *o, const char *s)
+{
+    out_bytes(o, s, strlen(s));
+}
+
+/* v in decimal, right-aligned in `width` columns (0: no padding). */
+static void out_u64(prof_out_t *o, uint64_t v, int width)
+{
+    char digits[24];
+    int n = (int)sizeof digits;
+    do {
+        digits[--n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while ((int)sizeof digits - n < width)
+        digits[--n] = ' ';
+    out_bytes(o, digits + n, sizeof digits - (size_t)n);
+}
+
+static void out_hex(prof_out_t *o, uintptr_t v)
+{
+    char text[2 + 2 * sizeof v + 1];
+    out_bytes(o, text, text_hex(text, sizeof text, 0, v));
+}
+
+/* per-mille as "12.3%", right-aligned in 6 columns. */
+static void out_percent(prof_out_t *o, double part, double whole)
+{
+    uint64_t pm = whole > 0 ? (uint64_t)(part * 1000 / whole + 0.5) : 0;
+    out_u64(o, pm / 10, 4);
+    out_str(o, ".");
+    out_u64(o, pm % 10, 0);
+    out_str(o, "%");
+}
+
+/* A frame's name for the folded format: ';' separates frames and ' ' ends the stack. */
+static void out_folded_frame(prof_out_t *o, uintptr_t ip)
+{
+    char name[PROF_NAME_MAX];
+    size_t n = arc_prof_symbolize(ip, ARC_PROF_NAME_FUNC, name, sizeof name);
+    for (size_t i = 0; i < n; i++)
+        if (name[i] == ';' || name[i] == ' ')
+            name[i] = '_';
+    out_bytes(o, name, n);
+}
+
+static bool out_open(prof_out_t *o, const char *path)
+{
+    o->len = 0;
+    o->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (o->fd < 0)
+        arc_report_warning("cannot write the heap profile ", path);
+    return o->fd >= 0;
+}
+
+static void out_close(prof_out_t *o)
+{
+    out_flush(o);
+    close(o->fd);
+}
+
+/* What the dump writes, copied under the lock so that nothing slow runs while it is held
+ * (dladdr takes the loader's lock, which a thread sampling inside dlopen may hold). */
+typedef struct prof_row { /* one stack */
+    const prof_stack_t *stack;
+    uint64_t live_count, alloc_count, alloc_bytes;
+    double estimate;
+} prof_row_t;
+
+typedef struct prof_live {     /* the live samples of one stack and one size */
+    const prof_stack_t *stack; /* NULL: empty slot */
+    uint64_t size, count;
+} prof_live_t;
+
+typedef struct prof_snapshot {
+    prof_row_t *rows;
+    size_t nrows, rows_cap;
+    prof_live_t *live;
+    size_t live_cap;
+    uint64_t dropped;
+} prof_snapshot_t;
+
+typedef struct prof_site {
+    uintptr_t ip; /* 0: empty slot */
+    double estimate;
+    uint64_t samples;
+    const prof_stack_t *heaviest; /* whose callers the table shows */
+    double heaviest_estimate;
+} prof_site_t;
+
+static size_t pow2_above(size_t n)
+{
+    size_t cap = 16;
+    while (cap < 2 * n)
+        cap *= 2;
+    return cap;
+}
+
+/* Caller holds prof.lock. False when the OS refuses the memory. */
+static bool snapshot_take(prof_snapshot_t *snap)
+{
+    snap->rows_cap = prof.stacks_used ? prof.stacks_used : 1;
+    snap->live_cap = pow2_above(prof.samples_used);
+    snap->rows = table_map(snap->rows_cap, sizeof *snap->rows);
+    snap->live = table_map(snap->live_cap, sizeof *snap->live);
+    snap->nrows = 0;
+    snap->dropped = prof.dropped;
+    if (!snap->rows || !snap->live)
+        return false;
+    for (const prof_stack_t *st = prof.all_stacks; st && snap->nrows < snap->rows_cap;
+         st = st->next_all)
+        snap->rows[snap->nrows++] =
+            (prof_row_t){st, st->live_count, st->alloc_count, st->alloc_bytes, st->live_estimate};
+    size_t mask = snap->live_cap - 1;
+    for (size_t i = 0; i < prof.samples_cap; i++) {
+        const prof_sample_t *s = &prof.samples[i];
+        if (!s->ptr)
+            continue;
+        size_t j = (size_t)((((uintptr_t)s->stack >> ADDR_SHIFT) ^ s->size) * HASH_MULT >> 20);
+        for (j &= mask; snap->live[j].stack; j = (j + 1) & mask)
+            if (snap->live[j].stack == s->stack && snap->live[j].size == s->size)
+                break;
+        snap->live[j].stack = s->stack;
+        snap->live[j].size = s->size;
+        snap->live[j].count++;
+    }
+    return true;
+}
+
+static void snapshot_free(prof_snapshot_t *snap)
+{
+    if (snap->rows)
+        arc_os_unmap(snap->rows, snap->rows_cap * sizeof *snap->rows);
+    if (snap->live)
+        arc_os_unmap(snap->live, snap->live_cap * sizeof *snap->live);
+}
+
+static void dump_folded(const char *path, const prof_snapshot_t *snap)
+{
+    prof_out_t o;
+    if (!out_open(&o, path))
+        return;
+    for (size_t r = 0; r < snap->nrows; r++) {
+        const prof_row_t *row = &snap->rows[r];
+        if (!row->live_count)
+            continue;
+        if (row->stack->truncated) /* flame graphs gather the rootless stacks under one box */
+            out_str(&o, "[truncated];");
+        for (uint32_t i = row->stack->depth; i-- > 0;) {
+            out_folded_frame(&o, row->stack->frames[i]);
+            if (i)
+                out_str(&o, ";");
+        }
+        if (!row->stack->depth)
+            out_str(&o, "[unknown]");
+        out_str(&o, " ");
+        out_u64(&o, (uint64_t)(row->estimate + 0.5), 0);
+        out_str(&o, "\n");
+    }
+    out_close(&o);
+}
+
+/* "live_count: live_bytes [alloc_count: alloc_bytes]", the figures of every heap line. */
+static void out_counts(prof_out_t *o, const uint64_t counts[4], int width)
+{
+    out_u64(o, counts[0], width);
+    out_str(o, ": ");
+    out_u64(o, counts[1], width);
+    out_str(o, width ? " [" : " [ ");
+    out_u64(o, counts[2], width);
+    out_str(o, ": ");
+    out_u64(o, counts[3], width);
+    out_str(o, "] @");
+}
+
+static void out_heap_line(prof_out_t *o, const uint64_t counts[4], const prof_stack_t *st)
+{
+    out_counts(o, counts, 6);
+    for (uint32_t i = 0; i < st->depth; i++) {
+        out_str(o, " ");
+        out_hex(o, st->frames[i]);
+    }
+    out_str(o, "\n");
+}
+
+/* pprof's legacy heap profile ("heap_v2", as gperftools and jemalloc write it): raw sampled
+ * counts and bytes, which pprof unsamples line by line from the line's average size. So live
+ * samples get one line per stack and size (their average is exact, and pprof's estimate equals
+ * the folded file's), and each stack's allocation totals one more line. */
+static void dump_heap(const char *path, const prof_snapshot_t *snap)
+{
+    prof_out_t o;
+    if (!out_open(&o, path))
+        return;
+    uint64_t totals[4] = {0, 0, 0, 0};
+    for (size_t i = 0; i < snap->live_cap; i++) {
+        totals[0] += snap->live[i].count;
+        totals[1] += snap->live[i].count * snap->live[i].size;
+    }
+    for (size_t r = 0; r < snap->nrows; r++) {
+        totals[2] += snap->rows[r].alloc_count;
+        totals[3] += snap->rows[r].alloc_bytes;
+    }
+    out_str(&o, "heap profile: ");
+    out_counts(&o, totals, 0);
+    out_str(&o, " heap_v2/");
+    out_u64(&o, prof.mean, 0);
+    out_str(&o, "\n");
+    for (size_t i = 0; i < snap->live_cap; i++) {
+        const prof_live_t *l = &snap->live[i];
+        if (l->stack)
+            out_heap_line(&o, (const uint64_t[4]){l->count, l->count * l->size, 0, 0}, l->stack);
+    }
+    for (size_t r = 0; r < snap->nrows; r++) {
+        const prof_row_t *row = &snap->rows[r];
+        if (row->alloc_count)
+            out_heap_line(&o, (const uint64_t[4]){0, 0, row->alloc_count, row->alloc_bytes},
+                          row->stack);
+    }
+    out_str(&o, "\nMAPPED_LIBRARIES:\n");
+    int maps = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (maps >= 0) {
+        char chunk[PROF_OUT_BYTES];
+        ssize_t got;
+        while ((got = read(maps, chunk, sizeof chunk)) > 0)
+            out_bytes(&o, chunk, (size_t)got);
+        close(maps);
+    }
+    out_close(&o);
+}
+
+/* The live heap by allocation site (the innermost frame), heaviest first. */
+static void dump_top(const char *path, const prof_snapshot_t *snap)
+{
+    size_t cap = pow2_above(snap->nrows);
+    prof_site_t *sites = table_map(cap, sizeof *sites);
+    if (!sites)
+        return;
+    double total = 0;
+    uint64_t samples = 0;
+    size_t nsites = 0;
+    for (size_t r = 0; r < snap->nrows; r++) {
+        const prof_row_t *row = &snap->rows[r];
+        if (!row->live_count)
+            continue;
+        uintptr_t ip = row->stack->depth ? row->stack->frames[0] : 1;
+        size_t i = addr_hash(ip) & (cap - 1);
+        while (sites[i].ip && sites[i].ip != ip)
+            i = (i + 1) & (cap - 1);
+        nsites += !sites[i].ip;
+        sites[i].ip = ip;
+        sites[i].estimate += row->estimate;
+        sites[i].samples += row->live_count;
+        if (!sites[i].heaviest || row->estimate > sites[i].heaviest_estimate) {
+            sites[i].heaviest = row->stack;
+            sites[i].heaviest_estimate = row->estimate;
+        }
+        total += row->estimate;
+        samples += row->live_count;
+    }
+    prof_out_t o;
+    if (out_open(&o, path)) {
+        out_str(&o, "arcalloc heap profile: live bytes by allocation site, top ");
+        out_u64(&o, nsites < PROF_TOP_SITES ? nsites : PROF_TOP_SITES, 0);
+        out_str(&o, " of ");
+        out_u64(&o, nsites, 0);
+        out_str(&o, "\npid ");
+        out_u64(&o, (uint64_t)arc_os_getpid(), 0);
+        out_str(&o, ", one sample every ");
+        out_u64(&o, prof.mean, 0);
+        out_str(&o, " bytes on average, ");
+        out_u64(&o, samples, 0);
+        out_str(&o, " live samples (");
+        out_u64(&o, snap->dropped, 0);
+        out_str(&o, " dropped)\nestimated live bytes: ");
+        out_u64(&o, (uint64_t)(total + 0.5), 0);
+        out_str(&o, "\n\n       bytes   share    cum  samples  site  <- callers\n");
+        double cumulative = 0;
+        for (int k = 0; k < PROF_TOP_SITES; k++) {
+            prof_site_t *best = NULL;
+            for (size_t i = 0; i < cap; i++)
+                if (sites[i].ip && sites[i].estimate >= 0 &&
+                    (!best || sites[i].estimate > best->estimate))
+                    best = &sites[i];
+            if (!best)
+                break;
+            cumulative += best->estimate;
+            out_u64(&o, (uint64_t)(best->estimate + 0.5), 12);
+            out_percent(&o, best->estimate, total);
+            out_percent(&o, cumulative, total);
+            out_u64(&o, best->samples, 9);
+            out_str(&o, "  ");
+            const prof_stack_t *st = best->heaviest;
+            char name[PROF_NAME_MAX];
+            for (uint32_t i = 0; i < st->depth && i <= PROF_TOP_CALLERS; i++) {
+                if (i)
+                    out_str(&o, "  <- ");
+                arc_prof_symbolize(st->frames[i], ARC_PROF_NAME_FULL, name, sizeof name);
+                out_str(&o, name);
+            }
+            out_str(&o, st->depth ? "\n" : "[unknown]\n");
+            best->estimate = -1; /* printed */
+        }
+        out_close(&o);
+    }
+    arc_os_unmap(sites, cap * sizeof *sites);
+}
+
+/* The template with %p replaced by the process id (%% by %). */
+static void path_expand(const char *tmpl, char *out, size_t cap)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (const char *s = tmpl; *s && n + 1 < cap; s++) {
+        if (s[0] == '%' && s[1] == 'p') {
+            char pid[24];
+            size_t k = sizeof pid - 1;
+            uint64_t v = (uint64_t)arc_os_getpid();
+            pid[k] = '\0';
+            do {
+                pid[--k] = (char)('0' + v % 10);
+                v /= 10;
+            } while (v);
+            n = text_put(out, cap, n, pid + k);
+            s++;
+        } else {
+            if (s[0] == '%' && s[1] == '%')
+                s++;
+            out[n++] = *s;
+            out[n] = '\0';
+        }
+    }
+}
+
+void arc_prof_dump(void)
+{
+    if (!prof.on || prof_busy)
+        return;
+    prof_busy = true;
+    pthread_mutex_lock(&dump_lock);
+    /* Nothing changed since the last dump (the statistics' dump at exit after ours): the files
+     * already say it. */
+    prof_snapshot_t snap = {.rows = NULL, .live = NULL};
+    pthread_mutex_lock(&prof.lock);
+    bool fresh = prof.dumped != prof.generation + 1;
+    bool ok = fresh && snapshot_take(&snap);
+    if (ok)
+        prof.dumped = prof.generation + 1;
+    pthread_mutex_unlock(&prof.lock);
+    if (ok) {
+        char folded[PROF_PATH_MAX], path[PROF_PATH_MAX];
+        path_expand(prof.file, folded, sizeof folded);
+        size_t len = strlen(folded), suffix = strlen(FOLDED_SUFFIX);
+        size_t base =
+            len > suffix && strcmp(folded + len - suffix, FOLDED_SUFFIX) == 0 ? len - suffix : len;
+        dump_folded(folded, &snap);
+        memcpy(path, folded, base);
+        text_put(path, sizeof path, base, HEAP_SUFFIX);
+        dump_heap(path, &snap);
+        text_put(path, sizeof path, base, TOP_SUFFIX);
+        dump_top(path, &snap);
+    }
+    snapshot_free(&snap);
+    pthread_mutex_unlock(&dump_lock);
+    prof_busy = false;
+}
+
+/* ---- start-up ------------------------------------------------------------------------------- */
+
+/* Until options.c holds its table, arc_option_str returns NULL for everything: the variable is
+ * then read directly. FALLBACK, to go when the option table lands. */
+static const char *option_text(arc_option_id_t id, const char *env_name)
+{
+    const char *s = arc_option_str(id);
+    return s ? s : arc_env_get(env_name);
+}
+
+/* A size with an optional k/m/g suffix (2^10, 2^20, 2^30); 0 for anything else. FALLBACK. */
+static uint64_t size_parse(const char *s)
+{
+    static const char units[] = "kKmMgG";
+    uint64_t v = 0;
+    if (!s || *s < '0' || *s > '9')
+        return 0;
+    for (; *s >= '0' && *s <= '9'; s++)
+        v = v * 10 + (uint64_t)(*s - '0');
+    const char *unit = *s ? strchr(units, *s) : NULL;
+    if (unit) {
+        v <<= 10 * ((unit - units) / 2 + 1);
+        s++;
+    }
+    return *s ? 0 : v;
+}
+
+static bool flag_parse(const char *s)
+{
+    return s && (strcmp(s, "1") == 0 || strcmp(s, "true") == 0 || strcmp(s, "yes") == 0 ||
+                 strcmp(s, "on") == 0);
+}
+
+static bool stats_on(void)
+{
+    if (arc_option_str(ARC_OPT_STATS))
+        return arc_option_int(ARC_OPT_STATS) != 0; /* 0: off, else the report's format */
+    const char *s = arc_env_get("ARCALLOC_STATS"); /* FALLBACK */
+    return s && *s && strcmp(s, "0") != 0;
+}
+
+static void prof_at_exit(void)
+{
+    arc_prof_dump();
+}
+
+/* A child may have forked while another thread held the lock (samples are taken under shared
+ * heaps' locks, so the lock cannot be taken before fork without inverting that order). */
+static void prof_fork_child(void)
+{
+    pthread_mutex_init(&prof.lock, NULL);
+    pthread_mutex_init(&dump_lock, NULL);
+    prof.dumped = 0; /* the child's files carry its own pid */
+}
+
+void arc_prof_start(void)
+{
+    bool on = arc_option_str(ARC_OPT_PROF) ? arc_option_int(ARC_OPT_PROF) != 0
+                                           : flag_parse(arc_env_get("ARCALLOC_PROF"));
+    if (!on)
+        return;
+    uint64_t mean = arc_option_str(ARC_OPT_PROF_SAMPLE)
+                        ? (uint64_t)arc_option_int(ARC_OPT_PROF_SAMPLE)
+                        : size_parse(arc_env_get("ARCALLOC_PROF_SAMPLE"));
+    prof.mean = mean ? mean : PROF_SAMPLE_DEFAULT;
+    const char *file = option_text(ARC_OPT_PROF_FILE, "ARCALLOC_PROF_FILE");
+    text_put(prof.file, sizeof prof.file, 0, file && *file ? file : PROF_FILE_DEFAULT);
+    filter = arc_os_map(FILTER_SLOTS * sizeof *filter);
+    if (!filter) {
+        arc_report_warning("heap profiling off: no memory for its tables", NULL);
+        return;
+    }
+    pthread_atfork(NULL, NULL, prof_fork_child);
+    /* With ARCALLOC_STATS the statistics dump at exit writes the profile too. */
+    if (!stats_on())
+        atexit(prof_at_exit);
+    prof.on = true;
+}
+
+#else
+/* ISO C wants a declaration in every translation unit. */
+typedef int arc_prof_compiled_out;
+#endif

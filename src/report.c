@@ -1,5 +1,6 @@
-/* report.c: formats and writes misuse reports and warnings without allocating. Owns the
- * repeat cap on warnings; never returns from a misuse report. */
+/* report.c: formats and writes misuse reports (with a backtrace when libunwind is built in)
+ * and warnings, without allocating. Owns the repeat cap on warnings; never returns from a
+ * misuse report. */
 #include "report.h"
 
 #include <stdatomic.h>
@@ -7,6 +8,7 @@
 #include <string.h>
 
 #include "os.h"
+#include "prof.h"
 
 enum {
     REPORT_LINE_MAX = 256,
@@ -15,11 +17,11 @@ enum {
 
 static _Atomic unsigned warnings_printed;
 
+/* Appends s, leaving room for the '\n' that ends the line. */
 static size_t append(char *line, size_t at, const char *s)
 {
-    size_t n = strlen(s);
-    if (at + n > REPORT_LINE_MAX - 2)
-        n = REPORT_LINE_MAX - 2 - at;
+    size_t room = at < REPORT_LINE_MAX - 2 ? REPORT_LINE_MAX - 2 - at : 0;
+    size_t n = strnlen(s, room);
     memcpy(line + at, s, n);
     return at + n;
 }
@@ -38,6 +40,42 @@ static size_t append_hex(char *line, size_t at, uintptr_t v)
     return append(line, at, digits + n);
 }
 
+#if ARC_PROF
+static size_t append_dec(char *line, size_t at, unsigned v)
+{
+    char digits[3 * sizeof v + 1];
+    size_t n = sizeof digits - 1;
+    digits[n] = '\0';
+    do {
+        digits[--n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return append(line, at, digits + n);
+}
+
+/* One line a frame after the report's first line: "    #N 0xaddr symbol+off (lib)". */
+static void backtrace_write(void)
+{
+    uintptr_t frames[ARC_PROF_FRAMES_MAX];
+    int depth = arc_prof_backtrace(frames, ARC_PROF_FRAMES_MAX);
+    for (int i = 0; i < depth; i++) {
+        char line[REPORT_LINE_MAX];
+        size_t n = append(line, 0, "    #");
+        n = append_dec(line, n, (unsigned)i);
+        n = append(line, n, " ");
+        n = append_hex(line, n, frames[i]);
+        n = append(line, n, " ");
+        n += arc_prof_symbolize(frames[i], ARC_PROF_NAME_FULL, line + n, REPORT_LINE_MAX - 1 - n);
+        line[n++] = '\n';
+        arc_os_write(2, line, n);
+    }
+}
+#else
+static void backtrace_write(void)
+{
+}
+#endif
+
 _Noreturn void arc_report_misuse(const char *what, const void *addr)
 {
     char line[REPORT_LINE_MAX];
@@ -46,7 +84,8 @@ _Noreturn void arc_report_misuse(const char *what, const void *addr)
     n = append(line, n, " at ");
     n = append_hex(line, n, (uintptr_t)addr);
     line[n++] = '\n';
-    arc_os_write(2, line, n);
+    arc_os_write(2, line, n); /* first, whole: the backtrace below could itself fault */
+    backtrace_write();
     arc_os_abort();
 }
 

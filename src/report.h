@@ -3,7 +3,9 @@
 #ifndef ARC_REPORT_H
 #define ARC_REPORT_H
 
-/* Prints "arcalloc: <what> at <addr>" on stderr and aborts. */
+/* Prints "arcalloc: <what> at <addr>" on stderr and aborts. When libunwind is built in
+ * (ARC_PROF), the caller's stack follows, one line a frame: "    #N 0xaddr symbol+off (lib)",
+ * innermost first, arcalloc's own frames left out. */
 _Noreturn void arc_report_misuse(const char *what, const void *addr);
 /* Prints "arcalloc: warning: <a><b>" (b may be NULL); at most a few dozen per process. */
 void arc_report_warning(const char *a, const char *b);

@@ -1,6 +1,643 @@
-/* stats.c: sums the heaps' counters and the arena's figures into the statistics report. */
+/* stats.c: the statistics report: sums the heaps' counters, adds the arena's, the OS's and the
+ * registry's figures, formats them as text or JSON and dumps them at exit or on a signal. It
+ * never allocates through the heap it measures: figures are gathered into the caller's struct,
+ * formatted into a stack buffer and written with arc_os_write (or the caller's FILE). */
 #include "stats.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "heap.h"
+#include "options.h"
+#include "os.h"
+#include "prof.h"
+#include "thread.h"
+
+/* ---- the lists and struct arc_stats agree ------------------------------------------------- */
+
+/* Every figure of the two lists is a uint64_t field of struct arc_stats, in list order, with
+ * nothing between them: a field added to the struct and not to a list (or the other way round)
+ * stops the build. */
+enum stats_figure_index {
+#define STATS_INDEX(name, help) STATS_FIG_##name,
+    ARC_HEAP_COUNTERS(STATS_INDEX) ARC_PROCESS_FIGURES(STATS_INDEX)
+#undef STATS_INDEX
+        STATS_FIG_COUNT
+};
+#define STATS_FIG_AT(name)                                                                         \
+    _Static_assert(sizeof(((struct arc_stats *)0)->name) == sizeof(uint64_t) &&                    \
+                       offsetof(struct arc_stats, name) ==                                         \
+                           offsetof(struct arc_stats, requested_bytes) +                           \
+                               STATS_FIG_##name * sizeof(uint64_t),                                \
+                   "struct arc_stats: " #name " is not where the lists put it");
+#define STATS_CHECK(name, help) STATS_FIG_AT(name)
+ARC_HEAP_COUNTERS(STATS_CHECK)
+ARC_PROCESS_FIGURES(STATS_CHECK)
+#undef STATS_CHECK
+_Static_assert(offsetof(struct arc_stats, size_classes) ==
+                   offsetof(struct arc_stats, requested_bytes) + STATS_FIG_COUNT * sizeof(uint64_t),
+               "struct arc_stats has a figure that neither list declares");
+
+/* ---- process-wide figures kept on slow paths ---------------------------------------------- */
+
+/* Sum of the live bytes heaps have published, and the highest it reached (peak_live_bytes). */
+static _Atomic int64_t live_sum;
+static _Atomic uint64_t live_peak;
+/* Large blocks freed or resized by threads without a heap (stats.h: arc_stats_orphan_large). */
+static _Atomic uint64_t orphan_requested, orphan_allocated, orphan_freed, orphan_allocs,
+    orphan_frees;
+
+static void live_add(int64_t change)
+{
+    int64_t now = atomic_fetch_add_explicit(&live_sum, change, memory_order_relaxed) + change;
+    uint64_t peak = atomic_load_explicit(&live_peak, memory_order_relaxed);
+    while (now > 0 && (uint64_t)now > peak &&
+           !atomic_compare_exchange_weak_explicit(&live_peak, &peak, (uint64_t)now,
+                                                  memory_order_relaxed, memory_order_relaxed)) {
+    }
+}
+
+void arc_stats_publish(arc_heap_stats_t *s)
+{
+    int64_t live = (int64_t)(s->allocated_bytes - s->freed_bytes);
+    int64_t change = live - s->live_published;
+    s->live_published = live;
+    if (change)
+        live_add(change);
+}
+
+void arc_stats_orphan_large(size_t requested, size_t allocated, size_t freed, int allocs, int frees)
+{
+    atomic_fetch_add_explicit(&orphan_requested, requested, memory_order_relaxed);
+    atomic_fetch_add_explicit(&orphan_allocated, allocated, memory_order_relaxed);
+    atomic_fetch_add_explicit(&orphan_freed, freed, memory_order_relaxed);
+    atomic_fetch_add_explicit(&orphan_allocs, (uint64_t)allocs, memory_order_relaxed);
+    atomic_fetch_add_explicit(&orphan_frees, (uint64_t)frees, memory_order_relaxed);
+    live_add((int64_t)allocated - (int64_t)freed);
+}
+
+/* ---- gathering ---------------------------------------------------------------------------- */
+
+#if ARC_STATS
+/* Another thread's counter: one untorn load, no ordering (the owner keeps writing). */
+static uint64_t counter_load(const uint64_t *p)
+{
+    return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+#endif
+
+static size_t word_load(const size_t *p)
+{
+    return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+/* getrusage(2) gives ru_maxrss in KiB on Linux. */
+#define RUSAGE_UNIT_BYTES 1024
+
+static void heap_gather(arc_heap_t *h, void *arg)
+{
+    struct arc_stats *s = arg;
+    bool shared = h->kind == ARC_HEAP_SHARED;
+    /* A first-class heap changes only under its lock; thread heaps are read as they run. */
+    if (shared)
+        pthread_mutex_lock(&h->lock);
+#if ARC_STATS
+#define STATS_SUM(name, help) s->name += counter_load(&h->stats.name);
+    ARC_HEAP_COUNTERS(STATS_SUM)
+#undef STATS_SUM
+    for (size_t b = 1; b < ARC_STATS_BINS; b++) {
+        s->size_classes[b].allocs += counter_load(&h->stats.bin_allocs[b]);
+        s->size_classes[b].frees += counter_load(&h->stats.bin_frees[b]);
+    }
+#endif
+    if (__atomic_load_n(&h->backend_ready, __ATOMIC_RELAXED)) {
+        s->byte_total_bytes += h->ops->total_bytes(h->backend);
+        s->byte_used_bytes += h->ops->used_bytes(h->backend);
+        s->byte_available_bytes += h->ops->available_bytes(h->backend);
+    }
+    if (!shared)
+        s->cached_bytes += arc_heap_cached_bytes(h);
+    s->segments += word_load(&h->nsegments);
+    if (shared) {
+        s->shared_heaps_live += !h->abandoned;
+        pthread_mutex_unlock(&h->lock);
+    } else {
+        s->threads_live += !h->abandoned;
+        s->threads_started += 1;
+#if ARC_STATS
+        s->threads_started += counter_load(&h->stats.heap_reuses);
+#endif
+    }
+}
+
+void arc_stats_get(struct arc_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    out->backend = arc_backend_name(); /* starts arcalloc if nothing did yet */
+    out->address_space = ARC_ADDRESS_SPACE_NAME;
+    out->stats_enabled = ARC_STATS;
+    arc_heaps_foreach(heap_gather, out);
+
+    size_t live_heaps = 0, waiting = 0, created = 0, reused = 0;
+    arc_heaps_counts(&live_heaps, &waiting, &created, &reused);
+    out->heaps_created = created;
+    out->heaps_waiting = waiting;
+
+    arc_arena_lock();
+    out->segment_bytes = arc_arena.segment_bytes;
+    out->large_bytes = arc_arena.large_bytes;
+    out->large_live = arc_arena.large_count;
+    out->address_space_bytes = arc_arena.size;
+    if (arc_arena.pages) {
+        out->page_total_pages = arc_pages_total_pages(arc_arena.pages);
+        out->page_used_pages = arc_pages_used_pages(arc_arena.pages);
+        out->page_available_pages = arc_pages_available_pages(arc_arena.pages);
+    }
+    out->page_peak_pages = arc_arena.peak_pages;
+    arc_arena_unlock();
+
+    arc_os_counts_t os;
+    arc_os_counts_get(&os);
+    out->returned_bytes = os.decommitted_bytes;
+    out->madvise_calls = os.decommit_calls;
+    out->mmap_calls = os.reserve_calls + os.map_calls;
+    out->munmap_calls = os.unmap_calls;
+    out->resident_bytes = arc_os_resident_bytes();
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        out->peak_resident_bytes = (uint64_t)ru.ru_maxrss * RUSAGE_UNIT_BYTES;
+    if (out->peak_resident_bytes < out->resident_bytes)
+        out->peak_resident_bytes = out->resident_bytes;
+
+    out->requested_bytes += atomic_load_explicit(&orphan_requested, memory_order_relaxed);
+    out->allocated_bytes += atomic_load_explicit(&orphan_allocated, memory_order_relaxed);
+    out->freed_bytes += atomic_load_explicit(&orphan_freed, memory_order_relaxed);
+    out->large_allocs += atomic_load_explicit(&orphan_allocs, memory_order_relaxed);
+    out->large_frees += atomic_load_explicit(&orphan_frees, memory_order_relaxed);
+
+    uint64_t small_allocs = 0, small_frees = 0;
+    for (size_t b = 1; b < ARC_STATS_SIZE_CLASSES; b++) {
+        struct arc_stats_class *c = &out->size_classes[b];
+        c->size = b * ARC_GRANULE;
+        c->live = c->allocs > c->frees ? c->allocs - c->frees : 0;
+        small_allocs += c->allocs;
+        small_frees += c->frees;
+    }
+    out->allocs = small_allocs + out->medium_allocs + out->large_allocs;
+    out->frees = small_frees + out->medium_frees + out->large_frees;
+#if ARC_STATS
+    out->live_bytes =
+        out->allocated_bytes > out->freed_bytes ? out->allocated_bytes - out->freed_bytes : 0;
+    out->peak_live_bytes = atomic_load_explicit(&live_peak, memory_order_relaxed);
+    if (out->peak_live_bytes < out->live_bytes)
+        out->peak_live_bytes = out->live_bytes;
+#else
+    /* No counters: what the byte allocators hold minus the caches, plus the page runs. */
+    uint64_t held =
+        out->byte_used_bytes > out->cached_bytes ? out->byte_used_bytes - out->cached_bytes : 0;
+    out->live_bytes = held + out->large_bytes;
+#endif
+    out->committed_bytes = out->segment_bytes + out->large_bytes;
+    out->fragmentation_bytes =
+        out->committed_bytes > out->live_bytes ? out->committed_bytes - out->live_bytes : 0;
+}
+
+/* ---- output without allocating ------------------------------------------------------------ */
+
+/* Bytes formatted before each write: a report is a few KiB, so a few writes at most. */
+#define OUT_BUF_BYTES 4096
+
+typedef struct out {
+    char buf[OUT_BUF_BYTES];
+    size_t len;
+    int fd;   /* >= 0: raw writes */
+    FILE *fp; /* else the caller's stream */
+    bool failed;
+} out_t;
+
+static void out_flush(out_t *o)
+{
+    if (o->len == 0)
+        return;
+    if (o->fd >= 0)
+        arc_os_write(o->fd, o->buf, o->len);
+    else if (fwrite(o->buf, 1, o->len, o->fp) != o->len)
+        o->failed = true;
+    o->len = 0;
+}
+
+static void out_put(out_t *o, const char *s, size_t n)
+{
+    while (n > 0) {
+        if (o->len == OUT_BUF_BYTES)
+            out_flush(o);
+        size_t room = OUT_BUF_BYTES - o->len, take = n < room ? n : room;
+        memcpy(o->buf + o->len, s, take);
+        o->len += take;
+        s += take;
+        n -= take;
+    }
+}
+
+static void out_str(out_t *o, const char *s)
+{
+    out_put(o, s, strlen(s));
+}
+
+static void out_pad(out_t *o, size_t n)
+{
+    while (n-- > 0)
+        out_put(o, " ", 1);
+}
+
+/* Decimal digits of v into the end of buf (at least 21 bytes); returns the first. */
+static char *u64_digits(uint64_t v, char *end)
+{
+    *--end = '\0';
+    do {
+        *--end = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return end;
+}
+
+/* v right-aligned in `width` columns (0: as is). */
+static void out_u64(out_t *o, uint64_t v, size_t width)
+{
+    char buf[24];
+    char *d = u64_digits(v, buf + sizeof buf);
+    size_t n = strlen(d);
+    if (n < width)
+        out_pad(o, width - n);
+    out_put(o, d, n);
+}
+
+/* "12.3 MiB": binary units, one decimal. */
+static void out_human(out_t *o, uint64_t v)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    size_t u = 0;
+    uint64_t scale = 1;
+    while (u + 1 < sizeof units / sizeof units[0] && v / scale >= 1024) {
+        scale *= 1024;
+        u++;
+    }
+    out_u64(o, v / scale, 0);
+    if (u) {
+        out_str(o, ".");
+        out_u64(o, (v % scale) * 10 / scale, 0);
+    }
+    out_str(o, " ");
+    out_str(o, units[u]);
+}
+
+static bool name_is_bytes(const char *name)
+{
+    size_t n = strlen(name);
+    return n > 6 && strcmp(name + n - 6, "_bytes") == 0;
+}
+
+/* JSON string: the names arcalloc prints are plain, but quote and escape them anyway. */
+static void out_json_str(out_t *o, const char *s)
+{
+    out_str(o, "\"");
+    for (; s && *s; s++) {
+        if (*s == '"' || *s == '\\') {
+            out_put(o, "\\", 1);
+            out_put(o, s, 1);
+        } else if ((unsigned char)*s >= 0x20) {
+            out_put(o, s, 1);
+        }
+    }
+    out_str(o, "\"");
+}
+
+/* Column of the name, and of the value, in the text report. */
+#define TEXT_NAME_WIDTH  24
+#define TEXT_VALUE_WIDTH 16
+/* Width of the "(12.3 MiB)" column. */
+#define TEXT_HUMAN_WIDTH 15
+
+static void text_field(out_t *o, const char *name, uint64_t v, const char *help)
+{
+    out_str(o, "  ");
+    out_str(o, name);
+    out_pad(o, strlen(name) < TEXT_NAME_WIDTH ? TEXT_NAME_WIDTH - strlen(name) : 1);
+    out_u64(o, v, TEXT_VALUE_WIDTH);
+    size_t start = o->len; /* the human column is measured within the buffer */
+    out_str(o, "  ");
+    if (name_is_bytes(name) && v >= 1024) {
+        out_str(o, "(");
+        out_human(o, v);
+        out_str(o, ")");
+    }
+    size_t used = o->len >= start ? o->len - start : 0;
+    out_pad(o, used < TEXT_HUMAN_WIDTH ? TEXT_HUMAN_WIDTH - used : 1);
+    out_str(o, help);
+    out_str(o, "\n");
+}
+
+static void text_report(out_t *o, const struct arc_stats *s)
+{
+    out_str(o, "arcalloc statistics: pid ");
+    out_u64(o, (uint64_t)arc_os_getpid(), 0);
+    out_str(o, ", backend ");
+    out_str(o, s->backend);
+    out_str(o, ", address_space ");
+    out_str(o, s->address_space);
+    out_str(o, s->stats_enabled ? ", counters on\n" : ", counters compiled out (-Dstats=false)\n");
+    out_str(o, "counters (summed over heaps):\n");
+#define STATS_TEXT(name, help) text_field(o, #name, s->name, help);
+    ARC_HEAP_COUNTERS(STATS_TEXT)
+    out_str(o, "process:\n");
+    ARC_PROCESS_FIGURES(STATS_TEXT)
+#undef STATS_TEXT
+    out_str(o, "size classes (cached sizes; blocks):\n      size          allocs           frees"
+               "            live\n");
+    for (size_t b = 1; b < ARC_STATS_SIZE_CLASSES; b++) {
+        const struct arc_stats_class *c = &s->size_classes[b];
+        if (!c->allocs && !c->frees)
+            continue;
+        out_u64(o, c->size, 10);
+        out_u64(o, c->allocs, 16);
+        out_u64(o, c->frees, 16);
+        out_u64(o, c->live, 16);
+        out_str(o, "\n");
+    }
+}
+
+static void json_field(out_t *o, const char *name, uint64_t v)
+{
+    out_str(o, ",\"");
+    out_str(o, name);
+    out_str(o, "\":");
+    out_u64(o, v, 0);
+}
+
+static void json_report(out_t *o, const struct arc_stats *s)
+{
+    out_str(o, "{\"pid\":");
+    out_u64(o, (uint64_t)arc_os_getpid(), 0);
+    out_str(o, ",\"backend\":");
+    out_json_str(o, s->backend);
+    out_str(o, ",\"address_space\":");
+    out_json_str(o, s->address_space);
+#define STATS_JSON(name, help) json_field(o, #name, s->name);
+    ARC_HEAP_COUNTERS(STATS_JSON)
+    ARC_PROCESS_FIGURES(STATS_JSON)
+#undef STATS_JSON
+    out_str(o, ",\"size_classes\":[");
+    bool first = true;
+    for (size_t b = 1; b < ARC_STATS_SIZE_CLASSES; b++) {
+        const struct arc_stats_class *c = &s->size_classes[b];
+        if (!c->allocs && !c->frees)
+            continue;
+        out_str(o, first ? "{\"size\":" : ",{\"size\":");
+        first = false;
+        out_u64(o, c->size, 0);
+        json_field(o, "allocs", c->allocs);
+        json_field(o, "frees", c->frees);
+        json_field(o, "live", c->live);
+        out_str(o, "}");
+    }
+    out_str(o, "]}\n");
+}
+
+static void report_write(out_t *o, const struct arc_stats *s, int format)
+{
+    if (format == ARC_STATS_JSON)
+        json_report(o, s);
+    else
+        text_report(o, s);
+    out_flush(o);
+}
+
+int arc_stats_print(FILE *fp, int format)
+{
+    if (!fp || (format != ARC_STATS_TEXT && format != ARC_STATS_JSON)) {
+        errno = EINVAL;
+        return -1;
+    }
+    struct arc_stats s;
+    arc_stats_get(&s); /* every figure is taken before the stream can allocate */
+    out_t o = {.len = 0, .fd = -1, .fp = fp, .failed = false};
+    report_write(&o, &s, format);
+    if (fflush(fp) != 0)
+        o.failed = true;
+    return o.failed ? -1 : 0;
+}
+
+/* ---- dumps at exit and on the signal ------------------------------------------------------ */
+
+_Static_assert(ARC_STATS_TEXT == ARC_STATS_MODE_TEXT && ARC_STATS_JSON == ARC_STATS_MODE_JSON,
+               "the public formats are the ARCALLOC_STATS modes");
+
+/* Longest ARCALLOC_STATS_FILE after %p expansion. */
+#define STATS_PATH_MAX 1024
+/* Stack of the dump thread: the report needs ~12 KiB; the heap profile's symbolisation more. */
+#define DUMP_THREAD_STACK ((size_t)256 << 10)
+
+static int stats_mode;   /* enum arc_stats_mode: the format of dumps */
+static int stats_signal; /* 0: no signal dumps */
+static pthread_mutex_t dump_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool dumped_once; /* this process has written its file once (dump_lock) */
+static sem_t dump_sem;
+/* A copy of stderr taken at start-up, and what it was: programs that close stderr in their own
+ * atexit handlers (GNU coreutils' close_stdout) still get their report. */
+static int stderr_copy = -1;
+static dev_t stderr_dev;
+static ino_t stderr_ino;
+
+static void stderr_keep(void)
+{
+    struct stat st;
+    if (fstat(2, &st) != 0)
+        return;
+    int fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
+    if (fd < 0)
+        return;
+    stderr_copy = fd;
+    stderr_dev = st.st_dev;
+    stderr_ino = st.st_ino;
+}
+
+/* The copy while it still is what stderr was (a program may have closed it and reused the
+ * number), else fd 2 itself. */
+static int stderr_fd(void)
+{
+    struct stat st;
+    if (stderr_copy >= 0 && fstat(stderr_copy, &st) == 0 && st.st_dev == stderr_dev &&
+        st.st_ino == stderr_ino)
+        return stderr_copy;
+    return 2;
+}
+
+/* ARCALLOC_STATS_FILE with %p -> pid and %% -> %. False when it does not fit. */
+static bool path_expand(const char *pattern, char *path, size_t cap, bool *per_process)
+{
+    size_t n = 0;
+    *per_process = false;
+    for (const char *p = pattern; *p; p++) {
+        char digits[24];
+        const char *piece = p, *end = p + 1;
+        if (p[0] == '%' && p[1] == 'p') {
+            piece = u64_digits((uint64_t)arc_os_getpid(), digits + sizeof digits);
+            end = piece + strlen(piece);
+            *per_process = true;
+            p++;
+        } else if (p[0] == '%' && p[1] == '%') {
+            p++;
+        }
+        size_t len = (size_t)(end - piece);
+        if (n + len >= cap)
+            return false;
+        memcpy(path + n, piece, len);
+        n += len;
+    }
+    path[n] = '\0';
+    return true;
+}
+
+/* Opens the dump's destination: stderr, or ARCALLOC_STATS_FILE. The first dump of a process
+ * into a file named by its pid (%p) truncates it; others append (several processes, or several
+ * signal dumps, share the file: each dump is whole). Caller holds dump_lock. */
+static int dump_open(void)
+{
+    const char *pattern = arc_option_str(ARC_OPT_STATS_FILE);
+    if (!pattern)
+        return stderr_fd();
+    char path[STATS_PATH_MAX];
+    bool per_process;
+    if (!path_expand(pattern, path, sizeof path, &per_process)) {
+        arc_report_warning("ARCALLOC_STATS_FILE: path too long; writing to stderr", NULL);
+        return stderr_fd();
+    }
+    int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC;
+    if (per_process && !dumped_once)
+        flags |= O_TRUNC;
+    int fd = open(path, flags, 0644);
+    if (fd < 0) {
+        arc_report_warning("ARCALLOC_STATS_FILE: cannot open; writing to stderr: ", path);
+        return stderr_fd();
+    }
+    return fd;
+}
+
+static void stats_dump(int format)
+{
+    struct arc_stats s;
+    arc_stats_get(&s);
+    out_t o = {.len = 0, .fd = -1, .fp = NULL, .failed = false};
+    pthread_mutex_lock(&dump_lock);
+    o.fd = dump_open();
+    report_write(&o, &s, format);
+    if (o.fd != 2 && o.fd != stderr_copy)
+        close(o.fd);
+    dumped_once = true;
+    pthread_mutex_unlock(&dump_lock);
+}
+
+static void dump_all(void)
+{
+    /* The signal dumps text when ARCALLOC_STATS itself is off. */
+    stats_dump(stats_mode == ARC_STATS_MODE_JSON ? ARC_STATS_JSON : ARC_STATS_TEXT);
+#if ARC_PROF
+    arc_prof_dump();
+#endif
+}
+
+static void stats_at_exit(void)
+{
+    stats_dump(stats_mode);
+#if ARC_PROF
+    arc_prof_dump();
+#endif
+}
+
+/* The handler only wakes the dump thread: sem_post is async-signal-safe; errno is kept. */
+static void dump_signal_handler(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    sem_post(&dump_sem);
+    errno = saved;
+}
+
+static void *dump_thread_main(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        if (sem_wait(&dump_sem) != 0)
+            continue; /* EINTR */
+        dump_all();
+    }
+    return NULL;
+}
+
+/* A detached thread with every signal blocked (the program's threads keep receiving them). */
+static void dump_thread_start(void)
+{
+    pthread_attr_t attr;
+    if (pthread_attr_init(&attr) != 0)
+        return;
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, DUMP_THREAD_STACK);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_t tid;
+    if (pthread_create(&tid, &attr, dump_thread_main, NULL) != 0)
+        arc_report_warning("ARCALLOC_STATS_SIGNAL: cannot start the dump thread", NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+}
+
+/* Only the forking thread survives fork: the child gets its own lock, semaphore, thread and
+ * file (its pid differs). */
+static void stats_fork_child(void)
+{
+    pthread_mutex_init(&dump_lock, NULL);
+    dumped_once = false;
+    if (stats_signal) {
+        sem_destroy(&dump_sem);
+        sem_init(&dump_sem, 0, 0);
+        dump_thread_start();
+    }
+}
 
 void arc_stats_start(void)
 {
+    stats_mode = (int)arc_option_int(ARC_OPT_STATS);
+    stats_signal = (int)arc_option_int(ARC_OPT_STATS_SIGNAL);
+    if ((stats_mode != ARC_STATS_MODE_OFF || stats_signal) && !arc_option_str(ARC_OPT_STATS_FILE))
+        stderr_keep();
+    /* The exit dump writes the heap profile too (prof.c registers its own only without it). */
+    if (stats_mode != ARC_STATS_MODE_OFF)
+        atexit(stats_at_exit);
+    if (!stats_signal)
+        return;
+    if (sem_init(&dump_sem, 0, 0) != 0)
+        return;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = dump_signal_handler;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(stats_signal, &sa, NULL) != 0) {
+        arc_report_warning("ARCALLOC_STATS_SIGNAL: cannot catch ",
+                           arc_option_str(ARC_OPT_STATS_SIGNAL));
+        return;
+    }
+    pthread_atfork(NULL, NULL, stats_fork_child);
+    dump_thread_start();
 }

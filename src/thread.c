@@ -77,6 +77,7 @@ static void thread_exit(void *value)
         return;
     arc_heap_drain(h);
     arc_heap_trim(h);
+    ARC_STAT_PUBLISH(h); /* the peak's sum gets the heap's last changes */
     pthread_mutex_lock(&registry_lock);
     h->abandoned = true;
     h->next_abandoned = abandoned_heaps;
@@ -166,6 +167,7 @@ arc_heap_t *arc_thread_heap_acquire(void)
         h->abandoned = false;
         heaps_abandoned--;
         heaps_reused++;
+        ARC_STAT_ADD(h, heap_reuses, 1);
     }
     pthread_mutex_unlock(&registry_lock);
     if (!h) {
@@ -199,6 +201,7 @@ arc_heap_t *arc_thread_shared_heap_new(const arc_byte_ops_t *ops)
             h->abandoned = false;
             heaps_abandoned--;
             heaps_reused++;
+            ARC_STAT_ADD(h, heap_reuses, 1);
             break;
         }
     }

@@ -1,0 +1,381 @@
+#!/usr/bin/env python3
+"""test_stats.py: arcalloc's statistics and configuration seen from outside, the way a user
+sees them. Runs test_stats (linked with -larcalloc) in its driver modes under one backend and
+checks, with python's own parsers:
+
+* ARCALLOC_STATS=json + ARCALLOC_STATS_FILE=.../stats.%p.json: one file named by the pid, one
+  JSON object whose figures match the work the program says it did;
+* ARCALLOC_STATS=1: the text report on stderr, the same figure names and values' invariants;
+* ARCALLOC_STATS_SIGNAL=USR2: a running multi-threaded program dumps on each signal while its
+  threads allocate, and still finishes correctly;
+* ARCALLOC_CONF, the precedence of ARCALLOC_* over it, and the one-line warnings for unknown
+  variables, unknown keys and bad values; ARCALLOC_VERBOSE=1;
+* malloc_info()'s XML (xml.etree).
+
+Ends with "N passed, M failed"; exit status 1 on any failure.
+"""
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+# Seconds one run may take, and the wait for a signal dump to land in its file.
+RUN_TIMEOUT = 60
+DUMP_WAIT = 15
+# Signal dumps taken from the running program.
+SIGNAL_DUMPS = 3
+
+# Every figure of the report (stats.h: ARC_HEAP_COUNTERS and ARC_PROCESS_FIGURES).
+COUNTERS = """requested_bytes allocated_bytes freed_bytes medium_allocs medium_frees large_allocs
+large_frees remote_frees_sent remote_frees_received segments_added segments_released
+cache_flushes heap_reuses""".split()
+FIGURES = """stats_enabled allocs frees live_bytes peak_live_bytes cached_bytes byte_total_bytes
+byte_used_bytes byte_available_bytes page_total_pages page_used_pages page_available_pages
+page_peak_pages address_space_bytes segments segment_bytes large_live large_bytes
+committed_bytes fragmentation_bytes resident_bytes peak_resident_bytes returned_bytes
+madvise_calls mmap_calls munmap_calls threads_live threads_started heaps_created heaps_waiting
+shared_heaps_live""".split()
+NAMES = COUNTERS + FIGURES
+
+passed = 0
+failed = 0
+
+
+def check(cond, what):
+    global passed, failed
+    if cond:
+        passed += 1
+    else:
+        failed += 1
+        print("FAIL: " + what, file=sys.stderr)
+    return cond
+
+
+def clean_env(**extra):
+    """The caller's environment without any ARCALLOC_* (or preload), plus `extra`."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("ARCALLOC_") and k != "LD_PRELOAD"}
+    env.update(extra)
+    return env
+
+
+def run(prog, mode, env, stdin=None):
+    return subprocess.run([prog, mode], env=env, input=stdin, capture_output=True, text=True,
+                          timeout=RUN_TIMEOUT)
+
+
+def check_report(r, what, backend):
+    """Invariants every report keeps, whatever the program did."""
+    check(set(NAMES) <= set(r), what + ": every figure present (missing: %s)"
+          % sorted(set(NAMES) - set(r)))
+    check(all(isinstance(r.get(n), int) and r[n] >= 0 for n in NAMES),
+          what + ": figures are non-negative integers")
+    check(r.get("backend") == backend, what + ": backend %r" % r.get("backend"))
+    if not set(NAMES) <= set(r):
+        return
+    check(r["committed_bytes"] == r["segment_bytes"] + r["large_bytes"],
+          what + ": committed = segments + large")
+    check(r["fragmentation_bytes"] == max(0, r["committed_bytes"] - r["live_bytes"]),
+          what + ": fragmentation = committed - live")
+    check(r["page_used_pages"] + r["page_available_pages"] == r["page_total_pages"],
+          what + ": pages add up")
+    if r["stats_enabled"]:  # without counters there is no peak (0)
+        check(r["peak_live_bytes"] >= r["live_bytes"], what + ": peak >= live")
+    else:
+        check(r["peak_live_bytes"] == 0 and r["requested_bytes"] == 0,
+              what + ": no counters, no peak")
+    check(r["peak_resident_bytes"] >= r["resident_bytes"] > 0, what + ": RSS figures")
+    classes = r.get("size_classes", [])
+    check(all(c["live"] == c["allocs"] - c["frees"] and c["size"] % 16 == 0 for c in classes),
+          what + ": size classes consistent")
+    if r["stats_enabled"]:
+        small_allocs = sum(c["allocs"] for c in classes)
+        check(r["allocs"] == small_allocs + r["medium_allocs"] + r["large_allocs"],
+              what + ": allocs = classes + medium + large")
+        check(r["live_bytes"] == r["allocated_bytes"] - r["freed_bytes"],
+              what + ": live = allocated - freed")
+        check(r["requested_bytes"] <= r["allocated_bytes"] + 16 * r["allocs"],
+              what + ": requested close to allocated")
+
+
+def check_work(r, exp, what):
+    """The figures against what `test_stats work` says it left live at exit."""
+    check(r["pid"] == exp["pid"], what + ": pid")
+    check(r["large_live"] == exp["large_live"],
+          what + ": large_live %d, expected %d" % (r["large_live"], exp["large_live"]))
+    check(r["large_bytes"] == exp["large_bytes"], what + ": large_bytes")
+    check(r["threads_live"] == 1, what + ": threads_live %d" % r["threads_live"])
+    if not r["stats_enabled"]:
+        return
+    check(r["threads_started"] == 1 + exp["threads"],
+          what + ": threads_started %d" % r["threads_started"])
+    check(r["remote_frees_sent"] >= exp["remote_sent_min"], what + ": remote frees sent")
+    check(r["remote_frees_received"] <= r["remote_frees_sent"], what + ": received <= sent")
+    check(r["live_bytes"] >= exp["live_min"], what + ": live_bytes >= what the program kept")
+    check(r["large_allocs"] >= exp["large_live"], what + ": large_allocs")
+    cls = [c for c in r["size_classes"] if c["size"] == exp["class"]]
+    check(len(cls) == 1 and cls[0]["live"] >= exp["class_live_min"],
+          what + ": size class %d live >= %d" % (exp["class"], exp["class_live_min"]))
+
+
+def parse_text(stderr):
+    """name -> value from the text report's figure lines ("  name   value  ...")."""
+    out = {}
+    for line in stderr.splitlines():
+        m = re.match(r"^  ([a-z_]+) +(\d+)(?:\s|$)", line)
+        if m:
+            out[m.group(1)] = int(m.group(2))
+    return out
+
+
+def test_json_and_text(prog, backend, work):
+    # JSON to a file named by the pid.
+    pattern = str(work / "stats.%p.json")
+    p = run(prog, "work", clean_env(ARCALLOC_BACKEND=backend, ARCALLOC_STATS="json",
+                                    ARCALLOC_STATS_FILE=pattern))
+    check(p.returncode == 0, "work (json) exit status %d: %s" % (p.returncode, p.stderr[-500:]))
+    exp = json.loads(p.stdout.strip().splitlines()[-1])
+    path = work / ("stats.%d.json" % exp["pid"])
+    if check(path.exists(), "ARCALLOC_STATS_FILE with %%p made %s" % path):
+        lines = path.read_text().splitlines()
+        check(len(lines) == 1, "one JSON object at exit, got %d lines" % len(lines))
+        r = json.loads(lines[0])
+        check_report(r, "json", backend)
+        check_work(r, exp, "json")
+    check(p.stderr == "", "nothing on stderr when the report goes to a file: %r" % p.stderr[:200])
+
+    # The text report on stderr: the same names, the same figures for the same work.
+    p = run(prog, "work", clean_env(ARCALLOC_BACKEND=backend, ARCALLOC_STATS="1"))
+    check(p.returncode == 0, "work (text) exit status")
+    exp = json.loads(p.stdout.strip().splitlines()[-1])
+    check(p.stderr.startswith("arcalloc statistics: pid %d, backend %s" % (exp["pid"], backend)),
+          "text report header: %r" % p.stderr[:80])
+    t = parse_text(p.stderr)
+    check(set(t) == set(NAMES), "text report names == JSON names (diff %s)"
+          % sorted(set(t) ^ set(NAMES)))
+    if set(NAMES) <= set(t):
+        t["pid"] = exp["pid"]
+        t["backend"] = backend
+        t["size_classes"] = []
+        check(t["large_live"] == exp["large_live"] and t["threads_live"] == 1,
+              "text: large_live and threads_live")
+        check(t["committed_bytes"] == t["segment_bytes"] + t["large_bytes"], "text: committed")
+        if t["stats_enabled"]:
+            check(t["threads_started"] == 1 + exp["threads"], "text: threads_started")
+            check(t["live_bytes"] >= exp["live_min"], "text: live_bytes")
+
+    # ARCALLOC_CONF=stats:json gives the same object on stderr.
+    p = run(prog, "work", clean_env(ARCALLOC_BACKEND=backend, ARCALLOC_CONF="stats:json"))
+    exp = json.loads(p.stdout.strip().splitlines()[-1])
+    try:
+        r = json.loads(p.stderr.strip().splitlines()[-1])
+        check_report(r, "conf json", backend)
+        check_work(r, exp, "conf json")
+    except (ValueError, IndexError) as e:
+        check(False, "ARCALLOC_CONF=stats:json: no JSON on stderr (%s): %r" % (e, p.stderr[:300]))
+
+    # A file that cannot be opened: one warning, and the report on stderr instead.
+    p = run(prog, "work", clean_env(ARCALLOC_BACKEND=backend, ARCALLOC_STATS="json",
+                                    ARCALLOC_STATS_FILE="/nonexistent-dir/stats.%p"))
+    lines = p.stderr.strip().splitlines()
+    check(len(lines) == 2 and "ARCALLOC_STATS_FILE" in lines[0] and lines[1].startswith("{"),
+          "unopenable ARCALLOC_STATS_FILE: warning + report on stderr: %r" % p.stderr[:300])
+
+
+def read_dumps(path):
+    """The complete JSON lines of a dump file so far."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return []
+    return [json.loads(line) for line in text.split("\n")[:-1] if line]
+
+
+def test_signal(prog, backend, work):
+    pattern = str(work / "signal.%p.json")
+    env = clean_env(ARCALLOC_BACKEND=backend, ARCALLOC_STATS="json",
+                    ARCALLOC_STATS_FILE=pattern, ARCALLOC_STATS_SIGNAL="USR2")
+    proc = subprocess.Popen([prog, "signal"], env=env, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        hello = json.loads(proc.stdout.readline())
+        path = work / ("signal.%d.json" % hello["pid"])
+        dumps = []
+        for i in range(SIGNAL_DUMPS):
+            time.sleep(0.2)  # the threads are allocating meanwhile
+            os.kill(proc.pid, signal.SIGUSR2)
+            deadline = time.monotonic() + DUMP_WAIT
+            while len(dumps) <= i and time.monotonic() < deadline:
+                time.sleep(0.05)
+                dumps = read_dumps(path)
+            check(len(dumps) == i + 1, "signal %d: dump arrived (%d in the file)"
+                  % (i + 1, len(dumps)))
+        for i, r in enumerate(dumps):
+            check_report(r, "signal dump %d" % (i + 1), backend)
+            check(r["pid"] == hello["pid"], "signal dump: pid")
+            check(r["threads_live"] == 1 + hello["threads"],
+                  "signal dump %d: threads_live %d while %d threads run"
+                  % (i + 1, r["threads_live"], 1 + hello["threads"]))
+        if len(dumps) >= 2 and dumps[0]["stats_enabled"]:
+            check(dumps[-1]["allocs"] > dumps[0]["allocs"],
+                  "the threads kept allocating between dumps")
+        out, err = proc.communicate("stop\n", timeout=RUN_TIMEOUT)
+    except Exception:
+        proc.kill()
+        proc.communicate()
+        raise
+    check(proc.returncode == 0, "signal program finished correctly (status %d, %r)"
+          % (proc.returncode, err[-300:]))
+    check(json.loads(out.strip().splitlines()[-1]).get("corrupt") == 0, "no block corrupted")
+    final = read_dumps(path)
+    check(len(final) == SIGNAL_DUMPS + 1, "signal dumps + the exit dump: %d" % len(final))
+    if final:
+        check(final[-1]["threads_live"] == 1, "exit dump: threads joined")
+
+    # The signal alone (no ARCALLOC_STATS, SIG prefix): a text dump on stderr.
+    env = clean_env(ARCALLOC_BACKEND=backend, ARCALLOC_STATS_SIGNAL="SIGUSR1")
+    proc = subprocess.Popen([prog, "signal"], env=env, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.readline()
+    time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGUSR1)
+    time.sleep(1.0)
+    out, err = proc.communicate("stop\n", timeout=RUN_TIMEOUT)
+    check(proc.returncode == 0 and err.count("arcalloc statistics: pid") == 1,
+          "SIGUSR1 with ARCALLOC_STATS unset: one text dump, program fine (%r)" % err[:200])
+
+
+def warning_lines(stderr):
+    return [l for l in stderr.splitlines() if l.startswith("arcalloc: warning: ")]
+
+
+def test_conf(prog, backend):
+    # Precedence: default < ARCALLOC_CONF < ARCALLOC_*.
+    other = {"tlsf": "buddy", "buddy": "slab", "slab": "tlsf"}[backend]
+    p = run(prog, "child", clean_env(ARCALLOC_CONF="backend:" + other))
+    check(p.stdout.strip() == other and p.stderr == "", "ARCALLOC_CONF backend:%s" % other)
+    p = run(prog, "child", clean_env(ARCALLOC_CONF="backend:" + other, ARCALLOC_BACKEND=backend))
+    check(p.stdout.strip() == backend, "ARCALLOC_BACKEND wins over ARCALLOC_CONF")
+    p = run(prog, "child", clean_env(ARCALLOC_CONF="prof_sample:64k, backend=%s ,,stats:0" % other))
+    check(p.stdout.strip() == other and p.stderr == "",
+          "key=value, spaces and empty entries: %r" % p.stderr)
+
+    cases = [
+        # (environment, words the one warning line must hold)
+        ({"ARCALLOC_STATZ": "1"}, ["unknown variable ARCALLOC_STATZ", "ARCALLOC_STATS,",
+                                   "ARCALLOC_CONF"]),
+        ({"ARCALLOC_CONF": "statz:1"}, ["ARCALLOC_CONF", "unknown key \"statz\"", "stats,"]),
+        ({"ARCALLOC_CONF": "stats"}, ["ARCALLOC_CONF", "not key:value", "\"stats\""]),
+        ({"ARCALLOC_STATS": "xml"}, ["ARCALLOC_STATS", "\"xml\"", "0, 1, text, json"]),
+        ({"ARCALLOC_CONF": "prof_sample:12q"}, ["ARCALLOC_CONF prof_sample", "\"12q\"",
+                                               "k, m or g"]),
+        ({"ARCALLOC_PROF_SAMPLE": "0"}, ["ARCALLOC_PROF_SAMPLE", "\"0\""]),
+        ({"ARCALLOC_STATS_SIGNAL": "KILL"}, ["ARCALLOC_STATS_SIGNAL", "\"KILL\"", "USR2"]),
+        ({"ARCALLOC_VERBOSE": "maybe"}, ["ARCALLOC_VERBOSE", "\"maybe\"", "0, 1"]),
+        ({"ARCALLOC_BACKEND": "bogus"}, ["ARCALLOC_BACKEND", "\"bogus\"", "tlsf, buddy, slab"]),
+    ]
+    for env, words in cases:
+        p = run(prog, "child", clean_env(**env))
+        w = warning_lines(p.stderr)
+        check(p.returncode == 0 and len(w) == 1 and p.stderr.count("\n") == 1
+              and all(x in w[0] for x in words),
+              "%s: one warning naming %s, got %r" % (env, words, p.stderr))
+    # A bad value keeps what the option had: here the default backend.
+    p = run(prog, "child", clean_env(ARCALLOC_BACKEND="bogus"))
+    check(p.stdout.strip() == run(prog, "child", clean_env()).stdout.strip(),
+          "bad ARCALLOC_BACKEND keeps the build default")
+
+
+def test_verbose(prog, backend):
+    p = run(prog, "child", clean_env(ARCALLOC_VERBOSE="1", ARCALLOC_STATS="json",
+                                     ARCALLOC_CONF="prof_sample:64k,backend:" + backend,
+                                     ARCALLOC_STATS_FILE=os.devnull))
+    lines = p.stderr.splitlines()
+    check(len(lines) >= 9 and lines[0].startswith("arcalloc: configuration ("),
+          "ARCALLOC_VERBOSE header: %r" % p.stderr[:200])
+    conf = {}
+    for l in lines[1:]:
+        m = re.match(r"^arcalloc:   (ARCALLOC_[A-Z_]+)=(.*) \(([a-zA-Z_ ]+)\)$", l)
+        if m:
+            conf[m.group(1)] = (m.group(2), m.group(3))
+    expect = {
+        "ARCALLOC_BACKEND": (backend, "ARCALLOC_CONF"),
+        "ARCALLOC_STATS": ("json", "environment"),
+        "ARCALLOC_STATS_FILE": (os.devnull, "environment"),
+        "ARCALLOC_STATS_SIGNAL": ("", "unset"),
+        "ARCALLOC_PROF_SAMPLE": ("64k", "ARCALLOC_CONF"),
+        "ARCALLOC_PROF_FILE": ("arcalloc-prof.%p.folded", "default"),
+        "ARCALLOC_VERBOSE": ("1", "environment"),
+    }
+    for name, value in expect.items():
+        check(conf.get(name) == value, "verbose %s: %r, expected %r"
+              % (name, conf.get(name), value))
+    p = run(prog, "child", clean_env(ARCALLOC_VERBOSE="1"))
+    check("arcalloc:   ARCALLOC_BACKEND=" in p.stderr and "(build option)" in p.stderr,
+          "verbose: the backend's default is the build option")
+
+
+def test_malloc_info(prog, backend):
+    p = run(prog, "info", clean_env(ARCALLOC_BACKEND=backend))
+    check(p.returncode == 0, "info mode exit status %d" % p.returncode)
+    exp = json.loads(p.stderr.strip().splitlines()[-1])
+    try:
+        root = ET.fromstring(p.stdout)
+    except ET.ParseError as e:
+        check(False, "malloc_info XML does not parse: %s" % e)
+        return
+    check(root.tag == "malloc" and root.get("version") == "1", "malloc_info root element")
+    heaps = root.findall("heap")
+    check(len(heaps) >= 1, "malloc_info: at least one <heap>")
+    cached = 0
+    for h in heaps:
+        check(h.get("backend") == backend, "heap backend %r" % h.get("backend"))
+        for s in h.find("sizes").findall("size"):
+            check(int(s.get("total")) == int(s.get("count")) * int(s.get("from")),
+                  "size element: total = count * size")
+            if int(s.get("from")) == exp["cached_size"]:
+                cached += int(s.get("count"))
+        for t in ("fast", "rest"):
+            check(h.find("total[@type='%s']" % t) is not None, "heap total type=%s" % t)
+    check(cached >= exp["cached_min"], "cached blocks of %d bytes: %d, expected >= %d"
+          % (exp["cached_size"], cached, exp["cached_min"]))
+    mmap = root.find("total[@type='mmap']")
+    check(mmap is not None and int(mmap.get("count")) == exp["large_live"]
+          and int(mmap.get("size")) == exp["large_bytes"], "total type=mmap: the large blocks")
+    fast = root.find("total[@type='fast']")
+    check(fast is not None and int(fast.get("size")) >= exp["cached_min"] * exp["cached_size"],
+          "total type=fast: the cached blocks")
+    for t in ("current", "max"):
+        check(root.find("system[@type='%s']" % t) is not None, "system type=%s" % t)
+    arc = root.find("arcalloc")
+    check(arc is not None and arc.get("backend") == exp["backend"] == backend,
+          "<arcalloc backend=...>")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--prog", required=True)
+    ap.add_argument("--backend", required=True)
+    ap.add_argument("--workdir", required=True)
+    args = ap.parse_args()
+    work = Path(args.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    for f in work.iterdir():
+        f.unlink()
+    test_json_and_text(args.prog, args.backend, work)
+    test_signal(args.prog, args.backend, work)
+    test_conf(args.prog, args.backend)
+    test_verbose(args.prog, args.backend)
+    test_malloc_info(args.prog, args.backend)
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+/* test_oom.c: running out of memory mid-workload. RLIMIT_AS caps the process before arcalloc
+ * starts, so arcalloc reserves what the OS allows; the workload then allocates and writes mixed
+ * sizes until arcalloc says no. Every call must then return NULL with errno = ENOMEM, nothing
+ * may crash, no block may lose its contents, and after freeing the program allocates again. */
+#include <errno.h>
+#include <malloc.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "arcalloc.h"
+#include "check.h"
+
+enum { MAX_BLOCKS = 1 << 20 };
+static unsigned char *blocks[MAX_BLOCKS];
+static size_t sizes[MAX_BLOCKS];
+
+static size_t pick(unsigned *r)
+{
+    *r = *r * 1103515245 + 12345;
+    unsigned k = (*r >> 16) % 100;
+    if (k < 80)
+        return 16 + (*r >> 4) % 1000;
+    if (k < 97)
+        return 1024 + (*r >> 4) % 100000;
+    return ((size_t)256 << 10) + (*r >> 4) % ((size_t)4 << 20);
+}
+
+int main(void)
+{
+    /* 768 MiB of address space for everything: code, stacks, arcalloc's reservation. */
+    struct rlimit lim = {(rlim_t)768 << 20, (rlim_t)768 << 20};
+    CHECK(setrlimit(RLIMIT_AS, &lim) == 0);
+
+    size_t n = 0, bytes = 0;
+    unsigned r = 99;
+    int failed_errno = 0;
+    while (n < MAX_BLOCKS) {
+        size_t size = pick(&r);
+        errno = 0;
+        unsigned char *p = malloc(size);
+        if (!p) {
+            failed_errno = errno;
+            break;
+        }
+        memset(p, (int)(n & 0xff), size);
+        blocks[n] = p;
+        sizes[n] = size;
+        bytes += size;
+        n++;
+    }
+    printf("allocated %zu blocks, %zu MiB before running out\n", n, bytes >> 20);
+    CHECK(n > 1000 && n < MAX_BLOCKS);
+    CHECK(failed_errno == ENOMEM);
+
+    /* Out of memory: every allocating call says so, and the program carries on. */
+    errno = 0;
+    CHECK(malloc((size_t)64 << 20) == NULL && errno == ENOMEM);
+    errno = 0;
+    CHECK(calloc(1, (size_t)64 << 20) == NULL && errno == ENOMEM);
+    void *aligned = NULL;
+    CHECK(posix_memalign(&aligned, 4096, (size_t)64 << 20) == ENOMEM);
+    errno = 0;
+    unsigned char *grown = realloc(blocks[0], (size_t)256 << 20);
+    CHECK(grown == NULL && errno == ENOMEM);
+
+    /* Nothing lost: every block still holds its pattern. */
+    int intact = 1;
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < sizes[i]; k += 97)
+            intact &= blocks[i][k] == (unsigned char)(i & 0xff);
+    CHECK(intact);
+
+    /* Free every other block: allocation works again, for the sizes freed. */
+    for (size_t i = 0; i < n; i += 2) {
+        free(blocks[i]);
+        blocks[i] = NULL;
+    }
+    size_t again = 0;
+    for (size_t i = 0; i < n; i += 2) {
+        blocks[i] = malloc(sizes[i]);
+        if (blocks[i]) {
+            memset(blocks[i], 1, sizes[i]);
+            again++;
+        }
+    }
+    printf("after freeing half: %zu of %zu blocks allocated again\n", again, (n + 1) / 2);
+    CHECK(again >= (n + 1) / 2 * 9 / 10);
+    for (size_t i = 0; i < n; i++)
+        free(blocks[i]);
+    /* The cache may still pin a few segments: malloc_trim gives them all back. */
+    struct arc_stats st;
+    arc_stats_get(&st);
+    size_t before_trim = (size_t)st.segment_bytes;
+    CHECK(malloc_trim(0) == 1);
+    arc_stats_get(&st);
+    printf("after freeing all: %zu KiB in segments, %zu KiB after malloc_trim\n", before_trim >> 10,
+           (size_t)st.segment_bytes >> 10);
+    CHECK(st.segment_bytes <= ((uint64_t)2 << 20));
+    void *big = malloc((size_t)64 << 20);
+    CHECK(big != NULL);
+    free(big);
+    return check_done();
+}
