@@ -9,6 +9,10 @@
 #include "thread.h"
 #include "vg.h"
 
+/* Growth headroom of a moved realloc: 1/4, the spacing of a size class in allocators with four
+ * classes per doubling, so repeated growth copies each byte a bounded number of times. */
+#define ARC_REALLOC_HEADROOM_DIV 4
+
 static void *alloc_slow(size_t size, size_t align);
 static void free_slow(void *p, uintptr_t entry);
 
@@ -246,7 +250,17 @@ static void *realloc_with(arc_heap_t *shared, void *p, size_t size)
     } else if (entry != 0 && size <= old && size >= old / 2 && !ARC_VG_RUNNING()) {
         return p; /* shrinking by less than half keeps the block (memcheck wants a move) */
     }
-    void *q = shared ? arc_heap_malloc(shared, size) : arc_malloc(size);
+    /* A block that must move to grow gets a quarter more than asked (up to the large
+     * threshold): a string grown a few bytes at a time then moves O(log n) times, not once per
+     * 16 bytes. Page runs need no headroom: they grow in place into free pages. */
+    size_t want = size;
+    if (size > old && size <= ARC_LARGE_THRESHOLD) {
+        size_t roomy = size + size / ARC_REALLOC_HEADROOM_DIV;
+        want = roomy <= ARC_LARGE_THRESHOLD ? roomy : ARC_LARGE_THRESHOLD;
+    }
+    void *q = shared ? arc_heap_malloc(shared, want) : arc_malloc(want);
+    if (!q && want != size)
+        q = shared ? arc_heap_malloc(shared, size) : arc_malloc(size);
     if (!q)
         return NULL;
     /* The copy may read past what the program asked for (up to the usable size): not its

@@ -1,9 +1,12 @@
 /* arena.c: reserves the process's address range, runs the page allocator over it, keeps the
- * page map and serves large page runs. Every call here is a slow path under one mutex; it
- * never touches a byte allocator and never calls malloc. */
+ * page map, serves large page runs (with a guard page each in secure mode) and decides secure
+ * mode at start-up. Every call here is a slow path under one mutex; it never touches a byte
+ * allocator and never calls malloc. */
 #include "arena.h"
 
+#include "options.h"
 #include "os.h"
+#include "report.h"
 #include "vg.h"
 
 arc_arena_t arc_arena = {.lock = PTHREAD_MUTEX_INITIALIZER};
@@ -25,10 +28,29 @@ void arc_arena_unlock(void)
     pthread_mutex_unlock(&arc_arena.lock);
 }
 
+/* Secure mode: on by default in a secure build (ARCALLOC_SECURE=0 turns it off); a normal build
+ * says once that it has none. */
+static void secure_init(void)
+{
+    bool want = arc_option_int(ARC_OPT_SECURE) != 0;
+#if ARC_SECURE
+    arc_arena.secure = want;
+    if (want) {
+        uintptr_t key = 0;
+        arc_os_random(&key, sizeof key);
+        arc_arena.secure_key = key;
+    }
+#else
+    if (want && arc_option_source(ARC_OPT_SECURE) != ARC_SRC_DEFAULT)
+        arc_report_warning("this build has no secure mode; rebuild with -Dsecure=true", NULL);
+#endif
+}
+
 bool arc_arena_init(void)
 {
     if (arc_arena.base)
         return true;
+    secure_init();
     size_t got = 0, want = (size_t)ARC_ADDRESS_SPACE_BYTES;
     /* memcheck keeps state for every reserved byte: under valgrind the range is capped. */
     if (ARC_VG_RUNNING() && want > ARC_ARENA_VALGRIND_RESERVE)
@@ -118,6 +140,8 @@ void *arc_large_alloc(arc_heap_t *owner, size_t size, size_t align)
     if (size > arc_arena.size)
         return NULL;
     size_t pages = (size + ARC_PAGE_SIZE - 1) / ARC_PAGE_SIZE;
+    bool guard = arc_arena.secure;
+    size_t guard_pages = guard ? ARC_GUARD_PAGES : 0;
     if (align < ARC_PAGE_SIZE)
         align = ARC_PAGE_SIZE;
     if (align > ARC_PAGES_MAX_ALIGN)
@@ -128,7 +152,7 @@ void *arc_large_alloc(arc_heap_t *owner, size_t size, size_t align)
         arc_arena.large_free = large->next;
     else
         large = meta_alloc_locked(sizeof *large);
-    uintptr_t addr = large ? pages_alloc_locked(pages, align) : 0;
+    uintptr_t addr = large ? pages_alloc_locked(pages + guard_pages, align) : 0;
     if (!addr) {
         if (large) {
             large->next = arc_arena.large_free;
@@ -137,22 +161,31 @@ void *arc_large_alloc(arc_heap_t *owner, size_t size, size_t align)
         arc_arena_unlock();
         return NULL;
     }
-    *large = (arc_large_t){.heap = owner, .addr = addr, .pages = pages, .sampled = false};
+    *large = (arc_large_t){
+        .heap = owner, .addr = addr, .pages = pages, .sampled = false, .guard = guard};
     arc_arena.pagemap[page_index(addr)] = (uintptr_t)large | ARC_MAP_LARGE;
     arc_arena.large_bytes += pages * ARC_PAGE_SIZE;
     arc_arena.large_count++;
     arc_arena.large_allocs++;
     arc_arena_unlock();
+    /* The run is ours now: nobody else touches its guard page. A refusal (too many mappings)
+     * leaves the page accessible: the run still works, without its guard. */
+    if (guard)
+        arc_os_protect((void *)(addr + pages * ARC_PAGE_SIZE), ARC_GUARD_PAGES * ARC_PAGE_SIZE,
+                       false);
     return (void *)addr;
 }
 
 void arc_large_free(void *p, arc_large_t *large)
 {
-    size_t pages = large->pages;
-    arc_os_decommit(p, pages * ARC_PAGE_SIZE);
+    size_t pages = large->pages, guard_pages = large->guard ? ARC_GUARD_PAGES : 0;
+    /* The guard is made accessible again before its page can go to anyone else. */
+    if (guard_pages)
+        arc_os_protect((char *)p + pages * ARC_PAGE_SIZE, guard_pages * ARC_PAGE_SIZE, true);
+    arc_os_decommit(p, (pages + guard_pages) * ARC_PAGE_SIZE);
     arc_arena_lock();
     arc_arena.pagemap[page_index((uintptr_t)p)] = ARC_MAP_FREED;
-    arc_pages_dealloc(arc_arena.pages, (uintptr_t)p, pages);
+    arc_pages_dealloc(arc_arena.pages, (uintptr_t)p, pages + guard_pages);
     arc_arena.large_bytes -= pages * ARC_PAGE_SIZE;
     arc_arena.large_count--;
     large->next = arc_arena.large_free;
@@ -160,22 +193,36 @@ void arc_large_free(void *p, arc_large_t *large)
     arc_arena_unlock();
 }
 
+/* A guarded run's guard moves with its end: shrinking guards the first page given up and frees
+ * the rest (the old guard included); growing takes pages after the old guard, then opens the
+ * old guard and closes the new last page. */
 bool arc_large_resize(void *p, arc_large_t *large, size_t new_size)
 {
     size_t want = (new_size + ARC_PAGE_SIZE - 1) / ARC_PAGE_SIZE, have = large->pages;
+    size_t guard_bytes = large->guard ? ARC_GUARD_PAGES * ARC_PAGE_SIZE : 0;
     if (want == 0 || new_size > arc_arena.size)
         return false;
     uintptr_t tail = (uintptr_t)p + want * ARC_PAGE_SIZE;
     if (want < have) {
-        arc_os_decommit((void *)tail, (have - want) * ARC_PAGE_SIZE);
+        if (guard_bytes) {
+            arc_os_protect((void *)tail, guard_bytes, false);
+            arc_os_protect((char *)p + have * ARC_PAGE_SIZE, guard_bytes, true);
+        }
+        /* The new guard's bytes go too: it is never read again. */
+        arc_os_decommit((void *)tail, (have - want) * ARC_PAGE_SIZE + guard_bytes);
+        tail += guard_bytes;
         arc_arena_lock();
         arc_pages_dealloc(arc_arena.pages, tail, have - want);
     } else if (want > have) {
         arc_arena_lock();
-        uintptr_t end = (uintptr_t)p + have * ARC_PAGE_SIZE;
+        uintptr_t end = (uintptr_t)p + have * ARC_PAGE_SIZE + guard_bytes;
         if (arc_pages_alloc_at(arc_arena.pages, end, want - have, ARC_PAGE_SIZE) != ARC_OK) {
             arc_arena_unlock();
             return false;
+        }
+        if (guard_bytes) {
+            arc_os_protect((char *)p + have * ARC_PAGE_SIZE, guard_bytes, true);
+            arc_os_protect((void *)tail, guard_bytes, false);
         }
     } else {
         return true;

@@ -19,7 +19,8 @@ typedef struct arc_large {
     arc_heap_t *heap; /* first-class heap that owns it, or NULL for thread heaps */
     uintptr_t addr;
     size_t pages;
-    bool sampled;                  /* the heap profiler holds a sample of this run */
+    bool sampled; /* the heap profiler holds a sample of this run */
+    bool guard;   /* secure mode: one more page after the run, PROT_NONE (not in `pages`) */
     struct arc_large *prev, *next; /* in heap->large (first-class heaps), or the free list */
 } arc_large_t;
 
@@ -35,6 +36,8 @@ typedef struct arc_large {
 #define ARC_LARGE_THRESHOLD ((size_t)128 << 10)
 /* Alignments above this go to page runs: the page allocator aligns for free. */
 #define ARC_HEAP_MAX_ALIGN ((size_t)ARC_PAGE_SIZE)
+/* Secure mode's guard: one page, PROT_NONE, after every large run and at every segment's end. */
+#define ARC_GUARD_PAGES ((size_t)1)
 /* The smallest reservation accepted when the OS refuses the full address_space. */
 #define ARC_ARENA_MIN_RESERVE ((size_t)64 << 20)
 /* Under valgrind memcheck shadows every reserved byte, and 64 GiB takes it a minute: 2 GiB. */
@@ -48,6 +51,9 @@ typedef struct arc_arena {
     pthread_mutex_t lock; /* guards pages, metadata and the large free list */
     char *meta_cur, *meta_end;
     arc_large_t *large_free;
+    /* Secure mode (docs/security.md), set once at start-up: guard pages, encoded free lists. */
+    bool secure;
+    uintptr_t secure_key; /* per-process random key of the encoded free-list links */
     /* Figures kept on slow paths, under the lock. */
     size_t segment_bytes, large_bytes, large_count, large_allocs, peak_pages;
 } arc_arena_t;
@@ -55,7 +61,8 @@ typedef struct arc_arena {
 extern arc_arena_t arc_arena;
 
 /* Idempotent; false when the address range could not be reserved. Not thread-safe on its own:
- * the caller (thread.c) serialises the first call. */
+ * the caller (thread.c) serialises the first call. Also decides secure mode (ARCALLOC_SECURE)
+ * and draws its key, before any block exists. */
 bool arc_arena_init(void);
 /* Zeroed metadata that lives as long as the process. NULL when the OS refuses. */
 void *arc_arena_meta_alloc(size_t size);

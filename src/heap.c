@@ -1,11 +1,17 @@
-/* heap.c: the slow paths of a heap: growing by segments, refilling and flushing the cache,
- * draining blocks other threads freed, giving empty segments back. Never called with another
- * heap's state; never touches symbol names or thread-local storage. */
+/* heap.c: the slow paths of a heap: growing by segments (with a guard page at the end in secure
+ * mode), refilling and flushing the cache, draining blocks other threads freed, giving empty
+ * segments back. Never called with another heap's state; never touches symbol names or
+ * thread-local storage. */
 #include "heap.h"
 
 #include <string.h>
 
+#include "os.h"
 #include "vg.h"
+
+_Static_assert(ARC_LARGE_THRESHOLD + ARC_HEAP_MAX_ALIGN <
+                   ARC_SEGMENT_SIZE - sizeof(arc_segment_t) - ARC_GUARD_PAGES * ARC_PAGE_SIZE,
+               "every heap request must fit in a fresh segment that ends in a guard page");
 
 static void cache_gc_tick(arc_heap_t *h);
 
@@ -28,6 +34,12 @@ arc_heap_t *arc_heap_create(const arc_byte_ops_t *ops, int kind)
 #endif
     atomic_init(&h->remote, NULL);
     pthread_mutex_init(&h->lock, NULL);
+#if ARC_SECURE
+    h->secure = arc_arena.secure;
+    h->link_key = arc_arena.secure_key;
+    /* Any nonzero state works for xorshift; the heap's address makes heaps differ. */
+    h->reuse_rng = ((uint64_t)arc_arena.secure_key ^ (uint64_t)(uintptr_t)h) | 1;
+#endif
     return h;
 }
 
@@ -58,6 +70,31 @@ static void bins_setup(arc_heap_t *h)
     }
 }
 
+/* Pages at a segment's end that the byte allocator never gets: the guard, in secure mode. */
+static size_t segment_guard_pages(void)
+{
+#if ARC_SECURE
+    return arc_arena.secure ? ARC_GUARD_PAGES : 0;
+#else
+    return 0;
+#endif
+}
+
+/* The byte allocator's region of a segment: after the header, up to the guard if any. */
+static size_t segment_body_size(void)
+{
+    return ARC_SEGMENT_SIZE - ARC_SEGMENT_HEADER - segment_guard_pages() * ARC_PAGE_SIZE;
+}
+
+/* Makes the segment's guard inaccessible (or accessible again before its pages go back). */
+static void segment_guard(arc_segment_t *seg, bool accessible)
+{
+    size_t guard = segment_guard_pages();
+    if (guard)
+        arc_os_protect((char *)seg + ARC_SEGMENT_SIZE - guard * ARC_PAGE_SIZE,
+                       guard * ARC_PAGE_SIZE, accessible);
+}
+
 static bool heap_grow(arc_heap_t *h)
 {
     uintptr_t addr = arc_arena_pages_alloc(ARC_SEGMENT_PAGES, ARC_PAGE_SIZE);
@@ -65,13 +102,14 @@ static bool heap_grow(arc_heap_t *h)
         return false;
     arc_segment_t *seg = (arc_segment_t *)addr;
     void *body = (char *)seg + ARC_SEGMENT_HEADER;
-    size_t body_size = ARC_SEGMENT_SIZE - ARC_SEGMENT_HEADER;
+    size_t body_size = segment_body_size();
     int rc = h->backend_ready ? h->ops->add_memory(h->backend, body, body_size)
                               : h->ops->init(h->backend, body, body_size);
     if (rc != ARC_OK) {
         arc_arena_pages_free(addr, ARC_SEGMENT_PAGES);
         return false;
     }
+    segment_guard(seg, false);
     seg->heap = h;
     seg->next = h->segments;
     if (h->segments)
@@ -79,8 +117,9 @@ static bool heap_grow(arc_heap_t *h)
     h->segments = seg;
     h->nsegments++;
     ARC_STAT_ADD(h, segments_added, 1);
+    /* The guard's page keeps entry 0: no block starts there (a free of it is "never returned"). */
     size_t first = (addr - arc_arena.base) / ARC_PAGE_SIZE;
-    for (size_t i = 0; i < ARC_SEGMENT_PAGES; i++)
+    for (size_t i = 0; i < ARC_SEGMENT_PAGES - segment_guard_pages(); i++)
         arc_arena.pagemap[first + i] = addr;
     arc_arena_lock();
     arc_arena.segment_bytes += ARC_SEGMENT_SIZE;
@@ -97,7 +136,7 @@ static void segment_release(arc_heap_t *h, arc_segment_t *seg)
 {
     void *body = (char *)seg + ARC_SEGMENT_HEADER;
     ARC_VG_QUIET();
-    int rc = h->ops->remove_memory(h->backend, body, ARC_SEGMENT_SIZE - ARC_SEGMENT_HEADER);
+    int rc = h->ops->remove_memory(h->backend, body, segment_body_size());
     ARC_VG_LOUD();
     if (rc != ARC_OK)
         return;
@@ -115,6 +154,7 @@ static void segment_release(arc_heap_t *h, arc_segment_t *seg)
     arc_arena_lock();
     arc_arena.segment_bytes -= ARC_SEGMENT_SIZE;
     arc_arena_unlock();
+    segment_guard(seg, true);
     arc_arena_pages_free((uintptr_t)seg, ARC_SEGMENT_PAGES);
 }
 
@@ -202,15 +242,20 @@ static void bin_flush(arc_heap_t *h, arc_bin_t *bin, uint32_t keep)
 {
     if (bin->count <= keep)
         return;
-    void **link = &bin->head;
-    for (uint32_t i = 0; i < keep; i++)
-        link = (void **)*link;
-    void *p = *link;
-    *link = NULL;
+    void *p = bin->head;
+    if (keep == 0) {
+        bin->head = NULL;
+    } else {
+        void *last = p; /* the keep-th block: its link ends the bin */
+        for (uint32_t i = 1; i < keep; i++)
+            last = arc_link_load(h, last);
+        p = arc_link_load(h, last);
+        arc_link_store(h, last, NULL);
+    }
     bin->count = keep;
     ARC_STAT_ADD(h, cache_flushes, 1);
     while (p) {
-        void *next = *(void **)p;
+        void *next = arc_link_load(h, p);
         backend_free(h, arc_segment_of(p), p);
         p = next;
     }
@@ -235,7 +280,7 @@ void arc_heap_free_slow(arc_heap_t *h, arc_segment_t *seg, void *p)
         arc_bin_t *bin = &h->bins[b];
         bin_flush(h, bin, bin->limit / 2);
         cache_gc_tick(h);
-        *(void **)p = bin->head;
+        arc_link_store(h, p, bin->head);
         bin->head = p;
         bin->count++;
         ARC_STAT_CHECKPOINT(h);
@@ -339,6 +384,7 @@ void arc_heap_release_all(arc_heap_t *h)
         arc_arena_lock();
         arc_arena.segment_bytes -= ARC_SEGMENT_SIZE;
         arc_arena_unlock();
+        segment_guard(seg, true);
         arc_arena_pages_free((uintptr_t)seg, ARC_SEGMENT_PAGES);
     }
     h->nsegments = 0;
@@ -387,3 +433,10 @@ _Noreturn void arc_heap_bad_free(arc_heap_t *h, arc_segment_t *seg, const void *
         arc_report_misuse(interior[is_realloc], p);
     arc_report_misuse(freed[is_realloc], p);
 }
+
+#if ARC_SECURE
+_Noreturn void arc_heap_bad_link(const void *block)
+{
+    arc_report_misuse("corrupted free list", block);
+}
+#endif

@@ -77,7 +77,12 @@ enum arc_heap_kind { ARC_HEAP_THREAD = 0, ARC_HEAP_SHARED = 1 };
 struct arc_heap {
     arc_bin_t bins[ARC_BINS]; /* fast path first */
     uint8_t bin_of[ARC_BINS]; /* request granules -> bin (0: not cached yet) */
-    int64_t prof_left;        /* bytes until the heap profiler samples (prof.h) */
+#if ARC_SECURE
+    bool secure;        /* secure mode (arc_arena.secure, copied at creation) */
+    uintptr_t link_key; /* arc_arena.secure_key: cache links are encoded with it */
+    uint64_t reuse_rng; /* xorshift64 state: which of the first two cached blocks a pop takes */
+#endif
+    int64_t prof_left; /* bytes until the heap profiler samples (prof.h) */
     const arc_byte_ops_t *ops;
     arc_byte_allocator_t *backend;
     _Atomic(void *) remote; /* blocks freed by other threads, linked through their first word */
@@ -143,6 +148,91 @@ static inline bool arc_live_take(arc_segment_t *seg, const void *p)
     return true;
 }
 
+/* ---- cache links ----------------------------------------------------------------------------
+ * A cached block's first word links it to the next block of its bin. In secure mode the link is
+ * stored encoded, next ^ key ^ (address of the link >> ARC_LINK_SHIFT) (glibc 2.32's
+ * "safe-linking" with a per-process key): an attacker who overwrites it without knowing the key
+ * cannot aim the next allocation, and a decoded link that is not a cached block of this heap is
+ * reported as "corrupted free list". */
+#if ARC_SECURE
+/* Drops the page offset, the bits an attacker who knows a block's alignment could guess. */
+#define ARC_LINK_SHIFT 12
+/* xorshift64's shifts (Marsaglia, "Xorshift RNGs", 2003): the reuse-order coin of a pop. */
+#define ARC_REUSE_XS_A 13
+#define ARC_REUSE_XS_B 7
+#define ARC_REUSE_XS_C 17
+
+/* Reports "corrupted free list" at the block whose link is bad, and aborts. */
+_Noreturn void arc_heap_bad_link(const void *block);
+
+/* A decoded link is sound when it is NULL or a cached block of h: in the window, on a granule,
+ * in the byte allocator's part of one of h's segments, and not live. */
+static inline bool arc_link_valid(const arc_heap_t *h, const void *next)
+{
+    if (next == NULL)
+        return true;
+    uintptr_t entry = arc_arena_entry(next);
+    if (entry == 0 || (entry & ARC_MAP_LARGE) || (uintptr_t)next % ARC_GRANULE)
+        return false;
+    const arc_segment_t *seg = (const arc_segment_t *)entry;
+    return seg->heap == h && (uintptr_t)next >= (uintptr_t)seg + ARC_SEGMENT_HEADER &&
+           !arc_live_test(seg, next);
+}
+#endif
+
+/* Writes block's link to next (encoded in secure mode). */
+static inline void arc_link_store(const arc_heap_t *h, void *block, void *next)
+{
+#if ARC_SECURE
+    if (h->secure) {
+        *(uintptr_t *)block = (uintptr_t)next ^ h->link_key ^ ((uintptr_t)block >> ARC_LINK_SHIFT);
+        return;
+    }
+#else
+    (void)h;
+#endif
+    *(void **)block = next;
+}
+
+/* Reads block's link (decoded and checked in secure mode). */
+static inline void *arc_link_load(const arc_heap_t *h, void *block)
+{
+#if ARC_SECURE
+    if (h->secure) {
+        void *next =
+            (void *)(*(uintptr_t *)block ^ h->link_key ^ ((uintptr_t)block >> ARC_LINK_SHIFT));
+        if (arc_unlikely(!arc_link_valid(h, next)))
+            arc_heap_bad_link(block);
+        return next;
+    }
+#else
+    (void)h;
+#endif
+    return *(void **)block;
+}
+
+#if ARC_SECURE
+/* Secure mode's pop: takes the head or, at random, the second block, so the order in which
+ * freed blocks come back is not the order they were freed in. head is bin->head, not NULL. */
+static inline void *arc_secure_pop(arc_heap_t *h, arc_bin_t *bin, void *head)
+{
+    void *second = arc_link_load(h, head);
+    if (h->secure) {
+        uint64_t x = h->reuse_rng;
+        x ^= x << ARC_REUSE_XS_A;
+        x ^= x >> ARC_REUSE_XS_B;
+        x ^= x << ARC_REUSE_XS_C;
+        h->reuse_rng = x;
+        if (second != NULL && (x & 1)) {
+            arc_link_store(h, head, arc_link_load(h, second));
+            return second;
+        }
+    }
+    bin->head = second;
+    return head;
+}
+#endif
+
 /* Fast path, owner thread: a cached block of the right size or NULL. ~12 instructions, and 5
  * more with statistics. */
 static inline void *arc_heap_cache_pop(arc_heap_t *h, size_t size)
@@ -151,7 +241,11 @@ static inline void *arc_heap_cache_pop(arc_heap_t *h, size_t size)
     arc_bin_t *bin = &h->bins[b];
     void *p = bin->head;
     if (arc_likely(p != NULL)) {
+#if ARC_SECURE
+        p = arc_secure_pop(h, bin, p);
+#else
         bin->head = *(void **)p;
+#endif
         bin->count--;
         arc_live_set(arc_segment_of(p), p);
         ARC_STAT_BIN(h, bin_allocs, b);
@@ -190,7 +284,11 @@ static inline void arc_heap_free_local(arc_heap_t *h, arc_segment_t *seg, void *
         ARC_STAT_BIN(h, bin_frees, b);
         arc_bin_t *bin = &h->bins[b];
         if (arc_likely(bin->count < bin->limit)) {
+#if ARC_SECURE
+            arc_link_store(h, p, bin->head);
+#else
             *(void **)p = bin->head;
+#endif
             bin->head = p;
             bin->count++;
             return;

@@ -60,6 +60,13 @@ static const option_choice_t signal_choices[] = {
     {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF}, {"WINCH", SIGWINCH},
     {"IO", SIGIO},     {"PWR", SIGPWR},       {"SYS", SIGSYS},   {NULL, 0}};
 
+/* A secure build starts in secure mode; ARCALLOC_SECURE=0 turns it off. */
+#if ARC_SECURE
+#define SECURE_DEFAULT "1"
+#else
+#define SECURE_DEFAULT "0"
+#endif
+
 /* The table: one row per option, in arc_option_id_t order. */
 static const option_def_t option_table[ARC_OPT_COUNT] = {
     [ARC_OPT_BACKEND] = {"backend", "ARCALLOC_BACKEND", OPT_ENUM, ARC_DEFAULT_BACKEND,
@@ -83,6 +90,9 @@ static const option_def_t option_table[ARC_OPT_COUNT] = {
                            "heap profile at exit (folded stacks)"},
     [ARC_OPT_VERBOSE] = {"verbose", "ARCALLOC_VERBOSE", OPT_BOOL, "0", bool_choices, "0, 1",
                          "print the effective configuration at start-up"},
+    [ARC_OPT_SECURE] = {"secure", "ARCALLOC_SECURE", OPT_BOOL, SECURE_DEFAULT, bool_choices, "0, 1",
+                        "hardened mode: encoded free lists, guard pages, random reuse "
+                        "(builds with -Dsecure=true)"},
 };
 
 static const char *const source_names[] = {
@@ -379,6 +389,8 @@ static void verbose_print(void)
     line_puts(&l, ARC_STATS ? "compiled in" : "compiled out");
     line_puts(&l, ", prof ");
     line_puts(&l, ARC_PROF ? "compiled in" : "compiled out");
+    line_puts(&l, ", secure ");
+    line_puts(&l, ARC_SECURE ? "compiled in" : "compiled out");
     line_puts(&l, ")\n");
     arc_os_write(2, l.buf, l.len);
     for (int i = 0; i < ARC_OPT_COUNT; i++) {

@@ -17,6 +17,7 @@ typedef enum arc_option_id {
     ARC_OPT_PROF_SAMPLE,  /* bytes (k/m/g) */
     ARC_OPT_PROF_FILE,    /* path, %p = pid */
     ARC_OPT_VERBOSE,      /* 0 | 1 */
+    ARC_OPT_SECURE,       /* 0 | 1: hardened mode (builds with -Dsecure=true) */
     ARC_OPT_COUNT
 } arc_option_id_t;
 

@@ -1,4 +1,5 @@
-/* os.c: every system call arcalloc makes (mmap, munmap, madvise, write, abort, /proc reads).
+/* os.c: every system call arcalloc makes (mmap, munmap, madvise, mprotect, getrandom, write,
+ * abort, /proc reads).
  * It holds no allocator state beyond call counters and never calls malloc. */
 #include "os.h"
 
@@ -6,8 +7,17 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
+
+/* splitmix64's constants (Steele, Lea and Flood, "Fast splittable pseudorandom number
+ * generators", 2014): the fallback mixer of arc_os_random. */
+#define SPLITMIX_GAMMA 0x9e3779b97f4a7c15ULL
+#define SPLITMIX_MUL1  0xbf58476d1ce4e5b9ULL
+#define SPLITMIX_MUL2  0x94d049bb133111ebULL
 
 static _Atomic size_t count_reserve, count_map, count_unmap, count_decommit, bytes_decommitted;
 
@@ -67,6 +77,40 @@ void arc_os_decommit(void *addr, size_t size)
     madvise(addr, size, MADV_DONTNEED);
     atomic_fetch_add_explicit(&count_decommit, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&bytes_decommitted, size, memory_order_relaxed);
+}
+
+bool arc_os_protect(void *addr, size_t size, bool accessible)
+{
+    return mprotect(addr, size, accessible ? PROT_READ | PROT_WRITE : PROT_NONE) == 0;
+}
+
+void arc_os_random(void *buf, size_t len)
+{
+    unsigned char *out = buf;
+    size_t done = 0;
+    while (done < len) {
+        /* GRND_NONBLOCK: at early boot the pool may not be ready; the fallback below is
+         * better than hanging a program's first malloc. */
+        ssize_t n = getrandom(out + done, len - done, GRND_NONBLOCK);
+        if (n <= 0)
+            break;
+        done += (size_t)n;
+    }
+    if (done == len)
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    /* splitmix64 over the clock, a stack address and this function's address (ASLR). */
+    uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)(uintptr_t)&ts ^
+                 (uint64_t)(uintptr_t)arc_os_random;
+    for (; done < len; done += sizeof x) {
+        x += SPLITMIX_GAMMA;
+        uint64_t z = x;
+        z = (z ^ (z >> 30)) * SPLITMIX_MUL1;
+        z = (z ^ (z >> 27)) * SPLITMIX_MUL2;
+        z ^= z >> 31;
+        memcpy(out + done, &z, len - done < sizeof z ? len - done : sizeof z);
+    }
 }
 
 void arc_os_write(int fd, const char *buf, size_t len)

@@ -20,6 +20,13 @@ void arc_os_unmap(void *addr, size_t size);
  * zero next time. Page-aligned arguments. */
 void arc_os_decommit(void *addr, size_t size);
 
+/* Makes [addr, addr+size) inaccessible (accessible = false: PROT_NONE, a guard page) or readable
+ * and writable again. Page-aligned arguments. False when the OS refuses (vm.max_map_count). */
+bool arc_os_protect(void *addr, size_t size, bool accessible);
+/* Fills buf with len bytes from the kernel's random source (getrandom); never fails: without
+ * one it falls back to a mix of the clock and addresses (weak, but never a fixed value). */
+void arc_os_random(void *buf, size_t len);
+
 /* Raw output for reports: never allocates. */
 void arc_os_write(int fd, const char *buf, size_t len);
 _Noreturn void arc_os_abort(void);

@@ -1008,43 +1008,9 @@ void arc_prof_dump(void)
 
 /* ---- start-up ------------------------------------------------------------------------------- */
 
-/* Until options.c holds its table, arc_option_str returns NULL for everything: the variable is
- * then read directly. FALLBACK, to go when the option table lands. */
-static const char *option_text(arc_option_id_t id, const char *env_name)
-{
-    const char *s = arc_option_str(id);
-    return s ? s : arc_env_get(env_name);
-}
-
-/* A size with an optional k/m/g suffix (2^10, 2^20, 2^30); 0 for anything else. FALLBACK. */
-static uint64_t size_parse(const char *s)
-{
-    static const char units[] = "kKmMgG";
-    uint64_t v = 0;
-    if (!s || *s < '0' || *s > '9')
-        return 0;
-    for (; *s >= '0' && *s <= '9'; s++)
-        v = v * 10 + (uint64_t)(*s - '0');
-    const char *unit = *s ? strchr(units, *s) : NULL;
-    if (unit) {
-        v <<= 10 * ((unit - units) / 2 + 1);
-        s++;
-    }
-    return *s ? 0 : v;
-}
-
-static bool flag_parse(const char *s)
-{
-    return s && (strcmp(s, "1") == 0 || strcmp(s, "true") == 0 || strcmp(s, "yes") == 0 ||
-                 strcmp(s, "on") == 0);
-}
-
 static bool stats_on(void)
 {
-    if (arc_option_str(ARC_OPT_STATS))
-        return arc_option_int(ARC_OPT_STATS) != 0; /* 0: off, else the report's format */
-    const char *s = arc_env_get("ARCALLOC_STATS"); /* FALLBACK */
-    return s && *s && strcmp(s, "0") != 0;
+    return arc_option_int(ARC_OPT_STATS) != 0; /* 0: off, else the report's format */
 }
 
 static void prof_at_exit(void)
@@ -1063,15 +1029,11 @@ static void prof_fork_child(void)
 
 void arc_prof_start(void)
 {
-    bool on = arc_option_str(ARC_OPT_PROF) ? arc_option_int(ARC_OPT_PROF) != 0
-                                           : flag_parse(arc_env_get("ARCALLOC_PROF"));
-    if (!on)
+    if (arc_option_int(ARC_OPT_PROF) == 0)
         return;
-    uint64_t mean = arc_option_str(ARC_OPT_PROF_SAMPLE)
-                        ? (uint64_t)arc_option_int(ARC_OPT_PROF_SAMPLE)
-                        : size_parse(arc_env_get("ARCALLOC_PROF_SAMPLE"));
+    uint64_t mean = (uint64_t)arc_option_int(ARC_OPT_PROF_SAMPLE);
     prof.mean = mean ? mean : PROF_SAMPLE_DEFAULT;
-    const char *file = option_text(ARC_OPT_PROF_FILE, "ARCALLOC_PROF_FILE");
+    const char *file = arc_option_str(ARC_OPT_PROF_FILE);
     text_put(prof.file, sizeof prof.file, 0, file && *file ? file : PROF_FILE_DEFAULT);
     filter = arc_os_map(FILTER_SLOTS * sizeof *filter);
     if (!filter) {

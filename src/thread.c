@@ -9,6 +9,7 @@
 
 #include "options.h"
 #include "stats.h"
+#include "vg.h"
 
 __thread arc_heap_t *arc_tls_heap __attribute__((tls_model("initial-exec")));
 static __thread bool tls_in_init __attribute__((tls_model("initial-exec")));
@@ -119,6 +120,7 @@ static void fork_child(void)
 static bool process_start(void)
 {
     arc_options_load();
+    arc_vg_detect();
     thread_ops = arc_options_backend();
     if (!arc_arena_init())
         return false;

@@ -5,10 +5,19 @@
 #ifndef ARC_VG_H
 #define ARC_VG_H
 
+#include <stdbool.h>
+
+#include "arcalloc.h"
+
+/* True when the process runs under valgrind's memcheck (set once at start-up). Other tools
+ * (callgrind, cachegrind) keep the normal fast paths, so their counts are the real ones. */
+extern bool arc_vg_memcheck;
+void arc_vg_detect(void);
+
 #if ARC_VALGRIND
 #include <valgrind/memcheck.h>
 #include <valgrind/valgrind.h>
-#define ARC_VG_RUNNING()               (RUNNING_ON_VALGRIND != 0)
+#define ARC_VG_RUNNING()               arc_vg_memcheck
 #define ARC_VG_MALLOC(p, size, zeroed) VALGRIND_MALLOCLIKE_BLOCK((p), (size), 0, (zeroed))
 #define ARC_VG_FREE(p)                 VALGRIND_FREELIKE_BLOCK((p), 0)
 /* Backend headers live just before a block; memory recycled from a freed block may still be
@@ -19,7 +28,7 @@
 #define ARC_VG_QUIET() VALGRIND_DISABLE_ERROR_REPORTING
 #define ARC_VG_LOUD()  VALGRIND_ENABLE_ERROR_REPORTING
 #else
-#define ARC_VG_RUNNING()               0
+#define ARC_VG_RUNNING()               false
 #define ARC_VG_MALLOC(p, size, zeroed) ((void)(p), (void)(size), (void)(zeroed))
 #define ARC_VG_FREE(p)                 ((void)(p))
 #define ARC_VG_DEFINED(p, n)           ((void)(p), (void)(n))

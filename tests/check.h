@@ -4,6 +4,7 @@
 #ifndef ARC_TESTS_CHECK_H
 #define ARC_TESTS_CHECK_H
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -34,6 +35,14 @@ static unsigned long check_passed, check_failed;
             }                                                                                      \
         }                                                                                          \
     } while (0)
+
+/* clang treats malloc as touching no memory the program can see: it may drop a malloc whose
+ * result is only compared with NULL, and keep errno in a register across the call. Tests of
+ * failing allocations go through these, so the call happens and errno is really read. */
+#define CHECK_ERRNO_SET(v) (*(volatile int *)&errno = (v))
+#define CHECK_ERRNO()      (*(volatile int *)&errno)
+static void *volatile check_sink;
+#define CHECK_KEEP(expr) (check_sink = (expr))
 
 static inline int check_done(void)
 {

@@ -34,24 +34,24 @@ int main(void)
 
     /* Medium blocks exhaust the last segments too; then every call says ENOMEM. */
     size_t medium = 0;
-    while (medium < 100000 && malloc(100000) != NULL)
+    while (medium < 100000 && CHECK_KEEP(malloc(100000)) != NULL)
         medium++;
-    errno = 0;
-    CHECK(malloc(100000) == NULL && errno == ENOMEM);
-    errno = 0;
-    CHECK(malloc((size_t)1 << 20) == NULL && errno == ENOMEM);
-    errno = 0;
-    CHECK(calloc(1, (size_t)1 << 20) == NULL && errno == ENOMEM);
+    CHECK_ERRNO_SET(0);
+    CHECK(CHECK_KEEP(malloc(100000)) == NULL && CHECK_ERRNO() == ENOMEM);
+    CHECK_ERRNO_SET(0);
+    CHECK(CHECK_KEEP(malloc((size_t)1 << 20)) == NULL && CHECK_ERRNO() == ENOMEM);
+    CHECK_ERRNO_SET(0);
+    CHECK(CHECK_KEEP(calloc(1, (size_t)1 << 20)) == NULL && CHECK_ERRNO() == ENOMEM);
     void *aligned = (void *)1;
     CHECK(posix_memalign(&aligned, (size_t)1 << 20, 4096) == ENOMEM);
     CHECK(aligned == (void *)1);
     void *volatile small = malloc(64);
-    CHECK(small != NULL || errno == ENOMEM);
+    CHECK(small != NULL || CHECK_ERRNO() == ENOMEM);
     if (small) {
         memset(small, 1, 64);
-        errno = 0;
+        CHECK_ERRNO_SET(0);
         void *grown = realloc(small, (size_t)64 << 20);
-        CHECK(grown == NULL && errno == ENOMEM);
+        CHECK(grown == NULL && CHECK_ERRNO() == ENOMEM);
         CHECK(((unsigned char *)small)[63] == 1); /* a failed realloc keeps the block */
         free(small);
     }

@@ -63,22 +63,22 @@ static volatile size_t size_max = SIZE_MAX, half_max = SIZE_MAX / 2, two_33 = (s
 
 static void test_impossible_sizes(void)
 {
-    errno = 0;
-    CHECK(malloc(size_max) == NULL && errno == ENOMEM);
-    errno = 0;
-    CHECK(malloc(half_max) == NULL && errno == ENOMEM);
-    errno = 0;
-    CHECK(calloc(half_max, 3) == NULL && errno == ENOMEM);
-    errno = 0;
-    CHECK(calloc(two_33, two_33) == NULL && errno == ENOMEM);
+    CHECK_ERRNO_SET(0);
+    CHECK(CHECK_KEEP(malloc(size_max)) == NULL && CHECK_ERRNO() == ENOMEM);
+    CHECK_ERRNO_SET(0);
+    CHECK(CHECK_KEEP(malloc(half_max)) == NULL && CHECK_ERRNO() == ENOMEM);
+    CHECK_ERRNO_SET(0);
+    CHECK(CHECK_KEEP(calloc(half_max, 3)) == NULL && CHECK_ERRNO() == ENOMEM);
+    CHECK_ERRNO_SET(0);
+    CHECK(CHECK_KEEP(calloc(two_33, two_33)) == NULL && CHECK_ERRNO() == ENOMEM);
     void *volatile p = malloc(16);
-    errno = 0;
-    CHECK(reallocarray(p, half_max, 4) == NULL && errno == ENOMEM);
-    errno = 0;
-    CHECK(realloc(p, size_max - 8) == NULL && errno == ENOMEM);
+    CHECK_ERRNO_SET(0);
+    CHECK(CHECK_KEEP(reallocarray(p, half_max, 4)) == NULL && CHECK_ERRNO() == ENOMEM);
+    CHECK_ERRNO_SET(0);
+    CHECK(CHECK_KEEP(realloc(p, size_max - 8)) == NULL && CHECK_ERRNO() == ENOMEM);
     free(p); /* the failed reallocs left p alive */
-    errno = 0;
-    CHECK(pvalloc(size_max - 10) == NULL && errno == ENOMEM);
+    CHECK_ERRNO_SET(0);
+    CHECK(CHECK_KEEP(pvalloc(size_max - 10)) == NULL && CHECK_ERRNO() == ENOMEM);
 }
 
 /* Odd alignments through volatiles: clang refuses them as constants. */
@@ -109,8 +109,8 @@ static void test_alignment(void)
     CHECK(posix_memalign(&p, 4, 16) == EINVAL); /* below sizeof(void *) */
     CHECK(posix_memalign(&p, 24, 16) == EINVAL);
     CHECK(p == (void *)1); /* untouched on failure */
-    errno = 0;
-    CHECK(aligned_alloc(align_24, 48) == NULL && errno == EINVAL);
+    CHECK_ERRNO_SET(0);
+    CHECK(CHECK_KEEP(aligned_alloc(align_24, 48)) == NULL && CHECK_ERRNO() == EINVAL);
     /* memalign rounds a non-power-of-two alignment up, as glibc does. */
     void *m = memalign(align_48, 100);
     CHECK(m && aligned_to(m, 64));
@@ -146,7 +146,7 @@ static void test_realloc_boundaries(void)
     /* realloc(NULL, n) is malloc; realloc(p, 0) frees and returns NULL (glibc's choice). */
     p = realloc(NULL, 40);
     CHECK(p != NULL);
-    CHECK(realloc(p, 0) == NULL);
+    CHECK(CHECK_KEEP(realloc(p, 0)) == NULL);
 }
 
 static void test_calloc_recycled(void)
@@ -177,15 +177,15 @@ static void test_calloc_recycled(void)
 static void test_errno_and_sized(void)
 {
     void *p = malloc(100), *big = malloc(1 << 20);
-    errno = 12345;
+    CHECK_ERRNO_SET(12345);
     free(p);
     free(big);
-    CHECK(errno == 12345);
+    CHECK(CHECK_ERRNO() == 12345);
     p = malloc(100);
     free_sized(p, 100);
     p = malloc(300000);
     free_sized(p, 300000);
-    CHECK(errno == 12345);
+    CHECK(CHECK_ERRNO() == 12345);
 }
 
 static void test_introspection(void)
@@ -253,8 +253,8 @@ static void test_first_class_heaps(void)
         CHECK(aligned && aligned_to(aligned, 256));
         arc_heap_destroy(h); /* everything else at once */
     }
-    errno = 0;
-    CHECK(arc_heap_new("nonesuch") == NULL && errno == EINVAL);
+    CHECK_ERRNO_SET(0);
+    CHECK(CHECK_KEEP(arc_heap_new("nonesuch")) == NULL && CHECK_ERRNO() == EINVAL);
     /* A destroyed heap's memory is reusable: many cycles do not grow the process. */
     struct mallinfo2 before = mallinfo2();
     for (int cycle = 0; cycle < 200; cycle++) {

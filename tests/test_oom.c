@@ -39,10 +39,10 @@ int main(void)
     int failed_errno = 0;
     while (n < MAX_BLOCKS) {
         size_t size = pick(&r);
-        errno = 0;
+        CHECK_ERRNO_SET(0);
         unsigned char *p = malloc(size);
         if (!p) {
-            failed_errno = errno;
+            failed_errno = CHECK_ERRNO();
             break;
         }
         memset(p, (int)(n & 0xff), size);
@@ -56,15 +56,15 @@ int main(void)
     CHECK(failed_errno == ENOMEM);
 
     /* Out of memory: every allocating call says so, and the program carries on. */
-    errno = 0;
-    CHECK(malloc((size_t)64 << 20) == NULL && errno == ENOMEM);
-    errno = 0;
-    CHECK(calloc(1, (size_t)64 << 20) == NULL && errno == ENOMEM);
+    CHECK_ERRNO_SET(0);
+    CHECK(CHECK_KEEP(malloc((size_t)64 << 20)) == NULL && CHECK_ERRNO() == ENOMEM);
+    CHECK_ERRNO_SET(0);
+    CHECK(CHECK_KEEP(calloc(1, (size_t)64 << 20)) == NULL && CHECK_ERRNO() == ENOMEM);
     void *aligned = NULL;
     CHECK(posix_memalign(&aligned, 4096, (size_t)64 << 20) == ENOMEM);
-    errno = 0;
+    CHECK_ERRNO_SET(0);
     unsigned char *grown = realloc(blocks[0], (size_t)256 << 20);
-    CHECK(grown == NULL && errno == ENOMEM);
+    CHECK(grown == NULL && CHECK_ERRNO() == ENOMEM);
 
     /* Nothing lost: every block still holds its pattern. */
     int intact = 1;

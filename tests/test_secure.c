@@ -1,0 +1,382 @@
+/* test_secure.c: the hardened mode (-Dsecure=true), each case in a child process started afresh
+ * (exec of this program) so ARCALLOC_SECURE is read at its start-up; the child's death, stdout
+ * and stderr are checked. In a normal build: ARCALLOC_SECURE=1 warns once and changes nothing.
+ * Run once per backend (meson sets ARCALLOC_BACKEND); never calls arcalloc's internals. */
+#include <malloc.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "arcalloc.h"
+#include "check.h"
+
+/* A large block: above arcalloc's 128 KiB page-run threshold (arena.h). */
+#define LARGE_SIZE ((size_t)200000)
+/* The cached size the free-list and reuse-order cases use (a cache bin: at most 1 KiB). */
+#define SMALL_SIZE ((size_t)48)
+/* Reuse order: blocks per round and rounds. A secure-mode round comes back in exact LIFO order
+ * with probability 2^-(BLOCKS-1): never, in practice. */
+#define ORDER_BLOCKS 32
+#define ORDER_ROUNDS 8
+/* A heap segment is 1 MiB (heap.h): a linear overflow that runs this far has left its segment. */
+#define SEGMENT_BYTES ((size_t)1 << 20)
+/* Granule of the linear overflow's writes: malloc's alignment, so it touches every page start. */
+#define OVERFLOW_STEP 16
+/* Exit status of a child whose SIGSEGV handler caught the fault it expected. */
+#define EXIT_FAULT_CAUGHT 99
+/* Exit status of a child whose own content check failed before the case's misuse. */
+#define EXIT_BAD_CONTENT 3
+
+static const char warn_line[] =
+    "arcalloc: warning: this build has no secure mode; rebuild with -Dsecure=true\n";
+
+static void *volatile sink;
+
+/* ---- children ------------------------------------------------------------------------------ */
+
+static void child_plain(void)
+{
+    for (int i = 0; i < 100; i++) {
+        sink = malloc((size_t)i * 40 + 1);
+        free(sink);
+    }
+    sink = malloc(LARGE_SIZE);
+    free(sink);
+}
+
+/* Writes one byte past the usable size of a large block made by `how`; prints "usable" first. */
+static int child_overflow(const char *how)
+{
+    unsigned char *p;
+    size_t want = LARGE_SIZE;
+    if (strcmp(how, "aligned") == 0) {
+        p = aligned_alloc((size_t)1 << 16, want);
+    } else if (strcmp(how, "calloc") == 0) {
+        p = calloc(1, want);
+    } else if (strcmp(how, "grown") == 0 || strcmp(how, "shrunk") == 0) {
+        size_t first = strcmp(how, "grown") == 0 ? want : 3 * want;
+        size_t second = strcmp(how, "grown") == 0 ? 3 * want : want + want / 2;
+        p = malloc(first);
+        if (!p)
+            return EXIT_BAD_CONTENT;
+        for (size_t i = 0; i < first; i += 4096)
+            p[i] = (unsigned char)(i >> 12);
+        p = realloc(p, second);
+        if (!p)
+            return EXIT_BAD_CONTENT;
+        size_t kept = first < second ? first : second;
+        for (size_t i = 0; i < kept; i += 4096)
+            if (p[i] != (unsigned char)(i >> 12))
+                return EXIT_BAD_CONTENT;
+    } else {
+        p = malloc(want);
+    }
+    if (!p)
+        return EXIT_BAD_CONTENT;
+    size_t usable = malloc_usable_size(p);
+    memset(p, 0xab, usable); /* every usable byte is writable */
+    printf("usable %zu\n", usable);
+    fflush(stdout);
+    ((volatile unsigned char *)p)[usable] = 1;
+    printf("survived\n");
+    fflush(stdout);
+    return 0;
+}
+
+static uintptr_t segv_from;
+
+static void segv_report(int sig, siginfo_t *info, void *uc)
+{
+    (void)sig;
+    (void)uc;
+    char line[64];
+    int n = snprintf(line, sizeof line, "fault %zu %zu\n",
+                     (size_t)((uintptr_t)info->si_addr - segv_from),
+                     (size_t)((uintptr_t)info->si_addr % ARC_PAGE_SIZE));
+    if (write(1, line, (size_t)n) < 0)
+        _exit(1);
+    _exit(EXIT_FAULT_CAUGHT);
+}
+
+/* A linear overflow from a small block, granule by granule, up to a segment's length: in secure
+ * mode it faults on its segment's guard page. Prints the fault's offset from the block and
+ * from its page's start. */
+static int child_linear(void)
+{
+    unsigned char *p = malloc(SMALL_SIZE);
+    if (!p)
+        return EXIT_BAD_CONTENT;
+    segv_from = (uintptr_t)p;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = segv_report;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGSEGV, &sa, NULL);
+    for (size_t off = 0; off < SEGMENT_BYTES; off += OVERFLOW_STEP)
+        ((volatile unsigned char *)p)[off] = 0x5a;
+    printf("survived\n");
+    fflush(stdout);
+    _exit(0); /* the heap is wrecked: no exit handlers */
+}
+
+/* Frees a then b (the bin is b -> a), overwrites b's link with a live block's address (the
+ * attack: the second malloc would return a block still in use), mallocs twice. Prints b,
+ * the victim and whether the attack worked. */
+static int child_corrupt(void)
+{
+    void *victim = malloc(SMALL_SIZE), *a = malloc(SMALL_SIZE), *b = malloc(SMALL_SIZE);
+    printf("block %p victim %p\n", b, victim);
+    fflush(stdout);
+    free(a);
+    sink = b; /* the compiler must not see the write after free below */
+    free(b);
+    memcpy(sink, &victim, sizeof victim);
+    void *x = malloc(SMALL_SIZE);
+    void *y = malloc(SMALL_SIZE);
+    printf("%s\n", x == victim || y == victim ? "overlap" : "no overlap");
+    fflush(stdout);
+    _exit(0);
+}
+
+static int cmp_ptr(const void *a, const void *b)
+{
+    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Rounds of: allocate ORDER_BLOCKS, free them in order, allocate ORDER_BLOCKS again. Prints
+ * how many rounds came back in exact LIFO order, and how many handed out a block twice. */
+static int child_order(void)
+{
+    int lifo = 0, dup = 0;
+    for (int r = 0; r < ORDER_ROUNDS; r++) {
+        void *a[ORDER_BLOCKS], *b[ORDER_BLOCKS];
+        for (int i = 0; i < ORDER_BLOCKS; i++)
+            a[i] = malloc(SMALL_SIZE);
+        for (int i = 0; i < ORDER_BLOCKS; i++)
+            free(a[i]);
+        int same = 1;
+        for (int i = 0; i < ORDER_BLOCKS; i++) {
+            b[i] = malloc(SMALL_SIZE);
+            same &= b[i] == a[ORDER_BLOCKS - 1 - i];
+        }
+        lifo += same;
+        void *sorted[ORDER_BLOCKS];
+        memcpy(sorted, b, sizeof sorted);
+        qsort(sorted, ORDER_BLOCKS, sizeof sorted[0], cmp_ptr);
+        for (int i = 1; i < ORDER_BLOCKS; i++)
+            dup += sorted[i] == sorted[i - 1];
+        for (int i = 0; i < ORDER_BLOCKS; i++)
+            free(b[i]);
+    }
+    printf("lifo %d dup %d\n", lifo, dup);
+    return 0;
+}
+
+static int child_main(const char *mode, const char *arg)
+{
+    if (strcmp(mode, "plain") == 0) {
+        child_plain();
+        return 0;
+    }
+    if (strcmp(mode, "overflow") == 0)
+        return child_overflow(arg);
+    if (strcmp(mode, "linear") == 0)
+        return child_linear();
+    if (strcmp(mode, "corrupt") == 0)
+        return child_corrupt();
+    if (strcmp(mode, "order") == 0)
+        return child_order();
+    return 2;
+}
+
+/* ---- parent -------------------------------------------------------------------------------- */
+
+#define OUT_MAX 4096
+
+typedef struct {
+    int status; /* waitpid's */
+    char out[OUT_MAX], err[OUT_MAX];
+} child_t;
+
+static void pipe_read(int fd, char *buf)
+{
+    size_t len = 0;
+    ssize_t n;
+    while (len < OUT_MAX - 1 && (n = read(fd, buf + len, OUT_MAX - 1 - len)) > 0)
+        len += (size_t)n;
+    buf[len] = '\0';
+    close(fd);
+}
+
+/* Runs this program as "child MODE ARG" with ARCALLOC_SECURE=secure (NULL: unset). */
+static void run(child_t *c, const char *secure, const char *mode, const char *arg)
+{
+    int out[2], err[2];
+    memset(c, 0, sizeof *c);
+    if (pipe(out) != 0 || pipe(err) != 0) {
+        c->status = -1;
+        return;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(out[1], 1);
+        dup2(err[1], 2);
+        close(out[0]);
+        close(err[0]);
+        struct rlimit no_core = {0, 0};
+        setrlimit(RLIMIT_CORE, &no_core);
+        if (secure)
+            setenv("ARCALLOC_SECURE", secure, 1);
+        else
+            unsetenv("ARCALLOC_SECURE");
+        char *argv[] = {"test_secure", "child", (char *)mode, (char *)(arg ? arg : "-"), NULL};
+        execv("/proc/self/exe", argv);
+        _exit(127);
+    }
+    close(out[1]);
+    close(err[1]);
+    pipe_read(out[0], c->out);
+    pipe_read(err[0], c->err);
+    waitpid(pid, &c->status, 0);
+}
+
+static bool exited(const child_t *c, int code)
+{
+    return WIFEXITED(c->status) && WEXITSTATUS(c->status) == code;
+}
+
+#if ARC_SECURE
+static bool died_of(const child_t *c, int sig)
+{
+    return WIFSIGNALED(c->status) && WTERMSIG(c->status) == sig;
+}
+
+/* The report's first line is `line`; any others are backtrace frames ("    #N ..."). */
+static bool report_is(const char *err, const char *line)
+{
+    size_t n = strlen(line);
+    if (strncmp(err, line, n) != 0)
+        return false;
+    for (const char *s = err + n; *s; s = strchr(s, '\n') + 1) {
+        if (strncmp(s, "    #", 5) != 0 || !strchr(s, '\n'))
+            return false;
+    }
+    return true;
+}
+#endif
+
+static void test_warning(void)
+{
+    child_t c;
+    run(&c, "1", "plain", NULL);
+#if ARC_SECURE
+    CHECKF(exited(&c, 0) && c.err[0] == '\0', "secure build, ARCALLOC_SECURE=1: %#x, %s", c.status,
+           c.err);
+#else
+    CHECKF(exited(&c, 0) && strcmp(c.err, warn_line) == 0,
+           "normal build, ARCALLOC_SECURE=1: status %#x, stderr %s", c.status, c.err);
+#endif
+    run(&c, "0", "plain", NULL);
+    CHECKF(exited(&c, 0) && c.err[0] == '\0', "ARCALLOC_SECURE=0: %#x, %s", c.status, c.err);
+    run(&c, NULL, "plain", NULL);
+    CHECKF(exited(&c, 0) && c.err[0] == '\0', "ARCALLOC_SECURE unset: %#x, %s", c.status, c.err);
+}
+
+static void test_large_guard(void)
+{
+    static const char *const hows[] = {"malloc", "aligned", "calloc", "grown", "shrunk"};
+    for (size_t i = 0; i < sizeof hows / sizeof hows[0]; i++) {
+        child_t c;
+        run(&c, NULL, "overflow", hows[i]);
+        bool wrote = strncmp(c.out, "usable ", 7) == 0;
+#if ARC_SECURE
+        /* Secure by default: the byte after the usable size is the guard page. */
+        CHECKF(wrote && died_of(&c, SIGSEGV) && !strstr(c.out, "survived"),
+               "%s: one byte past a large block: status %#x, stdout %s", hows[i], c.status, c.out);
+        run(&c, "0", "overflow", hows[i]);
+#endif
+        /* Without secure mode the next page is the heap's own reserved range: no fault. */
+        wrote = strncmp(c.out, "usable ", 7) == 0;
+        CHECKF(wrote && exited(&c, 0) && strstr(c.out, "survived"),
+               "%s without secure mode: status %#x, stdout %s", hows[i], c.status, c.out);
+    }
+}
+
+static void test_segment_guard(void)
+{
+#if ARC_SECURE
+    child_t c;
+    run(&c, NULL, "linear", NULL);
+    unsigned long long off = 0, in_page = 1;
+    bool faulted =
+        exited(&c, EXIT_FAULT_CAUGHT) && sscanf(c.out, "fault %llu %llu", &off, &in_page) == 2;
+    CHECKF(faulted, "linear overflow: status %#x, stdout %s", c.status, c.out);
+    /* It stops inside the block's own segment, at a page start: the guard. */
+    CHECKF(faulted && off < SEGMENT_BYTES && in_page == 0,
+           "fault %llu bytes after the block, %llu into its page", off, in_page);
+#endif
+}
+
+static void test_corrupt(void)
+{
+    child_t c;
+    void *block = NULL, *victim = NULL;
+#if ARC_SECURE
+    run(&c, NULL, "corrupt", NULL);
+    CHECKF(sscanf(c.out, "block %p victim %p", &block, &victim) == 2, "stdout %s", c.out);
+    char line[128];
+    snprintf(line, sizeof line, "arcalloc: corrupted free list at %p\n", block);
+    CHECKF(died_of(&c, SIGABRT) && report_is(c.err, line), "status %#x, stderr %s (want %s)",
+           c.status, c.err, line);
+    CHECKF(!strstr(c.out, "overlap"), "the attack went on: %s", c.out);
+    run(&c, "0", "corrupt", NULL);
+#else
+    run(&c, "1", "corrupt", NULL);
+#endif
+    /* Without secure mode the attack works: malloc hands out the live victim again. */
+    CHECKF(exited(&c, 0) && strstr(c.out, "\noverlap\n"), "plain lists: status %#x, stdout %s",
+           c.status, c.out);
+    (void)block;
+    (void)victim;
+}
+
+static void test_order(void)
+{
+    child_t c;
+    int lifo = -1, dup = -1;
+#if ARC_SECURE
+    run(&c, NULL, "order", NULL);
+    CHECKF(exited(&c, 0) && sscanf(c.out, "lifo %d dup %d", &lifo, &dup) == 2, "%#x %s", c.status,
+           c.out);
+    CHECKF(lifo == 0, "secure: %d of %d rounds came back in LIFO order", lifo, ORDER_ROUNDS);
+    CHECKF(dup == 0, "secure: %d blocks handed out twice", dup);
+    run(&c, "0", "order", NULL);
+#else
+    run(&c, "1", "order", NULL);
+#endif
+    lifo = dup = -1;
+    CHECKF(exited(&c, 0) && sscanf(c.out, "lifo %d dup %d", &lifo, &dup) == 2, "%#x %s", c.status,
+           c.out);
+    CHECKF(lifo == ORDER_ROUNDS && dup == 0, "plain cache: %d of %d rounds LIFO, %d dups", lifo,
+           ORDER_ROUNDS, dup);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 3 && strcmp(argv[1], "child") == 0)
+        return child_main(argv[2], argc >= 4 ? argv[3] : "-");
+    (void)warn_line;
+    test_warning();
+    test_large_guard();
+    test_segment_guard();
+    test_corrupt();
+    test_order();
+    return check_done();
+}
