@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arcalloc.h"
 #include "check.h"
 
 static size_t rss_bytes(void)
@@ -18,7 +19,14 @@ static size_t rss_bytes(void)
     return resident * 4096;
 }
 
-enum { MIB = 1 << 20, TOTAL = 1 << 30, SLACK = 48 * MIB };
+enum { MIB = 1 << 20, SLACK = 48 * MIB };
+
+/* 1 GiB of small blocks, or a quarter of the heap limit on the small address_space builds. */
+static size_t total_bytes(void)
+{
+    size_t limit = (size_t)ARC_ADDRESS_SPACE_BYTES / 4, gib = (size_t)1 << 30;
+    return limit < gib ? limit : gib;
+}
 
 int main(void)
 {
@@ -26,13 +34,21 @@ int main(void)
     free(malloc(100));
     size_t start = rss_bytes();
 
-    size_t count = 0, bytes = 0, cap = TOTAL / 16;
+    const size_t total = total_bytes();
+    size_t count = 0, bytes = 0, cap = total / 128; /* sizes average 264 B */
     void **blocks = malloc(cap * sizeof *blocks);
+    CHECK(blocks != NULL);
+    if (!blocks)
+        return check_done();
     unsigned r = 7;
-    while (bytes < TOTAL && count < cap) {
+    while (bytes < total && count < cap) {
         r = r * 1103515245 + 12345;
         size_t size = 16 + (r >> 8) % 497;
         blocks[count] = malloc(size);
+        if (!blocks[count]) {
+            CHECKF(0, "malloc(%zu) failed after %zu MiB", size, bytes / MIB);
+            break;
+        }
         memset(blocks[count], (int)count, size);
         bytes += size;
         count++;
@@ -48,7 +64,7 @@ int main(void)
     printf(
         "small blocks: %zu blocks, %zu MiB; RSS start %zu MiB, peak %zu MiB, after free %zu MiB\n",
         count, bytes / MIB, start / MIB, peak / MIB, after / MIB);
-    CHECK(peak >= start + TOTAL / 2); /* the blocks were really resident */
+    CHECK(peak >= start + total / 2); /* the blocks were really resident */
     CHECKF(after <= start + SLACK, "RSS after freeing 1 GiB: %zu MiB (start %zu MiB)", after / MIB,
            start / MIB);
 
