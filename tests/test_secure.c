@@ -136,8 +136,12 @@ static int child_corrupt(void)
     sink = b; /* the compiler must not see the write after free below */
     free(b);
     memcpy(sink, &victim, sizeof victim);
-    void *x = malloc(SMALL_SIZE);
-    void *y = malloc(SMALL_SIZE);
+    /* Read back through the volatile: clang would otherwise decide that a fresh malloc result
+     * can never equal an older pointer and fold the comparison away. */
+    sink = malloc(SMALL_SIZE);
+    void *x = sink;
+    sink = malloc(SMALL_SIZE);
+    void *y = sink;
     printf("%s\n", x == victim || y == victim ? "overlap" : "no overlap");
     fflush(stdout);
     _exit(0);
