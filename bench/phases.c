@@ -55,7 +55,7 @@ static void *xmalloc(size_t n)
     void *p = malloc(n);
     if (!p)
         bench_fail(name, "malloc(%zu) returned NULL", n);
-    if (!bench_aligned(p, n))
+    else if (!bench_aligned(p, n))
         bench_fail(name, "malloc(%zu) returned misaligned %p", n, p);
     ops++;
     return p;
