@@ -139,7 +139,7 @@ void *arc_large_alloc(arc_heap_t *owner, size_t size, size_t align)
 {
     if (size > arc_arena.size)
         return NULL;
-    size_t pages = (size + ARC_PAGE_SIZE - 1) / ARC_PAGE_SIZE;
+    size_t pages = size ? (size + ARC_PAGE_SIZE - 1) / ARC_PAGE_SIZE : 1; /* memalign(a, 0) */
     bool guard = arc_arena.secure;
     size_t guard_pages = guard ? ARC_GUARD_PAGES : 0;
     if (align < ARC_PAGE_SIZE)

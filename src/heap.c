@@ -199,7 +199,7 @@ void *arc_heap_alloc(arc_heap_t *h, size_t size, size_t align)
 {
     if (atomic_load_explicit(&h->remote, memory_order_relaxed))
         arc_heap_drain(h);
-    size_t want = size, b = 0;
+    size_t want = size ? size : 1, b = 0; /* malloc(0) and memalign(a, 0) get a real block */
     if (align <= ARC_GRANULE && size <= ARC_CACHE_MAX) {
         b = h->bin_of[(size + ARC_GRANULE - 1) / ARC_GRANULE];
         if (b) {
@@ -208,8 +208,6 @@ void *arc_heap_alloc(arc_heap_t *h, size_t size, size_t align)
                 return p;
             want = b * ARC_GRANULE;
             cache_gc_tick(h);
-        } else if (size == 0) {
-            want = 1;
         }
     }
     /* Under valgrind a block gets one spare granule: the backend's own pointers to the next

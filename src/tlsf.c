@@ -88,13 +88,25 @@ _Static_assert(MIN_STRIDE % GRANULE == 0, "strides are whole granules");
 
 typedef struct arc_tlsf_region {
     struct arc_tlsf_region *next; /* the region list, newest first */
-    size_t size;                  /* trimmed bytes, header and sentinel included */
+    /* Trimmed bytes, header and sentinel included, with REGION_MARK set: read through
+     * region_size(). The header sits where a block header would, so a pointer 16 bytes into a
+     * region must not pass for a live block: its head word carries a reserved flag
+     * (found by the fuzzer, tests/fuzz/crashes/fuzz_byte_tlsf/region-header-free). */
+    size_t size_marked;
 } arc_tlsf_region_t;
 
 #define REGION_HEADER_SIZE sizeof(arc_tlsf_region_t)
-#define SENTINEL_SIZE      BLOCK_HEADER_SIZE
-#define REGION_OVERHEAD    (REGION_HEADER_SIZE + SENTINEL_SIZE)
-#define REGION_MIN         (REGION_OVERHEAD + MIN_STRIDE)
+/* A reserved head-word flag (always zero in real blocks), set in every region header. */
+#define REGION_MARK ((size_t)4)
+_Static_assert((REGION_MARK & BLOCK_RESERVED) == REGION_MARK, "the mark must be a reserved flag");
+
+static inline size_t region_size(const arc_tlsf_region_t *r)
+{
+    return r->size_marked & ~REGION_MARK;
+}
+#define SENTINEL_SIZE   BLOCK_HEADER_SIZE
+#define REGION_OVERHEAD (REGION_HEADER_SIZE + SENTINEL_SIZE)
+#define REGION_MIN      (REGION_OVERHEAD + MIN_STRIDE)
 
 _Static_assert(REGION_HEADER_SIZE % GRANULE == 0, "the first block starts on a granule");
 
@@ -459,7 +471,7 @@ static int region_trim(const void *start, size_t size, uintptr_t *lo, uintptr_t 
 static bool region_overlaps(const arc_tlsf_t *t, uintptr_t lo, uintptr_t hi)
 {
     for (const arc_tlsf_region_t *r = t->regions; r; r = r->next)
-        if (lo < (uintptr_t)r + r->size && (uintptr_t)r < hi)
+        if (lo < (uintptr_t)r + region_size(r) && (uintptr_t)r < hi)
             return true;
     return false;
 }
@@ -471,8 +483,8 @@ static void region_span_update(arc_tlsf_t *t)
     for (const arc_tlsf_region_t *r = t->regions; r; r = r->next) {
         if ((uintptr_t)r < t->span_lo)
             t->span_lo = (uintptr_t)r;
-        if ((uintptr_t)r + r->size > t->span_hi)
-            t->span_hi = (uintptr_t)r + r->size;
+        if ((uintptr_t)r + region_size(r) > t->span_hi)
+            t->span_hi = (uintptr_t)r + region_size(r);
     }
 }
 
@@ -491,7 +503,7 @@ static int tlsf_add_memory(arc_byte_allocator_t *a, void *start, size_t size)
     if (region_overlaps(t, lo, hi))
         return ARC_MEMORY_OVERLAP;
     arc_tlsf_region_t *r = (arc_tlsf_region_t *)lo;
-    r->size = hi - lo;
+    r->size_marked = (hi - lo) | REGION_MARK;
     r->next = t->regions;
     t->regions = r;
     arc_tlsf_block_t *b = region_first_block(r);
@@ -520,13 +532,13 @@ static int tlsf_remove_memory(arc_byte_allocator_t *a, void *start, size_t size)
     if (region_trim(start, size, &lo, &hi))
         return ARC_INVALID_PARAM;
     arc_tlsf_region_t **link = &t->regions;
-    while (*link && ((uintptr_t)*link != lo || (*link)->size != hi - lo))
+    while (*link && ((uintptr_t)*link != lo || region_size(*link) != hi - lo))
         link = &(*link)->next;
     arc_tlsf_region_t *r = *link;
     if (!r)
         return ARC_INVALID_PARAM;
     arc_tlsf_block_t *b = region_first_block(r);
-    if (!block_is_free(b) || block_stride(b) != r->size - REGION_OVERHEAD)
+    if (!block_is_free(b) || block_stride(b) != region_size(r) - REGION_OVERHEAD)
         return ARC_INVALID_PARAM; /* something in it is live */
     list_remove(t, b, list_of(block_stride(b)));
     *link = r->next;
@@ -566,8 +578,8 @@ typedef struct check_tally {
 static size_t region_check(const arc_tlsf_t *t, const arc_tlsf_region_t *r, check_tally_t *tally)
 {
     size_t bad = 0;
-    uintptr_t end = (uintptr_t)r + r->size;
-    if ((uintptr_t)r % GRANULE || r->size % GRANULE || r->size < REGION_MIN ||
+    uintptr_t end = (uintptr_t)r + region_size(r);
+    if ((uintptr_t)r % GRANULE || region_size(r) % GRANULE || region_size(r) < REGION_MIN ||
         (uintptr_t)r < t->span_lo || end > t->span_hi)
         return 1; /* the chain cannot be trusted */
     const arc_tlsf_block_t *prev = NULL, *b = region_first_block(r);
@@ -595,8 +607,8 @@ static size_t region_check(const arc_tlsf_t *t, const arc_tlsf_region_t *r, chec
     bad += (uintptr_t)b != end - SENTINEL_SIZE;
     bad += block_stride(b) != 0 || block_is_free(b);
     bad += block_prev_is_free(b) != block_is_free(prev);
-    bad += sum != r->size - REGION_OVERHEAD;
-    tally->total += r->size - REGION_OVERHEAD;
+    bad += sum != region_size(r) - REGION_OVERHEAD;
+    tally->total += region_size(r) - REGION_OVERHEAD;
     return bad;
 }
 

@@ -103,6 +103,16 @@ static void test_alignment(void)
             free_aligned_sized(r, align, sizes[k]);
         }
     }
+    /* Size 0 with an alignment still gives a real, freeable, aligned block. */
+    for (size_t align = 32; align <= ((size_t)1 << 16); align *= 8) {
+        void *z = NULL;
+        CHECKF(posix_memalign(&z, align, 0) == 0 && z && aligned_to(z, align),
+               "posix_memalign(%zu, 0)", align);
+        free(z);
+        z = aligned_alloc(align, 0);
+        CHECKF(z && aligned_to(z, align), "aligned_alloc(%zu, 0)", align);
+        free(z);
+    }
     void *p = (void *)1;
     CHECK(posix_memalign(&p, 0, 16) == EINVAL);
     CHECK(posix_memalign(&p, 3, 16) == EINVAL);

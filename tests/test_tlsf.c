@@ -717,8 +717,30 @@ static void test_big_pool(void)
     munmap(mem, pool_size);
 }
 
+/* Found by fuzz_byte_tlsf (tests/fuzz/crashes/fuzz_byte_tlsf/region-header-free): a pointer
+ * 16 bytes into a region that is not the lowest, with another region right after it, looked
+ * like a live block spanning the whole region; freeing it corrupted the allocator. */
+static void test_region_header_pointer(void)
+{
+    static _Alignas(64) unsigned char state[1 << 16];
+    static _Alignas(4096) unsigned char mem[3 * 4096];
+    arc_byte_allocator_t *a = (arc_byte_allocator_t *)state;
+    CHECK(ops->init(a, mem, 4096) == ARC_OK);
+    CHECK(ops->add_memory(a, mem + 4096, 4096) == ARC_OK);
+    CHECK(ops->add_memory(a, mem + 2 * 4096, 4096) == ARC_OK);
+    size_t used = ops->used_bytes(a), avail = ops->available_bytes(a);
+    for (int r = 0; r < 3; r++) {
+        void *fake = mem + (size_t)r * 4096 + 16;
+        CHECKF(ops->dealloc(a, fake, 16, 16) == ARC_NOT_ALLOCATED, "region %d header freed", r);
+        CHECK(ops->dealloc_in(a, mem + (size_t)r * 4096, fake, 16, 16) == ARC_NOT_ALLOCATED);
+    }
+    CHECK(ops->used_bytes(a) == used && ops->available_bytes(a) == avail);
+    CHECK(ops->check(a) == 0);
+}
+
 int main(void)
 {
+    test_region_header_pointer();
     test_params();
     test_overlap();
     test_misuse();
