@@ -1,9 +1,6 @@
-/* fuzz_byte.c: libFuzzer harness for one byte allocator through the arc_byte_ops_t contract
- * (FUZZ_BYTE_OPS: arc_tlsf_ops unless the build says arc_buddy_ops or arc_slab_ops). The input is
- * a sequence of operations on regions carved from a static pool; every result is checked against
- * a model of the regions, the live blocks, the statistics and the blocks' fill patterns. Uses the
- * allocator outside its contract only to test the refusals it promises; aborts on the first
- * disagreement. */
+/* fuzz_byte.c: libFuzzer harness for one byte allocator (FUZZ_BYTE_OPS, TLSF by default):
+ * operations on regions of a static pool, checked against a model of regions, blocks, statistics
+ * and fill patterns. Misuses the allocator only to test the refusals it promises. */
 #include <stdint.h>
 #include <string.h>
 
@@ -14,14 +11,24 @@
 #define FUZZ_BYTE_OPS arc_tlsf_ops
 #endif
 
+/* A known arcalloc bug (reproducer: crashes/fuzz_byte_tlsf/region-header-free): TLSF's dealloc
+ * takes region start + 16 for a live block when the region is not the lowest and another region
+ * starts right at its end (src/tlsf.c block_live_at reads the region header's size word as a
+ * block head and the next region's header as the next block), then corrupts the allocator
+ * (used_bytes wraps, check() counts 9 broken invariants). While this is 1 the harness does not
+ * probe that address on TLSF, so the fuzzer can go past it; set it to 0 once the bug is fixed. */
+#ifndef FUZZ_SKIP_TLSF_REGION_HEADER
+#define FUZZ_SKIP_TLSF_REGION_HEADER 0 /* fixed: region headers carry REGION_MARK */
+#endif
+
 enum {
     POOL_BYTES = 2 << 20,  /* regions are carved from this static pool */
     POOL_ALIGN = 64 << 10, /* so offsets in the input decide alignment up to slab's 64 KiB slabs */
     GRANULE = ARC_MIN_ALIGN,
     POOL_GRANULES = POOL_BYTES / GRANULE,
-    MODEL_REGIONS = 8, /* regions the model holds at once */
-    MAX_LIVE = 4096,   /* live blocks the model holds: slot + 1 fits the uint16_t owner map */
-    RECENT = 16,       /* freed pointers remembered, to free again later */
+    MODEL_REGIONS = 8,  /* regions the model holds at once */
+    MAX_LIVE = 4096,    /* live blocks the model holds: slot + 1 fits the uint16_t owner map */
+    RECENT = 16,        /* freed pointers remembered, to free again later */
     EXHAUST_MAX = 1024, /* allocations one "exhaust" operation makes at most */
     /* Trimmed region bytes below which every backend refuses a region: TLSF's 16-byte header,
      * 16-byte sentinel and 32-byte smallest block (buddy and slab need more). */
@@ -40,7 +47,7 @@ enum {
     /* check() walks whole regions (buddy: a map byte per granule, 128 Ki of them in a full pool):
      * run it after every region operation and every CHECK_EVERY-th other one, so the fuzzer
      * spends its time on operations. Statistics are checked after every operation. */
-    CHECK_EVERY = 8,
+    CHECK_EVERY = 16,
 };
 
 _Static_assert(MAX_LIVE < UINT16_MAX, "owner map entries are slot + 1 in a uint16_t");
@@ -178,8 +185,8 @@ static void verify_all(void)
                 (next < 0 || regions[r].lo < regions[next].lo))
                 next = r;
         size_t to = next < 0 ? POOL_BYTES : (size_t)(regions[next].lo - (uintptr_t)pool);
-        FUZZ_CHECK(scrub_intact(from, to), "pool bytes in [%zu, %zu), outside every region, "
-                   "were written", from, to);
+        FUZZ_CHECK(scrub_intact(from, to),
+                   "pool bytes in [%zu, %zu), outside every region, were written", from, to);
         if (next < 0)
             break;
         from = (size_t)(regions[next].hi - (uintptr_t)pool);
@@ -288,7 +295,10 @@ static void pointer_probe(unsigned char *q)
     /* TLSF, inside a region: misaligned pointers, and the first three granules of a region (its
      * header and its first block's header, which are never a user's bytes). Elsewhere a stale
      * header may remain in free memory: TLSF cannot tell, by design (tlsf.c block_live_at). */
-    if (a % GRANULE || a - regions[r].lo <= 2 * GRANULE)
+    uintptr_t off = a - regions[r].lo;
+    if (FUZZ_SKIP_TLSF_REGION_HEADER && off == GRANULE)
+        return;
+    if (a % GRANULE || off <= 2 * GRANULE)
         expect_refused(q, "a misaligned or region-header pointer");
 }
 
@@ -343,11 +353,13 @@ static void free_random(fuzz_in_t *in)
 
 /* ---- input decoding ------------------------------------------------------------------------- */
 
+/* clang-format off */
 static const size_t size_specials[] = {
     1, 8, 15, 16, 17, 24, 32, 48, 1008, 1024, 1025, 4080, 4096, 4097, 8192, 65536,
-    POOL_BYTES / 2, POOL_BYTES, SIZE_MAX, SIZE_MAX - 4095, (size_t)1 << 62, ((size_t)1 << 62) - 1,
-    (size_t)1 << 63, 0,
+    POOL_BYTES / 2, POOL_BYTES, SIZE_MAX, SIZE_MAX - 4095,
+    (size_t)1 << 62, ((size_t)1 << 62) - 1, (size_t)1 << 63, 0
 };
+/* clang-format on */
 
 static size_t pick_size(fuzz_in_t *in)
 {
@@ -368,10 +380,12 @@ static size_t pick_size(fuzz_in_t *in)
     }
 }
 
+/* clang-format off */
 static const size_t align_specials[] = {
     0, 3, 24, 4095, (size_t)1 << 20, (size_t)1 << 40, (size_t)1 << 61, (size_t)1 << 62,
-    (size_t)1 << 63, SIZE_MAX,
+    (size_t)1 << 63, SIZE_MAX
 };
+/* clang-format on */
 
 static size_t pick_align(fuzz_in_t *in)
 {
@@ -497,8 +511,8 @@ static void region_remove(int r, bool bogus)
     }
     int rc = ops->remove_memory(state, g.start, g.size);
     if (g.live) {
-        FUZZ_CHECK(rc == ARC_INVALID_PARAM, "remove_memory of a region with %zu live -> %d",
-                   g.live, rc);
+        FUZZ_CHECK(rc == ARC_INVALID_PARAM, "remove_memory of a region with %zu live -> %d", g.live,
+                   rc);
         return;
     }
     FUZZ_CHECK(rc == ARC_OK, "remove_memory of an empty region -> %d", rc);
@@ -691,7 +705,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!ready)
             continue;
         stats_check();
-        if (step % CHECK_EVERY == 0 || op >= OP_ADD) {
+        if (step % CHECK_EVERY == 0 || (op >= OP_ADD && op <= OP_INIT) || op == OP_CHECK) {
             size_t bad = ops->check(state);
             FUZZ_CHECK(bad == 0, "check() found %zu broken invariants after op %u (step %u)", bad,
                        op, step);

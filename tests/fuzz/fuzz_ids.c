@@ -1,7 +1,6 @@
-/* fuzz_ids.c: libFuzzer harness for the id allocator (arc_ids_*). The input is a sequence of
- * init, alloc, alloc_fixed, dealloc and is_allocated calls, each checked against a flat bit-per-id
- * model: the exact result code, the exact first id (lowest aligned free run), the counts and
- * arc_ids_check(). Aborts on the first disagreement. */
+/* fuzz_ids.c: libFuzzer harness for the id allocator: init, alloc, alloc_fixed, dealloc and
+ * is_allocated, each checked against a flat bit-per-id model (exact codes and first ids, counts,
+ * arc_ids_check). Aborts on the first disagreement. */
 #include <stdint.h>
 #include <string.h>
 
@@ -122,8 +121,8 @@ static void do_init(size_t capacity, uint8_t garbage)
             stats_check(); /* refused before writing anything */
         return;
     }
-    FUZZ_CHECK(bytes > 0 && bytes % 64 == 0 && bytes >= capacity / 8,
-               "state_size(%zu) = %zu", capacity, bytes);
+    FUZZ_CHECK(bytes > 0 && bytes % 64 == 0 && bytes >= capacity / 8, "state_size(%zu) = %zu",
+               capacity, bytes);
     if (capacity > MODEL_MAX)
         return; /* fine for the allocator, too big for the model */
     free(ids_raw);
@@ -210,8 +209,11 @@ static size_t pick_capacity(fuzz_in_t *in)
 {
     /* Mostly small maps (fast runs); a level boundary or a big map now and then. */
     static const size_t edges[] = {0, 1, 63, 64, 65, 4095, 4096, 4097, 262143, 262144, 262145};
-    static const size_t big[] = {(size_t)1 << 20, MODEL_MAX - 1, MODEL_MAX, IDS_MAX,
-                                 IDS_MAX + 1,     SIZE_MAX};
+    /* clang-format off */
+    static const size_t big[] = {
+        (size_t)1 << 20, MODEL_MAX - 1, MODEL_MAX, IDS_MAX, IDS_MAX + 1, SIZE_MAX
+    };
+    /* clang-format on */
     uint8_t k = fuzz_u8(in);
     switch (k % 16) {
     case 0:

@@ -1,8 +1,6 @@
-/* fuzz_pages.c: libFuzzer harness for the page allocator (arc_pages_*). The input is a sequence
- * of init, add_memory, alloc, alloc_at and dealloc calls over made-up address ranges (the page
- * allocator never touches the memory it manages), each checked against a byte-per-page model:
- * the exact result code, the exact address (lowest fitting run, regions in the order added),
- * the page counts, and arc_pages_check(). Aborts on the first disagreement. */
+/* fuzz_pages.c: libFuzzer harness for the page allocator: init, add_memory, alloc, alloc_at and
+ * dealloc over made-up address ranges, each checked against a byte-per-page model (exact codes and
+ * addresses, counts, arc_pages_check). Never touches the memory the ranges name. */
 #include <stdint.h>
 #include <string.h>
 
@@ -51,13 +49,15 @@ static const size_t slice_lo[SLICES] = {0, WINDOW_PAGES / 2 - SLICE_PAGES / 2,
 
 /* Window bases to try: each a multiple of BASE_ALIGN; the last puts the window's end at the top
  * of the address space (its last page is never part of a region: see trim()). */
+/* clang-format off */
 static const uintptr_t bases[] = {
     (uintptr_t)1 << 30,
     (uintptr_t)3 << 30,
     (uintptr_t)1 << 40,
     ((uintptr_t)1 << 47) - (uintptr_t)ARC_ADDRESS_SPACE_BYTES,
-    (uintptr_t)0 - (uintptr_t)ARC_ADDRESS_SPACE_BYTES,
+    (uintptr_t)0 - (uintptr_t)ARC_ADDRESS_SPACE_BYTES
 };
+/* clang-format on */
 
 /* ---- model ---------------------------------------------------------------------------------- */
 
@@ -288,8 +288,8 @@ static void do_alloc_at(uintptr_t addr, size_t n, size_t align)
 {
     size_t first = 0;
     int want = ARC_OK;
-    if (n == 0 || !align_valid(align) || addr % PAGE || addr % align || !addr_page(addr, n, &first) ||
-        region_holding(first, first + n) < 0) {
+    if (n == 0 || !align_valid(align) || addr % PAGE || addr % align ||
+        !addr_page(addr, n, &first) || region_holding(first, first + n) < 0) {
         want = ARC_INVALID_PARAM;
     } else {
         for (size_t i = first; i < first + n; i++)
@@ -343,9 +343,12 @@ static size_t pick_pages(fuzz_in_t *in)
     case 6:
         return 0;
     default: {
-        static const size_t specials[] = {WINDOW_PAGES,     WINDOW_PAGES + 1, SIZE_MAX,
-                                          SIZE_MAX / PAGE,  (size_t)1 << 40,  512,
-                                          1000,             SLICE_PAGES,      SLICE_PAGES + 1};
+        /* clang-format off */
+        static const size_t specials[] = {
+            WINDOW_PAGES, WINDOW_PAGES + 1, SIZE_MAX, SIZE_MAX / PAGE, (size_t)1 << 40,
+            512, 1000, SLICE_PAGES, SLICE_PAGES + 1
+        };
+        /* clang-format on */
         return specials[k / 8 % (sizeof specials / sizeof specials[0])];
     }
     }
