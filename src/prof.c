@@ -467,16 +467,8 @@ static size_t text_put(char *buf, size_t cap, size_t at, const char *s)
 
 static size_t text_hex(char *buf, size_t cap, size_t at, uintptr_t v)
 {
-    char digits[2 + 2 * sizeof v + 1];
-    size_t n = sizeof digits - 1;
-    digits[n] = '\0';
-    do {
-        digits[--n] = "0123456789abcdef"[v & 15];
-        v >>= 4;
-    } while (v);
-    digits[--n] = 'x';
-    digits[--n] = '0';
-    return text_put(buf, cap, at, digits + n);
+    char digits[ARC_HEX_MAX];
+    return text_put(buf, cap, at, arc_format_hex(v, digits));
 }
 
 size_t arc_prof_symbolize(uintptr_t ip, enum arc_prof_name style, char *buf, size_t cap)

@@ -26,18 +26,23 @@ static size_t append(char *line, size_t at, const char *s)
     return at + n;
 }
 
-static size_t append_hex(char *line, size_t at, uintptr_t v)
+const char *arc_format_hex(uintptr_t v, char buf[ARC_HEX_MAX])
 {
-    char digits[2 + 2 * sizeof v + 1];
-    size_t n = sizeof digits - 1;
-    digits[n] = '\0';
+    size_t n = ARC_HEX_MAX - 1;
+    buf[n] = '\0';
     do {
-        digits[--n] = "0123456789abcdef"[v & 15];
+        buf[--n] = "0123456789abcdef"[v & 15];
         v >>= 4;
     } while (v);
-    digits[--n] = 'x';
-    digits[--n] = '0';
-    return append(line, at, digits + n);
+    buf[--n] = 'x';
+    buf[--n] = '0';
+    return buf + n;
+}
+
+static size_t append_hex(char *line, size_t at, uintptr_t v)
+{
+    char digits[ARC_HEX_MAX];
+    return append(line, at, arc_format_hex(v, digits));
 }
 
 #if ARC_PROF
