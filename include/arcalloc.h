@@ -64,7 +64,8 @@ ARC_API int arc_pages_dealloc(arc_pages_t *pa, uintptr_t addr, size_t num_pages)
 ARC_API size_t arc_pages_total_pages(const arc_pages_t *pa);
 ARC_API size_t arc_pages_used_pages(const arc_pages_t *pa);
 ARC_API size_t arc_pages_available_pages(const arc_pages_t *pa);
-/* Walks every level and region; returns the number of broken invariants (0 when sound). */
+/* Walks the bitmap only under pages in use, and every region; returns the number of broken
+ * invariants (0 when sound). */
 ARC_API size_t arc_pages_check(const arc_pages_t *pa);
 
 /* ---- byte allocators ---------------------------------------------------------------------- */
@@ -79,11 +80,13 @@ typedef struct arc_byte_allocator arc_byte_allocator_t;
  *   ARC_MIN_ALIGN aligned and inside an added region; nothing fits -> ARC_NO_MEMORY.
  * - add_memory/init: the region is trimmed to ARC_MIN_ALIGN boundaries; too small to hold one
  *   block -> ARC_INVALID_PARAM; overlapping a region already added -> ARC_MEMORY_OVERLAP.
- * - dealloc(ptr, size, align) takes what alloc was asked; a pointer the allocator can tell
+ * - dealloc(ptr, size, align) takes what alloc was asked, or any size up to usable_size(ptr)
+ *   (more is ARC_NOT_ALLOCATED); align is not needed. A pointer the allocator can tell
  *   is not a live block start -> ARC_NOT_ALLOCATED, nothing changed.
  * - remove_memory: hands back a whole region given to init/add_memory, only when nothing in it
  *   is allocated (ARC_INVALID_PARAM otherwise, or when it is not such a region).
- * - usable_size: bytes writable at a live block (>= the size asked).
+ * - usable_size: bytes writable at a live block (>= the size asked); 0 for a pointer that is
+ *   not a live block start.
  * - used_bytes counts whole blocks handed out (usable sizes); total_bytes all added memory
  *   the allocator can hand out; available_bytes = total - used - its own bookkeeping. */
 typedef struct arc_byte_ops {
