@@ -80,18 +80,7 @@ bool arc_arena_init(void)
 /* Caller holds the lock. */
 static void *meta_alloc_locked(size_t size)
 {
-    size = (size + 63) & ~(size_t)63;
-    if ((size_t)(arc_arena.meta_end - arc_arena.meta_cur) < size) {
-        size_t chunk = size > META_CHUNK ? (size + META_CHUNK - 1) & ~(META_CHUNK - 1) : META_CHUNK;
-        char *fresh = arc_os_map(chunk);
-        if (!fresh)
-            return NULL;
-        arc_arena.meta_cur = fresh;
-        arc_arena.meta_end = fresh + chunk;
-    }
-    void *p = arc_arena.meta_cur;
-    arc_arena.meta_cur += size;
-    return p;
+    return arc_os_bump(&arc_arena.meta, (size + 63) & ~(size_t)63, META_CHUNK);
 }
 
 void *arc_arena_meta_alloc(size_t size)

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "arcalloc.h"
+#include "os.h"
 
 typedef struct arc_heap arc_heap_t;
 
@@ -49,7 +50,7 @@ typedef struct arc_arena {
     uintptr_t *pagemap;
     arc_pages_t *pages;
     pthread_mutex_t lock; /* guards pages, metadata and the large free list */
-    char *meta_cur, *meta_end;
+    arc_os_bump_t meta;   /* heaps, large-run descriptors */
     arc_large_t *large_free;
     /* Secure mode (docs/security.md), set once at start-up: guard pages, encoded free lists. */
     bool secure;

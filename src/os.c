@@ -70,6 +70,21 @@ void arc_os_unmap(void *addr, size_t size)
     atomic_fetch_add_explicit(&count_unmap, 1, memory_order_relaxed);
 }
 
+void *arc_os_bump(arc_os_bump_t *bump, size_t size, size_t chunk)
+{
+    if ((size_t)(bump->end - bump->cur) < size) {
+        size_t span = size > chunk ? (size + chunk - 1) & ~(chunk - 1) : chunk;
+        char *fresh = arc_os_map(span);
+        if (!fresh)
+            return NULL;
+        bump->cur = fresh;
+        bump->end = fresh + span;
+    }
+    void *p = bump->cur;
+    bump->cur += size;
+    return p;
+}
+
 void arc_os_decommit(void *addr, size_t size)
 {
     /* MADV_DONTNEED, not MADV_FREE: RSS must drop at once and the pages must read as zero,

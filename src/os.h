@@ -16,6 +16,13 @@ void *arc_os_reserve(size_t size, size_t min_size, size_t align, size_t *got);
 /* Fresh zero-filled memory for metadata, page-granular. NULL on failure. */
 void *arc_os_map(size_t size);
 void arc_os_unmap(void *addr, size_t size);
+/* Metadata bump allocation: `size` bytes (already rounded by the caller) carved from chunks of
+ * at least `chunk` bytes (a power of two) mapped on demand, never given back. The caller
+ * serialises calls on one arc_os_bump_t. NULL when the OS refuses. */
+typedef struct arc_os_bump {
+    char *cur, *end;
+} arc_os_bump_t;
+void *arc_os_bump(arc_os_bump_t *bump, size_t size, size_t chunk);
 /* Gives the physical pages of [addr, addr+size) back; the range stays reserved and reads as
  * zero next time. Page-aligned arguments. */
 void arc_os_decommit(void *addr, size_t size);

@@ -116,7 +116,7 @@ static struct {
     prof_stack_t *all_stacks;
     prof_rng_t *rngs;
     size_t rngs_cap, rngs_used;
-    char *pool_cur, *pool_end;
+    arc_os_bump_t pool;
     uint64_t dropped;    /* samples lost because a table could not grow */
     uint64_t generation; /* changes of the live samples, */
     uint64_t dumped;     /* ... and how many there had been at the last dump (+1; 0: none) */
@@ -345,17 +345,7 @@ static bool stacks_grow(void)
 
 static void *pool_alloc(size_t size)
 {
-    size = (size + 15) & ~(size_t)15;
-    if ((size_t)(prof.pool_end - prof.pool_cur) < size) {
-        char *chunk = arc_os_map(POOL_CHUNK);
-        if (!chunk)
-            return NULL;
-        prof.pool_cur = chunk;
-        prof.pool_end = chunk + POOL_CHUNK;
-    }
-    void *p = prof.pool_cur;
-    prof.pool_cur += size;
-    return p;
+    return arc_os_bump(&prof.pool, (size + 15) & ~(size_t)15, POOL_CHUNK);
 }
 
 /* The one record of this stack, created on first sight; NULL when memory ran out. */
