@@ -107,6 +107,8 @@ typedef struct arc_byte_ops {
     size_t (*used_bytes)(const arc_byte_allocator_t *a);
     size_t (*available_bytes)(const arc_byte_allocator_t *a);
     size_t (*check)(const arc_byte_allocator_t *a); /* broken invariants, 0 when sound */
+    /* Secure builds: keys the block-header checks (arc_byte_set_key); NULL in normal builds. */
+    void (*set_key)(arc_byte_allocator_t *a, uint64_t key);
 } arc_byte_ops_t;
 
 /* Every block any backend returns is aligned to at least this (malloc's guarantee). */
@@ -117,6 +119,13 @@ ARC_API extern const arc_byte_ops_t arc_buddy_ops;
 ARC_API extern const arc_byte_ops_t arc_slab_ops;
 /* "tlsf", "buddy" or "slab" -> its ops; NULL for any other name. */
 ARC_API const arc_byte_ops_t *arc_byte_ops_find(const char *name);
+/* Secure builds (-Dsecure=true): keys the block-header checks (checksums and canaries on the
+ * metadata each backend keeps next to its blocks) with a per-instance secret; call after init,
+ * before the first alloc. Without a call the key is a fixed nonzero default derived from the
+ * state's address, so the checks still work; 0 also picks that default. A no-op in normal
+ * builds. A header that fails its check makes dealloc/dealloc_in return ARC_INVALID_PARAM
+ * (nothing changed) and usable_size/usable_size_in return 0. */
+ARC_API void arc_byte_set_key(const arc_byte_ops_t *ops, arc_byte_allocator_t *state, uint64_t key);
 
 /* ---- id allocator ------------------------------------------------------------------------- */
 
@@ -172,7 +181,8 @@ ARC_API int arc_malloc_info(int options, FILE *fp);
 /* arc_stats_print formats. */
 #define ARC_STATS_TEXT 1
 #define ARC_STATS_JSON 2
-/* Cached sizes: class i holds blocks of usable size i * 16 (rounded down), i = 1 .. 64. */
+/* Small sizes: entry i counts blocks of usable size i * 16, i = 1 .. 64 (only the sizes of
+ * arcalloc's small size classes ever count). */
 #define ARC_STATS_SIZE_CLASSES 65
 
 /* The whole report as numbers (docs/stats.md says what each one means, with an example). Heap
@@ -195,7 +205,8 @@ struct arc_stats {
     uint64_t remote_frees_received; /* ... taken back by their heap (<= sent) */
     uint64_t segments_added;        /* 1 MiB heap segments taken from the page allocator */
     uint64_t segments_released;     /* ... given back */
-    uint64_t cache_flushes;         /* cache bins emptied into their byte allocator */
+    uint64_t spans_added;           /* 32 KiB spans of small blocks taken from the byte allocator */
+    uint64_t spans_released;        /* spans given back when their last block was freed */
     uint64_t heap_reuses;           /* heaps taken over by a new thread or arc_heap_new */
     /* Process figures. */
     uint64_t stats_enabled;        /* 1 when the counters are compiled in */
@@ -203,9 +214,9 @@ struct arc_stats {
     uint64_t frees;                /* blocks given back, all kinds */
     uint64_t live_bytes;           /* allocated_bytes - freed_bytes */
     uint64_t peak_live_bytes;      /* highest live_bytes seen at a slow path */
-    uint64_t cached_bytes;         /* freed blocks resting in thread caches */
+    uint64_t cached_bytes;         /* free blocks in the spans of small blocks */
     uint64_t byte_total_bytes;     /* byte allocators of all heaps: total_bytes */
-    uint64_t byte_used_bytes;      /* ... used_bytes (includes cached blocks) */
+    uint64_t byte_used_bytes;      /* ... used_bytes (whole spans count as used) */
     uint64_t byte_available_bytes; /* ... available_bytes */
     uint64_t page_total_pages;     /* page allocator: total pages */
     uint64_t page_used_pages;      /* ... used pages (segments and large blocks) */
@@ -224,12 +235,13 @@ struct arc_stats {
     uint64_t madvise_calls;        /* madvise calls */
     uint64_t mmap_calls;           /* mmap calls (the range, metadata) */
     uint64_t munmap_calls;         /* munmap calls */
+    uint64_t mremap_calls;         /* mremap calls (large realloc moved without a copy) */
     uint64_t threads_live;         /* threads holding a heap now */
     uint64_t threads_started;      /* threads that ever took a heap */
     uint64_t heaps_created;        /* heaps created (thread and first-class) */
     uint64_t heaps_waiting;        /* heaps kept for reuse (exited threads, destroyed heaps) */
     uint64_t shared_heaps_live;    /* first-class heaps not destroyed */
-    /* Cached sizes, per class: size = i * 16; live = allocs - frees. Class 0 is unused. */
+    /* Small sizes, per 16-byte step: size = i * 16; live = allocs - frees. Entry 0 is unused. */
     struct arc_stats_class {
         uint64_t size, allocs, frees, live;
     } size_classes[ARC_STATS_SIZE_CLASSES];

@@ -14,32 +14,36 @@
 #define ARC_REALLOC_HEADROOM_DIV 4
 
 static void *alloc_slow(size_t size, size_t align);
+static void *malloc_miss(arc_heap_t *h, size_t size);
 static void free_slow(void *p, uintptr_t entry);
+static void free_remote(arc_segment_t *seg, void *p);
 
-/* malloc: a pop from the thread's cache bin, else the slow path. ~20 instructions. */
+/* malloc: a pop from the free list of the span of size's class, else the slow path. */
 void *arc_malloc(size_t size)
 {
     arc_heap_t *h = arc_tls_heap;
-    if (arc_likely(h != NULL && size <= ARC_CACHE_MAX)) {
-        void *p = arc_heap_cache_pop(h, size);
+    if (arc_likely(h != NULL && size <= ARC_SMALL_MAX)) {
+        void *p = arc_heap_small_pop(h, size);
         if (arc_likely(p != NULL))
             return arc_prof_on_alloc(h, p, size);
+        return malloc_miss(h, size);
     }
     return alloc_slow(size, ARC_GRANULE);
 }
 
-/* free: page map -> segment; our own heap's block goes to the cache bin. ~25 instructions. */
+/* free: page map -> segment -> span; our own heap's small block is pushed on its span. */
 void arc_free(void *p)
 {
-    uintptr_t entry = arc_arena_entry(p);
-    if (arc_likely(entry != 0 && !(entry & ARC_MAP_LARGE))) {
-        arc_segment_t *seg = (arc_segment_t *)entry;
+    arc_segment_t *seg = (arc_segment_t *)arc_arena_segment(p);
+    if (arc_likely(seg != NULL)) {
         if (arc_likely(seg->heap == arc_tls_heap)) {
             arc_heap_free_local(seg->heap, seg, p);
             return;
         }
+        free_remote(seg, p);
+        return;
     }
-    free_slow(p, entry);
+    free_slow(p, arc_arena_entry(p));
 }
 
 /* ---- rare cases ---------------------------------------------------------------------------- */
@@ -84,6 +88,16 @@ static void large_count(arc_heap_t *h, size_t requested, size_t allocated, size_
 #endif
 }
 
+/* The class's free list was empty: the next span (or a new one); out of memory goes the long way,
+ * which sets errno. */
+static ARC_NOINLINE void *malloc_miss(arc_heap_t *h, size_t size)
+{
+    void *p = arc_heap_small_slow(h, size);
+    if (!p)
+        return alloc_slow(size, ARC_GRANULE);
+    return arc_prof_on_alloc(h, p, size);
+}
+
 static ARC_NOINLINE void *alloc_slow(size_t size, size_t align)
 {
     arc_heap_t *h = arc_thread_heap_acquire();
@@ -113,6 +127,8 @@ static _Noreturn void report_pageless(const void *p, const char *op)
     int is_realloc = op[0] == 'r';
     uintptr_t page = ((uintptr_t)p - arc_arena.base) / ARC_PAGE_SIZE;
     for (uintptr_t i = page + 1; i-- > 0;) {
+        if (arc_arena.segmap[i / (ARC_SEGMENT_SLOT / ARC_PAGE_SIZE)])
+            break; /* a heap segment: no large run reaches past it */
         uintptr_t e = arc_arena.pagemap[i];
         if (e & ARC_MAP_LARGE && e != ARC_MAP_FREED) {
             const arc_large_t *large = (const arc_large_t *)(e & ~ARC_MAP_LARGE);
@@ -180,15 +196,17 @@ static ARC_NOINLINE void free_slow(void *p, uintptr_t entry)
             arc_report_misuse("free of a pointer arcalloc never returned", p);
         report_pageless(p, "free");
     }
-    if (entry & ARC_MAP_LARGE) {
+    if (entry & ARC_MAP_LARGE)
         large_release(p, large_checked(p, entry, "free"));
-    } else {
-        arc_segment_t *seg = (arc_segment_t *)entry;
-        if (arc_tls_heap && seg->heap->kind == ARC_HEAP_THREAD)
-            ARC_STAT_ADD(arc_tls_heap, remote_frees_sent, 1);
-        arc_heap_free_other(seg->heap, p);
-    }
+    else
+        free_remote((arc_segment_t *)entry, p);
     errno = saved_errno;
+}
+
+/* A block of another heap: another thread's (its lock-free list) or a first-class heap's. */
+static ARC_NOINLINE void free_remote(arc_segment_t *seg, void *p)
+{
+    arc_heap_free_remote(arc_tls_heap, seg->heap, p);
 }
 
 /* Usable bytes of a block, checking it is one: misuse is reported as `op`. */
@@ -212,9 +230,21 @@ static size_t usable_checked(const void *p, const char *op)
     if (h == arc_tls_heap || h->kind == ARC_HEAP_SHARED) {
         if (!arc_live_test(seg, p))
             arc_heap_bad_free(h, seg, p, op);
-        return h->ops->usable_size_in(h->backend, arc_segment_body(seg), p);
+        return arc_heap_usable(h, seg, p);
     }
+    arc_span_t *span = arc_span_of(seg, p);
+    if (span)
+        return span->block_size;
     return h->ops->usable_size(h->backend, p); /* the checked lookup: p is not ours to trust */
+}
+
+/* Page runs come zero-filled unless placed on dirty pages (a recently freed run, still
+ * committed): clearing those costs less than the page faults a fresh run takes. Heap blocks
+ * are always cleared. */
+static bool calloc_needs_clear(const void *p)
+{
+    uintptr_t entry = arc_arena_entry(p);
+    return !(entry & ARC_MAP_LARGE) || ((arc_large_t *)(entry & ~ARC_MAP_LARGE))->dirty;
 }
 
 void *arc_calloc(size_t count, size_t size)
@@ -225,8 +255,7 @@ void *arc_calloc(size_t count, size_t size)
         return NULL;
     }
     void *p = arc_malloc(total);
-    /* Page runs come zero-filled (free pages are always decommitted): no need to clear. */
-    if (p && !(total > ARC_LARGE_THRESHOLD && (arc_arena_entry(p) & ARC_MAP_LARGE)))
+    if (p && (total <= ARC_LARGE_THRESHOLD || calloc_needs_clear(p)))
         memset(p, 0, total);
     return p;
 }
@@ -246,6 +275,17 @@ static void *realloc_with(arc_heap_t *shared, void *p, size_t size)
             if (owner)
                 pthread_mutex_unlock(&owner->lock);
             return p;
+        }
+        /* Cannot grow in place: a big block moves its pages (mremap) instead of its bytes.
+         * Not under memcheck, which must see the copy to know the new block's bytes. */
+        if (size > old && old >= ARC_LARGE_MOVE_MIN && !ARC_VG_RUNNING()) {
+            void *q = shared ? arc_heap_malloc(shared, size) : arc_malloc(size);
+            if (!q)
+                return NULL;
+            if (!arc_large_move(p, large, q))
+                memcpy(q, p, old);
+            arc_free(p);
+            return q;
         }
     } else if (entry != 0 && size <= old && size >= old / 2 && !ARC_VG_RUNNING()) {
         return p; /* shrinking by less than half keeps the block (memcheck wants a move) */
@@ -375,7 +415,7 @@ int arc_malloc_trim(size_t pad)
 {
     (void)pad;
     arc_heap_t *h = arc_tls_heap;
-    return h && arc_heap_trim(h) ? 1 : 0;
+    return (int)(h && arc_heap_trim(h)) | (int)arc_arena_purge(); /* both run */
 }
 
 bool arc_owns(const void *p)
@@ -456,7 +496,7 @@ void *arc_heap_calloc(arc_heap_t *h, size_t count, size_t size)
         return NULL;
     }
     void *p = shared_alloc(h, total, ARC_GRANULE);
-    if (p && !(arc_arena_entry(p) & ARC_MAP_LARGE))
+    if (p && calloc_needs_clear(p))
         memset(p, 0, total);
     return p;
 }

@@ -23,7 +23,17 @@
  *   used_bytes      = sum of the block sizes (= usable_size) of live blocks.
  *   available_bytes = total - used = the bytes of the free blocks. The header and byte map are
  *                     outside total; a block carries no header, so the only waste is rounding
- *                     requests up to a power of two (it shows in used_bytes). */
+ *                     requests up to a power of two (it shows in used_bytes).
+ *
+ * Secure builds (ARC_SECURE): a live block has no header (its map byte is out of band, at the
+ * region start), so what sits next to program blocks is the free blocks' list links. Each free
+ * block's {next, prev} is sealed: a 16-bit checksum of (block address, next, prev, order, the
+ * instance's 64-bit key) in the top LINK_TAG_BITS of the two link words (user addresses stay
+ * below 2^56 on every 64-bit Linux: x86-64 5-level paging and arm64 included). dealloc and
+ * dealloc_in check every buddy they would merge with before changing anything (a bad one:
+ * ARC_INVALID_PARAM); alloc checks the block it pops (a bad one: ARC_NO_MEMORY, the list left
+ * as it is); a list neighbour whose seal is already bad is never re-sealed. usable_size reads
+ * only the map and has nothing in-band to check. Normal builds store plain pointers. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -64,9 +74,28 @@ _Static_assert(ORDER_MAX <= MAP_ORDER_MASK, "every order fits the map byte");
 _Static_assert(ORDER_LISTS <= 64, "the non-empty list set is one 64-bit word");
 _Static_assert((MAP_ORDER_MASK & (MAP_HEAD | MAP_USED)) == 0, "flags above the order");
 
-/* A free block: its first granule holds the links of its order's list. */
+#if ARC_SECURE
+/* A free block's seal: 8 bits in the top of each link word (addresses are below 2^56). The
+ * mixing constants are MurmurHash3's fmix64 multipliers (odd, from its author). */
+#define LINK_TAG_BITS  8
+#define LINK_TAG_SHIFT (64 - LINK_TAG_BITS)
+#define LINK_ADDR_MASK (~(uintptr_t)0 >> LINK_TAG_BITS)
+#define LINK_TAG_MASK  (((uintptr_t)1 << LINK_TAG_BITS) - 1)
+#define SEAL_MIX1      0xff51afd7ed558ccdull
+#define SEAL_MIX2      0xc4ceb9fe1a85ec53ull
+/* The default key: the state's address through the same mix, never zero. */
+#define KEY_DEFAULT_SALT 0x9e3779b97f4a7c15ull /* 2^64 / golden ratio, an odd constant */
+_Static_assert(2 * LINK_TAG_BITS == 16, "a 16-bit seal: a forged pair passes with chance 2^-16");
+#endif
+
+/* A free block: its first granule holds the links of its order's list (read and written only
+ * through link_next, link_prev and link_set: sealed in a secure build). */
 typedef struct arc_buddy_block {
+#if ARC_SECURE
+    uintptr_t next, prev; /* address | 8 seal bits on top */
+#else
     struct arc_buddy_block *next, *prev;
+#endif
 } arc_buddy_block_t;
 
 _Static_assert(sizeof(arc_buddy_block_t) <= ((size_t)1 << ORDER_MIN),
@@ -90,6 +119,9 @@ typedef struct arc_buddy {
     uint64_t nonempty; /* bit k: lists[k] != NULL */
     size_t total, used;
     arc_buddy_block_t *lists[ORDER_LISTS];
+#if ARC_SECURE
+    uint64_t key; /* seals every free block's links (arc_byte_set_key); never zero */
+#endif
 } arc_buddy_t;
 
 static arc_buddy_t *buddy_of(arc_byte_allocator_t *a)
@@ -148,6 +180,113 @@ static inline unsigned block_live_order(const arc_buddy_region_t *r, uintptr_t a
 
 /* ---- free lists --------------------------------------------------------------------------- */
 
+static inline arc_buddy_block_t *link_next(const arc_buddy_block_t *blk)
+{
+#if ARC_SECURE
+    return (arc_buddy_block_t *)(blk->next & LINK_ADDR_MASK);
+#else
+    return blk->next;
+#endif
+}
+
+static inline arc_buddy_block_t *link_prev(const arc_buddy_block_t *blk)
+{
+#if ARC_SECURE
+    return (arc_buddy_block_t *)(blk->prev & LINK_ADDR_MASK);
+#else
+    return blk->prev;
+#endif
+}
+
+#if ARC_SECURE
+/* The 16-bit seal of a free block of order k at blk with these links, under key. */
+static inline uintptr_t seal_of(uint64_t key, const arc_buddy_block_t *blk, uintptr_t next,
+                                uintptr_t prev, unsigned k)
+{
+    uint64_t h = ((next ^ key) * SEAL_MIX1 ^ prev ^ k) * SEAL_MIX2;
+    return (uintptr_t)(((h ^ (uintptr_t)blk) * SEAL_MIX1) >> (64 - 2 * LINK_TAG_BITS));
+}
+
+static inline bool seal_holds(uint64_t key, const arc_buddy_block_t *blk, unsigned k)
+{
+    uintptr_t seal = seal_of(key, blk, blk->next & LINK_ADDR_MASK, blk->prev & LINK_ADDR_MASK, k);
+    return (blk->next >> LINK_TAG_SHIFT) == (seal >> LINK_TAG_BITS) &&
+           (blk->prev >> LINK_TAG_SHIFT) == (seal & LINK_TAG_MASK);
+}
+
+static inline void seal_write(uint64_t key, arc_buddy_block_t *blk, uintptr_t next, uintptr_t prev,
+                              unsigned k)
+{
+    uintptr_t seal = seal_of(key, blk, next, prev, k);
+    blk->next = next | (seal >> LINK_TAG_BITS) << LINK_TAG_SHIFT;
+    blk->prev = prev | (seal & LINK_TAG_MASK) << LINK_TAG_SHIFT;
+}
+
+static uint64_t key_default(const void *state)
+{
+    uint64_t h = ((uintptr_t)state ^ KEY_DEFAULT_SALT) * SEAL_MIX1;
+    h = (h ^ (h >> 33)) * SEAL_MIX2;
+    return h ? h : KEY_DEFAULT_SALT;
+}
+#endif
+
+/* The free block blk of order k: are its links its own (always in a normal build)? */
+static inline bool link_sealed(const arc_buddy_t *b, const arc_buddy_block_t *blk, unsigned k)
+{
+#if ARC_SECURE
+    return seal_holds(b->key, blk, k);
+#else
+    (void)b, (void)blk, (void)k;
+    return true;
+#endif
+}
+
+#if ARC_SECURE
+/* Writes blk's links, sealed. */
+static inline void link_set(const arc_buddy_t *b, arc_buddy_block_t *blk, arc_buddy_block_t *next,
+                            arc_buddy_block_t *prev, unsigned k)
+{
+    seal_write(b->key, blk, (uintptr_t)next, (uintptr_t)prev, k);
+}
+
+/* A list neighbour's one changed link; a neighbour whose seal is already bad stays as it is. */
+static inline void link_set_next(const arc_buddy_t *b, arc_buddy_block_t *blk,
+                                 arc_buddy_block_t *next, unsigned k)
+{
+    if (seal_holds(b->key, blk, k))
+        seal_write(b->key, blk, (uintptr_t)next, blk->prev & LINK_ADDR_MASK, k);
+}
+
+static inline void link_set_prev(const arc_buddy_t *b, arc_buddy_block_t *blk,
+                                 arc_buddy_block_t *prev, unsigned k)
+{
+    if (seal_holds(b->key, blk, k))
+        seal_write(b->key, blk, blk->next & LINK_ADDR_MASK, (uintptr_t)prev, k);
+}
+
+static inline void list_push(arc_buddy_t *b, uintptr_t addr, unsigned k)
+{
+    arc_buddy_block_t *blk = (arc_buddy_block_t *)addr, *first = b->lists[k];
+    link_set(b, blk, first, NULL, k);
+    if (first)
+        link_set_prev(b, first, blk, k);
+    b->lists[k] = blk;
+    b->nonempty |= (uint64_t)1 << k;
+}
+
+static inline void list_unlink(arc_buddy_t *b, arc_buddy_block_t *blk, unsigned k)
+{
+    arc_buddy_block_t *next = link_next(blk), *prev = link_prev(blk);
+    if (prev)
+        link_set_next(b, prev, next, k);
+    else
+        b->lists[k] = next;
+    if (next)
+        link_set_prev(b, next, prev, k);
+    if (!b->lists[k])
+        b->nonempty &= ~((uint64_t)1 << k);
+}
+#else
 static inline void list_push(arc_buddy_t *b, uintptr_t addr, unsigned k)
 {
     arc_buddy_block_t *blk = (arc_buddy_block_t *)addr;
@@ -170,6 +309,7 @@ static inline void list_unlink(arc_buddy_t *b, arc_buddy_block_t *blk, unsigned 
     if (!b->lists[k])
         b->nonempty &= ~((uint64_t)1 << k);
 }
+#endif
 
 /* ---- the region treap --------------------------------------------------------------------- */
 
@@ -260,6 +400,8 @@ static int buddy_alloc(arc_byte_allocator_t *a, size_t size, size_t align, void 
         return ARC_NO_MEMORY;
     unsigned j = bit_lsb(fit);
     arc_buddy_block_t *blk = b->lists[j];
+    if (!link_sealed(b, blk, j))
+        return ARC_NO_MEMORY; /* secure build: its links were overwritten; nothing changed */
     list_unlink(b, blk, j);
     uintptr_t addr = (uintptr_t)blk;
     arc_buddy_region_t *r = region_find(b->root, addr);
@@ -278,6 +420,23 @@ static int buddy_alloc(arc_byte_allocator_t *a, size_t size, size_t align, void 
 
 /* ---- dealloc ------------------------------------------------------------------------------ */
 
+#if ARC_SECURE
+/* Secure builds: true when a buddy the free of the block of order k at addr would merge with
+ * has links that fail their seal (the same walk as region_dealloc's merge, reading only). */
+static bool merge_bad(const arc_buddy_t *b, const arc_buddy_region_t *r, uintptr_t addr, unsigned k)
+{
+    for (; k < ORDER_MAX; k++) {
+        uintptr_t buddy = addr ^ ((uintptr_t)1 << k);
+        if (buddy < r->area_lo || buddy >= r->hi || *map_byte(r, buddy) != (MAP_HEAD | k))
+            return false;
+        if (!seal_holds(b->key, (const arc_buddy_block_t *)buddy, k))
+            return true;
+        addr &= ~((uintptr_t)1 << k);
+    }
+    return false;
+}
+#endif
+
 /* dealloc(ptr, size, align): size above the block's size cannot be what alloc was asked, so it
  * is ARC_NOT_ALLOCATED too; align is not needed (the map knows the order). */
 static int region_dealloc(arc_buddy_t *b, arc_buddy_region_t *r, uintptr_t addr, size_t size)
@@ -285,6 +444,10 @@ static int region_dealloc(arc_buddy_t *b, arc_buddy_region_t *r, uintptr_t addr,
     unsigned k = r ? block_live_order(r, addr) : 0;
     if (!k || size > (size_t)1 << k)
         return ARC_NOT_ALLOCATED;
+#if ARC_SECURE
+    if (merge_bad(b, r, addr, k))
+        return ARC_INVALID_PARAM;
+#endif
     *map_byte(r, addr) = 0;
     r->live--;
     b->used -= (size_t)1 << k;
@@ -392,8 +555,31 @@ static int buddy_init(arc_byte_allocator_t *a, void *start, size_t size)
     if (!a || (uintptr_t)a % _Alignof(arc_buddy_t))
         return ARC_INVALID_PARAM;
     memset(a, 0, sizeof(arc_buddy_t)); /* all-zero bits are NULL lists on every Linux target */
+#if ARC_SECURE
+    buddy_of(a)->key = key_default(a);
+#endif
     return buddy_add_memory(a, start, size);
 }
+
+#if ARC_SECURE
+/* Re-seals every free block's links under the new key (0: the default). A block already bad
+ * under the old key ends its list's walk and stays bad. */
+static void buddy_set_key(arc_byte_allocator_t *a, uint64_t key)
+{
+    arc_buddy_t *b = buddy_of(a);
+    uint64_t old = b->key;
+    key = key ? key : key_default(a);
+    for (unsigned k = ORDER_MIN; k <= ORDER_MAX; k++) {
+        arc_buddy_block_t *blk = b->lists[k];
+        while (blk && seal_holds(old, blk, k)) {
+            arc_buddy_block_t *next = link_next(blk);
+            seal_write(key, blk, (uintptr_t)next, (uintptr_t)link_prev(blk), k);
+            blk = next;
+        }
+    }
+    b->key = key;
+}
+#endif
 
 /* Takes back a region given whole to init/add_memory (the same start and size, or any that
  * trim to the same range) when none of its blocks is live. With nothing live every buddy pair
@@ -407,6 +593,14 @@ static int buddy_remove_memory(arc_byte_allocator_t *a, void *start, size_t size
     arc_buddy_region_t *r = region_find(b->root, lo);
     if (!r || r->lo != lo || r->hi != hi || r->live)
         return ARC_INVALID_PARAM;
+#if ARC_SECURE
+    for (uintptr_t addr = r->area_lo; addr < r->hi;) { /* every seal, before anything changes */
+        unsigned k = *map_byte(r, addr) & MAP_ORDER_MASK;
+        if (!seal_holds(b->key, (arc_buddy_block_t *)addr, k))
+            return ARC_INVALID_PARAM;
+        addr += (uintptr_t)1 << k;
+    }
+#endif
     for (uintptr_t addr = r->area_lo; addr < r->hi;) {
         unsigned k = *map_byte(r, addr) & MAP_ORDER_MASK;
         list_unlink(b, (arc_buddy_block_t *)addr, k);
@@ -507,11 +701,15 @@ static size_t lists_check(const arc_buddy_t *b, const check_tally_t *t)
         size_t count = 0;
         const arc_buddy_block_t *before = NULL;
         bad += ((b->nonempty >> k) & 1) != (b->lists[k] != NULL);
-        for (const arc_buddy_block_t *blk = b->lists[k]; blk; before = blk, blk = blk->next) {
+        for (const arc_buddy_block_t *blk = b->lists[k]; blk; before = blk, blk = link_next(blk)) {
             if (count++ > t->free_blocks[k])
                 break; /* more than the map holds: a cycle or a foreign block */
+            if (!link_sealed(b, blk, k)) {
+                bad += 2; /* its links cannot be followed; the count will not match either */
+                break;
+            }
             const arc_buddy_region_t *r = region_find(b->root, (uintptr_t)blk);
-            bad += blk->prev != before;
+            bad += link_prev(blk) != before;
             bad += !r || (uintptr_t)blk < r->area_lo || (uintptr_t)blk % GRANULE ||
                    *map_byte(r, (uintptr_t)blk) != (MAP_HEAD | k);
         }
@@ -545,4 +743,7 @@ const arc_byte_ops_t arc_buddy_ops = {
     .used_bytes = buddy_used_bytes,
     .available_bytes = buddy_available_bytes,
     .check = buddy_check,
+#if ARC_SECURE
+    .set_key = buddy_set_key,
+#endif
 };

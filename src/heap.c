@@ -1,7 +1,7 @@
 /* heap.c: the slow paths of a heap: growing by segments (with a guard page at the end in secure
- * mode), refilling and flushing the cache, draining blocks other threads freed, giving empty
- * segments back. Never called with another heap's state; never touches symbol names or
- * thread-local storage. */
+ * mode), blocks of the byte allocator (medium sizes, spans), draining blocks other threads freed,
+ * giving empty segments back. Never called with another heap's state; never touches symbol names
+ * or thread-local storage. */
 #include "heap.h"
 
 #include <string.h>
@@ -12,8 +12,6 @@
 _Static_assert(ARC_LARGE_THRESHOLD + ARC_HEAP_MAX_ALIGN <
                    ARC_SEGMENT_SIZE - sizeof(arc_segment_t) - ARC_GUARD_PAGES * ARC_PAGE_SIZE,
                "every heap request must fit in a fresh segment that ends in a guard page");
-
-static void cache_gc_tick(arc_heap_t *h);
 
 /* Creates a heap whose byte-allocator state follows it in the same metadata block. The backend
  * is initialised lazily with the first segment. */
@@ -40,34 +38,8 @@ arc_heap_t *arc_heap_create(const arc_byte_ops_t *ops, int kind)
     /* Any nonzero state works for xorshift; the heap's address makes heaps differ. */
     h->reuse_rng = ((uint64_t)arc_arena.secure_key ^ (uint64_t)(uintptr_t)h) | 1;
 #endif
+    arc_span_classes_setup(h);
     return h;
-}
-
-/* Learns the backend's rounding of each cached size: a request of g granules takes a block of
- * bin_of[g] granules, the size the backend really hands out, so a freed block of that usable
- * size serves every request that maps to its bin. */
-static void bins_setup(arc_heap_t *h)
-{
-    /* Under valgrind nothing is cached: every block passes the slow paths, where memcheck is
-     * told about it (vg.h). */
-    if (ARC_VG_RUNNING())
-        return;
-    for (size_t g = 1; g < ARC_BINS; g++) {
-        void *p = NULL;
-        if (h->ops->alloc(h->backend, g * ARC_GRANULE, ARC_GRANULE, &p) != ARC_OK)
-            continue;
-        size_t usable = h->ops->usable_size(h->backend, p);
-        h->ops->dealloc(h->backend, p, g * ARC_GRANULE, ARC_GRANULE);
-        /* Usable sizes need not be granule multiples (TLSF adds its 8-byte tail): a block
-         * serves its bin when it holds at least the bin's size. */
-        if (usable / ARC_GRANULE < ARC_BINS)
-            h->bin_of[g] = (uint8_t)(usable / ARC_GRANULE);
-    }
-    h->bin_of[0] = h->bin_of[1]; /* malloc(0) is a 1-byte request */
-    for (size_t b = 1; b < ARC_BINS; b++) {
-        size_t limit = ARC_BIN_BYTES / (b * ARC_GRANULE);
-        h->bins[b].limit = (uint32_t)(limit < ARC_BIN_MIN_COUNT ? ARC_BIN_MIN_COUNT : limit);
-    }
 }
 
 /* Pages at a segment's end that the byte allocator never gets: the guard, in secure mode. */
@@ -97,7 +69,7 @@ static void segment_guard(arc_segment_t *seg, bool accessible)
 
 static bool heap_grow(arc_heap_t *h)
 {
-    uintptr_t addr = arc_arena_pages_alloc(ARC_SEGMENT_PAGES, ARC_PAGE_SIZE);
+    uintptr_t addr = arc_arena_pages_alloc(ARC_SEGMENT_PAGES, ARC_SEGMENT_SIZE);
     if (!addr)
         return false;
     arc_segment_t *seg = (arc_segment_t *)addr;
@@ -109,26 +81,25 @@ static bool heap_grow(arc_heap_t *h)
         arc_arena_pages_free(addr, ARC_SEGMENT_PAGES);
         return false;
     }
+#if ARC_SECURE
+    /* The backend's block-header checks get the process's secret key (docs/security.md). */
+    if (!h->backend_ready && h->secure)
+        arc_byte_set_key(h->ops, h->backend, arc_arena.secure_key);
+#endif
     segment_guard(seg, false);
     seg->heap = h;
+    seg->span_slots = 1; /* slot 0 is "no span" */
     seg->next = h->segments;
     if (h->segments)
         h->segments->prev = seg;
     h->segments = seg;
     h->nsegments++;
     ARC_STAT_ADD(h, segments_added, 1);
-    /* The guard's page keeps entry 0: no block starts there (a free of it is "never returned"). */
-    size_t first = (addr - arc_arena.base) / ARC_PAGE_SIZE;
-    for (size_t i = 0; i < ARC_SEGMENT_PAGES - segment_guard_pages(); i++)
-        arc_arena.pagemap[first + i] = addr;
+    arc_arena.segmap[(addr - arc_arena.base) / ARC_SEGMENT_SIZE] = addr;
     arc_arena_lock();
     arc_arena.segment_bytes += ARC_SEGMENT_SIZE;
     arc_arena_unlock();
-    if (!h->backend_ready) {
-        h->backend_ready = true;
-        if (h->kind == ARC_HEAP_THREAD)
-            bins_setup(h);
-    }
+    h->backend_ready = true;
     return true;
 }
 
@@ -148,9 +119,7 @@ static void segment_release(arc_heap_t *h, arc_segment_t *seg)
         seg->next->prev = seg->prev;
     h->nsegments--;
     ARC_STAT_ADD(h, segments_released, 1);
-    size_t first = ((uintptr_t)seg - arc_arena.base) / ARC_PAGE_SIZE;
-    for (size_t i = 0; i < ARC_SEGMENT_PAGES; i++)
-        arc_arena.pagemap[first + i] = 0;
+    arc_arena.segmap[((uintptr_t)seg - arc_arena.base) / ARC_SEGMENT_SIZE] = 0;
     arc_arena_lock();
     arc_arena.segment_bytes -= ARC_SEGMENT_SIZE;
     arc_arena_unlock();
@@ -158,7 +127,7 @@ static void segment_release(arc_heap_t *h, arc_segment_t *seg)
     arc_arena_pages_free((uintptr_t)seg, ARC_SEGMENT_PAGES);
 }
 
-static void *backend_alloc(arc_heap_t *h, size_t size, size_t align)
+void *arc_heap_backend_alloc(arc_heap_t *h, size_t size, size_t align)
 {
     void *p = NULL;
     ARC_VG_QUIET();
@@ -182,13 +151,17 @@ static void *backend_alloc(arc_heap_t *h, size_t size, size_t align)
 
 /* p's live bit is already clear. The last block of a segment that is not the heap's only one
  * gives the segment back, so RSS follows the live heap. */
-static void backend_free(arc_heap_t *h, arc_segment_t *seg, void *p)
+void arc_heap_backend_free(arc_heap_t *h, arc_segment_t *seg, void *p)
 {
     void *body = arc_segment_body(seg);
     ARC_VG_QUIET();
     size_t usable = h->ops->usable_size_in(h->backend, body, p);
     int rc = h->ops->dealloc_in(h->backend, body, p, usable, ARC_GRANULE);
     ARC_VG_LOUD();
+    /* A live block whose size the backend cannot read, or that it refuses, had its header (or
+     * a neighbour's) overwritten: secure builds check every header they read. */
+    if (usable == 0 || rc == ARC_INVALID_PARAM)
+        arc_report_misuse("corrupted block header", p);
     if (rc != ARC_OK)
         arc_report_misuse("free of a block its heap does not know", p);
     if (--seg->backend_blocks == 0 && h->nsegments > 1)
@@ -199,117 +172,157 @@ void *arc_heap_alloc(arc_heap_t *h, size_t size, size_t align)
 {
     if (atomic_load_explicit(&h->remote, memory_order_relaxed))
         arc_heap_drain(h);
-    size_t want = size ? size : 1, b = 0; /* malloc(0) and memalign(a, 0) get a real block */
-    if (align <= ARC_GRANULE && size <= ARC_CACHE_MAX) {
-        b = h->bin_of[(size + ARC_GRANULE - 1) / ARC_GRANULE];
-        if (b) {
-            void *p = arc_heap_cache_pop(h, size);
-            if (p)
-                return p;
-            want = b * ARC_GRANULE;
-            cache_gc_tick(h);
+    if (align <= ARC_GRANULE && size <= ARC_SMALL_MAX) {
+        size_t cls = h->class_of[(size + ARC_GRANULE - 1) / ARC_GRANULE];
+        if (cls) {
+            void *p = arc_span_alloc(h, cls, size);
+            ARC_STAT_CHECKPOINT(h);
+            return p;
         }
     }
+    size_t want = size ? size : 1; /* malloc(0) and memalign(a, 0) get a real block */
     /* Under valgrind a block gets one spare granule: the backend's own pointers to the next
      * block then never point inside the program's bytes, so memcheck calls a leak definite. */
-    void *p = backend_alloc(h, ARC_VG_RUNNING() ? want + ARC_GRANULE : want, align);
+    void *p = arc_heap_backend_alloc(h, ARC_VG_RUNNING() ? want + ARC_GRANULE : want, align);
     if (!p)
         return NULL;
     arc_segment_t *seg = arc_segment_of(p);
     arc_live_set(seg, p);
 #if ARC_STATS
-    /* Counted the way free counts it: the bin of the block's usable size rounded down to a
-     * granule, or medium (the backend may hand out more than bin b asked for). */
     size_t got = h->ops->usable_size_in(h->backend, arc_segment_body(seg), p) / ARC_GRANULE;
     ARC_STAT_ADD(h, requested_bytes, size);
     ARC_STAT_ADD(h, allocated_bytes, got * ARC_GRANULE);
-    if (got < ARC_BINS && h->bin_of[got] == got)
-        ARC_STAT_BIN(h, bin_allocs, got);
-    else
-        ARC_STAT_ADD(h, medium_allocs, 1);
+    ARC_STAT_ADD(h, medium_allocs, 1);
     ARC_STAT_CHECKPOINT(h);
 #endif
     ARC_VG_MALLOC(p, size, 0); /* last: the backend header reads above are not the program's */
     return p;
 }
 
-/* Keeps the `keep` most recently freed blocks of a bin and gives the older ones back. Flushing
- * the oldest matters: a cache that kept its oldest blocks would pin old segments forever and RSS
- * would never follow the live heap. */
-static void bin_flush(arc_heap_t *h, arc_bin_t *bin, uint32_t keep)
+/* malloc's miss on a thread heap: blocks other threads freed first, then the class's spans. */
+void *arc_heap_small_slow(arc_heap_t *h, size_t size)
 {
-    if (bin->count <= keep)
-        return;
-    void *p = bin->head;
-    if (keep == 0) {
-        bin->head = NULL;
-    } else {
-        void *last = p; /* the keep-th block: its link ends the bin */
-        for (uint32_t i = 1; i < keep; i++)
-            last = arc_link_load(h, last);
-        p = arc_link_load(h, last);
-        arc_link_store(h, last, NULL);
-    }
-    bin->count = keep;
-    ARC_STAT_ADD(h, cache_flushes, 1);
-    while (p) {
-        void *next = arc_link_load(h, p);
-        backend_free(h, arc_segment_of(p), p);
-        p = next;
-    }
+    arc_heap_outbox_flush(h);
+    if (atomic_load_explicit(&h->remote, memory_order_relaxed))
+        arc_heap_drain(h);
+    size_t cls = h->class_of[(size + ARC_GRANULE - 1) / ARC_GRANULE];
+    void *p = cls ? arc_span_alloc(h, cls, size) : arc_heap_alloc(h, size, ARC_GRANULE);
+    ARC_STAT_CHECKPOINT(h);
+    return p;
 }
 
-/* Cache decay: every ARC_CACHE_GC_EVENTS slow-path events (bin misses and overflows) each bin
- * gives back its older half. A bin for a size the program rarely frees would otherwise keep
- * blocks freed long ago, scattered over every segment, and no segment would ever empty. */
-static void cache_gc_tick(arc_heap_t *h)
+void arc_heap_free_rare(arc_heap_t *h, arc_segment_t *seg, void *p)
 {
-    if (++h->cache_events % ARC_CACHE_GC_EVENTS)
-        return;
-    for (size_t b = 1; b < ARC_BINS; b++)
-        bin_flush(h, &h->bins[b], h->bins[b].count / 2);
+    if (!arc_live_take(seg, p))
+        arc_heap_bad_free(h, seg, p, "free");
+#if ARC_PROF
+    if (seg->sampled != 0)
+        arc_prof_forget_small(seg, p);
+#endif
+    arc_span_t *span = arc_span_of(seg, p);
+    if (span)
+        arc_span_push(h, span, p);
+    else
+        arc_heap_free_medium(h, seg, p);
 }
 
-void arc_heap_free_slow(arc_heap_t *h, arc_segment_t *seg, void *p)
+/* A block of the byte allocator (not in a span), its live bit already clear. */
+void arc_heap_free_medium(arc_heap_t *h, arc_segment_t *seg, void *p)
 {
     ARC_VG_FREE(p);
-    size_t b = h->ops->usable_size_in(h->backend, arc_segment_body(seg), p) / ARC_GRANULE;
-    if (b < ARC_BINS && h->bin_of[b] == b && h->kind == ARC_HEAP_THREAD) {
-        arc_bin_t *bin = &h->bins[b];
-        bin_flush(h, bin, bin->limit / 2);
-        cache_gc_tick(h);
-        arc_link_store(h, p, bin->head);
-        bin->head = p;
-        bin->count++;
-        ARC_STAT_CHECKPOINT(h);
-        return;
-    }
-    backend_free(h, seg, p);
+    ARC_STAT_ADD(h, freed_bytes,
+                 h->ops->usable_size_in(h->backend, arc_segment_body(seg), p) / ARC_GRANULE *
+                     ARC_GRANULE);
+    ARC_STAT_ADD(h, medium_frees, 1);
+    arc_heap_backend_free(h, seg, p);
     ARC_STAT_CHECKPOINT(h);
 }
 
-void arc_heap_flush(arc_heap_t *h)
+/* Reads the link of a block on h's remote list (decoded and checked in secure mode: the next
+ * block must be NULL or a live block start in one of h's segments). */
+static void *remote_link_load(const arc_heap_t *h, void *block)
 {
-    for (size_t b = 1; b < ARC_BINS; b++)
-        bin_flush(h, &h->bins[b], 0);
+#if ARC_SECURE
+    if (h->secure) {
+        void *next = (void *)(*(uintptr_t *)block ^ arc_link_code(h, block));
+        uintptr_t entry = next ? arc_arena_entry(next) : 0;
+        if (next != NULL &&
+            (entry == 0 || (entry & ARC_MAP_LARGE) || (uintptr_t)next % ARC_GRANULE ||
+             ((arc_segment_t *)entry)->heap != h || !arc_live_test((arc_segment_t *)entry, next)))
+            arc_heap_bad_link(block);
+        return next;
+    }
+#else
+    (void)h;
+#endif
+    return *(void **)block;
 }
 
 void arc_heap_drain(arc_heap_t *h)
 {
     void *p = atomic_exchange_explicit(&h->remote, NULL, memory_order_acquire);
     while (p) {
-        void *next = *(void **)p;
+        void *next = remote_link_load(h, p);
         arc_segment_t *seg = arc_segment_of(p);
         if (h->kind == ARC_HEAP_THREAD) {
             arc_heap_free_local(h, seg, p);
         } else {
             if (!arc_live_take(seg, p))
                 arc_heap_bad_free(h, seg, p, "free");
-            backend_free(h, seg, p);
+            arc_heap_backend_free(h, seg, p);
         }
         ARC_STAT_ADD(h, remote_frees_received, 1);
         p = next;
     }
+}
+
+/* Pushes the chain first .. last (linked already) on owner's remote list in one atomic step.
+ * Release order publishes the links written into the blocks. */
+static void remote_push(arc_heap_t *owner, void *first, void *last)
+{
+    void *head = atomic_load_explicit(&owner->remote, memory_order_relaxed);
+    do {
+        arc_link_store(owner, last, head);
+    } while (!atomic_compare_exchange_weak_explicit(&owner->remote, &head, first,
+                                                    memory_order_release, memory_order_relaxed));
+}
+
+void arc_heap_outbox_flush(arc_heap_t *self)
+{
+    uint32_t n = self->out_count;
+    if (n == 0)
+        return;
+    arc_heap_t *owner = self->out_owner;
+    for (uint32_t i = 0; i + 1 < n; i++)
+        arc_link_store(owner, self->outbox[i], self->outbox[i + 1]);
+    remote_push(owner, self->outbox[0], self->outbox[n - 1]);
+    self->out_owner = NULL;
+    self->out_count = 0;
+}
+
+/* Blocks for one other thread heap wait in the freeing thread's outbox and are pushed
+ * ARC_OUTBOX_BLOCKS at a time: one contended atomic per batch instead of one per block. A
+ * block of another owner, the freeing thread's next malloc miss, trim and thread exit flush
+ * it, so a block waits there at most until then. The owner checks each block when it drains
+ * its list (a second free of a block it already took back is a double free there); a second
+ * free of a block still in the outbox is caught here. */
+void arc_heap_free_remote(arc_heap_t *self, arc_heap_t *owner, void *p)
+{
+    if (!self || owner->kind != ARC_HEAP_THREAD) {
+        arc_heap_free_other(owner, p);
+        return;
+    }
+    ARC_STAT_ADD(self, remote_frees_sent, 1);
+    if (self->out_owner != owner) {
+        arc_heap_outbox_flush(self);
+        self->out_owner = owner;
+    }
+    for (uint32_t i = 0; i < self->out_count; i++)
+        if (self->outbox[i] == p)
+            arc_report_misuse("double free", p);
+    self->outbox[self->out_count++] = p;
+    if (self->out_count == ARC_OUTBOX_BLOCKS)
+        arc_heap_outbox_flush(self);
 }
 
 void arc_heap_free_other(arc_heap_t *owner, void *p)
@@ -323,32 +336,23 @@ void arc_heap_free_other(arc_heap_t *owner, void *p)
         if (seg->sampled)
             arc_prof_forget_small(seg, p);
 #endif
-        ARC_STAT_ADD(owner, freed_bytes,
-                     owner->ops->usable_size_in(owner->backend, arc_segment_body(seg), p) /
-                         ARC_GRANULE * ARC_GRANULE);
-        ARC_STAT_ADD(owner, medium_frees, 1);
-        ARC_STAT_CHECKPOINT(owner);
-        ARC_VG_FREE(p);
-        backend_free(owner, seg, p);
+        arc_heap_free_medium(owner, seg, p);
         pthread_mutex_unlock(&owner->lock);
         return;
     }
     /* Another thread's heap: hand the block back on its lock-free list; the owner checks and
-     * frees it on its next slow path. Release order publishes the link written into p. */
-    void *head = atomic_load_explicit(&owner->remote, memory_order_relaxed);
-    do {
-        *(void **)p = head;
-    } while (!atomic_compare_exchange_weak_explicit(&owner->remote, &head, p, memory_order_release,
-                                                    memory_order_relaxed));
+     * frees it on its next slow path. */
+    remote_push(owner, p, p);
 }
 
-/* Flushing the cache already gives back every segment it empties (backend_free); what is left
- * empty after that (a segment emptied earlier while it was the heap's only one) goes here. */
+/* Empty spans go back to the byte allocator (the last block of a segment gives the segment
+ * back); a segment left empty earlier while it was the heap's only one goes here. */
 bool arc_heap_trim(arc_heap_t *h)
 {
     size_t before = h->nsegments;
+    arc_heap_outbox_flush(h);
     arc_heap_drain(h);
-    arc_heap_flush(h);
+    arc_span_release_empty(h);
     for (arc_segment_t *seg = h->segments, *next; seg; seg = next) {
         next = seg->next;
         if (seg->backend_blocks == 0 && h->nsegments > 1)
@@ -376,9 +380,7 @@ void arc_heap_release_all(arc_heap_t *h)
         if (seg->sampled)
             arc_prof_forget_segment(seg);
 #endif
-        size_t first = ((uintptr_t)seg - arc_arena.base) / ARC_PAGE_SIZE;
-        for (size_t i = 0; i < ARC_SEGMENT_PAGES; i++)
-            arc_arena.pagemap[first + i] = 0;
+        arc_arena.segmap[((uintptr_t)seg - arc_arena.base) / ARC_SEGMENT_SIZE] = 0;
         arc_arena_lock();
         arc_arena.segment_bytes -= ARC_SEGMENT_SIZE;
         arc_arena_unlock();
@@ -387,7 +389,8 @@ void arc_heap_release_all(arc_heap_t *h)
     }
     h->nsegments = 0;
     h->backend_ready = false;
-    memset(h->bins, 0, sizeof h->bins);
+    for (size_t c = 0; c < ARC_CLASSES; c++)
+        h->current[c] = &arc_span_none;
 #if ARC_STATS
     /* Every block the heap still had goes with it: counted as freed. (First-class heaps count
      * only medium and large blocks, their large frees included.) */
@@ -398,11 +401,30 @@ void arc_heap_release_all(arc_heap_t *h)
 #endif
 }
 
-size_t arc_heap_cached_bytes(const arc_heap_t *h)
+/* Another thread's segments may come and go while this runs: the walk reads each word once and
+ * stops after more segments than the heap could hold, so a list changed under it costs a wrong
+ * figure, never a loop. */
+size_t arc_heap_cached(const arc_heap_t *h, size_t counts[ARC_BINS])
 {
-    size_t bytes = 0;
-    for (size_t b = 1; b < ARC_BINS; b++)
-        bytes += (size_t)h->bins[b].count * b * ARC_GRANULE;
+    size_t bytes = 0, limit = __atomic_load_n(&h->nsegments, __ATOMIC_RELAXED) + 1;
+    for (size_t b = 0; counts && b < ARC_BINS; b++)
+        counts[b] = 0;
+    const arc_segment_t *seg = __atomic_load_n(&h->segments, __ATOMIC_RELAXED);
+    for (size_t n = 0; seg && n < limit; n++) {
+        uint32_t slots = __atomic_load_n(&seg->span_slots, __ATOMIC_RELAXED) & ~(uint32_t)1;
+        for (; slots; slots &= slots - 1) {
+            const arc_span_t *span = &seg->spans[__builtin_ctz(slots)];
+            size_t size = __atomic_load_n(&span->block_size, __ATOMIC_RELAXED);
+            size_t used = __atomic_load_n(&span->used, __ATOMIC_RELAXED) & ARC_SPAN_COUNT;
+            size_t capacity = size ? ARC_SPAN_SIZE / size : 0;
+            if (size / ARC_GRANULE >= ARC_BINS || used > capacity)
+                continue;
+            if (counts)
+                counts[size / ARC_GRANULE] += capacity - used;
+            bytes += (capacity - used) * size;
+        }
+        seg = __atomic_load_n(&seg->next, __ATOMIC_RELAXED);
+    }
     return bytes;
 }
 
@@ -413,14 +435,15 @@ _Noreturn void arc_heap_bad_free(arc_heap_t *h, arc_segment_t *seg, const void *
     static const char *const freed[] = {"double free", "realloc of a freed block"};
     int is_realloc = op[0] == 'r';
     uintptr_t body = (uintptr_t)seg + ARC_SEGMENT_HEADER;
-    if ((uintptr_t)p < body)
+    uintptr_t guard = (uintptr_t)seg + ARC_SEGMENT_SIZE - segment_guard_pages() * ARC_PAGE_SIZE;
+    if ((uintptr_t)p < body || (uintptr_t)p >= guard) /* the header, or the guard page */
         arc_report_misuse(is_realloc ? "realloc of a pointer arcalloc never returned"
                                      : "free of a pointer arcalloc never returned",
                           p);
     /* The nearest live block start before p: if p falls inside it, p is an interior pointer. */
     for (uintptr_t q = ((uintptr_t)p & ~(ARC_GRANULE - 1)); q >= body; q -= ARC_GRANULE) {
         if (q != (uintptr_t)p && arc_live_test(seg, (void *)q)) {
-            if ((uintptr_t)p < q + h->ops->usable_size(h->backend, (void *)q))
+            if ((uintptr_t)p < q + arc_heap_usable(h, seg, (void *)q))
                 arc_report_misuse(interior[is_realloc], p);
             break;
         }

@@ -27,23 +27,69 @@
 #define ARC_NOINLINE
 #endif
 
-/* Segment: the unit a heap grows and shrinks by. */
-#define ARC_SEGMENT_SIZE  ((size_t)1 << 20)
+/* Segment: the unit a heap grows and shrinks by. Segments are aligned to their size, so a small
+ * block's segment is its address rounded down. */
+#define ARC_SEGMENT_SIZE  ARC_SEGMENT_SLOT
 #define ARC_SEGMENT_PAGES (ARC_SEGMENT_SIZE / ARC_PAGE_SIZE)
 /* Live-block map granule: malloc's alignment, so every block start has its own bit. */
 #define ARC_GRANULE    ((size_t)ARC_MIN_ALIGN)
 #define ARC_LIVE_WORDS (ARC_SEGMENT_SIZE / ARC_GRANULE / 64)
+
+/* Small blocks (up to ARC_SMALL_MAX, malloc's alignment) live in spans: ARC_SPAN_SIZE bytes the
+ * heap takes from its byte allocator (one page-aligned block) and cuts into blocks of one size
+ * class. A span's free blocks are linked through their first word; malloc pops, free pushes,
+ * and neither calls the byte allocator. 32 KiB: 32 blocks of the largest class, few enough
+ * that a class used a little does not pin much, many enough that a span is taken rarely. */
+#define ARC_SMALL_MAX  ((size_t)1024)
+#define ARC_SPAN_SIZE  ((size_t)32 << 10)
+#define ARC_SPAN_PAGES (ARC_SPAN_SIZE / ARC_PAGE_SIZE)
+/* Span descriptors a segment holds (slot 0 means "no span"): a 1 MiB segment fits at most 31
+ * spans after its header. */
+#define ARC_SPAN_SLOTS 32u
+_Static_assert(ARC_SEGMENT_SIZE / ARC_SPAN_SIZE <= ARC_SPAN_SLOTS, "a slot for every span");
+/* Size classes: 16-byte steps to 128 B, then four per doubling to 1 KiB (at most 25 % of a
+ * block is rounding). Class 0 is "no class": the request goes to the byte allocator. */
+#define ARC_CLASSES 21u
+/* Bytes a span's free list grows by when its never-used tail is cut (span.c): one page at a
+ * time, so a span's memory is touched as it is used. */
+#define ARC_SPAN_EXTEND_BYTES ((size_t)ARC_PAGE_SIZE)
+
+/* A span's `used` word: the count of its blocks out (in the program's hands or on a remote
+ * list) in the low bits, and three flags above it. CURRENT pins the span malloc takes from, so
+ * its count reaching 0 is no event; then free's one test after the decrement,
+ * (used - 1) >= ARC_SPAN_SAMPLED - 1, catches all the rare cases at once: an unpinned span
+ * emptied, a full span got a block back, or the span holds sampled blocks. */
+#define ARC_SPAN_FULL    ((uint32_t)1 << 31) /* out of its class's ring: no free block, no tail */
+#define ARC_SPAN_SAMPLED ((uint32_t)1 << 30) /* holds blocks the heap profiler sampled */
+#define ARC_SPAN_CURRENT ((uint32_t)1 << 29) /* its class's current span */
+#define ARC_SPAN_COUNT   (ARC_SPAN_CURRENT - 1)
+
+typedef struct arc_span {
+    void *free;                   /* blocks ready to hand out */
+    struct arc_span *next, *prev; /* the class's ring of spans with room (not FULL) */
+    char *start, *bump, *end;     /* blocks; [bump, end) never handed out yet */
+    uint32_t used;                /* blocks out | ARC_SPAN_FULL | ARC_SPAN_SAMPLED */
+    uint32_t block_size;          /* bytes, a multiple of ARC_GRANULE */
+    uint8_t cls;                  /* size class */
+    uint8_t pad;
+    uint16_t sampled; /* blocks of it the heap profiler holds samples of */
+    uint32_t pad32;
+} arc_span_t;
+_Static_assert(sizeof(arc_span_t) == 64, "one cache line per span descriptor");
 
 typedef struct arc_segment {
     arc_heap_t *heap;
     struct arc_segment *prev, *next;
     size_t backend_blocks; /* blocks the byte allocator has handed out of this segment */
     uint32_t sampled;      /* live blocks in it that the heap profiler sampled */
-    uint32_t pad32;
-    uint64_t pad[3]; /* keeps live[] 64-byte aligned */
+    uint32_t span_slots;   /* bit i: spans[i] describes a span (bit 0 is always set) */
+    uint64_t pad[3];
+    /* Page of the segment -> the span covering it, NULL when no span does. */
+    struct arc_span *span_at[ARC_SEGMENT_PAGES];
+    arc_span_t spans[ARC_SPAN_SLOTS];
     /* One bit per granule: set while a block starting there is in the program's hands. Clear
-     * for free blocks and blocks resting in the cache, which makes double free and interior
-     * pointers exact whatever the backend. */
+     * for free blocks, which makes double free and interior pointers exact whatever the
+     * backend. */
     uint64_t live[ARC_LIVE_WORDS];
 } arc_segment_t;
 
@@ -53,39 +99,39 @@ _Static_assert(sizeof(arc_segment_t) % 64 == 0, "segment body must stay 64-byte 
 _Static_assert(ARC_LARGE_THRESHOLD + ARC_HEAP_MAX_ALIGN < ARC_SEGMENT_SIZE - sizeof(arc_segment_t),
                "every heap request must fit in a fresh segment");
 
-/* Cache: one bin per 16-byte size up to 1 KiB; each bin holds blocks whose usable size is
- * exactly its index times 16. Small blocks are most of a program's traffic: these sizes get the
- * pop/push fast path, the rest go to the byte allocator directly. */
-#define ARC_CACHE_MAX ((size_t)1024)
-#define ARC_BINS      (ARC_CACHE_MAX / ARC_GRANULE + 1)
-_Static_assert(ARC_STATS_BINS == ARC_BINS, "one statistics counter per cache bin");
-/* Bytes a bin may hold before half of it goes back to the byte allocator: bounds what the
- * cache keeps from coalescing (and from the OS) at 64 bins x 32 KiB = 2 MiB a heap. */
-#define ARC_BIN_BYTES     ((size_t)32 << 10)
-#define ARC_BIN_MIN_COUNT 8u
-/* Slow-path events between two cache decay passes (heap.c: cache_gc_tick). 256 keeps a pass
- * rare on a steady workload and lets a freeing phase empty its segments as it goes. */
-#define ARC_CACHE_GC_EVENTS 256u
-
-typedef struct arc_bin {
-    void *head;
-    uint32_t count, limit;
-} arc_bin_t;
+/* Request granules -> stats bin: one bin per 16-byte size up to ARC_SMALL_MAX. */
+#define ARC_BINS (ARC_SMALL_MAX / ARC_GRANULE + 1)
+_Static_assert(ARC_STATS_BINS == ARC_BINS, "one statistics counter per 16-byte size");
 
 enum arc_heap_kind { ARC_HEAP_THREAD = 0, ARC_HEAP_SHARED = 1 };
 
+/* Blocks a thread chains for another thread heap before it pushes them in one atomic step: 32
+ * turns a contended compare-and-swap per free into one per 32 frees, and bounds what waits in a
+ * thread that stops freeing to 32 blocks. */
+#define ARC_OUTBOX_BLOCKS 32u
+
+/* An empty span with no blocks: a class with no span points here, so malloc's fast path needs
+ * no NULL test (its free list is always empty). Never written. */
+extern arc_span_t arc_span_none;
+
 struct arc_heap {
-    arc_bin_t bins[ARC_BINS]; /* fast path first */
-    uint8_t bin_of[ARC_BINS]; /* request granules -> bin (0: not cached yet) */
+    arc_span_t *current[ARC_CLASSES]; /* fast path first: each class's span to allocate from */
+    uint8_t class_of[ARC_BINS];       /* request granules -> class (0: none, the byte allocator) */
+    uint8_t sweep_class;              /* span.c: the class whose empty current span goes next */
 #if ARC_SECURE
     bool secure;        /* secure mode (arc_arena.secure, copied at creation) */
-    uintptr_t link_key; /* arc_arena.secure_key: cache links are encoded with it */
-    uint64_t reuse_rng; /* xorshift64 state: which of the first two cached blocks a pop takes */
+    uintptr_t link_key; /* arc_arena.secure_key: free-list links are encoded with it */
+    uint64_t reuse_rng; /* xorshift64 state: which of the first two free blocks a pop takes */
 #endif
     int64_t prof_left; /* bytes until the heap profiler samples (prof.h) */
     const arc_byte_ops_t *ops;
     arc_byte_allocator_t *backend;
     _Atomic(void *) remote; /* blocks freed by other threads, linked through their first word */
+    /* Outbox: blocks this heap's thread freed into another thread heap, chained here and handed
+     * over with one atomic push (heap.c: arc_heap_free_remote). */
+    arc_heap_t *out_owner;
+    uint32_t out_count;
+    void *outbox[ARC_OUTBOX_BLOCKS];
     int kind;
     bool backend_ready, abandoned;
     pthread_mutex_t lock; /* shared heaps: held by every operation */
@@ -93,36 +139,68 @@ struct arc_heap {
     size_t nsegments;
     arc_large_t *large; /* shared heaps: their large runs, so destroy can free them */
     arc_heap_t *next_all, *next_abandoned;
-    size_t cache_events; /* slow-path events, for cache decay */
 #if ARC_STATS
     arc_heap_stats_t stats; /* written by the owner only; summed by the report */
 #endif
 };
+
+/* Size of each class in bytes (span.c). */
+extern const uint16_t arc_class_size[ARC_CLASSES];
 
 /* Creation and teardown (heap.c). The backend state follows the struct in the same metadata. */
 arc_heap_t *arc_heap_create(const arc_byte_ops_t *ops, int kind);
 void arc_heap_release_all(arc_heap_t *h); /* empties a shared heap: every block and segment */
 /* Slow paths. */
 void *arc_heap_alloc(arc_heap_t *h, size_t size, size_t align);
-void arc_heap_free_slow(arc_heap_t *h, arc_segment_t *seg, void *p);
+void arc_heap_free_medium(arc_heap_t *h, arc_segment_t *seg, void *p);
+void arc_heap_free_rare(arc_heap_t *h, arc_segment_t *seg, void *p); /* free_local's rest */
+void *arc_heap_small_slow(arc_heap_t *h, size_t size); /* malloc's miss: size <= SMALL_MAX */
 void arc_heap_free_other(arc_heap_t *owner, void *p);
+/* A block of another heap freed by the thread of `self` (NULL: a thread without a heap). */
+void arc_heap_free_remote(arc_heap_t *self, arc_heap_t *owner, void *p);
+void arc_heap_outbox_flush(arc_heap_t *self);
 void arc_heap_drain(arc_heap_t *h);
-void arc_heap_flush(arc_heap_t *h); /* every cached block back to the byte allocator */
-bool arc_heap_trim(arc_heap_t *h);  /* flush, then give empty segments back */
-size_t arc_heap_cached_bytes(const arc_heap_t *h);
+bool arc_heap_trim(arc_heap_t *h); /* empty spans and segments go back */
+/* Free bytes in the heap's spans, in total and (counts not NULL) per 16-byte bin: counts[b]
+ * blocks of b * 16 bytes. A snapshot for reports, safe to take while the owner runs. */
+size_t arc_heap_cached(const arc_heap_t *h, size_t counts[ARC_BINS]);
 /* p is in seg but not a live block start: says which misuse it is (interior pointer or double
  * free) and aborts. `op` names the call ("free", "realloc"). */
 _Noreturn void arc_heap_bad_free(arc_heap_t *h, arc_segment_t *seg, const void *p, const char *op);
 
+/* Spans (span.c). */
+void arc_span_classes_setup(arc_heap_t *h);
+void *arc_span_alloc(arc_heap_t *h, size_t cls, size_t size);            /* NULL: out of memory */
+void arc_span_free_slow(arc_heap_t *h, arc_span_t *span, const void *p); /* after the push */
+void arc_span_release_empty(arc_heap_t *h); /* trim: every empty span */
+
+/* Backend blocks (heap.c), for span.c. */
+void *arc_heap_backend_alloc(arc_heap_t *h, size_t size, size_t align);
+void arc_heap_backend_free(arc_heap_t *h, arc_segment_t *seg, void *p);
+
+/* The segment of a block known to be in one: segments are aligned to their size. */
 static inline arc_segment_t *arc_segment_of(const void *p)
 {
-    return (arc_segment_t *)arc_arena.pagemap[((uintptr_t)p - arc_arena.base) / ARC_PAGE_SIZE];
+    return (arc_segment_t *)((uintptr_t)p & ~(uintptr_t)(ARC_SEGMENT_SIZE - 1));
 }
 
 /* Where the byte allocator's region of a segment starts: the `region` of its _in calls. */
 static inline void *arc_segment_body(arc_segment_t *seg)
 {
     return (char *)seg + ARC_SEGMENT_HEADER;
+}
+
+/* The span p lies in, or NULL for a block of the byte allocator. */
+static inline arc_span_t *arc_span_of(arc_segment_t *seg, const void *p)
+{
+    return seg->span_at[((uintptr_t)p - (uintptr_t)seg) / ARC_PAGE_SIZE];
+}
+
+/* Usable bytes of a block of seg (p a live block start of heap h). */
+static inline size_t arc_heap_usable(arc_heap_t *h, arc_segment_t *seg, const void *p)
+{
+    arc_span_t *span = arc_span_of(seg, p);
+    return span ? span->block_size : h->ops->usable_size_in(h->backend, arc_segment_body(seg), p);
 }
 
 static inline void arc_live_set(arc_segment_t *seg, const void *p)
@@ -148,12 +226,13 @@ static inline bool arc_live_take(arc_segment_t *seg, const void *p)
     return true;
 }
 
-/* ---- cache links ----------------------------------------------------------------------------
- * A cached block's first word links it to the next block of its bin. In secure mode the link is
- * stored encoded, next ^ key ^ (address of the link >> ARC_LINK_SHIFT) (glibc 2.32's
- * "safe-linking" with a per-process key): an attacker who overwrites it without knowing the key
- * cannot aim the next allocation, and a decoded link that is not a cached block of this heap is
- * reported as "corrupted free list". */
+/* ---- free-list links ------------------------------------------------------------------------
+ * A free block's first word links it to the next free block of its span (or, on a heap's remote
+ * list, to the next block another thread freed). In secure mode the link is stored encoded,
+ * next ^ key ^ (address of the link >> ARC_LINK_SHIFT) (glibc 2.32's "safe-linking" with a
+ * per-process key): an attacker who overwrites it without knowing the key cannot aim the next
+ * allocation, and a decoded link that is not a free block where one may be is reported as
+ * "corrupted free list". */
 #if ARC_SECURE
 /* Drops the page offset, the bits an attacker who knows a block's alignment could guess. */
 #define ARC_LINK_SHIFT 12
@@ -165,18 +244,20 @@ static inline bool arc_live_take(arc_segment_t *seg, const void *p)
 /* Reports "corrupted free list" at the block whose link is bad, and aborts. */
 _Noreturn void arc_heap_bad_link(const void *block);
 
-/* A decoded link is sound when it is NULL or a cached block of h: in the window, on a granule,
- * in the byte allocator's part of one of h's segments, and not live. */
-static inline bool arc_link_valid(const arc_heap_t *h, const void *next)
+/* A decoded span link is sound when it is NULL or a block of the span already cut from its
+ * tail and not live. */
+static inline bool arc_link_in_span(const arc_span_t *span, const void *next)
 {
     if (next == NULL)
         return true;
-    uintptr_t entry = arc_arena_entry(next);
-    if (entry == 0 || (entry & ARC_MAP_LARGE) || (uintptr_t)next % ARC_GRANULE)
-        return false;
-    const arc_segment_t *seg = (const arc_segment_t *)entry;
-    return seg->heap == h && (uintptr_t)next >= (uintptr_t)seg + ARC_SEGMENT_HEADER &&
-           !arc_live_test(seg, next);
+    uintptr_t off = (uintptr_t)next - (uintptr_t)span->start;
+    return off < (uintptr_t)(span->bump - span->start) && off % span->block_size == 0 &&
+           !arc_live_test(arc_segment_of(next), next);
+}
+
+static inline uintptr_t arc_link_code(const arc_heap_t *h, const void *block)
+{
+    return h->link_key ^ ((uintptr_t)block >> ARC_LINK_SHIFT);
 }
 #endif
 
@@ -185,7 +266,7 @@ static inline void arc_link_store(const arc_heap_t *h, void *block, void *next)
 {
 #if ARC_SECURE
     if (h->secure) {
-        *(uintptr_t *)block = (uintptr_t)next ^ h->link_key ^ ((uintptr_t)block >> ARC_LINK_SHIFT);
+        *(uintptr_t *)block = (uintptr_t)next ^ arc_link_code(h, block);
         return;
     }
 #else
@@ -194,65 +275,63 @@ static inline void arc_link_store(const arc_heap_t *h, void *block, void *next)
     *(void **)block = next;
 }
 
-/* Reads block's link (decoded and checked in secure mode). */
-static inline void *arc_link_load(const arc_heap_t *h, void *block)
+/* Reads the link of block, a free block of span (decoded and checked in secure mode). */
+static inline void *arc_link_load(const arc_heap_t *h, const arc_span_t *span, void *block)
 {
 #if ARC_SECURE
     if (h->secure) {
-        void *next =
-            (void *)(*(uintptr_t *)block ^ h->link_key ^ ((uintptr_t)block >> ARC_LINK_SHIFT));
-        if (arc_unlikely(!arc_link_valid(h, next)))
+        void *next = (void *)(*(uintptr_t *)block ^ arc_link_code(h, block));
+        if (arc_unlikely(!arc_link_in_span(span, next)))
             arc_heap_bad_link(block);
         return next;
     }
 #else
     (void)h;
+    (void)span;
 #endif
     return *(void **)block;
 }
 
-#if ARC_SECURE
-/* Secure mode's pop: takes the head or, at random, the second block, so the order in which
- * freed blocks come back is not the order they were freed in. head is bin->head, not NULL. */
-static inline void *arc_secure_pop(arc_heap_t *h, arc_bin_t *bin, void *head)
+/* Takes p, the head of span's free list, for a request of `size` bytes. */
+static inline void *arc_span_take(arc_heap_t *h, arc_span_t *span, void *p, size_t size)
 {
-    void *second = arc_link_load(h, head);
+#if ARC_SECURE
+    void *second = arc_link_load(h, span, p);
     if (h->secure) {
+        /* Secure mode: the head or, at random, the second block, so the order freed blocks
+         * come back in is not the order they were freed in. */
         uint64_t x = h->reuse_rng;
         x ^= x << ARC_REUSE_XS_A;
         x ^= x >> ARC_REUSE_XS_B;
         x ^= x << ARC_REUSE_XS_C;
         h->reuse_rng = x;
         if (second != NULL && (x & 1)) {
-            arc_link_store(h, head, arc_link_load(h, second));
-            return second;
+            arc_link_store(h, p, arc_link_load(h, span, second));
+            p = second;
+            second = span->free;
         }
     }
-    bin->head = second;
-    return head;
-}
-#endif
-
-/* Fast path, owner thread: a cached block of the right size or NULL. ~12 instructions, and 5
- * more with statistics. */
-static inline void *arc_heap_cache_pop(arc_heap_t *h, size_t size)
-{
-    size_t b = h->bin_of[(size + ARC_GRANULE - 1) / ARC_GRANULE];
-    arc_bin_t *bin = &h->bins[b];
-    void *p = bin->head;
-    if (arc_likely(p != NULL)) {
-#if ARC_SECURE
-        p = arc_secure_pop(h, bin, p);
+    span->free = second;
 #else
-        bin->head = *(void **)p;
+    span->free = *(void **)p;
 #endif
-        bin->count--;
-        arc_live_set(arc_segment_of(p), p);
-        ARC_STAT_BIN(h, bin_allocs, b);
-        ARC_STAT_ADD(h, requested_bytes, size);
-        ARC_STAT_ADD(h, allocated_bytes, b * ARC_GRANULE);
-    }
+    span->used++;
+    arc_live_set(arc_segment_of(p), p);
+    ARC_STAT_BIN(h, bin_allocs, span->block_size / ARC_GRANULE);
+    ARC_STAT_ADD(h, requested_bytes, size);
+    ARC_STAT_ADD(h, allocated_bytes, span->block_size);
+    (void)size;
     return p;
+}
+
+/* Fast path, owner thread: a free block of size's class, or NULL. */
+static inline void *arc_heap_small_pop(arc_heap_t *h, size_t size)
+{
+    arc_span_t *span = h->current[h->class_of[(size + ARC_GRANULE - 1) / ARC_GRANULE]];
+    void *p = span->free;
+    if (arc_likely(p != NULL))
+        return arc_span_take(h, span, p, size);
+    return NULL;
 }
 
 /* Every allocation passes here: the profiler's countdown (one predictable branch). */
@@ -268,35 +347,28 @@ static inline void *arc_prof_on_alloc(arc_heap_t *h, void *p, size_t size)
     return p;
 }
 
-/* Fast path, owner thread: p belongs to seg, a segment of h. */
+/* Puts p, whose live bit is clear, back on its span's free list. */
+static inline void arc_span_push(arc_heap_t *h, arc_span_t *span, void *p)
+{
+    ARC_STAT_BIN(h, bin_frees, span->block_size / ARC_GRANULE);
+    ARC_STAT_ADD(h, freed_bytes, span->block_size);
+    arc_link_store(h, p, span->free);
+    span->free = p;
+    uint32_t used = --span->used;
+    if (arc_unlikely(used - 1 >= ARC_SPAN_SAMPLED - 1)) /* emptied, was full, or sampled */
+        arc_span_free_slow(h, span, p);
+}
+
+/* Fast path, owner thread: p belongs to seg, a segment of h. Everything rare (a block of the
+ * byte allocator, a span to update, misuse) is one call away, so this stays a leaf. */
 static inline void arc_heap_free_local(arc_heap_t *h, arc_segment_t *seg, void *p)
 {
-    if (arc_unlikely(!arc_live_take(seg, p)))
-        arc_heap_bad_free(h, seg, p, "free");
-#if ARC_PROF
-    if (arc_unlikely(seg->sampled != 0))
-        arc_prof_forget_small(seg, p);
-#endif
-    size_t usable = h->ops->usable_size_in(h->backend, arc_segment_body(seg), p);
-    size_t b = usable / ARC_GRANULE;
-    ARC_STAT_ADD(h, freed_bytes, b * ARC_GRANULE); /* usable rounded down, as counted out */
-    if (arc_likely(b < ARC_BINS && h->bin_of[b] == b)) {
-        ARC_STAT_BIN(h, bin_frees, b);
-        arc_bin_t *bin = &h->bins[b];
-        if (arc_likely(bin->count < bin->limit)) {
-#if ARC_SECURE
-            arc_link_store(h, p, bin->head);
-#else
-            *(void **)p = bin->head;
-#endif
-            bin->head = p;
-            bin->count++;
-            return;
-        }
-    } else {
-        ARC_STAT_ADD(h, medium_frees, 1);
+    arc_span_t *span = arc_span_of(seg, p);
+    if (arc_likely(span != NULL && arc_live_take(seg, p))) {
+        arc_span_push(h, span, p);
+        return;
     }
-    arc_heap_free_slow(h, seg, p);
+    arc_heap_free_rare(h, seg, p);
 }
 
 #endif

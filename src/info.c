@@ -22,7 +22,7 @@ static void heap_add(arc_heap_t *h, void *arg)
         pthread_mutex_lock(&h->lock);
     if (h->backend_ready)
         t->used += h->ops->used_bytes(h->backend);
-    t->cached += arc_heap_cached_bytes(h);
+    t->cached += arc_heap_cached(h, NULL);
     t->segments += h->nsegments;
     if (h->kind == ARC_HEAP_SHARED)
         pthread_mutex_unlock(&h->lock);
@@ -104,8 +104,10 @@ static void heap_xml(arc_heap_t *h, void *arg)
     size_t cached_count = 0, cached_bytes = 0, available = 0;
     xml_add(x, "<heap nr=\"%zu\" kind=\"%s\" backend=\"%s\" in_use=\"%d\">\n<sizes>\n", x->want,
             shared ? "first-class" : "thread", h->ops->name, !h->abandoned);
+    size_t counts[ARC_BINS];
+    arc_heap_cached(h, counts);
     for (size_t b = 1; b < ARC_BINS; b++) {
-        size_t count = __atomic_load_n(&h->bins[b].count, __ATOMIC_RELAXED);
+        size_t count = counts[b];
         if (!count)
             continue;
         size_t size = b * ARC_GRANULE;

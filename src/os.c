@@ -1,5 +1,5 @@
-/* os.c: every system call arcalloc makes (mmap, munmap, madvise, mprotect, getrandom, write,
- * abort, /proc reads).
+/* os.c: every system call arcalloc makes (mmap, munmap, mremap, madvise, mprotect, getrandom,
+ * write, abort, /proc reads).
  * It holds no allocator state beyond call counters and never calls malloc. */
 #include "os.h"
 
@@ -19,7 +19,14 @@
 #define SPLITMIX_MUL1  0xbf58476d1ce4e5b9ULL
 #define SPLITMIX_MUL2  0x94d049bb133111ebULL
 
-static _Atomic size_t count_reserve, count_map, count_unmap, count_decommit, bytes_decommitted;
+/* Linux 4.17's flag; older kernels ignore it and treat the address as a hint, which
+ * arc_os_map_at checks for. The value is the kernel's (include/uapi/asm-generic/mman-common.h). */
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+
+static _Atomic size_t count_reserve, count_map, count_unmap, count_decommit, bytes_decommitted,
+    count_move;
 
 static void *map_aligned(size_t size, size_t align, int extra_flags)
 {
@@ -92,6 +99,29 @@ void arc_os_decommit(void *addr, size_t size)
     madvise(addr, size, MADV_DONTNEED);
     atomic_fetch_add_explicit(&count_decommit, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&bytes_decommitted, size, memory_order_relaxed);
+}
+
+bool arc_os_move(void *from, void *to, size_t size)
+{
+    void *p = mremap(from, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+    if (p == MAP_FAILED)
+        return false;
+    atomic_fetch_add_explicit(&count_move, 1, memory_order_relaxed);
+    return true;
+}
+
+bool arc_os_map_at(void *addr, size_t size)
+{
+    void *p = mmap(addr, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+    if (p == MAP_FAILED)
+        return false;
+    atomic_fetch_add_explicit(&count_map, 1, memory_order_relaxed);
+    if (p != addr) { /* a kernel without MAP_FIXED_NOREPLACE took the address as a hint */
+        arc_os_unmap(p, size);
+        return false;
+    }
+    return true;
 }
 
 bool arc_os_protect(void *addr, size_t size, bool accessible)
@@ -179,4 +209,5 @@ void arc_os_counts_get(arc_os_counts_t *out)
     out->unmap_calls = atomic_load_explicit(&count_unmap, memory_order_relaxed);
     out->decommit_calls = atomic_load_explicit(&count_decommit, memory_order_relaxed);
     out->decommitted_bytes = atomic_load_explicit(&bytes_decommitted, memory_order_relaxed);
+    out->move_calls = atomic_load_explicit(&count_move, memory_order_relaxed);
 }

@@ -26,6 +26,13 @@ void *arc_os_bump(arc_os_bump_t *bump, size_t size, size_t chunk);
 /* Gives the physical pages of [addr, addr+size) back; the range stays reserved and reads as
  * zero next time. Page-aligned arguments. */
 void arc_os_decommit(void *addr, size_t size);
+/* Moves the pages of [from, from+size) to [to, to+size) (mremap, MREMAP_FIXED): `to` is
+ * replaced, `from` is left unmapped (a hole). Page-aligned arguments; false when refused
+ * (nothing changed then). */
+bool arc_os_move(void *from, void *to, size_t size);
+/* Maps fresh reserved memory (as arc_os_reserve) exactly at [addr, addr+size), only if nothing
+ * is mapped there (MAP_FIXED_NOREPLACE: never over another mapping). False when refused. */
+bool arc_os_map_at(void *addr, size_t size);
 
 /* Makes [addr, addr+size) inaccessible (accessible = false: PROT_NONE, a guard page) or readable
  * and writable again. Page-aligned arguments. False when the OS refuses (vm.max_map_count). */
@@ -43,7 +50,7 @@ size_t arc_os_resident_bytes(void);
 
 /* Counts of calls made, for the statistics. */
 typedef struct arc_os_counts {
-    size_t reserve_calls, map_calls, unmap_calls, decommit_calls, decommitted_bytes;
+    size_t reserve_calls, map_calls, unmap_calls, decommit_calls, decommitted_bytes, move_calls;
 } arc_os_counts_t;
 void arc_os_counts_get(arc_os_counts_t *out);
 

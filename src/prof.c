@@ -499,10 +499,19 @@ size_t arc_prof_symbolize(uintptr_t ip, enum arc_prof_name style, char *buf, siz
 static void owner_mark(const void *p, bool new_sample)
 {
     uintptr_t entry = arc_arena_entry(p);
-    if (entry & ARC_MAP_LARGE)
+    if (entry & ARC_MAP_LARGE) {
         ((arc_large_t *)(entry & ~ARC_MAP_LARGE))->sampled = true;
-    else if (entry && new_sample)
-        ((arc_segment_t *)entry)->sampled++;
+    } else if (entry && new_sample) {
+        /* A span's counts are its owner's: the owner is the thread sampling its own block. */
+        arc_segment_t *seg = (arc_segment_t *)entry;
+        arc_span_t *span = arc_span_of(seg, p);
+        if (span) {
+            span->sampled++;
+            span->used |= ARC_SPAN_SAMPLED;
+        } else {
+            seg->sampled++;
+        }
+    }
 }
 
 void *arc_prof_sample(arc_heap_t *h, void *p, size_t size)
@@ -553,14 +562,20 @@ static bool filter_maybe(const void *p)
            atomic_load_explicit(&filter[filter_slot((uintptr_t)p)], memory_order_relaxed) != 0;
 }
 
-void arc_prof_forget_small(arc_segment_t *seg, const void *p)
+bool arc_prof_forget(const void *p)
 {
     if (!filter_maybe(p))
-        return;
+        return false;
     pthread_mutex_lock(&prof.lock);
-    if (sample_remove((uintptr_t)p) && seg->sampled > 0)
-        seg->sampled--;
+    bool removed = sample_remove((uintptr_t)p);
     pthread_mutex_unlock(&prof.lock);
+    return removed;
+}
+
+void arc_prof_forget_small(arc_segment_t *seg, const void *p)
+{
+    if (arc_prof_forget(p) && seg->sampled > 0)
+        seg->sampled--;
 }
 
 void arc_prof_forget_large(arc_large_t *large, const void *p)

@@ -24,7 +24,9 @@ void arc_prof_dump(void);
 /* The countdown ran out: records p (size bytes, the caller's stack) and restarts the
  * countdown with a fresh random interval. Returns p. */
 void *arc_prof_sample(arc_heap_t *h, void *p, size_t size);
-/* p is being freed and its segment (or large run) holds sampled blocks: drops p's sample. */
+/* p is being freed and its span, segment (or large run) holds sampled blocks: drops p's sample.
+ * arc_prof_forget says whether p had one (the caller keeps its span's count). */
+bool arc_prof_forget(const void *p);
 void arc_prof_forget_small(arc_segment_t *seg, const void *p);
 void arc_prof_forget_large(arc_large_t *large, const void *p);
 /* A whole segment goes away (arc_heap_destroy): drops every sample inside it. */

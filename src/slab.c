@@ -29,7 +29,20 @@
  *   available_bytes = total - used - bookkeeping, where bookkeeping is, for each slab holding a
  *                     live object, its header and the tail too short for an object
  *                     (SLAB_BYTES - capacity * size). An empty slab counts as available: it is
- *                     given back whenever its pages are needed. */
+ *                     given back whenever its pages are needed.
+ *
+ * Secure builds (ARC_SECURE): objects and runs carry no header (runs are described by the
+ * out-of-band page map), so the metadata next to program blocks is each slab's header: it ends
+ * where the slab's first object starts and begins where the memory before the slab (another
+ * slab's tail or a run) ends. Both ends are guarded with the instance's 64-bit key: the header's
+ * first word is a seal, a checksum of (slab address, region, size, recip, capacity, class, key),
+ * so a linear overflow from below or a write over the fields that size objects is caught; its
+ * last word (SLAB_CANARY_OFFSET, just before object 0) is a canary derived from (slab address,
+ * key), so an underflow from the first object is caught. dealloc, dealloc_in, usable_size and
+ * usable_size_in check both before they trust the header: a bad one makes dealloc say
+ * ARC_INVALID_PARAM (nothing changed) and usable_size 0 for every object of that slab. Not
+ * covered: the free list, allocated bits and counters in the header's middle, and the intrusive
+ * links of freed objects. Normal builds compile none of it. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -138,6 +151,9 @@ _Static_assert(sizeof(arc_slab_region_t) % sizeof(uint64_t) == 0, "the page map 
 
 /* A slab's header, at its SLAB_BYTES-aligned start. */
 typedef struct arc_slab_span {
+#if ARC_SECURE
+    uint64_t seal; /* first: a linear overflow from below meets it before anything else */
+#endif
     struct arc_slab_span *next, *prev; /* the class's slabs with free objects */
     arc_slab_region_t *region;
     void *free;        /* freed objects, linked through their first word */
@@ -151,6 +167,17 @@ typedef struct arc_slab_span {
 } arc_slab_span_t;
 
 _Static_assert(sizeof(arc_slab_span_t) <= SLAB_HEADER_BYTES, "the header fits before objects");
+
+#if ARC_SECURE
+/* The canary: the header's last word, just before object 0. The mixing constants are
+ * MurmurHash3's fmix64 multipliers (odd, from its author). */
+#define SLAB_CANARY_OFFSET (SLAB_HEADER_BYTES - sizeof(uint64_t))
+#define SEAL_MIX1          0xff51afd7ed558ccdull
+#define SEAL_MIX2          0xc4ceb9fe1a85ec53ull
+/* The default key: the state's address through the same mix, never zero. */
+#define KEY_DEFAULT_SALT 0x9e3779b97f4a7c15ull /* 2^64 / golden ratio, an odd constant */
+_Static_assert(sizeof(arc_slab_span_t) <= SLAB_CANARY_OFFSET, "the canary is past the fields");
+#endif
 
 /* A free run: its first page holds the links of its bin. */
 typedef struct arc_slab_run {
@@ -171,6 +198,9 @@ typedef struct arc_slab {
     uint64_t bins_nonempty; /* bit b: bins[b] != NULL */
     arc_slab_run_t *bins[PAGE_BIN_COUNT];
     arc_slab_class_t classes[CLASS_COUNT];
+#if ARC_SECURE
+    uint64_t key; /* guards every slab header (arc_byte_set_key); never zero */
+#endif
 } arc_slab_t;
 
 static arc_slab_t *slab_of(arc_byte_allocator_t *a)
@@ -365,6 +395,44 @@ static inline bool slab_bit(const arc_slab_span_t *slab, uint32_t i)
     return (slab->bits[i >> 6] >> (i & 63)) & 1;
 }
 
+#if ARC_SECURE
+/* The seal of a slab header's fixed fields, under key. */
+static inline uint64_t seal_of(uint64_t key, const arc_slab_span_t *slab)
+{
+    uint64_t h = (((uint64_t)slab->recip << 32 | slab->size) ^ key) * SEAL_MIX1;
+    h = (h ^ ((uint64_t)slab->capacity << 32 | slab->cls) ^ (uintptr_t)slab->region) * SEAL_MIX2;
+    return (h ^ (uintptr_t)slab) * SEAL_MIX1;
+}
+
+static inline uint64_t *slab_canary(const arc_slab_span_t *slab)
+{
+    return (uint64_t *)((uintptr_t)slab + SLAB_CANARY_OFFSET);
+}
+
+static inline uint64_t canary_of(uint64_t key, const arc_slab_span_t *slab)
+{
+    return ((uintptr_t)slab ^ key) * SEAL_MIX2;
+}
+
+static inline bool slab_sealed(uint64_t key, const arc_slab_span_t *slab)
+{
+    return slab->seal == seal_of(key, slab) && *slab_canary(slab) == canary_of(key, slab);
+}
+
+static inline void slab_seal(uint64_t key, arc_slab_span_t *slab)
+{
+    slab->seal = seal_of(key, slab);
+    *slab_canary(slab) = canary_of(key, slab);
+}
+
+static uint64_t key_default(const void *state)
+{
+    uint64_t h = ((uintptr_t)state ^ KEY_DEFAULT_SALT) * SEAL_MIX1;
+    h = (h ^ (h >> 33)) * SEAL_MIX2;
+    return h ? h : KEY_DEFAULT_SALT;
+}
+#endif
+
 static void partial_push(arc_slab_class_t *c, arc_slab_span_t *slab)
 {
     slab->prev = NULL;
@@ -439,6 +507,9 @@ static __attribute__((noinline)) arc_slab_span_t *slab_create(arc_slab_t *s, uns
     slab->recip = UINT32_MAX / slab->size + 1;
     slab->capacity = (uint32_t)((SLAB_BYTES - SLAB_HEADER_BYTES) / slab->size);
     slab->cls = cls;
+#if ARC_SECURE
+    slab_seal(s->key, slab);
+#endif
     partial_push(&s->classes[cls], slab);
     s->classes[cls].spare = slab;
     return slab;
@@ -577,6 +648,10 @@ static int entry_dealloc(arc_slab_t *s, arc_slab_region_t *r, uintptr_t addr, ui
     if ((e & PAGE_KIND_MASK) != PAGE_SLAB)
         return r ? run_dealloc(s, r, addr, e, size) : ARC_NOT_ALLOCATED;
     arc_slab_span_t *slab = (arc_slab_span_t *)(addr & ~(SLAB_BYTES - 1));
+#if ARC_SECURE
+    if (!slab_sealed(s->key, slab))
+        return ARC_INVALID_PARAM;
+#endif
     uint32_t i = slab_index(slab, addr);
     if (i == UINT32_MAX || !slab_bit(slab, i) || size > slab->size)
         return ARC_NOT_ALLOCATED;
@@ -614,11 +689,18 @@ static int slab_dealloc_in(arc_byte_allocator_t *a, void *region, void *ptr, siz
 static size_t slab_usable_size_in(const arc_byte_allocator_t *a, const void *region,
                                   const void *ptr)
 {
-    (void)a;
     uintptr_t addr = (uintptr_t)ptr;
     uint64_t e = region_entry(region_at(region), addr);
-    if ((e & PAGE_KIND_MASK) == PAGE_SLAB)
-        return ((const arc_slab_span_t *)(addr & ~(SLAB_BYTES - 1)))->size;
+    if ((e & PAGE_KIND_MASK) == PAGE_SLAB) {
+        const arc_slab_span_t *slab = (const arc_slab_span_t *)(addr & ~(SLAB_BYTES - 1));
+#if ARC_SECURE
+        if (!slab_sealed(slab_of_const(a)->key, slab))
+            return 0;
+#else
+        (void)a;
+#endif
+        return slab->size;
+    }
     return entry_len(e) << PAGE_LOG2;
 }
 
@@ -629,6 +711,10 @@ static size_t slab_usable_size(const arc_byte_allocator_t *a, const void *ptr)
     uint64_t e = page_entry(slab_of_const(a), addr, &r);
     if ((e & PAGE_KIND_MASK) == PAGE_SLAB) {
         const arc_slab_span_t *slab = (const arc_slab_span_t *)(addr & ~(SLAB_BYTES - 1));
+#if ARC_SECURE
+        if (!slab_sealed(slab_of_const(a)->key, slab))
+            return 0;
+#endif
         uint32_t i = slab_index(slab, addr);
         return i != UINT32_MAX && slab_bit(slab, i) ? slab->size : 0;
     }
@@ -728,8 +814,37 @@ static int slab_init(arc_byte_allocator_t *a, void *start, size_t size)
     if (!a || (uintptr_t)a % _Alignof(arc_slab_t))
         return ARC_INVALID_PARAM;
     memset(a, 0, sizeof(arc_slab_t)); /* all-zero bits are NULL lists on every Linux target */
+#if ARC_SECURE
+    slab_of(a)->key = key_default(a);
+#endif
     return slab_add_memory(a, start, size);
 }
+
+#if ARC_SECURE
+/* Re-guards the slabs of r and its subtree under key; a header already bad under old stays bad. */
+static void slabs_reseal(arc_slab_region_t *r, uint64_t old, uint64_t key)
+{
+    if (!r)
+        return;
+    const uint64_t *map = region_map(r);
+    for (size_t p = 0; p < r->npages; p++) {
+        arc_slab_span_t *slab = (arc_slab_span_t *)page_addr(r, p);
+        if ((map[p] & (PAGE_KIND_MASK | PAGE_HEAD)) == (PAGE_SLAB | PAGE_HEAD) &&
+            slab_sealed(old, slab))
+            slab_seal(key, slab);
+    }
+    slabs_reseal(r->left, old, key);
+    slabs_reseal(r->right, old, key);
+}
+
+static void slab_set_key(arc_byte_allocator_t *a, uint64_t key)
+{
+    arc_slab_t *s = slab_of(a);
+    key = key ? key : key_default(a);
+    slabs_reseal(s->root, s->key, key);
+    s->key = key;
+}
+#endif
 
 /* Takes back a region given whole to init/add_memory (the same start and size, or any that
  * trim to the same range) when no block in it is live: its spare slabs go back to its pool,
@@ -779,12 +894,18 @@ typedef struct check_tally {
     size_t bad, total, used, overhead, free_runs;
     size_t with_room[CLASS_COUNT], empty[CLASS_COUNT];
     uintptr_t prev_hi; /* regions come in address order, disjoint */
+#if ARC_SECURE
+    uint64_t key; /* every slab header's seal and canary must hold under it */
+#endif
 } check_tally_t;
 
 /* One slab: header sane, allocated bits = live, free list = handed-out objects now free. */
 static void slab_check(const arc_slab_region_t *r, const arc_slab_span_t *slab, check_tally_t *t)
 {
     unsigned cls = slab->cls;
+#if ARC_SECURE
+    t->bad += !slab_sealed(t->key, slab);
+#endif
     if (slab->region != r || cls >= CLASS_COUNT || slab->size != class_bytes[cls] ||
         slab->recip != UINT32_MAX / slab->size + 1 ||
         slab->capacity != (SLAB_BYTES - SLAB_HEADER_BYTES) / slab->size ||
@@ -917,6 +1038,9 @@ static size_t slab_check_all(const arc_byte_allocator_t *a)
 {
     const arc_slab_t *s = slab_of_const(a);
     check_tally_t t = {0};
+#if ARC_SECURE
+    t.key = s->key;
+#endif
     tree_check(s->root, &t, 0);
     t.bad += bins_check(s, &t) + classes_check(s, &t);
     t.bad += t.total != s->total || t.used != s->used || t.overhead != s->overhead;
@@ -939,4 +1063,7 @@ const arc_byte_ops_t arc_slab_ops = {
     .used_bytes = slab_used_bytes,
     .available_bytes = slab_available_bytes,
     .check = slab_check_all,
+#if ARC_SECURE
+    .set_key = slab_set_key,
+#endif
 };

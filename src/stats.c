@@ -126,7 +126,7 @@ static void heap_gather(arc_heap_t *h, void *arg)
         s->byte_available_bytes += h->ops->available_bytes(h->backend);
     }
     if (!shared)
-        s->cached_bytes += arc_heap_cached_bytes(h);
+        s->cached_bytes += arc_heap_cached(h, NULL);
     s->segments += word_load(&h->nsegments);
     if (shared) {
         s->shared_heaps_live += !h->abandoned;
@@ -172,6 +172,7 @@ void arc_stats_get(struct arc_stats *out)
     out->madvise_calls = os.decommit_calls;
     out->mmap_calls = os.reserve_calls + os.map_calls;
     out->munmap_calls = os.unmap_calls;
+    out->mremap_calls = os.move_calls;
     out->resident_bytes = arc_os_resident_bytes();
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0)
@@ -362,7 +363,7 @@ static void text_report(out_t *o, const struct arc_stats *s)
     out_str(o, "process:\n");
     ARC_PROCESS_FIGURES(STATS_TEXT)
 #undef STATS_TEXT
-    out_str(o, "size classes (cached sizes; blocks):\n      size          allocs           frees"
+    out_str(o, "size classes (small sizes; blocks):\n      size          allocs           frees"
                "            live\n");
     for (size_t b = 1; b < ARC_STATS_SIZE_CLASSES; b++) {
         const struct arc_stats_class *c = &s->size_classes[b];

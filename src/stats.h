@@ -13,20 +13,21 @@
 /* Per-heap counters, declared once: X(name, help). The heap's struct, struct arc_stats (whose
  * fields of the same names hold the sums), the text report and the JSON report are all
  * expansions of this list, so they cannot disagree. Bytes of heap blocks are usable sizes
- * rounded down to 16 (what a cache bin of that size holds); large blocks count whole pages. */
+ * rounded down to 16 (small blocks: their size class); large blocks count whole pages. */
 #define ARC_HEAP_COUNTERS(X)                                                                       \
     X(requested_bytes, "bytes asked for by malloc, calloc, realloc and the aligned calls")         \
     X(allocated_bytes, "bytes of the blocks handed out (usable sizes)")                            \
     X(freed_bytes, "bytes of the blocks given back")                                               \
-    X(medium_allocs, "heap blocks above the cached sizes (1 KiB) or aligned above 16")             \
-    X(medium_frees, "heap blocks above the cached sizes given back")                               \
+    X(medium_allocs, "heap blocks above the small sizes (1 KiB) or aligned above 16")              \
+    X(medium_frees, "heap blocks above the small sizes given back")                                \
     X(large_allocs, "page runs allocated (blocks above 128 KiB or aligned above 4 KiB)")           \
     X(large_frees, "page runs freed")                                                              \
     X(remote_frees_sent, "blocks freed into another thread's heap")                                \
     X(remote_frees_received, "blocks other threads freed, taken back by their heap")               \
     X(segments_added, "1 MiB segments taken from the page allocator")                              \
     X(segments_released, "segments given back (and decommitted)")                                  \
-    X(cache_flushes, "cache bins that overflowed or decayed into the byte allocator")              \
+    X(spans_added, "32 KiB spans of small blocks taken from the byte allocator")                   \
+    X(spans_released, "spans given back to the byte allocator when their last block was freed")    \
     X(heap_reuses, "times a heap was taken over by a new thread or a new arc_heap_new")
 
 /* Process-level figures the report adds to the summed counters, declared once the same way:
@@ -34,13 +35,13 @@
  * that with _Static_assert). */
 #define ARC_PROCESS_FIGURES(X)                                                                     \
     X(stats_enabled, "1 when the counters are compiled in (meson -Dstats=true), else 0")           \
-    X(allocs, "blocks handed out: cached sizes + medium + large")                                  \
-    X(frees, "blocks given back: cached sizes + medium + large")                                   \
+    X(allocs, "blocks handed out: small + medium + large")                                         \
+    X(frees, "blocks given back: small + medium + large")                                          \
     X(live_bytes, "bytes in the program's hands now: allocated_bytes - freed_bytes")               \
     X(peak_live_bytes, "highest live_bytes seen by a slow path (docs/stats.md: its bound)")        \
-    X(cached_bytes, "freed blocks resting in thread caches")                                       \
+    X(cached_bytes, "free blocks in the spans of small blocks, ready for reuse")                   \
     X(byte_total_bytes, "byte allocators of all heaps: memory they can hand out")                  \
-    X(byte_used_bytes, "byte allocators: in blocks handed out (cached blocks included)")           \
+    X(byte_used_bytes, "byte allocators: in blocks handed out (whole spans included)")             \
     X(byte_available_bytes, "byte allocators: free, after their own bookkeeping")                  \
     X(page_total_pages, "page allocator: 4 KiB pages of the reserved range")                       \
     X(page_used_pages, "page allocator: pages handed out (segments, large blocks)")                \
@@ -59,15 +60,16 @@
     X(madvise_calls, "madvise calls that returned memory")                                         \
     X(mmap_calls, "mmap calls: the address range and metadata chunks")                             \
     X(munmap_calls, "munmap calls")                                                                \
+    X(mremap_calls, "mremap calls: large blocks moved by realloc without copying")                 \
     X(threads_live, "threads holding a heap now")                                                  \
     X(threads_started, "threads that ever took a heap (a new one or a reused one)")                \
     X(heaps_created, "heaps created: thread heaps and first-class heaps")                          \
     X(heaps_waiting, "heaps of exited threads or destroyed first-class heaps, kept for reuse")     \
     X(shared_heaps_live, "first-class heaps (arc_heap_new) not destroyed")
 
-/* Cached sizes: one entry per 16-byte bin (index = size / 16). */
+/* Small sizes: one entry per 16-byte bin (index = size / 16); only class sizes count. */
 #define ARC_STATS_BINS 65
-_Static_assert(ARC_STATS_BINS == ARC_STATS_SIZE_CLASSES, "one public size class per cache bin");
+_Static_assert(ARC_STATS_BINS == ARC_STATS_SIZE_CLASSES, "one public size class per 16-byte bin");
 
 /* A heap publishes its change of live bytes to the process-wide sum (for peak_live_bytes) on a
  * slow path once the change reaches this: rare shared writes, and a bound on the peak's error

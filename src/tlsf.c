@@ -23,6 +23,17 @@
  *   available_bytes = total - used - 8 * live blocks = sum of the strides of the free blocks.
  * So total = used + live headers + available. The largest single block obtainable is a free
  * stride minus its 8-byte header: an empty region serves one block of total - 8 bytes.
+ *
+ * Secure builds (ARC_SECURE): every head word is sealed. Strides stay below 2^48 (STRIDE_LIMIT,
+ * 256 TiB, above any user address space), which frees the head word's top 16 bits for a
+ * checksum of (header address, stride | flags, the instance's 64-bit key): the top bits of
+ * ((value ^ key) * SEAL_MIX1 ^ address) * SEAL_MIX2. dealloc, dealloc_in and usable_size check
+ * the block's own head, its physical successor's and, when coalescing, the free predecessor's
+ * and the block after a free successor; usable_size_in checks the block's own. A bad seal:
+ * dealloc says ARC_INVALID_PARAM before changing anything, usable_size says 0. Flag updates on
+ * a neighbour whose seal is already bad leave it bad, so a corruption is never re-sealed. Not
+ * covered: prev_phys (checked by structure only) and the free-list links of free blocks.
+ * Normal builds compile none of it: the head word is stride | flags as above.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -53,16 +64,36 @@
 #define SMALL_LIMIT ((size_t)1 << FL_SHIFT)
 
 /* Strides stay below 2^62: above any real address space (5-level paging gives 57 bits), and the
- * two spare bits let request arithmetic (size + align + header) never overflow a size_t. */
+ * two spare bits let request arithmetic (size + align + header) never overflow a size_t.
+ * Secure builds: below 2^48 (256 TiB, still above any region a user space can map), so the top
+ * SEAL_BITS of a head word hold its seal. */
+#if ARC_SECURE
+#define STRIDE_LIMIT_LOG2 48
+#else
 #define STRIDE_LIMIT_LOG2 62
-#define STRIDE_LIMIT      ((size_t)1 << STRIDE_LIMIT_LOG2)
-#define FL_COUNT          (STRIDE_LIMIT_LOG2 - FL_SHIFT + 1)
+#endif
+#define STRIDE_LIMIT ((size_t)1 << STRIDE_LIMIT_LOG2)
+#define FL_COUNT     (STRIDE_LIMIT_LOG2 - FL_SHIFT + 1)
 
 /* Flags in the low bits of a block's head word (free because strides are multiples of 16). */
 #define BLOCK_FREE      ((size_t)1)
 #define BLOCK_PREV_FREE ((size_t)2)
 #define BLOCK_FLAGS     (GRANULE - 1)
 #define BLOCK_RESERVED  (BLOCK_FLAGS & ~(BLOCK_FREE | BLOCK_PREV_FREE)) /* always zero */
+
+#if ARC_SECURE
+/* The seal: the head word's bits from STRIDE_LIMIT_LOG2 up. Its mixing constants are
+ * MurmurHash3's fmix64 multipliers (odd, from its author): the top bits of a product depend on
+ * every bit of both factors. */
+#define SEAL_SHIFT STRIDE_LIMIT_LOG2
+#define SEAL_BITS  (64 - SEAL_SHIFT)
+#define SEAL_MASK  (~(size_t)0 << SEAL_SHIFT)
+#define SEAL_MIX1  0xff51afd7ed558ccdull
+#define SEAL_MIX2  0xc4ceb9fe1a85ec53ull
+/* The default key: the state's address through the same mix, never zero. */
+#define KEY_DEFAULT_SALT 0x9e3779b97f4a7c15ull /* 2^64 / golden ratio, an odd constant */
+_Static_assert(SEAL_BITS == 16, "a 16-bit seal: a forged head passes with chance 2^-16");
+#endif
 
 _Static_assert((1u << GRANULE_LOG2) == ARC_MIN_ALIGN, "granule is the minimum alignment");
 _Static_assert(sizeof(size_t) == 8 && sizeof(uintptr_t) == 8, "64-bit targets only");
@@ -118,6 +149,9 @@ typedef struct arc_tlsf {
     arc_tlsf_region_t *regions;
     uintptr_t span_lo, span_hi; /* lowest region start, highest region end: dealloc's bound */
     size_t total, used, live;
+#if ARC_SECURE
+    uint64_t key; /* seals every head word (arc_byte_set_key); never zero */
+#endif
 } arc_tlsf_t;
 
 static arc_tlsf_t *tlsf_of(arc_byte_allocator_t *a)
@@ -149,19 +183,75 @@ static inline bool size_is_pow2(size_t x)
 
 /* ---- blocks ------------------------------------------------------------------------------- */
 
+/* stride | flags: the head word without its seal (all of it in a normal build). */
+static inline size_t block_head(const arc_tlsf_block_t *b)
+{
+#if ARC_SECURE
+    return b->head & ~SEAL_MASK;
+#else
+    return b->head;
+#endif
+}
+
 static inline size_t block_stride(const arc_tlsf_block_t *b)
 {
-    return b->head & ~BLOCK_FLAGS;
+    return block_head(b) & ~BLOCK_FLAGS;
 }
 
 static inline bool block_is_free(const arc_tlsf_block_t *b)
 {
-    return b->head & BLOCK_FREE;
+    return block_head(b) & BLOCK_FREE;
 }
 
 static inline bool block_prev_is_free(const arc_tlsf_block_t *b)
 {
-    return b->head & BLOCK_PREV_FREE;
+    return block_head(b) & BLOCK_PREV_FREE;
+}
+
+#if ARC_SECURE
+/* The seal bits of the head word `value` (stride | flags) at b under key. */
+static inline size_t seal_of(uint64_t key, const arc_tlsf_block_t *b, size_t value)
+{
+    uint64_t h = ((value ^ key) * SEAL_MIX1 ^ (uintptr_t)b) * SEAL_MIX2;
+    return h & SEAL_MASK;
+}
+
+static inline bool block_sealed(const arc_tlsf_t *t, const arc_tlsf_block_t *b)
+{
+    return (b->head & SEAL_MASK) == seal_of(t->key, b, block_head(b));
+}
+
+static uint64_t key_default(const void *state)
+{
+    uint64_t h = ((uintptr_t)state ^ KEY_DEFAULT_SALT) * SEAL_MIX1;
+    h = (h ^ (h >> 33)) * SEAL_MIX2;
+    return h ? h : KEY_DEFAULT_SALT;
+}
+#endif
+
+/* Writes b's head word: stride | flags, sealed in a secure build. */
+static inline void block_set_head(const arc_tlsf_t *t, arc_tlsf_block_t *b, size_t value)
+{
+#if ARC_SECURE
+    b->head = value | seal_of(t->key, b, value);
+#else
+    (void)t;
+    b->head = value;
+#endif
+}
+
+/* Sets and clears flags of b; in a secure build a head whose seal is already bad is left as it
+ * is, so the corruption stays visible to the next check. */
+static inline void block_set_flags(const arc_tlsf_t *t, arc_tlsf_block_t *b, size_t set,
+                                   size_t clear)
+{
+#if ARC_SECURE
+    if (block_sealed(t, b))
+        block_set_head(t, b, (block_head(b) | set) & ~clear);
+#else
+    (void)t;
+    b->head = (b->head | set) & ~clear;
+#endif
 }
 
 static inline arc_tlsf_block_t *block_at(uintptr_t addr)
@@ -287,8 +377,8 @@ static void *block_use(arc_tlsf_t *t, arc_tlsf_block_t *b, size_t stride)
     size_t whole = block_stride(b);
     if (whole - stride >= MIN_STRIDE) {
         arc_tlsf_block_t *rest = block_at((uintptr_t)b + stride);
-        rest->head = (whole - stride) | BLOCK_FREE; /* b is about to be live: no PREV_FREE */
-        block_next(rest)->prev_phys = rest;         /* its PREV_FREE is already set */
+        block_set_head(t, rest, (whole - stride) | BLOCK_FREE); /* b live next: no PREV_FREE */
+        block_next(rest)->prev_phys = rest;                     /* its PREV_FREE is already set */
         list_index_t i = list_of(whole);
         if (list_same(list_of(whole - stride), i)) {
             list_replace(t, b, rest, i);
@@ -296,11 +386,11 @@ static void *block_use(arc_tlsf_t *t, arc_tlsf_block_t *b, size_t stride)
             list_remove(t, b, i);
             list_insert(t, rest);
         }
-        b->head = stride | (b->head & BLOCK_PREV_FREE);
+        block_set_head(t, b, stride | (block_head(b) & BLOCK_PREV_FREE));
     } else {
         list_remove(t, b, list_of(whole));
-        b->head &= ~BLOCK_FREE;
-        block_next(b)->head &= ~BLOCK_PREV_FREE;
+        block_set_head(t, b, block_head(b) & ~BLOCK_FREE);
+        block_set_flags(t, block_next(b), 0, BLOCK_PREV_FREE);
     }
     t->used += block_usable(b);
     t->live++;
@@ -326,8 +416,8 @@ static __attribute__((noinline)) int alloc_aligned(arc_tlsf_t *t, size_t stride,
         list_remove(t, lead, list_of(block_stride(lead)));
         b = block_at((uintptr_t)lead + gap);
         b->prev_phys = lead;
-        b->head = (block_stride(lead) - gap) | BLOCK_FREE | BLOCK_PREV_FREE;
-        lead->head = gap | (lead->head & BLOCK_FLAGS);
+        block_set_head(t, b, (block_stride(lead) - gap) | BLOCK_FREE | BLOCK_PREV_FREE);
+        block_set_head(t, lead, gap | (block_head(lead) & BLOCK_FLAGS));
         block_next(b)->prev_phys = b;
         list_insert(t, lead);
         list_insert(t, b);
@@ -371,7 +461,7 @@ static arc_tlsf_block_t *block_live_at(const arc_tlsf_t *t, const void *ptr)
         return NULL;
     arc_tlsf_block_t *b = block_at(p - BLOCK_HEADER_SIZE);
     size_t stride = block_stride(b);
-    if (b->head & (BLOCK_FREE | BLOCK_RESERVED) || stride < MIN_STRIDE ||
+    if (block_head(b) & (BLOCK_FREE | BLOCK_RESERVED) || stride < MIN_STRIDE ||
         stride > t->span_hi - SENTINEL_SIZE - (uintptr_t)b)
         return NULL;
     if (block_prev_is_free(block_next(b)))
@@ -385,6 +475,40 @@ static arc_tlsf_block_t *block_live_at(const arc_tlsf_t *t, const void *ptr)
     }
     return b;
 }
+
+#if ARC_SECURE
+/* Secure builds: true when a head word dealloc or usable_size reads for ptr fails its seal: the
+ * block's own, its successor's, a free predecessor's (coalescing) and the one after a free
+ * successor (whose PREV_FREE flag the merge rewrites). Pointers the span check refuses are left
+ * to block_live_at (ARC_NOT_ALLOCATED), as are well-sealed heads that are no live block. */
+static bool header_bad(const arc_tlsf_t *t, const void *ptr)
+{
+    uintptr_t p = (uintptr_t)ptr;
+    if (!t->regions || p % GRANULE || p < t->span_lo + REGION_HEADER_SIZE + BLOCK_HEADER_SIZE ||
+        p >= t->span_hi - SENTINEL_SIZE)
+        return false;
+    const arc_tlsf_block_t *b = block_at(p - BLOCK_HEADER_SIZE);
+    if (!block_sealed(t, b))
+        return true;
+    uintptr_t end = t->span_hi - SENTINEL_SIZE;
+    size_t stride = block_stride(b);
+    if (block_is_free(b) || stride < MIN_STRIDE || stride > end - (uintptr_t)b)
+        return false;
+    const arc_tlsf_block_t *next = block_next(b);
+    if (!block_sealed(t, next))
+        return true;
+    if (block_is_free(next) && block_stride(next) >= MIN_STRIDE &&
+        block_stride(next) <= end - (uintptr_t)next && !block_sealed(t, block_next(next)))
+        return true;
+    if (block_prev_is_free(b)) {
+        uintptr_t prev = (uintptr_t)b->prev_phys;
+        if (prev % GRANULE == 0 && prev >= t->span_lo && prev < (uintptr_t)b &&
+            !block_sealed(t, block_at(prev)))
+            return true;
+    }
+    return false;
+}
+#endif
 
 /* Free the live block b and merge it with its free physical neighbours. The merged block takes
  * the list place of the neighbour it swallowed (prev first) when it keeps that neighbour's class;
@@ -400,10 +524,10 @@ static void block_release(arc_tlsf_t *t, arc_tlsf_block_t *b)
     size_t stride = block_stride(b);
     stride += (prev ? block_stride(prev) : 0) + (next ? block_stride(next) : 0);
     arc_tlsf_block_t *merged = prev ? prev : b;
-    merged->head = stride | BLOCK_FREE | (merged->head & BLOCK_PREV_FREE);
+    block_set_head(t, merged, stride | BLOCK_FREE | (block_head(merged) & BLOCK_PREV_FREE));
     arc_tlsf_block_t *after = block_next(merged);
     after->prev_phys = merged;
-    after->head |= BLOCK_PREV_FREE;
+    block_set_flags(t, after, BLOCK_PREV_FREE, 0);
     if (listed && list_same(list_of(stride), was)) {
         if (listed != merged)
             list_replace(t, listed, merged, was);
@@ -419,6 +543,10 @@ static void block_release(arc_tlsf_t *t, arc_tlsf_block_t *b)
 static int tlsf_dealloc(arc_byte_allocator_t *a, void *ptr, size_t size, size_t align)
 {
     arc_tlsf_t *t = tlsf_of(a);
+#if ARC_SECURE
+    if (header_bad(t, ptr))
+        return ARC_INVALID_PARAM;
+#endif
     arc_tlsf_block_t *b = block_live_at(t, ptr);
     (void)align;
     if (!b || size > block_usable(b))
@@ -431,6 +559,10 @@ static int tlsf_dealloc(arc_byte_allocator_t *a, void *ptr, size_t size, size_t 
 
 static size_t tlsf_usable_size(const arc_byte_allocator_t *a, const void *ptr)
 {
+#if ARC_SECURE
+    if (header_bad(tlsf_of_const(a), ptr))
+        return 0;
+#endif
     const arc_tlsf_block_t *b = block_live_at(tlsf_of_const(a), ptr);
     return b ? block_usable(b) : 0;
 }
@@ -439,9 +571,15 @@ static size_t tlsf_usable_size(const arc_byte_allocator_t *a, const void *ptr)
 static size_t tlsf_usable_size_in(const arc_byte_allocator_t *a, const void *region,
                                   const void *ptr)
 {
-    (void)a;
     (void)region;
-    return block_usable(block_at((uintptr_t)ptr - BLOCK_HEADER_SIZE));
+    const arc_tlsf_block_t *b = block_at((uintptr_t)ptr - BLOCK_HEADER_SIZE);
+#if ARC_SECURE
+    if (!block_sealed(tlsf_of_const(a), b))
+        return 0;
+#else
+    (void)a;
+#endif
+    return block_usable(b);
 }
 
 /* TLSF finds nothing through the region: its checks are O(1) already. */
@@ -507,10 +645,10 @@ static int tlsf_add_memory(arc_byte_allocator_t *a, void *start, size_t size)
     r->next = t->regions;
     t->regions = r;
     arc_tlsf_block_t *b = region_first_block(r);
-    b->head = (hi - lo - REGION_OVERHEAD) | BLOCK_FREE;
+    block_set_head(t, b, (hi - lo - REGION_OVERHEAD) | BLOCK_FREE);
     arc_tlsf_block_t *sentinel = block_at(hi - SENTINEL_SIZE);
     sentinel->prev_phys = b;
-    sentinel->head = BLOCK_PREV_FREE; /* stride 0, live */
+    block_set_head(t, sentinel, BLOCK_PREV_FREE); /* stride 0, live */
     list_insert(t, b);
     t->total += block_stride(b);
     region_span_update(t);
@@ -522,8 +660,34 @@ static int tlsf_init(arc_byte_allocator_t *a, void *start, size_t size)
     if (!a || (uintptr_t)a % _Alignof(arc_tlsf_t))
         return ARC_INVALID_PARAM;
     memset(a, 0, sizeof(arc_tlsf_t)); /* all-zero bits are NULL heads on every Linux target */
+#if ARC_SECURE
+    tlsf_of(a)->key = key_default(a);
+#endif
     return tlsf_add_memory(a, start, size);
 }
+
+#if ARC_SECURE
+/* Re-seals every head word of every region's chain under the new key (0: the default). A head
+ * already bad under the old key ends that region's walk and stays bad. */
+static void tlsf_set_key(arc_byte_allocator_t *a, uint64_t key)
+{
+    arc_tlsf_t *t = tlsf_of(a);
+    uint64_t old = t->key;
+    key = key ? key : key_default(a);
+    for (const arc_tlsf_region_t *r = t->regions; r; r = r->next) {
+        uintptr_t end = (uintptr_t)r + region_size(r) - SENTINEL_SIZE;
+        arc_tlsf_block_t *b = region_first_block(r);
+        while ((b->head & SEAL_MASK) == seal_of(old, b, block_head(b))) {
+            b->head = block_head(b) | seal_of(key, b, block_head(b));
+            size_t stride = block_stride(b);
+            if ((uintptr_t)b >= end || stride < MIN_STRIDE || stride > end - (uintptr_t)b)
+                break; /* the sentinel, or a chain that cannot be followed */
+            b = block_next(b);
+        }
+    }
+    t->key = key;
+}
+#endif
 
 static int tlsf_remove_memory(arc_byte_allocator_t *a, void *start, size_t size)
 {
@@ -586,7 +750,10 @@ static size_t region_check(const arc_tlsf_t *t, const arc_tlsf_region_t *r, chec
     size_t sum = 0;
     while ((uintptr_t)b < end - SENTINEL_SIZE) {
         size_t stride = block_stride(b);
-        bad += (b->head & BLOCK_RESERVED) != 0;
+        bad += (block_head(b) & BLOCK_RESERVED) != 0;
+#if ARC_SECURE
+        bad += !block_sealed(t, b);
+#endif
         bad += block_prev_is_free(b) != (prev && block_is_free(prev));
         bad += block_prev_is_free(b) && b->prev_phys != prev;
         bad += prev && block_is_free(prev) && block_is_free(b); /* missed coalescing */
@@ -607,6 +774,9 @@ static size_t region_check(const arc_tlsf_t *t, const arc_tlsf_region_t *r, chec
     bad += (uintptr_t)b != end - SENTINEL_SIZE;
     bad += block_stride(b) != 0 || block_is_free(b);
     bad += block_prev_is_free(b) != block_is_free(prev);
+#if ARC_SECURE
+    bad += !block_sealed(t, b);
+#endif
     bad += sum != region_size(r) - REGION_OVERHEAD;
     tally->total += region_size(r) - REGION_OVERHEAD;
     return bad;
@@ -668,4 +838,7 @@ const arc_byte_ops_t arc_tlsf_ops = {
     .used_bytes = tlsf_used_bytes,
     .available_bytes = tlsf_available_bytes,
     .check = tlsf_check,
+#if ARC_SECURE
+    .set_key = tlsf_set_key,
+#endif
 };

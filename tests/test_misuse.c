@@ -2,6 +2,7 @@
  * stderr and death are checked: one line "arcalloc: <error> at 0x<address>", then SIGABRT.
  * With libunwind built in (ARC_PROF) a backtrace follows the line, one "    #N 0x..." line a
  * frame. Run once per backend (meson sets ARCALLOC_BACKEND). */
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -14,6 +15,9 @@
 #include "check.h"
 
 void free_sized(void *ptr, size_t size);
+
+/* More 64-byte blocks than a few spans hold (a span holds 512 of them). */
+#define MISUSE_KEEP_BLOCKS 4096
 
 static int global_object;
 static void *volatile sink; /* keeps the compiler from reasoning about the misuse */
@@ -40,6 +44,51 @@ static void double_free_medium(uintptr_t *addr)
     *addr = (uintptr_t)sink;
     free(sink);
     free(sink);
+}
+
+static void *free_twice(void *p)
+{
+    sink = p; /* through the volatile: gcc would refuse the second free at compile time */
+    free(sink);
+    free(sink);
+    return NULL;
+}
+
+/* The same from a thread that has a heap of its own (it allocated first): its frees of other
+ * threads' blocks wait in its outbox, where the second one is caught. */
+static void *free_twice_with_heap(void *p)
+{
+    sink = malloc(16); /* through the volatile: a malloc+free pair may be compiled away */
+    free(sink);
+    return free_twice(p);
+}
+
+/* Another thread frees the main thread's small block twice: the second free is caught by the
+ * freeing thread (the first still waits in its outbox) or by the owner when it takes both back. */
+static void double_free_other_thread(uintptr_t *addr, void *(*thread_main)(void *))
+{
+    sink = malloc(64);
+    *addr = (uintptr_t)sink;
+    pthread_t t;
+    if (pthread_create(&t, NULL, thread_main, sink) != 0)
+        _exit(3);
+    pthread_join(t, NULL);
+    /* Blocks kept live: the owner's spans run out, and its slow paths drain its remote list. */
+    static void *keep[MISUSE_KEEP_BLOCKS];
+    for (size_t i = 0; i < MISUSE_KEEP_BLOCKS; i++)
+        keep[i] = malloc(64);
+    for (size_t i = 0; i < MISUSE_KEEP_BLOCKS; i++)
+        free(keep[i]);
+}
+
+static void double_free_remote(uintptr_t *addr)
+{
+    double_free_other_thread(addr, free_twice);
+}
+
+static void double_free_outbox(uintptr_t *addr)
+{
+    double_free_other_thread(addr, free_twice_with_heap);
 }
 
 static void double_free_large(uintptr_t *addr)
@@ -118,6 +167,8 @@ static const misuse_case_t cases[] = {
     {"double free, small block", "double free", double_free_small},
     {"double free, medium block", "double free", double_free_medium},
     {"double free, large block", "double free", double_free_large},
+    {"double free by a thread without a heap", "double free", double_free_remote},
+    {"double free by another thread with a heap", "double free", double_free_outbox},
     {"free of a stack address", "never returned", free_stack},
     {"free of a global", "never returned", free_global},
     {"free of an interior pointer", "middle of a block", free_interior_small},

@@ -17,7 +17,7 @@
 
 /* A large block: above arcalloc's 128 KiB page-run threshold (arena.h). */
 #define LARGE_SIZE ((size_t)200000)
-/* The cached size the free-list and reuse-order cases use (a cache bin: at most 1 KiB). */
+/* The small size the free-list and reuse-order cases use (a span's class: at most 1 KiB). */
 #define SMALL_SIZE ((size_t)48)
 /* Reuse order: blocks per round and rounds. A secure-mode round comes back in exact LIFO order
  * with probability 2^-(BLOCKS-1): never, in practice. */
@@ -27,6 +27,10 @@
 #define SEGMENT_BYTES ((size_t)1 << 20)
 /* Granule of the linear overflow's writes: malloc's alignment, so it touches every page start. */
 #define OVERFLOW_STEP 16
+/* A medium size: above the small sizes (1 KiB), so the byte allocator's own block. */
+#define MEDIUM_SIZE ((size_t)2000)
+/* Bytes written past a block's usable end: TLSF's next head word and 8 bytes after it. */
+#define HEADER_SMASH 16
 /* Exit status of a child whose SIGSEGV handler caught the fault it expected. */
 #define EXIT_FAULT_CAUGHT 99
 /* Exit status of a child whose own content check failed before the case's misuse. */
@@ -147,6 +151,21 @@ static int child_corrupt(void)
     _exit(0);
 }
 
+/* Overflows a medium block by HEADER_SMASH bytes into whatever follows it (under TLSF: the
+ * next block's header), then frees that next block. Prints the backend and the next block. */
+static int child_header(void)
+{
+    char *a = malloc(MEDIUM_SIZE), *b = malloc(MEDIUM_SIZE);
+    printf("backend %s block %p\n", arc_backend_name(), (void *)b);
+    fflush(stdout);
+    sink = a;
+    memset((char *)sink + malloc_usable_size(a), 0x5a, HEADER_SMASH);
+    free(b);
+    printf("freed\n");
+    fflush(stdout);
+    _exit(0);
+}
+
 static int cmp_ptr(const void *a, const void *b)
 {
     uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
@@ -196,6 +215,8 @@ static int child_main(const char *mode, const char *arg)
         return child_corrupt();
     if (strcmp(mode, "order") == 0)
         return child_order();
+    if (strcmp(mode, "header") == 0)
+        return child_header();
     return 2;
 }
 
@@ -372,6 +393,29 @@ static void test_order(void)
            ORDER_ROUNDS, dup);
 }
 
+/* Secure builds: TLSF's header checks catch the smashed header when the block is freed; buddy
+ * and slab keep no header next to a live block, so the same overflow only hits the next block's
+ * bytes and the free goes through. */
+static void test_header(void)
+{
+#if ARC_SECURE
+    child_t c;
+    char backend[16] = "", line[128];
+    void *block = NULL;
+    run(&c, NULL, "header", NULL);
+    CHECKF(sscanf(c.out, "backend %15s block %p", backend, &block) == 2, "stdout %s", c.out);
+    if (strcmp(backend, "tlsf") == 0) {
+        snprintf(line, sizeof line, "arcalloc: corrupted block header at %p\n", block);
+        CHECKF(died_of(&c, SIGABRT) && report_is(c.err, line), "status %#x, stderr %s (want %s)",
+               c.status, c.err, line);
+        CHECKF(!strstr(c.out, "freed"), "the free went on: %s", c.out);
+    } else {
+        CHECKF(exited(&c, 0) && strstr(c.out, "freed"), "%s: status %#x, stdout %s", backend,
+               c.status, c.out);
+    }
+#endif
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 3 && strcmp(argv[1], "child") == 0)
@@ -382,5 +426,6 @@ int main(int argc, char **argv)
     test_segment_guard();
     test_corrupt();
     test_order();
+    test_header();
     return check_done();
 }

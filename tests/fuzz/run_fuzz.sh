@@ -8,6 +8,8 @@
 #
 #   tests/fuzz/run_fuzz.sh BUILD_DIR SECONDS [HARNESS...]
 #   FUZZ_ARGS="-jobs=2 -workers=2" tests/fuzz/run_fuzz.sh build-fuzz 60 fuzz_malloc
+#   FUZZ_MESON_ARGS=-Dsecure=true tests/fuzz/run_fuzz.sh build-fuzz-secure 30 fuzz_malloc
+# FUZZ_MESON_ARGS: extra meson options, used when BUILD_DIR is configured (the secure variant).
 set -u
 
 usage() {
@@ -28,8 +30,9 @@ harnesses=("$@")
 if [ ! -f "$build/build.ninja" ]; then
     echo "== configuring $build (clang, harnesses bring their own sanitizers)"
     setup_log=$(mktemp)
+    # shellcheck disable=SC2086 # FUZZ_MESON_ARGS is a list of meson options
     if ! CC=${CC:-clang} CXX=${CXX:-clang++} meson setup "$build" "$top" -Db_sanitize=none \
-        -Dbuildtype=debugoptimized >"$setup_log" 2>&1; then
+        -Dbuildtype=debugoptimized ${FUZZ_MESON_ARGS:-} >"$setup_log" 2>&1; then
         tail -20 "$setup_log"
         rm -f "$setup_log"
         echo "0 passed, 1 failed"

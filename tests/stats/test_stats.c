@@ -27,6 +27,8 @@ static const size_t small_sizes[] = {1, 8, 24, 100, 256, 640, 1000, 1024};
 #define LARGE_COUNT  8
 #define PAGE         ((size_t)ARC_PAGE_SIZE)
 #define GRANULE      ((size_t)16)
+/* A span of small blocks: 32 KiB cut into blocks of one size class (docs/design.md). */
+#define SPAN_BYTES ((size_t)32 << 10)
 /* Threads, and what each does: allocates OWN blocks for main to free, frees CROSS of main's. */
 #define THREADS      4
 #define THREAD_OWN   500
@@ -34,7 +36,7 @@ static const size_t small_sizes[] = {1, 8, 24, 100, 256, 640, 1000, 1024};
 #define THREAD_SIZE  64
 #define CROSS_SIZE   48
 /* peak_live_bytes may trail or lead the true peak by a heap's unpublished change: 64 KiB plus
- * what its cache holds (64 bins of at most 32 KiB or 8 blocks): 3 MiB covers both. */
+ * the free blocks of its current spans (20 classes x 32 KiB): 3 MiB covers both. */
 #define PEAK_SLACK ((uint64_t)3 << 20)
 
 static size_t pages_of(size_t size)
@@ -85,6 +87,17 @@ static void check_blocks(void)
         large_bytes += pages_of(LARGE_SIZE + i * 1000);
     }
     arc_stats_get(&s1);
+    /* Spans: each class's blocks fill at least ceil(blocks / (SPAN_BYTES / size)) spans, one of
+     * which may have been taken before s0. */
+    uint64_t spans_needed = 0, classes_used = 0;
+    for (size_t c = 1; c < ARC_STATS_SIZE_CLASSES; c++) {
+        size_t per_span = SPAN_BYTES / (c * GRANULE);
+        spans_needed += (class_allocs[c] + per_span - 1) / per_span;
+        classes_used += class_allocs[c] != 0;
+    }
+    CHECKF(s1.spans_added - s0.spans_added + classes_used >= spans_needed,
+           "spans added %llu, needed %llu", (unsigned long long)(s1.spans_added - s0.spans_added),
+           (unsigned long long)spans_needed);
 
     CHECK(s1.stats_enabled == 1);
     CHECKF(s1.requested_bytes - s0.requested_bytes == requested, "requested %llu, expected %llu",
@@ -150,6 +163,12 @@ static void check_blocks(void)
         frees_ok &= a->frees - b->frees == class_allocs[c] && a->live == b->live;
     }
     CHECK(frees_ok);
+    /* Every span emptied goes back but the one each class allocates from. */
+    CHECKF(s2.spans_released - s1.spans_released + classes_used >= s1.spans_added - s0.spans_added,
+           "spans released %llu of %llu added, %llu classes",
+           (unsigned long long)(s2.spans_released - s1.spans_released),
+           (unsigned long long)(s1.spans_added - s0.spans_added), (unsigned long long)classes_used);
+    CHECK(s2.cached_bytes <= s0.cached_bytes + classes_used * SPAN_BYTES);
     /* Freed page runs are decommitted at once. */
     CHECK(s2.returned_bytes - s1.returned_bytes >= large_bytes);
     CHECK(s2.madvise_calls - s1.madvise_calls >= LARGE_COUNT);

@@ -1,0 +1,210 @@
+/* span.c: the slow paths of small blocks: size classes, taking a span from the byte allocator and
+ * cutting it into blocks, the ring of spans with room per class, giving an empty span back.
+ * The fast paths (a pop and a push) are in heap.h. Never touches another heap's spans, the OS
+ * or thread-local storage. */
+#include "heap.h"
+
+#include "vg.h"
+
+arc_span_t arc_span_none;
+
+const uint16_t arc_class_size[ARC_CLASSES] = {
+    0,   16,  32,  48,  64,  80,  96,  112,  128, /* 16-byte steps to 128 B */
+    160, 192, 224, 256,                           /* then four classes per doubling */
+    320, 384, 448, 512, 640, 768, 896, 1024,
+};
+_Static_assert(ARC_SMALL_MAX == 1024, "the last class is the largest small block");
+
+/* Small requests of a thread heap go to spans; a shared heap, or any heap under valgrind (where
+ * every block must pass the slow paths that tell memcheck), keeps class_of at 0. */
+void arc_span_classes_setup(arc_heap_t *h)
+{
+    for (size_t c = 0; c < ARC_CLASSES; c++)
+        h->current[c] = &arc_span_none;
+    if (h->kind != ARC_HEAP_THREAD || ARC_VG_RUNNING())
+        return;
+    size_t c = 1;
+    for (size_t g = 0; g < ARC_BINS; g++) {
+        while (arc_class_size[c] < (g ? g : 1) * ARC_GRANULE)
+            c++;
+        h->class_of[g] = (uint8_t)c;
+    }
+}
+
+/* ---- the ring of spans with room ------------------------------------------------------------
+ * current[cls] is the ring's head (the span malloc takes from); a span that fills up leaves the
+ * ring, and comes back at its tail when a block of it is freed, so it gathers more free blocks
+ * before it is the head again. */
+
+/* Makes `head` its class's current span (the pin moves with it). */
+static void ring_set_head(arc_heap_t *h, size_t cls, arc_span_t *head)
+{
+    arc_span_t *old = h->current[cls];
+    if (old != &arc_span_none)
+        old->used &= ~ARC_SPAN_CURRENT;
+    if (head != &arc_span_none)
+        head->used |= ARC_SPAN_CURRENT;
+    h->current[cls] = head;
+}
+
+static void ring_insert_tail(arc_heap_t *h, arc_span_t *span)
+{
+    arc_span_t *head = h->current[span->cls];
+    if (head == &arc_span_none) {
+        span->next = span->prev = span;
+        ring_set_head(h, span->cls, span);
+        return;
+    }
+    span->prev = head->prev;
+    span->next = head;
+    head->prev->next = span;
+    head->prev = span;
+}
+
+static void ring_remove(arc_heap_t *h, arc_span_t *span)
+{
+    if (span->next == span) {
+        ring_set_head(h, span->cls, &arc_span_none);
+        return;
+    }
+    span->prev->next = span->next;
+    span->next->prev = span->prev;
+    if (h->current[span->cls] == span)
+        ring_set_head(h, span->cls, span->next);
+}
+
+/* ---- taking and giving back spans ----------------------------------------------------------- */
+
+static size_t span_first_page(const arc_segment_t *seg, const arc_span_t *span)
+{
+    return ((uintptr_t)span->start - (uintptr_t)seg) / ARC_PAGE_SIZE;
+}
+
+static arc_span_t *span_new(arc_heap_t *h, size_t cls)
+{
+    char *mem = arc_heap_backend_alloc(h, ARC_SPAN_SIZE, ARC_PAGE_SIZE);
+    if (!mem)
+        return NULL;
+    arc_segment_t *seg = arc_segment_of(mem);
+    uint32_t free_slots = ~seg->span_slots;
+    if (free_slots == 0) { /* cannot happen: ARC_SPAN_SLOTS covers a segment */
+        arc_heap_backend_free(h, seg, mem);
+        return NULL;
+    }
+    size_t slot = (size_t)__builtin_ctz(free_slots);
+    arc_span_t *span = &seg->spans[slot];
+    size_t size = arc_class_size[cls];
+    *span = (arc_span_t){.start = mem,
+                         .bump = mem,
+                         .end = mem + ARC_SPAN_SIZE / size * size,
+                         .block_size = (uint32_t)size,
+                         .cls = (uint8_t)cls};
+    seg->span_slots |= (uint32_t)1 << slot;
+    size_t first = span_first_page(seg, span);
+    for (size_t i = 0; i < ARC_SPAN_PAGES; i++)
+        seg->span_at[first + i] = span;
+    ARC_STAT_ADD(h, spans_added, 1);
+    return span;
+}
+
+static void span_release(arc_heap_t *h, arc_span_t *span)
+{
+    if (!(span->used & ARC_SPAN_FULL))
+        ring_remove(h, span);
+    arc_segment_t *seg = arc_segment_of(span->start);
+    size_t first = span_first_page(seg, span);
+    for (size_t i = 0; i < ARC_SPAN_PAGES; i++)
+        seg->span_at[first + i] = NULL;
+    seg->span_slots &= ~((uint32_t)1 << (span - seg->spans));
+    ARC_STAT_ADD(h, spans_released, 1);
+    arc_heap_backend_free(h, seg, span->start);
+}
+
+/* Cuts the next ARC_SPAN_EXTEND_BYTES of the never-used tail into free blocks, in address
+ * order. The free list is empty when this runs. */
+static void span_extend(arc_heap_t *h, arc_span_t *span)
+{
+    size_t size = span->block_size, n = ARC_SPAN_EXTEND_BYTES / size;
+    size_t left = (size_t)(span->end - span->bump) / size;
+    if (n == 0)
+        n = 1;
+    if (n > left)
+        n = left;
+    char *p = span->bump;
+    span->bump += n * size;
+    span->free = p;
+    for (size_t i = 1; i < n; i++, p += size)
+        arc_link_store(h, p, p + size);
+    arc_link_store(h, p, NULL);
+}
+
+void *arc_span_alloc(arc_heap_t *h, size_t cls, size_t size)
+{
+    for (;;) {
+        arc_span_t *span = h->current[cls];
+        if (span == &arc_span_none) {
+            span = span_new(h, cls);
+            if (!span)
+                return NULL;
+            ring_insert_tail(h, span);
+            continue;
+        }
+        if (span->free == NULL && span->bump < span->end)
+            span_extend(h, span);
+        if (span->free != NULL)
+            return arc_span_take(h, span, span->free, size);
+        ring_remove(h, span); /* full: the next span of the ring is the head now */
+        span->used |= ARC_SPAN_FULL;
+    }
+}
+
+/* Each span given back also looks at one class's current span, in turn, and gives it back if
+ * it is empty: when a program frees everything, the spans malloc was taking from go too (and
+ * with them their segments), while a class in use rarely has an empty current span. */
+static void sweep_current(arc_heap_t *h)
+{
+    size_t cls = h->sweep_class + 1u < ARC_CLASSES ? h->sweep_class + 1u : 1u;
+    h->sweep_class = (uint8_t)cls;
+    arc_span_t *cur = h->current[cls];
+    if (cur != &arc_span_none && (cur->used & ~ARC_SPAN_CURRENT) == 0)
+        span_release(h, cur);
+}
+
+void arc_span_free_slow(arc_heap_t *h, arc_span_t *span, const void *p)
+{
+#if ARC_PROF
+    if ((span->used & ARC_SPAN_SAMPLED) && arc_prof_forget(p) && --span->sampled == 0)
+        span->used &= ~ARC_SPAN_SAMPLED;
+#else
+    (void)p;
+#endif
+    if (span->used & ARC_SPAN_FULL) {
+        span->used &= ~ARC_SPAN_FULL;
+        ring_insert_tail(h, span);
+    }
+    /* An empty span goes back unless malloc is taking from it (then CURRENT is set): a class
+     * whose only blocks come and go keeps its span instead of taking and giving one back. */
+    if (span->used == 0) {
+        span_release(h, span);
+        sweep_current(h);
+    }
+}
+
+void arc_span_release_empty(arc_heap_t *h)
+{
+    for (size_t c = 1; c < ARC_CLASSES; c++) {
+        arc_span_t *head = h->current[c];
+        if (head == &arc_span_none)
+            continue;
+        size_t n = 1;
+        for (arc_span_t *s = head->next; s != head; s = s->next)
+            n++;
+        arc_span_t *span = head;
+        for (size_t i = 0; i < n; i++) {
+            arc_span_t *next = span->next;
+            if ((span->used & ARC_SPAN_COUNT) == 0)
+                span_release(h, span);
+            span = next;
+        }
+    }
+}

@@ -1,0 +1,302 @@
+/* test_large.c: large blocks (page runs) reused while still committed ("dirty") and moved by
+ * realloc with mremap (issue 7). Checks contents only through the malloc family and
+ * /proc/self/statm: calloc is all zeros on reused pages, realloc keeps every byte, RSS comes
+ * back once everything is freed, and (secure builds) guard pages still fault. Calls the arc_
+ * names, so it also runs under ASan (whose malloc would take the standard names). */
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "arcalloc.h"
+#include "check.h"
+
+enum {
+    KIB = 1 << 10,
+    MIB = 1 << 20,
+    PAGE = 4096,
+    /* Live, never touched: keeps freed runs dirty (the dirty budget is a share of the live
+     * large bytes) without costing resident memory. */
+    BALLAST = 64 * MIB,
+    /* "A few MiB": what RSS may stay above its start once every large block is freed. */
+    RSS_SLACK = 8 * MIB,
+};
+
+static size_t rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long size = 0, resident = 0;
+    if (f) {
+        if (fscanf(f, "%lu %lu", &size, &resident) != 2)
+            resident = 0;
+        fclose(f);
+    }
+    return resident * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* Offset of the first nonzero byte of p[0..n), or n. */
+static size_t first_nonzero(const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return i;
+    return n;
+}
+
+/* A pattern that tells every 8-byte word apart. */
+static void pattern_fill(unsigned char *p, size_t n, uint64_t seed)
+{
+    for (size_t i = 0; i + 8 <= n; i += 8) {
+        uint64_t v = seed ^ (i * 0x9e3779b97f4a7c15ULL);
+        memcpy(p + i, &v, 8);
+    }
+}
+
+/* Offset of the first word that differs from the pattern, or n. */
+static size_t pattern_check(const unsigned char *p, size_t n, uint64_t seed)
+{
+    for (size_t i = 0; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, p + i, 8);
+        if (v != (seed ^ (i * 0x9e3779b97f4a7c15ULL)))
+            return i;
+    }
+    return n;
+}
+
+/* calloc (and a first-class heap's calloc) right after freeing a block written with a pattern:
+ * the new block usually lands on the same, still committed, pages, and must read as zero. */
+static void test_calloc_after_dirty_free(void)
+{
+    void *ballast = arc_malloc(BALLAST);
+    CHECK(ballast != NULL);
+    check_rng_t rng = {0x1a2b3c4d5e6fULL};
+    struct arc_stats before, after;
+    size_t same_place = 0, no_decommit = 0;
+    const size_t rounds = 60;
+    for (size_t r = 0; r < rounds; r++) {
+        size_t size = (size_t)check_range(&rng, 129 * KIB, 6 * MIB);
+        unsigned char *p = arc_malloc(size);
+        CHECK(p != NULL);
+        if (!p)
+            continue;
+        memset(p, 0xa5, size);
+        CHECK_KEEP(p);
+        arc_stats_get(&before);
+        arc_free(p);
+        arc_stats_get(&after);
+        no_decommit += after.madvise_calls == before.madvise_calls;
+        /* Same size, smaller or larger: the reused part of the run is dirty either way. */
+        size_t size2 = size + (size_t)check_range(&rng, 0, 64 * KIB) - 32 * KIB;
+        unsigned char *q = arc_calloc(1, size2);
+        CHECK(q != NULL);
+        if (!q)
+            continue;
+        same_place += q == p;
+        size_t bad = first_nonzero(q, size2);
+        CHECKF(bad == size2, "arc_calloc(%zu) after freeing %zu dirty bytes: byte %zu is %#x",
+               size2, size, bad, bad < size2 ? q[bad] : 0);
+        arc_free(q);
+    }
+    /* The dirty path really ran: freed runs were kept committed and reused. */
+    CHECKF(no_decommit > rounds / 2, "%zu of %zu large frees kept their pages", no_decommit,
+           rounds);
+    CHECKF(same_place > rounds / 2, "%zu of %zu callocs reused the freed run", same_place, rounds);
+
+    arc_heap_t *h = arc_heap_new(NULL);
+    CHECK(h != NULL);
+    for (size_t r = 0; h && r < 20; r++) {
+        size_t size = (size_t)check_range(&rng, 129 * KIB, 4 * MIB);
+        unsigned char *p = arc_malloc(size);
+        CHECK(p != NULL);
+        if (!p)
+            continue;
+        memset(p, 0x5a, size);
+        CHECK_KEEP(p);
+        arc_free(p);
+        unsigned char *q = arc_heap_calloc(h, 1, size);
+        CHECK(q != NULL);
+        if (!q)
+            continue;
+        size_t bad = first_nonzero(q, size);
+        CHECKF(bad == size, "arc_heap_calloc(%zu) after a dirty free: byte %zu is %#x", size, bad,
+               bad < size ? q[bad] : 0);
+        arc_heap_free(h, q);
+    }
+    arc_heap_destroy(h);
+    arc_free(ballast);
+}
+
+/* A block whose next pages are taken: returns a blocker placed right after p's usable bytes
+ * (and its guard page in secure builds), or NULL. Blocks placed in free pages before p on the
+ * way there are freed. */
+static void *block_after(void *p)
+{
+    char *end = (char *)p + arc_malloc_usable_size(p);
+    enum { TRIES = 1024 }; /* up to 256 MiB of untouched blocks fill the holes before p */
+    static void *tries[TRIES];
+    void *found = NULL;
+    size_t n = 0;
+    for (; n < TRIES && !found; n++) {
+        tries[n] = arc_malloc(256 * KIB);
+        if (tries[n] && (char *)tries[n] >= end && (char *)tries[n] <= end + 2 * PAGE)
+            found = tries[n--];
+    }
+    for (size_t i = 0; i < n; i++)
+        arc_free(tries[i]);
+    return found;
+}
+
+/* realloc of a block that cannot grow in place keeps every byte, moves, and its tail is
+ * writable; growth repeated on the moved block too (each time from 4 MiB up). */
+static void test_realloc_move(arc_heap_t *h)
+{
+    arc_malloc_trim(0); /* no dirty ranges: the next runs come one after another */
+    size_t size = 4 * MIB;
+    unsigned char *p = h ? arc_heap_malloc(h, size) : arc_malloc(size);
+    CHECK(p != NULL);
+    if (!p)
+        return;
+    uint64_t seed = 0x0123456789abcdefULL;
+    pattern_fill(p, size, seed);
+    struct arc_stats before, after;
+    arc_stats_get(&before);
+    for (int step = 0; step < 3; step++) {
+        void *blocker = block_after(p);
+        CHECKF(blocker != NULL, "no block could be placed right after %p", (void *)p);
+        size_t bigger = size * 2 + 12345;
+        unsigned char *q = h ? arc_heap_realloc(h, p, bigger) : arc_realloc(p, bigger);
+        CHECK(q != NULL);
+        arc_free(blocker);
+        if (!q)
+            return;
+        CHECKF(q != p, "arc_realloc(%zu -> %zu) with the next pages taken stayed in place", size,
+               bigger);
+        size_t bad = pattern_check(q, size, seed);
+        CHECKF(bad == size, "arc_realloc(%zu -> %zu) lost the byte at %zu", size, bigger, bad);
+        /* The new tail is writable and keeps what is written. */
+        memset(q + size, 0x3c, bigger - size);
+        CHECK(q[size] == 0x3c && q[bigger - 1] == 0x3c);
+        pattern_fill(q, bigger, seed + (uint64_t)step + 1);
+        seed += (uint64_t)step + 1;
+        p = q;
+        size = bigger;
+    }
+    CHECK(pattern_check(p, size, seed) == size);
+    /* The pages moved with mremap: one call a step. */
+    arc_stats_get(&after);
+    CHECKF(after.mremap_calls - before.mremap_calls >= 3, "mremap calls %llu",
+           (unsigned long long)(after.mremap_calls - before.mremap_calls));
+    if (h)
+        arc_heap_free(h, p);
+    else
+        arc_free(p);
+    /* The old ranges were mapped back: new blocks there work and read as written. */
+    unsigned char *again = arc_malloc(6 * MIB);
+    CHECK(again != NULL);
+    if (again) {
+        pattern_fill(again, 6 * MIB, 42);
+        CHECK(pattern_check(again, 6 * MIB, 42) == 6 * MIB);
+        arc_free(again);
+    }
+}
+
+/* Freeing every large block gives RSS back, dirty pages included; malloc_trim gives back the
+ * dirty pages kept while something is still live. */
+static void test_rss_returns(void)
+{
+    arc_malloc_trim(0);
+    size_t start = rss_bytes();
+    check_rng_t rng = {77};
+    enum { SLOTS = 12 };
+    void *slot[SLOTS] = {0};
+    for (int step = 0; step < 200; step++) {
+        size_t i = (size_t)check_range(&rng, 0, SLOTS - 1);
+        arc_free(slot[i]);
+        size_t size = (size_t)check_range(&rng, 200 * KIB, 8 * MIB);
+        slot[i] = arc_malloc(size);
+        CHECK(slot[i] != NULL);
+        if (slot[i])
+            memset(slot[i], step, size);
+        CHECK_KEEP(slot[i]);
+    }
+    for (size_t i = 0; i < SLOTS; i++)
+        arc_free(slot[i]);
+    size_t after = rss_bytes();
+    printf("large: RSS start %zu MiB, after freeing all %zu MiB\n", start / MIB, after / MIB);
+    CHECKF(after <= start + RSS_SLACK, "RSS after freeing every large block: %zu MiB (start %zu)",
+           after / MIB, start / MIB);
+
+    void *ballast = arc_malloc(BALLAST);
+    unsigned char *p = arc_malloc(16 * MIB);
+    CHECK(ballast != NULL && p != NULL);
+    if (!p || !ballast)
+        return;
+    memset(p, 1, 16 * MIB);
+    CHECK_KEEP(p); /* the stores are not dead: free must not let the compiler drop them */
+    size_t touched = rss_bytes();
+    arc_free(p);
+    size_t kept = rss_bytes();
+    int trimmed = arc_malloc_trim(0);
+    size_t purged = rss_bytes();
+    printf("large: RSS touched %zu MiB, after free %zu MiB, after malloc_trim %zu MiB\n",
+           touched / MIB, kept / MIB, purged / MIB);
+    CHECK(trimmed == 1);
+    CHECKF(touched >= start + 12 * MIB && kept + 4 * MIB >= touched,
+           "a freed 16 MiB block beside a live one stays committed: RSS %zu -> %zu MiB",
+           touched / MIB, kept / MIB);
+    CHECKF(purged + 12 * MIB <= kept, "malloc_trim gave back %zu MiB of 16 dirty MiB",
+           kept > purged ? (kept - purged) / MIB : 0);
+    arc_free(ballast);
+}
+
+#if ARC_SECURE
+/* Secure builds: a block placed on dirty pages still ends at a guard page. */
+static void test_guard_after_dirty_reuse(void)
+{
+    const char *env = getenv("ARCALLOC_SECURE");
+    if (env && strcmp(env, "0") == 0)
+        return;
+    void *ballast = arc_malloc(BALLAST);
+    unsigned char *p = arc_malloc(2 * MIB);
+    CHECK(p != NULL);
+    memset(p, 0x77, 2 * MIB);
+    CHECK_KEEP(p);
+    arc_free(p);
+    unsigned char *q = arc_calloc(1, 2 * MIB - 100);
+    CHECK(q != NULL && first_nonzero(q, 2 * MIB - 100) == 2 * MIB - 100);
+    size_t usable = arc_malloc_usable_size(q);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        ((volatile unsigned char *)q)[usable] = 1;
+        _exit(0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECKF(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV,
+           "a write past a reused block did not fault (status %#x)", status);
+    arc_free(q);
+    arc_free(ballast);
+}
+#endif
+
+int main(void)
+{
+    test_calloc_after_dirty_free();
+    test_realloc_move(NULL);
+    arc_heap_t *h = arc_heap_new(NULL);
+    CHECK(h != NULL);
+    if (h) {
+        test_realloc_move(h);
+        arc_heap_destroy(h);
+    }
+#if ARC_SECURE
+    test_guard_after_dirty_reuse();
+#endif
+    test_rss_returns();
+    return check_done();
+}
