@@ -1,5 +1,5 @@
 /* heap.h: a heap is one byte-allocator instance that grows by 1 MiB segments taken from the
- * arena, a small per-size cache in front of it, and a lock-free list of blocks other threads
+ * arena, the spans of small blocks it cuts from it, and a lock-free list of blocks other threads
  * freed. Thread heaps are owned by one thread and take no lock on their fast paths; first-class
  * heaps (arc_heap_new) are shared and take their mutex. Knows nothing of symbol names. */
 #ifndef ARC_HEAP_H

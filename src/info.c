@@ -67,13 +67,13 @@ void arc_malloc_stats(void)
 
 /* ---- malloc_info ---------------------------------------------------------------------------- */
 
-/* One heap's <heap> element: 64 cache-bin lines of ~80 bytes at most, and a few more. */
+/* One heap's <heap> element: 20 size-class lines of ~80 bytes at most, and a few more. */
 #define HEAP_XML_BYTES 8192
 
 typedef struct heap_xml {
     size_t want, seen; /* the heap wanted, by its place in the registry; heaps passed so far */
     bool found;
-    size_t cached_count; /* free blocks in the caches of the heaps formatted so far */
+    size_t cached_count; /* free blocks in the spans of the heaps formatted so far */
     char buf[HEAP_XML_BYTES];
     size_t len;
 } heap_xml_t;

@@ -68,7 +68,7 @@ static void registry_add(arc_heap_t *h)
     pthread_mutex_unlock(&registry_lock);
 }
 
-/* Thread exit: everything cached goes back to the byte allocator (so it can coalesce), and the
+/* Thread exit: empty spans go back to the byte allocator (so it can coalesce), and the
  * heap waits for the next new thread. Blocks other threads free meanwhile wait on its list. */
 static void thread_exit(void *value)
 {

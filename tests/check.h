@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 static unsigned long check_passed, check_failed;
 
@@ -68,6 +69,19 @@ static inline unsigned long long check_range(check_rng_t *r, unsigned long long 
                                              unsigned long long hi)
 {
     return lo + check_rand(r) % (hi - lo + 1);
+}
+
+/* The process's resident set size in bytes, from /proc/self/statm (0 if it cannot be read). */
+static inline size_t check_rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long size = 0, resident = 0;
+    if (!f)
+        return 0;
+    if (fscanf(f, "%lu %lu", &size, &resident) != 2)
+        resident = 0;
+    fclose(f);
+    return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
 }
 
 #endif

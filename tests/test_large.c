@@ -25,18 +25,6 @@ enum {
     RSS_SLACK = 8 * MIB,
 };
 
-static size_t rss_bytes(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    unsigned long size = 0, resident = 0;
-    if (f) {
-        if (fscanf(f, "%lu %lu", &size, &resident) != 2)
-            resident = 0;
-        fclose(f);
-    }
-    return resident * (size_t)sysconf(_SC_PAGESIZE);
-}
-
 /* Offset of the first nonzero byte of p[0..n), or n. */
 static size_t first_nonzero(const unsigned char *p, size_t n)
 {
@@ -209,7 +197,7 @@ static void test_realloc_move(arc_heap_t *h)
 static void test_rss_returns(void)
 {
     arc_malloc_trim(0);
-    size_t start = rss_bytes();
+    size_t start = check_rss_bytes();
     check_rng_t rng = {77};
     enum { SLOTS = 12 };
     void *slot[SLOTS] = {0};
@@ -225,7 +213,7 @@ static void test_rss_returns(void)
     }
     for (size_t i = 0; i < SLOTS; i++)
         arc_free(slot[i]);
-    size_t after = rss_bytes();
+    size_t after = check_rss_bytes();
     printf("large: RSS start %zu MiB, after freeing all %zu MiB\n", start / MIB, after / MIB);
     CHECKF(after <= start + RSS_SLACK, "RSS after freeing every large block: %zu MiB (start %zu)",
            after / MIB, start / MIB);
@@ -237,11 +225,11 @@ static void test_rss_returns(void)
         return;
     memset(p, 1, 16 * MIB);
     CHECK_KEEP(p); /* the stores are not dead: free must not let the compiler drop them */
-    size_t touched = rss_bytes();
+    size_t touched = check_rss_bytes();
     arc_free(p);
-    size_t kept = rss_bytes();
+    size_t kept = check_rss_bytes();
     int trimmed = arc_malloc_trim(0);
-    size_t purged = rss_bytes();
+    size_t purged = check_rss_bytes();
     printf("large: RSS touched %zu MiB, after free %zu MiB, after malloc_trim %zu MiB\n",
            touched / MIB, kept / MIB, purged / MIB);
     CHECK(trimmed == 1);

@@ -586,18 +586,6 @@ static void test_model(unsigned long long seed)
 /* ---- lazy residency ---------------------------------------------------------------------------
  */
 
-static size_t resident_bytes(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    unsigned long size = 0, resident = 0;
-    if (!f)
-        return 0;
-    if (fscanf(f, "%lu %lu", &size, &resident) != 2)
-        resident = 0;
-    fclose(f);
-    return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
-}
-
 /* The allocation pattern measured below: 100 allocs and frees of short runs, and one run at a
  * fixed base half way into the window. Run once beforehand so code and stdio pages are in. */
 static void residency_pattern(arc_pages_t *pa, uintptr_t base)
@@ -632,12 +620,12 @@ static void test_residency(void)
     state_t s = state_new();
     arc_pages_t *pa = s.pa;
     CHECK(s.raw != NULL);
-    size_t before = resident_bytes();
+    size_t before = check_rss_bytes();
     CHECK(before > 0);
     CHECK(arc_pages_init(pa, base, WINDOW) == ARC_OK);
     check_stats(pa, WINDOW_PAGES, 0, "residency init");
     residency_pattern(pa, base);
-    size_t after = resident_bytes();
+    size_t after = check_rss_bytes();
     long growth = (long)after - (long)before;
     CHECKF(growth < (long)MIB, "resident growth %ld bytes for a %zu-byte state (%s)", growth,
            arc_pages_state_size(), ARC_ADDRESS_SPACE_NAME);

@@ -7,18 +7,6 @@
 #include "arcalloc.h"
 #include "check.h"
 
-static size_t rss_bytes(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    unsigned long size = 0, resident = 0;
-    if (f) {
-        if (fscanf(f, "%lu %lu", &size, &resident) != 2)
-            resident = 0;
-        fclose(f);
-    }
-    return resident * 4096;
-}
-
 enum { MIB = 1 << 20, SLACK = 48 * MIB };
 
 /* 1 GiB of small blocks, or a quarter of the heap limit on the small address_space builds. */
@@ -32,7 +20,7 @@ int main(void)
 {
     /* Warm up the thread heap so the start figure includes arcalloc's fixed costs. */
     free(malloc(100));
-    size_t start = rss_bytes();
+    size_t start = check_rss_bytes();
 
     const size_t total = total_bytes();
     size_t count = 0, bytes = 0, cap = total / 128; /* sizes average 264 B */
@@ -53,14 +41,14 @@ int main(void)
         bytes += size;
         count++;
     }
-    size_t peak = rss_bytes();
+    size_t peak = check_rss_bytes();
     /* Free in an interleaved order, as real programs do. */
     for (size_t i = 0; i < count; i += 2)
         free(blocks[i]);
     for (size_t i = 1; i < count; i += 2)
         free(blocks[i]);
     free(blocks);
-    size_t after = rss_bytes();
+    size_t after = check_rss_bytes();
     printf(
         "small blocks: %zu blocks, %zu MiB; RSS start %zu MiB, peak %zu MiB, after free %zu MiB\n",
         count, bytes / MIB, start / MIB, peak / MIB, after / MIB);
@@ -74,7 +62,7 @@ int main(void)
         memset(p, round, 16 * MIB);
         free(p);
     }
-    size_t after_large = rss_bytes();
+    size_t after_large = check_rss_bytes();
     printf("large blocks: RSS after 64 x 16 MiB %zu MiB\n", after_large / MIB);
     CHECK(after_large <= start + SLACK);
     return check_done();
