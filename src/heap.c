@@ -67,6 +67,51 @@ static void segment_guard(arc_segment_t *seg, bool accessible)
                        guard * ARC_PAGE_SIZE, accessible);
 }
 
+/* ---- empty segments -------------------------------------------------------------------------
+ * A segment whose last block goes back stays, committed, while the heap holds at most one empty
+ * segment per ARC_SEGMENTS_USED_PER_EMPTY segments in use: a program that frees and allocates in
+ * waves reuses it without page faults. Past that the oldest empty one goes back, so RSS follows
+ * the live heap, and a heap with nothing in use keeps one segment. */
+
+static void empty_add(arc_heap_t *h, arc_segment_t *seg)
+{
+    seg->empty_prev = NULL;
+    seg->empty_next = h->empty_newest;
+    if (h->empty_newest)
+        h->empty_newest->empty_prev = seg;
+    else
+        h->empty_oldest = seg;
+    h->empty_newest = seg;
+    h->nempty++;
+}
+
+static void empty_remove(arc_heap_t *h, arc_segment_t *seg)
+{
+    if (seg->empty_prev)
+        seg->empty_prev->empty_next = seg->empty_next;
+    else
+        h->empty_newest = seg->empty_next;
+    if (seg->empty_next)
+        seg->empty_next->empty_prev = seg->empty_prev;
+    else
+        h->empty_oldest = seg->empty_prev;
+    h->nempty--;
+}
+
+static void segment_release(arc_heap_t *h, arc_segment_t *seg);
+
+/* Gives back the oldest empty segments while there are more than the segments in use allow. */
+static void empty_trim(arc_heap_t *h)
+{
+    while (h->nsegments > 1 && h->empty_oldest &&
+           h->nempty * ARC_SEGMENTS_USED_PER_EMPTY > h->nsegments - h->nempty) {
+        size_t before = h->nsegments;
+        segment_release(h, h->empty_oldest);
+        if (h->nsegments == before)
+            break; /* the backend refused to let the region go: keep it */
+    }
+}
+
 static bool heap_grow(arc_heap_t *h)
 {
     uintptr_t addr = arc_arena_pages_alloc(ARC_SEGMENT_PAGES, ARC_SEGMENT_SIZE);
@@ -94,6 +139,7 @@ static bool heap_grow(arc_heap_t *h)
         h->segments->prev = seg;
     h->segments = seg;
     h->nsegments++;
+    empty_add(h, seg); /* no block in it yet */
     ARC_STAT_ADD(h, segments_added, 1);
     arc_arena.segmap[(addr - arc_arena.base) / ARC_SEGMENT_SIZE] = addr;
     arc_arena_lock();
@@ -118,6 +164,7 @@ static void segment_release(arc_heap_t *h, arc_segment_t *seg)
     if (seg->next)
         seg->next->prev = seg->prev;
     h->nsegments--;
+    empty_remove(h, seg);
     ARC_STAT_ADD(h, segments_released, 1);
     arc_arena.segmap[((uintptr_t)seg - arc_arena.base) / ARC_SEGMENT_SIZE] = 0;
     arc_arena_lock();
@@ -145,12 +192,14 @@ void *arc_heap_backend_alloc(arc_heap_t *h, size_t size, size_t align)
     /* Under valgrind every block is padded by a granule (arc_heap_alloc), so the granule
      * before p is padding or a header, never the program's bytes. */
     ARC_VG_DEFINED((char *)p - ARC_GRANULE, ARC_GRANULE);
-    arc_segment_of(p)->backend_blocks++;
+    arc_segment_t *seg = arc_segment_of(p);
+    if (seg->backend_blocks++ == 0)
+        empty_remove(h, seg);
     return p;
 }
 
-/* p's live bit is already clear. The last block of a segment that is not the heap's only one
- * gives the segment back, so RSS follows the live heap. */
+/* p's live bit is already clear. A segment whose last block this was joins the heap's empty
+ * segments (see empty_trim). */
 void arc_heap_backend_free(arc_heap_t *h, arc_segment_t *seg, void *p)
 {
     void *body = arc_segment_body(seg);
@@ -164,8 +213,10 @@ void arc_heap_backend_free(arc_heap_t *h, arc_segment_t *seg, void *p)
         arc_report_misuse("corrupted block header", p);
     if (rc != ARC_OK)
         arc_report_misuse("free of a block its heap does not know", p);
-    if (--seg->backend_blocks == 0 && h->nsegments > 1)
-        segment_release(h, seg);
+    if (--seg->backend_blocks == 0) {
+        empty_add(h, seg);
+        empty_trim(h);
+    }
 }
 
 void *arc_heap_alloc(arc_heap_t *h, size_t size, size_t align)
@@ -388,6 +439,8 @@ void arc_heap_release_all(arc_heap_t *h)
         arc_arena_pages_free((uintptr_t)seg, ARC_SEGMENT_PAGES);
     }
     h->nsegments = 0;
+    h->nempty = 0;
+    h->empty_newest = h->empty_oldest = NULL;
     h->backend_ready = false;
     for (size_t c = 0; c < ARC_CLASSES; c++)
         h->current[c] = &arc_span_none;

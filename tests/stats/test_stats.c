@@ -201,6 +201,46 @@ static void *idle_main(void *arg)
     return arg;
 }
 
+/* A wave: a fresh thread fills about WAVE_BYTES with small blocks, then frees them all. Its heap
+ * may keep an empty segment or two committed for the next wave, never the wave's worth. */
+#define WAVE_BYTES    ((size_t)12 << 20)
+#define WAVE_BLOCK    256
+#define WAVE_SEGMENTS 8 /* the least the wave must have needed: 12 MiB in 1 MiB segments */
+#define WAVE_KEPT_MAX 4 /* segments the emptied heap may still hold */
+
+typedef struct {
+    struct arc_stats peak, after;
+} wave_t;
+
+static void *wave_main(void *arg)
+{
+    wave_t *w = arg;
+    static void *blocks[WAVE_BYTES / WAVE_BLOCK];
+    size_t n = WAVE_BYTES / WAVE_BLOCK;
+    for (size_t i = 0; i < n; i++)
+        blocks[i] = arc_malloc(WAVE_BLOCK);
+    arc_stats_get(&w->peak);
+    for (size_t i = 0; i < n; i++)
+        arc_free(blocks[i]);
+    arc_stats_get(&w->after);
+    return NULL;
+}
+
+static void check_wave(void)
+{
+    static wave_t w;
+    struct arc_stats s0;
+    arc_stats_get(&s0);
+    pthread_t tid;
+    CHECK(pthread_create(&tid, NULL, wave_main, &w) == 0);
+    pthread_join(tid, NULL);
+    CHECKF(w.peak.segments >= s0.segments + WAVE_SEGMENTS, "segments %llu at the peak, %llu before",
+           (unsigned long long)w.peak.segments, (unsigned long long)s0.segments);
+    CHECKF(w.after.segments <= s0.segments + WAVE_KEPT_MAX,
+           "segments %llu after freeing the wave, %llu before",
+           (unsigned long long)w.after.segments, (unsigned long long)s0.segments);
+}
+
 static void check_threads(void)
 {
     static worker_t workers[THREADS];
@@ -551,6 +591,7 @@ int main(int argc, char **argv)
         check_threads();
         check_orphan_and_realloc();
         check_shared_heap();
+        check_wave();
         check_peak();
     } else {
         check_no_counters();
