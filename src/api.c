@@ -203,7 +203,9 @@ static ARC_NOINLINE void free_slow(void *p, uintptr_t entry)
     errno = saved_errno;
 }
 
-/* A block of another heap: another thread's (its lock-free list) or a first-class heap's. */
+/* A block of another heap: another thread's (its outbox, then its lock-free list) or a
+ * first-class heap's. Out of line so that free's fast path compares the thread's heap pointer
+ * straight from TLS instead of keeping it in a register for this case. */
 static ARC_NOINLINE void free_remote(arc_segment_t *seg, void *p)
 {
     arc_heap_free_remote(arc_tls_heap, seg->heap, p);

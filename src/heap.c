@@ -100,11 +100,12 @@ static void empty_remove(arc_heap_t *h, arc_segment_t *seg)
 
 static void segment_release(arc_heap_t *h, arc_segment_t *seg);
 
-/* Gives back the oldest empty segments while there are more than the segments in use allow. */
-static void empty_trim(arc_heap_t *h)
+/* Gives back the oldest empty segments while there are more than the segments in use allow
+ * (all of them but the heap's last segment when `all`: trim). */
+static void empty_give_back(arc_heap_t *h, bool all)
 {
     while (h->nsegments > 1 && h->empty_oldest &&
-           h->nempty * ARC_SEGMENTS_USED_PER_EMPTY > h->nsegments - h->nempty) {
+           (all || h->nempty * ARC_SEGMENTS_USED_PER_EMPTY > h->nsegments - h->nempty)) {
         size_t before = h->nsegments;
         segment_release(h, h->empty_oldest);
         if (h->nsegments == before)
@@ -149,6 +150,17 @@ static bool heap_grow(arc_heap_t *h)
     return true;
 }
 
+/* The segment leaves the segment map and its pages go back to the arena (decommitted). */
+static void segment_unmap(arc_segment_t *seg)
+{
+    arc_arena.segmap[((uintptr_t)seg - arc_arena.base) / ARC_SEGMENT_SIZE] = 0;
+    arc_arena_lock();
+    arc_arena.segment_bytes -= ARC_SEGMENT_SIZE;
+    arc_arena_unlock();
+    segment_guard(seg, true);
+    arc_arena_pages_free((uintptr_t)seg, ARC_SEGMENT_PAGES);
+}
+
 static void segment_release(arc_heap_t *h, arc_segment_t *seg)
 {
     void *body = (char *)seg + ARC_SEGMENT_HEADER;
@@ -166,12 +178,7 @@ static void segment_release(arc_heap_t *h, arc_segment_t *seg)
     h->nsegments--;
     empty_remove(h, seg);
     ARC_STAT_ADD(h, segments_released, 1);
-    arc_arena.segmap[((uintptr_t)seg - arc_arena.base) / ARC_SEGMENT_SIZE] = 0;
-    arc_arena_lock();
-    arc_arena.segment_bytes -= ARC_SEGMENT_SIZE;
-    arc_arena_unlock();
-    segment_guard(seg, true);
-    arc_arena_pages_free((uintptr_t)seg, ARC_SEGMENT_PAGES);
+    segment_unmap(seg);
 }
 
 void *arc_heap_backend_alloc(arc_heap_t *h, size_t size, size_t align)
@@ -199,7 +206,7 @@ void *arc_heap_backend_alloc(arc_heap_t *h, size_t size, size_t align)
 }
 
 /* p's live bit is already clear. A segment whose last block this was joins the heap's empty
- * segments (see empty_trim). */
+ * segments (see empty_give_back). */
 void arc_heap_backend_free(arc_heap_t *h, arc_segment_t *seg, void *p)
 {
     void *body = arc_segment_body(seg);
@@ -215,22 +222,17 @@ void arc_heap_backend_free(arc_heap_t *h, arc_segment_t *seg, void *p)
         arc_report_misuse("free of a block its heap does not know", p);
     if (--seg->backend_blocks == 0) {
         empty_add(h, seg);
-        empty_trim(h);
+        empty_give_back(h, false);
     }
 }
 
 void *arc_heap_alloc(arc_heap_t *h, size_t size, size_t align)
 {
+    if (align <= ARC_GRANULE && size <= ARC_SMALL_MAX &&
+        h->class_of[(size + ARC_GRANULE - 1) / ARC_GRANULE])
+        return arc_heap_small_slow(h, size);
     if (atomic_load_explicit(&h->remote, memory_order_relaxed))
         arc_heap_drain(h);
-    if (align <= ARC_GRANULE && size <= ARC_SMALL_MAX) {
-        size_t cls = h->class_of[(size + ARC_GRANULE - 1) / ARC_GRANULE];
-        if (cls) {
-            void *p = arc_span_alloc(h, cls, size);
-            ARC_STAT_CHECKPOINT(h);
-            return p;
-        }
-    }
     size_t want = size ? size : 1; /* malloc(0) and memalign(a, 0) get a real block */
     /* Under valgrind a block gets one spare granule: the backend's own pointers to the next
      * block then never point inside the program's bytes, so memcheck calls a leak definite. */
@@ -396,19 +398,14 @@ void arc_heap_free_other(arc_heap_t *owner, void *p)
     remote_push(owner, p, p);
 }
 
-/* Empty spans go back to the byte allocator (the last block of a segment gives the segment
- * back); a segment left empty earlier while it was the heap's only one goes here. */
+/* Empty spans go back to the byte allocator, then every empty segment but the heap's last. */
 bool arc_heap_trim(arc_heap_t *h)
 {
     size_t before = h->nsegments;
     arc_heap_outbox_flush(h);
     arc_heap_drain(h);
     arc_span_release_empty(h);
-    for (arc_segment_t *seg = h->segments, *next; seg; seg = next) {
-        next = seg->next;
-        if (seg->backend_blocks == 0 && h->nsegments > 1)
-            segment_release(h, seg);
-    }
+    empty_give_back(h, true);
     return h->nsegments < before;
 }
 
@@ -431,12 +428,7 @@ void arc_heap_release_all(arc_heap_t *h)
         if (seg->sampled)
             arc_prof_forget_segment(seg);
 #endif
-        arc_arena.segmap[((uintptr_t)seg - arc_arena.base) / ARC_SEGMENT_SIZE] = 0;
-        arc_arena_lock();
-        arc_arena.segment_bytes -= ARC_SEGMENT_SIZE;
-        arc_arena_unlock();
-        segment_guard(seg, true);
-        arc_arena_pages_free((uintptr_t)seg, ARC_SEGMENT_PAGES);
+        segment_unmap(seg);
     }
     h->nsegments = 0;
     h->nempty = 0;
