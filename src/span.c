@@ -6,6 +6,12 @@
 
 #include "vg.h"
 
+/* A span that becomes its class's current span is relinked in address order when at least
+ * 1/SPAN_RELINK_FREE_SHARE of its cut blocks are free: the scan then costs at most two map
+ * tests per block it links, and a span with a few holes keeps its list as it is (bench/churn:
+ * +1.2 allocator instructions per call at 1/2, +9 at 1/8; bench/phases is as fast either way). */
+#define SPAN_RELINK_FREE_SHARE 2u
+
 arc_span_t arc_span_none;
 
 const uint16_t arc_class_size[ARC_CLASSES] = {
@@ -138,8 +144,40 @@ static void span_extend(arc_heap_t *h, arc_span_t *span)
     arc_link_store(h, p, NULL);
 }
 
+/* Relinks span's free blocks in address order, from the live-block map (below the tail, a block
+ * whose live bit is clear is on the free list: blocks other threads free keep their bit until
+ * the owner drains them). The order frees left the list in is the program's; address order
+ * makes the next run of mallocs walk memory forwards, which the CPU prefetches. */
+static void span_relink(arc_heap_t *h, arc_span_t *span)
+{
+    arc_segment_t *seg = arc_segment_of(span->start);
+    size_t step = span->block_size / ARC_GRANULE;
+    size_t bit = ((uintptr_t)span->start - (uintptr_t)seg) / ARC_GRANULE;
+    char *last = NULL;
+    for (char *p = span->start; p < span->bump; p += span->block_size, bit += step) {
+        if ((seg->live[bit / 64] >> (bit % 64)) & 1)
+            continue;
+        if (last)
+            arc_link_store(h, last, p);
+        else
+            span->free = p;
+        last = p;
+    }
+    if (last)
+        arc_link_store(h, last, NULL);
+}
+
+/* True when at least 1/SPAN_RELINK_FREE_SHARE of span's cut blocks are free. */
+static bool span_worth_relinking(const arc_span_t *span)
+{
+    size_t cut = (size_t)(span->bump - span->start) / span->block_size;
+    size_t free = cut - (span->used & ARC_SPAN_COUNT);
+    return free * SPAN_RELINK_FREE_SHARE >= cut;
+}
+
 void *arc_span_alloc(arc_heap_t *h, size_t cls, size_t size)
 {
+    bool switched = false;
     for (;;) {
         arc_span_t *span = h->current[cls];
         if (span == &arc_span_none) {
@@ -151,10 +189,13 @@ void *arc_span_alloc(arc_heap_t *h, size_t cls, size_t size)
         }
         if (span->free == NULL && span->bump < span->end)
             span_extend(h, span);
+        else if (switched && span_worth_relinking(span))
+            span_relink(h, span);
         if (span->free != NULL)
             return arc_span_take(h, span, span->free, size);
         ring_remove(h, span); /* full: the next span of the ring is the head now */
         span->used |= ARC_SPAN_FULL;
+        switched = true;
     }
 }
 
