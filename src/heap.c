@@ -101,16 +101,21 @@ static void empty_remove(arc_heap_t *h, arc_segment_t *seg)
 static void segment_release(arc_heap_t *h, arc_segment_t *seg);
 
 /* Gives back the oldest empty segments while there are more than the segments in use allow
- * (all of them but the heap's last segment when `all`: trim). */
+ * (all of them but the heap's last segment when `all`: trim). The last one goes too when the
+ * heap is empty after it held ARC_HEAP_EMPTIED_AFTER_SEGMENTS or more. */
 static void empty_give_back(arc_heap_t *h, bool all)
 {
-    while (h->nsegments > 1 && h->empty_oldest &&
+    size_t keep =
+        h->nempty == h->nsegments && h->peak_segments >= ARC_HEAP_EMPTIED_AFTER_SEGMENTS ? 0 : 1;
+    while (h->nsegments > keep && h->empty_oldest &&
            (all || h->nempty * ARC_SEGMENTS_USED_PER_EMPTY > h->nsegments - h->nempty)) {
         size_t before = h->nsegments;
         segment_release(h, h->empty_oldest);
         if (h->nsegments == before)
             break; /* the backend refused to let the region go: keep it */
     }
+    if (h->nsegments == 0)
+        h->peak_segments = 0;
 }
 
 static bool heap_grow(arc_heap_t *h)
@@ -140,6 +145,8 @@ static bool heap_grow(arc_heap_t *h)
         h->segments->prev = seg;
     h->segments = seg;
     h->nsegments++;
+    if (h->nsegments > h->peak_segments)
+        h->peak_segments = h->nsegments;
     empty_add(h, seg); /* no block in it yet */
     ARC_STAT_ADD(h, segments_added, 1);
     arc_arena.segmap[(addr - arc_arena.base) / ARC_SEGMENT_SIZE] = addr;

@@ -37,6 +37,11 @@
  * kept 147 K, 1.1 s, 45 MiB; one per 4 in use 126 K, 1.0 s, 54 MiB; one per 2 in use 102 K,
  * 0.9 s, 63 MiB; one per 1 in use 60 K, 0.8 s, 79 MiB (mimalloc: 25 K, 0.7 s, 98 MiB). */
 #define ARC_SEGMENTS_USED_PER_EMPTY 2
+/* A heap keeps its last segment, empty or not (a thread whose one block comes and goes does not
+ * map and unmap a segment each time), unless it held at least this many segments since it was
+ * last emptied: a program that built up 8 MiB and freed it all gets back to where it started
+ * (tests/test_rss.c), at the cost of faulting in its next first segment again. */
+#define ARC_HEAP_EMPTIED_AFTER_SEGMENTS 8
 /* Live-block map granule: malloc's alignment, so every block start has its own bit. */
 #define ARC_GRANULE    ((size_t)ARC_MIN_ALIGN)
 #define ARC_LIVE_WORDS (ARC_SEGMENT_SIZE / ARC_GRANULE / 64)
@@ -61,13 +66,16 @@ _Static_assert(ARC_SEGMENT_SIZE / ARC_SPAN_SIZE <= ARC_SPAN_SLOTS, "a slot for e
 #define ARC_SPAN_EXTEND_BYTES ((size_t)ARC_PAGE_SIZE)
 
 /* A span's `used` word: the count of its blocks out (in the program's hands or on a remote
- * list) in the low bits, and three flags above it. CURRENT pins the span malloc takes from, so
- * its count reaching 0 is no event; then free's one test after the decrement,
- * (used - 1) >= ARC_SPAN_SAMPLED - 1, catches all the rare cases at once: an unpinned span
- * emptied, a full span got a block back, or the span holds sampled blocks. */
+ * list) in the low bits, and three flags above it. CURRENT pins its class's current span (the
+ * one malloc takes from), so its count reaching 0 is no event; a current span is pinned the
+ * first time it empties soon after it became current (span.c: a class whose only blocks come
+ * and go), and given back instead when it empties later (a program that freed everything).
+ * Free's one test after the decrement, (used - 1) >= ARC_SPAN_SAMPLED - 1, catches all the rare
+ * cases at once: an unpinned span emptied, a full span got a block back, or the span holds
+ * sampled blocks. */
 #define ARC_SPAN_FULL    ((uint32_t)1 << 31) /* out of its class's ring: no free block, no tail */
 #define ARC_SPAN_SAMPLED ((uint32_t)1 << 30) /* holds blocks the heap profiler sampled */
-#define ARC_SPAN_CURRENT ((uint32_t)1 << 29) /* its class's current span */
+#define ARC_SPAN_CURRENT ((uint32_t)1 << 29) /* its class's current span, pinned */
 #define ARC_SPAN_COUNT   (ARC_SPAN_CURRENT - 1)
 
 typedef struct arc_span {
@@ -78,8 +86,8 @@ typedef struct arc_span {
     uint32_t block_size;          /* bytes, a multiple of ARC_GRANULE */
     uint8_t cls;                  /* size class */
     uint8_t pad;
-    uint16_t sampled; /* blocks of it the heap profiler holds samples of */
-    uint32_t pad32;
+    uint16_t sampled;       /* blocks of it the heap profiler holds samples of */
+    uint32_t current_since; /* the heap's span_events when it became its class's current span */
 } arc_span_t;
 _Static_assert(sizeof(arc_span_t) == 64, "one cache line per span descriptor");
 
@@ -125,6 +133,7 @@ struct arc_heap {
     arc_span_t *current[ARC_CLASSES]; /* fast path first: each class's span to allocate from */
     uint8_t class_of[ARC_BINS];       /* request granules -> class (0: none, the byte allocator) */
     uint8_t sweep_class;              /* span.c: the class whose empty current span goes next */
+    uint32_t span_events;             /* span.c: spans taken plus spans given back, wrapping */
 #if ARC_SECURE
     bool secure;        /* secure mode (arc_arena.secure, copied at creation) */
     uintptr_t link_key; /* arc_arena.secure_key: free-list links are encoded with it */
@@ -144,7 +153,8 @@ struct arc_heap {
     pthread_mutex_t lock; /* shared heaps: held by every operation */
     arc_segment_t *segments;
     size_t nsegments;
-    size_t nempty; /* segments with no block of the byte allocator out, newest first: */
+    size_t peak_segments; /* most segments held since the heap last held none */
+    size_t nempty;        /* segments with no block of the byte allocator out, newest first: */
     arc_segment_t *empty_newest, *empty_oldest;
     arc_large_t *large; /* shared heaps: their large runs, so destroy can free them */
     arc_heap_t *next_all, *next_abandoned;

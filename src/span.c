@@ -12,6 +12,11 @@
  * +1.2 allocator instructions per call at 1/2, +9 at 1/8; bench/phases is as fast either way). */
 #define SPAN_RELINK_FREE_SHARE 2u
 
+/* A current span that empties with at most this many spans taken or given back since it became
+ * current is pinned (a loop of malloc and free on one class: its first span event is the span
+ * it took); one that empties later is given back (a program that freed its blocks: test_rss). */
+#define SPAN_PIN_EVENTS 1u
+
 arc_span_t arc_span_none;
 
 const uint16_t arc_class_size[ARC_CLASSES] = {
@@ -42,14 +47,16 @@ void arc_span_classes_setup(arc_heap_t *h)
  * ring, and comes back at its tail when a block of it is freed, so it gathers more free blocks
  * before it is the head again. */
 
-/* Makes `head` its class's current span (the pin moves with it). */
+/* Makes `head` its class's current span, not pinned (the old one loses its pin). It counts as
+ * current since long ago until malloc's slow path takes a block from it (arc_span_alloc): a
+ * span that became the head while the program was freeing is no candidate for the pin. */
 static void ring_set_head(arc_heap_t *h, size_t cls, arc_span_t *head)
 {
     arc_span_t *old = h->current[cls];
     if (old != &arc_span_none)
         old->used &= ~ARC_SPAN_CURRENT;
     if (head != &arc_span_none)
-        head->used |= ARC_SPAN_CURRENT;
+        head->current_since = h->span_events - SPAN_PIN_EVENTS - 1u;
     h->current[cls] = head;
 }
 
@@ -109,6 +116,7 @@ static arc_span_t *span_new(arc_heap_t *h, size_t cls)
     size_t first = span_first_page(seg, span);
     for (size_t i = 0; i < ARC_SPAN_PAGES; i++)
         seg->span_at[first + i] = span;
+    h->span_events++;
     ARC_STAT_ADD(h, spans_added, 1);
     return span;
 }
@@ -122,6 +130,7 @@ static void span_release(arc_heap_t *h, arc_span_t *span)
     for (size_t i = 0; i < ARC_SPAN_PAGES; i++)
         seg->span_at[first + i] = NULL;
     seg->span_slots &= ~((uint32_t)1 << (span - seg->spans));
+    h->span_events++;
     ARC_STAT_ADD(h, spans_released, 1);
     arc_heap_backend_free(h, seg, span->start);
 }
@@ -185,14 +194,18 @@ void *arc_span_alloc(arc_heap_t *h, size_t cls, size_t size)
             if (!span)
                 return NULL;
             ring_insert_tail(h, span);
+            switched = true;
             continue;
         }
         if (span->free == NULL && span->bump < span->end)
             span_extend(h, span);
         else if (switched && span_worth_relinking(span))
             span_relink(h, span);
-        if (span->free != NULL)
+        if (span->free != NULL) {
+            if (switched)
+                span->current_since = h->span_events;
             return arc_span_take(h, span, span->free, size);
+        }
         ring_remove(h, span); /* full: the next span of the ring is the head now */
         span->used |= ARC_SPAN_FULL;
         switched = true;
@@ -223,12 +236,16 @@ void arc_span_free_slow(arc_heap_t *h, arc_span_t *span, const void *p)
         span->used &= ~ARC_SPAN_FULL;
         ring_insert_tail(h, span);
     }
-    /* An empty span goes back unless malloc is taking from it (then CURRENT is set): a class
-     * whose only blocks come and go keeps its span instead of taking and giving one back. */
-    if (span->used == 0) {
-        span_release(h, span);
-        sweep_current(h);
+    if (span->used != 0)
+        return;
+    /* An empty span goes back, except the current span of a class whose blocks come and go:
+     * if no other span came or went since it became current, it is pinned and kept. */
+    if (span == h->current[span->cls] && h->span_events - span->current_since <= SPAN_PIN_EVENTS) {
+        span->used = ARC_SPAN_CURRENT;
+        return;
     }
+    span_release(h, span);
+    sweep_current(h);
 }
 
 void arc_span_release_empty(arc_heap_t *h)

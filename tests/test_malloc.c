@@ -2,12 +2,14 @@
  * links -larcalloc, so the standard names are arcalloc's). Sizes, alignments, errno, contents
  * across realloc boundaries, usable sizes, calloc zeroing, introspection figures. */
 #include <errno.h>
+#include <stdbool.h>
 #include <malloc.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "arcalloc.h"
+#include "arcalloc_config.h"
 #include "check.h"
 
 void free_sized(void *ptr, size_t size);
@@ -309,7 +311,12 @@ static void test_reuse_in_address_order(void)
         prev = (uintptr_t)p;
         blocks[order[i]] = p;
     }
-    CHECKF(up * 10u >= FREED * 9u, "%u of %u blocks came back above the one before", up, FREED);
+    /* Secure mode takes the first or the second free block at random (docs/security.md), so
+     * about three steps in four go up there. */
+    const char *env = getenv("ARCALLOC_SECURE");
+    bool secure = ARC_SECURE && !(env && strcmp(env, "0") == 0);
+    unsigned share = secure ? 67u : 90u;
+    CHECKF(up * 100u >= FREED * share, "%u of %u blocks came back above the one before", up, FREED);
     for (unsigned i = 0; i < COUNT; i++)
         free(blocks[i]);
 }
