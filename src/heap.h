@@ -85,7 +85,7 @@ typedef struct arc_span {
     uint32_t used;                /* blocks out | ARC_SPAN_FULL | ARC_SPAN_SAMPLED */
     uint32_t block_size;          /* bytes, a multiple of ARC_GRANULE */
     uint8_t cls;                  /* size class */
-    uint8_t pad;
+    uint8_t pin_window;     /* span events after current_since within which emptying pins it */
     uint16_t sampled;       /* blocks of it the heap profiler holds samples of */
     uint32_t current_since; /* the heap's span_events when it became its class's current span */
 } arc_span_t;
@@ -134,6 +134,7 @@ struct arc_heap {
     uint8_t class_of[ARC_BINS];       /* request granules -> class (0: none, the byte allocator) */
     uint8_t sweep_class;              /* span.c: the class whose empty current span goes next */
     uint32_t span_events;             /* span.c: spans taken plus spans given back, wrapping */
+    uint32_t dropped_at[ARC_CLASSES]; /* span.c: span_events when a current span last went back */
 #if ARC_SECURE
     bool secure;        /* secure mode (arc_arena.secure, copied at creation) */
     uintptr_t link_key; /* arc_arena.secure_key: free-list links are encoded with it */

@@ -16,6 +16,12 @@
  * current is pinned (a loop of malloc and free on one class: its first span event is the span
  * it took); one that empties later is given back (a program that freed its blocks: test_rss). */
 #define SPAN_PIN_EVENTS 1u
+/* A class whose current span went back within this many span events gets this many instead of
+ * SPAN_PIN_EVENTS for its next current span to empty in and be pinned: its blocks come and go in
+ * bursts while other classes take and give back spans, and without it each burst would take a
+ * span and give it back (test_stats: bursts). */
+#define SPAN_REPIN_EVENTS 64u
+_Static_assert(SPAN_REPIN_EVENTS <= UINT8_MAX, "a span's pin_window is one byte");
 
 arc_span_t arc_span_none;
 
@@ -30,8 +36,10 @@ _Static_assert(ARC_SMALL_MAX == 1024, "the last class is the largest small block
  * every block must pass the slow paths that tell memcheck), keeps class_of at 0. */
 void arc_span_classes_setup(arc_heap_t *h)
 {
-    for (size_t c = 0; c < ARC_CLASSES; c++)
+    for (size_t c = 0; c < ARC_CLASSES; c++) {
         h->current[c] = &arc_span_none;
+        h->dropped_at[c] = h->span_events - SPAN_REPIN_EVENTS - 1u; /* long ago */
+    }
     if (h->kind != ARC_HEAP_THREAD || ARC_VG_RUNNING())
         return;
     size_t c = 1;
@@ -55,8 +63,10 @@ static void ring_set_head(arc_heap_t *h, size_t cls, arc_span_t *head)
     arc_span_t *old = h->current[cls];
     if (old != &arc_span_none)
         old->used &= ~ARC_SPAN_CURRENT;
-    if (head != &arc_span_none)
-        head->current_since = h->span_events - SPAN_PIN_EVENTS - 1u;
+    if (head != &arc_span_none) {
+        head->current_since = h->span_events - SPAN_REPIN_EVENTS - 1u;
+        head->pin_window = SPAN_PIN_EVENTS;
+    }
     h->current[cls] = head;
 }
 
@@ -202,8 +212,12 @@ void *arc_span_alloc(arc_heap_t *h, size_t cls, size_t size)
         else if (switched && span_worth_relinking(span))
             span_relink(h, span);
         if (span->free != NULL) {
-            if (switched)
+            if (switched) {
                 span->current_since = h->span_events;
+                span->pin_window = h->span_events - h->dropped_at[cls] <= SPAN_REPIN_EVENTS
+                                       ? SPAN_REPIN_EVENTS
+                                       : SPAN_PIN_EVENTS;
+            }
             return arc_span_take(h, span, span->free, size);
         }
         ring_remove(h, span); /* full: the next span of the ring is the head now */
@@ -212,16 +226,21 @@ void *arc_span_alloc(arc_heap_t *h, size_t cls, size_t size)
     }
 }
 
-/* Each span given back also looks at one class's current span, in turn, and gives it back if
- * it is empty: when a program frees everything, the spans malloc was taking from go too (and
- * with them their segments), while a class in use rarely has an empty current span. */
+/* Each span given back also looks at the classes' current spans. An empty one that is the last
+ * block of its segment goes back, so the segment can go (a program that freed everything keeps
+ * no segment for a span malloc is not using), and so does one class's in turn when it is empty
+ * (a class in use rarely has an empty current span). */
 static void sweep_current(arc_heap_t *h)
 {
-    size_t cls = h->sweep_class + 1u < ARC_CLASSES ? h->sweep_class + 1u : 1u;
-    h->sweep_class = (uint8_t)cls;
-    arc_span_t *cur = h->current[cls];
-    if (cur != &arc_span_none && (cur->used & ~ARC_SPAN_CURRENT) == 0)
-        span_release(h, cur);
+    size_t turn = h->sweep_class + 1u < ARC_CLASSES ? h->sweep_class + 1u : 1u;
+    h->sweep_class = (uint8_t)turn;
+    for (size_t c = 1; c < ARC_CLASSES; c++) {
+        arc_span_t *cur = h->current[c];
+        if (cur == &arc_span_none || (cur->used & ~ARC_SPAN_CURRENT) != 0)
+            continue;
+        if (c == turn || arc_segment_of(cur->start)->backend_blocks == 1)
+            span_release(h, cur);
+    }
 }
 
 void arc_span_free_slow(arc_heap_t *h, arc_span_t *span, const void *p)
@@ -239,10 +258,14 @@ void arc_span_free_slow(arc_heap_t *h, arc_span_t *span, const void *p)
     if (span->used != 0)
         return;
     /* An empty span goes back, except the current span of a class whose blocks come and go:
-     * if no other span came or went since it became current, it is pinned and kept. */
-    if (span == h->current[span->cls] && h->span_events - span->current_since <= SPAN_PIN_EVENTS) {
-        span->used = ARC_SPAN_CURRENT;
-        return;
+     * if it empties within its pin window of span events after malloc took it, it is pinned and
+     * kept. Otherwise the class's drop is noted, which widens the window of its next span. */
+    if (span == h->current[span->cls]) {
+        if (h->span_events - span->current_since <= span->pin_window) {
+            span->used = ARC_SPAN_CURRENT;
+            return;
+        }
+        h->dropped_at[span->cls] = h->span_events;
     }
     span_release(h, span);
     sweep_current(h);
