@@ -1,5 +1,5 @@
 /* os.c: every system call arcalloc makes (mmap, munmap, mremap, madvise, mprotect, getrandom,
- * write, abort, /proc reads).
+ * open, write, close, abort, /proc reads).
  * It holds no allocator state beyond call counters and never calls malloc. */
 #include "os.h"
 
@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -167,6 +168,20 @@ void arc_os_write(int fd, const char *buf, size_t len)
         buf += n;
         len -= (size_t)n;
     }
+}
+
+/* rw-r--r--: the mode open(2) gives a file it creates for arc_os_open_write (before the umask). */
+#define OPEN_WRITE_MODE (S_IRUSR | S_IWUSR | S_IRGRP | S_IROTH)
+_Static_assert(OPEN_WRITE_MODE == 0644, "the profile files keep the mode they always had");
+
+int arc_os_open_write(const char *path)
+{
+    return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, OPEN_WRITE_MODE);
+}
+
+void arc_os_close(int fd)
+{
+    close(fd);
 }
 
 _Noreturn void arc_os_abort(void)

@@ -43,6 +43,10 @@ void arc_os_random(void *buf, size_t len);
 
 /* Raw output for reports: never allocates. */
 void arc_os_write(int fd, const char *buf, size_t len);
+/* Opens path for writing (the heap profile's files): created with mode 0644 (less the umask)
+ * or truncated, close-on-exec. The descriptor, or -1 with errno set. */
+int arc_os_open_write(const char *path);
+void arc_os_close(int fd);
 _Noreturn void arc_os_abort(void);
 int arc_os_getpid(void);
 /* Resident and peak-resident bytes of the process, from /proc (0 when unknown). */

@@ -21,6 +21,7 @@
 #include "heap.h"
 #include "options.h"
 #include "os.h"
+#include "out.h"
 #include "report.h"
 
 /* ---- constants ------------------------------------------------------------------------------ */
@@ -49,7 +50,7 @@
 #define FILTER_BITS       18
 #define FILTER_SLOTS      ((size_t)1 << FILTER_BITS)
 #define FILTER_SATURATED  UINT8_MAX
-#define PROF_OUT_BYTES    8192 /* output buffer of the dump */
+#define PROF_MAPS_CHUNK   8192 /* bytes of /proc/self/maps read at a time by the dump */
 #define PROF_PATH_MAX     4096 /* PATH_MAX on Linux */
 #define PROF_NAME_MAX     512  /* one symbolised frame */
 #define FOLDED_SUFFIX     ".folded"
@@ -611,90 +612,43 @@ int64_t arc_prof_first_countdown(void)
 
 /* ---- the dump ------------------------------------------------------------------------------- */
 
-typedef struct prof_out {
-    int fd;
-    size_t len;
-    char buf[PROF_OUT_BYTES];
-} prof_out_t;
-
-static void out_flush(prof_out_t *o)
-{
-    arc_os_write(o->fd, o->buf, o->len);
-    o->len = 0;
-}
-
-static void out_bytes(prof_out_t *o, const char *s, size_t n)
-{
-    while (n > 0) {
-        if (o->len == sizeof o->buf)
-            out_flush(o);
-        size_t room = sizeof o->buf - o->len, k = n < room ? n : room;
-        memcpy(o->buf + o->len, s, k);
-        o->len += k;
-        s += k;
-        n -= k;
-    }
-}
-
-static void out_str(prof_out_t *o, const char *s)
-{
-    out_bytes(o, s, strlen(s));
-}
-
-/* v in decimal, right-aligned in `width` columns (0: no padding). */
-static void out_u64(prof_out_t *o, uint64_t v, int width)
-{
-    char digits[24];
-    int n = (int)sizeof digits;
-    do {
-        digits[--n] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while ((int)sizeof digits - n < width)
-        digits[--n] = ' ';
-    out_bytes(o, digits + n, sizeof digits - (size_t)n);
-}
-
-static void out_hex(prof_out_t *o, uintptr_t v)
-{
-    char text[2 + 2 * sizeof v + 1];
-    out_bytes(o, text, text_hex(text, sizeof text, 0, v));
-}
-
 /* per-mille as "12.3%", right-aligned in 6 columns. */
-static void out_percent(prof_out_t *o, double part, double whole)
+static void out_percent(arc_out_t *o, double part, double whole)
 {
     uint64_t pm = whole > 0 ? (uint64_t)(part * 1000 / whole + 0.5) : 0;
-    out_u64(o, pm / 10, 4);
-    out_str(o, ".");
-    out_u64(o, pm % 10, 0);
-    out_str(o, "%");
+    arc_out_u64(o, pm / 10, 4);
+    arc_out_str(o, ".");
+    arc_out_u64(o, pm % 10, 0);
+    arc_out_str(o, "%");
 }
 
 /* A frame's name for the folded format: ';' separates frames and ' ' ends the stack. */
-static void out_folded_frame(prof_out_t *o, uintptr_t ip)
+static void out_folded_frame(arc_out_t *o, uintptr_t ip)
 {
     char name[PROF_NAME_MAX];
     size_t n = arc_prof_symbolize(ip, ARC_PROF_NAME_FUNC, name, sizeof name);
     for (size_t i = 0; i < n; i++)
         if (name[i] == ';' || name[i] == ' ')
             name[i] = '_';
-    out_bytes(o, name, n);
+    arc_out_put(o, name, n);
 }
 
-static bool out_open(prof_out_t *o, const char *path)
+/* Starts o on a fresh file at path; a warning when it cannot be written. */
+static bool profile_file_open(arc_out_t *o, const char *path)
 {
-    o->len = 0;
-    o->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (o->fd < 0)
+    int fd = arc_os_open_write(path);
+    if (fd < 0) {
         arc_report_warning("cannot write the heap profile ", path);
-    return o->fd >= 0;
+        return false;
+    }
+    arc_out_to_fd(o, fd);
+    return true;
 }
 
-static void out_close(prof_out_t *o)
+static void profile_file_close(arc_out_t *o)
 {
-    out_flush(o);
-    close(o->fd);
+    arc_out_flush(o);
+    arc_os_close(o->fd);
 }
 
 /* What the dump writes, copied under the lock so that nothing slow runs while it is held
@@ -775,50 +729,50 @@ static void snapshot_free(prof_snapshot_t *snap)
 
 static void dump_folded(const char *path, const prof_snapshot_t *snap)
 {
-    prof_out_t o;
-    if (!out_open(&o, path))
+    arc_out_t o;
+    if (!profile_file_open(&o, path))
         return;
     for (size_t r = 0; r < snap->nrows; r++) {
         const prof_row_t *row = &snap->rows[r];
         if (!row->live_count)
             continue;
         if (row->stack->truncated) /* flame graphs gather the rootless stacks under one box */
-            out_str(&o, "[truncated];");
+            arc_out_str(&o, "[truncated];");
         for (uint32_t i = row->stack->depth; i-- > 0;) {
             out_folded_frame(&o, row->stack->frames[i]);
             if (i)
-                out_str(&o, ";");
+                arc_out_str(&o, ";");
         }
         if (!row->stack->depth)
-            out_str(&o, "[unknown]");
-        out_str(&o, " ");
-        out_u64(&o, (uint64_t)(row->estimate + 0.5), 0);
-        out_str(&o, "\n");
+            arc_out_str(&o, "[unknown]");
+        arc_out_str(&o, " ");
+        arc_out_u64(&o, (uint64_t)(row->estimate + 0.5), 0);
+        arc_out_str(&o, "\n");
     }
-    out_close(&o);
+    profile_file_close(&o);
 }
 
 /* "live_count: live_bytes [alloc_count: alloc_bytes]", the figures of every heap line. */
-static void out_counts(prof_out_t *o, const uint64_t counts[4], int width)
+static void out_counts(arc_out_t *o, const uint64_t counts[4], size_t width)
 {
-    out_u64(o, counts[0], width);
-    out_str(o, ": ");
-    out_u64(o, counts[1], width);
-    out_str(o, width ? " [" : " [ ");
-    out_u64(o, counts[2], width);
-    out_str(o, ": ");
-    out_u64(o, counts[3], width);
-    out_str(o, "] @");
+    arc_out_u64(o, counts[0], width);
+    arc_out_str(o, ": ");
+    arc_out_u64(o, counts[1], width);
+    arc_out_str(o, width ? " [" : " [ ");
+    arc_out_u64(o, counts[2], width);
+    arc_out_str(o, ": ");
+    arc_out_u64(o, counts[3], width);
+    arc_out_str(o, "] @");
 }
 
-static void out_heap_line(prof_out_t *o, const uint64_t counts[4], const prof_stack_t *st)
+static void out_heap_line(arc_out_t *o, const uint64_t counts[4], const prof_stack_t *st)
 {
     out_counts(o, counts, 6);
     for (uint32_t i = 0; i < st->depth; i++) {
-        out_str(o, " ");
-        out_hex(o, st->frames[i]);
+        arc_out_str(o, " ");
+        arc_out_hex(o, st->frames[i]);
     }
-    out_str(o, "\n");
+    arc_out_str(o, "\n");
 }
 
 /* pprof's legacy heap profile ("heap_v2", as gperftools and jemalloc write it): raw sampled
@@ -827,8 +781,8 @@ static void out_heap_line(prof_out_t *o, const uint64_t counts[4], const prof_st
  * the folded file's), and each stack's allocation totals one more line. */
 static void dump_heap(const char *path, const prof_snapshot_t *snap)
 {
-    prof_out_t o;
-    if (!out_open(&o, path))
+    arc_out_t o;
+    if (!profile_file_open(&o, path))
         return;
     uint64_t totals[4] = {0, 0, 0, 0};
     for (size_t i = 0; i < snap->live_cap; i++) {
@@ -839,11 +793,11 @@ static void dump_heap(const char *path, const prof_snapshot_t *snap)
         totals[2] += snap->rows[r].alloc_count;
         totals[3] += snap->rows[r].alloc_bytes;
     }
-    out_str(&o, "heap profile: ");
+    arc_out_str(&o, "heap profile: ");
     out_counts(&o, totals, 0);
-    out_str(&o, " heap_v2/");
-    out_u64(&o, prof.mean, 0);
-    out_str(&o, "\n");
+    arc_out_str(&o, " heap_v2/");
+    arc_out_u64(&o, prof.mean, 0);
+    arc_out_str(&o, "\n");
     for (size_t i = 0; i < snap->live_cap; i++) {
         const prof_live_t *l = &snap->live[i];
         if (l->stack)
@@ -855,16 +809,16 @@ static void dump_heap(const char *path, const prof_snapshot_t *snap)
             out_heap_line(&o, (const uint64_t[4]){0, 0, row->alloc_count, row->alloc_bytes},
                           row->stack);
     }
-    out_str(&o, "\nMAPPED_LIBRARIES:\n");
+    arc_out_str(&o, "\nMAPPED_LIBRARIES:\n");
     int maps = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
     if (maps >= 0) {
-        char chunk[PROF_OUT_BYTES];
+        char chunk[PROF_MAPS_CHUNK];
         ssize_t got;
         while ((got = read(maps, chunk, sizeof chunk)) > 0)
-            out_bytes(&o, chunk, (size_t)got);
+            arc_out_put(&o, chunk, (size_t)got);
         close(maps);
     }
-    out_close(&o);
+    profile_file_close(&o);
 }
 
 /* The live heap by allocation site (the innermost frame), heaviest first. */
@@ -896,23 +850,23 @@ static void dump_top(const char *path, const prof_snapshot_t *snap)
         total += row->estimate;
         samples += row->live_count;
     }
-    prof_out_t o;
-    if (out_open(&o, path)) {
-        out_str(&o, "arcalloc heap profile: live bytes by allocation site, top ");
-        out_u64(&o, nsites < PROF_TOP_SITES ? nsites : PROF_TOP_SITES, 0);
-        out_str(&o, " of ");
-        out_u64(&o, nsites, 0);
-        out_str(&o, "\npid ");
-        out_u64(&o, (uint64_t)arc_os_getpid(), 0);
-        out_str(&o, ", one sample every ");
-        out_u64(&o, prof.mean, 0);
-        out_str(&o, " bytes on average, ");
-        out_u64(&o, samples, 0);
-        out_str(&o, " live samples (");
-        out_u64(&o, snap->dropped, 0);
-        out_str(&o, " dropped)\nestimated live bytes: ");
-        out_u64(&o, (uint64_t)(total + 0.5), 0);
-        out_str(&o, "\n\n       bytes   share    cum  samples  site  <- callers\n");
+    arc_out_t o;
+    if (profile_file_open(&o, path)) {
+        arc_out_str(&o, "arcalloc heap profile: live bytes by allocation site, top ");
+        arc_out_u64(&o, nsites < PROF_TOP_SITES ? nsites : PROF_TOP_SITES, 0);
+        arc_out_str(&o, " of ");
+        arc_out_u64(&o, nsites, 0);
+        arc_out_str(&o, "\npid ");
+        arc_out_u64(&o, (uint64_t)arc_os_getpid(), 0);
+        arc_out_str(&o, ", one sample every ");
+        arc_out_u64(&o, prof.mean, 0);
+        arc_out_str(&o, " bytes on average, ");
+        arc_out_u64(&o, samples, 0);
+        arc_out_str(&o, " live samples (");
+        arc_out_u64(&o, snap->dropped, 0);
+        arc_out_str(&o, " dropped)\nestimated live bytes: ");
+        arc_out_u64(&o, (uint64_t)(total + 0.5), 0);
+        arc_out_str(&o, "\n\n       bytes   share    cum  samples  site  <- callers\n");
         double cumulative = 0;
         for (int k = 0; k < PROF_TOP_SITES; k++) {
             prof_site_t *best = NULL;
@@ -923,23 +877,23 @@ static void dump_top(const char *path, const prof_snapshot_t *snap)
             if (!best)
                 break;
             cumulative += best->estimate;
-            out_u64(&o, (uint64_t)(best->estimate + 0.5), 12);
+            arc_out_u64(&o, (uint64_t)(best->estimate + 0.5), 12);
             out_percent(&o, best->estimate, total);
             out_percent(&o, cumulative, total);
-            out_u64(&o, best->samples, 9);
-            out_str(&o, "  ");
+            arc_out_u64(&o, best->samples, 9);
+            arc_out_str(&o, "  ");
             const prof_stack_t *st = best->heaviest;
             char name[PROF_NAME_MAX];
             for (uint32_t i = 0; i < st->depth && i <= PROF_TOP_CALLERS; i++) {
                 if (i)
-                    out_str(&o, "  <- ");
+                    arc_out_str(&o, "  <- ");
                 arc_prof_symbolize(st->frames[i], ARC_PROF_NAME_FULL, name, sizeof name);
-                out_str(&o, name);
+                arc_out_str(&o, name);
             }
-            out_str(&o, st->depth ? "\n" : "[unknown]\n");
+            arc_out_str(&o, st->depth ? "\n" : "[unknown]\n");
             best->estimate = -1; /* printed */
         }
-        out_close(&o);
+        profile_file_close(&o);
     }
     arc_os_unmap(sites, cap * sizeof *sites);
 }
@@ -951,15 +905,8 @@ static void path_expand(const char *tmpl, char *out, size_t cap)
     out[0] = '\0';
     for (const char *s = tmpl; *s && n + 1 < cap; s++) {
         if (s[0] == '%' && s[1] == 'p') {
-            char pid[24];
-            size_t k = sizeof pid - 1;
-            uint64_t v = (uint64_t)arc_os_getpid();
-            pid[k] = '\0';
-            do {
-                pid[--k] = (char)('0' + v % 10);
-                v /= 10;
-            } while (v);
-            n = text_put(out, cap, n, pid + k);
+            char pid[ARC_OUT_U64_MAX];
+            n = text_put(out, cap, n, arc_out_format_u64((uint64_t)arc_os_getpid(), pid));
             s++;
         } else {
             if (s[0] == '%' && s[1] == '%')

@@ -1,7 +1,7 @@
 /* stats.c: the statistics report: sums the heaps' counters, adds the arena's, the OS's and the
  * registry's figures, formats them as text or JSON and dumps them at exit or on a signal. It
  * never allocates through the heap it measures: figures are gathered into the caller's struct,
- * formatted into a stack buffer and written with arc_os_write (or the caller's FILE). */
+ * formatted into a stack buffer (out.h) and written raw (or to the caller's FILE). */
 #include "stats.h"
 
 #include <errno.h>
@@ -20,6 +20,7 @@
 #include "heap.h"
 #include "options.h"
 #include "os.h"
+#include "out.h"
 #include "prof.h"
 #include "thread.h"
 
@@ -213,78 +214,10 @@ void arc_stats_get(struct arc_stats *out)
         out->committed_bytes > out->live_bytes ? out->committed_bytes - out->live_bytes : 0;
 }
 
-/* ---- output without allocating ------------------------------------------------------------ */
-
-/* Bytes formatted before each write: a report is a few KiB, so a few writes at most. */
-#define OUT_BUF_BYTES 4096
-
-typedef struct out {
-    char buf[OUT_BUF_BYTES];
-    size_t len;
-    int fd;   /* >= 0: raw writes */
-    FILE *fp; /* else the caller's stream */
-    bool failed;
-} out_t;
-
-static void out_flush(out_t *o)
-{
-    if (o->len == 0)
-        return;
-    if (o->fd >= 0)
-        arc_os_write(o->fd, o->buf, o->len);
-    else if (fwrite(o->buf, 1, o->len, o->fp) != o->len)
-        o->failed = true;
-    o->len = 0;
-}
-
-static void out_put(out_t *o, const char *s, size_t n)
-{
-    while (n > 0) {
-        if (o->len == OUT_BUF_BYTES)
-            out_flush(o);
-        size_t room = OUT_BUF_BYTES - o->len, take = n < room ? n : room;
-        memcpy(o->buf + o->len, s, take);
-        o->len += take;
-        s += take;
-        n -= take;
-    }
-}
-
-static void out_str(out_t *o, const char *s)
-{
-    out_put(o, s, strlen(s));
-}
-
-static void out_pad(out_t *o, size_t n)
-{
-    while (n-- > 0)
-        out_put(o, " ", 1);
-}
-
-/* Decimal digits of v into the end of buf (at least 21 bytes); returns the first. */
-static char *u64_digits(uint64_t v, char *end)
-{
-    *--end = '\0';
-    do {
-        *--end = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    return end;
-}
-
-/* v right-aligned in `width` columns (0: as is). */
-static void out_u64(out_t *o, uint64_t v, size_t width)
-{
-    char buf[24];
-    char *d = u64_digits(v, buf + sizeof buf);
-    size_t n = strlen(d);
-    if (n < width)
-        out_pad(o, width - n);
-    out_put(o, d, n);
-}
+/* ---- the two formats, written without allocating (out.h) ---------------------------------- */
 
 /* "12.3 MiB": binary units, one decimal. */
-static void out_human(out_t *o, uint64_t v)
+static void out_human(arc_out_t *o, uint64_t v)
 {
     static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
     size_t u = 0;
@@ -293,13 +226,13 @@ static void out_human(out_t *o, uint64_t v)
         scale *= 1024;
         u++;
     }
-    out_u64(o, v / scale, 0);
+    arc_out_u64(o, v / scale, 0);
     if (u) {
-        out_str(o, ".");
-        out_u64(o, (v % scale) * 10 / scale, 0);
+        arc_out_str(o, ".");
+        arc_out_u64(o, (v % scale) * 10 / scale, 0);
     }
-    out_str(o, " ");
-    out_str(o, units[u]);
+    arc_out_str(o, " ");
+    arc_out_str(o, units[u]);
 }
 
 static bool name_is_bytes(const char *name)
@@ -309,18 +242,18 @@ static bool name_is_bytes(const char *name)
 }
 
 /* JSON string: the names arcalloc prints are plain, but quote and escape them anyway. */
-static void out_json_str(out_t *o, const char *s)
+static void out_json_str(arc_out_t *o, const char *s)
 {
-    out_str(o, "\"");
+    arc_out_str(o, "\"");
     for (; s && *s; s++) {
         if (*s == '"' || *s == '\\') {
-            out_put(o, "\\", 1);
-            out_put(o, s, 1);
+            arc_out_put(o, "\\", 1);
+            arc_out_put(o, s, 1);
         } else if ((unsigned char)*s >= 0x20) {
-            out_put(o, s, 1);
+            arc_out_put(o, s, 1);
         }
     }
-    out_str(o, "\"");
+    arc_out_str(o, "\"");
 }
 
 /* Column of the name, and of the value, in the text report. */
@@ -329,98 +262,99 @@ static void out_json_str(out_t *o, const char *s)
 /* Width of the "(12.3 MiB)" column. */
 #define TEXT_HUMAN_WIDTH 15
 
-static void text_field(out_t *o, const char *name, uint64_t v, const char *help)
+static void text_field(arc_out_t *o, const char *name, uint64_t v, const char *help)
 {
-    out_str(o, "  ");
-    out_str(o, name);
-    out_pad(o, strlen(name) < TEXT_NAME_WIDTH ? TEXT_NAME_WIDTH - strlen(name) : 1);
-    out_u64(o, v, TEXT_VALUE_WIDTH);
-    size_t start = o->len; /* the human column is measured within the buffer */
-    out_str(o, "  ");
+    arc_out_str(o, "  ");
+    arc_out_str(o, name);
+    arc_out_pad(o, strlen(name) < TEXT_NAME_WIDTH ? TEXT_NAME_WIDTH - strlen(name) : 1);
+    arc_out_u64(o, v, TEXT_VALUE_WIDTH);
+    size_t start = arc_out_count(o); /* the human column, measured across flushes */
+    arc_out_str(o, "  ");
     if (name_is_bytes(name) && v >= 1024) {
-        out_str(o, "(");
+        arc_out_str(o, "(");
         out_human(o, v);
-        out_str(o, ")");
+        arc_out_str(o, ")");
     }
-    size_t used = o->len >= start ? o->len - start : 0;
-    out_pad(o, used < TEXT_HUMAN_WIDTH ? TEXT_HUMAN_WIDTH - used : 1);
-    out_str(o, help);
-    out_str(o, "\n");
+    size_t used = arc_out_count(o) - start;
+    arc_out_pad(o, used < TEXT_HUMAN_WIDTH ? TEXT_HUMAN_WIDTH - used : 1);
+    arc_out_str(o, help);
+    arc_out_str(o, "\n");
 }
 
-static void text_report(out_t *o, const struct arc_stats *s)
+static void text_report(arc_out_t *o, const struct arc_stats *s)
 {
-    out_str(o, "arcalloc statistics: pid ");
-    out_u64(o, (uint64_t)arc_os_getpid(), 0);
-    out_str(o, ", backend ");
-    out_str(o, s->backend);
-    out_str(o, ", address_space ");
-    out_str(o, s->address_space);
-    out_str(o, s->stats_enabled ? ", counters on\n" : ", counters compiled out (-Dstats=false)\n");
-    out_str(o, "counters (summed over heaps):\n");
+    arc_out_str(o, "arcalloc statistics: pid ");
+    arc_out_u64(o, (uint64_t)arc_os_getpid(), 0);
+    arc_out_str(o, ", backend ");
+    arc_out_str(o, s->backend);
+    arc_out_str(o, ", address_space ");
+    arc_out_str(o, s->address_space);
+    arc_out_str(o,
+                s->stats_enabled ? ", counters on\n" : ", counters compiled out (-Dstats=false)\n");
+    arc_out_str(o, "counters (summed over heaps):\n");
 #define STATS_TEXT(name, help) text_field(o, #name, s->name, help);
     ARC_HEAP_COUNTERS(STATS_TEXT)
-    out_str(o, "process:\n");
+    arc_out_str(o, "process:\n");
     ARC_PROCESS_FIGURES(STATS_TEXT)
 #undef STATS_TEXT
-    out_str(o, "size classes (small sizes; blocks):\n      size          allocs           frees"
-               "            live\n");
+    arc_out_str(o, "size classes (small sizes; blocks):\n      size          allocs           frees"
+                   "            live\n");
     for (size_t b = 1; b < ARC_STATS_SIZE_CLASSES; b++) {
         const struct arc_stats_class *c = &s->size_classes[b];
         if (!c->allocs && !c->frees)
             continue;
-        out_u64(o, c->size, 10);
-        out_u64(o, c->allocs, 16);
-        out_u64(o, c->frees, 16);
-        out_u64(o, c->live, 16);
-        out_str(o, "\n");
+        arc_out_u64(o, c->size, 10);
+        arc_out_u64(o, c->allocs, 16);
+        arc_out_u64(o, c->frees, 16);
+        arc_out_u64(o, c->live, 16);
+        arc_out_str(o, "\n");
     }
 }
 
-static void json_field(out_t *o, const char *name, uint64_t v)
+static void json_field(arc_out_t *o, const char *name, uint64_t v)
 {
-    out_str(o, ",\"");
-    out_str(o, name);
-    out_str(o, "\":");
-    out_u64(o, v, 0);
+    arc_out_str(o, ",\"");
+    arc_out_str(o, name);
+    arc_out_str(o, "\":");
+    arc_out_u64(o, v, 0);
 }
 
-static void json_report(out_t *o, const struct arc_stats *s)
+static void json_report(arc_out_t *o, const struct arc_stats *s)
 {
-    out_str(o, "{\"pid\":");
-    out_u64(o, (uint64_t)arc_os_getpid(), 0);
-    out_str(o, ",\"backend\":");
+    arc_out_str(o, "{\"pid\":");
+    arc_out_u64(o, (uint64_t)arc_os_getpid(), 0);
+    arc_out_str(o, ",\"backend\":");
     out_json_str(o, s->backend);
-    out_str(o, ",\"address_space\":");
+    arc_out_str(o, ",\"address_space\":");
     out_json_str(o, s->address_space);
 #define STATS_JSON(name, help) json_field(o, #name, s->name);
     ARC_HEAP_COUNTERS(STATS_JSON)
     ARC_PROCESS_FIGURES(STATS_JSON)
 #undef STATS_JSON
-    out_str(o, ",\"size_classes\":[");
+    arc_out_str(o, ",\"size_classes\":[");
     bool first = true;
     for (size_t b = 1; b < ARC_STATS_SIZE_CLASSES; b++) {
         const struct arc_stats_class *c = &s->size_classes[b];
         if (!c->allocs && !c->frees)
             continue;
-        out_str(o, first ? "{\"size\":" : ",{\"size\":");
+        arc_out_str(o, first ? "{\"size\":" : ",{\"size\":");
         first = false;
-        out_u64(o, c->size, 0);
+        arc_out_u64(o, c->size, 0);
         json_field(o, "allocs", c->allocs);
         json_field(o, "frees", c->frees);
         json_field(o, "live", c->live);
-        out_str(o, "}");
+        arc_out_str(o, "}");
     }
-    out_str(o, "]}\n");
+    arc_out_str(o, "]}\n");
 }
 
-static void report_write(out_t *o, const struct arc_stats *s, int format)
+static void report_write(arc_out_t *o, const struct arc_stats *s, int format)
 {
     if (format == ARC_STATS_JSON)
         json_report(o, s);
     else
         text_report(o, s);
-    out_flush(o);
+    arc_out_flush(o);
 }
 
 int arc_stats_print(FILE *fp, int format)
@@ -431,7 +365,8 @@ int arc_stats_print(FILE *fp, int format)
     }
     struct arc_stats s;
     arc_stats_get(&s); /* every figure is taken before the stream can allocate */
-    out_t o = {.len = 0, .fd = -1, .fp = fp, .failed = false};
+    arc_out_t o;
+    arc_out_to_file(&o, fp);
     report_write(&o, &s, format);
     if (fflush(fp) != 0)
         o.failed = true;
@@ -489,10 +424,10 @@ static bool path_expand(const char *pattern, char *path, size_t cap, bool *per_p
     size_t n = 0;
     *per_process = false;
     for (const char *p = pattern; *p; p++) {
-        char digits[24];
+        char digits[ARC_OUT_U64_MAX];
         const char *piece = p, *end = p + 1;
         if (p[0] == '%' && p[1] == 'p') {
-            piece = u64_digits((uint64_t)arc_os_getpid(), digits + sizeof digits);
+            piece = arc_out_format_u64((uint64_t)arc_os_getpid(), digits);
             end = piece + strlen(piece);
             *per_process = true;
             p++;
@@ -538,9 +473,9 @@ static void stats_dump(int format)
 {
     struct arc_stats s;
     arc_stats_get(&s);
-    out_t o = {.len = 0, .fd = -1, .fp = NULL, .failed = false};
+    arc_out_t o;
     pthread_mutex_lock(&dump_lock);
-    o.fd = dump_open();
+    arc_out_to_fd(&o, dump_open());
     report_write(&o, &s, format);
     if (o.fd != 2 && o.fd != stderr_copy)
         close(o.fd);
