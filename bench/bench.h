@@ -141,6 +141,36 @@ static inline int bench_aligned_addr(uintptr_t addr, size_t n)
 }
 #define bench_aligned(p, n) bench_aligned_addr((uintptr_t)(p), (n))
 
+/* malloc(n) for workload `name`; a NULL or misaligned block fails the run. */
+static inline void *bench_malloc(const char *name, size_t n)
+{
+    void *p = malloc(n);
+    if (!p)
+        bench_fail(name, "malloc(%zu) returned NULL", n);
+    if (!bench_aligned(p, n))
+        bench_fail(name, "malloc(%zu) returned misaligned %p", n, p);
+    return p;
+}
+
+/* ---- slot tables ------------------------------------------------------------------------------
+ * The churn-style workloads keep blocks in a table of slots: each block carries a tag pattern
+ * over its first `size` bytes, checked when the block is freed. */
+typedef struct {
+    void *p;
+    size_t size; /* bytes filled with the tag */
+    uint64_t tag;
+} bench_slot_t;
+
+/* Checks the block in s, frees it, empties the slot and counts the free in *ops. */
+static inline void bench_slot_release(const char *name, bench_slot_t *s, unsigned long long *ops)
+{
+    if (!bench_intact(s->p, s->size, s->tag))
+        bench_fail(name, "block %p of %zu bytes was overwritten", s->p, s->size);
+    free(s->p);
+    s->p = NULL;
+    (*ops)++;
+}
+
 /* ---- memory --------------------------------------------------------------------------------- */
 
 /* Resident set now, in KiB, from /proc/self/statm (second field, in pages); -1 if unreadable. */

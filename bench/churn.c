@@ -18,22 +18,7 @@
  * at the table size. */
 #define CHURN_SKIP_ONE_IN 4u
 
-typedef struct {
-    void *p;
-    size_t size;
-    uint64_t tag;
-} slot_t;
-
 static const char *const name = "churn";
-
-static void slot_release(slot_t *s, unsigned long long *ops)
-{
-    if (!bench_intact(s->p, s->size, s->tag))
-        bench_fail(name, "block %p of %zu bytes was overwritten", s->p, s->size);
-    free(s->p);
-    s->p = NULL;
-    (*ops)++;
-}
 
 int main(int argc, char **argv)
 {
@@ -41,30 +26,26 @@ int main(int argc, char **argv)
     size_t steps = bench_scaled(CHURN_STEPS, scale, CHURN_MIN_STEPS);
     bench_rng_t rng = bench_rng(1);
     unsigned long long ops = 0;
-    slot_t *slots = calloc(CHURN_SLOTS, sizeof *slots);
+    bench_slot_t *slots = calloc(CHURN_SLOTS, sizeof *slots);
     if (!slots)
         bench_fail(name, "cannot allocate the slot table");
 
     for (size_t step = 0; step < steps; step++) {
         uint64_t r = bench_rand(&rng);
-        slot_t *s = &slots[r % CHURN_SLOTS];
+        bench_slot_t *s = &slots[r % CHURN_SLOTS];
         if (s->p)
-            slot_release(s, &ops);
+            bench_slot_release(name, s, &ops);
         if ((r >> 32) % CHURN_SKIP_ONE_IN == 0)
             continue;
         s->size = bench_range(&rng, CHURN_MIN_SIZE, CHURN_MAX_SIZE);
         s->tag = bench_rand(&rng);
-        s->p = malloc(s->size);
+        s->p = bench_malloc(name, s->size);
         ops++;
-        if (!s->p)
-            bench_fail(name, "malloc(%zu) returned NULL", s->size);
-        if (!bench_aligned(s->p, s->size))
-            bench_fail(name, "malloc(%zu) returned misaligned %p", s->size, s->p);
         bench_fill(s->p, s->size, s->tag);
     }
     for (size_t i = 0; i < CHURN_SLOTS; i++)
         if (slots[i].p)
-            slot_release(&slots[i], &ops);
+            bench_slot_release(name, &slots[i], &ops);
     free(slots);
     printf("%s ops=%llu\n", name, ops);
     return 0;

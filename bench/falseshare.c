@@ -39,12 +39,8 @@ static void *worker(void *arg)
     w->ops++;
     for (size_t r = 0; r < w->rounds; r++) {
         size_t size = falseshare_sizes[bench_rand(&rng) % FALSESHARE_NSIZES];
-        unsigned char *p = malloc(size);
+        unsigned char *p = bench_malloc(name, size);
         w->ops++;
-        if (!p)
-            bench_fail(name, "malloc(%zu) returned NULL", size);
-        if (!bench_aligned(p, size))
-            bench_fail(name, "malloc(%zu) returned misaligned %p", size, (void *)p);
         /* Each write is a load and a store of the block's first byte and last byte;
          * volatile keeps every one in memory, where sharing a line would hurt. */
         volatile unsigned char *first = p, *last = p + size - 1;

@@ -50,12 +50,8 @@ static void block_new(block_t *b, bench_rng_t *rng, size_t lo, size_t hi)
 {
     b->size = bench_range(rng, lo, hi);
     b->tag = bench_rand(rng);
-    b->p = malloc(b->size);
+    b->p = bench_malloc(name, b->size);
     ops++;
-    if (!b->p)
-        bench_fail(name, "malloc(%zu) returned NULL", b->size);
-    if (!bench_aligned(b->p, b->size))
-        bench_fail(name, "malloc(%zu) returned misaligned %p", b->size, (void *)b->p);
     bench_fill(b->p, b->size, b->tag);
     live_bytes += b->size;
 }

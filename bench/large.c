@@ -72,12 +72,8 @@ int main(int argc, char **argv)
             slot_release(s, &ops);
         s->size = large_size(&rng);
         s->tag = bench_rand(&rng);
-        s->p = malloc(s->size);
+        s->p = bench_malloc(name, s->size);
         ops++;
-        if (!s->p)
-            bench_fail(name, "malloc(%zu) returned NULL", s->size);
-        if (!bench_aligned(s->p, s->size))
-            bench_fail(name, "malloc(%zu) returned misaligned %p", s->size, (void *)s->p);
         large_touch(s);
     }
     for (size_t i = 0; i < LARGE_SLOTS; i++)

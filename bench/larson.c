@@ -42,11 +42,7 @@ static void *block_new(bench_rng_t *rng)
 {
     size_t size = bench_range(rng, LARSON_MIN_SIZE, LARSON_MAX_SIZE);
     header_t h = {bench_rand(rng), size};
-    unsigned char *p = malloc(size);
-    if (!p)
-        bench_fail(name, "malloc(%zu) returned NULL", size);
-    if (!bench_aligned(p, size))
-        bench_fail(name, "malloc(%zu) returned misaligned %p", size, (void *)p);
+    unsigned char *p = bench_malloc(name, size);
     memcpy(p, &h, sizeof h);
     bench_fill(p + sizeof h, size - sizeof h, h.tag);
     return p;

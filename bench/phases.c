@@ -52,11 +52,7 @@ static unsigned long long ops;
 
 static void *xmalloc(size_t n)
 {
-    void *p = malloc(n);
-    if (!p)
-        bench_fail(name, "malloc(%zu) returned NULL", n);
-    else if (!bench_aligned(p, n))
-        bench_fail(name, "malloc(%zu) returned misaligned %p", n, p);
+    void *p = bench_malloc(name, n);
     ops++;
     return p;
 }

@@ -45,11 +45,7 @@ static void *producer(void *arg)
     bench_rng_t rng = bench_rng(3);
     for (size_t i = 0; i < q->blocks; i++) {
         size_t size = bench_range(&rng, PRODCONS_MIN_SIZE, PRODCONS_MAX_SIZE);
-        void *p = malloc(size);
-        if (!p)
-            bench_fail(name, "malloc(%zu) returned NULL", size);
-        if (!bench_aligned(p, size))
-            bench_fail(name, "malloc(%zu) returned misaligned %p", size, p);
+        void *p = bench_malloc(name, size);
         bench_fill(p, size, block_tag(i));
         size_t tail = atomic_load_explicit(&q->tail, memory_order_relaxed);
         while (tail - atomic_load_explicit(&q->head, memory_order_acquire) == RING_SLOTS)

@@ -22,12 +22,6 @@
 /* Bytes of each block filled and verified: the smallest block's size. */
 #define SCALING_CHECKED SCALING_MIN_SIZE
 
-typedef struct {
-    void *p;
-    size_t size; /* bytes filled with the tag */
-    uint64_t tag;
-} slot_t;
-
 /* One cache line each, and ops counted in a local until the end: the threads share nothing. */
 typedef struct {
     _Alignas(64) size_t steps;
@@ -44,35 +38,22 @@ static double now_seconds(void)
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-static void slot_release(slot_t *s, unsigned long long *ops)
-{
-    if (!bench_intact(s->p, s->size, s->tag))
-        bench_fail(name, "block %p of %zu bytes was overwritten", s->p, s->size);
-    free(s->p);
-    s->p = NULL;
-    (*ops)++;
-}
-
 static void *worker(void *arg)
 {
     worker_t *w = arg;
     bench_rng_t rng = bench_rng(300 + w->id);
-    slot_t *slots = calloc(SCALING_SLOTS, sizeof *slots);
+    bench_slot_t *slots = calloc(SCALING_SLOTS, sizeof *slots);
     if (!slots)
         bench_fail(name, "cannot allocate thread %u's slot table", w->id);
     unsigned long long ops = 0;
     for (size_t step = 0; step < w->steps; step++) {
-        slot_t *s = &slots[bench_rand(&rng) % SCALING_SLOTS];
+        bench_slot_t *s = &slots[bench_rand(&rng) % SCALING_SLOTS];
         if (s->p)
-            slot_release(s, &ops);
+            bench_slot_release(name, s, &ops);
         s->size = bench_range(&rng, SCALING_MIN_SIZE, SCALING_MAX_SIZE);
         s->tag = bench_rand(&rng);
-        s->p = malloc(s->size);
+        s->p = bench_malloc(name, s->size);
         ops++;
-        if (!s->p)
-            bench_fail(name, "malloc(%zu) returned NULL", s->size);
-        if (!bench_aligned(s->p, s->size))
-            bench_fail(name, "malloc(%zu) returned misaligned %p", s->size, s->p);
         /* Its first SCALING_CHECKED bytes carry the tag: the block is touched as a program
          * touches what it allocates, at a cost that does not hide the allocator's. */
         s->size = SCALING_CHECKED;
@@ -80,7 +61,7 @@ static void *worker(void *arg)
     }
     for (size_t i = 0; i < SCALING_SLOTS; i++)
         if (slots[i].p)
-            slot_release(&slots[i], &ops);
+            bench_slot_release(name, &slots[i], &ops);
     free(slots);
     w->ops = ops;
     return NULL;

@@ -44,12 +44,8 @@ static void *thread_main(void *arg)
     for (size_t i = 0; i < THREAD_BLOCKS; i++) {
         size[i] = bench_range(&rng, THREAD_MIN_SIZE, THREAD_MAX_SIZE);
         tag[i] = bench_rand(&rng);
-        p[i] = malloc(size[i]);
+        p[i] = bench_malloc(name, size[i]);
         j->ops++;
-        if (!p[i])
-            bench_fail(name, "malloc(%zu) returned NULL", size[i]);
-        if (!bench_aligned(p[i], size[i]))
-            bench_fail(name, "malloc(%zu) returned misaligned %p", size[i], p[i]);
         bench_fill(p[i], size[i], tag[i]);
     }
     j->nhanded = 0;
