@@ -294,7 +294,10 @@ void arc_heap_free_medium(arc_heap_t *h, arc_segment_t *seg, void *p)
                  h->ops->usable_size_in(h->backend, arc_segment_body(seg), p) / ARC_GRANULE *
                      ARC_GRANULE);
     ARC_STAT_ADD(h, medium_frees, 1);
+    bool leaves_one = seg->backend_blocks == 2; /* read first: an emptied segment may go */
     arc_heap_backend_free(h, seg, p);
+    if (leaves_one && h->kind == ARC_HEAP_THREAD)
+        arc_span_sweep_lone(h);
     ARC_STAT_CHECKPOINT(h);
 }
 

@@ -193,6 +193,11 @@ void arc_span_classes_setup(arc_heap_t *h);
 void *arc_span_alloc(arc_heap_t *h, size_t cls, size_t size);            /* NULL: out of memory */
 void arc_span_free_slow(arc_heap_t *h, arc_span_t *span, const void *p); /* after the push */
 void arc_span_release_empty(arc_heap_t *h); /* trim: every empty span */
+/* A class's current span that is the last block of its segment goes back when empty, or loses
+ * its pin, so that its emptying reaches arc_span_free_slow: a program that freed everything
+ * keeps no segment for a span it is not using. Called where a segment may have dropped to one
+ * block: after a span or a medium block went back. */
+void arc_span_sweep_lone(arc_heap_t *h);
 
 /* Backend blocks (heap.c), for span.c. */
 void *arc_heap_backend_alloc(arc_heap_t *h, size_t size, size_t align);

@@ -226,21 +226,33 @@ void *arc_span_alloc(arc_heap_t *h, size_t cls, size_t size)
     }
 }
 
-/* Each span given back also looks at the classes' current spans. An empty one that is the last
- * block of its segment goes back, so the segment can go (a program that freed everything keeps
- * no segment for a span malloc is not using), and so does one class's in turn when it is empty
- * (a class in use rarely has an empty current span). */
+void arc_span_sweep_lone(arc_heap_t *h)
+{
+    for (size_t c = 1; c < ARC_CLASSES; c++) {
+        arc_span_t *cur = h->current[c];
+        if (cur == &arc_span_none || arc_segment_of(cur->start)->backend_blocks != 1)
+            continue;
+        if ((cur->used & ~ARC_SPAN_CURRENT) == 0) {
+            span_release(h, cur);
+        } else { /* no pin now, and none when it empties: it goes back then */
+            cur->used &= ~ARC_SPAN_CURRENT;
+            cur->current_since = h->span_events - SPAN_REPIN_EVENTS - 1u;
+            cur->pin_window = 0;
+        }
+    }
+}
+
+/* Each span given back also gives back one class's current span, in turn, when it is empty (a
+ * class in use rarely has an empty current span), and looks for current spans left alone in
+ * their segments (arc_span_sweep_lone). */
 static void sweep_current(arc_heap_t *h)
 {
     size_t turn = h->sweep_class + 1u < ARC_CLASSES ? h->sweep_class + 1u : 1u;
     h->sweep_class = (uint8_t)turn;
-    for (size_t c = 1; c < ARC_CLASSES; c++) {
-        arc_span_t *cur = h->current[c];
-        if (cur == &arc_span_none || (cur->used & ~ARC_SPAN_CURRENT) != 0)
-            continue;
-        if (c == turn || arc_segment_of(cur->start)->backend_blocks == 1)
-            span_release(h, cur);
-    }
+    arc_span_t *cur = h->current[turn];
+    if (cur != &arc_span_none && (cur->used & ~ARC_SPAN_CURRENT) == 0)
+        span_release(h, cur);
+    arc_span_sweep_lone(h);
 }
 
 void arc_span_free_slow(arc_heap_t *h, arc_span_t *span, const void *p)
