@@ -85,7 +85,7 @@ typedef struct arc_span {
     uint32_t used;                /* blocks out | ARC_SPAN_FULL | ARC_SPAN_SAMPLED */
     uint32_t block_size;          /* bytes, a multiple of ARC_GRANULE */
     uint8_t cls;                  /* size class */
-    uint8_t pin_window;     /* span events after current_since within which emptying pins it */
+    uint8_t pad;
     uint16_t sampled;       /* blocks of it the heap profiler holds samples of */
     uint32_t current_since; /* the heap's span_events when it became its class's current span */
 } arc_span_t;

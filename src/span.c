@@ -21,7 +21,13 @@
  * bursts while other classes take and give back spans, and without it each burst would take a
  * span and give it back (test_stats: bursts). */
 #define SPAN_REPIN_EVENTS 64u
-_Static_assert(SPAN_REPIN_EVENTS <= UINT8_MAX, "a span's pin_window is one byte");
+
+/* A span_events value far enough back that a span stamped with it is outside any pin window,
+ * and a class whose drop is stamped with it gets no wider one. */
+static uint32_t events_long_ago(const arc_heap_t *h)
+{
+    return h->span_events - SPAN_REPIN_EVENTS - 1u;
+}
 
 arc_span_t arc_span_none;
 
@@ -38,7 +44,7 @@ void arc_span_classes_setup(arc_heap_t *h)
 {
     for (size_t c = 0; c < ARC_CLASSES; c++) {
         h->current[c] = &arc_span_none;
-        h->dropped_at[c] = h->span_events - SPAN_REPIN_EVENTS - 1u; /* long ago */
+        h->dropped_at[c] = events_long_ago(h);
     }
     if (h->kind != ARC_HEAP_THREAD || ARC_VG_RUNNING())
         return;
@@ -63,10 +69,8 @@ static void ring_set_head(arc_heap_t *h, size_t cls, arc_span_t *head)
     arc_span_t *old = h->current[cls];
     if (old != &arc_span_none)
         old->used &= ~ARC_SPAN_CURRENT;
-    if (head != &arc_span_none) {
-        head->current_since = h->span_events - SPAN_REPIN_EVENTS - 1u;
-        head->pin_window = SPAN_PIN_EVENTS;
-    }
+    if (head != &arc_span_none)
+        head->current_since = events_long_ago(h);
     h->current[cls] = head;
 }
 
@@ -186,12 +190,14 @@ static void span_relink(arc_heap_t *h, arc_span_t *span)
         arc_link_store(h, last, NULL);
 }
 
-/* True when at least 1/SPAN_RELINK_FREE_SHARE of span's cut blocks are free. */
+/* True when at least 1/SPAN_RELINK_FREE_SHARE of span's cut blocks are free: with cut blocks
+ * of which `out` are out, (cut - out) * SHARE >= cut, that is cut * (SHARE - 1) >= out * SHARE,
+ * in bytes so that no division is needed ([start, bump) is a whole number of blocks). */
 static bool span_worth_relinking(const arc_span_t *span)
 {
-    size_t cut = (size_t)(span->bump - span->start) / span->block_size;
-    size_t free = cut - (span->used & ARC_SPAN_COUNT);
-    return free * SPAN_RELINK_FREE_SHARE >= cut;
+    size_t cut_bytes = (size_t)(span->bump - span->start);
+    size_t out_bytes = (size_t)(span->used & ARC_SPAN_COUNT) * span->block_size;
+    return cut_bytes * (SPAN_RELINK_FREE_SHARE - 1u) >= out_bytes * SPAN_RELINK_FREE_SHARE;
 }
 
 void *arc_span_alloc(arc_heap_t *h, size_t cls, size_t size)
@@ -212,12 +218,8 @@ void *arc_span_alloc(arc_heap_t *h, size_t cls, size_t size)
         else if (switched && span_worth_relinking(span))
             span_relink(h, span);
         if (span->free != NULL) {
-            if (switched) {
+            if (switched)
                 span->current_since = h->span_events;
-                span->pin_window = h->span_events - h->dropped_at[cls] <= SPAN_REPIN_EVENTS
-                                       ? SPAN_REPIN_EVENTS
-                                       : SPAN_PIN_EVENTS;
-            }
             return arc_span_take(h, span, span->free, size);
         }
         ring_remove(h, span); /* full: the next span of the ring is the head now */
@@ -236,8 +238,7 @@ void arc_span_sweep_lone(arc_heap_t *h)
             span_release(h, cur);
         } else { /* no pin now, and none when it empties: it goes back then */
             cur->used &= ~ARC_SPAN_CURRENT;
-            cur->current_since = h->span_events - SPAN_REPIN_EVENTS - 1u;
-            cur->pin_window = 0;
+            cur->current_since = events_long_ago(h);
         }
     }
 }
@@ -273,7 +274,12 @@ void arc_span_free_slow(arc_heap_t *h, arc_span_t *span, const void *p)
      * if it empties within its pin window of span events after malloc took it, it is pinned and
      * kept. Otherwise the class's drop is noted, which widens the window of its next span. */
     if (span == h->current[span->cls]) {
-        if (h->span_events - span->current_since <= span->pin_window) {
+        /* The window is wide when the class gave back its previous current span shortly before
+         * malloc took this one (dropped_at only moves when this class's current span goes). */
+        uint32_t window = span->current_since - h->dropped_at[span->cls] <= SPAN_REPIN_EVENTS
+                              ? SPAN_REPIN_EVENTS
+                              : SPAN_PIN_EVENTS;
+        if (h->span_events - span->current_since <= window) {
             span->used = ARC_SPAN_CURRENT;
             return;
         }
