@@ -1,13 +1,15 @@
-/* spawn.c: the runner's launcher. Runs one program and writes its wall time, exit status and
- * peak RSS (wait4's ru_maxrss) to a report file. A launcher this small matters: Linux carries a
- * process's RSS at exec into the child's ru_maxrss, so programs started straight from the
- * Python runner would all report at least the runner's own ~20 MiB. Never touches the
- * program's output, and adds to its environment only the NAME=VALUE pairs it is given.
+/* spawn.c: the runner's launcher. Runs one program and writes its wall time, exit status, peak
+ * RSS (wait4's ru_maxrss) and page faults (ru_minflt, ru_majflt) to a report file. A launcher this
+ * small matters: Linux carries a process's RSS at exec into the child's ru_maxrss, so programs
+ * started straight from the Python runner would all report at least the runner's own ~20 MiB. Never
+ * touches the program's output, and adds to its environment only the NAME=VALUE pairs it is given.
  *
  * usage: spawn REPORT TIMEOUT_S STDIN|- [NAME=VALUE...] PROGRAM [ARGS...]
  * NAME=VALUE pairs are set in the program's environment only (as env(1) does), so LD_PRELOAD
  * reaches the program and not the launcher. REPORT gets one line:
- * "wall_s=W maxrss_kb=K status=S" (S: the raw wait status). */
+ * "wall_s=W maxrss_kb=K minflt=F majflt=J status=S" (F, J: the program's minor and major page
+ * faults, which include the few the forked launcher takes before exec; S: the raw wait
+ * status). */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -94,9 +96,9 @@ int main(int argc, char **argv)
         perror("spawn: report");
         return SPAWN_CANNOT_RUN;
     }
-    fprintf(f, "wall_s=%.6f maxrss_kb=%ld status=%d\n",
+    fprintf(f, "wall_s=%.6f maxrss_kb=%ld minflt=%ld majflt=%ld status=%d\n",
             (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9, ru.ru_maxrss,
-            status);
+            ru.ru_minflt, ru.ru_majflt, status);
     fclose(f);
     return 0;
 }

@@ -227,7 +227,10 @@ struct arc_stats {
     uint64_t segment_bytes;        /* their bytes */
     uint64_t large_live;           /* large blocks live now */
     uint64_t large_bytes;          /* their bytes (whole pages) */
-    uint64_t committed_bytes;      /* segment_bytes + large_bytes */
+    uint64_t dirty_bytes;          /* freed page runs kept committed until they decay */
+    uint64_t decayed_bytes;        /* ... given back after their decay (or over budget), in all */
+    uint64_t purger_thread;        /* 1 while the background purger thread runs */
+    uint64_t committed_bytes;      /* segment_bytes + large_bytes + dirty_bytes */
     uint64_t fragmentation_bytes;  /* committed_bytes - live_bytes (0 if negative) */
     uint64_t resident_bytes;       /* process RSS now */
     uint64_t peak_resident_bytes;  /* process peak RSS */

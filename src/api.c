@@ -106,7 +106,7 @@ static ARC_NOINLINE void *alloc_slow(size_t size, size_t align)
         if (arc_thread_in_init() && align <= ARC_GRANULE)
             p = arc_bootstrap_alloc(size);
     } else if (wants_pages(size, align)) {
-        p = arc_large_alloc(NULL, size, align);
+        p = arc_large_alloc(NULL, &h->cache, size, align);
         if (p) {
             ARC_VG_MALLOC(p, size, 1);
             large_count(h, size, (size + ARC_PAGE_SIZE - 1) & ~(size_t)(ARC_PAGE_SIZE - 1), 0);
@@ -450,7 +450,7 @@ static void *shared_alloc(arc_heap_t *h, size_t size, size_t align)
 {
     void *p;
     if (wants_pages(size, align)) {
-        p = arc_large_alloc(h, size, align);
+        p = arc_large_alloc(h, &h->cache, size, align);
         if (p) {
             ARC_VG_MALLOC(p, size, 1);
             arc_large_t *large = (arc_large_t *)(arc_arena_entry(p) & ~ARC_MAP_LARGE);

@@ -4,6 +4,7 @@
  * slow path under one mutex; it never touches a byte allocator and never calls malloc. */
 #include "arena.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
 #include "options.h"
@@ -108,231 +109,84 @@ static uintptr_t pages_alloc_locked(size_t pages, size_t align)
     return addr;
 }
 
-/* ---- dirty free ranges ----------------------------------------------------------------------
- * Freed large runs stay committed ("dirty") up to a budget: a fraction of the live large bytes
- * (so a program that frees everything keeps nothing: tests/test_rss.c) and a fixed cap.
- * Evicting a range (oldest first) decommits it. madvise is never called under the lock: an
- * evicted range is first marked used again in the page allocator (nobody can take it), then
- * decommitted with the lock dropped, then freed (evicted_release). */
+/* ---- page runs ----------------------------------------------------------------------------
+ * Freed runs (large blocks, empty segments) go to the dirty cache of the heap that used them:
+ * still committed, so the next run placed on them takes no page fault, until they decay
+ * (dirty.c). The caches together keep at most the bytes in use (segments and large runs), and
+ * DIRTY_FLOOR_BYTES whatever that is: a program that frees everything keeps its freed runs only
+ * until they decay. */
 
-/* Dirty bytes kept: at most DIRTY_LIVE_MUL times the live large bytes. Measured on bench/large
- * at full scale (glibc: 1.0 s, 324 K page faults, peak RSS 155 MiB; mimalloc: 163 MiB): once
- * (64 MiB cap) 1.9 s, 575 K faults, 140 MiB; twice (128 MiB) 1.3 s, 404 K, 134 MiB; four times
- * (256 MiB) 0.85 s, 273 K, 152 MiB. A program that frees everything keeps nothing, and
- * malloc_trim gives it all back ... */
-#define DIRTY_LIVE_MUL 4
-/* ... and at most this many, whatever the live bytes. */
-#define DIRTY_MAX_BYTES ((size_t)256 << 20)
-#define DIRTY_MAX_PAGES (DIRTY_MAX_BYTES / ARC_PAGE_SIZE)
-/* Ranges evicted by one locked operation: every slot, plus the part of a freed run over the
- * budget. */
-#define EVICT_MAX (ARC_DIRTY_SLOTS + 1)
-_Static_assert(DIRTY_MAX_BYTES % ARC_PAGE_SIZE == 0, "the cap is whole pages");
-_Static_assert(ARC_DIRTY_SLOTS >= 2, "a split needs a second slot");
+/* Dirty bytes kept whatever the bytes in use: a buffer of up to 64 MiB freed and allocated again
+ * in a loop, with nothing else live, takes no page fault. */
+#define DIRTY_FLOOR_BYTES ((size_t)64 << 20)
+_Static_assert(DIRTY_FLOOR_BYTES % ARC_PAGE_SIZE == 0, "the floor is whole pages");
 
-/* Ranges marked used in the page allocator, to be decommitted and freed once the lock is
- * dropped. */
-typedef struct evict_list {
-    size_t count;
-    arc_dirty_t range[EVICT_MAX];
-} evict_list_t;
-
-/* Pages of [addr, addr+pages) that held dirty bytes, for the caller to clear. */
-typedef struct dirty_parts {
-    size_t count;
-    arc_dirty_t range[ARC_DIRTY_SLOTS];
-} dirty_parts_t;
-
-static size_t dirty_budget_pages(void)
+/* A run is decommitted before its pages are free: once free, another thread may take and write
+ * them. */
+void arc_arena_run_release(uintptr_t addr, size_t pages)
 {
-    /* Under memcheck every page run is a fresh, zeroed block (ARC_VG_MALLOC says so). */
-    if (ARC_VG_RUNNING())
-        return 0;
-    size_t budget = arc_arena.large_bytes / ARC_PAGE_SIZE * DIRTY_LIVE_MUL;
-    return budget < DIRTY_MAX_PAGES ? budget : DIRTY_MAX_PAGES;
-}
-
-static void dirty_remove(size_t i)
-{
-    arc_arena.dirty_pages -= arc_arena.dirty[i].pages;
-    arc_arena.dirty_count--;
-    memmove(&arc_arena.dirty[i], &arc_arena.dirty[i + 1],
-            (arc_arena.dirty_count - i) * sizeof arc_arena.dirty[0]);
-}
-
-static void dirty_insert(size_t i, uintptr_t addr, size_t pages)
-{
-    memmove(&arc_arena.dirty[i + 1], &arc_arena.dirty[i],
-            (arc_arena.dirty_count - i) * sizeof arc_arena.dirty[0]);
-    arc_arena.dirty[i] = (arc_dirty_t){.addr = addr, .pages = pages};
-    arc_arena.dirty_count++;
-    arc_arena.dirty_pages += pages;
-}
-
-/* Takes free pages [addr, addr+pages) back from the page allocator for decommitting. They are
- * free, so this cannot fail; if it did, they are decommitted here, under the lock. */
-static void evict_push(evict_list_t *ev, uintptr_t addr, size_t pages)
-{
-    if (ev->count < EVICT_MAX &&
-        arc_pages_alloc_at(arc_arena.pages, addr, pages, ARC_PAGE_SIZE) == ARC_OK) {
-        ev->range[ev->count++] = (arc_dirty_t){.addr = addr, .pages = pages};
-        return;
-    }
-    arc_os_decommit((void *)addr, pages * ARC_PAGE_SIZE);
-}
-
-static void dirty_evict_oldest(evict_list_t *ev)
-{
-    arc_dirty_t old = arc_arena.dirty[0];
-    dirty_remove(0);
-    evict_push(ev, old.addr, old.pages);
-}
-
-/* Without the lock: decommits the evicted ranges, then frees them. */
-static void evicted_release(const evict_list_t *ev)
-{
-    if (ev->count == 0)
-        return;
-    for (size_t i = 0; i < ev->count; i++)
-        arc_os_decommit((void *)ev->range[i].addr, ev->range[i].pages * ARC_PAGE_SIZE);
-    arc_arena_lock();
-    for (size_t i = 0; i < ev->count; i++)
-        arc_pages_dealloc(arc_arena.pages, ev->range[i].addr, ev->range[i].pages);
-    arc_arena_unlock();
-}
-
-/* Pages [addr, addr+pages) were just handed out: they leave the dirty table. The dirty parts
- * go to `parts` (when not NULL); returns how many pages were dirty. */
-static size_t dirty_take(uintptr_t addr, size_t pages, evict_list_t *ev, dirty_parts_t *parts)
-{
-    uintptr_t end = addr + pages * ARC_PAGE_SIZE;
-    size_t taken = 0;
-    for (size_t i = 0; i < arc_arena.dirty_count;) {
-        arc_dirty_t *d = &arc_arena.dirty[i];
-        uintptr_t d_end = d->addr + d->pages * ARC_PAGE_SIZE;
-        if (d_end <= addr || d->addr >= end) {
-            i++;
-            continue;
-        }
-        uintptr_t lo = d->addr > addr ? d->addr : addr, hi = d_end < end ? d_end : end;
-        size_t n = (hi - lo) / ARC_PAGE_SIZE;
-        taken += n;
-        if (parts)
-            parts->range[parts->count++] = (arc_dirty_t){.addr = lo, .pages = n};
-        uintptr_t d_addr = d->addr;
-        if (d_addr >= addr && d_end <= end) { /* all of it */
-            dirty_remove(i);
-            continue;
-        }
-        arc_arena.dirty_pages -= n;
-        if (d_addr < addr && d_end > end) { /* the middle: split, or evict the right part */
-            size_t right = (d_end - end) / ARC_PAGE_SIZE;
-            d->pages = (addr - d_addr) / ARC_PAGE_SIZE;
-            arc_arena.dirty_pages -= right;
-            if (arc_arena.dirty_count < ARC_DIRTY_SLOTS)
-                dirty_insert(i + 1, end, right);
-            else
-                evict_push(ev, end, right);
-            break; /* ranges do not overlap: nothing else can touch [addr, end) */
-        }
-        if (d_addr < addr)
-            d->pages = (addr - d_addr) / ARC_PAGE_SIZE;
-        else {
-            d->addr = end;
-            d->pages = (d_end - end) / ARC_PAGE_SIZE;
-        }
-        i++;
-    }
-    return taken;
-}
-
-/* Frees run [addr, addr+pages), used in the page allocator, after large_bytes dropped: keeps
- * what the budget allows dirty (evicting older ranges first) and evicts the rest. A clean run
- * (its pages known to be zero) is simply freed. */
-static void run_release_locked(uintptr_t addr, size_t pages, bool dirty, evict_list_t *ev)
-{
-    size_t budget = dirty_budget_pages(), keep = dirty ? pages : 0;
-    if (keep > budget)
-        keep = budget;
-    while (arc_arena.dirty_count > 0 && (arc_arena.dirty_pages + keep > budget ||
-                                         (keep && arc_arena.dirty_count == ARC_DIRTY_SLOTS)))
-        dirty_evict_oldest(ev);
-    if (!dirty) {
-        arc_pages_dealloc(arc_arena.pages, addr, pages);
-        return;
-    }
-    if (keep) {
-        arc_pages_dealloc(arc_arena.pages, addr, keep);
-        dirty_insert(arc_arena.dirty_count, addr, keep);
-    }
-    if (keep < pages) /* still used in the page allocator: decommitted, then freed */
-        ev->range[ev->count++] =
-            (arc_dirty_t){.addr = addr + keep * ARC_PAGE_SIZE, .pages = pages - keep};
-}
-
-/* A large run placed on dirty pages takes no page faults: the smallest dirty range that holds
- * `pages` aligned to `align` is taken, at its aligned start (0 when none fits). */
-static uintptr_t dirty_fit_locked(size_t pages, size_t align)
-{
-    const arc_dirty_t *best = NULL;
-    uintptr_t best_at = 0;
-    for (size_t i = 0; i < arc_arena.dirty_count; i++) {
-        const arc_dirty_t *d = &arc_arena.dirty[i];
-        uintptr_t at = (d->addr + align - 1) & ~(uintptr_t)(align - 1);
-        uintptr_t end = d->addr + d->pages * ARC_PAGE_SIZE;
-        if (at < end && (end - at) / ARC_PAGE_SIZE >= pages && (!best || d->pages < best->pages)) {
-            best = d;
-            best_at = at;
-        }
-    }
-    if (!best || arc_pages_alloc_at(arc_arena.pages, best_at, pages, ARC_PAGE_SIZE) != ARC_OK)
-        return 0;
-    size_t used = arc_pages_used_pages(arc_arena.pages);
-    if (used > arc_arena.peak_pages)
-        arc_arena.peak_pages = used;
-    return best_at;
-}
-
-static void parts_clear(const dirty_parts_t *parts)
-{
-    for (size_t i = 0; i < parts->count; i++)
-        memset((void *)parts->range[i].addr, 0, parts->range[i].pages * ARC_PAGE_SIZE);
-}
-
-bool arc_arena_purge(void)
-{
-    evict_list_t ev = {0};
-    arc_arena_lock();
-    while (arc_arena.dirty_count > 0)
-        dirty_evict_oldest(&ev);
-    arc_arena_unlock();
-    evicted_release(&ev);
-    return ev.count > 0;
-}
-
-/* ---- page runs --------------------------------------------------------------------------- */
-
-uintptr_t arc_arena_pages_alloc(size_t pages, size_t align)
-{
-    evict_list_t ev = {0};
-    dirty_parts_t parts = {0};
-    arc_arena_lock();
-    uintptr_t addr = pages_alloc_locked(pages, align);
-    if (addr)
-        dirty_take(addr, pages, &ev, &parts);
-    arc_arena_unlock();
-    parts_clear(&parts); /* segments must read as zero */
-    evicted_release(&ev);
-    return addr;
-}
-
-void arc_arena_pages_free(uintptr_t addr, size_t pages)
-{
-    /* Decommit before the pages are free: once free another thread may take and write them. */
     arc_os_decommit((void *)addr, pages * ARC_PAGE_SIZE);
     arc_arena_lock();
     arc_pages_dealloc(arc_arena.pages, addr, pages);
     arc_arena_unlock();
+}
+
+/* Pages whose bytes are known to be zero (moved away by mremap) need no decommit. */
+static void run_release_clean(uintptr_t addr, size_t pages)
+{
+    arc_arena_lock();
+    arc_pages_dealloc(arc_arena.pages, addr, pages);
+    arc_arena_unlock();
+}
+
+static size_t dirty_budget_pages(void)
+{
+    size_t in_use = atomic_load_explicit(&arc_arena.segment_bytes, memory_order_relaxed) +
+                    atomic_load_explicit(&arc_arena.large_bytes, memory_order_relaxed);
+    return (in_use > DIRTY_FLOOR_BYTES ? in_use : DIRTY_FLOOR_BYTES) / ARC_PAGE_SIZE;
+}
+
+bool arc_arena_purge(void)
+{
+    return arc_dirty_purge_all();
+}
+
+uintptr_t arc_arena_pages_alloc(arc_dirty_cache_t *cache, size_t pages, size_t align, bool *dirty)
+{
+    uintptr_t addr = cache ? arc_dirty_take(cache, pages, align) : 0;
+    *dirty = addr != 0;
+    for (int attempt = 0; !addr && attempt < 2; attempt++) {
+        /* The range is full: runs cached anywhere are pages in use; give them back, once. */
+        if (attempt == 1 && !arc_dirty_purge_all())
+            break;
+        arc_arena_lock();
+        addr = pages_alloc_locked(pages, align);
+        arc_arena_unlock();
+    }
+    return addr;
+}
+
+void arc_arena_pages_free(arc_dirty_cache_t *cache, uintptr_t addr, size_t pages)
+{
+    /* Under memcheck every run is a fresh block (ARC_VG_MALLOC says so): none is kept. */
+    if (!cache || ARC_VG_RUNNING())
+        arc_arena_run_release(addr, pages);
+    else
+        arc_dirty_put(cache, addr, pages, dirty_budget_pages());
+}
+
+void arc_arena_segment_add(uintptr_t seg)
+{
+    __atomic_store_n(&arc_arena.segmap[(seg - arc_arena.base) / ARC_SEGMENT_SLOT], seg,
+                     __ATOMIC_RELEASE);
+    atomic_fetch_add_explicit(&arc_arena.segment_bytes, ARC_SEGMENT_SLOT, memory_order_relaxed);
+}
+
+void arc_arena_segment_remove(uintptr_t seg)
+{
+    __atomic_store_n(&arc_arena.segmap[(seg - arc_arena.base) / ARC_SEGMENT_SLOT], 0,
+                     __ATOMIC_RELEASE);
+    atomic_fetch_sub_explicit(&arc_arena.segment_bytes, ARC_SEGMENT_SLOT, memory_order_relaxed);
 }
 
 static size_t page_index(uintptr_t addr)
@@ -340,81 +194,92 @@ static size_t page_index(uintptr_t addr)
     return (addr - arc_arena.base) / ARC_PAGE_SIZE;
 }
 
-void *arc_large_alloc(arc_heap_t *owner, size_t size, size_t align)
+/* A descriptor: the cache's recycled ones first (no global lock), else new metadata. */
+static arc_large_t *large_desc_new(arc_dirty_cache_t *cache)
+{
+    arc_large_t *large = cache ? arc_dirty_spare_pop(cache) : NULL;
+    if (large)
+        return large;
+    arc_arena_lock();
+    large = arc_arena.large_free;
+    if (large)
+        arc_arena.large_free = large->next;
+    else
+        large = meta_alloc_locked(sizeof *large);
+    arc_arena_unlock();
+    return large;
+}
+
+static void large_desc_free(arc_dirty_cache_t *cache, arc_large_t *large)
+{
+    if (cache) {
+        arc_dirty_spare_push(cache, large);
+        return;
+    }
+    arc_arena_lock();
+    large->next = arc_arena.large_free;
+    arc_arena.large_free = large;
+    arc_arena_unlock();
+}
+
+void *arc_large_alloc(arc_heap_t *owner, arc_dirty_cache_t *cache, size_t size, size_t align)
 {
     if (size > arc_arena.size)
         return NULL;
     size_t pages = size ? (size + ARC_PAGE_SIZE - 1) / ARC_PAGE_SIZE : 1; /* memalign(a, 0) */
-    bool guard = arc_arena.secure;
+    bool guard = arc_arena.secure, dirty = false;
     size_t guard_pages = guard ? ARC_GUARD_PAGES : 0;
     if (align < ARC_PAGE_SIZE)
         align = ARC_PAGE_SIZE;
     if (align > ARC_PAGES_MAX_ALIGN)
         return NULL;
-    evict_list_t ev = {0};
-    arc_arena_lock();
-    arc_large_t *large = arc_arena.large_free;
-    if (large)
-        arc_arena.large_free = large->next;
-    else
-        large = meta_alloc_locked(sizeof *large);
-    uintptr_t addr = 0;
-    if (large) {
-        addr = dirty_fit_locked(pages + guard_pages, align);
-        if (!addr)
-            addr = pages_alloc_locked(pages + guard_pages, align);
-    }
+    arc_large_t *large = large_desc_new(cache);
+    if (!large)
+        return NULL;
+    uintptr_t addr = arc_arena_pages_alloc(cache, pages + guard_pages, align, &dirty);
     if (!addr) {
-        if (large) {
-            large->next = arc_arena.large_free;
-            arc_arena.large_free = large;
-        }
-        arc_arena_unlock();
+        large_desc_free(cache, large);
         return NULL;
     }
-    /* The guard page is taken out too: nothing handed out stays in the table. */
-    bool dirty = dirty_take(addr, pages + guard_pages, &ev, NULL) != 0;
     *large = (arc_large_t){.heap = owner,
+                           .cache = cache,
                            .addr = addr,
                            .pages = pages,
                            .sampled = false,
                            .guard = guard,
                            .dirty = dirty};
-    arc_arena.pagemap[page_index(addr)] = (uintptr_t)large | ARC_MAP_LARGE;
-    arc_arena.large_bytes += pages * ARC_PAGE_SIZE;
-    arc_arena.large_count++;
-    arc_arena.large_allocs++;
-    arc_arena_unlock();
+    __atomic_store_n(&arc_arena.pagemap[page_index(addr)], (uintptr_t)large | ARC_MAP_LARGE,
+                     __ATOMIC_RELEASE);
+    atomic_fetch_add_explicit(&arc_arena.large_bytes, pages * ARC_PAGE_SIZE, memory_order_relaxed);
+    atomic_fetch_add_explicit(&arc_arena.large_count, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&arc_arena.large_allocs, 1, memory_order_relaxed);
     /* The run is ours now: nobody else touches its guard page. A refusal (too many mappings)
      * leaves the page accessible: the run still works, without its guard. */
     if (guard)
         arc_os_protect((void *)(addr + pages * ARC_PAGE_SIZE), ARC_GUARD_PAGES * ARC_PAGE_SIZE,
                        false);
-    evicted_release(&ev);
     return (void *)addr;
 }
 
 void arc_large_free(void *p, arc_large_t *large)
 {
     size_t pages = large->pages, guard_pages = large->guard ? ARC_GUARD_PAGES : 0;
+    arc_dirty_cache_t *cache = large->cache;
     /* The guard is made accessible again before its page can go to anyone else. */
     if (guard_pages)
         arc_os_protect((char *)p + pages * ARC_PAGE_SIZE, guard_pages * ARC_PAGE_SIZE, true);
     /* A moved run's pages are fresh zeros; its guard page (not moved) may hold old bytes. */
     if (large->fresh && guard_pages && !large->lost)
         arc_os_decommit((char *)p + pages * ARC_PAGE_SIZE, guard_pages * ARC_PAGE_SIZE);
-    evict_list_t ev = {0};
-    arc_arena_lock();
-    arc_arena.pagemap[page_index((uintptr_t)p)] = ARC_MAP_FREED;
-    arc_arena.large_bytes -= pages * ARC_PAGE_SIZE;
-    arc_arena.large_count--;
+    __atomic_store_n(&arc_arena.pagemap[page_index((uintptr_t)p)], ARC_MAP_FREED, __ATOMIC_RELEASE);
+    atomic_fetch_sub_explicit(&arc_arena.large_bytes, pages * ARC_PAGE_SIZE, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&arc_arena.large_count, 1, memory_order_relaxed);
     /* A lost run's address range is not arcalloc's any more: its pages stay used. */
-    if (!large->lost)
-        run_release_locked((uintptr_t)p, pages + guard_pages, !large->fresh, &ev);
-    large->next = arc_arena.large_free;
-    arc_arena.large_free = large;
-    arc_arena_unlock();
-    evicted_release(&ev);
+    if (large->fresh && !large->lost)
+        run_release_clean((uintptr_t)p, pages + guard_pages);
+    else if (!large->lost)
+        arc_arena_pages_free(cache, (uintptr_t)p, pages + guard_pages);
+    large_desc_free(cache, large);
 }
 
 /* A guarded run's guard moves with its end: shrinking guards the first page given up and frees
@@ -432,7 +297,6 @@ bool arc_large_resize(void *p, arc_large_t *large, size_t new_size)
      * right after the move), but a resize would make them wrong: refuse. */
     if (large->fresh || large->lost)
         return false;
-    evict_list_t ev = {0};
     uintptr_t tail = (uintptr_t)p + want * ARC_PAGE_SIZE;
     if (want < have) {
         if (guard_bytes) {
@@ -440,31 +304,33 @@ bool arc_large_resize(void *p, arc_large_t *large, size_t new_size)
             arc_os_protect((char *)p + have * ARC_PAGE_SIZE, guard_bytes, true);
             arc_os_decommit((void *)tail, guard_bytes); /* the new guard is never read again */
         }
-        arc_arena_lock();
-        arc_arena.large_bytes -= (have - want) * ARC_PAGE_SIZE;
         large->pages = want;
-        run_release_locked(tail + guard_bytes, have - want, true, &ev);
-    } else {
-        arc_arena_lock();
-        uintptr_t end = (uintptr_t)p + have * ARC_PAGE_SIZE + guard_bytes;
-        if (arc_pages_alloc_at(arc_arena.pages, end, want - have, ARC_PAGE_SIZE) != ARC_OK) {
-            arc_arena_unlock();
-            return false;
-        }
-        /* realloc promises nothing of the new bytes: dirty ones need no clearing. */
-        dirty_take(end, want - have, &ev, NULL);
-        if (guard_bytes) {
-            arc_os_protect((char *)p + have * ARC_PAGE_SIZE, guard_bytes, true);
-            arc_os_protect((void *)tail, guard_bytes, false);
-        }
-        arc_arena.large_bytes += (want - have) * ARC_PAGE_SIZE;
-        large->pages = want;
+        atomic_fetch_sub_explicit(&arc_arena.large_bytes, (have - want) * ARC_PAGE_SIZE,
+                                  memory_order_relaxed);
+        arc_arena_pages_free(large->cache, tail + guard_bytes, have - want);
+        return true;
+    }
+    /* Growing takes the pages after the run (after its guard): free ones from the page
+     * allocator, or cached ones of the run's own cache. realloc promises nothing of the new
+     * bytes: dirty ones need no clearing. */
+    uintptr_t end = (uintptr_t)p + have * ARC_PAGE_SIZE + guard_bytes;
+    arc_arena_lock();
+    bool got = arc_pages_alloc_at(arc_arena.pages, end, want - have, ARC_PAGE_SIZE) == ARC_OK;
+    if (got) {
         size_t used = arc_pages_used_pages(arc_arena.pages);
         if (used > arc_arena.peak_pages)
             arc_arena.peak_pages = used;
     }
     arc_arena_unlock();
-    evicted_release(&ev);
+    if (!got && !(large->cache && arc_dirty_take_at(large->cache, end, want - have)))
+        return false;
+    if (guard_bytes) {
+        arc_os_protect((char *)p + have * ARC_PAGE_SIZE, guard_bytes, true);
+        arc_os_protect((void *)tail, guard_bytes, false);
+    }
+    atomic_fetch_add_explicit(&arc_arena.large_bytes, (want - have) * ARC_PAGE_SIZE,
+                              memory_order_relaxed);
+    large->pages = want;
     return true;
 }
 

@@ -5,11 +5,13 @@
 #define ARC_ARENA_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "arcalloc.h"
+#include "dirty.h"
 #include "os.h"
 
 typedef struct arc_heap arc_heap_t;
@@ -17,7 +19,8 @@ typedef struct arc_heap arc_heap_t;
 /* A large allocation: a run of pages straight from the page allocator. Its descriptor lives
  * in metadata memory; the page map entry of the run's first page points at it. */
 typedef struct arc_large {
-    arc_heap_t *heap; /* first-class heap that owns it, or NULL for thread heaps */
+    arc_heap_t *heap;         /* first-class heap that owns it, or NULL for thread heaps */
+    arc_dirty_cache_t *cache; /* where its pages go when it is freed (its heap's cache) */
     uintptr_t addr;
     size_t pages;
     bool sampled; /* the heap profiler holds a sample of this run */
@@ -57,15 +60,6 @@ typedef struct arc_large {
 /* Under valgrind memcheck shadows every reserved byte, and 64 GiB takes it a minute: 2 GiB. */
 #define ARC_ARENA_VALGRIND_RESERVE ((size_t)2 << 30)
 
-/* A free page run whose pages may still be committed and hold old bytes: freed large runs stay
- * "dirty" for a while, so the next large block placed on them does not page-fault again. */
-typedef struct arc_dirty {
-    uintptr_t addr;
-    size_t pages;
-} arc_dirty_t;
-/* Dirty ranges kept at once: a few, so every lookup is a short scan under the lock. */
-#define ARC_DIRTY_SLOTS 16
-
 typedef struct arc_arena {
     uintptr_t base;     /* window start; 0 until initialised */
     size_t size;        /* window bytes (address_space, or less if the OS refused) */
@@ -78,12 +72,10 @@ typedef struct arc_arena {
     /* Secure mode (docs/security.md), set once at start-up: guard pages, encoded free lists. */
     bool secure;
     uintptr_t secure_key; /* per-process random key of the encoded free-list links */
-    /* Figures kept on slow paths, under the lock. */
-    size_t segment_bytes, large_bytes, large_count, large_allocs, peak_pages;
-    /* Dirty free ranges, oldest first; they do not overlap. Every free page outside them reads
-     * as zero (decommitted). dirty_pages is the sum of their pages. */
-    arc_dirty_t dirty[ARC_DIRTY_SLOTS];
-    size_t dirty_count, dirty_pages;
+    /* Figures: bytes of segments held by heaps and of live large runs (what dirty caches may
+     * keep depends on them), kept without the lock; the page allocator's peak, under it. */
+    _Atomic size_t segment_bytes, large_bytes, large_count, large_allocs;
+    size_t peak_pages;
 } arc_arena_t;
 
 extern arc_arena_t arc_arena;
@@ -94,17 +86,28 @@ extern arc_arena_t arc_arena;
 bool arc_arena_init(void);
 /* Zeroed metadata that lives as long as the process. NULL when the OS refuses. */
 void *arc_arena_meta_alloc(size_t size);
-/* A run of zero-filled pages (0 when the range is exhausted; dirty parts are cleared), and its
- * return: the pages are decommitted before they become free (they are never kept dirty). */
-uintptr_t arc_arena_pages_alloc(size_t pages, size_t align);
-void arc_arena_pages_free(uintptr_t addr, size_t pages);
-/* Decommits every dirty free range (malloc_trim); true when there was any. */
+/* A run of pages aligned to `align`: a run `cache` kept (committed, old bytes: *dirty set), else
+ * fresh zero-filled pages from the page allocator. When the range is full every cache gives its
+ * runs back and the page allocator is asked once more. 0 when it cannot. */
+uintptr_t arc_arena_pages_alloc(arc_dirty_cache_t *cache, size_t pages, size_t align, bool *dirty);
+/* The run goes to `cache` (kept committed until it decays, within a budget) or, when cache is
+ * NULL, back to the OS at once. */
+void arc_arena_pages_free(arc_dirty_cache_t *cache, uintptr_t addr, size_t pages);
+/* Gives the run [addr, addr + pages pages) back for good: decommitted, then free in the page
+ * allocator. The dirty caches' release function (dirty.h). */
+void arc_arena_run_release(uintptr_t addr, size_t pages);
+/* Gives back every cached run of every cache (malloc_trim); true when there was any. */
 bool arc_arena_purge(void);
+/* A heap segment of ARC_SEGMENT_SLOT bytes at seg enters (or leaves) the segment map, and the
+ * figures of segment bytes held. */
+void arc_arena_segment_add(uintptr_t seg);
+void arc_arena_segment_remove(uintptr_t seg);
 
-/* A large run. It comes zero-filled unless it was placed on dirty pages: then it may hold an
- * earlier block's bytes and large->dirty is set (calloc clears only those runs). */
-void *arc_large_alloc(arc_heap_t *owner, size_t size, size_t align);
-/* Frees the run: its pages stay committed (dirty) within a budget, the rest is decommitted. */
+/* A large run, placed on a run of `cache` when one fits (its pages go back there when it is
+ * freed). It comes zero-filled unless it was placed on dirty pages: then it may hold an earlier
+ * block's bytes and large->dirty is set (calloc clears only those runs). */
+void *arc_large_alloc(arc_heap_t *owner, arc_dirty_cache_t *cache, size_t size, size_t align);
+/* Frees the run: its pages go to its cache, committed, until they decay. */
 void arc_large_free(void *p, arc_large_t *large);
 /* Resizes in place (shrinking, or growing into free pages that follow); false if it cannot. */
 bool arc_large_resize(void *p, arc_large_t *large, size_t new_size);

@@ -32,6 +32,7 @@ arc_heap_t *arc_heap_create(const arc_byte_ops_t *ops, int kind)
 #endif
     atomic_init(&h->remote, NULL);
     pthread_mutex_init(&h->lock, NULL);
+    arc_dirty_register(&h->cache);
 #if ARC_SECURE
     h->secure = arc_arena.secure;
     h->link_key = arc_arena.secure_key;
@@ -68,10 +69,12 @@ static void segment_guard(arc_segment_t *seg, bool accessible)
 }
 
 /* ---- empty segments -------------------------------------------------------------------------
- * A segment whose last block goes back stays, committed, while the heap holds at most one empty
- * segment per ARC_SEGMENTS_USED_PER_EMPTY segments in use: a program that frees and allocates in
- * waves reuses it without page faults. Past that the oldest empty one goes back, so RSS follows
- * the live heap, and a heap with nothing in use keeps one segment. */
+ * A segment whose last block goes back leaves the heap at once for the heap's dirty cache, where
+ * it stays committed until it decays (dirty.h): a program that frees and refills in waves takes
+ * it back without page faults, and memory it stopped using goes back to the OS by time. A heap
+ * keeps its only segment, empty or not, so that a thread whose few blocks come and go does not
+ * move it in and out each time, unless it is empty after holding
+ * ARC_HEAP_EMPTIED_AFTER_SEGMENTS or more (a program that built up a heap and freed it all). */
 
 static void empty_add(arc_heap_t *h, arc_segment_t *seg)
 {
@@ -100,36 +103,45 @@ static void empty_remove(arc_heap_t *h, arc_segment_t *seg)
 
 static void segment_release(arc_heap_t *h, arc_segment_t *seg);
 
-/* Gives back the oldest empty segments while there are more than the segments in use allow
- * (all of them but the heap's last segment when `all`: trim). The last one goes too when the
- * heap is empty after it held ARC_HEAP_EMPTIED_AFTER_SEGMENTS or more. */
+/* Gives back every empty segment but the heap's only one (that one too when `all`: trim and
+ * thread exit, or when the heap is empty after it held ARC_HEAP_EMPTIED_AFTER_SEGMENTS). */
 static void empty_give_back(arc_heap_t *h, bool all)
 {
-    size_t keep =
-        h->nempty == h->nsegments && h->peak_segments >= ARC_HEAP_EMPTIED_AFTER_SEGMENTS ? 0 : 1;
-    while (h->nsegments > keep && h->empty_oldest &&
-           (all || h->nempty * ARC_SEGMENTS_USED_PER_EMPTY > h->nsegments - h->nempty)) {
+    bool emptied = h->nempty == h->nsegments && h->peak_segments >= ARC_HEAP_EMPTIED_AFTER_SEGMENTS;
+    size_t keep = all || emptied ? 0 : 1;
+    while (h->nsegments > keep && h->nempty > 0) {
         size_t before = h->nsegments;
         segment_release(h, h->empty_oldest);
         if (h->nsegments == before)
             break; /* the backend refused to let the region go: keep it */
     }
-    if (h->nsegments == 0)
+    if (h->nsegments == 0) {
         h->peak_segments = 0;
+        /* A heap emptied after a big phase starts small again: its next segment takes fresh
+         * pages, which fault in as used, rather than a cached segment the phase left resident
+         * whole (it would stay so for as long as a few blocks live in it: tests/test_rss.c). */
+        h->grow_fresh |= emptied;
+    }
 }
 
 static bool heap_grow(arc_heap_t *h)
 {
-    uintptr_t addr = arc_arena_pages_alloc(ARC_SEGMENT_PAGES, ARC_SEGMENT_SIZE);
+    bool dirty = false;
+    uintptr_t addr = arc_arena_pages_alloc(h->grow_fresh ? NULL : &h->cache, ARC_SEGMENT_PAGES,
+                                           ARC_SEGMENT_SIZE, &dirty);
+    h->grow_fresh = false;
     if (!addr)
         return false;
     arc_segment_t *seg = (arc_segment_t *)addr;
+    /* The header's maps must read as zero; the byte allocator sets up the body itself. */
+    if (dirty)
+        memset(seg, 0, ARC_SEGMENT_HEADER);
     void *body = (char *)seg + ARC_SEGMENT_HEADER;
     size_t body_size = segment_body_size();
     int rc = h->backend_ready ? h->ops->add_memory(h->backend, body, body_size)
                               : h->ops->init(h->backend, body, body_size);
     if (rc != ARC_OK) {
-        arc_arena_pages_free(addr, ARC_SEGMENT_PAGES);
+        arc_arena_pages_free(&h->cache, addr, ARC_SEGMENT_PAGES);
         return false;
     }
 #if ARC_SECURE
@@ -149,23 +161,17 @@ static bool heap_grow(arc_heap_t *h)
         h->peak_segments = h->nsegments;
     empty_add(h, seg); /* no block in it yet */
     ARC_STAT_ADD(h, segments_added, 1);
-    arc_arena.segmap[(addr - arc_arena.base) / ARC_SEGMENT_SIZE] = addr;
-    arc_arena_lock();
-    arc_arena.segment_bytes += ARC_SEGMENT_SIZE;
-    arc_arena_unlock();
+    arc_arena_segment_add(addr);
     h->backend_ready = true;
     return true;
 }
 
-/* The segment leaves the segment map and its pages go back to the arena (decommitted). */
-static void segment_unmap(arc_segment_t *seg)
+/* The segment leaves the segment map and its pages go to the heap's dirty cache. */
+static void segment_unmap(arc_heap_t *h, arc_segment_t *seg)
 {
-    arc_arena.segmap[((uintptr_t)seg - arc_arena.base) / ARC_SEGMENT_SIZE] = 0;
-    arc_arena_lock();
-    arc_arena.segment_bytes -= ARC_SEGMENT_SIZE;
-    arc_arena_unlock();
+    arc_arena_segment_remove((uintptr_t)seg);
     segment_guard(seg, true);
-    arc_arena_pages_free((uintptr_t)seg, ARC_SEGMENT_PAGES);
+    arc_arena_pages_free(&h->cache, (uintptr_t)seg, ARC_SEGMENT_PAGES);
 }
 
 static void segment_release(arc_heap_t *h, arc_segment_t *seg)
@@ -185,7 +191,7 @@ static void segment_release(arc_heap_t *h, arc_segment_t *seg)
     h->nsegments--;
     empty_remove(h, seg);
     ARC_STAT_ADD(h, segments_released, 1);
-    segment_unmap(seg);
+    segment_unmap(h, seg);
 }
 
 void *arc_heap_backend_alloc(arc_heap_t *h, size_t size, size_t align)
@@ -438,8 +444,9 @@ void arc_heap_release_all(arc_heap_t *h)
         if (seg->sampled)
             arc_prof_forget_segment(seg);
 #endif
-        segment_unmap(seg);
+        segment_unmap(h, seg);
     }
+    arc_dirty_purge(&h->cache); /* a destroyed heap's memory goes back now */
     h->nsegments = 0;
     h->nempty = 0;
     h->empty_newest = h->empty_oldest = NULL;

@@ -31,16 +31,11 @@
  * block's segment is its address rounded down. */
 #define ARC_SEGMENT_SIZE  ARC_SEGMENT_SLOT
 #define ARC_SEGMENT_PAGES (ARC_SEGMENT_SIZE / ARC_PAGE_SIZE)
-/* Empty segments a heap keeps committed: one per this many segments in use (heap.c:
- * empty_give_back).
- * Measured on bench/frag (12 waves of fill and free, TLSF; page faults, time, final RSS): none
- * kept 147 K, 1.1 s, 45 MiB; one per 4 in use 126 K, 1.0 s, 54 MiB; one per 2 in use 102 K,
- * 0.9 s, 63 MiB; one per 1 in use 60 K, 0.8 s, 79 MiB (mimalloc: 25 K, 0.7 s, 98 MiB). */
-#define ARC_SEGMENTS_USED_PER_EMPTY 2
-/* A heap keeps its last segment, empty or not (a thread whose one block comes and goes does not
- * map and unmap a segment each time), unless it held at least this many segments since it was
- * last emptied: a program that built up 8 MiB and freed it all gets back to where it started
- * (tests/test_rss.c), at the cost of faulting in its next first segment again. */
+/* A heap keeps its only segment, empty or not (a thread whose one block comes and goes does not
+ * move it in and out of its byte allocator each time), unless the heap is empty after holding at
+ * least this many segments since it last held none: a program that built up 8 MiB and freed it
+ * all gets back to where it started (tests/test_rss.c). Every other empty segment goes to the
+ * heap's dirty cache at once, committed until it decays (dirty.h). */
 #define ARC_HEAP_EMPTIED_AFTER_SEGMENTS 8
 /* Live-block map granule: malloc's alignment, so every block start has its own bit. */
 #define ARC_GRANULE    ((size_t)ARC_MIN_ALIGN)
@@ -155,9 +150,11 @@ struct arc_heap {
     arc_segment_t *segments;
     size_t nsegments;
     size_t peak_segments; /* most segments held since the heap last held none */
-    size_t nempty;        /* segments with no block of the byte allocator out, newest first: */
+    bool grow_fresh; /* heap.c: emptied after a big phase, its next segment takes fresh pages */
+    size_t nempty;   /* segments with no block of the byte allocator out, newest first: */
     arc_segment_t *empty_newest, *empty_oldest;
-    arc_large_t *large; /* shared heaps: their large runs, so destroy can free them */
+    arc_large_t *large;      /* shared heaps: their large runs, so destroy can free them */
+    arc_dirty_cache_t cache; /* freed large runs and segments, committed until they decay */
     arc_heap_t *next_all, *next_abandoned;
 #if ARC_STATS
     arc_heap_stats_t stats; /* written by the owner only; summed by the report */

@@ -23,7 +23,14 @@ extern char **environ;
 #define ENV_PREFIX_LEN (sizeof ENV_PREFIX - 1)
 #define ENV_CONF       "ARCALLOC_CONF"
 
-typedef enum option_type { OPT_BOOL, OPT_SIZE, OPT_STRING, OPT_ENUM, OPT_SIGNAL } option_type_t;
+typedef enum option_type {
+    OPT_BOOL,
+    OPT_SIZE,
+    OPT_TIME,
+    OPT_STRING,
+    OPT_ENUM,
+    OPT_SIGNAL
+} option_type_t;
 
 typedef struct option_choice {
     const char *name;
@@ -90,6 +97,14 @@ static const option_def_t option_table[ARC_OPT_COUNT] = {
                            "heap profile at exit (folded stacks)"},
     [ARC_OPT_VERBOSE] = {"verbose", "ARCALLOC_VERBOSE", OPT_BOOL, "0", bool_choices, "0, 1",
                          "print the effective configuration at start-up"},
+    [ARC_OPT_DECAY] = {"decay", "ARCALLOC_DECAY", OPT_TIME, "1s", NULL,
+                       "a time: 250ms, 1s, 10s (a bare number is milliseconds); 0: none",
+                       "how long a freed page run stays committed for reuse before it goes back "
+                       "to the OS"},
+    [ARC_OPT_PURGE_THREAD] = {"purge_thread", "ARCALLOC_PURGE_THREAD", OPT_BOOL, "1", bool_choices,
+                              "0, 1",
+                              "a background thread gives decayed runs back while the program is "
+                              "idle (0: only on allocator calls)"},
     [ARC_OPT_SECURE] = {"secure", "ARCALLOC_SECURE", OPT_BOOL, SECURE_DEFAULT, bool_choices, "0, 1",
                         "hardened mode: encoded free lists, guard pages, random reuse "
                         "(builds with -Dsecure=true)"},
@@ -210,6 +225,33 @@ static bool size_parse(const char *s, size_t n, long long *out)
     return true;
 }
 
+/* Milliseconds in one unit of a time value: "ms" or "s"; a bare number is milliseconds. */
+#define MS_PER_SEC 1000
+
+/* "250ms", "1s", "0", "1500": milliseconds, 0 allowed (none). At most a day: a decay longer than
+ * that is a typo. */
+#define TIME_MAX_MS (24LL * 3600 * MS_PER_SEC)
+static bool time_parse(const char *s, size_t n, long long *out)
+{
+    long long v = 0;
+    size_t i = 0;
+    for (; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
+        v = v * 10 + (s[i] - '0');
+        if (v > TIME_MAX_MS)
+            return false;
+    }
+    if (i == 0)
+        return false;
+    if (text_equal(s + i, n - i, "s"))
+        v *= MS_PER_SEC;
+    else if (i != n && !text_equal(s + i, n - i, "ms"))
+        return false;
+    if (v > TIME_MAX_MS)
+        return false;
+    *out = v;
+    return true;
+}
+
 /* Parses s[0..n) for option d: the number and, for named values, the canonical name. */
 static bool value_parse(const option_def_t *d, const char *s, size_t n, long long *num,
                         const char **name)
@@ -218,6 +260,8 @@ static bool value_parse(const option_def_t *d, const char *s, size_t n, long lon
     switch (d->type) {
     case OPT_SIZE:
         return size_parse(s, n, num);
+    case OPT_TIME:
+        return time_parse(s, n, num);
     case OPT_STRING:
         *num = 0;
         return n > 0;

@@ -17,6 +17,8 @@ typedef enum arc_option_id {
     ARC_OPT_PROF_SAMPLE,  /* bytes (k/m/g) */
     ARC_OPT_PROF_FILE,    /* path, %p = pid */
     ARC_OPT_VERBOSE,      /* 0 | 1 */
+    ARC_OPT_DECAY,        /* milliseconds a freed page run stays committed (dirty.h) */
+    ARC_OPT_PURGE_THREAD, /* 0 | 1: the purger thread gives decayed runs back when idle */
     ARC_OPT_SECURE,       /* 0 | 1: hardened mode (builds with -Dsecure=true) */
     ARC_OPT_COUNT
 } arc_option_id_t;
@@ -39,9 +41,9 @@ typedef enum arc_option_source {
 void arc_options_load(void);
 /* The effective value as text (NULL when unset and without default). */
 const char *arc_option_str(arc_option_id_t id);
-/* The effective value as a number: booleans 0/1, sizes in bytes, signals as numbers (0: none),
- * enumerations as their value (ARC_OPT_STATS: enum arc_stats_mode, ARC_OPT_BACKEND: the index
- * in "tlsf, buddy, slab"). */
+/* The effective value as a number: booleans 0/1, sizes in bytes, times in milliseconds, signals as
+ * numbers (0: none), enumerations as their value (ARC_OPT_STATS: enum arc_stats_mode,
+ * ARC_OPT_BACKEND: the index in "tlsf, buddy, slab"). */
 long long arc_option_int(arc_option_id_t id);
 /* Where the effective value came from. */
 arc_option_source_t arc_option_source(arc_option_id_t id);

@@ -4,6 +4,7 @@
 #include "os.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #define SPLITMIX_GAMMA 0x9e3779b97f4a7c15ULL
 #define SPLITMIX_MUL1  0xbf58476d1ce4e5b9ULL
 #define SPLITMIX_MUL2  0x94d049bb133111ebULL
+#define NS_PER_SEC     ((uint64_t)1000 * 1000 * 1000)
 
 /* Linux 4.17's flag; older kernels ignore it and treat the address as a hint, which
  * arc_os_map_at checks for. The value is the kernel's (include/uapi/asm-generic/mman-common.h). */
@@ -187,6 +189,34 @@ void arc_os_close(int fd)
 _Noreturn void arc_os_abort(void)
 {
     abort();
+}
+
+uint64_t arc_os_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * NS_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+bool arc_os_thread_start(void *(*fn)(void *), void *arg, size_t stack_bytes, const char *name)
+{
+    pthread_attr_t attr;
+    if (pthread_attr_init(&attr) != 0)
+        return false;
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, stack_bytes);
+    /* The new thread inherits this mask: every signal blocked, so signals sent to the process
+     * still reach the program's own threads. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_t tid;
+    bool ok = pthread_create(&tid, &attr, fn, arg) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    if (ok && name)
+        pthread_setname_np(tid, name); /* shown by ps -L and top -H; failure changes nothing */
+    return ok;
 }
 
 int arc_os_getpid(void)

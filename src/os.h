@@ -49,6 +49,12 @@ int arc_os_open_write(const char *path);
 void arc_os_close(int fd);
 _Noreturn void arc_os_abort(void);
 int arc_os_getpid(void);
+/* Nanoseconds of CLOCK_MONOTONIC (a vDSO call: no system call). */
+uint64_t arc_os_now_ns(void);
+/* Starts a detached thread running fn(arg) with every signal blocked and a stack of stack_bytes,
+ * named `name` for ps and debuggers. False when the OS refuses. The caller must hold no lock a
+ * nested malloc could need: thread creation allocates. */
+bool arc_os_thread_start(void *(*fn)(void *), void *arg, size_t stack_bytes, const char *name);
 /* Resident and peak-resident bytes of the process, from /proc (0 when unknown). */
 size_t arc_os_resident_bytes(void);
 

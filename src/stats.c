@@ -166,6 +166,11 @@ void arc_stats_get(struct arc_stats *out)
     }
     out->page_peak_pages = arc_arena.peak_pages;
     arc_arena_unlock();
+    arc_dirty_figures_t dirty;
+    arc_dirty_figures(&dirty);
+    out->dirty_bytes = dirty.cached_pages * ARC_PAGE_SIZE;
+    out->decayed_bytes = dirty.released_pages * ARC_PAGE_SIZE;
+    out->purger_thread = dirty.purger_running;
 
     arc_os_counts_t os;
     arc_os_counts_get(&os);
@@ -209,7 +214,7 @@ void arc_stats_get(struct arc_stats *out)
         out->byte_used_bytes > out->cached_bytes ? out->byte_used_bytes - out->cached_bytes : 0;
     out->live_bytes = held + out->large_bytes;
 #endif
-    out->committed_bytes = out->segment_bytes + out->large_bytes;
+    out->committed_bytes = out->segment_bytes + out->large_bytes + out->dirty_bytes;
     out->fragmentation_bytes =
         out->committed_bytes > out->live_bytes ? out->committed_bytes - out->live_bytes : 0;
 }
@@ -523,19 +528,8 @@ static void *dump_thread_main(void *arg)
 /* A detached thread with every signal blocked (the program's threads keep receiving them). */
 static void dump_thread_start(void)
 {
-    pthread_attr_t attr;
-    if (pthread_attr_init(&attr) != 0)
-        return;
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, DUMP_THREAD_STACK);
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pthread_t tid;
-    if (pthread_create(&tid, &attr, dump_thread_main, NULL) != 0)
+    if (!arc_os_thread_start(dump_thread_main, NULL, DUMP_THREAD_STACK, "arcalloc-stats"))
         arc_report_warning("ARCALLOC_STATS_SIGNAL: cannot start the dump thread", NULL);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
 }
 
 /* Only the forking thread survives fork: the child gets its own lock, semaphore, thread and

@@ -52,7 +52,10 @@
     X(segment_bytes, "bytes of those segments")                                                    \
     X(large_live, "large blocks (page runs) live now")                                             \
     X(large_bytes, "bytes of those page runs")                                                     \
-    X(committed_bytes, "segment_bytes + large_bytes: memory arcalloc holds for blocks")            \
+    X(dirty_bytes, "freed page runs kept committed for reuse until they decay")                    \
+    X(decayed_bytes, "bytes of those runs given back after their decay (or over budget)")          \
+    X(purger_thread, "1 while the background thread giving decayed runs back runs")                \
+    X(committed_bytes, "segment_bytes + large_bytes + dirty_bytes: memory arcalloc holds")         \
     X(fragmentation_bytes, "committed_bytes - live_bytes: held, not in the program's hands")       \
     X(resident_bytes, "resident set size of the process now, as the OS counts it")                 \
     X(peak_resident_bytes, "peak resident set size of the process (getrusage)")                    \

@@ -93,12 +93,14 @@ static void fork_prepare(void)
     for (arc_heap_t *h = all_heaps; h; h = h->next_all)
         if (h->kind == ARC_HEAP_SHARED)
             pthread_mutex_lock(&h->lock);
+    arc_dirty_fork_prepare();
     arc_arena_lock();
 }
 
 static void fork_parent(void)
 {
     arc_arena_unlock();
+    arc_dirty_fork_parent();
     for (arc_heap_t *h = all_heaps; h; h = h->next_all)
         if (h->kind == ARC_HEAP_SHARED)
             pthread_mutex_unlock(&h->lock);
@@ -111,11 +113,31 @@ static void fork_parent(void)
 static void fork_child(void)
 {
     pthread_mutex_init(&arc_arena.lock, NULL);
+    arc_dirty_fork_child();
     for (arc_heap_t *h = all_heaps; h; h = h->next_all)
         if (h->kind == ARC_HEAP_SHARED)
             pthread_mutex_init(&h->lock, NULL);
     pthread_mutex_init(&registry_lock, NULL);
 }
+
+/* Threads arcalloc starts for itself (the purger): what their creation allocates (glibc's
+ * thread-local table) comes from the bootstrap buffer, as during start-up, not from a heap,
+ * where a block that lives as long as the process would keep a segment and its pages. */
+static bool internal_thread_start(void *(*fn)(void *), void *arg, size_t stack_bytes,
+                                  const char *name)
+{
+    arc_heap_t *h = arc_tls_heap;
+    bool nested = tls_in_init;
+    arc_tls_heap = NULL;
+    tls_in_init = true;
+    bool ok = arc_os_thread_start(fn, arg, stack_bytes, name);
+    tls_in_init = nested;
+    arc_tls_heap = h;
+    return ok;
+}
+
+/* arc_option_int(ARC_OPT_DECAY) is in milliseconds. */
+#define NS_PER_MS ((uint64_t)1000 * 1000)
 
 static bool process_start(void)
 {
@@ -124,6 +146,8 @@ static bool process_start(void)
     thread_ops = arc_options_backend();
     if (!arc_arena_init())
         return false;
+    arc_dirty_setup(arc_arena_run_release, (uint64_t)arc_option_int(ARC_OPT_DECAY) * NS_PER_MS,
+                    arc_option_int(ARC_OPT_PURGE_THREAD) ? internal_thread_start : NULL);
     if (pthread_key_create(&heap_key, thread_exit) != 0)
         return false;
     pthread_atfork(fork_prepare, fork_parent, fork_child);
@@ -160,7 +184,7 @@ arc_heap_t *arc_thread_heap_acquire(void)
 {
     if (arc_tls_heap)
         return arc_tls_heap;
-    if (!process_ready())
+    if (tls_in_init || !process_ready()) /* start-up, or starting an internal thread */
         return NULL;
     pthread_mutex_lock(&registry_lock);
     arc_heap_t *h = abandoned_heaps;

@@ -38,7 +38,7 @@ spans_added spans_released heap_reuses""".split()
 FIGURES = """stats_enabled allocs frees live_bytes peak_live_bytes cached_bytes byte_total_bytes
 byte_used_bytes byte_available_bytes page_total_pages page_used_pages page_available_pages
 page_peak_pages address_space_bytes segments segment_bytes large_live large_bytes
-committed_bytes fragmentation_bytes resident_bytes peak_resident_bytes returned_bytes
+dirty_bytes decayed_bytes purger_thread committed_bytes fragmentation_bytes resident_bytes peak_resident_bytes returned_bytes
 madvise_calls mmap_calls munmap_calls mremap_calls threads_live threads_started heaps_created heaps_waiting
 shared_heaps_live""".split()
 NAMES = COUNTERS + FIGURES
@@ -79,8 +79,11 @@ def check_report(r, what, backend):
     check(r.get("backend") == backend, what + ": backend %r" % r.get("backend"))
     if not set(NAMES) <= set(r):
         return
-    check(r["committed_bytes"] == r["segment_bytes"] + r["large_bytes"],
-          what + ": committed = segments + large")
+    check(r["committed_bytes"] == r["segment_bytes"] + r["large_bytes"] + r["dirty_bytes"],
+          what + ": committed = segments + large + dirty")
+    check(r["page_used_pages"] * 4096 >= r["committed_bytes"],
+          what + ": the page allocator holds every committed byte")
+    check(r["purger_thread"] in (0, 1), what + ": purger_thread is 0 or 1")
     check(r["fragmentation_bytes"] == max(0, r["committed_bytes"] - r["live_bytes"]),
           what + ": fragmentation = committed - live")
     check(r["page_used_pages"] + r["page_available_pages"] == r["page_total_pages"],

@@ -1,0 +1,416 @@
+/* dirty.c: caches of freed page runs that are still committed, their decay by time, and the
+ * purger thread that gives expired runs back while the program is idle. Owns the registry of
+ * caches and the purger's wake-up; knows nothing of what the runs were (large blocks, segments).
+ * Never calls malloc, never releases a run (a system call) with a cache lock held, and never
+ * takes a second lock while holding a cache lock: cache locks are leaves. */
+#include "dirty.h"
+
+#include <stdatomic.h>
+#include <string.h>
+#include <time.h>
+
+#include "arcalloc.h"
+#include "os.h"
+
+/* The purger never sleeps less than this between two sweeps, so runs that expire one after
+ * another cost a wake-up per 10 ms at most. */
+#define PURGER_MIN_SLEEP_NS ((uint64_t)10 * 1000 * 1000)
+/* A sweep also gives back runs that would expire within 1/8 of the decay: a burst of frees
+ * spread over a moment goes back in one wake-up instead of one each. */
+#define PURGER_BATCH_DIV 8u
+/* The purger's stack: it calls the release function (madvise, a mutex) and nothing deep. */
+#define PURGER_STACK_BYTES ((size_t)64 << 10)
+#define NS_PER_SEC         ((uint64_t)1000 * 1000 * 1000)
+/* Runs one locked step can send back: every slot, the run being put, and a split's second
+ * part. */
+#define RELEASE_MAX (ARC_DIRTY_SLOTS + 2u)
+
+static arc_dirty_release_fn *release_fn;
+static uint64_t decay_ns = (uint64_t)ARC_DIRTY_DEFAULT_DECAY_MS * 1000 * 1000;
+static arc_dirty_thread_start_fn *thread_start;
+static bool thread_allowed;
+
+/* Registration is serialised by registry_lock; the list only grows at its head, and a cache's
+ * next_all is written before it is published, so the purger walks it without the lock. */
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic(arc_dirty_cache_t *) all_caches;
+
+static _Atomic size_t total_pages, released_pages, released_runs;
+
+/* The purger sleeps on wake_cond: until the oldest cached run expires, or, with nothing cached,
+ * until a put arms it. `armed` is true while the purger knows of cached runs (or is being woken);
+ * a put that finds it false wakes it. */
+static pthread_mutex_t wake_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wake_cond;
+static _Atomic bool armed;
+static bool purger_started, purger_starting; /* under wake_lock */
+static _Atomic bool purger_running;
+
+typedef struct release_list {
+    uint32_t count;
+    arc_dirty_run_t run[RELEASE_MAX];
+} release_list_t;
+
+static uintptr_t run_end(const arc_dirty_run_t *r)
+{
+    return r->addr + r->pages * ARC_PAGE_SIZE;
+}
+
+static void release_push(release_list_t *l, uintptr_t addr, size_t pages)
+{
+    l->run[l->count++] = (arc_dirty_run_t){.addr = addr, .pages = pages};
+}
+
+/* Without any cache lock. */
+static void release_all(const release_list_t *l)
+{
+    for (uint32_t i = 0; i < l->count; i++) {
+        release_fn(l->run[i].addr, l->run[i].pages);
+        atomic_fetch_add_explicit(&released_pages, l->run[i].pages, memory_order_relaxed);
+    }
+    atomic_fetch_add_explicit(&released_runs, l->count, memory_order_relaxed);
+}
+
+/* ---- one cache's slots (its lock held) -------------------------------------------------- */
+
+static void slot_remove(arc_dirty_cache_t *c, uint32_t i)
+{
+    c->pages -= c->run[i].pages;
+    atomic_fetch_sub_explicit(&total_pages, c->run[i].pages, memory_order_relaxed);
+    c->count--;
+    memmove(&c->run[i], &c->run[i + 1], (c->count - i) * sizeof c->run[0]);
+}
+
+/* Inserts at index i (keeping the slots oldest first is the caller's business); when every slot
+ * is taken the run goes back instead. */
+static void slot_insert(arc_dirty_cache_t *c, uint32_t i, arc_dirty_run_t r, release_list_t *rel)
+{
+    if (c->count == ARC_DIRTY_SLOTS) {
+        release_push(rel, r.addr, r.pages);
+        return;
+    }
+    memmove(&c->run[i + 1], &c->run[i], (c->count - i) * sizeof c->run[0]);
+    c->run[i] = r;
+    c->count++;
+    c->pages += r.pages;
+    atomic_fetch_add_explicit(&total_pages, r.pages, memory_order_relaxed);
+}
+
+static void slot_release_oldest(arc_dirty_cache_t *c, release_list_t *rel)
+{
+    release_push(rel, c->run[0].addr, c->run[0].pages);
+    slot_remove(c, 0);
+}
+
+/* Takes [at, at + pages) out of slot i, which holds it; the parts before and after stay cached
+ * in its place, with its age. */
+static void slot_carve(arc_dirty_cache_t *c, uint32_t i, uintptr_t at, size_t pages,
+                       release_list_t *rel)
+{
+    arc_dirty_run_t r = c->run[i];
+    uintptr_t end = run_end(&r), cut = at + pages * ARC_PAGE_SIZE;
+    slot_remove(c, i);
+    if (cut < end)
+        slot_insert(c, i,
+                    (arc_dirty_run_t){
+                        .addr = cut, .pages = (end - cut) / ARC_PAGE_SIZE, .freed_ns = r.freed_ns},
+                    rel);
+    if (at > r.addr)
+        slot_insert(c, i,
+                    (arc_dirty_run_t){.addr = r.addr,
+                                      .pages = (at - r.addr) / ARC_PAGE_SIZE,
+                                      .freed_ns = r.freed_ns},
+                    rel);
+}
+
+static bool expired(const arc_dirty_run_t *r, uint64_t now_ns)
+{
+    return now_ns - r->freed_ns >= decay_ns && now_ns >= r->freed_ns;
+}
+
+/* ---- taking and putting ------------------------------------------------------------------ */
+
+uintptr_t arc_dirty_take(arc_dirty_cache_t *c, size_t pages, size_t align)
+{
+    if (__atomic_load_n(&c->count, __ATOMIC_RELAXED) == 0)
+        return 0; /* a racy peek: a miss costs no lock */
+    release_list_t rel = {.count = 0};
+    pthread_mutex_lock(&c->lock);
+    uint32_t best = ARC_DIRTY_SLOTS;
+    uintptr_t best_at = 0;
+    for (uint32_t i = 0; i < c->count; i++) {
+        const arc_dirty_run_t *r = &c->run[i];
+        uintptr_t at = (r->addr + align - 1) & ~(uintptr_t)(align - 1), end = run_end(r);
+        if (at < end && (end - at) / ARC_PAGE_SIZE >= pages &&
+            (best == ARC_DIRTY_SLOTS || r->pages < c->run[best].pages)) {
+            best = i;
+            best_at = at;
+        }
+    }
+    if (best != ARC_DIRTY_SLOTS)
+        slot_carve(c, best, best_at, pages, &rel);
+    pthread_mutex_unlock(&c->lock);
+    release_all(&rel);
+    return best != ARC_DIRTY_SLOTS ? best_at : 0;
+}
+
+bool arc_dirty_take_at(arc_dirty_cache_t *c, uintptr_t addr, size_t pages)
+{
+    if (__atomic_load_n(&c->count, __ATOMIC_RELAXED) == 0)
+        return false;
+    release_list_t rel = {.count = 0};
+    bool found = false;
+    pthread_mutex_lock(&c->lock);
+    for (uint32_t i = 0; i < c->count; i++) {
+        const arc_dirty_run_t *r = &c->run[i];
+        if (r->addr <= addr && addr + pages * ARC_PAGE_SIZE <= run_end(r)) {
+            slot_carve(c, i, addr, pages, &rel);
+            found = true;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    release_all(&rel);
+    return found;
+}
+
+static void purger_start_once(void);
+static void purger_arm(void);
+
+void arc_dirty_put(arc_dirty_cache_t *c, uintptr_t addr, size_t pages, size_t budget_pages)
+{
+    if (decay_ns == 0) {
+        release_fn(addr, pages);
+        atomic_fetch_add_explicit(&released_pages, pages, memory_order_relaxed);
+        atomic_fetch_add_explicit(&released_runs, 1, memory_order_relaxed);
+        return;
+    }
+    purger_start_once();
+    uint64_t now = arc_os_now_ns();
+    release_list_t rel = {.count = 0};
+    pthread_mutex_lock(&c->lock);
+    while (c->count > 0 && expired(&c->run[0], now))
+        slot_release_oldest(c, &rel);
+    /* A run touching the new one joins it: one slot, and a later take can use both. */
+    arc_dirty_run_t r = {.addr = addr, .pages = pages, .freed_ns = now};
+    for (uint32_t i = 0; i < c->count;) {
+        if (run_end(&c->run[i]) == r.addr) {
+            r.addr = c->run[i].addr;
+            r.pages += c->run[i].pages;
+        } else if (c->run[i].addr == run_end(&r)) {
+            r.pages += c->run[i].pages;
+        } else {
+            i++;
+            continue;
+        }
+        slot_remove(c, i);
+    }
+    while (c->count > 0 &&
+           (c->count == ARC_DIRTY_SLOTS ||
+            atomic_load_explicit(&total_pages, memory_order_relaxed) + r.pages > budget_pages))
+        slot_release_oldest(c, &rel);
+    bool kept = atomic_load_explicit(&total_pages, memory_order_relaxed) + r.pages <= budget_pages;
+    if (kept)
+        slot_insert(c, c->count, r, &rel);
+    else
+        release_push(&rel, r.addr, r.pages);
+    pthread_mutex_unlock(&c->lock);
+    release_all(&rel);
+    if (kept)
+        purger_arm();
+}
+
+uint64_t arc_dirty_purge_expired(arc_dirty_cache_t *c, uint64_t now_ns)
+{
+    if (__atomic_load_n(&c->count, __ATOMIC_RELAXED) == 0)
+        return 0;
+    release_list_t rel = {.count = 0};
+    pthread_mutex_lock(&c->lock);
+    while (c->count > 0 && expired(&c->run[0], now_ns))
+        slot_release_oldest(c, &rel);
+    uint64_t next = c->count > 0 ? c->run[0].freed_ns + decay_ns : 0;
+    pthread_mutex_unlock(&c->lock);
+    release_all(&rel);
+    return next;
+}
+
+bool arc_dirty_purge(arc_dirty_cache_t *c)
+{
+    release_list_t rel = {.count = 0};
+    pthread_mutex_lock(&c->lock);
+    while (c->count > 0)
+        slot_release_oldest(c, &rel);
+    pthread_mutex_unlock(&c->lock);
+    release_all(&rel);
+    return rel.count > 0;
+}
+
+bool arc_dirty_purge_all(void)
+{
+    bool any = false;
+    for (arc_dirty_cache_t *c = atomic_load_explicit(&all_caches, memory_order_acquire); c;
+         c = c->next_all)
+        any |= arc_dirty_purge(c);
+    return any;
+}
+
+void *arc_dirty_spare_pop(arc_dirty_cache_t *c)
+{
+    pthread_mutex_lock(&c->lock);
+    void *block = c->spare;
+    if (block)
+        c->spare = *(void **)block;
+    pthread_mutex_unlock(&c->lock);
+    return block;
+}
+
+void arc_dirty_spare_push(arc_dirty_cache_t *c, void *block)
+{
+    pthread_mutex_lock(&c->lock);
+    *(void **)block = c->spare;
+    c->spare = block;
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- the purger ----------------------------------------------------------------------------
+ * One thread, started by the first put that keeps a run (a program that never frees a large
+ * block or a segment never gets it). It sleeps until the oldest cached run expires, gives back
+ * what has expired in every cache, and with nothing cached sleeps until a put wakes it: an idle
+ * program with nothing dirty costs no wake-up at all. */
+
+static void *purger_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&wake_lock);
+    for (;;) {
+        pthread_mutex_unlock(&wake_lock);
+        /* Cleared before the sweep: a put after the sweep saw its cache finds it false and wakes
+         * this thread, a put before is seen by the sweep. */
+        atomic_store(&armed, false);
+        uint64_t now = arc_os_now_ns(), next = 0, slack = decay_ns / PURGER_BATCH_DIV;
+        for (arc_dirty_cache_t *c = atomic_load_explicit(&all_caches, memory_order_acquire); c;
+             c = c->next_all) {
+            uint64_t at = arc_dirty_purge_expired(c, now + slack);
+            if (at && (!next || at < next))
+                next = at;
+        }
+        pthread_mutex_lock(&wake_lock);
+        if (next) {
+            atomic_store(&armed, true);
+            if (next < now + PURGER_MIN_SLEEP_NS)
+                next = now + PURGER_MIN_SLEEP_NS;
+            struct timespec ts = {.tv_sec = (time_t)(next / NS_PER_SEC),
+                                  .tv_nsec = (long)(next % NS_PER_SEC)};
+            pthread_cond_timedwait(&wake_cond, &wake_lock, &ts);
+        } else {
+            while (!atomic_load(&armed))
+                pthread_cond_wait(&wake_cond, &wake_lock);
+        }
+    }
+    return NULL;
+}
+
+static void wake_cond_init(void)
+{
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* arc_os_now_ns's clock */
+    pthread_cond_init(&wake_cond, &attr);
+    pthread_condattr_destroy(&attr);
+}
+
+/* Starts the purger the first time a put is about to keep a run, before the run is cached: were
+ * the thread's creation to allocate on the run being freed, a second free of it by mistake would
+ * no longer read as a double free. No lock is held here. */
+static void purger_start_once(void)
+{
+    if (atomic_load_explicit(&purger_running, memory_order_relaxed) ||
+        !__atomic_load_n(&thread_allowed, __ATOMIC_RELAXED))
+        return;
+    pthread_mutex_lock(&wake_lock);
+    bool start = thread_allowed && !purger_started && !purger_starting;
+    if (start)
+        purger_starting = true;
+    pthread_mutex_unlock(&wake_lock);
+    if (!start)
+        return;
+    bool ok = thread_start(purger_main, NULL, PURGER_STACK_BYTES, "arcalloc-purge");
+    pthread_mutex_lock(&wake_lock);
+    purger_starting = false;
+    purger_started = ok;
+    if (!ok) /* expired runs go back on the allocator's own calls */
+        __atomic_store_n(&thread_allowed, false, __ATOMIC_RELAXED);
+    atomic_store_explicit(&purger_running, ok, memory_order_relaxed);
+    pthread_mutex_unlock(&wake_lock);
+}
+
+/* After a put kept a run: wakes the purger if it sleeps with nothing to do. The fence orders the
+ * put's insertion before the read of `armed` (the purger's side is the store before its
+ * sweep). */
+static void purger_arm(void)
+{
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&armed, memory_order_relaxed))
+        return;
+    pthread_mutex_lock(&wake_lock);
+    atomic_store(&armed, true);
+    pthread_cond_signal(&wake_cond);
+    pthread_mutex_unlock(&wake_lock);
+}
+
+/* ---- set-up, figures, fork ---------------------------------------------------------------- */
+
+void arc_dirty_setup(arc_dirty_release_fn *release, uint64_t decay,
+                     arc_dirty_thread_start_fn *start_thread)
+{
+    release_fn = release;
+    decay_ns = decay;
+    thread_start = start_thread;
+    thread_allowed = start_thread != NULL;
+    wake_cond_init();
+}
+
+void arc_dirty_register(arc_dirty_cache_t *c)
+{
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_mutex_lock(&registry_lock);
+    c->next_all = atomic_load_explicit(&all_caches, memory_order_relaxed);
+    atomic_store_explicit(&all_caches, c, memory_order_release);
+    pthread_mutex_unlock(&registry_lock);
+}
+
+void arc_dirty_figures(arc_dirty_figures_t *out)
+{
+    out->cached_pages = atomic_load_explicit(&total_pages, memory_order_relaxed);
+    out->released_pages = atomic_load_explicit(&released_pages, memory_order_relaxed);
+    out->released_runs = atomic_load_explicit(&released_runs, memory_order_relaxed);
+    out->purger_running = atomic_load_explicit(&purger_running, memory_order_relaxed);
+}
+
+void arc_dirty_fork_prepare(void)
+{
+    pthread_mutex_lock(&registry_lock);
+    for (arc_dirty_cache_t *c = atomic_load(&all_caches); c; c = c->next_all)
+        pthread_mutex_lock(&c->lock);
+    pthread_mutex_lock(&wake_lock);
+}
+
+void arc_dirty_fork_parent(void)
+{
+    pthread_mutex_unlock(&wake_lock);
+    for (arc_dirty_cache_t *c = atomic_load(&all_caches); c; c = c->next_all)
+        pthread_mutex_unlock(&c->lock);
+    pthread_mutex_unlock(&registry_lock);
+}
+
+void arc_dirty_fork_child(void)
+{
+    pthread_mutex_init(&wake_lock, NULL);
+    wake_cond_init();
+    purger_started = purger_starting = false;
+    atomic_store(&purger_running, false);
+    atomic_store(&armed, false);
+    for (arc_dirty_cache_t *c = atomic_load(&all_caches); c; c = c->next_all)
+        pthread_mutex_init(&c->lock, NULL);
+    pthread_mutex_init(&registry_lock, NULL);
+}

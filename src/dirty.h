@@ -1,0 +1,98 @@
+/* dirty.h: page runs kept committed after they are freed ("dirty"), so that the next large block
+ * or segment placed on them takes no page fault, and their decay: a run not reused within the
+ * decay time goes back to the OS, by the purger thread even while the program is idle.
+ * A cache holds address ranges and nothing else: it knows nothing of heaps, segments or large
+ * blocks, and one release function (set by whoever owns the pages: the arena) gives a range
+ * back. Never calls malloc; never holds a cache lock while it releases a run or takes another
+ * lock. */
+#ifndef ARC_DIRTY_H
+#define ARC_DIRTY_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Runs one cache keeps at once: 32 holds every large block of a thread that cycles a few dozen
+ * (the 16-thread, 8-block pattern of bench/largethreads needs 8 per thread) while a take or put
+ * stays a short scan under an uncontended lock. */
+#define ARC_DIRTY_SLOTS 32u
+
+/* The default decay: a freed run not reused within a second goes back. Programs that reuse a
+ * buffer do so within microseconds; one second keeps a run over a pause between two phases
+ * (jemalloc's default is ten seconds, mimalloc's purge delay is of the same order as ours). */
+#define ARC_DIRTY_DEFAULT_DECAY_MS 1000
+
+typedef struct arc_dirty_run {
+    uintptr_t addr;
+    size_t pages;
+    uint64_t freed_ns; /* when it was put (arc_os_now_ns): it decays from then */
+} arc_dirty_run_t;
+
+typedef struct arc_dirty_cache {
+    pthread_mutex_t lock; /* held only for a scan of run[]; never across a system call */
+    uint32_t count;
+    size_t pages;                     /* sum of run[].pages */
+    void *spare;                      /* the owner's recycled metadata blocks (arc_dirty_spare_*) */
+    struct arc_dirty_cache *next_all; /* every registered cache, for the purger */
+    arc_dirty_run_t run[ARC_DIRTY_SLOTS]; /* oldest first; they never overlap or touch */
+} arc_dirty_cache_t;
+
+/* Gives [addr, addr + pages * ARC_PAGE_SIZE) back for good (decommits it and frees its pages).
+ * Called without any cache lock held. */
+typedef void arc_dirty_release_fn(uintptr_t addr, size_t pages);
+
+/* Starts a detached thread running fn(arg) (arc_os_thread_start's contract); false when it
+ * cannot. The process allocator passes one whose allocations stay out of the program's heaps. */
+typedef bool arc_dirty_thread_start_fn(void *(*fn)(void *), void *arg, size_t stack_bytes,
+                                       const char *name);
+
+/* Start-up, once, before any cache is used: how runs go back, the decay time (0: nothing is
+ * kept, every put releases at once) and how to start the purger thread (NULL: none; expired
+ * runs then go back only when the allocator is used). */
+void arc_dirty_setup(arc_dirty_release_fn *release, uint64_t decay_ns,
+                     arc_dirty_thread_start_fn *start_thread);
+/* A zeroed cache joins the registry the purger walks. Caches are never unregistered. */
+void arc_dirty_register(arc_dirty_cache_t *c);
+
+/* A run of `pages` pages aligned to `align` bytes (a power of two, at least a page) carved from
+ * the smallest cached run that holds it; what is left of that run stays cached. 0 when none
+ * fits. The pages may hold old bytes. */
+uintptr_t arc_dirty_take(arc_dirty_cache_t *c, size_t pages, size_t align);
+/* Exactly [addr, addr + pages pages), if c holds all of it (a block growing in place). */
+bool arc_dirty_take_at(arc_dirty_cache_t *c, uintptr_t addr, size_t pages);
+/* Keeps a freed run (still committed) for reuse; it merges with cached runs it touches. Runs
+ * over the slots, or over `budget_pages` in all caches together, go back at once (oldest
+ * first), and so do c's expired ones. May start the purger thread: call it where a nested
+ * malloc is safe (no arcalloc lock held but a first-class heap's, the heap consistent). */
+void arc_dirty_put(arc_dirty_cache_t *c, uintptr_t addr, size_t pages, size_t budget_pages);
+
+/* Gives back every run of c that has been cached for the decay time; returns when the oldest
+ * remaining one expires (arc_os_now_ns time), or 0 when none is left. */
+uint64_t arc_dirty_purge_expired(arc_dirty_cache_t *c, uint64_t now_ns);
+/* Gives back every run of c now; true when there was any. */
+bool arc_dirty_purge(arc_dirty_cache_t *c);
+/* Gives back every run of every cache (malloc_trim, and the arena when the address range is
+ * full). True when there was any. */
+bool arc_dirty_purge_all(void);
+
+/* The owner's spare metadata blocks (at least a pointer each), recycled under c's lock so that a
+ * large block's descriptor needs no global lock. */
+void *arc_dirty_spare_pop(arc_dirty_cache_t *c);
+void arc_dirty_spare_push(arc_dirty_cache_t *c, void *block);
+
+/* Figures for the statistics: pages cached in all caches now, pages given back by decay or
+ * overflow in all, and whether the purger thread runs. */
+typedef struct arc_dirty_figures {
+    size_t cached_pages, released_pages, released_runs;
+    bool purger_running;
+} arc_dirty_figures_t;
+void arc_dirty_figures(arc_dirty_figures_t *out);
+
+/* Fork: every cache lock is taken before fork and released (parent) or reset (child); the child
+ * has no purger thread until its next put starts one. */
+void arc_dirty_fork_prepare(void);
+void arc_dirty_fork_parent(void);
+void arc_dirty_fork_child(void);
+
+#endif

@@ -1,0 +1,255 @@
+/* test_decay.c: freed page runs in a whole process (linked -larcalloc). A large buffer freed and
+ * allocated again costs no page fault; threads cycling large blocks reuse their own runs without
+ * madvise; memory not reused goes back after ARCALLOC_DECAY while the program sleeps; and the two
+ * other settings do what they say: ARCALLOC_PURGE_THREAD=0 (decay only on allocator calls) and
+ * ARCALLOC_DECAY=0 (nothing kept). The mode is the first argument: reuse, nothread, eager. */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "arcalloc.h"
+#include "check.h"
+
+#define KIB  ((size_t)1 << 10)
+#define MIB  ((size_t)1 << 20)
+#define PAGE ((size_t)ARC_PAGE_SIZE)
+/* meson.build runs the reuse mode with ARCALLOC_DECAY=1s (runs must not decay while the loops
+ * reuse them, however slow a loaded machine makes the loops), the others with 200ms. */
+#define DECAY_MS 200
+/* Time the purger may take beyond the decay on a loaded machine. */
+#define SETTLE_LIMIT_MS 5000
+#define POLL_MS         20
+
+/* The buffer loop: sizes a program reuses (64 KiB is a heap block, the others page runs). */
+static const size_t buffer_sizes[] = {64 * KIB, 192 * KIB, 1 * MIB, 3 * MIB};
+#define BUFFER_ROUNDS 400
+#define STRINGS       64
+
+/* Threads cycling large blocks: 16 threads, 8 slots each, 130-530 KiB. */
+#define THREADS        16
+#define THREAD_SLOTS   8
+#define THREAD_STEPS   200
+#define THREAD_MIN_KIB 130
+#define THREAD_MAX_KIB 530
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static long minor_faults(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_minflt;
+}
+
+static struct arc_stats stats_now(void)
+{
+    struct arc_stats s;
+    arc_stats_get(&s);
+    return s;
+}
+
+/* Sleeps until no freed run is kept (or the limit); returns the milliseconds it took. */
+static long wait_dirty_gone(void)
+{
+    long waited = 0;
+    while (stats_now().dirty_bytes != 0 && waited < SETTLE_LIMIT_MS) {
+        sleep_ms(POLL_MS);
+        waited += POLL_MS;
+    }
+    return waited;
+}
+
+/* Fills and checks a buffer: every page written, so a fresh page would fault. */
+static void use_buffer(unsigned char *volatile p, size_t size, unsigned char tag)
+{
+    memset(p, tag, size);
+    int ok = 1;
+    for (size_t off = 0; off < size; off += PAGE)
+        ok &= p[off] == tag;
+    CHECK(ok && p[size - 1] == tag);
+}
+
+static void check_buffer_reuse(void)
+{
+    static char *strings[STRINGS];
+    /* Warm-up: every size once, so each has a run to come back to. */
+    for (size_t i = 0; i < sizeof buffer_sizes / sizeof buffer_sizes[0]; i++) {
+        unsigned char *volatile p = malloc(buffer_sizes[i]);
+        use_buffer(p, buffer_sizes[i], 1);
+        free(p);
+    }
+    long before = minor_faults();
+    struct arc_stats s0 = stats_now();
+    for (int round = 0; round < BUFFER_ROUNDS; round++) {
+        size_t size = buffer_sizes[round % (sizeof buffer_sizes / sizeof buffer_sizes[0])];
+        unsigned char *volatile p = malloc(size);
+        CHECK(p != NULL);
+        if (!p)
+            return;
+        use_buffer(p, size, (unsigned char)round);
+        free(p);
+        /* Small-string work around it, some kept across rounds. */
+        size_t slot = (size_t)round % STRINGS;
+        free(strings[slot]);
+        strings[slot] = malloc(16 + (size_t)round % 180);
+        CHECK(strings[slot] != NULL);
+        snprintf(strings[slot], 16, "round %d", round);
+    }
+    long faults = minor_faults() - before;
+    struct arc_stats s1 = stats_now();
+    printf("buffer loop: %d rounds of 64 KiB-3 MiB: %ld page faults, %llu madvise calls\n",
+           BUFFER_ROUNDS, faults, (unsigned long long)(s1.madvise_calls - s0.madvise_calls));
+    /* Without reuse every round faults in its whole buffer: ~400 x 270 pages. */
+    CHECKF(faults < (long)(3 * MIB / PAGE), "%ld page faults in the buffer loop", faults);
+    CHECK(s1.madvise_calls - s0.madvise_calls < BUFFER_ROUNDS / 10);
+    for (size_t i = 0; i < STRINGS; i++)
+        free(strings[i]);
+}
+
+static void *cycle_main(void *arg)
+{
+    uint64_t r = (uint64_t)(uintptr_t)arg * 2654435761u + 1;
+    unsigned char *slot[THREAD_SLOTS] = {0};
+    size_t size[THREAD_SLOTS] = {0};
+    int ok = 1;
+    for (int step = 0; step < THREAD_STEPS; step++) {
+        r ^= r << 13;
+        r ^= r >> 7;
+        r ^= r << 17;
+        size_t i = r % THREAD_SLOTS;
+        if (slot[i]) {
+            ok &= slot[i][0] == (unsigned char)i && slot[i][size[i] - 1] == (unsigned char)i;
+            free(slot[i]);
+        }
+        size[i] = (THREAD_MIN_KIB + (r >> 8) % (THREAD_MAX_KIB - THREAD_MIN_KIB)) * KIB;
+        slot[i] = malloc(size[i]);
+        if (!slot[i])
+            return NULL;
+        for (size_t off = 0; off < size[i]; off += PAGE)
+            slot[i][off] = (unsigned char)i;
+        slot[i][size[i] - 1] = (unsigned char)i;
+    }
+    for (size_t i = 0; i < THREAD_SLOTS; i++)
+        free(slot[i]);
+    return ok ? arg : NULL;
+}
+
+static void check_threads_cycling(void)
+{
+    struct arc_stats s0 = stats_now();
+    pthread_t tid[THREADS];
+    for (uintptr_t t = 0; t < THREADS; t++)
+        CHECK(pthread_create(&tid[t], NULL, cycle_main, (void *)(t + 1)) == 0);
+    int ok = 1;
+    for (uintptr_t t = 0; t < THREADS; t++) {
+        void *ret = NULL;
+        pthread_join(tid[t], &ret);
+        ok &= ret == (void *)(t + 1);
+    }
+    CHECK(ok);
+    struct arc_stats s1 = stats_now();
+    uint64_t allocs = s1.large_allocs - s0.large_allocs;
+    uint64_t madvises = s1.madvise_calls - s0.madvise_calls;
+    printf("threads: %d x %d steps of 130-530 KiB blocks: %llu large allocations, %llu madvise "
+           "calls\n",
+           THREADS, THREAD_STEPS, (unsigned long long)allocs, (unsigned long long)madvises);
+    CHECK(allocs >= (uint64_t)THREADS * THREAD_STEPS);
+    /* Each thread reuses its own freed runs: the OS is asked to take pages back rarely (runs
+     * that decayed meanwhile, the cache overflowing), not once per free. */
+    CHECKF(madvises * 10 < allocs, "%llu madvise calls for %llu large allocations",
+           (unsigned long long)madvises, (unsigned long long)allocs);
+}
+
+/* A child forked while the purger runs has none: its first kept run starts its own, which gives
+ * that run back while the child sleeps. */
+static void check_fork(void)
+{
+    unsigned long failed_before = check_failed;
+    pid_t pid = fork();
+    if (pid == 0) {
+        unsigned char *volatile p = malloc(2 * MIB);
+        use_buffer(p, 2 * MIB, 9);
+        free(p);
+        int kept = stats_now().dirty_bytes >= 2 * MIB;
+        wait_dirty_gone();
+        struct arc_stats s = stats_now();
+        _exit(kept && s.dirty_bytes == 0 && s.purger_thread == 1 && check_failed == failed_before
+                  ? 0
+                  : 1);
+    }
+    int status = -1;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+    CHECKF(WIFEXITED(status) && WEXITSTATUS(status) == 0, "forked child: status %d", status);
+}
+
+static int mode_reuse(void)
+{
+    check_buffer_reuse();
+    check_threads_cycling();
+    struct arc_stats s = stats_now();
+    CHECK(s.dirty_bytes > 0); /* freed runs kept for reuse... */
+    CHECK(s.purger_thread == 1);
+    long waited = wait_dirty_gone(); /* ...and given back while this thread sleeps */
+    s = stats_now();
+    printf("idle: every kept run given back after %ld ms\n", waited);
+    CHECKF(s.dirty_bytes == 0, "%llu bytes still kept %ld ms later",
+           (unsigned long long)s.dirty_bytes, waited);
+    CHECK(s.decayed_bytes > 0);
+    check_fork();
+    return check_done();
+}
+
+/* ARCALLOC_PURGE_THREAD=0: nothing goes back while the program sleeps; the next freed run sends
+ * the expired ones back. */
+static int mode_nothread(void)
+{
+    unsigned char *volatile p = malloc(2 * MIB);
+    use_buffer(p, 2 * MIB, 3);
+    free(p);
+    sleep_ms(DECAY_MS * 3);
+    struct arc_stats s0 = stats_now();
+    CHECK(s0.purger_thread == 0);
+    CHECK(s0.dirty_bytes >= 2 * MIB);
+    p = malloc(5 * MIB); /* does not fit the kept run: new pages */
+    use_buffer(p, 5 * MIB, 4);
+    free(p);
+    struct arc_stats s1 = stats_now();
+    CHECKF(s1.decayed_bytes - s0.decayed_bytes >= 2 * MIB, "%llu bytes decayed on the free",
+           (unsigned long long)(s1.decayed_bytes - s0.decayed_bytes));
+    CHECK(s1.dirty_bytes >= 5 * MIB && s1.dirty_bytes < 7 * MIB);
+    return check_done();
+}
+
+/* ARCALLOC_DECAY=0: every freed run goes back at once, no thread. */
+static int mode_eager(void)
+{
+    struct arc_stats s0 = stats_now();
+    unsigned char *volatile p = malloc(2 * MIB);
+    use_buffer(p, 2 * MIB, 5);
+    free(p);
+    struct arc_stats s1 = stats_now();
+    CHECK(s1.dirty_bytes == 0);
+    CHECK(s1.purger_thread == 0);
+    CHECK(s1.returned_bytes - s0.returned_bytes >= 2 * MIB);
+    return check_done();
+}
+
+int main(int argc, char **argv)
+{
+    const char *mode = argc > 1 ? argv[1] : "reuse";
+    if (strcmp(mode, "nothread") == 0)
+        return mode_nothread();
+    if (strcmp(mode, "eager") == 0)
+        return mode_eager();
+    return mode_reuse();
+}

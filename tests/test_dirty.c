@@ -1,0 +1,229 @@
+/* test_dirty.c: the dirty-run caches of src/dirty.c on their own, with a release function that
+ * records what comes back instead of decommitting it. Checks taking (best fit, alignment,
+ * splitting), putting (merging, slots, budget), decay by time with and without the purger
+ * thread, purging, and that no page is ever both cached and released, or released twice. The
+ * addresses are never touched: a cache holds ranges, not memory. */
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#include "arcalloc.h"
+#include "check.h"
+#include "src/dirty.h"
+#include "src/os.h"
+
+#define PAGE ((uintptr_t)ARC_PAGE_SIZE)
+/* A made-up address range, 1 GiB aligned: runs are numbers here. */
+#define BASE ((uintptr_t)1 << 40)
+#define MIB  ((uintptr_t)1 << 20)
+/* Generous budget: only the budget check sets a small one. */
+#define NO_BUDGET ((size_t)1 << 40)
+#define DECAY_MS  100u
+#define NS_PER_MS ((uint64_t)1000 * 1000)
+/* The purger must have given a run back within this after it expired (decay, batching, its
+ * shortest sleep, a loaded machine). */
+#define PURGER_LIMIT_MS 3000
+
+/* Every page released, as a bitmap over the first 64 MiB after BASE. */
+#define TRACKED_PAGES (64 * MIB / PAGE)
+static uint8_t released_map[TRACKED_PAGES];
+static size_t released_pages, released_twice;
+static pthread_mutex_t released_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void record_release(uintptr_t addr, size_t pages)
+{
+    pthread_mutex_lock(&released_lock);
+    for (size_t i = 0; i < pages; i++) {
+        size_t page = (addr - BASE) / PAGE + i;
+        if (page < TRACKED_PAGES) {
+            released_twice += released_map[page];
+            released_map[page] = 1;
+        }
+    }
+    released_pages += pages;
+    pthread_mutex_unlock(&released_lock);
+}
+
+static size_t released_now(void)
+{
+    pthread_mutex_lock(&released_lock);
+    size_t n = released_pages;
+    pthread_mutex_unlock(&released_lock);
+    return n;
+}
+
+static void reset_released(void)
+{
+    pthread_mutex_lock(&released_lock);
+    memset(released_map, 0, sizeof released_map);
+    released_pages = 0;
+    pthread_mutex_unlock(&released_lock);
+}
+
+static void sleep_ms(unsigned ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static uintptr_t at(size_t mib, size_t pages)
+{
+    return BASE + mib * MIB + pages * PAGE;
+}
+
+static void check_take_and_put(void)
+{
+    static arc_dirty_cache_t c;
+    arc_dirty_register(&c);
+    CHECK(arc_dirty_take(&c, 1, PAGE) == 0); /* empty */
+
+    /* Three separate runs: 4, 16 and 8 pages. Best fit takes the 8 for a request of 5. */
+    arc_dirty_put(&c, at(0, 0), 4, NO_BUDGET);
+    arc_dirty_put(&c, at(2, 0), 16, NO_BUDGET);
+    arc_dirty_put(&c, at(4, 0), 8, NO_BUDGET);
+    CHECK(c.count == 3 && c.pages == 28);
+    CHECK(arc_dirty_take(&c, 5, PAGE) == at(4, 0));
+    CHECK(c.count == 3 && c.pages == 23); /* the 3 pages after it stay cached */
+    CHECK(arc_dirty_take(&c, 3, PAGE) == at(4, 5));
+    CHECK(arc_dirty_take(&c, 17, PAGE) == 0); /* nothing holds 17 */
+    CHECK(c.count == 2 && c.pages == 20);
+
+    /* Alignment: the smallest run with a 1 MiB-aligned start that fits (4 pages at 0 MiB), then
+     * the 16 pages at 2 MiB; then no run has such a start left. */
+    CHECK(arc_dirty_take(&c, 2, MIB) == at(0, 0));
+    CHECK(arc_dirty_take(&c, 2, MIB) == at(2, 0));
+    CHECK(arc_dirty_take(&c, 2, MIB) == 0);
+    CHECK(c.count == 2 && c.pages == 16);       /* 2 pages at 0 MiB + 2, 14 at 2 MiB + 2 */
+    CHECK(arc_dirty_take_at(&c, at(2, 4), 2));  /* the middle: both sides stay */
+    CHECK(!arc_dirty_take_at(&c, at(2, 4), 1)); /* taken already */
+    CHECK(c.count == 3 && c.pages == 14);
+
+    /* Merging: the run put back between its two old neighbours joins them into one slot. */
+    arc_dirty_put(&c, at(2, 4), 2, NO_BUDGET);
+    CHECK(c.count == 2 && c.pages == 16);
+    CHECK(arc_dirty_take(&c, 14, PAGE) == at(2, 2));
+    CHECK(c.count == 1 && c.pages == 2); /* the 2 pages at 0 MiB + 2 */
+    CHECK(arc_dirty_purge(&c));
+    CHECK(c.count == 0 && c.pages == 0);
+    CHECK(!arc_dirty_purge(&c));
+    CHECK(released_pages == 2 && released_map[2] == 1 && released_twice == 0);
+    reset_released();
+}
+
+static void check_slots_and_budget(void)
+{
+    static arc_dirty_cache_t c;
+    arc_dirty_register(&c);
+    /* More runs than slots, none touching: the oldest go back. */
+    for (size_t i = 0; i < ARC_DIRTY_SLOTS + 5; i++)
+        arc_dirty_put(&c, at(i, 0), 1, NO_BUDGET);
+    CHECK(c.count == ARC_DIRTY_SLOTS);
+    CHECK(released_pages == 5);
+    CHECK(released_map[0] == 1 && released_map[4 * MIB / PAGE] == 1); /* runs 0..4: oldest */
+    CHECK(released_map[5 * MIB / PAGE] == 0);
+    CHECK(arc_dirty_purge(&c));
+    CHECK(released_pages == ARC_DIRTY_SLOTS + 5 && released_twice == 0);
+    reset_released();
+
+    /* Budget of 10 pages over all caches: a 6-page run then a 6-page run keep only the second
+     * (the oldest goes first); a 12-page run is released at once. */
+    arc_dirty_put(&c, at(0, 0), 6, 10);
+    arc_dirty_put(&c, at(1, 0), 6, 10);
+    CHECK(c.count == 1 && c.run[0].addr == at(1, 0) && released_pages == 6);
+    arc_dirty_put(&c, at(2, 0), 12, 10);
+    CHECK(c.count == 0 && released_pages == 24);
+    CHECK(released_twice == 0);
+    reset_released();
+}
+
+static void check_spares(void)
+{
+    static arc_dirty_cache_t c;
+    static uint64_t blocks[3][4];
+    arc_dirty_register(&c);
+    CHECK(arc_dirty_spare_pop(&c) == NULL);
+    arc_dirty_spare_push(&c, blocks[0]);
+    arc_dirty_spare_push(&c, blocks[1]);
+    CHECK(arc_dirty_spare_pop(&c) == blocks[1]);
+    CHECK(arc_dirty_spare_pop(&c) == blocks[0]);
+    CHECK(arc_dirty_spare_pop(&c) == NULL);
+}
+
+/* Decay with the purger thread: runs go back while this thread does nothing. */
+static void check_purger(void)
+{
+    static arc_dirty_cache_t c;
+    arc_dirty_register(&c);
+    arc_dirty_put(&c, at(8, 0), 32, NO_BUDGET);
+    arc_dirty_figures_t f;
+    arc_dirty_figures(&f);
+    CHECK(f.purger_running);
+    CHECK(f.cached_pages == 32);
+    uint64_t start = arc_os_now_ns();
+    while (released_now() < 32 && arc_os_now_ns() - start < PURGER_LIMIT_MS * NS_PER_MS)
+        sleep_ms(10);
+    uint64_t took_ms = (arc_os_now_ns() - start) / NS_PER_MS;
+    CHECKF(released_now() == 32, "purger released %zu of 32 pages in %llu ms", released_now(),
+           (unsigned long long)took_ms);
+    /* Not before it expired: the batching gives back at most an eighth of the decay early. */
+    CHECKF(took_ms + DECAY_MS / 8 + 1 >= DECAY_MS, "released after %llu ms, decay %u ms",
+           (unsigned long long)took_ms, DECAY_MS);
+    printf("purger: 32 pages given back %llu ms after they were cached (decay %u ms)\n",
+           (unsigned long long)took_ms, DECAY_MS);
+    arc_dirty_figures(&f);
+    CHECK(f.cached_pages == 0 && f.released_pages >= 32);
+
+    /* Woken again after sleeping with nothing cached. */
+    arc_dirty_put(&c, at(9, 0), 8, NO_BUDGET);
+    start = arc_os_now_ns();
+    while (released_now() < 40 && arc_os_now_ns() - start < PURGER_LIMIT_MS * NS_PER_MS)
+        sleep_ms(10);
+    CHECK(released_now() == 40);
+    /* A run reused before it decays is not given back. */
+    arc_dirty_put(&c, at(10, 0), 8, NO_BUDGET);
+    CHECK(arc_dirty_take(&c, 8, PAGE) == at(10, 0));
+    sleep_ms(DECAY_MS * 3);
+    CHECK(released_now() == 40 && released_twice == 0);
+    reset_released();
+}
+
+/* Without the purger, expiry happens on the cache's own puts (arc_dirty_purge_expired too). */
+static void check_expiry_without_thread(void)
+{
+    static arc_dirty_cache_t c;
+    arc_dirty_register(&c);
+    uint64_t t0 = arc_os_now_ns();
+    arc_dirty_put(&c, at(12, 0), 4, NO_BUDGET);
+    CHECK(arc_dirty_purge_expired(&c, t0) != 0); /* not expired yet: when it will */
+    CHECK(c.count == 1);
+    uint64_t later = t0 + (DECAY_MS + 1) * NS_PER_MS * 10;
+    CHECK(arc_dirty_purge_expired(&c, later) == 0);
+    CHECK(c.count == 0 && released_pages == 4);
+    reset_released();
+}
+
+int main(int argc, char **argv)
+{
+    bool thread = argc < 2 || strcmp(argv[1], "nothread") != 0;
+    arc_dirty_setup(record_release, (uint64_t)DECAY_MS * NS_PER_MS,
+                    thread ? arc_os_thread_start : NULL);
+    check_take_and_put();
+    check_slots_and_budget();
+    check_spares();
+    check_expiry_without_thread();
+    if (thread) {
+        check_purger();
+    } else {
+        static arc_dirty_cache_t c;
+        arc_dirty_register(&c);
+        arc_dirty_put(&c, at(20, 0), 4, NO_BUDGET);
+        sleep_ms(DECAY_MS * 2);
+        arc_dirty_figures_t f;
+        arc_dirty_figures(&f);
+        CHECK(!f.purger_running && f.cached_pages == 4); /* nobody gave it back */
+        arc_dirty_put(&c, at(21, 0), 4, NO_BUDGET);      /* a put expires the old one */
+        CHECK(c.count == 1 && released_pages == 4);
+    }
+    return check_done();
+}
