@@ -1,7 +1,11 @@
 /* test_malloc.c: conformance of the malloc family as libarcalloc.so exports it (this program
  * links -larcalloc, so the standard names are arcalloc's). Sizes, alignments, errno, contents
- * across realloc boundaries, usable sizes, calloc zeroing, introspection figures. */
+ * across realloc boundaries, usable sizes, calloc zeroing, introspection figures, malloc_trim
+ * and the backend in use. It must never misuse the heap (test_misuse.c does, in children) nor
+ * assert anything that cannot fail. */
 #include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <malloc.h>
 #include <stdint.h>
@@ -200,19 +204,38 @@ static void test_errno_and_sized(void)
     CHECK(CHECK_ERRNO() == 12345);
 }
 
+/* The old mallinfo's int fields: glibc clamps what does not fit. */
+static int clamp_int(size_t v)
+{
+    return v > INT_MAX ? INT_MAX : (int)v;
+}
+
 static void test_introspection(void)
 {
+    enum { COUNT = 1000, SIZE = 512, LARGE_BYTES = 8 << 20 };
+    malloc_trim(0); /* what the tests before left cached goes now: the trim below is ours */
+    /* A large block live throughout: freed runs are kept committed (dirty) while large blocks
+     * live, so the one freed below waits for malloc_trim instead of going back at once. */
+    unsigned char *volatile keep = malloc(LARGE_BYTES);
+    CHECK(keep != NULL);
     struct mallinfo2 before = mallinfo2();
-    enum { COUNT = 1000, SIZE = 512 };
     void *volatile blocks[COUNT];
     for (int i = 0; i < COUNT; i++)
         blocks[i] = malloc(SIZE);
-    void *volatile large = malloc(8 << 20);
+    unsigned char *volatile large = malloc(LARGE_BYTES);
+    memset(large, 1, LARGE_BYTES); /* its pages are real memory now */
     struct mallinfo2 during = mallinfo2();
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    struct mallinfo old = mallinfo(); /* the old int interface: the same figures, clamped */
+#pragma GCC diagnostic pop
+    CHECK(old.arena == clamp_int(during.arena) && old.ordblks == clamp_int(during.ordblks));
+    CHECK(old.hblks == clamp_int(during.hblks) && old.hblkhd == clamp_int(during.hblkhd));
+    CHECK(old.uordblks == clamp_int(during.uordblks) && old.hblks >= 1);
     CHECKF(during.uordblks >= before.uordblks + COUNT * SIZE, "uordblks %zu -> %zu",
            before.uordblks, during.uordblks);
     CHECK(during.hblks == before.hblks + 1);
-    CHECK(during.hblkhd >= before.hblkhd + (8 << 20));
+    CHECK(during.hblkhd >= before.hblkhd + LARGE_BYTES);
     CHECK(during.arena >= during.uordblks);
     for (int i = 0; i < COUNT; i++)
         free(blocks[i]);
@@ -220,13 +243,26 @@ static void test_introspection(void)
     struct mallinfo2 after = mallinfo2();
     CHECK(after.hblks == before.hblks);
     CHECK(after.uordblks < during.uordblks);
-    CHECK(malloc_trim(0) >= 0);
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-    struct mallinfo old = mallinfo(); /* the old int interface still answers */
-#pragma GCC diagnostic pop
-    CHECK(old.arena >= 0);
-    CHECK(arc_backend_name() != NULL);
+    /* All but `keep` is free: malloc_trim gives memory back to the OS and says so; then nothing
+     * is left to give. */
+    struct arc_stats s0, s1;
+    arc_stats_get(&s0);
+    CHECK(malloc_trim(0) == 1);
+    arc_stats_get(&s1);
+    CHECKF(s1.returned_bytes > s0.returned_bytes, "returned %" PRIu64 " -> %" PRIu64 " bytes",
+           s0.returned_bytes, s1.returned_bytes);
+    CHECK(malloc_trim(0) == 0);
+    free(keep);
+}
+
+/* The thread heaps' backend is the one ARCALLOC_BACKEND names (meson runs this program once per
+ * backend), or the build's default without it. */
+static void test_backend_name(void)
+{
+    const char *env = getenv("ARCALLOC_BACKEND");
+    const char *want = env && *env ? env : ARC_DEFAULT_BACKEND;
+    CHECKF(strcmp(arc_backend_name(), want) == 0, "backend \"%s\", want \"%s\"", arc_backend_name(),
+           want);
 }
 
 static void test_first_class_heaps(void)
@@ -330,6 +366,7 @@ int main(void)
     test_calloc_recycled();
     test_errno_and_sized();
     test_introspection();
+    test_backend_name();
     test_first_class_heaps();
     test_reuse_in_address_order();
     return check_done();
