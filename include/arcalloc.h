@@ -181,9 +181,12 @@ ARC_API int arc_malloc_info(int options, FILE *fp);
 /* arc_stats_print formats. */
 #define ARC_STATS_TEXT 1
 #define ARC_STATS_JSON 2
-/* Small sizes: entry i counts blocks of usable size i * 16, i = 1 .. 64 (only the sizes of
- * arcalloc's small size classes ever count). */
-#define ARC_STATS_SIZE_CLASSES 65
+/* Small sizes, one bin per 16 bytes: bin i counts blocks of usable size i * 16, i = 1 .. 64 (only
+ * the 20 sizes of arcalloc's small size classes ever count; bin 0 is unused). */
+#define ARC_SIZE_BINS 65
+/* The name this constant had before (it counts bins, not size classes); kept for programs that
+ * use it. */
+#define ARC_STATS_SIZE_CLASSES ARC_SIZE_BINS
 
 /* The whole report as numbers (docs/stats.md says what each one means, with an example). Heap
  * blocks count their usable size rounded down to 16; large blocks (page runs) whole pages.
@@ -247,7 +250,7 @@ struct arc_stats {
     /* Small sizes, per 16-byte step: size = i * 16; live = allocs - frees. Entry 0 is unused. */
     struct arc_stats_class {
         uint64_t size, allocs, frees, live;
-    } size_classes[ARC_STATS_SIZE_CLASSES];
+    } size_classes[ARC_SIZE_BINS];
 };
 
 /* Fills *out with the figures of the moment. Never allocates; safe from any thread. */

@@ -37,7 +37,7 @@ void arc_free(void *p)
     arc_segment_t *seg = (arc_segment_t *)arc_arena_segment(p);
     if (arc_likely(seg != NULL)) {
         if (arc_likely(seg->heap == arc_tls_heap)) {
-            arc_heap_free_local(seg->heap, seg, p);
+            arc_heap_free_own(seg->heap, seg, p);
             return;
         }
         free_remote(seg, p);
@@ -112,7 +112,7 @@ static ARC_NOINLINE void *alloc_slow(size_t size, size_t align)
             large_count(h, size, (size + ARC_PAGE_SIZE - 1) & ~(size_t)(ARC_PAGE_SIZE - 1), 0);
         }
     } else {
-        p = arc_heap_alloc(h, size, align);
+        p = arc_heap_block_alloc(h, size, align);
     }
     if (!p) {
         errno = ENOMEM;
@@ -121,64 +121,28 @@ static ARC_NOINLINE void *alloc_slow(size_t size, size_t align)
     return h ? arc_prof_on_alloc(h, p, size) : p;
 }
 
-/* In the window but no block starts on p's page: inside a large run, or never handed out. */
-static _Noreturn void report_pageless(const void *p, const char *op)
-{
-    int is_realloc = op[0] == 'r';
-    uintptr_t page = ((uintptr_t)p - arc_arena.base) / ARC_PAGE_SIZE;
-    for (uintptr_t i = page + 1; i-- > 0;) {
-        if (arc_arena.segmap[i / (ARC_SEGMENT_SLOT / ARC_PAGE_SIZE)])
-            break; /* a heap segment: no large run reaches past it */
-        uintptr_t e = arc_arena.pagemap[i];
-        if (e & ARC_MAP_LARGE && e != ARC_MAP_FREED) {
-            const arc_large_t *large = (const arc_large_t *)(e & ~ARC_MAP_LARGE);
-            if ((uintptr_t)p < large->addr + arc_large_usable(large))
-                arc_report_misuse(is_realloc ? "realloc of a pointer into the middle of a block"
-                                             : "free of a pointer into the middle of a block",
-                                  p);
-            break;
-        }
-        if (e != 0 && e != ARC_MAP_FREED)
-            break;
-    }
-    arc_report_misuse(is_realloc ? "realloc of a pointer arcalloc never returned"
-                                 : "free of a pointer arcalloc never returned",
-                      p);
-}
-
 /* Checks a page-map entry for p; returns the large descriptor when p is a large block. */
-static arc_large_t *large_checked(const void *p, uintptr_t entry, const char *op)
+static arc_large_t *large_checked(const void *p, uintptr_t entry, arc_op_t op)
 {
-    int is_realloc = op[0] == 'r';
     if (entry == ARC_MAP_FREED)
-        arc_report_misuse(is_realloc ? "realloc of a freed block" : "double free", p);
+        arc_report_bad_pointer(op, ARC_BAD_FREED, p);
     arc_large_t *large = (arc_large_t *)(entry & ~ARC_MAP_LARGE);
     if ((uintptr_t)p != large->addr)
-        arc_report_misuse(is_realloc ? "realloc of a pointer into the middle of a block"
-                                     : "free of a pointer into the middle of a block",
-                          p);
+        arc_report_bad_pointer(op, ARC_BAD_INTERIOR, p);
     return large;
 }
 
 static void large_release(void *p, arc_large_t *large)
 {
     arc_heap_t *owner = large->heap, *self = arc_tls_heap;
-#if ARC_PROF
-    if (large->sampled)
-        arc_prof_forget_large(large, p);
-#endif
+    arc_heap_forget_large(large);
     ARC_VG_FREE(p);
     if (!owner)
         large_count(self, 0, 0, arc_large_usable(large));
     if (owner) {
         pthread_mutex_lock(&owner->lock);
         large_count(owner, 0, 0, arc_large_usable(large));
-        if (large->prev)
-            large->prev->next = large->next;
-        else
-            owner->large = large->next;
-        if (large->next)
-            large->next->prev = large->prev;
+        arc_heap_large_forget(owner, large);
         pthread_mutex_unlock(&owner->lock);
     }
     arc_large_free(p, large);
@@ -193,11 +157,11 @@ static ARC_NOINLINE void free_slow(void *p, uintptr_t entry)
         if (arc_bootstrap_contains(p))
             return;
         if (!arc_arena_contains(p))
-            arc_report_misuse("free of a pointer arcalloc never returned", p);
-        report_pageless(p, "free");
+            arc_report_bad_pointer(ARC_OP_FREE, ARC_BAD_FOREIGN, p);
+        arc_arena_report_stray(p, ARC_OP_FREE);
     }
     if (entry & ARC_MAP_LARGE)
-        large_release(p, large_checked(p, entry, "free"));
+        large_release(p, large_checked(p, entry, ARC_OP_FREE));
     else
         free_remote((arc_segment_t *)entry, p);
     errno = saved_errno;
@@ -208,21 +172,19 @@ static ARC_NOINLINE void free_slow(void *p, uintptr_t entry)
  * straight from TLS instead of keeping it in a register for this case. */
 static ARC_NOINLINE void free_remote(arc_segment_t *seg, void *p)
 {
-    arc_heap_free_remote(arc_tls_heap, seg->heap, p);
+    arc_heap_free_foreign(arc_tls_heap, seg->heap, p);
 }
 
 /* Usable bytes of a block, checking it is one: misuse is reported as `op`. */
-static size_t usable_checked(const void *p, const char *op)
+static size_t usable_checked(const void *p, arc_op_t op)
 {
     uintptr_t entry = arc_arena_entry(p);
     if (entry == 0) {
         if (arc_bootstrap_contains(p))
             return arc_bootstrap_size(p);
         if (!arc_arena_contains(p))
-            arc_report_misuse(op[0] == 'r' ? "realloc of a pointer arcalloc never returned"
-                                           : "free of a pointer arcalloc never returned",
-                              p);
-        report_pageless(p, op);
+            arc_report_bad_pointer(op, ARC_BAD_FOREIGN, p);
+        arc_arena_report_stray(p, op);
     }
     if (entry & ARC_MAP_LARGE)
         return arc_large_usable(large_checked(p, entry, op));
@@ -265,7 +227,7 @@ void *arc_calloc(size_t count, size_t size)
 /* Moves p to a new block from `alloc` when it cannot stay. */
 static void *realloc_with(arc_heap_t *shared, void *p, size_t size)
 {
-    size_t old = usable_checked(p, "realloc");
+    size_t old = usable_checked(p, ARC_OP_REALLOC);
     uintptr_t entry = arc_arena_entry(p);
     if (entry & ARC_MAP_LARGE) {
         arc_large_t *large = (arc_large_t *)(entry & ~ARC_MAP_LARGE);
@@ -396,12 +358,12 @@ size_t arc_malloc_usable_size(const void *p)
 {
     if (!p || (!arc_arena_contains(p) && !arc_bootstrap_contains(p)))
         return 0;
-    return usable_checked(p, "free");
+    return usable_checked(p, ARC_OP_FREE);
 }
 
 void arc_free_sized(void *p, size_t size)
 {
-    if (p && size > usable_checked(p, "free"))
+    if (p && size > usable_checked(p, ARC_OP_FREE))
         arc_report_misuse("free_sized with a size larger than the block", p);
     arc_free(p);
 }
@@ -455,18 +417,14 @@ static void *shared_alloc(arc_heap_t *h, size_t size, size_t align)
             ARC_VG_MALLOC(p, size, 1);
             arc_large_t *large = (arc_large_t *)(arc_arena_entry(p) & ~ARC_MAP_LARGE);
             pthread_mutex_lock(&h->lock);
-            large->prev = NULL;
-            large->next = h->large;
-            if (h->large)
-                h->large->prev = large;
-            h->large = large;
+            arc_heap_large_keep(h, large);
             large_count(h, size, arc_large_usable(large), 0);
             p = arc_prof_on_alloc(h, p, size);
             pthread_mutex_unlock(&h->lock);
         }
     } else {
         pthread_mutex_lock(&h->lock);
-        p = arc_heap_alloc(h, size, align);
+        p = arc_heap_block_alloc(h, size, align);
         if (p)
             p = arc_prof_on_alloc(h, p, size);
         pthread_mutex_unlock(&h->lock);
@@ -529,9 +487,7 @@ void arc_heap_destroy(arc_heap_t *h)
 size_t arc_heap_used_bytes(arc_heap_t *h)
 {
     pthread_mutex_lock(&h->lock);
-    size_t used = h->backend_ready ? h->ops->used_bytes(h->backend) : 0;
-    for (const arc_large_t *l = h->large; l; l = l->next)
-        used += arc_large_usable(l);
+    size_t used = arc_heap_shared_used(h);
     pthread_mutex_unlock(&h->lock);
     return used;
 }

@@ -17,7 +17,7 @@ arc_arena_t arc_arena = {.lock = PTHREAD_MUTEX_INITIALIZER};
 /* Metadata comes from the OS in chunks this big (heaps, large-run descriptors). */
 #define META_CHUNK ((size_t)1 << 20)
 /* Window alignment: the page allocator honours alignments up to this on bit indices. It is a
- * multiple of ARC_SEGMENT_SLOT, so segment-map slots are aligned address ranges. */
+ * multiple of ARC_SEGMENT_SIZE, so segment-map slots are aligned address ranges. */
 #define WINDOW_ALIGN                                                                               \
     (ARC_ADDRESS_SPACE_BYTES < ARC_PAGES_MAX_ALIGN ? (size_t)ARC_ADDRESS_SPACE_BYTES               \
                                                    : ARC_PAGES_MAX_ALIGN)
@@ -30,6 +30,46 @@ void arc_arena_lock(void)
 void arc_arena_unlock(void)
 {
     pthread_mutex_unlock(&arc_arena.lock);
+}
+
+_Noreturn void arc_arena_report_stray(const void *p, arc_op_t op)
+{
+    uintptr_t page = ((uintptr_t)p - arc_arena.base) / ARC_PAGE_SIZE;
+    for (uintptr_t i = page + 1; i-- > 0;) {
+        if (arc_arena.segmap[i / (ARC_SEGMENT_SIZE / ARC_PAGE_SIZE)])
+            break; /* a heap segment: no large run reaches past it */
+        uintptr_t e = arc_arena.pagemap[i];
+        if (e & ARC_MAP_LARGE && e != ARC_MAP_FREED) {
+            const arc_large_t *large = (const arc_large_t *)(e & ~ARC_MAP_LARGE);
+            if ((uintptr_t)p < large->addr + arc_large_usable(large))
+                arc_report_bad_pointer(op, ARC_BAD_INTERIOR, p);
+            break;
+        }
+        if (e != 0 && e != ARC_MAP_FREED)
+            break;
+    }
+    arc_report_bad_pointer(op, ARC_BAD_FOREIGN, p);
+}
+
+void arc_arena_figures(arc_arena_figures_t *out)
+{
+    arc_arena_lock();
+    *out = (arc_arena_figures_t){.segment_bytes = arc_arena.segment_bytes,
+                                 .large_bytes = arc_arena.large_bytes,
+                                 .large_count = arc_arena.large_count,
+                                 .window_bytes = arc_arena.size,
+                                 .page_peak = arc_arena.peak_pages};
+    if (arc_arena.pages) {
+        out->page_total = arc_pages_total_pages(arc_arena.pages);
+        out->page_used = arc_pages_used_pages(arc_arena.pages);
+        out->page_available = arc_pages_available_pages(arc_arena.pages);
+    }
+    arc_arena_unlock();
+}
+
+void arc_arena_fork_child(void)
+{
+    pthread_mutex_init(&arc_arena.lock, NULL);
 }
 
 /* Secure mode: on by default in a secure build (ARCALLOC_SECURE=0 turns it off); a normal build
@@ -64,7 +104,7 @@ bool arc_arena_init(void)
         return false;
     /* One reservation holds the page map and, after it, the segment map. */
     size_t page_map_bytes = got / ARC_PAGE_SIZE * sizeof(uintptr_t);
-    size_t map_bytes = page_map_bytes + got / ARC_SEGMENT_SLOT * sizeof(uintptr_t), map_got = 0;
+    size_t map_bytes = page_map_bytes + got / ARC_SEGMENT_SIZE * sizeof(uintptr_t), map_got = 0;
     uintptr_t *pagemap = arc_os_reserve(map_bytes, map_bytes, ARC_PAGE_SIZE, &map_got);
     size_t state_bytes = arc_pages_state_size(), state_got = 0;
     arc_pages_t *pages = arc_os_reserve(state_bytes, state_bytes, ARC_PAGE_SIZE, &state_got);
@@ -177,16 +217,16 @@ void arc_arena_pages_free(arc_dirty_cache_t *cache, uintptr_t addr, size_t pages
 
 void arc_arena_segment_add(uintptr_t seg)
 {
-    __atomic_store_n(&arc_arena.segmap[(seg - arc_arena.base) / ARC_SEGMENT_SLOT], seg,
+    __atomic_store_n(&arc_arena.segmap[(seg - arc_arena.base) / ARC_SEGMENT_SIZE], seg,
                      __ATOMIC_RELEASE);
-    atomic_fetch_add_explicit(&arc_arena.segment_bytes, ARC_SEGMENT_SLOT, memory_order_relaxed);
+    atomic_fetch_add_explicit(&arc_arena.segment_bytes, ARC_SEGMENT_SIZE, memory_order_relaxed);
 }
 
 void arc_arena_segment_remove(uintptr_t seg)
 {
-    __atomic_store_n(&arc_arena.segmap[(seg - arc_arena.base) / ARC_SEGMENT_SLOT], 0,
+    __atomic_store_n(&arc_arena.segmap[(seg - arc_arena.base) / ARC_SEGMENT_SIZE], 0,
                      __ATOMIC_RELEASE);
-    atomic_fetch_sub_explicit(&arc_arena.segment_bytes, ARC_SEGMENT_SLOT, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&arc_arena.segment_bytes, ARC_SEGMENT_SIZE, memory_order_relaxed);
 }
 
 static size_t page_index(uintptr_t addr)

@@ -13,6 +13,7 @@
 #include "arcalloc.h"
 #include "dirty.h"
 #include "os.h"
+#include "report.h"
 
 typedef struct arc_heap arc_heap_t;
 
@@ -42,7 +43,7 @@ typedef struct arc_large {
 
 /* The segment map's unit: heap segments are this big and aligned to it (heap.h pins that), so
  * free finds a small block's segment in a map of a few cache lines instead of the page map. */
-#define ARC_SEGMENT_SLOT ((size_t)1 << 20)
+#define ARC_SEGMENT_SIZE ((size_t)1 << 20)
 
 /* Requests above this go to page runs directly; below, to a heap's byte allocator. 128 KiB is
  * where glibc starts mmap'ing too, so programs tuned for glibc see familiar behaviour. */
@@ -64,7 +65,7 @@ typedef struct arc_arena {
     uintptr_t base;     /* window start; 0 until initialised */
     size_t size;        /* window bytes (address_space, or less if the OS refused) */
     uintptr_t *pagemap; /* one entry per page: large runs (ARC_MAP_LARGE) */
-    uintptr_t *segmap;  /* one entry per ARC_SEGMENT_SLOT: the heap segment filling it, or 0 */
+    uintptr_t *segmap;  /* one entry per ARC_SEGMENT_SIZE: the heap segment filling it, or 0 */
     arc_pages_t *pages;
     pthread_mutex_t lock; /* guards pages, metadata and the large free list */
     arc_os_bump_t meta;   /* heaps, large-run descriptors */
@@ -98,7 +99,7 @@ void arc_arena_pages_free(arc_dirty_cache_t *cache, uintptr_t addr, size_t pages
 void arc_arena_run_release(uintptr_t addr, size_t pages);
 /* Gives back every cached run of every cache (malloc_trim); true when there was any. */
 bool arc_arena_purge(void);
-/* A heap segment of ARC_SEGMENT_SLOT bytes at seg enters (or leaves) the segment map, and the
+/* A heap segment of ARC_SEGMENT_SIZE bytes at seg enters (or leaves) the segment map, and the
  * figures of segment bytes held. */
 void arc_arena_segment_add(uintptr_t seg);
 void arc_arena_segment_remove(uintptr_t seg);
@@ -129,7 +130,7 @@ static inline uintptr_t arc_arena_entry(const void *p)
     uintptr_t off = (uintptr_t)p - arc_arena.base;
     if (off >= arc_arena.size)
         return 0;
-    uintptr_t seg = arc_arena.segmap[off / ARC_SEGMENT_SLOT];
+    uintptr_t seg = arc_arena.segmap[off / ARC_SEGMENT_SIZE];
     return seg ? seg : arc_arena.pagemap[off / ARC_PAGE_SIZE];
 }
 
@@ -140,7 +141,7 @@ static inline uintptr_t arc_arena_segment(const void *p)
     uintptr_t off = (uintptr_t)p - arc_arena.base;
     if (off >= arc_arena.size)
         return 0;
-    return arc_arena.segmap[off / ARC_SEGMENT_SLOT];
+    return arc_arena.segmap[off / ARC_SEGMENT_SIZE];
 }
 
 static inline bool arc_arena_contains(const void *p)
@@ -148,8 +149,32 @@ static inline bool arc_arena_contains(const void *p)
     return (uintptr_t)p - arc_arena.base < arc_arena.size;
 }
 
-/* Fork support: the lock is taken before fork and released (or reset) after. */
+/* p is in the window but no block starts on its page: reports it as a pointer into the middle of
+ * a large run, or as one arcalloc never returned, and aborts. */
+_Noreturn void arc_arena_report_stray(const void *p, arc_op_t op);
+
+/* The arena's figures, for the reports. */
+typedef struct arc_arena_figures {
+    size_t segment_bytes, large_bytes, large_count, window_bytes;
+    size_t page_total, page_used, page_available, page_peak;
+} arc_arena_figures_t;
+void arc_arena_figures(arc_arena_figures_t *out);
+
+/* Secure mode and its key, decided at start-up (docs/security.md). */
+static inline bool arc_arena_secure(void)
+{
+    return arc_arena.secure;
+}
+
+static inline uintptr_t arc_arena_secure_key(void)
+{
+    return arc_arena.secure_key;
+}
+
+/* Fork support: the lock is taken before fork and released after it in the parent, reset in the
+ * child. */
 void arc_arena_lock(void);
 void arc_arena_unlock(void);
+void arc_arena_fork_child(void);
 
 #endif

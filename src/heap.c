@@ -15,7 +15,7 @@ _Static_assert(ARC_LARGE_THRESHOLD + ARC_HEAP_MAX_ALIGN <
 
 /* Creates a heap whose byte-allocator state follows it in the same metadata block. The backend
  * is initialised lazily with the first segment. */
-arc_heap_t *arc_heap_create(const arc_byte_ops_t *ops, int kind)
+arc_heap_t *arc_heap_make(const arc_byte_ops_t *ops, arc_heap_kind_t kind)
 {
     size_t head = (sizeof(arc_heap_t) + 63) & ~(size_t)63;
     char *mem = arc_arena_meta_alloc(head + ops->state_size);
@@ -26,7 +26,7 @@ arc_heap_t *arc_heap_create(const arc_byte_ops_t *ops, int kind)
     h->backend = (arc_byte_allocator_t *)(mem + head);
     h->kind = kind;
 #if ARC_PROF
-    h->prof_left = arc_prof_first_countdown();
+    h->prof_left = arc_prof_first_countdown(&h->prof_rng);
 #else
     h->prof_left = INT64_MAX;
 #endif
@@ -34,10 +34,10 @@ arc_heap_t *arc_heap_create(const arc_byte_ops_t *ops, int kind)
     pthread_mutex_init(&h->lock, NULL);
     arc_dirty_register(&h->cache);
 #if ARC_SECURE
-    h->secure = arc_arena.secure;
-    h->link_key = arc_arena.secure_key;
+    h->secure = arc_arena_secure();
+    h->link_key = arc_arena_secure_key();
     /* Any nonzero state works for xorshift; the heap's address makes heaps differ. */
-    h->reuse_rng = ((uint64_t)arc_arena.secure_key ^ (uint64_t)(uintptr_t)h) | 1;
+    h->reuse_rng = ((uint64_t)arc_arena_secure_key() ^ (uint64_t)(uintptr_t)h) | 1;
 #endif
     arc_span_classes_setup(h);
     return h;
@@ -47,7 +47,7 @@ arc_heap_t *arc_heap_create(const arc_byte_ops_t *ops, int kind)
 static size_t segment_guard_pages(void)
 {
 #if ARC_SECURE
-    return arc_arena.secure ? ARC_GUARD_PAGES : 0;
+    return arc_arena_secure() ? ARC_GUARD_PAGES : 0;
 #else
     return 0;
 #endif
@@ -147,7 +147,7 @@ static bool heap_grow(arc_heap_t *h)
 #if ARC_SECURE
     /* The backend's block-header checks get the process's secret key (docs/security.md). */
     if (!h->backend_ready && h->secure)
-        arc_byte_set_key(h->ops, h->backend, arc_arena.secure_key);
+        arc_byte_set_key(h->ops, h->backend, arc_arena_secure_key());
 #endif
     segment_guard(seg, false);
     seg->heap = h;
@@ -209,7 +209,7 @@ void *arc_heap_backend_alloc(arc_heap_t *h, size_t size, size_t align)
     ARC_VG_LOUD();
     if (rc != ARC_OK)
         return NULL;
-    /* Under valgrind every block is padded by a granule (arc_heap_alloc), so the granule
+    /* Under valgrind every block is padded by a granule (arc_heap_block_alloc), so the granule
      * before p is padding or a header, never the program's bytes. */
     ARC_VG_DEFINED((char *)p - ARC_GRANULE, ARC_GRANULE);
     arc_segment_t *seg = arc_segment_of(p);
@@ -239,7 +239,7 @@ void arc_heap_backend_free(arc_heap_t *h, arc_segment_t *seg, void *p)
     }
 }
 
-void *arc_heap_alloc(arc_heap_t *h, size_t size, size_t align)
+void *arc_heap_block_alloc(arc_heap_t *h, size_t size, size_t align)
 {
     if (align <= ARC_GRANULE && size <= ARC_SMALL_MAX &&
         h->class_of[(size + ARC_GRANULE - 1) / ARC_GRANULE])
@@ -272,7 +272,7 @@ void *arc_heap_small_slow(arc_heap_t *h, size_t size)
     if (atomic_load_explicit(&h->remote, memory_order_relaxed))
         arc_heap_drain(h);
     size_t cls = h->class_of[(size + ARC_GRANULE - 1) / ARC_GRANULE];
-    void *p = cls ? arc_span_alloc(h, cls, size) : arc_heap_alloc(h, size, ARC_GRANULE);
+    void *p = cls ? arc_span_alloc(h, cls, size) : arc_heap_block_alloc(h, size, ARC_GRANULE);
     ARC_STAT_CHECKPOINT(h);
     return p;
 }
@@ -280,11 +280,8 @@ void *arc_heap_small_slow(arc_heap_t *h, size_t size)
 void arc_heap_free_rare(arc_heap_t *h, arc_segment_t *seg, void *p)
 {
     if (!arc_live_take(seg, p))
-        arc_heap_bad_free(h, seg, p, "free");
-#if ARC_PROF
-    if (seg->sampled != 0)
-        arc_prof_forget_small(seg, p);
-#endif
+        arc_heap_bad_free(h, seg, p, ARC_OP_FREE);
+    arc_heap_forget_sampled(seg, p);
     arc_span_t *span = arc_span_of(seg, p);
     if (span)
         arc_span_push(h, span, p);
@@ -334,10 +331,10 @@ void arc_heap_drain(arc_heap_t *h)
         void *next = remote_link_load(h, p);
         arc_segment_t *seg = arc_segment_of(p);
         if (h->kind == ARC_HEAP_THREAD) {
-            arc_heap_free_local(h, seg, p);
+            arc_heap_free_own(h, seg, p);
         } else {
             if (!arc_live_take(seg, p))
-                arc_heap_bad_free(h, seg, p, "free");
+                arc_heap_bad_free(h, seg, p, ARC_OP_FREE);
             arc_heap_backend_free(h, seg, p);
         }
         ARC_STAT_ADD(h, remote_frees_received, 1);
@@ -375,10 +372,10 @@ void arc_heap_outbox_flush(arc_heap_t *self)
  * it, so a block waits there at most until then. The owner checks each block when it drains
  * its list (a second free of a block it already took back is a double free there); a second
  * free of a block still in the outbox is caught here. */
-void arc_heap_free_remote(arc_heap_t *self, arc_heap_t *owner, void *p)
+void arc_heap_free_foreign(arc_heap_t *self, arc_heap_t *owner, void *p)
 {
     if (!self || owner->kind != ARC_HEAP_THREAD) {
-        arc_heap_free_other(owner, p);
+        arc_heap_free_to_owner(owner, p);
         return;
     }
     ARC_STAT_ADD(self, remote_frees_sent, 1);
@@ -388,23 +385,20 @@ void arc_heap_free_remote(arc_heap_t *self, arc_heap_t *owner, void *p)
     }
     for (uint32_t i = 0; i < self->out_count; i++)
         if (self->outbox[i] == p)
-            arc_report_misuse("double free", p);
+            arc_report_bad_pointer(ARC_OP_FREE, ARC_BAD_FREED, p);
     self->outbox[self->out_count++] = p;
     if (self->out_count == ARC_OUTBOX_BLOCKS)
         arc_heap_outbox_flush(self);
 }
 
-void arc_heap_free_other(arc_heap_t *owner, void *p)
+void arc_heap_free_to_owner(arc_heap_t *owner, void *p)
 {
     if (owner->kind == ARC_HEAP_SHARED) {
         pthread_mutex_lock(&owner->lock);
         arc_segment_t *seg = arc_segment_of(p);
         if (!arc_live_take(seg, p))
-            arc_heap_bad_free(owner, seg, p, "free");
-#if ARC_PROF
-        if (seg->sampled)
-            arc_prof_forget_small(seg, p);
-#endif
+            arc_heap_bad_free(owner, seg, p, ARC_OP_FREE);
+        arc_heap_forget_sampled(seg, p);
         arc_heap_free_medium(owner, seg, p);
         pthread_mutex_unlock(&owner->lock);
         return;
@@ -430,10 +424,7 @@ void arc_heap_release_all(arc_heap_t *h)
     while (h->large) {
         arc_large_t *large = h->large;
         h->large = large->next;
-#if ARC_PROF
-        if (large->sampled)
-            arc_prof_forget_large(large, (void *)large->addr);
-#endif
+        arc_heap_forget_large(large);
         arc_large_free((void *)large->addr, large);
     }
     atomic_store_explicit(&h->remote, NULL, memory_order_relaxed);
@@ -441,8 +432,10 @@ void arc_heap_release_all(arc_heap_t *h)
         arc_segment_t *seg = h->segments;
         h->segments = seg->next;
 #if ARC_PROF
-        if (seg->sampled)
-            arc_prof_forget_segment(seg);
+        if (seg->sampled) {
+            arc_prof_forget_range((uintptr_t)seg, ARC_SEGMENT_SIZE);
+            seg->sampled = 0;
+        }
 #endif
         segment_unmap(h, seg);
     }
@@ -466,10 +459,10 @@ void arc_heap_release_all(arc_heap_t *h)
 /* Another thread's segments may come and go while this runs: the walk reads each word once and
  * stops after more segments than the heap could hold, so a list changed under it costs a wrong
  * figure, never a loop. */
-size_t arc_heap_cached(const arc_heap_t *h, size_t counts[ARC_BINS])
+size_t arc_heap_cached(const arc_heap_t *h, size_t counts[ARC_SIZE_BINS])
 {
     size_t bytes = 0, limit = __atomic_load_n(&h->nsegments, __ATOMIC_RELAXED) + 1;
-    for (size_t b = 0; counts && b < ARC_BINS; b++)
+    for (size_t b = 0; counts && b < ARC_SIZE_BINS; b++)
         counts[b] = 0;
     const arc_segment_t *seg = __atomic_load_n(&h->segments, __ATOMIC_RELAXED);
     for (size_t n = 0; seg && n < limit; n++) {
@@ -479,7 +472,7 @@ size_t arc_heap_cached(const arc_heap_t *h, size_t counts[ARC_BINS])
             size_t size = __atomic_load_n(&span->block_size, __ATOMIC_RELAXED);
             size_t used = __atomic_load_n(&span->used, __ATOMIC_RELAXED) & ARC_SPAN_COUNT;
             size_t capacity = size ? ARC_SPAN_SIZE / size : 0;
-            if (size / ARC_GRANULE >= ARC_BINS || used > capacity)
+            if (size / ARC_GRANULE >= ARC_SIZE_BINS || used > capacity)
                 continue;
             if (counts)
                 counts[size / ARC_GRANULE] += capacity - used;
@@ -490,31 +483,132 @@ size_t arc_heap_cached(const arc_heap_t *h, size_t counts[ARC_BINS])
     return bytes;
 }
 
-_Noreturn void arc_heap_bad_free(arc_heap_t *h, arc_segment_t *seg, const void *p, const char *op)
+void arc_heap_large_keep(arc_heap_t *h, arc_large_t *large)
 {
-    static const char *const interior[] = {"free of a pointer into the middle of a block",
-                                           "realloc of a pointer into the middle of a block"};
-    static const char *const freed[] = {"double free", "realloc of a freed block"};
-    int is_realloc = op[0] == 'r';
+    large->prev = NULL;
+    large->next = h->large;
+    if (h->large)
+        h->large->prev = large;
+    h->large = large;
+}
+
+void arc_heap_large_forget(arc_heap_t *h, arc_large_t *large)
+{
+    if (large->prev)
+        large->prev->next = large->next;
+    else
+        h->large = large->next;
+    if (large->next)
+        large->next->prev = large->prev;
+}
+
+size_t arc_heap_shared_used(const arc_heap_t *h)
+{
+    size_t used = h->backend_ready ? h->ops->used_bytes(h->backend) : 0;
+    for (const arc_large_t *l = h->large; l; l = l->next)
+        used += arc_large_usable(l);
+    return used;
+}
+
+void arc_heap_figures(arc_heap_t *h, arc_heap_figures_t *out)
+{
+    bool shared = h->kind == ARC_HEAP_SHARED;
+    /* A first-class heap changes only under its lock; thread heaps are read as they run, each
+     * word once and untorn: a figure may be a few blocks stale, never garbage. */
+    if (shared)
+        pthread_mutex_lock(&h->lock);
+    *out = (arc_heap_figures_t){.shared = shared,
+                                .abandoned = __atomic_load_n(&h->abandoned, __ATOMIC_RELAXED),
+                                .segments = __atomic_load_n(&h->nsegments, __ATOMIC_RELAXED)};
+#if ARC_STATS
+    const uint64_t *from = (const uint64_t *)&h->stats;
+    uint64_t *to = (uint64_t *)&out->counters;
+    for (size_t i = 0; i < sizeof h->stats / sizeof(uint64_t); i++)
+        to[i] = __atomic_load_n(&from[i], __ATOMIC_RELAXED);
+#endif
+    if (__atomic_load_n(&h->backend_ready, __ATOMIC_RELAXED)) {
+        out->byte_total = h->ops->total_bytes(h->backend);
+        out->byte_used = h->ops->used_bytes(h->backend);
+        out->byte_available = h->ops->available_bytes(h->backend);
+    }
+    if (!shared)
+        out->cached = arc_heap_cached(h, NULL);
+    if (shared)
+        pthread_mutex_unlock(&h->lock);
+}
+
+/* ---- heap profiler samples -------------------------------------------------------------------
+ * The profiler keeps the samples; the heap keeps where they are, so that a free looks it up
+ * only for a block in a large run, span or segment that holds one. */
+
+#if ARC_PROF
+/* The countdown ran out: the profiler may record p; its large run, or its span (a small block:
+ * the owner thread is the one sampling) or segment, counts the sample. */
+void *arc_heap_sampled(arc_heap_t *h, void *p, size_t size)
+{
+    arc_prof_mark_t mark;
+    h->prof_left = arc_prof_sample(&h->prof_rng, p, size, &mark);
+    if (mark == ARC_PROF_UNMARKED)
+        return p;
+    uintptr_t entry = arc_arena_entry(p);
+    if (entry & ARC_MAP_LARGE) {
+        ((arc_large_t *)(entry & ~ARC_MAP_LARGE))->sampled = true;
+    } else if (entry && mark == ARC_PROF_MARK_NEW) {
+        arc_segment_t *seg = (arc_segment_t *)entry;
+        arc_span_t *span = arc_span_of(seg, p);
+        if (span) {
+            span->sampled++;
+            span->used |= ARC_SPAN_SAMPLED;
+        } else {
+            seg->sampled++;
+        }
+    }
+    return p;
+}
+#endif
+
+void arc_heap_forget_sampled(arc_segment_t *seg, const void *p)
+{
+#if ARC_PROF
+    if (seg->sampled != 0 && arc_prof_forget(p))
+        seg->sampled--;
+#else
+    (void)seg;
+    (void)p;
+#endif
+}
+
+void arc_heap_forget_large(arc_large_t *large)
+{
+#if ARC_PROF
+    if (large->sampled) {
+        arc_prof_forget((void *)large->addr);
+        large->sampled = false;
+    }
+#else
+    (void)large;
+#endif
+}
+
+_Noreturn void arc_heap_bad_free(arc_heap_t *h, arc_segment_t *seg, const void *p, arc_op_t op)
+{
     uintptr_t body = (uintptr_t)seg + ARC_SEGMENT_HEADER;
     uintptr_t guard = (uintptr_t)seg + ARC_SEGMENT_SIZE - segment_guard_pages() * ARC_PAGE_SIZE;
     if ((uintptr_t)p < body || (uintptr_t)p >= guard) /* the header, or the guard page */
-        arc_report_misuse(is_realloc ? "realloc of a pointer arcalloc never returned"
-                                     : "free of a pointer arcalloc never returned",
-                          p);
+        arc_report_bad_pointer(op, ARC_BAD_FOREIGN, p);
     /* The nearest live block start before p: if p falls inside it, p is an interior pointer. */
     for (uintptr_t q = ((uintptr_t)p & ~(ARC_GRANULE - 1)); q >= body; q -= ARC_GRANULE) {
         if (q != (uintptr_t)p && arc_live_test(seg, (void *)q)) {
             if ((uintptr_t)p < q + arc_heap_usable(h, seg, (void *)q))
-                arc_report_misuse(interior[is_realloc], p);
+                arc_report_bad_pointer(op, ARC_BAD_INTERIOR, p);
             break;
         }
         if (q == body)
             break;
     }
     if ((uintptr_t)p % ARC_GRANULE)
-        arc_report_misuse(interior[is_realloc], p);
-    arc_report_misuse(freed[is_realloc], p);
+        arc_report_bad_pointer(op, ARC_BAD_INTERIOR, p);
+    arc_report_bad_pointer(op, ARC_BAD_FREED, p);
 }
 
 #if ARC_SECURE

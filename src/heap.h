@@ -13,9 +13,9 @@
 
 #include "arcalloc.h"
 #include "arena.h"
-#include "prof.h"
+#include "prof_hooks.h"
 #include "report.h"
-#include "stats.h"
+#include "counters.h"
 
 #if defined(__GNUC__)
 #define arc_likely(x)   __builtin_expect(!!(x), 1)
@@ -29,7 +29,6 @@
 
 /* Segment: the unit a heap grows and shrinks by. Segments are aligned to their size, so a small
  * block's segment is its address rounded down. */
-#define ARC_SEGMENT_SIZE  ARC_SEGMENT_SLOT
 #define ARC_SEGMENT_PAGES (ARC_SEGMENT_SIZE / ARC_PAGE_SIZE)
 /* A heap keeps its only segment, empty or not (a thread whose one block comes and goes does not
  * move it in and out of its byte allocator each time), unless the heap is empty after holding at
@@ -77,12 +76,12 @@ typedef struct arc_span {
     void *free;                   /* blocks ready to hand out */
     struct arc_span *next, *prev; /* the class's ring of spans with room (not FULL) */
     char *start, *bump, *end;     /* blocks; [bump, end) never handed out yet */
-    uint32_t used;                /* blocks out | ARC_SPAN_FULL | ARC_SPAN_SAMPLED */
+    uint32_t used;                /* blocks out | FULL | SAMPLED | CURRENT flags */
     uint32_t block_size;          /* bytes, a multiple of ARC_GRANULE */
     uint8_t cls;                  /* size class */
     uint8_t pad;
     uint16_t sampled;       /* blocks of it the heap profiler holds samples of */
-    uint32_t current_since; /* the heap's span_events when it became its class's current span */
+    uint32_t current_since; /* span_events when malloc's slow path last switched to it */
 } arc_span_t;
 _Static_assert(sizeof(arc_span_t) == 64, "one cache line per span descriptor");
 
@@ -109,11 +108,10 @@ _Static_assert(sizeof(arc_segment_t) % 64 == 0, "segment body must stay 64-byte 
 _Static_assert(ARC_LARGE_THRESHOLD + ARC_HEAP_MAX_ALIGN < ARC_SEGMENT_SIZE - sizeof(arc_segment_t),
                "every heap request must fit in a fresh segment");
 
-/* Request granules -> stats bin: one bin per 16-byte size up to ARC_SMALL_MAX. */
-#define ARC_BINS (ARC_SMALL_MAX / ARC_GRANULE + 1)
-_Static_assert(ARC_STATS_BINS == ARC_BINS, "one statistics counter per 16-byte size");
+/* Request granules -> size bin: one bin per 16-byte size up to ARC_SMALL_MAX (arcalloc.h). */
+_Static_assert(ARC_SIZE_BINS == ARC_SMALL_MAX / ARC_GRANULE + 1, "one bin per 16-byte size");
 
-enum arc_heap_kind { ARC_HEAP_THREAD = 0, ARC_HEAP_SHARED = 1 };
+typedef enum arc_heap_kind { ARC_HEAP_THREAD = 0, ARC_HEAP_SHARED = 1 } arc_heap_kind_t;
 
 /* Blocks a thread chains for another thread heap before it pushes them in one atomic step: 32
  * turns a contended compare-and-swap per free into one per 32 frees, and bounds what waits in a
@@ -126,25 +124,28 @@ extern arc_span_t arc_span_none;
 
 struct arc_heap {
     arc_span_t *current[ARC_CLASSES]; /* fast path first: each class's span to allocate from */
-    uint8_t class_of[ARC_BINS];       /* request granules -> class (0: none, the byte allocator) */
+    uint8_t class_of[ARC_SIZE_BINS];  /* request granules -> class (0: none, the byte allocator) */
     uint8_t sweep_class;              /* span.c: the class whose empty current span goes next */
     uint32_t span_events;             /* span.c: spans taken plus spans given back, wrapping */
     uint32_t dropped_at[ARC_CLASSES]; /* span.c: span_events when a current span last went back */
 #if ARC_SECURE
-    bool secure;        /* secure mode (arc_arena.secure, copied at creation) */
-    uintptr_t link_key; /* arc_arena.secure_key: free-list links are encoded with it */
+    bool secure;        /* secure mode (arc_arena_secure(), copied at creation) */
+    uintptr_t link_key; /* arc_arena_secure_key(): free-list links are encoded with it */
     uint64_t reuse_rng; /* xorshift64 state: which of the first two free blocks a pop takes */
 #endif
-    int64_t prof_left; /* bytes until the heap profiler samples (prof.h) */
+    int64_t prof_left; /* bytes until the heap profiler samples (prof_hooks.h) */
+#if ARC_PROF
+    uint64_t prof_rng; /* the profiler draws this heap's sampling intervals from it */
+#endif
     const arc_byte_ops_t *ops;
     arc_byte_allocator_t *backend;
     _Atomic(void *) remote; /* blocks freed by other threads, linked through their first word */
     /* Outbox: blocks this heap's thread freed into another thread heap, chained here and handed
-     * over with one atomic push (heap.c: arc_heap_free_remote). */
+     * over with one atomic push (heap.c: arc_heap_free_foreign). */
     arc_heap_t *out_owner;
     uint32_t out_count;
     void *outbox[ARC_OUTBOX_BLOCKS];
-    int kind;
+    arc_heap_kind_t kind;
     bool backend_ready, abandoned;
     pthread_mutex_t lock; /* shared heaps: held by every operation */
     arc_segment_t *segments;
@@ -165,25 +166,42 @@ struct arc_heap {
 extern const uint16_t arc_class_size[ARC_CLASSES];
 
 /* Creation and teardown (heap.c). The backend state follows the struct in the same metadata. */
-arc_heap_t *arc_heap_create(const arc_byte_ops_t *ops, int kind);
+arc_heap_t *arc_heap_make(const arc_byte_ops_t *ops, arc_heap_kind_t kind);
 void arc_heap_release_all(arc_heap_t *h); /* empties a shared heap: every block and segment */
 /* Slow paths. */
-void *arc_heap_alloc(arc_heap_t *h, size_t size, size_t align);
+void *arc_heap_block_alloc(arc_heap_t *h, size_t size, size_t align);
 void arc_heap_free_medium(arc_heap_t *h, arc_segment_t *seg, void *p);
-void arc_heap_free_rare(arc_heap_t *h, arc_segment_t *seg, void *p); /* free_local's rest */
+void arc_heap_free_rare(arc_heap_t *h, arc_segment_t *seg, void *p); /* free_own's rest */
 void *arc_heap_small_slow(arc_heap_t *h, size_t size); /* malloc's miss: size <= SMALL_MAX */
-void arc_heap_free_other(arc_heap_t *owner, void *p);
+void arc_heap_free_to_owner(arc_heap_t *owner, void *p);
 /* A block of another heap freed by the thread of `self` (NULL: a thread without a heap). */
-void arc_heap_free_remote(arc_heap_t *self, arc_heap_t *owner, void *p);
+void arc_heap_free_foreign(arc_heap_t *self, arc_heap_t *owner, void *p);
 void arc_heap_outbox_flush(arc_heap_t *self);
 void arc_heap_drain(arc_heap_t *h);
 bool arc_heap_trim(arc_heap_t *h); /* empty spans and segments go back */
 /* Free bytes in the heap's spans, in total and (counts not NULL) per 16-byte bin: counts[b]
  * blocks of b * 16 bytes. A snapshot for reports, safe to take while the owner runs. */
-size_t arc_heap_cached(const arc_heap_t *h, size_t counts[ARC_BINS]);
+size_t arc_heap_cached(const arc_heap_t *h, size_t counts[ARC_SIZE_BINS]);
+/* First-class heaps (their lock held): the large runs they own, so that destroy frees them. */
+void arc_heap_large_keep(arc_heap_t *h, arc_large_t *large);
+void arc_heap_large_forget(arc_heap_t *h, arc_large_t *large);
+/* Bytes in the program's hands: blocks of the byte allocator and large runs. */
+size_t arc_heap_shared_used(const arc_heap_t *h);
+
+/* A heap's figures for the reports, read while its owner runs (a first-class heap: under its
+ * lock). counters is a copy of its statistics counters (zero with -Dstats=false). */
+typedef struct arc_heap_figures {
+    bool shared, abandoned;
+    size_t segments, cached, byte_total, byte_used, byte_available;
+#if ARC_STATS
+    arc_heap_stats_t counters;
+#endif
+} arc_heap_figures_t;
+void arc_heap_figures(arc_heap_t *h, arc_heap_figures_t *out);
+
 /* p is in seg but not a live block start: says which misuse it is (interior pointer or double
- * free) and aborts. `op` names the call ("free", "realloc"). */
-_Noreturn void arc_heap_bad_free(arc_heap_t *h, arc_segment_t *seg, const void *p, const char *op);
+ * free) for the call `op`, and aborts. */
+_Noreturn void arc_heap_bad_free(arc_heap_t *h, arc_segment_t *seg, const void *p, arc_op_t op);
 
 /* Spans (span.c). */
 void arc_span_classes_setup(arc_heap_t *h);
@@ -356,12 +374,20 @@ static inline void *arc_heap_small_pop(arc_heap_t *h, size_t size)
     return NULL;
 }
 
+/* Heap profiler samples (heap.c): an allocation whose countdown ran out; a freed block of a
+ * segment, or a large run, that may hold a sample. */
+#if ARC_PROF
+void *arc_heap_sampled(arc_heap_t *h, void *p, size_t size);
+#endif
+void arc_heap_forget_sampled(arc_segment_t *seg, const void *p);
+void arc_heap_forget_large(arc_large_t *large);
+
 /* Every allocation passes here: the profiler's countdown (one predictable branch). */
 static inline void *arc_prof_on_alloc(arc_heap_t *h, void *p, size_t size)
 {
 #if ARC_PROF
     if (arc_unlikely((h->prof_left -= (int64_t)size) < 0))
-        return arc_prof_sample(h, p, size);
+        return arc_heap_sampled(h, p, size);
 #else
     (void)h;
     (void)size;
@@ -383,7 +409,7 @@ static inline void arc_span_push(arc_heap_t *h, arc_span_t *span, void *p)
 
 /* Fast path, owner thread: p belongs to seg, a segment of h. Everything rare (a block of the
  * byte allocator, a span to update, misuse) is one call away, so this stays a leaf. */
-static inline void arc_heap_free_local(arc_heap_t *h, arc_segment_t *seg, void *p)
+static inline void arc_heap_free_own(arc_heap_t *h, arc_segment_t *seg, void *p)
 {
     arc_span_t *span = arc_span_of(seg, p);
     if (arc_likely(span != NULL && arc_live_take(seg, p))) {

@@ -18,24 +18,21 @@ typedef struct heap_totals {
 static void heap_add(arc_heap_t *h, void *arg)
 {
     heap_totals_t *t = arg;
-    if (h->kind == ARC_HEAP_SHARED)
-        pthread_mutex_lock(&h->lock);
-    if (h->backend_ready)
-        t->used += h->ops->used_bytes(h->backend);
-    t->cached += arc_heap_cached(h, NULL);
-    t->segments += h->nsegments;
-    if (h->kind == ARC_HEAP_SHARED)
-        pthread_mutex_unlock(&h->lock);
+    arc_heap_figures_t f;
+    arc_heap_figures(h, &f);
+    t->used += f.byte_used;
+    t->cached += f.cached;
+    t->segments += f.segments;
 }
 
 struct mallinfo2 arc_mallinfo2(void)
 {
     heap_totals_t t = {0, 0, 0};
     arc_heaps_foreach(heap_add, &t);
-    arc_arena_lock();
-    size_t segment_bytes = arc_arena.segment_bytes, large_bytes = arc_arena.large_bytes;
-    size_t large_count = arc_arena.large_count, peak = arc_arena.peak_pages * ARC_PAGE_SIZE;
-    arc_arena_unlock();
+    arc_arena_figures_t arena;
+    arc_arena_figures(&arena);
+    size_t segment_bytes = arena.segment_bytes, large_bytes = arena.large_bytes;
+    size_t large_count = arena.large_count, peak = arena.page_peak * ARC_PAGE_SIZE;
     size_t in_use = t.used - (t.cached < t.used ? t.cached : t.used);
     struct mallinfo2 mi = {
         .arena = segment_bytes,
@@ -104,9 +101,9 @@ static void heap_xml(arc_heap_t *h, void *arg)
     size_t cached_count = 0, cached_bytes = 0, available = 0;
     xml_add(x, "<heap nr=\"%zu\" kind=\"%s\" backend=\"%s\" in_use=\"%d\">\n<sizes>\n", x->want,
             shared ? "first-class" : "thread", h->ops->name, !h->abandoned);
-    size_t counts[ARC_BINS];
+    size_t counts[ARC_SIZE_BINS];
     arc_heap_cached(h, counts);
-    for (size_t b = 1; b < ARC_BINS; b++) {
+    for (size_t b = 1; b < ARC_SIZE_BINS; b++) {
         size_t count = counts[b];
         if (!count)
             continue;

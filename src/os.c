@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -186,6 +187,46 @@ void arc_os_close(int fd)
     close(fd);
 }
 
+int arc_os_open_append(const char *path, bool truncate)
+{
+    return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (truncate ? O_TRUNC : 0),
+                OPEN_WRITE_MODE);
+}
+
+int arc_os_open_read(const char *path)
+{
+    return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+int arc_os_dup(int fd)
+{
+    return fcntl(fd, F_DUPFD_CLOEXEC, 3);
+}
+
+bool arc_os_file_id(int fd, arc_os_file_id_t *id)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return false;
+    *id = (arc_os_file_id_t){.dev = (uint64_t)st.st_dev, .ino = (uint64_t)st.st_ino};
+    return true;
+}
+
+bool arc_os_on_signal(int sig, void (*handler)(int))
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    return sigaction(sig, &sa, NULL) == 0;
+}
+
+long arc_os_read(int fd, void *buf, size_t len)
+{
+    return (long)read(fd, buf, len);
+}
+
 _Noreturn void arc_os_abort(void)
 {
     abort();
@@ -245,6 +286,15 @@ size_t arc_os_resident_bytes(void)
     while (*s >= '0' && *s <= '9')
         pages = pages * 10 + (size_t)(*s++ - '0');
     return pages * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* getrusage(2) gives ru_maxrss in KiB on Linux. */
+#define RUSAGE_UNIT_BYTES 1024
+
+size_t arc_os_peak_resident_bytes(void)
+{
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? (size_t)ru.ru_maxrss * RUSAGE_UNIT_BYTES : 0;
 }
 
 void arc_os_counts_get(arc_os_counts_t *out)

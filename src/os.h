@@ -47,6 +47,23 @@ void arc_os_write(int fd, const char *buf, size_t len);
  * or truncated, close-on-exec. The descriptor, or -1 with errno set. */
 int arc_os_open_write(const char *path);
 void arc_os_close(int fd);
+/* Opens path for appending (the statistics report): created with mode 0644 (less the umask),
+ * emptied first when `truncate`, close-on-exec. The descriptor, or -1 with errno set. */
+int arc_os_open_append(const char *path, bool truncate);
+/* Opens path read-only, close-on-exec (/proc files); -1 with errno set when it cannot. */
+int arc_os_open_read(const char *path);
+/* A close-on-exec copy of fd numbered 3 or above; -1 when it cannot. */
+int arc_os_dup(int fd);
+/* Which file fd is open on (device and inode), to tell later whether a number still names it;
+ * false when fd is not open. */
+typedef struct arc_os_file_id {
+    uint64_t dev, ino;
+} arc_os_file_id_t;
+bool arc_os_file_id(int fd, arc_os_file_id_t *id);
+/* Runs handler on signal sig (SA_RESTART: interrupted calls go on); false when refused. */
+bool arc_os_on_signal(int sig, void (*handler)(int));
+/* Reads up to len bytes; the count, 0 at the end, -1 on error. */
+long arc_os_read(int fd, void *buf, size_t len);
 _Noreturn void arc_os_abort(void);
 int arc_os_getpid(void);
 /* Nanoseconds of CLOCK_MONOTONIC (a vDSO call: no system call). */
@@ -55,8 +72,10 @@ uint64_t arc_os_now_ns(void);
  * named `name` for ps and debuggers. False when the OS refuses. The caller must hold no lock a
  * nested malloc could need: thread creation allocates. */
 bool arc_os_thread_start(void *(*fn)(void *), void *arg, size_t stack_bytes, const char *name);
-/* Resident and peak-resident bytes of the process, from /proc (0 when unknown). */
+/* Resident bytes of the process, from /proc (0 when unknown). */
 size_t arc_os_resident_bytes(void);
+/* The process's peak resident bytes (getrusage; 0 when unknown). */
+size_t arc_os_peak_resident_bytes(void);
 
 /* Counts of calls made, for the statistics. */
 typedef struct arc_os_counts {

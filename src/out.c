@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "os.h"
-#include "report.h"
 
 _Static_assert(ARC_OUT_U64_MAX >= sizeof "18446744073709551615",
                "ARC_OUT_U64_MAX holds every digit of UINT64_MAX and the terminating zero");
@@ -99,4 +98,52 @@ void arc_out_hex(arc_out_t *o, uintptr_t v)
 size_t arc_out_count(const arc_out_t *o)
 {
     return o->flushed + o->len;
+}
+
+const char *arc_format_hex(uintptr_t v, char buf[ARC_HEX_MAX])
+{
+    size_t n = ARC_HEX_MAX - 1;
+    buf[n] = '\0';
+    do {
+        buf[--n] = "0123456789abcdef"[v & 15];
+        v >>= 4;
+    } while (v);
+    buf[--n] = 'x';
+    buf[--n] = '0';
+    return buf + n;
+}
+
+size_t arc_text_append(char *buf, size_t cap, size_t at, const char *s)
+{
+    while (*s && at + 1 < cap)
+        buf[at++] = *s++;
+    buf[at] = '\0';
+    return at;
+}
+
+bool arc_out_path_expand(const char *pattern, char *path, size_t cap, bool *per_process)
+{
+    size_t n = 0;
+    if (per_process)
+        *per_process = false;
+    for (const char *p = pattern; *p; p++) {
+        char digits[ARC_OUT_U64_MAX];
+        const char *piece = p, *end = p + 1;
+        if (p[0] == '%' && p[1] == 'p') {
+            piece = arc_out_format_u64((uint64_t)arc_os_getpid(), digits);
+            end = piece + strlen(piece);
+            if (per_process)
+                *per_process = true;
+            p++;
+        } else if (p[0] == '%' && p[1] == '%') {
+            p++;
+        }
+        size_t len = (size_t)(end - piece);
+        if (n + len >= cap)
+            return false;
+        memcpy(path + n, piece, len);
+        n += len;
+    }
+    path[n] = '\0';
+    return true;
 }

@@ -41,6 +41,19 @@ size_t arc_out_count(const arc_out_t *o);
 /* Writes what the buffer holds. The caller flushes before it closes fd or reads fp. */
 void arc_out_flush(arc_out_t *o);
 
+/* Room for "0x", 16 hex digits and the terminating zero. */
+#define ARC_HEX_MAX 19
+/* Formats v as "0x..." (lower case, no leading zeros) inside buf; returns where it starts. For
+ * every message built without allocating (reports, profile dumps). */
+const char *arc_format_hex(uintptr_t v, char buf[ARC_HEX_MAX]);
+
+/* Appends the string s to buf at `at`, as much as fits in cap bytes with the terminating zero
+ * (always written); returns the new length. For lines and names built without a writer. */
+size_t arc_text_append(char *buf, size_t cap, size_t at, const char *s);
+/* Expands a file pattern into path: "%p" becomes the process id, "%%" a '%'. False when the
+ * result does not fit in cap bytes; *per_process (when not NULL) says whether "%p" was used. */
+bool arc_out_path_expand(const char *pattern, char *path, size_t cap, bool *per_process);
+
 /* Formats v in decimal inside buf; returns where the digits start (for paths and messages
  * built without a writer). */
 const char *arc_out_format_u64(uint64_t v, char buf[ARC_OUT_U64_MAX]);

@@ -3,37 +3,28 @@
  * pprof's text heap profile, a top-20 table). Its memory comes from arc_os_map, never from
  * malloc, and it never samples an allocation made while it runs (a thread-local guard). */
 #include "prof.h"
+#include "prof_hooks.h"
 
 #if ARC_PROF /* else the whole file is left out (-Dprof=disabled, or no libunwind) */
 
-#define UNW_LOCAL_ONLY
-#include <libunwind.h>
-
 #include <dlfcn.h>
-#include <fcntl.h>
 #include <link.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "heap.h"
 #include "options.h"
 #include "os.h"
 #include "out.h"
 #include "report.h"
+#include "unwind.h"
 
 /* ---- constants ------------------------------------------------------------------------------ */
 
 /* Mean bytes between two samples unless ARCALLOC_PROF_SAMPLE says otherwise: jemalloc's
  * default (lg_prof_sample 19) and the issue's. */
 #define PROF_SAMPLE_DEFAULT ((uint64_t)512 << 10)
-/* Frames of arcalloc itself above the caller (shim -> arc_malloc -> slow path -> sampler ->
- * unwinder, or free -> bad_free -> report): captured, then dropped; and the one frame past
- * ARC_PROF_FRAMES_MAX that tells a cut stack. */
-#define PROF_OWN_FRAMES_MAX 16
-#define PROF_CAPTURE_MAX    (ARC_PROF_FRAMES_MAX + 1 + PROF_OWN_FRAMES_MAX)
 /* Sites in the text table. */
 #define PROF_TOP_SITES 20
 /* Callers shown beside each site of the table. */
@@ -41,7 +32,6 @@
 /* First capacities of the open-addressed tables (grown by doubling at half full). */
 #define SAMPLES_MIN 4096u
 #define STACKS_MIN  1024u
-#define RNGS_MIN    64u
 /* Stack records come from chunks this big (never freed: stacks are few and live forever). */
 #define POOL_CHUNK ((size_t)1 << 20)
 /* The free-path filter: one saturating 8-bit count of live samples per slot, indexed by a
@@ -85,7 +75,7 @@ typedef struct prof_stack {
     struct prof_stack *next_all; /* every stack, newest first: what the dump walks */
     uint64_t hash;
     uint32_t depth;
-    uint32_t truncated; /* the stack went on beyond ARC_PROF_FRAMES_MAX frames (roots lost) */
+    uint32_t truncated; /* the stack went on beyond ARC_UNWIND_FRAMES_MAX frames (roots lost) */
     uint64_t live_count, live_bytes;   /* sampled blocks still live, their requested bytes */
     uint64_t alloc_count, alloc_bytes; /* every sample ever taken with this stack */
     double live_estimate;              /* unbiased estimate of the live bytes it stands for */
@@ -99,13 +89,6 @@ typedef struct prof_sample {
     double estimate; /* size / P(sampled) */
 } prof_sample_t;
 
-/* Each heap's random generator, kept here (arc_heap_t has no room for it): heaps are never
- * freed, so entries are never removed. */
-typedef struct prof_rng {
-    const arc_heap_t *heap; /* NULL: empty slot */
-    uint64_t state;
-} prof_rng_t;
-
 static struct {
     bool on;
     uint64_t mean; /* ARCALLOC_PROF_SAMPLE */
@@ -115,8 +98,6 @@ static struct {
     prof_stack_t **stacks;
     size_t stacks_cap, stacks_used;
     prof_stack_t *all_stacks;
-    prof_rng_t *rngs;
-    size_t rngs_cap, rngs_used;
     arc_os_bump_t pool;
     uint64_t dropped;    /* samples lost because a table could not grow */
     uint64_t generation; /* changes of the live samples, */
@@ -129,8 +110,6 @@ static pthread_mutex_t dump_lock = PTHREAD_MUTEX_INITIALIZER;
 /* Read without the lock on the free path; written under it. */
 static _Atomic uint8_t *filter;
 static _Atomic uint64_t seed_counter;
-/* arcalloc's own code: leading frames inside it are left out of every stack. */
-static _Atomic uintptr_t own_lo, own_hi;
 /* Set while this thread samples, dumps or unwinds: its allocations are not sampled, and a
  * dump from a signal handler that interrupted it is skipped instead of deadlocking. */
 static __thread bool prof_busy __attribute__((tls_model("initial-exec")));
@@ -376,184 +355,39 @@ static prof_stack_t *stack_intern(const uintptr_t *frames, int depth, bool trunc
     return st;
 }
 
-/* The heap's generator, created (seeded from the global sequence) on its first sample. */
-static uint64_t *heap_rng(const arc_heap_t *h)
-{
-    if ((prof.rngs_used + 1) * 2 > prof.rngs_cap) {
-        size_t cap = prof.rngs_cap ? prof.rngs_cap * 2 : RNGS_MIN;
-        prof_rng_t *fresh = table_map(cap, sizeof *fresh);
-        if (!fresh)
-            return NULL;
-        for (size_t i = 0; i < prof.rngs_cap; i++) {
-            if (!prof.rngs[i].heap)
-                continue;
-            size_t j = addr_hash((uintptr_t)prof.rngs[i].heap) & (cap - 1);
-            while (fresh[j].heap)
-                j = (j + 1) & (cap - 1);
-            fresh[j] = prof.rngs[i];
-        }
-        if (prof.rngs)
-            arc_os_unmap(prof.rngs, prof.rngs_cap * sizeof *prof.rngs);
-        prof.rngs = fresh;
-        prof.rngs_cap = cap;
-    }
-    size_t mask = prof.rngs_cap - 1, i = addr_hash((uintptr_t)h) & mask;
-    while (prof.rngs[i].heap && prof.rngs[i].heap != h)
-        i = (i + 1) & mask;
-    if (!prof.rngs[i].heap) {
-        prof.rngs[i].heap = h;
-        prof.rngs[i].state = seed_next();
-        prof.rngs_used++;
-    }
-    return &prof.rngs[i].state;
-}
-
-/* ---- stacks: libunwind and dladdr ----------------------------------------------------------- */
-
-static int own_range_find(struct dl_phdr_info *info, size_t size, void *arg)
-{
-    (void)size;
-    uintptr_t target = (uintptr_t)arg;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
-        if (ph->p_type == PT_LOAD && target - lo < ph->p_memsz) {
-            atomic_store_explicit(&own_hi, lo + ph->p_memsz, memory_order_relaxed);
-            atomic_store_explicit(&own_lo, lo, memory_order_release);
-            return 1;
-        }
-    }
-    return 0;
-}
-
-int arc_prof_backtrace(uintptr_t *frames, int max)
-{
-    if (!atomic_load_explicit(&own_lo, memory_order_acquire))
-        dl_iterate_phdr(own_range_find, (void *)(uintptr_t)arc_prof_backtrace);
-    uintptr_t lo = atomic_load_explicit(&own_lo, memory_order_acquire);
-    uintptr_t hi = atomic_load_explicit(&own_hi, memory_order_relaxed);
-    void *raw[PROF_CAPTURE_MAX];
-    bool was_busy = prof_busy;
-    prof_busy = true;
-    int n = unw_backtrace(raw, PROF_CAPTURE_MAX);
-    prof_busy = was_busy;
-    int skip = 0;
-    while (skip < n && (uintptr_t)raw[skip] - lo < hi - lo)
-        skip++;
-    if (skip == n) /* arcalloc linked into the program itself: nothing to tell apart */
-        skip = 0;
-    int depth = n - skip < max ? n - skip : max;
-    for (int i = 0; i < depth; i++)
-        frames[i] = (uintptr_t)raw[skip + i];
-    return depth;
-}
-
-static size_t text_put(char *buf, size_t cap, size_t at, const char *s)
-{
-    while (*s && at + 1 < cap)
-        buf[at++] = *s++;
-    buf[at] = '\0';
-    return at;
-}
-
-static size_t text_hex(char *buf, size_t cap, size_t at, uintptr_t v)
-{
-    char digits[ARC_HEX_MAX];
-    return text_put(buf, cap, at, arc_format_hex(v, digits));
-}
-
-size_t arc_prof_symbolize(uintptr_t ip, enum arc_prof_name style, char *buf, size_t cap)
-{
-    Dl_info info;
-    memset(&info, 0, sizeof info);
-    /* ip is a return address: ip - 1 lies in the call, inside the caller even when the call
-     * was the function's last instruction. */
-    bool found = dladdr((void *)(ip - 1), &info) != 0;
-    const char *lib = found && info.dli_fname && *info.dli_fname ? info.dli_fname : "?";
-    const char *slash = strrchr(lib, '/');
-    if (slash && slash[1])
-        lib = slash + 1;
-    size_t n = 0;
-    if (found && info.dli_sname && *info.dli_sname) {
-        n = text_put(buf, cap, 0, info.dli_sname);
-        if (style == ARC_PROF_NAME_FULL) {
-            n = text_put(buf, cap, n, "+");
-            n = text_hex(buf, cap, n, ip - (uintptr_t)info.dli_saddr);
-        }
-    } else {
-        n = text_put(buf, cap, 0, lib);
-        n = text_put(buf, cap, n, "+");
-        n = text_hex(buf, cap, n, ip - (found ? (uintptr_t)info.dli_fbase : 0));
-    }
-    if (style == ARC_PROF_NAME_FULL) {
-        n = text_put(buf, cap, n, " (");
-        n = text_put(buf, cap, n, lib);
-        n = text_put(buf, cap, n, ")");
-    }
-    return n;
-}
-
 /* ---- the hooks ------------------------------------------------------------------------------ */
 
-/* Tells the block's large run, or its segment (which counts them), that it holds a sample:
- * the free paths look. */
-static void owner_mark(const void *p, bool new_sample)
+int64_t arc_prof_sample(uint64_t *rng, const void *p, size_t size, arc_prof_mark_t *mark)
 {
-    uintptr_t entry = arc_arena_entry(p);
-    if (entry & ARC_MAP_LARGE) {
-        ((arc_large_t *)(entry & ~ARC_MAP_LARGE))->sampled = true;
-    } else if (entry && new_sample) {
-        /* A span's counts are its owner's: the owner is the thread sampling its own block. */
-        arc_segment_t *seg = (arc_segment_t *)entry;
-        arc_span_t *span = arc_span_of(seg, p);
-        if (span) {
-            span->sampled++;
-            span->used |= ARC_SPAN_SAMPLED;
-        } else {
-            seg->sampled++;
-        }
-    }
-}
-
-void *arc_prof_sample(arc_heap_t *h, void *p, size_t size)
-{
-    if (!prof.on) {
-        h->prof_left = INT64_MAX;
-        return p;
-    }
-    if (prof_busy) { /* the sampler's own allocation (libunwind): never sampled */
-        h->prof_left = (int64_t)prof.mean;
-        return p;
-    }
+    *mark = ARC_PROF_UNMARKED;
+    if (!prof.on)
+        return INT64_MAX;
+    if (prof_busy || arc_unwind_busy()) /* the sampler's or the unwinder's own allocation */
+        return (int64_t)prof.mean;
     prof_busy = true;
-    uintptr_t frames[ARC_PROF_FRAMES_MAX + 1]; /* one more: tells a cut stack */
-    int depth = arc_prof_backtrace(frames, ARC_PROF_FRAMES_MAX + 1);
-    bool truncated = depth > ARC_PROF_FRAMES_MAX;
+    uintptr_t frames[ARC_UNWIND_FRAMES_MAX + 1]; /* one more: tells a cut stack */
+    int depth = arc_unwind_backtrace(frames, ARC_UNWIND_FRAMES_MAX + 1);
+    bool truncated = depth > ARC_UNWIND_FRAMES_MAX;
     if (truncated)
-        depth = ARC_PROF_FRAMES_MAX;
+        depth = ARC_UNWIND_FRAMES_MAX;
     /* Sampled with probability 1 - exp(-size / mean): weighting by its inverse makes the
      * estimate of live bytes unbiased (jemalloc's and pprof's unsampling). */
     double estimate = size ? (double)size / math_one_minus_exp_neg((double)size / prof.mean) : 0;
     pthread_mutex_lock(&prof.lock);
-    uint64_t *rng = heap_rng(h), fallback = 0;
-    if (!rng) {
-        fallback = seed_next();
-        rng = &fallback;
-    }
-    h->prof_left = countdown_draw(rng);
+    int64_t next = countdown_draw(rng);
     prof_stack_t *st = stack_intern(frames, depth, truncated);
     int added = SAMPLE_DROPPED;
     if (st) {
         prof_sample_t s = {.ptr = (uintptr_t)p, .stack = st, .size = size, .estimate = estimate};
         added = sample_insert(&s);
     }
-    if (added != SAMPLE_DROPPED)
-        owner_mark(p, added == SAMPLE_NEW);
-    else
+    if (added == SAMPLE_DROPPED)
         prof.dropped++;
+    else
+        *mark = added == SAMPLE_NEW ? ARC_PROF_MARK_NEW : ARC_PROF_MARK_AGAIN;
     pthread_mutex_unlock(&prof.lock);
     prof_busy = false;
-    return p;
+    return next;
 }
 
 /* False when p surely holds no sample: the free path then skips the lock. */
@@ -573,41 +407,23 @@ bool arc_prof_forget(const void *p)
     return removed;
 }
 
-void arc_prof_forget_small(arc_segment_t *seg, const void *p)
+void arc_prof_forget_range(uintptr_t lo, size_t bytes)
 {
-    if (arc_prof_forget(p) && seg->sampled > 0)
-        seg->sampled--;
-}
-
-void arc_prof_forget_large(arc_large_t *large, const void *p)
-{
-    pthread_mutex_lock(&prof.lock);
-    sample_remove((uintptr_t)p);
-    large->sampled = false;
-    pthread_mutex_unlock(&prof.lock);
-}
-
-void arc_prof_forget_segment(arc_segment_t *seg)
-{
-    uintptr_t lo = (uintptr_t)seg;
     pthread_mutex_lock(&prof.lock);
     /* Deletion shifts a later entry into slot i: look at i again before moving on. */
     for (size_t i = 0; i < prof.samples_cap;) {
-        if (prof.samples[i].ptr && prof.samples[i].ptr - lo < ARC_SEGMENT_SIZE)
+        if (prof.samples[i].ptr && prof.samples[i].ptr - lo < bytes)
             sample_delete_at(i);
         else
             i++;
     }
-    seg->sampled = 0;
     pthread_mutex_unlock(&prof.lock);
 }
 
-int64_t arc_prof_first_countdown(void)
+int64_t arc_prof_first_countdown(uint64_t *rng)
 {
-    if (!prof.on)
-        return INT64_MAX;
-    uint64_t state = seed_next();
-    return countdown_draw(&state);
+    *rng = seed_next();
+    return prof.on ? countdown_draw(rng) : INT64_MAX;
 }
 
 /* ---- the dump ------------------------------------------------------------------------------- */
@@ -626,7 +442,7 @@ static void out_percent(arc_out_t *o, double part, double whole)
 static void out_folded_frame(arc_out_t *o, uintptr_t ip)
 {
     char name[PROF_NAME_MAX];
-    size_t n = arc_prof_symbolize(ip, ARC_PROF_NAME_FUNC, name, sizeof name);
+    size_t n = arc_unwind_symbolize(ip, ARC_UNWIND_NAME_FUNC, name, sizeof name);
     for (size_t i = 0; i < n; i++)
         if (name[i] == ';' || name[i] == ' ')
             name[i] = '_';
@@ -810,13 +626,13 @@ static void dump_heap(const char *path, const prof_snapshot_t *snap)
                           row->stack);
     }
     arc_out_str(&o, "\nMAPPED_LIBRARIES:\n");
-    int maps = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    int maps = arc_os_open_read("/proc/self/maps");
     if (maps >= 0) {
         char chunk[PROF_MAPS_CHUNK];
-        ssize_t got;
-        while ((got = read(maps, chunk, sizeof chunk)) > 0)
+        long got;
+        while ((got = arc_os_read(maps, chunk, sizeof chunk)) > 0)
             arc_out_put(&o, chunk, (size_t)got);
-        close(maps);
+        arc_os_close(maps);
     }
     profile_file_close(&o);
 }
@@ -887,7 +703,7 @@ static void dump_top(const char *path, const prof_snapshot_t *snap)
             for (uint32_t i = 0; i < st->depth && i <= PROF_TOP_CALLERS; i++) {
                 if (i)
                     arc_out_str(&o, "  <- ");
-                arc_prof_symbolize(st->frames[i], ARC_PROF_NAME_FULL, name, sizeof name);
+                arc_unwind_symbolize(st->frames[i], ARC_UNWIND_NAME_FULL, name, sizeof name);
                 arc_out_str(&o, name);
             }
             arc_out_str(&o, st->depth ? "\n" : "[unknown]\n");
@@ -896,25 +712,6 @@ static void dump_top(const char *path, const prof_snapshot_t *snap)
         profile_file_close(&o);
     }
     arc_os_unmap(sites, cap * sizeof *sites);
-}
-
-/* The template with %p replaced by the process id (%% by %). */
-static void path_expand(const char *tmpl, char *out, size_t cap)
-{
-    size_t n = 0;
-    out[0] = '\0';
-    for (const char *s = tmpl; *s && n + 1 < cap; s++) {
-        if (s[0] == '%' && s[1] == 'p') {
-            char pid[ARC_OUT_U64_MAX];
-            n = text_put(out, cap, n, arc_out_format_u64((uint64_t)arc_os_getpid(), pid));
-            s++;
-        } else {
-            if (s[0] == '%' && s[1] == '%')
-                s++;
-            out[n++] = *s;
-            out[n] = '\0';
-        }
-    }
 }
 
 void arc_prof_dump(void)
@@ -934,15 +731,16 @@ void arc_prof_dump(void)
     pthread_mutex_unlock(&prof.lock);
     if (ok) {
         char folded[PROF_PATH_MAX], path[PROF_PATH_MAX];
-        path_expand(prof.file, folded, sizeof folded);
+        if (!arc_out_path_expand(prof.file, folded, sizeof folded, NULL))
+            arc_report_warning("ARCALLOC_PROF_FILE: path too long; profile cut to it", NULL);
         size_t len = strlen(folded), suffix = strlen(FOLDED_SUFFIX);
         size_t base =
             len > suffix && strcmp(folded + len - suffix, FOLDED_SUFFIX) == 0 ? len - suffix : len;
         dump_folded(folded, &snap);
         memcpy(path, folded, base);
-        text_put(path, sizeof path, base, HEAP_SUFFIX);
+        arc_text_append(path, sizeof path, base, HEAP_SUFFIX);
         dump_heap(path, &snap);
-        text_put(path, sizeof path, base, TOP_SUFFIX);
+        arc_text_append(path, sizeof path, base, TOP_SUFFIX);
         dump_top(path, &snap);
     }
     snapshot_free(&snap);
@@ -978,7 +776,7 @@ void arc_prof_start(void)
     uint64_t mean = (uint64_t)arc_option_int(ARC_OPT_PROF_SAMPLE);
     prof.mean = mean ? mean : PROF_SAMPLE_DEFAULT;
     const char *file = arc_option_str(ARC_OPT_PROF_FILE);
-    text_put(prof.file, sizeof prof.file, 0, file && *file ? file : PROF_FILE_DEFAULT);
+    arc_text_append(prof.file, sizeof prof.file, 0, file && *file ? file : PROF_FILE_DEFAULT);
     filter = arc_os_map(FILTER_SLOTS * sizeof *filter);
     if (!filter) {
         arc_report_warning("heap profiling off: no memory for its tables", NULL);

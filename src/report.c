@@ -8,7 +8,8 @@
 #include <string.h>
 
 #include "os.h"
-#include "prof.h"
+#include "out.h"
+#include "unwind.h"
 
 enum {
     REPORT_LINE_MAX = 256,
@@ -20,23 +21,7 @@ static _Atomic unsigned warnings_printed;
 /* Appends s, leaving room for the '\n' that ends the line. */
 static size_t append(char *line, size_t at, const char *s)
 {
-    size_t room = at < REPORT_LINE_MAX - 2 ? REPORT_LINE_MAX - 2 - at : 0;
-    size_t n = strnlen(s, room);
-    memcpy(line + at, s, n);
-    return at + n;
-}
-
-const char *arc_format_hex(uintptr_t v, char buf[ARC_HEX_MAX])
-{
-    size_t n = ARC_HEX_MAX - 1;
-    buf[n] = '\0';
-    do {
-        buf[--n] = "0123456789abcdef"[v & 15];
-        v >>= 4;
-    } while (v);
-    buf[--n] = 'x';
-    buf[--n] = '0';
-    return buf + n;
+    return arc_text_append(line, REPORT_LINE_MAX - 1, at, s);
 }
 
 static size_t append_hex(char *line, size_t at, uintptr_t v)
@@ -48,21 +33,15 @@ static size_t append_hex(char *line, size_t at, uintptr_t v)
 #if ARC_PROF
 static size_t append_dec(char *line, size_t at, unsigned v)
 {
-    char digits[3 * sizeof v + 1];
-    size_t n = sizeof digits - 1;
-    digits[n] = '\0';
-    do {
-        digits[--n] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    return append(line, at, digits + n);
+    char digits[ARC_OUT_U64_MAX];
+    return append(line, at, arc_out_format_u64(v, digits));
 }
 
 /* One line a frame after the report's first line: "    #N 0xaddr symbol+off (lib)". */
 static void backtrace_write(void)
 {
-    uintptr_t frames[ARC_PROF_FRAMES_MAX];
-    int depth = arc_prof_backtrace(frames, ARC_PROF_FRAMES_MAX);
+    uintptr_t frames[ARC_UNWIND_FRAMES_MAX];
+    int depth = arc_unwind_backtrace(frames, ARC_UNWIND_FRAMES_MAX);
     for (int i = 0; i < depth; i++) {
         char line[REPORT_LINE_MAX];
         size_t n = append(line, 0, "    #");
@@ -70,7 +49,8 @@ static void backtrace_write(void)
         n = append(line, n, " ");
         n = append_hex(line, n, frames[i]);
         n = append(line, n, " ");
-        n += arc_prof_symbolize(frames[i], ARC_PROF_NAME_FULL, line + n, REPORT_LINE_MAX - 1 - n);
+        n += arc_unwind_symbolize(frames[i], ARC_UNWIND_NAME_FULL, line + n,
+                                  REPORT_LINE_MAX - 1 - n);
         line[n++] = '\n';
         arc_os_write(2, line, n);
     }
@@ -92,6 +72,19 @@ _Noreturn void arc_report_misuse(const char *what, const void *addr)
     arc_os_write(2, line, n); /* first, whole: the backtrace below could itself fault */
     backtrace_write();
     arc_os_abort();
+}
+
+_Noreturn void arc_report_bad_pointer(arc_op_t op, arc_bad_pointer_t kind, const void *addr)
+{
+    static const char *const what[2][3] = {
+        [ARC_OP_FREE] = {[ARC_BAD_FOREIGN] = "free of a pointer arcalloc never returned",
+                         [ARC_BAD_INTERIOR] = "free of a pointer into the middle of a block",
+                         [ARC_BAD_FREED] = "double free"},
+        [ARC_OP_REALLOC] = {[ARC_BAD_FOREIGN] = "realloc of a pointer arcalloc never returned",
+                            [ARC_BAD_INTERIOR] = "realloc of a pointer into the middle of a block",
+                            [ARC_BAD_FREED] = "realloc of a freed block"},
+    };
+    arc_report_misuse(what[op][kind], addr);
 }
 
 void arc_report_warning(const char *a, const char *b)

@@ -5,16 +5,21 @@
 
 #include <stdint.h>
 
-/* Room for "0x", 16 hex digits and the terminating zero. */
-#define ARC_HEX_MAX 19
-/* Formats v as "0x..." (lower case, no leading zeros) inside buf; returns where it starts. For
- * every message built without allocating (reports, profile dumps). */
-const char *arc_format_hex(uintptr_t v, char buf[ARC_HEX_MAX]);
-
 /* Prints "arcalloc: <what> at <addr>" on stderr and aborts. When libunwind is built in
  * (ARC_PROF), the caller's stack follows, one line a frame: "    #N 0xaddr symbol+off (lib)",
  * innermost first, arcalloc's own frames left out. */
 _Noreturn void arc_report_misuse(const char *what, const void *addr);
+/* The call a bad pointer was given to, and what is wrong with it. */
+typedef enum arc_op { ARC_OP_FREE, ARC_OP_REALLOC } arc_op_t;
+typedef enum arc_bad_pointer {
+    ARC_BAD_FOREIGN,  /* never returned by arcalloc */
+    ARC_BAD_INTERIOR, /* inside a block, not its start */
+    ARC_BAD_FREED,    /* a block already freed */
+} arc_bad_pointer_t;
+/* arc_report_misuse with the message for that call and that kind ("double free", "realloc of a
+ * pointer into the middle of a block", ...). */
+_Noreturn void arc_report_bad_pointer(arc_op_t op, arc_bad_pointer_t kind, const void *addr);
+
 /* Prints "arcalloc: warning: <a><b>" (b may be NULL); at most a few dozen per process. */
 void arc_report_warning(const char *a, const char *b);
 

@@ -49,7 +49,7 @@ void arc_span_classes_setup(arc_heap_t *h)
     if (h->kind != ARC_HEAP_THREAD || ARC_VG_RUNNING())
         return;
     size_t c = 1;
-    for (size_t g = 0; g < ARC_BINS; g++) {
+    for (size_t g = 0; g < ARC_SIZE_BINS; g++) {
         while (arc_class_size[c] < (g ? g : 1) * ARC_GRANULE)
             c++;
         h->class_of[g] = (uint8_t)c;

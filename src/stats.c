@@ -5,7 +5,6 @@
 #include "stats.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -13,9 +12,6 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "heap.h"
 #include "options.h"
@@ -49,94 +45,34 @@ _Static_assert(offsetof(struct arc_stats, size_classes) ==
                    offsetof(struct arc_stats, requested_bytes) + STATS_FIG_COUNT * sizeof(uint64_t),
                "struct arc_stats has a figure that neither list declares");
 
-/* ---- process-wide figures kept on slow paths ---------------------------------------------- */
-
-/* Sum of the live bytes heaps have published, and the highest it reached (peak_live_bytes). */
-static _Atomic int64_t live_sum;
-static _Atomic uint64_t live_peak;
-/* Large blocks freed or resized by threads without a heap (stats.h: arc_stats_orphan_large). */
-static _Atomic uint64_t orphan_requested, orphan_allocated, orphan_freed, orphan_allocs,
-    orphan_frees;
-
-static void live_add(int64_t change)
-{
-    int64_t now = atomic_fetch_add_explicit(&live_sum, change, memory_order_relaxed) + change;
-    uint64_t peak = atomic_load_explicit(&live_peak, memory_order_relaxed);
-    while (now > 0 && (uint64_t)now > peak &&
-           !atomic_compare_exchange_weak_explicit(&live_peak, &peak, (uint64_t)now,
-                                                  memory_order_relaxed, memory_order_relaxed)) {
-    }
-}
-
-void arc_stats_publish(arc_heap_stats_t *s)
-{
-    int64_t live = (int64_t)(s->allocated_bytes - s->freed_bytes);
-    int64_t change = live - s->live_published;
-    s->live_published = live;
-    if (change)
-        live_add(change);
-}
-
-void arc_stats_orphan_large(size_t requested, size_t allocated, size_t freed, int allocs, int frees)
-{
-    atomic_fetch_add_explicit(&orphan_requested, requested, memory_order_relaxed);
-    atomic_fetch_add_explicit(&orphan_allocated, allocated, memory_order_relaxed);
-    atomic_fetch_add_explicit(&orphan_freed, freed, memory_order_relaxed);
-    atomic_fetch_add_explicit(&orphan_allocs, (uint64_t)allocs, memory_order_relaxed);
-    atomic_fetch_add_explicit(&orphan_frees, (uint64_t)frees, memory_order_relaxed);
-    live_add((int64_t)allocated - (int64_t)freed);
-}
-
 /* ---- gathering ---------------------------------------------------------------------------- */
-
-#if ARC_STATS
-/* Another thread's counter: one untorn load, no ordering (the owner keeps writing). */
-static uint64_t counter_load(const uint64_t *p)
-{
-    return __atomic_load_n(p, __ATOMIC_RELAXED);
-}
-#endif
-
-static size_t word_load(const size_t *p)
-{
-    return __atomic_load_n(p, __ATOMIC_RELAXED);
-}
-
-/* getrusage(2) gives ru_maxrss in KiB on Linux. */
-#define RUSAGE_UNIT_BYTES 1024
 
 static void heap_gather(arc_heap_t *h, void *arg)
 {
     struct arc_stats *s = arg;
-    bool shared = h->kind == ARC_HEAP_SHARED;
-    /* A first-class heap changes only under its lock; thread heaps are read as they run. */
-    if (shared)
-        pthread_mutex_lock(&h->lock);
+    arc_heap_figures_t f;
+    arc_heap_figures(h, &f);
 #if ARC_STATS
-#define STATS_SUM(name, help) s->name += counter_load(&h->stats.name);
+#define STATS_SUM(name, help) s->name += f.counters.name;
     ARC_HEAP_COUNTERS(STATS_SUM)
 #undef STATS_SUM
-    for (size_t b = 1; b < ARC_STATS_BINS; b++) {
-        s->size_classes[b].allocs += counter_load(&h->stats.bin_allocs[b]);
-        s->size_classes[b].frees += counter_load(&h->stats.bin_frees[b]);
+    for (size_t b = 1; b < ARC_SIZE_BINS; b++) {
+        s->size_classes[b].allocs += f.counters.bin_allocs[b];
+        s->size_classes[b].frees += f.counters.bin_frees[b];
     }
 #endif
-    if (__atomic_load_n(&h->backend_ready, __ATOMIC_RELAXED)) {
-        s->byte_total_bytes += h->ops->total_bytes(h->backend);
-        s->byte_used_bytes += h->ops->used_bytes(h->backend);
-        s->byte_available_bytes += h->ops->available_bytes(h->backend);
-    }
-    if (!shared)
-        s->cached_bytes += arc_heap_cached(h, NULL);
-    s->segments += word_load(&h->nsegments);
-    if (shared) {
-        s->shared_heaps_live += !h->abandoned;
-        pthread_mutex_unlock(&h->lock);
+    s->byte_total_bytes += f.byte_total;
+    s->byte_used_bytes += f.byte_used;
+    s->byte_available_bytes += f.byte_available;
+    s->cached_bytes += f.cached;
+    s->segments += f.segments;
+    if (f.shared) {
+        s->shared_heaps_live += !f.abandoned;
     } else {
-        s->threads_live += !h->abandoned;
+        s->threads_live += !f.abandoned;
         s->threads_started += 1;
 #if ARC_STATS
-        s->threads_started += counter_load(&h->stats.heap_reuses);
+        s->threads_started += f.counters.heap_reuses;
 #endif
     }
 }
@@ -154,18 +90,16 @@ void arc_stats_get(struct arc_stats *out)
     out->heaps_created = created;
     out->heaps_waiting = waiting;
 
-    arc_arena_lock();
-    out->segment_bytes = arc_arena.segment_bytes;
-    out->large_bytes = arc_arena.large_bytes;
-    out->large_live = arc_arena.large_count;
-    out->address_space_bytes = arc_arena.size;
-    if (arc_arena.pages) {
-        out->page_total_pages = arc_pages_total_pages(arc_arena.pages);
-        out->page_used_pages = arc_pages_used_pages(arc_arena.pages);
-        out->page_available_pages = arc_pages_available_pages(arc_arena.pages);
-    }
-    out->page_peak_pages = arc_arena.peak_pages;
-    arc_arena_unlock();
+    arc_arena_figures_t arena;
+    arc_arena_figures(&arena);
+    out->segment_bytes = arena.segment_bytes;
+    out->large_bytes = arena.large_bytes;
+    out->large_live = arena.large_count;
+    out->address_space_bytes = arena.window_bytes;
+    out->page_total_pages = arena.page_total;
+    out->page_used_pages = arena.page_used;
+    out->page_available_pages = arena.page_available;
+    out->page_peak_pages = arena.page_peak;
     arc_dirty_figures_t dirty;
     arc_dirty_figures(&dirty);
     out->dirty_bytes = dirty.cached_pages * ARC_PAGE_SIZE;
@@ -180,20 +114,20 @@ void arc_stats_get(struct arc_stats *out)
     out->munmap_calls = os.unmap_calls;
     out->mremap_calls = os.move_calls;
     out->resident_bytes = arc_os_resident_bytes();
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) == 0)
-        out->peak_resident_bytes = (uint64_t)ru.ru_maxrss * RUSAGE_UNIT_BYTES;
+    out->peak_resident_bytes = arc_os_peak_resident_bytes();
     if (out->peak_resident_bytes < out->resident_bytes)
         out->peak_resident_bytes = out->resident_bytes;
 
-    out->requested_bytes += atomic_load_explicit(&orphan_requested, memory_order_relaxed);
-    out->allocated_bytes += atomic_load_explicit(&orphan_allocated, memory_order_relaxed);
-    out->freed_bytes += atomic_load_explicit(&orphan_freed, memory_order_relaxed);
-    out->large_allocs += atomic_load_explicit(&orphan_allocs, memory_order_relaxed);
-    out->large_frees += atomic_load_explicit(&orphan_frees, memory_order_relaxed);
+    arc_counters_process_t process;
+    arc_counters_process(&process);
+    out->requested_bytes += process.orphan_requested;
+    out->allocated_bytes += process.orphan_allocated;
+    out->freed_bytes += process.orphan_freed;
+    out->large_allocs += process.orphan_allocs;
+    out->large_frees += process.orphan_frees;
 
     uint64_t small_allocs = 0, small_frees = 0;
-    for (size_t b = 1; b < ARC_STATS_SIZE_CLASSES; b++) {
+    for (size_t b = 1; b < ARC_SIZE_BINS; b++) {
         struct arc_stats_class *c = &out->size_classes[b];
         c->size = b * ARC_GRANULE;
         c->live = c->allocs > c->frees ? c->allocs - c->frees : 0;
@@ -205,7 +139,7 @@ void arc_stats_get(struct arc_stats *out)
 #if ARC_STATS
     out->live_bytes =
         out->allocated_bytes > out->freed_bytes ? out->allocated_bytes - out->freed_bytes : 0;
-    out->peak_live_bytes = atomic_load_explicit(&live_peak, memory_order_relaxed);
+    out->peak_live_bytes = process.peak_live_bytes;
     if (out->peak_live_bytes < out->live_bytes)
         out->peak_live_bytes = out->live_bytes;
 #else
@@ -304,7 +238,7 @@ static void text_report(arc_out_t *o, const struct arc_stats *s)
 #undef STATS_TEXT
     arc_out_str(o, "size classes (small sizes; blocks):\n      size          allocs           frees"
                    "            live\n");
-    for (size_t b = 1; b < ARC_STATS_SIZE_CLASSES; b++) {
+    for (size_t b = 1; b < ARC_SIZE_BINS; b++) {
         const struct arc_stats_class *c = &s->size_classes[b];
         if (!c->allocs && !c->frees)
             continue;
@@ -338,7 +272,7 @@ static void json_report(arc_out_t *o, const struct arc_stats *s)
 #undef STATS_JSON
     arc_out_str(o, ",\"size_classes\":[");
     bool first = true;
-    for (size_t b = 1; b < ARC_STATS_SIZE_CLASSES; b++) {
+    for (size_t b = 1; b < ARC_SIZE_BINS; b++) {
         const struct arc_stats_class *c = &s->size_classes[b];
         if (!c->allocs && !c->frees)
             continue;
@@ -396,57 +330,24 @@ static sem_t dump_sem;
 /* A copy of stderr taken at start-up, and what it was: programs that close stderr in their own
  * atexit handlers (GNU coreutils' close_stdout) still get their report. */
 static int stderr_copy = -1;
-static dev_t stderr_dev;
-static ino_t stderr_ino;
+static arc_os_file_id_t stderr_id;
 
 static void stderr_keep(void)
 {
-    struct stat st;
-    if (fstat(2, &st) != 0)
+    if (!arc_os_file_id(2, &stderr_id))
         return;
-    int fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
-    if (fd < 0)
-        return;
-    stderr_copy = fd;
-    stderr_dev = st.st_dev;
-    stderr_ino = st.st_ino;
+    stderr_copy = arc_os_dup(2);
 }
 
 /* The copy while it still is what stderr was (a program may have closed it and reused the
  * number), else fd 2 itself. */
 static int stderr_fd(void)
 {
-    struct stat st;
-    if (stderr_copy >= 0 && fstat(stderr_copy, &st) == 0 && st.st_dev == stderr_dev &&
-        st.st_ino == stderr_ino)
+    arc_os_file_id_t id;
+    if (stderr_copy >= 0 && arc_os_file_id(stderr_copy, &id) && id.dev == stderr_id.dev &&
+        id.ino == stderr_id.ino)
         return stderr_copy;
     return 2;
-}
-
-/* ARCALLOC_STATS_FILE with %p -> pid and %% -> %. False when it does not fit. */
-static bool path_expand(const char *pattern, char *path, size_t cap, bool *per_process)
-{
-    size_t n = 0;
-    *per_process = false;
-    for (const char *p = pattern; *p; p++) {
-        char digits[ARC_OUT_U64_MAX];
-        const char *piece = p, *end = p + 1;
-        if (p[0] == '%' && p[1] == 'p') {
-            piece = arc_out_format_u64((uint64_t)arc_os_getpid(), digits);
-            end = piece + strlen(piece);
-            *per_process = true;
-            p++;
-        } else if (p[0] == '%' && p[1] == '%') {
-            p++;
-        }
-        size_t len = (size_t)(end - piece);
-        if (n + len >= cap)
-            return false;
-        memcpy(path + n, piece, len);
-        n += len;
-    }
-    path[n] = '\0';
-    return true;
 }
 
 /* Opens the dump's destination: stderr, or ARCALLOC_STATS_FILE. The first dump of a process
@@ -459,14 +360,11 @@ static int dump_open(void)
         return stderr_fd();
     char path[STATS_PATH_MAX];
     bool per_process;
-    if (!path_expand(pattern, path, sizeof path, &per_process)) {
+    if (!arc_out_path_expand(pattern, path, sizeof path, &per_process)) {
         arc_report_warning("ARCALLOC_STATS_FILE: path too long; writing to stderr", NULL);
         return stderr_fd();
     }
-    int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC;
-    if (per_process && !dumped_once)
-        flags |= O_TRUNC;
-    int fd = open(path, flags, 0644);
+    int fd = arc_os_open_append(path, per_process && !dumped_once);
     if (fd < 0) {
         arc_report_warning("ARCALLOC_STATS_FILE: cannot open; writing to stderr: ", path);
         return stderr_fd();
@@ -483,7 +381,7 @@ static void stats_dump(int format)
     arc_out_to_fd(&o, dump_open());
     report_write(&o, &s, format);
     if (o.fd != 2 && o.fd != stderr_copy)
-        close(o.fd);
+        arc_os_close(o.fd);
     dumped_once = true;
     pthread_mutex_unlock(&dump_lock);
 }
@@ -558,12 +456,7 @@ void arc_stats_start(void)
         return;
     if (sem_init(&dump_sem, 0, 0) != 0)
         return;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = dump_signal_handler;
-    sa.sa_flags = SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    if (sigaction(stats_signal, &sa, NULL) != 0) {
+    if (!arc_os_on_signal(stats_signal, dump_signal_handler)) {
         arc_report_warning("ARCALLOC_STATS_SIGNAL: cannot catch ",
                            arc_option_str(ARC_OPT_STATS_SIGNAL));
         return;

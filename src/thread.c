@@ -1,15 +1,13 @@
-/* thread.c: gives each thread a heap, starts arcalloc on first use, takes a dying thread's heap
- * back for reuse, and keeps the allocator usable across fork. Owns the heap registry; never
- * allocates through a heap while holding the registry lock. */
+/* thread.c: gives each thread a heap, runs start-up once on first use (startup.h), takes a dying
+ * thread's heap back for reuse, and keeps the allocator usable across fork. Owns the heap registry;
+ * never allocates through a heap while holding the registry lock. */
 #include "thread.h"
 
 #include <pthread.h>
 #include <sched.h>
 #include <string.h>
 
-#include "options.h"
-#include "stats.h"
-#include "vg.h"
+#include "startup.h"
 
 __thread arc_heap_t *arc_tls_heap __attribute__((tls_model("initial-exec")));
 static __thread bool tls_in_init __attribute__((tls_model("initial-exec")));
@@ -112,7 +110,7 @@ static void fork_parent(void)
  * their lists, and the child's new threads get fresh heaps. */
 static void fork_child(void)
 {
-    pthread_mutex_init(&arc_arena.lock, NULL);
+    arc_arena_fork_child();
     arc_dirty_fork_child();
     for (arc_heap_t *h = all_heaps; h; h = h->next_all)
         if (h->kind == ARC_HEAP_SHARED)
@@ -123,8 +121,7 @@ static void fork_child(void)
 /* Threads arcalloc starts for itself (the purger): what their creation allocates (glibc's
  * thread-local table) comes from the bootstrap buffer, as during start-up, not from a heap,
  * where a block that lives as long as the process would keep a segment and its pages. */
-static bool internal_thread_start(void *(*fn)(void *), void *arg, size_t stack_bytes,
-                                  const char *name)
+bool arc_thread_start_internal(void *(*fn)(void *), void *arg, size_t stack_bytes, const char *name)
 {
     arc_heap_t *h = arc_tls_heap;
     bool nested = tls_in_init;
@@ -136,25 +133,12 @@ static bool internal_thread_start(void *(*fn)(void *), void *arg, size_t stack_b
     return ok;
 }
 
-/* arc_option_int(ARC_OPT_DECAY) is in milliseconds. */
-#define NS_PER_MS ((uint64_t)1000 * 1000)
-
-static bool process_start(void)
+bool arc_thread_setup(const arc_byte_ops_t *ops)
 {
-    arc_options_load();
-    arc_vg_detect();
-    thread_ops = arc_options_backend();
-    if (!arc_arena_init())
-        return false;
-    arc_dirty_setup(arc_arena_run_release, (uint64_t)arc_option_int(ARC_OPT_DECAY) * NS_PER_MS,
-                    arc_option_int(ARC_OPT_PURGE_THREAD) ? internal_thread_start : NULL);
+    thread_ops = ops;
     if (pthread_key_create(&heap_key, thread_exit) != 0)
         return false;
     pthread_atfork(fork_prepare, fork_parent, fork_child);
-    arc_stats_start();
-#if ARC_PROF
-    arc_prof_start();
-#endif
     return true;
 }
 
@@ -170,7 +154,7 @@ static bool process_ready(void)
     int expected = INIT_NONE;
     if (atomic_compare_exchange_strong(&init_state, &expected, INIT_RUNNING)) {
         tls_in_init = true;
-        bool ok = process_start();
+        bool ok = arc_process_start();
         tls_in_init = false;
         atomic_store_explicit(&init_state, ok ? INIT_DONE : INIT_FAILED, memory_order_release);
         return ok;
@@ -197,7 +181,7 @@ arc_heap_t *arc_thread_heap_acquire(void)
     }
     pthread_mutex_unlock(&registry_lock);
     if (!h) {
-        h = arc_heap_create(thread_ops, ARC_HEAP_THREAD);
+        h = arc_heap_make(thread_ops, ARC_HEAP_THREAD);
         if (!h)
             return NULL;
         registry_add(h);
@@ -233,7 +217,7 @@ arc_heap_t *arc_thread_shared_heap_new(const arc_byte_ops_t *ops)
     }
     pthread_mutex_unlock(&registry_lock);
     if (!h) {
-        h = arc_heap_create(ops, ARC_HEAP_SHARED);
+        h = arc_heap_make(ops, ARC_HEAP_SHARED);
         if (h)
             registry_add(h);
     }

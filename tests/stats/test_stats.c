@@ -55,7 +55,7 @@ static size_t counted(const void *p)
 static void check_blocks(void)
 {
     static void *small[SMALL_COUNT], *medium[MEDIUM_COUNT], *large[LARGE_COUNT];
-    static uint64_t class_allocs[ARC_STATS_SIZE_CLASSES];
+    static uint64_t class_allocs[ARC_SIZE_BINS];
     static struct arc_stats s0, s1, s2;
     uint64_t requested = 0, allocated = 0, large_bytes = 0, small_medium = 0;
     memset(class_allocs, 0, sizeof class_allocs);
@@ -69,7 +69,7 @@ static void check_blocks(void)
         /* The block's class is its usable size: a backend may hand a bigger block than the
          * request's bin (slab's page-run fallback), which counts as medium. */
         size_t cls = arc_malloc_usable_size(small[i]) / GRANULE;
-        if (cls < ARC_STATS_SIZE_CLASSES)
+        if (cls < ARC_SIZE_BINS)
             class_allocs[cls]++;
         else
             small_medium++;
@@ -90,7 +90,7 @@ static void check_blocks(void)
     /* Spans: each class's blocks fill at least ceil(blocks / (SPAN_BYTES / size)) spans, one of
      * which may have been taken before s0. */
     uint64_t spans_needed = 0, classes_used = 0;
-    for (size_t c = 1; c < ARC_STATS_SIZE_CLASSES; c++) {
+    for (size_t c = 1; c < ARC_SIZE_BINS; c++) {
         size_t per_span = SPAN_BYTES / (c * GRANULE);
         spans_needed += (class_allocs[c] + per_span - 1) / per_span;
         classes_used += class_allocs[c] != 0;
@@ -114,7 +114,7 @@ static void check_blocks(void)
     CHECK(s1.large_bytes - s0.large_bytes == large_bytes);
     CHECK(s1.live_bytes - s0.live_bytes == allocated);
     int classes_ok = 1;
-    for (size_t c = 1; c < ARC_STATS_SIZE_CLASSES; c++) {
+    for (size_t c = 1; c < ARC_SIZE_BINS; c++) {
         uint64_t got = s1.size_classes[c].allocs - s0.size_classes[c].allocs;
         if (got != class_allocs[c] || s1.size_classes[c].size != c * GRANULE) {
             classes_ok = 0;
@@ -158,7 +158,7 @@ static void check_blocks(void)
     CHECK(s2.large_frees - s1.large_frees == LARGE_COUNT);
     CHECK(s2.large_live == s0.large_live);
     int frees_ok = 1;
-    for (size_t c = 1; c < ARC_STATS_SIZE_CLASSES; c++) {
+    for (size_t c = 1; c < ARC_SIZE_BINS; c++) {
         const struct arc_stats_class *a = &s2.size_classes[c], *b = &s0.size_classes[c];
         frees_ok &= a->frees - b->frees == class_allocs[c] && a->live == b->live;
     }
