@@ -1,6 +1,8 @@
-/* shim.c: the standard C allocation names, each a one-line forward to its arc_ function. No
- * allocation logic of its own. Linked with -Bsymbolic-functions, so these tail calls bind
- * inside the library and never go through the PLT. */
+/* shim.c: owns the standard C allocation names and glibc's __libc_* names. Each standard name
+ * is a one-line forward to its arc_ function; each __libc_* name is an alias of the standard one
+ * (the same code, no second body). Must never hold allocation logic of its own, nor forward to
+ * anything but the arc_ API. Linked with -Bsymbolic-functions, so these tail calls bind inside
+ * the library and never go through the PLT. */
 #include <malloc.h>
 #include <stdlib.h>
 
@@ -117,53 +119,24 @@ SHIM int malloc_info(int options, FILE *fp)
     return arc_malloc_info(options, fp);
 }
 
+/* An alias of `target` defined above: the same address, so the same code. GCC wants the
+ * target's attributes (malloc, alloc_size, nothrow...) repeated on the alias; copy does that. */
+#if defined(__has_attribute)
+#if __has_attribute(copy)
+#define ALIAS_OF(target) __attribute__((alias(#target), copy(target)))
+#endif
+#endif
+#ifndef ALIAS_OF
+#define ALIAS_OF(target) __attribute__((alias(#target)))
+#endif
+
 /* glibc's internal names, used by some programs and by libc itself in places: every pointer
  * must come from and go back to the same allocator. */
-SHIM void *__libc_malloc(size_t size);
-SHIM void __libc_free(void *ptr);
-SHIM void *__libc_calloc(size_t count, size_t size);
-SHIM void *__libc_realloc(void *ptr, size_t size);
-SHIM void *__libc_memalign(size_t align, size_t size);
-SHIM void *__libc_valloc(size_t size);
-SHIM void *__libc_pvalloc(size_t size);
-SHIM int __posix_memalign(void **out, size_t align, size_t size);
-
-SHIM void *__libc_malloc(size_t size)
-{
-    return arc_malloc(size);
-}
-
-SHIM void __libc_free(void *ptr)
-{
-    arc_free(ptr);
-}
-
-SHIM void *__libc_calloc(size_t count, size_t size)
-{
-    return arc_calloc(count, size);
-}
-
-SHIM void *__libc_realloc(void *ptr, size_t size)
-{
-    return arc_realloc(ptr, size);
-}
-
-SHIM void *__libc_memalign(size_t align, size_t size)
-{
-    return arc_memalign(align, size);
-}
-
-SHIM void *__libc_valloc(size_t size)
-{
-    return arc_valloc(size);
-}
-
-SHIM void *__libc_pvalloc(size_t size)
-{
-    return arc_pvalloc(size);
-}
-
-SHIM int __posix_memalign(void **out, size_t align, size_t size)
-{
-    return arc_posix_memalign(out, align, size);
-}
+SHIM void *__libc_malloc(size_t size) ALIAS_OF(malloc);
+SHIM void __libc_free(void *ptr) ALIAS_OF(free);
+SHIM void *__libc_calloc(size_t count, size_t size) ALIAS_OF(calloc);
+SHIM void *__libc_realloc(void *ptr, size_t size) ALIAS_OF(realloc);
+SHIM void *__libc_memalign(size_t align, size_t size) ALIAS_OF(memalign);
+SHIM void *__libc_valloc(size_t size) ALIAS_OF(valloc);
+SHIM void *__libc_pvalloc(size_t size) ALIAS_OF(pvalloc);
+SHIM int __posix_memalign(void **out, size_t align, size_t size) ALIAS_OF(posix_memalign);
