@@ -14,9 +14,9 @@
  * while the block is allocated. free() needs no size (the map knows each block's order), and
  * double frees and interior pointers are exact (their granule is not a used head).
  *
- * Regions sit in a treap keyed by address (priorities hash the address): add_memory's overlap
- * test and the pointer-to-region lookup of free/usable_size are O(log regions), one step with
- * one region; the rest of each operation is O(orders).
+ * Regions sit in the shared address treap (region_tree.h), a node in each region header:
+ * add_memory's overlap test and the pointer-to-region lookup of free/usable_size are
+ * O(log regions), one step with one region; the rest of each operation is O(orders).
  *
  * Statistics (exact after every operation):
  *   total_bytes     = sum over regions of the area (16 n): every byte a block can cover.
@@ -40,6 +40,9 @@
 #include <string.h>
 
 #include "arcalloc.h"
+#include "bits.h"
+#include "ilist.h"
+#include "region_tree.h"
 
 /* ---- constants ---------------------------------------------------------------------------- */
 
@@ -59,14 +62,6 @@
 #define MAP_ORDER_MASK 0x3fu
 #define MAP_HEAD       0x40u /* the granule starts a block */
 #define MAP_USED       0x80u /* ... which is allocated */
-
-/* Treap priorities: the region's address through MurmurHash3's 64-bit finaliser (fmix64), whose
- * two multipliers come from its author; a plain multiplicative hash of evenly spaced regions
- * (1 MiB heap segments) gives a treap twice as deep. */
-#define TREAP_MIX1 0xff51afd7ed558ccdull
-#define TREAP_MIX2 0xc4ceb9fe1a85ec53ull
-/* check(): a treap of n regions is about 3 log2 n deep and n < 2^64, so deeper is a cycle. */
-#define TREAP_DEPTH_LIMIT 256
 
 _Static_assert((1u << GRANULE_LOG2) == ARC_MIN_ALIGN, "a granule is the minimum alignment");
 _Static_assert(sizeof(size_t) == 8 && sizeof(uintptr_t) == 8, "64-bit targets only");
@@ -88,34 +83,35 @@ _Static_assert((MAP_ORDER_MASK & (MAP_HEAD | MAP_USED)) == 0, "flags above the o
 _Static_assert(2 * LINK_TAG_BITS == 16, "a 16-bit seal: a forged pair passes with chance 2^-16");
 #endif
 
-/* A free block: its first granule holds the links of its order's list (read and written only
- * through link_next, link_prev and link_set: sealed in a secure build). */
-typedef struct arc_buddy_block {
+/* A free block: its first granule holds the links of its order's list. A secure build seals
+ * them (read and written only through link_next, link_prev and link_set); a normal build's are a
+ * plain list link (ilist.h), so a list head is a block pointer. */
 #if ARC_SECURE
+typedef struct arc_buddy_block {
     uintptr_t next, prev; /* address | 8 seal bits on top */
-#else
-    struct arc_buddy_block *next, *prev;
-#endif
 } arc_buddy_block_t;
+#else
+typedef arc_ilist_link_t arc_buddy_block_t;
+#endif
 
 _Static_assert(sizeof(arc_buddy_block_t) <= ((size_t)1 << ORDER_MIN),
                "the smallest block has links");
 
 typedef struct arc_buddy_region {
-    struct arc_buddy_region *left, *right; /* the address treap */
-    uintptr_t lo, hi;                      /* the trimmed region: overlap tests, remove_memory */
-    uintptr_t area_lo;                     /* first granule of the area; the area ends at hi */
-    size_t live;                           /* allocated blocks in this region */
+    arc_region_node_t node; /* first (region_of); [lo, hi): the trimmed region, in the treap */
+    uintptr_t area_lo;      /* first granule of the area; the area ends at node.hi */
+    size_t live;            /* allocated blocks in this region */
 } arc_buddy_region_t;
 
 /* The header plus one map byte and one granule: the smallest region add_memory takes. */
 #define REGION_MIN (sizeof(arc_buddy_region_t) + 1 + GRANULE)
 
 _Static_assert(sizeof(arc_buddy_region_t) % GRANULE == 0, "the map starts on a granule");
+_Static_assert(offsetof(arc_buddy_region_t, node) == 0, "region_of(NULL) is NULL");
 
 /* The control block: the whole of the caller's state memory. */
 typedef struct arc_buddy {
-    arc_buddy_region_t *root;
+    arc_region_tree_t regions;
     uint64_t nonempty; /* bit k: lists[k] != NULL */
     size_t total, used;
     arc_buddy_block_t *lists[ORDER_LISTS];
@@ -134,27 +130,12 @@ static const arc_buddy_t *buddy_of_const(const arc_byte_allocator_t *a)
     return (const arc_buddy_t *)(const void *)a;
 }
 
-/* ---- bits and orders ---------------------------------------------------------------------- */
-
-static inline unsigned bit_msb(uint64_t x) /* x != 0 */
-{
-    return 63u - (unsigned)__builtin_clzll(x);
-}
-
-static inline unsigned bit_lsb(uint64_t x) /* x != 0 */
-{
-    return (unsigned)__builtin_ctzll(x);
-}
-
-static inline bool size_is_pow2(size_t x)
-{
-    return x && !(x & (x - 1));
-}
+/* ---- orders ------------------------------------------------------------------------------ */
 
 /* The order of the smallest block holding `need` bytes (0 < need <= BLOCK_LIMIT). */
 static inline unsigned order_for(size_t need)
 {
-    return need <= GRANULE ? ORDER_MIN : bit_msb(need - 1) + 1;
+    return need <= GRANULE ? ORDER_MIN : arc_bit_msb(need - 1) + 1;
 }
 
 /* ---- the byte map ------------------------------------------------------------------------- */
@@ -172,7 +153,7 @@ static inline uint8_t *map_byte(const arc_buddy_region_t *r, uintptr_t addr)
 /* The order of the live block starting at addr in r, or 0 when addr is no live block start. */
 static inline unsigned block_live_order(const arc_buddy_region_t *r, uintptr_t addr)
 {
-    if (addr < r->area_lo || addr >= r->hi || addr % GRANULE)
+    if (addr < r->area_lo || addr >= r->node.hi || addr % GRANULE)
         return 0;
     unsigned m = *map_byte(r, addr);
     return (m & (MAP_HEAD | MAP_USED)) == (MAP_HEAD | MAP_USED) ? m & MAP_ORDER_MASK : 0;
@@ -287,98 +268,32 @@ static inline void list_unlink(arc_buddy_t *b, arc_buddy_block_t *blk, unsigned 
         b->nonempty &= ~((uint64_t)1 << k);
 }
 #else
+/* A normal build's lists are plain (ilist.h); the secure ones above check and keep seals. */
 static inline void list_push(arc_buddy_t *b, uintptr_t addr, unsigned k)
 {
-    arc_buddy_block_t *blk = (arc_buddy_block_t *)addr;
-    blk->prev = NULL;
-    blk->next = b->lists[k];
-    if (blk->next)
-        blk->next->prev = blk;
-    b->lists[k] = blk;
+    arc_ilist_push(&b->lists[k], (arc_buddy_block_t *)addr);
     b->nonempty |= (uint64_t)1 << k;
 }
 
 static inline void list_unlink(arc_buddy_t *b, arc_buddy_block_t *blk, unsigned k)
 {
-    if (blk->prev)
-        blk->prev->next = blk->next;
-    else
-        b->lists[k] = blk->next;
-    if (blk->next)
-        blk->next->prev = blk->prev;
-    if (!b->lists[k])
+    if (arc_ilist_unlink(&b->lists[k], blk))
         b->nonempty &= ~((uint64_t)1 << k);
 }
 #endif
 
-/* ---- the region treap --------------------------------------------------------------------- */
+/* ---- regions in the treap ---------------------------------------------------------------- */
 
-static inline uint64_t region_priority(const arc_buddy_region_t *r)
+/* The region a treap node heads (NULL for NULL). */
+static inline arc_buddy_region_t *region_of(const arc_region_node_t *n)
 {
-    uint64_t x = r->lo;
-    x = (x ^ (x >> 33)) * TREAP_MIX1;
-    x = (x ^ (x >> 33)) * TREAP_MIX2;
-    return x ^ (x >> 33);
+    return (arc_buddy_region_t *)(uintptr_t)n;
 }
 
 /* The region holding addr, or NULL. */
-static inline arc_buddy_region_t *region_find(arc_buddy_region_t *t, uintptr_t addr)
+static inline arc_buddy_region_t *region_find(const arc_buddy_t *b, uintptr_t addr)
 {
-    while (t && (addr < t->lo || addr >= t->hi))
-        t = addr < t->lo ? t->left : t->right;
-    return t;
-}
-
-/* Some region meeting [lo, hi), or NULL. */
-static arc_buddy_region_t *region_find_overlap(arc_buddy_region_t *t, uintptr_t lo, uintptr_t hi)
-{
-    while (t && (hi <= t->lo || lo >= t->hi))
-        t = hi <= t->lo ? t->left : t->right;
-    return t;
-}
-
-/* Splits t into the regions below key (*below) and the rest (*rest). */
-static void treap_split(arc_buddy_region_t *t, uintptr_t key, arc_buddy_region_t **below,
-                        arc_buddy_region_t **rest)
-{
-    if (!t) {
-        *below = *rest = NULL;
-    } else if (t->lo < key) {
-        treap_split(t->right, key, &t->right, rest);
-        *below = t;
-    } else {
-        treap_split(t->left, key, below, &t->left);
-        *rest = t;
-    }
-}
-
-/* Joins two treaps, every region of l below every region of r. */
-static arc_buddy_region_t *treap_join(arc_buddy_region_t *l, arc_buddy_region_t *r)
-{
-    if (!l || !r)
-        return l ? l : r;
-    if (region_priority(l) >= region_priority(r)) {
-        l->right = treap_join(l->right, r);
-        return l;
-    }
-    r->left = treap_join(l, r->left);
-    return r;
-}
-
-static void region_link(arc_buddy_t *b, arc_buddy_region_t *r)
-{
-    arc_buddy_region_t *below, *above;
-    treap_split(b->root, r->lo, &below, &above);
-    r->left = r->right = NULL;
-    b->root = treap_join(treap_join(below, r), above);
-}
-
-static void region_unlink(arc_buddy_t *b, const arc_buddy_region_t *r)
-{
-    arc_buddy_region_t *below, *rest, *self, *above;
-    treap_split(b->root, r->lo, &below, &rest);
-    treap_split(rest, r->lo + 1, &self, &above);
-    b->root = treap_join(below, above);
+    return region_of(arc_region_tree_find(&b->regions, addr));
 }
 
 /* ---- alloc -------------------------------------------------------------------------------- */
@@ -388,7 +303,7 @@ static void region_unlink(arc_buddy_t *b, const arc_buddy_region_t *r)
 static int buddy_alloc(arc_byte_allocator_t *a, size_t size, size_t align, void **out)
 {
     arc_buddy_t *b = buddy_of(a);
-    if (!out || !size || !size_is_pow2(align))
+    if (!out || !size || !arc_is_pow2(align))
         return ARC_INVALID_PARAM;
     *out = NULL;
     size_t need = size > align ? size : align;
@@ -398,13 +313,13 @@ static int buddy_alloc(arc_byte_allocator_t *a, size_t size, size_t align, void 
     uint64_t fit = b->nonempty & (~(uint64_t)0 << k);
     if (!fit)
         return ARC_NO_MEMORY;
-    unsigned j = bit_lsb(fit);
+    unsigned j = arc_bit_lsb(fit);
     arc_buddy_block_t *blk = b->lists[j];
     if (!link_sealed(b, blk, j))
         return ARC_NO_MEMORY; /* secure build: its links were overwritten; nothing changed */
     list_unlink(b, blk, j);
     uintptr_t addr = (uintptr_t)blk;
-    arc_buddy_region_t *r = region_find(b->root, addr);
+    arc_buddy_region_t *r = region_find(b, addr);
     while (j > k) { /* keep the lower half, list the upper */
         j--;
         uintptr_t upper = addr + ((uintptr_t)1 << j);
@@ -427,7 +342,7 @@ static bool merge_bad(const arc_buddy_t *b, const arc_buddy_region_t *r, uintptr
 {
     for (; k < ORDER_MAX; k++) {
         uintptr_t buddy = addr ^ ((uintptr_t)1 << k);
-        if (buddy < r->area_lo || buddy >= r->hi || *map_byte(r, buddy) != (MAP_HEAD | k))
+        if (buddy < r->area_lo || buddy >= r->node.hi || *map_byte(r, buddy) != (MAP_HEAD | k))
             return false;
         if (!seal_holds(b->key, (const arc_buddy_block_t *)buddy, k))
             return true;
@@ -453,7 +368,7 @@ static int region_dealloc(arc_buddy_t *b, arc_buddy_region_t *r, uintptr_t addr,
     b->used -= (size_t)1 << k;
     for (; k < ORDER_MAX; k++) { /* merge while the buddy is a free block of the same order */
         uintptr_t buddy = addr ^ ((uintptr_t)1 << k);
-        if (buddy < r->area_lo || buddy >= r->hi || *map_byte(r, buddy) != (MAP_HEAD | k))
+        if (buddy < r->area_lo || buddy >= r->node.hi || *map_byte(r, buddy) != (MAP_HEAD | k))
             break;
         list_unlink(b, (arc_buddy_block_t *)buddy, k);
         *map_byte(r, buddy) = 0;
@@ -468,7 +383,7 @@ static int buddy_dealloc(arc_byte_allocator_t *a, void *ptr, size_t size, size_t
 {
     arc_buddy_t *b = buddy_of(a);
     (void)align;
-    return region_dealloc(b, region_find(b->root, (uintptr_t)ptr), (uintptr_t)ptr, size);
+    return region_dealloc(b, region_find(b, (uintptr_t)ptr), (uintptr_t)ptr, size);
 }
 
 /* The region header sits at the region's trimmed start. */
@@ -482,7 +397,7 @@ static int buddy_dealloc_in(arc_byte_allocator_t *a, void *region, void *ptr, si
 {
     arc_buddy_region_t *r = region_at(region);
     (void)align;
-    if ((uintptr_t)ptr < r->lo || (uintptr_t)ptr >= r->hi)
+    if ((uintptr_t)ptr < r->node.lo || (uintptr_t)ptr >= r->node.hi)
         return ARC_NOT_ALLOCATED;
     return region_dealloc(buddy_of(a), r, (uintptr_t)ptr, size);
 }
@@ -497,7 +412,7 @@ static size_t buddy_usable_size_in(const arc_byte_allocator_t *a, const void *re
 static size_t buddy_usable_size(const arc_byte_allocator_t *a, const void *ptr)
 {
     const arc_buddy_t *b = buddy_of_const(a);
-    const arc_buddy_region_t *r = region_find(b->root, (uintptr_t)ptr);
+    const arc_buddy_region_t *r = region_find(b, (uintptr_t)ptr);
     unsigned k = r ? block_live_order(r, (uintptr_t)ptr) : 0;
     return k ? (size_t)1 << k : 0;
 }
@@ -521,8 +436,8 @@ static int region_trim(const void *start, size_t size, uintptr_t *lo, uintptr_t 
 /* Carve the area into the largest naturally aligned blocks that fit, all free. */
 static void region_carve(arc_buddy_t *b, arc_buddy_region_t *r)
 {
-    for (uintptr_t addr = r->area_lo; addr < r->hi;) {
-        unsigned k = bit_lsb(addr), fit = bit_msb(r->hi - addr);
+    for (uintptr_t addr = r->area_lo; addr < r->node.hi;) {
+        unsigned k = arc_bit_lsb(addr), fit = arc_bit_msb(r->node.hi - addr);
         k = k < fit ? k : fit;
         k = k < ORDER_MAX ? k : ORDER_MAX;
         *map_byte(r, addr) = (uint8_t)(MAP_HEAD | k);
@@ -538,14 +453,14 @@ static int buddy_add_memory(arc_byte_allocator_t *a, void *start, size_t size)
     int rc = region_trim(start, size, &lo, &hi);
     if (rc)
         return rc;
-    if (region_find_overlap(b->root, lo, hi))
+    if (arc_region_tree_find_overlap(&b->regions, lo, hi))
         return ARC_MEMORY_OVERLAP;
     arc_buddy_region_t *r = (arc_buddy_region_t *)lo;
     size_t granules = (hi - lo - sizeof *r) / (GRANULE + 1); /* each costs 16 B + a map byte */
-    *r = (arc_buddy_region_t){.lo = lo, .hi = hi, .area_lo = hi - granules * GRANULE};
+    *r = (arc_buddy_region_t){.node = {.lo = lo, .hi = hi}, .area_lo = hi - granules * GRANULE};
     memset(region_map(r), 0, granules);
     region_carve(b, r);
-    region_link(b, r);
+    arc_region_tree_insert(&b->regions, &r->node);
     b->total += hi - r->area_lo;
     return ARC_OK;
 }
@@ -590,24 +505,25 @@ static int buddy_remove_memory(arc_byte_allocator_t *a, void *start, size_t size
     uintptr_t lo, hi;
     if (region_trim(start, size, &lo, &hi))
         return ARC_INVALID_PARAM;
-    arc_buddy_region_t *r = region_find(b->root, lo);
-    if (!r || r->lo != lo || r->hi != hi || r->live)
+    arc_buddy_region_t *r = region_find(b, lo);
+    if (!r || r->node.lo != lo || r->node.hi != hi || r->live)
         return ARC_INVALID_PARAM;
 #if ARC_SECURE
-    for (uintptr_t addr = r->area_lo; addr < r->hi;) { /* every seal, before anything changes */
+    /* every seal, before anything changes */
+    for (uintptr_t addr = r->area_lo; addr < r->node.hi;) {
         unsigned k = *map_byte(r, addr) & MAP_ORDER_MASK;
         if (!seal_holds(b->key, (arc_buddy_block_t *)addr, k))
             return ARC_INVALID_PARAM;
         addr += (uintptr_t)1 << k;
     }
 #endif
-    for (uintptr_t addr = r->area_lo; addr < r->hi;) {
+    for (uintptr_t addr = r->area_lo; addr < r->node.hi;) {
         unsigned k = *map_byte(r, addr) & MAP_ORDER_MASK;
         list_unlink(b, (arc_buddy_block_t *)addr, k);
         addr += (uintptr_t)1 << k;
     }
-    region_unlink(b, r);
-    b->total -= r->hi - r->area_lo;
+    arc_region_tree_remove(&b->regions, &r->node);
+    b->total -= r->node.hi - r->area_lo;
     return ARC_OK;
 }
 
@@ -635,27 +551,28 @@ static size_t buddy_available_bytes(const arc_byte_allocator_t *a)
 typedef struct check_tally {
     size_t bad, total, used;
     size_t free_blocks[ORDER_LISTS];
-    uintptr_t prev_hi; /* regions come in address order, disjoint */
 } check_tally_t;
 
-/* One region's map: every granule either a head of a naturally aligned block inside the area
+/* One region's map (arc_region_tree_walk visits the regions in address order, and checks that
+ * they are disjoint): every granule either a head of a naturally aligned block inside the area
  * or zero inside one; no two free buddies of one order left unmerged; live count right. */
-static void region_check(const arc_buddy_region_t *r, check_tally_t *t)
+static void region_check(const arc_region_node_t *node, void *tally)
 {
-    size_t granules = (r->hi - r->area_lo) >> GRANULE_LOG2, live = 0;
-    if (r->lo % GRANULE || r->hi % GRANULE || r->lo < t->prev_hi || r->area_lo % GRANULE ||
-        r->area_lo > r->hi || r->area_lo < r->lo + sizeof *r + granules) {
+    const arc_buddy_region_t *r = region_of(node);
+    check_tally_t *t = tally;
+    size_t granules = (r->node.hi - r->area_lo) >> GRANULE_LOG2, live = 0;
+    if (r->node.lo % GRANULE || r->node.hi % GRANULE || r->area_lo % GRANULE ||
+        r->area_lo > r->node.hi || r->area_lo < r->node.lo + sizeof *r + granules) {
         t->bad++;
         return; /* the map cannot be trusted */
     }
-    t->prev_hi = r->hi;
-    t->total += r->hi - r->area_lo;
+    t->total += r->node.hi - r->area_lo;
     const uint8_t *map = region_map(r);
     for (size_t g = 0; g < granules;) {
         uintptr_t addr = r->area_lo + (g << GRANULE_LOG2);
         unsigned m = map[g], k = m & MAP_ORDER_MASK;
         if (!(m & MAP_HEAD) || k < ORDER_MIN || k > ORDER_MAX || addr & (((uintptr_t)1 << k) - 1) ||
-            ((uintptr_t)1 << k) > r->hi - addr) {
+            ((uintptr_t)1 << k) > r->node.hi - addr) {
             t->bad++;
             g++;
             continue;
@@ -669,27 +586,11 @@ static void region_check(const arc_buddy_region_t *r, check_tally_t *t)
         } else {
             t->free_blocks[k]++;
             uintptr_t buddy = addr ^ ((uintptr_t)1 << k);
-            t->bad += k < ORDER_MAX && buddy > addr && buddy < r->hi && map[g + span] == m;
+            t->bad += k < ORDER_MAX && buddy > addr && buddy < r->node.hi && map[g + span] == m;
         }
         g += span;
     }
     t->bad += live != r->live;
-}
-
-/* In-order walk: address order, and the treap's heap order on priorities. */
-static void tree_check(const arc_buddy_region_t *r, check_tally_t *t, unsigned depth)
-{
-    if (!r)
-        return;
-    if (depth > TREAP_DEPTH_LIMIT) {
-        t->bad++;
-        return;
-    }
-    t->bad += r->left && region_priority(r->left) > region_priority(r);
-    t->bad += r->right && region_priority(r->right) > region_priority(r);
-    tree_check(r->left, t, depth + 1);
-    region_check(r, t);
-    tree_check(r->right, t, depth + 1);
 }
 
 /* Every list: linked both ways, each member a free head of its order in some region, as many
@@ -708,7 +609,7 @@ static size_t lists_check(const arc_buddy_t *b, const check_tally_t *t)
                 bad += 2; /* its links cannot be followed; the count will not match either */
                 break;
             }
-            const arc_buddy_region_t *r = region_find(b->root, (uintptr_t)blk);
+            const arc_buddy_region_t *r = region_find(b, (uintptr_t)blk);
             bad += link_prev(blk) != before;
             bad += !r || (uintptr_t)blk < r->area_lo || (uintptr_t)blk % GRANULE ||
                    *map_byte(r, (uintptr_t)blk) != (MAP_HEAD | k);
@@ -722,7 +623,7 @@ static size_t buddy_check(const arc_byte_allocator_t *a)
 {
     const arc_buddy_t *b = buddy_of_const(a);
     check_tally_t t = {0};
-    tree_check(b->root, &t, 0);
+    t.bad += arc_region_tree_walk(&b->regions, region_check, &t);
     t.bad += lists_check(b, &t);
     t.bad += t.total != b->total || t.used != b->used || b->used > b->total;
     return t.bad;

@@ -19,8 +19,9 @@
  * goes back to the page pool unless it is its class's only slab with room (then it is kept as
  * the class's one spare, given back when pages run short or its region is removed).
  *
- * Regions sit in a treap keyed by address (priorities hash the address): the overlap test and
- * the pointer-to-region lookup of free/usable_size are O(log regions), one step with one region.
+ * Regions sit in the shared address treap (region_tree.h), a node in each region header: the
+ * overlap test and the pointer-to-region lookup of free/usable_size are O(log regions), one step
+ * with one region.
  *
  * Statistics (exact after every operation):
  *   total_bytes     = sum over regions of their pages (4096 each).
@@ -49,6 +50,9 @@
 #include <string.h>
 
 #include "arcalloc.h"
+#include "bits.h"
+#include "ilist.h"
+#include "region_tree.h"
 
 /* ---- constants ---------------------------------------------------------------------------- */
 
@@ -88,14 +92,6 @@
 #define PAGE_LEN_SHIFT 4
 #define PAGE_RUN_HEAD  (PAGE_RUN | PAGE_HEAD)
 #define PAGE_BIN_COUNT 64 /* free runs by log2 of their length: one 64-bit word of bins */
-
-/* Treap priorities: the region's address through MurmurHash3's 64-bit finaliser (fmix64), whose
- * two multipliers come from its author; a plain multiplicative hash of evenly spaced regions
- * (1 MiB heap segments) gives a treap twice as deep. */
-#define TREAP_MIX1 0xff51afd7ed558ccdull
-#define TREAP_MIX2 0xc4ceb9fe1a85ec53ull
-/* check(): a treap of n regions is about 3 log2 n deep and n < 2^64, so deeper is a cycle. */
-#define TREAP_DEPTH_LIMIT 256
 
 /* Size classes: 16, 32, 48 (one granule apart), then four per doubling from 64 B to CLASS_MAX.
  * The table is written out once (X-macro: index, bytes) and pinned to CLASS_FORMULA, which
@@ -139,22 +135,28 @@ _Static_assert(sizeof(size_t) == 8 && sizeof(uintptr_t) == 8, "64-bit targets on
 /* ---- types -------------------------------------------------------------------------------- */
 
 typedef struct arc_slab_region {
-    struct arc_slab_region *left, *right; /* the address treap */
-    uintptr_t lo, hi;                     /* the trimmed region: overlap tests, remove_memory */
-    uintptr_t pages_lo;                   /* first page */
+    arc_region_node_t node; /* first (region_of); [lo, hi): the trimmed region, in the treap */
+    uintptr_t pages_lo;     /* first page */
     size_t npages;
     size_t live_runs;  /* allocated runs here */
     size_t busy_slabs; /* slabs here holding a live object */
 } arc_slab_region_t;
 
 _Static_assert(sizeof(arc_slab_region_t) % sizeof(uint64_t) == 0, "the page map follows");
+_Static_assert(offsetof(arc_slab_region_t, node) == 0, "region_of(NULL) is NULL");
+
+/* The region a treap node heads (NULL for NULL). */
+static inline arc_slab_region_t *region_of(const arc_region_node_t *n)
+{
+    return (arc_slab_region_t *)(uintptr_t)n;
+}
 
 /* A slab's header, at its SLAB_BYTES-aligned start. */
 typedef struct arc_slab_span {
 #if ARC_SECURE
     uint64_t seal; /* first: a linear overflow from below meets it before anything else */
 #endif
-    struct arc_slab_span *next, *prev; /* the class's slabs with free objects */
+    arc_ilist_link_t link; /* in the class's list of slabs with free objects */
     arc_slab_region_t *region;
     void *free;        /* freed objects, linked through their first word */
     uint32_t size;     /* object bytes: the class size */
@@ -181,22 +183,22 @@ _Static_assert(sizeof(arc_slab_span_t) <= SLAB_CANARY_OFFSET, "the canary is pas
 
 /* A free run: its first page holds the links of its bin. */
 typedef struct arc_slab_run {
-    struct arc_slab_run *next, *prev;
+    arc_ilist_link_t link; /* in its bin's list */
     arc_slab_region_t *region;
     size_t pages;
 } arc_slab_run_t;
 
 typedef struct arc_slab_class {
-    arc_slab_span_t *partial; /* slabs with a free object */
-    arc_slab_span_t *spare;   /* the one empty slab kept (also in partial), or NULL */
+    arc_ilist_link_t *partial; /* slabs with a free object (span_of) */
+    arc_slab_span_t *spare;    /* the one empty slab kept (also in partial), or NULL */
 } arc_slab_class_t;
 
 /* The control block: the whole of the caller's state memory. */
 typedef struct arc_slab {
-    arc_slab_region_t *root;
+    arc_region_tree_t regions;
     size_t total, used, overhead;
-    uint64_t bins_nonempty; /* bit b: bins[b] != NULL */
-    arc_slab_run_t *bins[PAGE_BIN_COUNT];
+    uint64_t bins_nonempty;                 /* bit b: bins[b] != NULL */
+    arc_ilist_link_t *bins[PAGE_BIN_COUNT]; /* free runs (run_of) */
     arc_slab_class_t classes[CLASS_COUNT];
 #if ARC_SECURE
     uint64_t key; /* guards every slab header (arc_byte_set_key); never zero */
@@ -213,29 +215,25 @@ static const arc_slab_t *slab_of_const(const arc_byte_allocator_t *a)
     return (const arc_slab_t *)(const void *)a;
 }
 
-/* ---- bits and classes --------------------------------------------------------------------- */
-
-static inline unsigned bit_msb(uint64_t x) /* x != 0 */
+/* The free run and the slab a list link is in (NULL for NULL). */
+static inline arc_slab_run_t *run_of(const arc_ilist_link_t *l)
 {
-    return 63u - (unsigned)__builtin_clzll(x);
+    return ARC_ILIST_ENTRY(l, arc_slab_run_t, link);
 }
 
-static inline unsigned bit_lsb(uint64_t x) /* x != 0 */
+static inline arc_slab_span_t *span_of(const arc_ilist_link_t *l)
 {
-    return (unsigned)__builtin_ctzll(x);
+    return ARC_ILIST_ENTRY(l, arc_slab_span_t, link);
 }
 
-static inline bool size_is_pow2(size_t x)
-{
-    return x && !(x & (x - 1));
-}
+/* ---- classes ------------------------------------------------------------------------------ */
 
 /* The smallest class of at least size bytes (1 <= size <= CLASS_MAX): CLASS_FORMULA inverted. */
 static inline unsigned class_of(size_t size)
 {
     if (size <= ((size_t)1 << CLASS_GEOM_LOG2))
         return (unsigned)((size - 1) >> GRANULE_LOG2);
-    unsigned e = bit_msb(size - 1); /* 2^e < size <= 2^(e+1), e >= CLASS_GEOM_LOG2 */
+    unsigned e = arc_bit_msb(size - 1); /* 2^e < size <= 2^(e+1), e >= CLASS_GEOM_LOG2 */
     unsigned m = (unsigned)((size - 1) >> (e - CLASS_STEPS_LOG2)); /* the step it falls in */
     return CLASS_LINEAR + (e - CLASS_GEOM_LOG2) * CLASS_STEPS + (m - CLASS_STEPS) + 1;
 }
@@ -298,28 +296,18 @@ static void segment_mark(const arc_slab_region_t *r, size_t p, size_t n, unsigne
 static void run_insert(arc_slab_t *s, arc_slab_region_t *r, size_t p, size_t n)
 {
     arc_slab_run_t *run = (arc_slab_run_t *)page_addr(r, p);
-    unsigned bin = bit_msb(n);
+    unsigned bin = arc_bit_msb(n);
     segment_mark(r, p, n, PAGE_FREE);
     run->region = r;
     run->pages = n;
-    run->prev = NULL;
-    run->next = s->bins[bin];
-    if (run->next)
-        run->next->prev = run;
-    s->bins[bin] = run;
+    arc_ilist_push(&s->bins[bin], &run->link);
     s->bins_nonempty |= (uint64_t)1 << bin;
 }
 
 static void run_remove(arc_slab_t *s, arc_slab_run_t *run)
 {
-    unsigned bin = bit_msb(run->pages);
-    if (run->prev)
-        run->prev->next = run->next;
-    else
-        s->bins[bin] = run->next;
-    if (run->next)
-        run->next->prev = run->prev;
-    if (!s->bins[bin])
+    unsigned bin = arc_bit_msb(run->pages);
+    if (arc_ilist_unlink(&s->bins[bin], &run->link))
         s->bins_nonempty &= ~((uint64_t)1 << bin);
 }
 
@@ -329,8 +317,10 @@ static void run_remove(arc_slab_t *s, arc_slab_run_t *run)
 static uintptr_t pages_take(arc_slab_t *s, size_t n, size_t align_pages, arc_slab_region_t **out)
 {
     uintptr_t mask = align_pages * PAGE_BYTES - 1;
-    for (uint64_t bins = s->bins_nonempty & (~(uint64_t)0 << bit_msb(n)); bins; bins &= bins - 1) {
-        for (arc_slab_run_t *run = s->bins[bit_lsb(bins)]; run; run = run->next) {
+    for (uint64_t bins = s->bins_nonempty & (~(uint64_t)0 << arc_bit_msb(n)); bins;
+         bins &= bins - 1) {
+        for (arc_slab_run_t *run = run_of(s->bins[arc_bit_lsb(bins)]); run;
+             run = run_of(run->link.next)) {
             uintptr_t at = (uintptr_t)run;
             size_t lead = (((at + mask) & ~mask) - at) >> PAGE_LOG2, len = run->pages;
             if (lead >= len || len - lead < n)
@@ -435,21 +425,12 @@ static uint64_t key_default(const void *state)
 
 static void partial_push(arc_slab_class_t *c, arc_slab_span_t *slab)
 {
-    slab->prev = NULL;
-    slab->next = c->partial;
-    if (slab->next)
-        slab->next->prev = slab;
-    c->partial = slab;
+    arc_ilist_push(&c->partial, &slab->link);
 }
 
 static void partial_unlink(arc_slab_class_t *c, arc_slab_span_t *slab)
 {
-    if (slab->prev)
-        slab->prev->next = slab->next;
-    else
-        c->partial = slab->next;
-    if (slab->next)
-        slab->next->prev = slab->prev;
+    arc_ilist_unlink(&c->partial, &slab->link);
 }
 
 /* An empty slab's pages go back to the pool. */
@@ -532,7 +513,7 @@ static __attribute__((noinline)) void slab_emptied(arc_slab_t *s, arc_slab_span_
     arc_slab_class_t *c = &s->classes[slab->cls];
     slab->region->busy_slabs--;
     s->overhead -= slab_waste(slab);
-    if (c->partial == slab && !slab->next)
+    if (c->partial == &slab->link && !slab->link.next)
         c->spare = slab;
     else
         slab_release(s, slab);
@@ -545,7 +526,7 @@ static __attribute__((noinline)) void slab_emptied(arc_slab_t *s, arc_slab_span_
 static inline void *class_alloc(arc_slab_t *s, unsigned cls)
 {
     arc_slab_class_t *c = &s->classes[cls];
-    arc_slab_span_t *slab = c->partial;
+    arc_slab_span_t *slab = span_of(c->partial);
     if (!slab && !(slab = slab_create(s, cls)))
         return NULL;
     uintptr_t obj;
@@ -586,7 +567,7 @@ static __attribute__((noinline)) void *run_alloc(arc_slab_t *s, size_t size, siz
 static int slab_alloc(arc_byte_allocator_t *a, size_t size, size_t align, void **out)
 {
     arc_slab_t *s = slab_of(a);
-    if (!out || !size || !size_is_pow2(align))
+    if (!out || !size || !arc_is_pow2(align))
         return ARC_INVALID_PARAM;
     unsigned cls = class_for(size, align);
     void *p = cls != CLASS_NONE ? class_alloc(s, cls) : NULL;
@@ -598,7 +579,6 @@ static int slab_alloc(arc_byte_allocator_t *a, size_t size, size_t align, void *
 
 /* ---- dealloc ------------------------------------------------------------------------------ */
 
-/* The page map word of addr's page in its region (*out), or 0 when addr is on no page. */
 /* The page-map entry of addr inside region r (0 when addr is not on one of r's pages). */
 static inline uint64_t region_entry(const arc_slab_region_t *r, uintptr_t addr)
 {
@@ -607,11 +587,10 @@ static inline uint64_t region_entry(const arc_slab_region_t *r, uintptr_t addr)
     return region_map(r)[page_index(r, addr)];
 }
 
+/* The page map word of addr's page in its region (*out), or 0 when addr is on no page. */
 static inline uint64_t page_entry(const arc_slab_t *s, uintptr_t addr, arc_slab_region_t **out)
 {
-    arc_slab_region_t *r = s->root;
-    while (r && (addr < r->lo || addr >= r->hi))
-        r = addr < r->lo ? r->left : r->right;
+    arc_slab_region_t *r = region_of(arc_region_tree_find(&s->regions, addr));
     if (!r)
         return 0;
     *out = r;
@@ -680,7 +659,7 @@ static int slab_dealloc_in(arc_byte_allocator_t *a, void *region, void *ptr, siz
 {
     arc_slab_region_t *r = region_at(region);
     (void)align;
-    if ((uintptr_t)ptr < r->lo || (uintptr_t)ptr >= r->hi)
+    if ((uintptr_t)ptr < r->node.lo || (uintptr_t)ptr >= r->node.hi)
         return ARC_NOT_ALLOCATED;
     return entry_dealloc(slab_of(a), r, (uintptr_t)ptr, region_entry(r, (uintptr_t)ptr), size);
 }
@@ -725,50 +704,6 @@ static size_t slab_usable_size(const arc_byte_allocator_t *a, const void *ptr)
 
 /* ---- regions ------------------------------------------------------------------------------ */
 
-static inline uint64_t region_priority(const arc_slab_region_t *r)
-{
-    uint64_t x = r->lo;
-    x = (x ^ (x >> 33)) * TREAP_MIX1;
-    x = (x ^ (x >> 33)) * TREAP_MIX2;
-    return x ^ (x >> 33);
-}
-
-/* Some region meeting [lo, hi), or NULL. */
-static arc_slab_region_t *region_find_overlap(arc_slab_region_t *t, uintptr_t lo, uintptr_t hi)
-{
-    while (t && (hi <= t->lo || lo >= t->hi))
-        t = hi <= t->lo ? t->left : t->right;
-    return t;
-}
-
-/* Splits t into the regions below key (*below) and the rest (*rest). */
-static void treap_split(arc_slab_region_t *t, uintptr_t key, arc_slab_region_t **below,
-                        arc_slab_region_t **rest)
-{
-    if (!t) {
-        *below = *rest = NULL;
-    } else if (t->lo < key) {
-        treap_split(t->right, key, &t->right, rest);
-        *below = t;
-    } else {
-        treap_split(t->left, key, below, &t->left);
-        *rest = t;
-    }
-}
-
-/* Joins two treaps, every region of l below every region of r. */
-static arc_slab_region_t *treap_join(arc_slab_region_t *l, arc_slab_region_t *r)
-{
-    if (!l || !r)
-        return l ? l : r;
-    if (region_priority(l) >= region_priority(r)) {
-        l->right = treap_join(l->right, r);
-        return l;
-    }
-    r->left = treap_join(l, r->left);
-    return r;
-}
-
 /* Trim [start, start + size) inward to granules and find whole pages inside after the header
  * and page map; ARC_INVALID_PARAM when it wraps the address space or holds no page. */
 static int region_plan(const void *start, size_t size, arc_slab_region_t *plan)
@@ -786,7 +721,7 @@ static int region_plan(const void *start, size_t size, arc_slab_region_t *plan)
     }
     if (!n)
         return ARC_INVALID_PARAM;
-    *plan = (arc_slab_region_t){.lo = lo, .hi = hi, .pages_lo = first, .npages = n};
+    *plan = (arc_slab_region_t){.node = {.lo = lo, .hi = hi}, .pages_lo = first, .npages = n};
     return ARC_OK;
 }
 
@@ -797,14 +732,13 @@ static int slab_add_memory(arc_byte_allocator_t *a, void *start, size_t size)
     int rc = region_plan(start, size, &plan);
     if (rc)
         return rc;
-    if (region_find_overlap(s->root, plan.lo, plan.hi))
+    if (arc_region_tree_find_overlap(&s->regions, plan.node.lo, plan.node.hi))
         return ARC_MEMORY_OVERLAP;
-    arc_slab_region_t *r = (arc_slab_region_t *)plan.lo, *below, *above;
+    arc_slab_region_t *r = (arc_slab_region_t *)plan.node.lo;
     *r = plan;
     memset(region_map(r), 0, r->npages * sizeof(uint64_t));
     run_insert(s, r, 0, r->npages);
-    treap_split(s->root, r->lo, &below, &above);
-    s->root = treap_join(treap_join(below, r), above);
+    arc_region_tree_insert(&s->regions, &r->node);
     s->total += r->npages << PAGE_LOG2;
     return ARC_OK;
 }
@@ -821,28 +755,31 @@ static int slab_init(arc_byte_allocator_t *a, void *start, size_t size)
 }
 
 #if ARC_SECURE
-/* Re-guards the slabs of r and its subtree under key; a header already bad under old stays bad. */
-static void slabs_reseal(arc_slab_region_t *r, uint64_t old, uint64_t key)
+typedef struct reseal_keys {
+    uint64_t old, key;
+} reseal_keys_t;
+
+/* Re-guards the slabs of one region under keys->key; a header already bad under keys->old stays
+ * bad. */
+static void region_reseal(const arc_region_node_t *node, void *keys)
 {
-    if (!r)
-        return;
+    const arc_slab_region_t *r = region_of(node);
+    const reseal_keys_t *k = keys;
     const uint64_t *map = region_map(r);
     for (size_t p = 0; p < r->npages; p++) {
         arc_slab_span_t *slab = (arc_slab_span_t *)page_addr(r, p);
         if ((map[p] & (PAGE_KIND_MASK | PAGE_HEAD)) == (PAGE_SLAB | PAGE_HEAD) &&
-            slab_sealed(old, slab))
-            slab_seal(key, slab);
+            slab_sealed(k->old, slab))
+            slab_seal(k->key, slab);
     }
-    slabs_reseal(r->left, old, key);
-    slabs_reseal(r->right, old, key);
 }
 
 static void slab_set_key(arc_byte_allocator_t *a, uint64_t key)
 {
     arc_slab_t *s = slab_of(a);
-    key = key ? key : key_default(a);
-    slabs_reseal(s->root, s->key, key);
-    s->key = key;
+    reseal_keys_t keys = {.old = s->key, .key = key ? key : key_default(a)};
+    (void)arc_region_tree_walk(&s->regions, region_reseal, &keys); /* faults: check()'s to count */
+    s->key = keys.key;
 }
 #endif
 
@@ -852,19 +789,18 @@ static void slab_set_key(arc_byte_allocator_t *a, uint64_t key)
 static int slab_remove_memory(arc_byte_allocator_t *a, void *start, size_t size)
 {
     arc_slab_t *s = slab_of(a);
-    arc_slab_region_t plan, *below, *rest, *self, *above;
+    arc_slab_region_t plan;
     if (region_plan(start, size, &plan))
         return ARC_INVALID_PARAM;
-    arc_slab_region_t *r = region_find_overlap(s->root, plan.lo, plan.lo + 1);
-    if (!r || r->lo != plan.lo || r->hi != plan.hi || r->live_runs || r->busy_slabs)
+    arc_slab_region_t *r = region_of(arc_region_tree_find(&s->regions, plan.node.lo));
+    if (!r || r->node.lo != plan.node.lo || r->node.hi != plan.node.hi || r->live_runs ||
+        r->busy_slabs)
         return ARC_INVALID_PARAM;
     for (unsigned c = 0; c < CLASS_COUNT; c++)
         if (s->classes[c].spare && s->classes[c].spare->region == r)
             slab_release(s, s->classes[c].spare);
     run_remove(s, (arc_slab_run_t *)r->pages_lo);
-    treap_split(s->root, r->lo, &below, &rest);
-    treap_split(rest, r->lo + 1, &self, &above);
-    s->root = treap_join(below, above);
+    arc_region_tree_remove(&s->regions, &r->node);
     s->total -= r->npages << PAGE_LOG2;
     return ARC_OK;
 }
@@ -893,7 +829,6 @@ static size_t slab_available_bytes(const arc_byte_allocator_t *a)
 typedef struct check_tally {
     size_t bad, total, used, overhead, free_runs;
     size_t with_room[CLASS_COUNT], empty[CLASS_COUNT];
-    uintptr_t prev_hi; /* regions come in address order, disjoint */
 #if ARC_SECURE
     uint64_t key; /* every slab header's seal and canary must hold under it */
 #endif
@@ -929,17 +864,19 @@ static void slab_check(const arc_slab_region_t *r, const arc_slab_span_t *slab, 
     t->empty[cls] += slab->live == 0;
 }
 
-/* One region's pages: segments tile them, tags agree, no two free runs adjacent. */
-static void region_check(const arc_slab_region_t *r, check_tally_t *t)
+/* One region's pages (arc_region_tree_walk visits the regions in address order, and checks that
+ * they are disjoint): segments tile them, tags agree, no two free runs adjacent. */
+static void region_check(const arc_region_node_t *node, void *tally)
 {
+    const arc_slab_region_t *r = region_of(node);
+    check_tally_t *t = tally;
     const uint64_t *map = region_map(r);
-    if (r->lo % GRANULE || r->hi % GRANULE || r->lo < t->prev_hi || r->pages_lo % PAGE_BYTES ||
+    if (r->node.lo % GRANULE || r->node.hi % GRANULE || r->pages_lo % PAGE_BYTES ||
         r->pages_lo < (uintptr_t)(map + r->npages) ||
-        r->npages > (r->hi - r->pages_lo) / PAGE_BYTES) {
+        r->npages > (r->node.hi - r->pages_lo) / PAGE_BYTES) {
         t->bad++;
         return; /* the map cannot be trusted */
     }
-    t->prev_hi = r->hi;
     t->total += r->npages << PAGE_LOG2;
     size_t runs = 0, busy = 0;
     unsigned prev_kind = 0;
@@ -976,35 +913,20 @@ static void region_check(const arc_slab_region_t *r, check_tally_t *t)
     t->bad += runs != r->live_runs || busy != r->busy_slabs;
 }
 
-/* In-order walk: address order, and the treap's heap order on priorities. */
-static void tree_check(const arc_slab_region_t *r, check_tally_t *t, unsigned depth)
-{
-    if (!r)
-        return;
-    if (depth > TREAP_DEPTH_LIMIT) {
-        t->bad++;
-        return;
-    }
-    t->bad += r->left && region_priority(r->left) > region_priority(r);
-    t->bad += r->right && region_priority(r->right) > region_priority(r);
-    tree_check(r->left, t, depth + 1);
-    region_check(r, t);
-    tree_check(r->right, t, depth + 1);
-}
-
 /* Bins: members free run heads in their own bin, linked both ways, as many as the walk found. */
 static size_t bins_check(const arc_slab_t *s, const check_tally_t *t)
 {
     size_t bad = 0, count = 0;
     for (unsigned b = 0; b < PAGE_BIN_COUNT; b++) {
-        const arc_slab_run_t *before = NULL;
+        const arc_ilist_link_t *before = NULL;
         bad += ((s->bins_nonempty >> b) & 1) != (s->bins[b] != NULL);
-        for (const arc_slab_run_t *run = s->bins[b]; run; before = run, run = run->next) {
+        for (const arc_ilist_link_t *l = s->bins[b]; l; before = l, l = l->next) {
             if (count++ > t->free_runs)
                 return bad + 1; /* a cycle or a foreign run */
+            const arc_slab_run_t *run = run_of(l);
             const arc_slab_region_t *r = run->region;
             uintptr_t at = (uintptr_t)run;
-            bad += run->prev != before || !run->pages || bit_msb(run->pages) != b;
+            bad += l->prev != before || !run->pages || arc_bit_msb(run->pages) != b;
             bad += at % PAGE_BYTES || at < r->pages_lo || page_index(r, at) >= r->npages ||
                    region_map(r)[page_index(r, at)] !=
                        (((uint64_t)run->pages << PAGE_LEN_SHIFT) | PAGE_FREE | PAGE_HEAD |
@@ -1020,12 +942,13 @@ static size_t classes_check(const arc_slab_t *s, const check_tally_t *t)
     size_t bad = 0;
     for (unsigned c = 0; c < CLASS_COUNT; c++) {
         const arc_slab_class_t *cl = &s->classes[c];
-        const arc_slab_span_t *before = NULL;
+        const arc_ilist_link_t *before = NULL;
         size_t count = 0;
-        for (const arc_slab_span_t *slab = cl->partial; slab; before = slab, slab = slab->next) {
+        for (const arc_ilist_link_t *l = cl->partial; l; before = l, l = l->next) {
             if (count++ > t->with_room[c])
                 return bad + 1;
-            bad += slab->prev != before || slab->cls != c || slab->live >= slab->capacity;
+            const arc_slab_span_t *slab = span_of(l);
+            bad += l->prev != before || slab->cls != c || slab->live >= slab->capacity;
         }
         bad += count != t->with_room[c] || t->empty[c] > 1;
         bad += cl->spare ? cl->spare->live != 0 || cl->spare->cls != c || t->empty[c] != 1
@@ -1041,7 +964,7 @@ static size_t slab_check_all(const arc_byte_allocator_t *a)
 #if ARC_SECURE
     t.key = s->key;
 #endif
-    tree_check(s->root, &t, 0);
+    t.bad += arc_region_tree_walk(&s->regions, region_check, &t);
     t.bad += bins_check(s, &t) + classes_check(s, &t);
     t.bad += t.total != s->total || t.used != s->used || t.overhead != s->overhead;
     t.bad += s->used + s->overhead > s->total;

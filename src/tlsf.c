@@ -41,11 +41,13 @@
 #include <string.h>
 
 #include "arcalloc.h"
+#include "bits.h"
+#include "ilist.h"
 
 /* ---- constants ---------------------------------------------------------------------------- */
 
 /* Bitmap words are 64 bits wide (32-bit words would cap a pool at 8 GiB, as in the seed). */
-#define WORD_BITS 64u
+#define WORD_BITS ARC_WORD_BITS
 /* arcalloc.h: byte-allocator state is caller memory aligned to 64 bytes; state_size keeps it. */
 #define STATE_ALIGN ((size_t)64)
 
@@ -103,12 +105,11 @@ _Static_assert(SMALL_LIMIT == SL_COUNT * GRANULE, "level 0 lists are one granule
 typedef struct arc_tlsf_block {
     struct arc_tlsf_block *prev_phys; /* valid only while PREV_FREE: lent to the previous block */
     size_t head;                      /* stride | FREE | PREV_FREE */
-    struct arc_tlsf_block *next_free; /* free blocks only: first payload words */
-    struct arc_tlsf_block *prev_free;
+    arc_ilist_link_t link;            /* free blocks only: first payload words, in its list */
 } arc_tlsf_block_t;
 
 /* Payload offset: both header words. */
-#define BLOCK_HEADER_SIZE offsetof(arc_tlsf_block_t, next_free)
+#define BLOCK_HEADER_SIZE offsetof(arc_tlsf_block_t, link)
 /* What a live block really costs: its head word (prev_phys belongs to the block before). */
 #define BLOCK_OVERHEAD sizeof(size_t)
 /* A free block must hold its header and both list links. */
@@ -143,9 +144,9 @@ _Static_assert(REGION_HEADER_SIZE % GRANULE == 0, "the first block starts on a g
 
 /* The control block: the whole of the caller's state memory. */
 typedef struct arc_tlsf {
-    uint64_t fl_bitmap;           /* bit fl: sl_bitmap[fl] != 0 */
-    uint64_t sl_bitmap[FL_COUNT]; /* bit sl: heads[fl][sl] != NULL */
-    arc_tlsf_block_t *heads[FL_COUNT][SL_COUNT];
+    uint64_t fl_bitmap;                          /* bit fl: sl_bitmap[fl] != 0 */
+    uint64_t sl_bitmap[FL_COUNT];                /* bit sl: heads[fl][sl] != NULL */
+    arc_ilist_link_t *heads[FL_COUNT][SL_COUNT]; /* free blocks (block_of_link) */
     arc_tlsf_region_t *regions;
     uintptr_t span_lo, span_hi; /* lowest region start, highest region end: dealloc's bound */
     size_t total, used, live;
@@ -162,23 +163,6 @@ static arc_tlsf_t *tlsf_of(arc_byte_allocator_t *a)
 static const arc_tlsf_t *tlsf_of_const(const arc_byte_allocator_t *a)
 {
     return (const arc_tlsf_t *)(const void *)a;
-}
-
-/* ---- bit scans ---------------------------------------------------------------------------- */
-
-static inline unsigned bit_msb(uint64_t x) /* x != 0 */
-{
-    return WORD_BITS - 1 - (unsigned)__builtin_clzll(x);
-}
-
-static inline unsigned bit_lsb(uint64_t x) /* x != 0 */
-{
-    return (unsigned)__builtin_ctzll(x);
-}
-
-static inline bool size_is_pow2(size_t x)
-{
-    return x && !(x & (x - 1));
 }
 
 /* ---- blocks ------------------------------------------------------------------------------- */
@@ -259,6 +243,12 @@ static inline arc_tlsf_block_t *block_at(uintptr_t addr)
     return (arc_tlsf_block_t *)addr;
 }
 
+/* The free block a list link is in (NULL for NULL). */
+static inline arc_tlsf_block_t *block_of_link(const arc_ilist_link_t *l)
+{
+    return ARC_ILIST_ENTRY(l, arc_tlsf_block_t, link);
+}
+
 static inline arc_tlsf_block_t *block_next(const arc_tlsf_block_t *b)
 {
     return block_at((uintptr_t)b + block_stride(b));
@@ -293,7 +283,7 @@ static inline list_index_t list_of(size_t stride)
 {
     if (stride < SMALL_LIMIT)
         return (list_index_t){0, (unsigned)(stride >> GRANULE_LOG2)};
-    unsigned msb = bit_msb(stride);
+    unsigned msb = arc_bit_msb(stride);
     return (list_index_t){msb - FL_SHIFT + 1, (unsigned)(stride >> (msb - SL_LOG2)) - SL_COUNT};
 }
 
@@ -305,12 +295,7 @@ static inline bool list_same(list_index_t x, list_index_t y)
 static void list_insert(arc_tlsf_t *t, arc_tlsf_block_t *b)
 {
     list_index_t i = list_of(block_stride(b));
-    arc_tlsf_block_t *first = t->heads[i.fl][i.sl];
-    b->next_free = first;
-    b->prev_free = NULL;
-    if (first)
-        first->prev_free = b;
-    t->heads[i.fl][i.sl] = b;
+    arc_ilist_push(&t->heads[i.fl][i.sl], &b->link);
     t->sl_bitmap[i.fl] |= (uint64_t)1 << i.sl;
     t->fl_bitmap |= (uint64_t)1 << i.fl;
 }
@@ -318,18 +303,11 @@ static void list_insert(arc_tlsf_t *t, arc_tlsf_block_t *b)
 /* Unlink b from list i (passed in: b's stride may already have changed). */
 static void list_remove(arc_tlsf_t *t, arc_tlsf_block_t *b, list_index_t i)
 {
-    if (b->next_free)
-        b->next_free->prev_free = b->prev_free;
-    if (b->prev_free) {
-        b->prev_free->next_free = b->next_free;
+    if (!arc_ilist_unlink(&t->heads[i.fl][i.sl], &b->link))
         return;
-    }
-    t->heads[i.fl][i.sl] = b->next_free;
-    if (!b->next_free) {
-        t->sl_bitmap[i.fl] &= ~((uint64_t)1 << i.sl);
-        if (!t->sl_bitmap[i.fl])
-            t->fl_bitmap &= ~((uint64_t)1 << i.fl);
-    }
+    t->sl_bitmap[i.fl] &= ~((uint64_t)1 << i.sl);
+    if (!t->sl_bitmap[i.fl])
+        t->fl_bitmap &= ~((uint64_t)1 << i.fl);
 }
 
 /* `fresh` takes the list place of `old`, which was in list i: no bitmap changes. Splitting a
@@ -338,14 +316,7 @@ static void list_remove(arc_tlsf_t *t, arc_tlsf_block_t *b, list_index_t i)
 static void list_replace(arc_tlsf_t *t, arc_tlsf_block_t *old, arc_tlsf_block_t *fresh,
                          list_index_t i)
 {
-    fresh->next_free = old->next_free;
-    fresh->prev_free = old->prev_free;
-    if (fresh->next_free)
-        fresh->next_free->prev_free = fresh;
-    if (fresh->prev_free)
-        fresh->prev_free->next_free = fresh;
-    else
-        t->heads[i.fl][i.sl] = fresh;
+    arc_ilist_replace(&t->heads[i.fl][i.sl], &old->link, &fresh->link);
 }
 
 /* A listed free block of at least `stride`, or NULL. O(1): the head of the list the stride
@@ -356,7 +327,7 @@ static arc_tlsf_block_t *block_find(const arc_tlsf_t *t, size_t stride)
     list_index_t i = list_of(stride);
     if (i.fl >= FL_COUNT)
         return NULL;
-    arc_tlsf_block_t *b = t->heads[i.fl][i.sl];
+    arc_tlsf_block_t *b = block_of_link(t->heads[i.fl][i.sl]);
     if (b && block_stride(b) >= stride)
         return b;
     uint64_t sl_map = t->sl_bitmap[i.fl] & (~(uint64_t)1 << i.sl); /* lists above sl */
@@ -364,10 +335,10 @@ static arc_tlsf_block_t *block_find(const arc_tlsf_t *t, size_t stride)
         uint64_t fl_map = t->fl_bitmap & (~(uint64_t)1 << i.fl);
         if (!fl_map)
             return NULL;
-        i.fl = bit_lsb(fl_map);
+        i.fl = arc_bit_lsb(fl_map);
         sl_map = t->sl_bitmap[i.fl];
     }
-    return t->heads[i.fl][bit_lsb(sl_map)];
+    return block_of_link(t->heads[i.fl][arc_bit_lsb(sl_map)]);
 }
 
 /* Hand out the listed free block b cut to `stride`; a tail of at least MIN_STRIDE stays free
@@ -431,7 +402,7 @@ static __attribute__((noinline)) int alloc_aligned(arc_tlsf_t *t, size_t stride,
 static int tlsf_alloc(arc_byte_allocator_t *a, size_t size, size_t align, void **out)
 {
     arc_tlsf_t *t = tlsf_of(a);
-    if (!out || !size || !size_is_pow2(align))
+    if (!out || !size || !arc_is_pow2(align))
         return ARC_INVALID_PARAM;
     *out = NULL;
     if (size >= STRIDE_LIMIT || align >= STRIDE_LIMIT)
@@ -792,13 +763,14 @@ static size_t lists_check(const arc_tlsf_t *t, size_t max_blocks, check_tally_t 
         bad += ((t->fl_bitmap >> fl) & 1) != (t->sl_bitmap[fl] != 0);
         bad += SL_COUNT < WORD_BITS && (t->sl_bitmap[fl] >> (SL_COUNT % WORD_BITS)) != 0;
         for (unsigned sl = 0; sl < SL_COUNT; sl++) {
-            const arc_tlsf_block_t *b = t->heads[fl][sl], *before = NULL;
-            bad += ((t->sl_bitmap[fl] >> sl) & 1) != (b != NULL);
-            for (; b; before = b, b = b->next_free) {
+            const arc_ilist_link_t *l = t->heads[fl][sl], *before = NULL;
+            bad += ((t->sl_bitmap[fl] >> sl) & 1) != (l != NULL);
+            for (; l; before = l, l = l->next) {
                 if (tally->free_blocks++ > max_blocks)
                     return bad + 1; /* a cycle or a foreign block */
+                const arc_tlsf_block_t *b = block_of_link(l);
                 list_index_t i = list_of(block_stride(b));
-                bad += !block_is_free(b) || i.fl != fl || i.sl != sl || b->prev_free != before;
+                bad += !block_is_free(b) || i.fl != fl || i.sl != sl || l->prev != before;
                 tally->free_bytes += block_stride(b);
                 tally->free_addr_sum += (uintptr_t)b;
             }
