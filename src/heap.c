@@ -567,10 +567,10 @@ void *arc_heap_sampled(arc_heap_t *h, void *p, size_t size)
 }
 #endif
 
-void arc_heap_forget_sampled(arc_segment_t *seg, const void *p)
+void arc_heap_forget_sampled_slow(arc_segment_t *seg, const void *p)
 {
 #if ARC_PROF
-    if (seg->sampled != 0 && arc_prof_forget(p))
+    if (arc_prof_forget(p))
         seg->sampled--;
 #else
     (void)seg;

@@ -379,7 +379,20 @@ static inline void *arc_heap_small_pop(arc_heap_t *h, size_t size)
 #if ARC_PROF
 void *arc_heap_sampled(arc_heap_t *h, void *p, size_t size);
 #endif
-void arc_heap_forget_sampled(arc_segment_t *seg, const void *p);
+void arc_heap_forget_sampled_slow(arc_segment_t *seg, const void *p);
+
+/* A freed block of seg: the profiler is asked only when seg holds samples (one load and a
+ * predictable branch on the free paths otherwise). */
+static inline void arc_heap_forget_sampled(arc_segment_t *seg, const void *p)
+{
+#if ARC_PROF
+    if (arc_unlikely(seg->sampled != 0))
+        arc_heap_forget_sampled_slow(seg, p);
+#else
+    (void)seg;
+    (void)p;
+#endif
+}
 void arc_heap_forget_large(arc_large_t *large);
 
 /* Every allocation passes here: the profiler's countdown (one predictable branch). */

@@ -22,8 +22,8 @@ enum {
 #define MALLOC_ALIGN   ((size_t)ARC_MIN_ALIGN)
 #define HEAP_NONE      (-1) /* a block of a thread heap (not of a first-class heap) */
 /* A known arcalloc bug (reproducer: crashes/fuzz_malloc/aligned-size0): a zero-size request
- * aligned above ARC_MIN_ALIGN fails with ENOMEM, because src/heap.c arc_heap_block_alloc passes size 0
- * on to the byte allocator (which refuses it), and arc_large_alloc asks for 0 pages; so
+ * aligned above ARC_MIN_ALIGN fails with ENOMEM, because src/heap.c arc_heap_block_alloc passes
+ * size 0 on to the byte allocator (which refuses it), and arc_large_alloc asks for 0 pages; so
  * posix_memalign(&p, 32, 0) returns ENOMEM. While it is 1 such requests ask for 1 byte instead,
  * so the fuzzer can go past it; set it to 0 once the bug is fixed. */
 #ifndef FUZZ_SKIP_ALIGNED_ZERO
