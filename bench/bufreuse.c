@@ -27,8 +27,8 @@
 #define BUFREUSE_PAGE 4096u
 
 /* The buffer sizes taken in turn: 64 KiB, 192 KiB, 1 MiB and 3 MiB. The first is under
- * arcalloc's large-block threshold (128 KiB, src/arena.h), so a medium block inside a segment;
- * the others are large page runs, the last two of the sizes realloc moves with mremap. */
+ * arcalloc's large-block threshold (128 KiB, src/process/arena.h), so a medium block inside a
+ * segment; the others are large page runs, the last two of the sizes realloc moves with mremap. */
 static const size_t buffer_sizes[] = {64u << 10, 192u << 10, 1u << 20, 3u << 20};
 #define BUFREUSE_NSIZES (sizeof buffer_sizes / sizeof buffer_sizes[0])
 

@@ -18,8 +18,8 @@
 #define LT_STEPS 240u
 /* Enough steps that every slot is replaced several times even at the smallest scale. */
 #define LT_MIN_STEPS 32u
-/* Block sizes: just over the 128 KiB from which arcalloc serves large page runs (src/arena.h)
- * and from which glibc maps blocks of their own, to a little over 512 KiB. */
+/* Block sizes: just over the 128 KiB from which arcalloc serves large page runs
+ * (src/process/arena.h) and from which glibc maps blocks of their own, to a little over 512 KiB. */
 #define LT_MIN_SIZE (130u << 10)
 #define LT_MAX_SIZE (530u << 10)
 /* Stride of the touch: the smallest page size Linux uses on x86-64 and aarch64. */

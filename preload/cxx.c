@@ -7,7 +7,7 @@
 #include <stddef.h>
 
 #include "arcalloc.h"
-#include "src/os.h"
+#include "os.h"
 
 #define SHIM ARC_API
 /* A second name for the function defined above under the mangled name `target`. */

@@ -17,20 +17,23 @@ SCAN = ["src", "preload"]
 # Layers, lowest first: a module may include its own layer's modules and those below. The
 # standalone layers know nothing of the process; the base (OS doorway, options, messages,
 # output, unwinding, valgrind) is shared by everything above it; hooks are what the allocator
-# calls into statistics and profiling with plain arguments; reports and dumps sit on top.
+# calls into statistics and profiling with plain arguments; reports and dumps sit on top. Each
+# layer lives in the folder named beside it (src/meson.build gives each folder the include path
+# of the folders below it, so the compiler refuses an upward include between folders; this check
+# adds the finer layers inside src/process and the placement of every file).
 LAYERS = [
-    ("layers", "bitmap pages ids tlsf buddy slab byte_ops result region_tree bits ilist"),
-    ("base", "os out unwind report options vg"),
-    ("hooks", "counters prof_hooks startup"),
-    ("memory", "dirty arena"),
-    ("heap", "heap span"),
-    ("threads", "thread"),
-    ("api", "api"),
-    ("observe", "stats prof info"),
-    ("start", "start"),
-    ("shim", "shim cxx"),
+    ("layers", "src/layers", "bitmap pages ids tlsf buddy slab byte_ops result region_tree bits ilist"),
+    ("base", "src/base", "os out unwind report options vg"),
+    ("hooks", "src/hooks", "counters prof_hooks startup"),
+    ("memory", "src/process", "dirty arena"),
+    ("heap", "src/process", "heap span"),
+    ("threads", "src/process", "thread"),
+    ("api", "src/process", "api"),
+    ("observe", "src/observe", "stats prof info"),
+    ("start", "src/start", "start"),
+    ("shim", "preload", "shim cxx"),
 ]
-LAYER_OF = {m: i for i, (_, mods) in enumerate(LAYERS) for m in mods.split()}
+LAYER_OF = {m: i for i, (_, _, mods) in enumerate(LAYERS) for m in mods.split()}
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
 
@@ -41,7 +44,7 @@ def module_of(path):
 def scan():
     """{module: set(modules it includes)} over SCAN; headers of include/ are the public API
     (every layer may use it) and are left out."""
-    edges, unknown = {}, []
+    edges, unknown, misplaced = {}, [], []
     for top in SCAN:
         for dirpath, _, files in os.walk(os.path.join(ROOT, top)):
             for f in sorted(files):
@@ -51,6 +54,9 @@ def scan():
                 if mod not in LAYER_OF:
                     unknown.append(os.path.relpath(os.path.join(dirpath, f), ROOT))
                     continue
+                folder = os.path.relpath(dirpath, ROOT)
+                if folder != LAYERS[LAYER_OF[mod]][1]:
+                    misplaced.append((os.path.join(folder, f), LAYERS[LAYER_OF[mod]]))
                 with open(os.path.join(dirpath, f), encoding="utf-8") as fh:
                     text = fh.read()
                 deps = edges.setdefault(mod, set())
@@ -59,7 +65,7 @@ def scan():
                     if dep in ("arcalloc", "arcalloc_config") or dep == mod:
                         continue
                     deps.add(dep)
-    return edges, unknown
+    return edges, unknown, misplaced
 
 
 def find_cycles(edges):
@@ -96,8 +102,10 @@ def find_cycles(edges):
 
 
 def main():
-    edges, unknown = scan()
+    edges, unknown, misplaced = scan()
     problems = []
+    for path, (name, folder, _) in misplaced:
+        problems.append("%s: a module of layer %s, which lives in %s/" % (path, name, folder))
     for path in unknown:
         problems.append("%s: no layer (add its module to LAYERS in %s)" % (path, __file__))
     for mod, deps in sorted(edges.items()):
@@ -112,7 +120,7 @@ def main():
 
     if "--dot" in sys.argv[1:]:
         print("digraph arcalloc {")
-        for i, (name, _) in enumerate(LAYERS):
+        for i, (name, _, _) in enumerate(LAYERS):
             mods = sorted(m for m in edges if LAYER_OF.get(m) == i)
             print('  subgraph cluster_%s { label="%s"; %s }' % (name, name, "; ".join(mods)))
         for mod, deps in sorted(edges.items()):
@@ -120,11 +128,11 @@ def main():
                 print("  %s -> %s;" % (mod, dep))
         print("}")
     else:
-        for i, (name, _) in reversed(list(enumerate(LAYERS))):
+        for i, (name, folder, _) in reversed(list(enumerate(LAYERS))):
             mods = sorted(m for m in edges if LAYER_OF.get(m) == i)
             if not mods:
                 continue
-            print("%s:" % name)
+            print("%s (%s):" % (name, folder))
             for mod in mods:
                 deps = sorted(edges[mod])
                 print("  %-10s -> %s" % (mod, " ".join(deps) if deps else "(nothing)"))

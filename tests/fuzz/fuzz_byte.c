@@ -13,7 +13,7 @@
 
 /* A known arcalloc bug (reproducer: crashes/fuzz_byte_tlsf/region-header-free): TLSF's dealloc
  * takes region start + 16 for a live block when the region is not the lowest and another region
- * starts right at its end (src/tlsf.c block_live_at reads the region header's size word as a
+ * starts right at its end (src/layers/tlsf.c block_live_at reads the region header's size word as a
  * block head and the next region's header as the next block), then corrupts the allocator
  * (used_bytes wraps, check() counts 9 broken invariants). While this is 1 the harness does not
  * probe that address on TLSF, so the fuzzer can go past it; set it to 0 once the bug is fixed. */

@@ -16,8 +16,8 @@ enum {
      * operation, each init and the teardown; the counts are checked after every operation. */
     CHECK_EVERY = 8,
 };
-/* The largest capacity init takes: one bit per 4 KiB page of the 1 TiB build (src/bitmap.h's
- * IDS_MAX, which arcalloc.h does not export; tests/test_ids.c pins the same). */
+/* The largest capacity init takes: one bit per 4 KiB page of the 1 TiB build (src/layers/bitmap.h's
+ * IDS_MAX, which arcalloc.h does not export; tests/layers/test_ids.c pins the same). */
 #define IDS_MAX     ((size_t)1 << 28)
 #define MODEL_MAX   ((size_t)1 << MODEL_LOG2)
 #define MODEL_WORDS (MODEL_MAX / 64)

@@ -14,7 +14,7 @@ enum {
     MAX_HEAPS = 4,  /* first-class heaps alive at once */
     THREAD_OPS = 8, /* blocks one helper thread frees or allocates */
 };
-/* Above this a request goes to page runs (src/arena.h's ARC_LARGE_THRESHOLD: 128 KiB). */
+/* Above this a request goes to page runs (src/process/arena.h's ARC_LARGE_THRESHOLD: 128 KiB). */
 #define LARGE_THRESHOLD ((size_t)128 << 10)
 /* The largest block asked for, and the most live bytes the model allows (RSS stays small). */
 #define SIZE_MAX_PICK  ((size_t)320 << 10)
@@ -22,9 +22,9 @@ enum {
 #define MALLOC_ALIGN   ((size_t)ARC_MIN_ALIGN)
 #define HEAP_NONE      (-1) /* a block of a thread heap (not of a first-class heap) */
 /* A known arcalloc bug (reproducer: crashes/fuzz_malloc/aligned-size0): a zero-size request
- * aligned above ARC_MIN_ALIGN fails with ENOMEM, because src/heap.c arc_heap_block_alloc passes
- * size 0 on to the byte allocator (which refuses it), and arc_large_alloc asks for 0 pages; so
- * posix_memalign(&p, 32, 0) returns ENOMEM. While it is 1 such requests ask for 1 byte instead,
+ * aligned above ARC_MIN_ALIGN fails with ENOMEM, because src/process/heap.c arc_heap_block_alloc
+ * passes size 0 on to the byte allocator (which refuses it), and arc_large_alloc asks for 0 pages;
+ * so posix_memalign(&p, 32, 0) returns ENOMEM. While it is 1 such requests ask for 1 byte instead,
  * so the fuzzer can go past it; set it to 0 once the bug is fixed. */
 #ifndef FUZZ_SKIP_ALIGNED_ZERO
 #define FUZZ_SKIP_ALIGNED_ZERO 0 /* fixed in arc_heap_block_alloc and arc_large_alloc */

@@ -23,7 +23,7 @@ HERE = Path(__file__).resolve().parent
 
 # Seconds one run of a case may take. The slowest case takes about 6 s under glibc; the margin is
 # for a slow allocator on a loaded machine. Two runs and the probe stay inside the 600 s meson
-# gives the test (tests/programs/meson.build).
+# gives the test (tests/preload/meson.build).
 DEFAULT_TIMEOUT = 240
 # Seconds for the probe run: one trivial start of the program.
 PROBE_TIMEOUT = 60

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "arcalloc.h"
-#include "../check.h"
+#include "check.h"
 
 /* Sizes from 1 byte to past any small-size class into whole-page and multi-megabyte blocks. */
 #define SIZE_STEPS    48

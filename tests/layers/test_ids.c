@@ -7,7 +7,7 @@
 #include "arcalloc.h"
 #include "check.h"
 
-/* The largest capacity: one bit per 4 KiB page of a 1 TiB window (src/bitmap.h). */
+/* The largest capacity: one bit per 4 KiB page of a 1 TiB window (src/layers/bitmap.h). */
 #define IDS_MAX ((size_t)1 << 28)
 
 /* Zero-filled state, 64-byte aligned as arcalloc.h asks; *raw is what to free. */

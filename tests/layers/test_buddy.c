@@ -1,5 +1,5 @@
-/* test_buddy.c: what only the buddy allocator promises (src/buddy.c): blocks are powers of two
- * from 16 B, the smallest that fits the request and its alignment, aligned to their own size;
+/* test_buddy.c: what only the buddy allocator promises (src/layers/buddy.c): blocks are powers of
+ * two from 16 B, the smallest that fits the request and its alignment, aligned to their own size;
  * regions are carved greedily into the largest naturally aligned blocks; a freed block merges
  * with its buddy (addr ^ size) and with nothing else; no bookkeeping inside the area, so
  * available is exactly total - used. The contract every backend keeps is test_byte_contract.c's:

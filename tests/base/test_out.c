@@ -1,6 +1,7 @@
-/* test_out.c: the buffered writer of the statistics report and the heap-profile dump (src/out.c).
- * Random sequences of arc_out_* calls (fixed seeds) against the same text built with snprintf,
- * through a file descriptor and through a FILE *, across flushes; a failing stream; no stream. */
+/* test_out.c: the buffered writer of the statistics report and the heap-profile dump
+ * (src/base/out.c). Random sequences of arc_out_* calls (fixed seeds) against the same text built
+ * with snprintf, through a file descriptor and through a FILE *, across flushes; a failing stream;
+ * no stream. */
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -8,7 +9,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "src/out.h"
+#include "out.h"
 
 #define EXPECT_MAX (1 << 20)
 static char expect[EXPECT_MAX], got[EXPECT_MAX + 1];

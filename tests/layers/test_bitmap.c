@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../src/bitmap.h"
+#include "bitmap.h"
 #include "check.h"
 
 /* Capacities under test: tiny, around one word, past one summary word (64 * 64 = 4096), and

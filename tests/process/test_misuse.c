@@ -288,7 +288,7 @@ static void run_case(const misuse_case_t *c)
         out[first - 1] = '\0'; /* the checks below look at the first line only */
     CHECKF(aborted, "%s: child did not abort (status 0x%x)", c->name, status);
     CHECKF(named, "%s: the child named no address", c->name);
-    /* src/report.c writes the address as arc_format_hex does: "0x", lower case, no leading
+    /* src/base/report.c writes the address as arc_format_hex does: "0x", lower case, no leading
      * zeros, which is what PRIxPTR after "0x" gives. */
     static char want[STDERR_MAX];
     snprintf(want, sizeof want, "arcalloc: %s at 0x%" PRIxPTR, c->expect, addr);

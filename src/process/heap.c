@@ -119,7 +119,8 @@ static void empty_give_back(arc_heap_t *h, bool all)
         h->peak_segments = 0;
         /* A heap emptied after a big phase starts small again: its next segment takes fresh
          * pages, which fault in as used, rather than a cached segment the phase left resident
-         * whole (it would stay so for as long as a few blocks live in it: tests/test_rss.c). */
+         * whole (it would stay so for as long as a few blocks live in it:
+         * tests/process/test_rss.c). */
         h->grow_fresh |= emptied;
     }
 }

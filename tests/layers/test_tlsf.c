@@ -1,5 +1,5 @@
-/* test_tlsf.c: what only the TLSF backend promises (src/tlsf.c's layout): exact statistics (an
- * 8-byte head word a live block, 32 bytes a region), the smallest region, refusals of pointers
+/* test_tlsf.c: what only the TLSF backend promises (src/layers/tlsf.c's layout): exact statistics
+ * (an 8-byte head word a live block, 32 bytes a region), the smallest region, refusals of pointers
  * into its headers and sentinels, check() seeing a broken head word, immediate coalescing in
  * every order, aligned blocks whose gaps merge back, one region's whole size as one block,
  * exhaustion that wastes nothing but a tail, and a pool above 8 GiB. Stats are predicted by the
@@ -14,10 +14,11 @@
 #include "check.h"
 
 /* A pointer that is no live block: ARC_NOT_ALLOCATED; in a secure build its would-be head word
- * may instead fail its seal, which is ARC_INVALID_PARAM (tests/test_headers.c). */
+ * may instead fail its seal, which is ARC_INVALID_PARAM (tests/layers/test_headers.c). */
 #define REFUSED(rc) ((rc) == ARC_NOT_ALLOCATED || (ARC_SECURE && (rc) == ARC_INVALID_PARAM))
 
-/* Layout facts documented at the top of src/tlsf.c, restated so the stats can be predicted. */
+/* Layout facts documented at the top of src/layers/tlsf.c, restated so the stats can be predicted.
+ */
 #define LIVE_HEADER     8u  /* a live block costs its usable size plus one 8-byte head word */
 #define REGION_OVERHEAD 32u /* region header + end sentinel: total = trimmed size - 32 */
 #define REGION_MIN      64u /* region overhead + one minimum (32-byte) block */
@@ -248,7 +249,8 @@ static void test_misuse(void)
 }
 
 /* check() is only worth running if it sees damage: break one header word at a time (the layout
- * is documented in src/tlsf.c: a block's head word sits just before its payload), then mend. */
+ * is documented in src/layers/tlsf.c: a block's head word sits just before its payload), then mend.
+ */
 static void test_check_detects(void)
 {
     pool_t p;

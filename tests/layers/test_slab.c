@@ -1,4 +1,4 @@
-/* test_slab.c: what only the slab allocator promises (src/slab.c): size classes from 16 B to
+/* test_slab.c: what only the slab allocator promises (src/layers/slab.c): size classes from 16 B to
  * 4 KiB, finer than powers of two; whole 4 KiB pages for everything else (page runs), which
  * coalesce when freed; slabs given back as pages once empty (one spare per class, which
  * remove_memory also gives back); bookkeeping only for slabs holding live objects; refusals

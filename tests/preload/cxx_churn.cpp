@@ -18,7 +18,7 @@
 #include "../check.h"
 
 /* The sized forms of operator delete are declared only with sized deallocation on: gcc turns it
- * on for C++14 and later, clang 14 needs -fsized-deallocation (tests/programs/meson.build). */
+ * on for C++14 and later, clang 14 needs -fsized-deallocation (tests/preload/meson.build). */
 #ifndef __cpp_sized_deallocation
 #error "build with -fsized-deallocation: the sized operator delete forms are part of the test"
 #endif

@@ -1,5 +1,5 @@
-/* test_dirty.c: the dirty-run caches of src/dirty.c on their own, with a release function that
- * records what comes back instead of decommitting it. Checks taking (best fit, alignment,
+/* test_dirty.c: the dirty-run caches of src/process/dirty.c on their own, with a release function
+ * that records what comes back instead of decommitting it. Checks taking (best fit, alignment,
  * splitting), putting (merging, slots, budget), decay by time with and without the purger
  * thread, purging, and that no page is ever both cached and released, or released twice. The
  * addresses are never touched: a cache holds ranges, not memory. */
@@ -10,8 +10,8 @@
 
 #include "arcalloc.h"
 #include "check.h"
-#include "src/dirty.h"
-#include "src/os.h"
+#include "dirty.h"
+#include "os.h"
 
 #define PAGE ((uintptr_t)ARC_PAGE_SIZE)
 /* A made-up address range, 1 GiB aligned: runs are numbers here. */

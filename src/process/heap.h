@@ -33,8 +33,8 @@
 /* A heap keeps its only segment, empty or not (a thread whose one block comes and goes does not
  * move it in and out of its byte allocator each time), unless the heap is empty after holding at
  * least this many segments since it last held none: a program that built up 8 MiB and freed it
- * all gets back to where it started (tests/test_rss.c). Every other empty segment goes to the
- * heap's dirty cache at once, committed until it decays (dirty.h). */
+ * all gets back to where it started (tests/process/test_rss.c). Every other empty segment goes to
+ * the heap's dirty cache at once, committed until it decays (dirty.h). */
 #define ARC_HEAP_EMPTIED_AFTER_SEGMENTS 8
 /* Live-block map granule: malloc's alignment, so every block start has its own bit. */
 #define ARC_GRANULE    ((size_t)ARC_MIN_ALIGN)

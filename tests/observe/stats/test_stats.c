@@ -210,95 +210,6 @@ static void *idle_main(void *arg)
     return arg;
 }
 
-/* A wave: a fresh thread fills about WAVE_BYTES with small blocks, then frees them all. Its heap
- * held 8 segments or more, so once empty it gives every one back (heap.h:
- * ARC_HEAP_EMPTIED_AFTER_SEGMENTS). */
-#define WAVE_BYTES    ((size_t)12 << 20)
-#define WAVE_BLOCK    256
-#define WAVE_SEGMENTS 8 /* the least the wave must have needed: 12 MiB in 1 MiB segments */
-#define WAVE_KEPT_MAX 0 /* segments the emptied heap may still hold */
-
-typedef struct {
-    struct arc_stats peak, after;
-} wave_t;
-
-static void *wave_main(void *arg)
-{
-    wave_t *w = arg;
-    static void *blocks[WAVE_BYTES / WAVE_BLOCK];
-    size_t n = WAVE_BYTES / WAVE_BLOCK;
-    for (size_t i = 0; i < n; i++)
-        blocks[i] = arc_malloc(WAVE_BLOCK);
-    arc_stats_get(&w->peak);
-    for (size_t i = 0; i < n; i++)
-        arc_free(blocks[i]);
-    arc_stats_get(&w->after);
-    return NULL;
-}
-
-static void check_wave(void)
-{
-    static wave_t w;
-    struct arc_stats s0;
-    arc_stats_get(&s0);
-    pthread_t tid;
-    CHECK(pthread_create(&tid, NULL, wave_main, &w) == 0);
-    pthread_join(tid, NULL);
-    CHECKF(w.peak.segments >= s0.segments + WAVE_SEGMENTS, "segments %llu at the peak, %llu before",
-           (unsigned long long)w.peak.segments, (unsigned long long)s0.segments);
-    CHECKF(w.after.segments <= s0.segments + WAVE_KEPT_MAX,
-           "segments %llu after freeing the wave, %llu before",
-           (unsigned long long)w.after.segments, (unsigned long long)s0.segments);
-}
-
-/* Bursts: a thread allocates a few blocks of one class, lets another class take and give back
- * whole spans, then frees the few. The bursty class must keep a span (re-pinned after the first
- * time its current span went back), not take and give back one per burst. */
-#define BURSTS          2000
-#define BURST_BLOCKS    4
-#define BURST_SIZE      48
-#define BURST_BIG_SIZE  1024
-#define BURST_BIG_COUNT 64 /* two 32 KiB spans of 1 KiB blocks: spans come and go each burst */
-
-typedef struct {
-    struct arc_stats before, after;
-} burst_t;
-
-static void *burst_main(void *arg)
-{
-    burst_t *b = arg;
-    void *few[BURST_BLOCKS], *big[BURST_BIG_COUNT];
-    arc_free(arc_malloc(1)); /* the heap exists before the first reading */
-    arc_stats_get(&b->before);
-    for (int round = 0; round < BURSTS; round++) {
-        for (int i = 0; i < BURST_BLOCKS; i++)
-            few[i] = arc_malloc(BURST_SIZE);
-        for (int i = 0; i < BURST_BIG_COUNT; i++)
-            big[i] = arc_malloc(BURST_BIG_SIZE);
-        for (int i = 0; i < BURST_BIG_COUNT; i++)
-            arc_free(big[i]);
-        for (int i = 0; i < BURST_BLOCKS; i++)
-            arc_free(few[i]);
-    }
-    arc_stats_get(&b->after);
-    return NULL;
-}
-
-static void check_bursts(void)
-{
-    static burst_t b;
-    pthread_t tid;
-    CHECK(pthread_create(&tid, NULL, burst_main, &b) == 0);
-    pthread_join(tid, NULL);
-    unsigned long long added = (unsigned long long)(b.after.spans_added - b.before.spans_added);
-    /* The 1 KiB class takes about one span per burst; the bursty class should add next to
-     * nothing on top (one span per burst without the re-pin: twice as many). */
-    printf("bursts: %llu spans taken in %d bursts\n", added, BURSTS);
-    CHECKF(added <= BURSTS * 3 / 2, "%llu spans taken in %d bursts", added, BURSTS);
-    CHECKF(added >= BURSTS / 2, "%llu spans taken in %d bursts: the 1 KiB spans went nowhere",
-           added, BURSTS);
-}
-
 static void check_threads(void)
 {
     static worker_t workers[THREADS];
@@ -659,8 +570,6 @@ int main(int argc, char **argv)
         check_threads();
         check_orphan_and_realloc();
         check_shared_heap();
-        check_wave();
-        check_bursts();
         check_peak();
     } else {
         check_no_counters();
