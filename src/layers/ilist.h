@@ -1,9 +1,10 @@
-/* ilist.h: the intrusive doubly linked free lists of the byte allocators (slab.c's free runs and
- * partial slabs, tlsf.c's free blocks, buddy.c's free blocks in normal builds): a link the
- * backend embeds in its node, a list that is a pointer to its first link (NULL: empty), pushed
- * at the front. Owns only the links' two words; never reads or writes past a link, allocates,
- * calls the OS, locks, prints or keeps globals. Whatever the backend keeps beside a list (the
- * bitmap of non-empty lists, counters) stays the backend's. */
+/* ilist.h: intrusive doubly linked lists: the byte allocators' free lists (slab.c's free runs
+ * and partial slabs, tlsf.c's free blocks, buddy.c's free blocks in normal builds) and the
+ * process allocator's lists (a heap's segments, its empty segments, a first-class heap's large
+ * runs). A link the owner embeds in its node, a list that is a pointer to its first link (NULL:
+ * empty), pushed at the front. Owns only the links' two words; never reads or writes past a link,
+ * allocates, calls the OS, locks, prints or keeps globals. Whatever the owner keeps beside a list
+ * (the bitmap of non-empty lists, a tail, counters) stays the owner's. */
 #ifndef ARC_ILIST_H
 #define ARC_ILIST_H
 

@@ -204,22 +204,42 @@ static bool cyclic_between(size_t lo, size_t x, size_t hi)
     return lo <= hi ? (lo < x && x <= hi) : (lo < x || x <= hi);
 }
 
+/* A table of `fresh_cap` slots of `stride` bytes holding every full slot of `old` (`old_cap`
+ * slots; a slot is empty while its first word is 0), each placed again from `home` by linear
+ * probing; `old` is unmapped. NULL, with `old` untouched, when the OS refuses the memory. */
+static void *table_regrow(void *old, size_t old_cap, size_t fresh_cap, size_t stride,
+                          size_t (*home)(const void *slot))
+{
+    size_t mask = fresh_cap - 1;
+    char *fresh = table_map(fresh_cap, stride);
+    if (!fresh)
+        return NULL;
+    for (size_t i = 0; i < old_cap; i++) {
+        const char *slot = (const char *)old + i * stride;
+        if (!*(const uintptr_t *)slot)
+            continue;
+        size_t j = home(slot) & mask;
+        while (*(const uintptr_t *)(fresh + j * stride))
+            j = (j + 1) & mask;
+        memcpy(fresh + j * stride, slot, stride);
+    }
+    if (old)
+        arc_os_unmap(old, old_cap * stride);
+    return fresh;
+}
+
+static size_t sample_home(const void *slot)
+{
+    return addr_hash(((const prof_sample_t *)slot)->ptr);
+}
+
 static bool samples_grow(void)
 {
     size_t cap = prof.samples_cap ? prof.samples_cap * 2 : SAMPLES_MIN;
-    prof_sample_t *fresh = table_map(cap, sizeof *fresh);
+    prof_sample_t *fresh =
+        table_regrow(prof.samples, prof.samples_cap, cap, sizeof *fresh, sample_home);
     if (!fresh)
         return false;
-    for (size_t i = 0; i < prof.samples_cap; i++) {
-        if (!prof.samples[i].ptr)
-            continue;
-        size_t j = addr_hash(prof.samples[i].ptr) & (cap - 1);
-        while (fresh[j].ptr)
-            j = (j + 1) & (cap - 1);
-        fresh[j] = prof.samples[i];
-    }
-    if (prof.samples)
-        arc_os_unmap(prof.samples, prof.samples_cap * sizeof *prof.samples);
     prof.samples = fresh;
     prof.samples_cap = cap;
     return true;
@@ -304,20 +324,18 @@ static uint64_t frames_hash(const uintptr_t *frames, int depth)
     return h ^ (h >> 29);
 }
 
+static size_t stack_home(const void *slot)
+{
+    return (size_t)(*(prof_stack_t *const *)slot)->hash;
+}
+
 static bool stacks_grow(void)
 {
     size_t cap = prof.stacks_cap ? prof.stacks_cap * 2 : STACKS_MIN;
-    prof_stack_t **fresh = table_map(cap, sizeof *fresh);
+    prof_stack_t **fresh =
+        table_regrow(prof.stacks, prof.stacks_cap, cap, sizeof *fresh, stack_home);
     if (!fresh)
         return false;
-    for (prof_stack_t *st = prof.all_stacks; st; st = st->next_all) {
-        size_t j = st->hash & (cap - 1);
-        while (fresh[j])
-            j = (j + 1) & (cap - 1);
-        fresh[j] = st;
-    }
-    if (prof.stacks)
-        arc_os_unmap(prof.stacks, prof.stacks_cap * sizeof *prof.stacks);
     prof.stacks = fresh;
     prof.stacks_cap = cap;
     return true;

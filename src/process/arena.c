@@ -243,7 +243,7 @@ static arc_large_t *large_desc_new(arc_dirty_cache_t *cache)
     arc_arena_lock();
     large = arc_arena.large_free;
     if (large)
-        arc_arena.large_free = large->next;
+        arc_arena.large_free = ARC_ILIST_ENTRY(large->link.next, arc_large_t, link);
     else
         large = meta_alloc_locked(sizeof *large);
     arc_arena_unlock();
@@ -257,7 +257,7 @@ static void large_desc_free(arc_dirty_cache_t *cache, arc_large_t *large)
         return;
     }
     arc_arena_lock();
-    large->next = arc_arena.large_free;
+    large->link.next = arc_arena.large_free ? &arc_arena.large_free->link : NULL;
     arc_arena.large_free = large;
     arc_arena_unlock();
 }

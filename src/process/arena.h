@@ -12,6 +12,7 @@
 
 #include "arcalloc.h"
 #include "dirty.h"
+#include "ilist.h"
 #include "os.h"
 #include "report.h"
 
@@ -31,7 +32,7 @@ typedef struct arc_large {
      * mapped back (fresh: freed without a dirty record), or the re-map failed (lost: the range
      * is no longer arcalloc's, its pages stay used in the page allocator forever). */
     bool fresh, lost;
-    struct arc_large *prev, *next; /* in heap->large (first-class heaps), or the free list */
+    arc_ilist_link_t link; /* in heap->large (first-class heaps), or the arena's free list */
 } arc_large_t;
 
 /* Page map entries: 0 = no large run starts in this page; (arc_large_t * | ARC_MAP_LARGE) for a

@@ -78,26 +78,17 @@ static void segment_guard(arc_segment_t *seg, bool accessible)
 
 static void empty_add(arc_heap_t *h, arc_segment_t *seg)
 {
-    seg->empty_prev = NULL;
-    seg->empty_next = h->empty_newest;
-    if (h->empty_newest)
-        h->empty_newest->empty_prev = seg;
-    else
+    if (!h->empty_newest)
         h->empty_oldest = seg;
-    h->empty_newest = seg;
+    arc_ilist_push(&h->empty_newest, &seg->empty_link);
     h->nempty++;
 }
 
 static void empty_remove(arc_heap_t *h, arc_segment_t *seg)
 {
-    if (seg->empty_prev)
-        seg->empty_prev->empty_next = seg->empty_next;
-    else
-        h->empty_newest = seg->empty_next;
-    if (seg->empty_next)
-        seg->empty_next->empty_prev = seg->empty_prev;
-    else
-        h->empty_oldest = seg->empty_prev;
+    if (h->empty_oldest == seg)
+        h->empty_oldest = ARC_ILIST_ENTRY(seg->empty_link.prev, arc_segment_t, empty_link);
+    arc_ilist_unlink(&h->empty_newest, &seg->empty_link);
     h->nempty--;
 }
 
@@ -153,10 +144,7 @@ static bool heap_grow(arc_heap_t *h)
     segment_guard(seg, false);
     seg->heap = h;
     seg->span_slots = 1; /* slot 0 is "no span" */
-    seg->next = h->segments;
-    if (h->segments)
-        h->segments->prev = seg;
-    h->segments = seg;
+    arc_ilist_push(&h->segments, &seg->link);
     h->nsegments++;
     if (h->nsegments > h->peak_segments)
         h->peak_segments = h->nsegments;
@@ -183,12 +171,7 @@ static void segment_release(arc_heap_t *h, arc_segment_t *seg)
     ARC_VG_LOUD();
     if (rc != ARC_OK)
         return;
-    if (seg->prev)
-        seg->prev->next = seg->next;
-    else
-        h->segments = seg->next;
-    if (seg->next)
-        seg->next->prev = seg->prev;
+    arc_ilist_unlink(&h->segments, &seg->link);
     h->nsegments--;
     empty_remove(h, seg);
     ARC_STAT_ADD(h, segments_released, 1);
@@ -423,15 +406,15 @@ bool arc_heap_trim(arc_heap_t *h)
 void arc_heap_release_all(arc_heap_t *h)
 {
     while (h->large) {
-        arc_large_t *large = h->large;
-        h->large = large->next;
+        arc_large_t *large = ARC_ILIST_ENTRY(h->large, arc_large_t, link);
+        h->large = large->link.next;
         arc_heap_forget_large(large);
         arc_large_free((void *)large->addr, large);
     }
     atomic_store_explicit(&h->remote, NULL, memory_order_relaxed);
     while (h->segments) {
-        arc_segment_t *seg = h->segments;
-        h->segments = seg->next;
+        arc_segment_t *seg = ARC_ILIST_ENTRY(h->segments, arc_segment_t, link);
+        h->segments = seg->link.next;
 #if ARC_PROF
         if (seg->sampled) {
             arc_prof_forget_range((uintptr_t)seg, ARC_SEGMENT_SIZE);
@@ -443,7 +426,8 @@ void arc_heap_release_all(arc_heap_t *h)
     arc_dirty_purge(&h->cache); /* a destroyed heap's memory goes back now */
     h->nsegments = 0;
     h->nempty = 0;
-    h->empty_newest = h->empty_oldest = NULL;
+    h->empty_newest = NULL;
+    h->empty_oldest = NULL;
     h->backend_ready = false;
     for (size_t c = 0; c < ARC_CLASSES; c++)
         h->current[c] = &arc_span_none;
@@ -465,8 +449,9 @@ size_t arc_heap_cached(const arc_heap_t *h, size_t counts[ARC_SIZE_BINS])
     size_t bytes = 0, limit = __atomic_load_n(&h->nsegments, __ATOMIC_RELAXED) + 1;
     for (size_t b = 0; counts && b < ARC_SIZE_BINS; b++)
         counts[b] = 0;
-    const arc_segment_t *seg = __atomic_load_n(&h->segments, __ATOMIC_RELAXED);
-    for (size_t n = 0; seg && n < limit; n++) {
+    const arc_ilist_link_t *link = __atomic_load_n(&h->segments, __ATOMIC_RELAXED);
+    for (size_t n = 0; link && n < limit; n++) {
+        const arc_segment_t *seg = ARC_ILIST_ENTRY(link, arc_segment_t, link);
         uint32_t slots = __atomic_load_n(&seg->span_slots, __ATOMIC_RELAXED) & ~(uint32_t)1;
         for (; slots; slots &= slots - 1) {
             const arc_span_t *span = &seg->spans[__builtin_ctz(slots)];
@@ -479,35 +464,26 @@ size_t arc_heap_cached(const arc_heap_t *h, size_t counts[ARC_SIZE_BINS])
                 counts[size / ARC_GRANULE] += capacity - used;
             bytes += (capacity - used) * size;
         }
-        seg = __atomic_load_n(&seg->next, __ATOMIC_RELAXED);
+        link = __atomic_load_n(&link->next, __ATOMIC_RELAXED);
     }
     return bytes;
 }
 
 void arc_heap_large_keep(arc_heap_t *h, arc_large_t *large)
 {
-    large->prev = NULL;
-    large->next = h->large;
-    if (h->large)
-        h->large->prev = large;
-    h->large = large;
+    arc_ilist_push(&h->large, &large->link);
 }
 
 void arc_heap_large_forget(arc_heap_t *h, arc_large_t *large)
 {
-    if (large->prev)
-        large->prev->next = large->next;
-    else
-        h->large = large->next;
-    if (large->next)
-        large->next->prev = large->prev;
+    arc_ilist_unlink(&h->large, &large->link);
 }
 
 size_t arc_heap_shared_used(const arc_heap_t *h)
 {
     size_t used = h->backend_ready ? h->ops->used_bytes(h->backend) : 0;
-    for (const arc_large_t *l = h->large; l; l = l->next)
-        used += arc_large_usable(l);
+    for (const arc_ilist_link_t *l = h->large; l; l = l->next)
+        used += arc_large_usable(ARC_ILIST_ENTRY(l, const arc_large_t, link));
     return used;
 }
 

@@ -87,11 +87,11 @@ _Static_assert(sizeof(arc_span_t) == 64, "one cache line per span descriptor");
 
 typedef struct arc_segment {
     arc_heap_t *heap;
-    struct arc_segment *prev, *next;
-    size_t backend_blocks; /* blocks the byte allocator has handed out of this segment */
-    uint32_t sampled;      /* live blocks in it that the heap profiler sampled */
-    uint32_t span_slots;   /* bit i: spans[i] describes a span (bit 0 is always set) */
-    struct arc_segment *empty_prev, *empty_next; /* heap's list of empty segments (heap.c) */
+    arc_ilist_link_t link;       /* in the heap's list of segments */
+    size_t backend_blocks;       /* blocks the byte allocator has handed out of this segment */
+    uint32_t sampled;            /* live blocks in it that the heap profiler sampled */
+    uint32_t span_slots;         /* bit i: spans[i] describes a span (bit 0 is always set) */
+    arc_ilist_link_t empty_link; /* in the heap's list of empty segments (heap.c) */
     uint64_t pad;
     /* Page of the segment -> the span covering it, NULL when no span does. */
     struct arc_span *span_at[ARC_SEGMENT_PAGES];
@@ -147,14 +147,15 @@ struct arc_heap {
     void *outbox[ARC_OUTBOX_BLOCKS];
     arc_heap_kind_t kind;
     bool backend_ready, abandoned;
-    pthread_mutex_t lock; /* shared heaps: held by every operation */
-    arc_segment_t *segments;
+    pthread_mutex_t lock;       /* shared heaps: held by every operation */
+    arc_ilist_link_t *segments; /* its segments' links, newest first */
     size_t nsegments;
     size_t peak_segments; /* most segments held since the heap last held none */
     bool grow_fresh; /* heap.c: emptied after a big phase, its next segment takes fresh pages */
     size_t nempty;   /* segments with no block of the byte allocator out, newest first: */
-    arc_segment_t *empty_newest, *empty_oldest;
-    arc_large_t *large;      /* shared heaps: their large runs, so destroy can free them */
+    arc_ilist_link_t *empty_newest;
+    arc_segment_t *empty_oldest;
+    arc_ilist_link_t *large; /* shared heaps: their large runs' links, so destroy frees them */
     arc_dirty_cache_t cache; /* freed large runs and segments, committed until they decay */
     arc_heap_t *next_all, *next_abandoned;
 #if ARC_STATS
