@@ -57,6 +57,9 @@ static const option_choice_t stats_choices[] = {{"0", ARC_STATS_MODE_OFF},
 static const option_choice_t bool_choices[] = {{"0", 0},    {"1", 1},  {"false", 0},
                                                {"true", 1}, {"no", 0}, {"yes", 1},
                                                {"off", 0},  {"on", 1}, {NULL, 0}};
+static const option_choice_t hugepages_choices[] = {
+    {"auto", ARC_HUGEPAGES_AUTO}, {"0", ARC_HUGEPAGES_OFF}, {"1", ARC_HUGEPAGES_ON},
+    {"off", ARC_HUGEPAGES_OFF},   {"on", ARC_HUGEPAGES_ON}, {NULL, 0}};
 /* Signals a dump may be tied to: the asynchronous ones. Faults (SEGV, BUS, FPE, ILL, ABRT, TRAP)
  * and KILL/STOP are left out: they cannot be caught or must not be. */
 static const option_choice_t signal_choices[] = {
@@ -108,6 +111,10 @@ static const option_def_t option_table[ARC_OPT_COUNT] = {
     [ARC_OPT_SECURE] = {"secure", "ARCALLOC_SECURE", OPT_BOOL, SECURE_DEFAULT, bool_choices, "0, 1",
                         "hardened mode: encoded free lists, guard pages, random reuse "
                         "(builds with -Dsecure=true)"},
+    [ARC_OPT_HUGEPAGES] = {"hugepages", "ARCALLOC_HUGEPAGES", OPT_ENUM, "auto", hugepages_choices,
+                           "auto, 0, 1",
+                           "transparent huge pages for segments and large blocks where the kernel "
+                           "allows them: auto (once 4 MiB are in use), 1 (at once) or 0 (never)"},
 };
 
 static const char *const source_names[] = {

@@ -20,11 +20,20 @@ typedef enum arc_option_id {
     ARC_OPT_DECAY,        /* milliseconds a freed page run stays committed (dirty.h) */
     ARC_OPT_PURGE_THREAD, /* 0 | 1: the purger thread gives decayed runs back when idle */
     ARC_OPT_SECURE,       /* 0 | 1: hardened mode (builds with -Dsecure=true) */
+    ARC_OPT_HUGEPAGES,    /* 0 | 1 | auto: transparent huge pages for the arena (arena.c) */
     ARC_OPT_COUNT
 } arc_option_id_t;
 
 /* arc_option_int(ARC_OPT_STATS): the report format asked for. */
 enum arc_stats_mode { ARC_STATS_MODE_OFF = 0, ARC_STATS_MODE_TEXT = 1, ARC_STATS_MODE_JSON = 2 };
+
+/* arc_option_int(ARC_OPT_HUGEPAGES): never ask for huge pages (and refuse them where the kernel
+ * would give them unasked), ask from the start, or ask once the heap is big enough. */
+enum arc_hugepages_mode {
+    ARC_HUGEPAGES_OFF = 0,
+    ARC_HUGEPAGES_ON = 1,
+    ARC_HUGEPAGES_AUTO = 2,
+};
 
 /* Where an option's effective value came from, lowest priority first. */
 typedef enum arc_option_source {

@@ -1,5 +1,5 @@
 /* os.c: every system call arcalloc makes (mmap, munmap, mremap, madvise, mprotect, getrandom,
- * open, write, close, abort, /proc reads).
+ * open, write, close, abort, /proc and /sys reads).
  * It holds no allocator state beyond call counters and never calls malloc. */
 #include "os.h"
 
@@ -30,7 +30,7 @@
 #endif
 
 static _Atomic size_t count_reserve, count_map, count_unmap, count_decommit, bytes_decommitted,
-    count_move;
+    count_move, count_hugepage;
 
 static void *map_aligned(size_t size, size_t align, int extra_flags)
 {
@@ -125,6 +125,54 @@ bool arc_os_map_at(void *addr, size_t size)
         arc_os_unmap(p, size);
         return false;
     }
+    return true;
+}
+
+/* The kernel's THP settings (Documentation/admin-guide/mm/transhuge.rst): `enabled` reads like
+ * "always [madvise] never", the mode in force in brackets; `hpage_pmd_size` is the huge page's
+ * size in bytes. */
+#define THP_ENABLED_PATH  "/sys/kernel/mm/transparent_hugepage/enabled"
+#define THP_PMD_SIZE_PATH "/sys/kernel/mm/transparent_hugepage/hpage_pmd_size"
+/* Longest text read from either file: the `enabled` line is about 25 characters. */
+#define THP_TEXT_MAX 64
+
+/* Reads up to THP_TEXT_MAX - 1 bytes of path into buf as a C string; false when it cannot. */
+static bool read_small_file(const char *path, char buf[THP_TEXT_MAX])
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, buf, THP_TEXT_MAX - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    return true;
+}
+
+void arc_os_thp_read(arc_os_thp_t *out)
+{
+    char buf[THP_TEXT_MAX];
+    *out = (arc_os_thp_t){.mode = ARC_OS_THP_NEVER, .huge_page_bytes = 0};
+    if (read_small_file(THP_ENABLED_PATH, buf)) {
+        if (strstr(buf, "[always]"))
+            out->mode = ARC_OS_THP_ALWAYS;
+        else if (strstr(buf, "[madvise]"))
+            out->mode = ARC_OS_THP_MADVISE;
+    }
+    if (read_small_file(THP_PMD_SIZE_PATH, buf)) {
+        size_t bytes = 0;
+        for (const char *s = buf; *s >= '0' && *s <= '9'; s++)
+            bytes = bytes * 10 + (size_t)(*s - '0');
+        out->huge_page_bytes = bytes;
+    }
+}
+
+bool arc_os_hugepages(void *addr, size_t size, bool huge)
+{
+    if (madvise(addr, size, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) != 0)
+        return false;
+    atomic_fetch_add_explicit(&count_hugepage, 1, memory_order_relaxed);
     return true;
 }
 
@@ -305,4 +353,5 @@ void arc_os_counts_get(arc_os_counts_t *out)
     out->decommit_calls = atomic_load_explicit(&count_decommit, memory_order_relaxed);
     out->decommitted_bytes = atomic_load_explicit(&bytes_decommitted, memory_order_relaxed);
     out->move_calls = atomic_load_explicit(&count_move, memory_order_relaxed);
+    out->hugepage_calls = atomic_load_explicit(&count_hugepage, memory_order_relaxed);
 }

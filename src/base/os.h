@@ -34,6 +34,24 @@ bool arc_os_move(void *from, void *to, size_t size);
  * is mapped there (MAP_FIXED_NOREPLACE: never over another mapping). False when refused. */
 bool arc_os_map_at(void *addr, size_t size);
 
+/* The kernel's transparent huge pages (THP), read from sysfs at start-up: its mode (`enabled`:
+ * never, madvise, always; NEVER when it cannot be read) and the size of one huge page
+ * (`hpage_pmd_size`, 0 when unknown). */
+typedef enum arc_os_thp_mode {
+    ARC_OS_THP_NEVER,   /* no huge pages for anonymous memory, asked for or not */
+    ARC_OS_THP_MADVISE, /* huge pages only where MADV_HUGEPAGE asks for them */
+    ARC_OS_THP_ALWAYS,  /* huge pages wherever they fit, unless MADV_NOHUGEPAGE */
+} arc_os_thp_mode_t;
+typedef struct arc_os_thp {
+    arc_os_thp_mode_t mode;
+    size_t huge_page_bytes;
+} arc_os_thp_t;
+void arc_os_thp_read(arc_os_thp_t *out);
+/* Asks the kernel to back [addr, addr+size) with huge pages where they fit (huge = true:
+ * MADV_HUGEPAGE), or never to (MADV_NOHUGEPAGE). Page-aligned arguments; false when refused (a
+ * kernel without THP). */
+bool arc_os_hugepages(void *addr, size_t size, bool huge);
+
 /* Makes [addr, addr+size) inaccessible (accessible = false: PROT_NONE, a guard page) or readable
  * and writable again. Page-aligned arguments. False when the OS refuses (vm.max_map_count). */
 bool arc_os_protect(void *addr, size_t size, bool accessible);
@@ -80,6 +98,7 @@ size_t arc_os_peak_resident_bytes(void);
 /* Counts of calls made, for the statistics. */
 typedef struct arc_os_counts {
     size_t reserve_calls, map_calls, unmap_calls, decommit_calls, decommitted_bytes, move_calls;
+    size_t hugepage_calls; /* arc_os_hugepages calls the kernel accepted */
 } arc_os_counts_t;
 void arc_os_counts_get(arc_os_counts_t *out);
 

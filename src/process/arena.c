@@ -1,7 +1,8 @@
 /* arena.c: reserves the process's address range, runs the page allocator over it, keeps the
  * page map, serves large page runs (with a guard page each in secure mode, freed runs kept dirty
- * within a budget, moved by mremap) and decides secure mode at start-up. Every call here is a
- * slow path under one mutex; it never touches a byte allocator and never calls malloc. */
+ * within a budget, moved by mremap), decides secure mode at start-up and when the range gets
+ * transparent huge pages (freed runs then go back in whole huge pages where they can). Every call
+ * here is a slow path under one mutex; it never touches a byte allocator and never calls malloc. */
 #include "arena.h"
 
 #include <stdatomic.h>
@@ -13,6 +14,9 @@
 #include "vg.h"
 
 arc_arena_t arc_arena = {.lock = PTHREAD_MUTEX_INITIALIZER};
+/* Huge pages (below): serialises a switch of `auto` and its madvise, so that the window's advice
+ * is the state's. A leaf lock, taken only on a switch (rare) and by huge_match. */
+static pthread_mutex_t huge_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Metadata comes from the OS in chunks this big (heaps, large-run descriptors). */
 #define META_CHUNK ((size_t)1 << 20)
@@ -21,6 +25,9 @@ arc_arena_t arc_arena = {.lock = PTHREAD_MUTEX_INITIALIZER};
 #define WINDOW_ALIGN                                                                               \
     (ARC_ADDRESS_SPACE_BYTES < ARC_PAGES_MAX_ALIGN ? (size_t)ARC_ADDRESS_SPACE_BYTES               \
                                                    : ARC_PAGES_MAX_ALIGN)
+_Static_assert(WINDOW_ALIGN % ARC_HUGE_PAGE_SIZE == 0 &&
+                   ARC_ARENA_MIN_RESERVE % ARC_HUGE_PAGE_SIZE == 0,
+               "the window starts and ends on huge page boundaries");
 
 void arc_arena_lock(void)
 {
@@ -70,6 +77,7 @@ void arc_arena_figures(arc_arena_figures_t *out)
 void arc_arena_fork_child(void)
 {
     pthread_mutex_init(&arc_arena.lock, NULL);
+    pthread_mutex_init(&huge_lock, NULL);
 }
 
 /* Secure mode: on by default in a secure build (ARCALLOC_SECURE=0 turns it off); a normal build
@@ -88,6 +96,112 @@ static void secure_init(void)
     if (want && arc_option_source(ARC_OPT_SECURE) != ARC_SRC_DEFAULT)
         arc_report_warning("this build has no secure mode; rebuild with -Dsecure=true", NULL);
 #endif
+}
+
+/* ---- huge pages ------------------------------------------------------------------------------
+ * The window is one mapping; MADV_HUGEPAGE on all of it lets every 2 MiB-aligned extent of it be
+ * backed by one huge page when it is first touched, which a segment pair, a large run or a mix of
+ * both then share (the page allocator fills the lowest free pages first, so extents fill up
+ * before new ones are touched). One call for the whole window, not one per extent: the mapping
+ * stays one (a madvise on part of a mapping splits it in the kernel). With `auto` the call waits
+ * until ARC_HUGE_AUTO_BYTES are in use, so a small program keeps 4 KiB pages, and
+ * MADV_NOHUGEPAGE takes it back when no more than ARC_HUGE_AUTO_OFF_BYTES are, so a program that
+ * freed a big heap does not grow its next small one in huge pages. Huge pages already there stay
+ * until their extent goes back; pages faulted in before stay small (the kernel's khugepaged may
+ * merge them later). */
+
+/* Start-up: what the kernel allows and what ARCALLOC_HUGEPAGES asks. Under valgrind nothing is
+ * asked: memcheck's own mappings are what count there. */
+static void huge_init(void *window, size_t size)
+{
+    long long want = arc_option_int(ARC_OPT_HUGEPAGES);
+    arc_os_thp_t thp;
+    arc_os_thp_read(&thp);
+    arc_huge_state_t state = ARC_HUGE_NONE;
+    if (thp.mode != ARC_OS_THP_NEVER && thp.huge_page_bytes == ARC_HUGE_PAGE_SIZE &&
+        !ARC_VG_RUNNING())
+        state = want == ARC_HUGEPAGES_ON     ? ARC_HUGE_ACTIVE
+                : want == ARC_HUGEPAGES_AUTO ? ARC_HUGE_WAITING
+                                             : ARC_HUGE_NONE;
+    /* In mode always the kernel would back the window with huge pages unasked: refused while
+     * they are not on (auto), or for good (off). */
+    arc_arena.huge_refuse = thp.mode == ARC_OS_THP_ALWAYS && !ARC_VG_RUNNING();
+    if (state == ARC_HUGE_ACTIVE)
+        arc_os_hugepages(window, size, true);
+    else if (arc_arena.huge_refuse)
+        arc_os_hugepages(window, size, false);
+    arc_arena.huge_auto = state == ARC_HUGE_WAITING;
+    atomic_store_explicit(&arc_arena.huge, state, memory_order_relaxed);
+}
+
+static arc_huge_state_t huge_state(void)
+{
+    return (arc_huge_state_t)atomic_load_explicit(&arc_arena.huge, memory_order_relaxed);
+}
+
+/* Bytes in heap segments and live large runs, plus `adding` not counted yet. */
+static size_t huge_in_use(size_t adding)
+{
+    return atomic_load_explicit(&arc_arena.segment_bytes, memory_order_relaxed) +
+           atomic_load_explicit(&arc_arena.large_bytes, memory_order_relaxed) + adding;
+}
+
+/* `auto`: switches huge pages on when the bytes in use (with `adding` bytes just handed out)
+ * reach ARC_HUGE_AUTO_BYTES, off when they fall to ARC_HUGE_AUTO_OFF_BYTES. Two relaxed loads
+ * when nothing changes; called without the arena lock (it makes a system call). */
+static void huge_update(size_t adding)
+{
+    arc_huge_state_t state = huge_state();
+    if (state == ARC_HUGE_NONE || !arc_arena.huge_auto)
+        return;
+    size_t in_use = huge_in_use(adding);
+    if (state == ARC_HUGE_ACTIVE ? in_use > ARC_HUGE_AUTO_OFF_BYTES : in_use < ARC_HUGE_AUTO_BYTES)
+        return;
+    pthread_mutex_lock(&huge_lock);
+    state = huge_state();
+    in_use = huge_in_use(adding);
+    bool on = state == ARC_HUGE_WAITING && in_use >= ARC_HUGE_AUTO_BYTES;
+    bool off = state == ARC_HUGE_ACTIVE && in_use <= ARC_HUGE_AUTO_OFF_BYTES;
+    if (on || off) {
+        arc_os_hugepages((void *)arc_arena.base, arc_arena.size, on);
+        atomic_store_explicit(&arc_arena.huge, on ? ARC_HUGE_ACTIVE : ARC_HUGE_WAITING,
+                              memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&huge_lock);
+}
+
+/* A mapping made anew inside the window (arc_large_move's refill) gets the window's advice. */
+static void huge_match(void *addr, size_t size)
+{
+    pthread_mutex_lock(&huge_lock);
+    arc_huge_state_t state = huge_state();
+    if (state == ARC_HUGE_ACTIVE)
+        arc_os_hugepages(addr, size, true);
+    else if (state == ARC_HUGE_WAITING || arc_arena.huge_refuse)
+        arc_os_hugepages(addr, size, false);
+    pthread_mutex_unlock(&huge_lock);
+}
+
+/* A run [*lo, *hi) about to go back: when the rest of the huge page holding its first (or last)
+ * page is free, those free pages are taken too, so that the run and they go back together as a
+ * whole huge page. Giving back part of a huge page splits it into 4 KiB pages for good (until
+ * the kernel merges them again); a whole one goes back at once, its page table with it, and the
+ * next touch of that extent gets a huge page again. Free pages already read as zero: giving them
+ * back again costs nothing but the call. */
+static void huge_widen(uintptr_t *lo, uintptr_t *hi)
+{
+    uintptr_t head = *lo & ~(uintptr_t)(ARC_HUGE_PAGE_SIZE - 1);
+    uintptr_t tail = (*hi + ARC_HUGE_PAGE_SIZE - 1) & ~(uintptr_t)(ARC_HUGE_PAGE_SIZE - 1);
+    if (head == *lo && tail == *hi)
+        return;
+    arc_arena_lock();
+    if (head < *lo && arc_pages_alloc_at(arc_arena.pages, head, (*lo - head) / ARC_PAGE_SIZE,
+                                         ARC_PAGE_SIZE) == ARC_OK)
+        *lo = head;
+    if (*hi < tail && arc_pages_alloc_at(arc_arena.pages, *hi, (tail - *hi) / ARC_PAGE_SIZE,
+                                         ARC_PAGE_SIZE) == ARC_OK)
+        *hi = tail;
+    arc_arena_unlock();
 }
 
 bool arc_arena_init(void)
@@ -116,6 +230,7 @@ bool arc_arena_init(void)
             arc_os_unmap(pages, state_bytes);
         return false;
     }
+    huge_init(window, got);
     arc_arena.pagemap = pagemap;
     arc_arena.segmap = pagemap + page_map_bytes / sizeof(uintptr_t);
     arc_arena.pages = pages;
@@ -162,12 +277,15 @@ static uintptr_t pages_alloc_locked(size_t pages, size_t align)
 _Static_assert(DIRTY_FLOOR_BYTES % ARC_PAGE_SIZE == 0, "the floor is whole pages");
 
 /* A run is decommitted before its pages are free: once free, another thread may take and write
- * them. */
+ * them. With huge pages on, it goes back with the free pages around it up to whole huge pages. */
 void arc_arena_run_release(uintptr_t addr, size_t pages)
 {
-    arc_os_decommit((void *)addr, pages * ARC_PAGE_SIZE);
+    uintptr_t lo = addr, hi = addr + pages * ARC_PAGE_SIZE;
+    if (huge_state() != ARC_HUGE_NONE) /* huge pages may back the run even when off again */
+        huge_widen(&lo, &hi);
+    arc_os_decommit((void *)lo, hi - lo);
     arc_arena_lock();
-    arc_pages_dealloc(arc_arena.pages, addr, pages);
+    arc_pages_dealloc(arc_arena.pages, lo, (hi - lo) / ARC_PAGE_SIZE);
     arc_arena_unlock();
 }
 
@@ -203,6 +321,8 @@ uintptr_t arc_arena_pages_alloc(arc_dirty_cache_t *cache, size_t pages, size_t a
         addr = pages_alloc_locked(pages, align);
         arc_arena_unlock();
     }
+    if (addr)
+        huge_update(pages * ARC_PAGE_SIZE); /* the caller counts them in use next */
     return addr;
 }
 
@@ -213,6 +333,7 @@ void arc_arena_pages_free(arc_dirty_cache_t *cache, uintptr_t addr, size_t pages
         arc_arena_run_release(addr, pages);
     else
         arc_dirty_put(cache, addr, pages, dirty_budget_pages());
+    huge_update(0); /* the caller no longer counts them in use */
 }
 
 void arc_arena_segment_add(uintptr_t seg)
@@ -383,9 +504,10 @@ bool arc_large_move(void *p, arc_large_t *large, void *q)
      * is not ours any more and must never be handed out again (MAP_FIXED would wipe that
      * mapping). Its pages stay used in the page allocator forever: address space lost, never
      * memory corrupted. */
-    if (arc_os_map_at(p, bytes))
+    if (arc_os_map_at(p, bytes)) {
         large->fresh = true;
-    else
+        huge_match(p, bytes);
+    } else
         large->lost = true;
     return true;
 }

@@ -62,6 +62,37 @@ typedef struct arc_large {
 /* Under valgrind memcheck shadows every reserved byte, and 64 GiB takes it a minute: 2 GiB. */
 #define ARC_ARENA_VALGRIND_RESERVE ((size_t)2 << 30)
 
+/* Transparent huge pages (docs/design.md, "Huge pages"). The size of one: the kernel's PMD size
+ * on x86-64 (and on arm64 with 4 KiB pages); a kernel reporting another size gets none asked
+ * for. A huge page backs an aligned pair of segments, or large runs, or a mix. */
+#define ARC_HUGE_PAGE_SIZE ((size_t)2 << 20)
+_Static_assert(ARC_HUGE_PAGE_SIZE % ARC_SEGMENT_SIZE == 0,
+               "a huge page holds whole segments, so a segment never straddles two");
+/* ARCALLOC_HUGEPAGES=auto: huge pages are asked for once this many bytes are in use in heap
+ * segments and large runs. A huge page makes its whole 2 MiB resident on the first touch, where
+ * 4 KiB pages fault in only what is touched: a hello world (one segment) would double its RSS,
+ * and a python3 start-up (3.6 MiB of pages at its peak) grow by a third. Below 4 MiB the faults
+ * huge pages would save are at most 1 024 (about 15 ms at this machine's 15 us a fault). Above
+ * it every 2 MiB touched costs one fault, not 512; but pages touched before stay 4 KiB pages as
+ * long as their 2 MiB extent is partly in use, so a higher threshold costs a busy heap dearly
+ * (bench/largethreads, 18 MiB live: 968 faults and 0.06 s at 4 MiB, 2 003 and 0.13 s at 8 MiB,
+ * 14 247 and 1.1 s at 16 MiB). */
+#define ARC_HUGE_AUTO_BYTES ((size_t)4 << 20)
+/* ... and given up again (MADV_NOHUGEPAGE: new faults get 4 KiB pages) when no more than one
+ * segment's worth is in use: the program freed its big heap, and what it allocates next is a
+ * small heap again (tests/test_rss.c: after freeing 1 GiB, the next segment in a huge page kept
+ * RSS 0.7 MiB above its start). Far below the threshold, so a heap hovering near either does not
+ * switch back and forth. */
+#define ARC_HUGE_AUTO_OFF_BYTES ARC_SEGMENT_SIZE
+_Static_assert(ARC_HUGE_AUTO_OFF_BYTES < ARC_HUGE_AUTO_BYTES, "off below on");
+
+/* Where the window stands with huge pages. */
+typedef enum arc_huge_state {
+    ARC_HUGE_NONE,    /* not asked for: off, the kernel's mode is never, or under valgrind */
+    ARC_HUGE_WAITING, /* auto: asked for once ARC_HUGE_AUTO_BYTES are in use (again) */
+    ARC_HUGE_ACTIVE,  /* MADV_HUGEPAGE is on the window */
+} arc_huge_state_t;
+
 typedef struct arc_arena {
     uintptr_t base;     /* window start; 0 until initialised */
     size_t size;        /* window bytes (address_space, or less if the OS refused) */
@@ -78,6 +109,11 @@ typedef struct arc_arena {
      * keep depends on them), kept without the lock; the page allocator's peak, under it. */
     _Atomic size_t segment_bytes, large_bytes, large_count, large_allocs;
     size_t peak_pages;
+    /* Huge pages, set at start-up but `huge`, an arc_huge_state_t that `auto` (huge_auto)
+     * switches between WAITING and ACTIVE; huge_refuse: the kernel's mode is always, so the
+     * window carries MADV_NOHUGEPAGE whenever huge pages are not on. */
+    _Atomic int huge;
+    bool huge_auto, huge_refuse;
 } arc_arena_t;
 
 extern arc_arena_t arc_arena;

@@ -122,7 +122,7 @@ int main(void)
     /* Large blocks: 64 rounds of a 16 MiB block, touched and freed, nothing else large live. The
      * first round faults its pages in; the others reuse them (the freed run stays committed), so
      * together they take fewer faults than one round's pages. */
-    enum { ROUNDS = 64, LARGE = 16 * MIB, PAGE = 4096 };
+    enum { ROUNDS = 64, LARGE = 16 * MIB, PAGE = 4096, HUGE_PAGE = 2 * MIB };
     long faults_first = 0, faults_rest = 0;
     for (int round = 0; round < ROUNDS; round++) {
         long before = minor_faults();
@@ -139,7 +139,9 @@ int main(void)
     printf("large blocks: %d x 16 MiB: %ld page faults in the first round, %ld in the %d others; "
            "RSS %zu KiB after %ld ms idle\n",
            ROUNDS, faults_first, faults_rest, ROUNDS - 1, after_large / KIB, waited);
-    CHECK(faults_first >= LARGE / PAGE / 2); /* the first round did touch fresh pages */
+    /* The first round did touch fresh pages: a fault per 4 KiB page, or per 2 MiB where huge
+     * pages back the block (the 1 GiB phase turned them on: docs/design.md, "Huge pages"). */
+    CHECK(faults_first >= LARGE / HUGE_PAGE);
     CHECKF(faults_rest < LARGE / PAGE, "%ld page faults in %d rounds that reuse the block",
            faults_rest, ROUNDS - 1);
     CHECKF(after_large <= start_plus_tenth(start),

@@ -1,0 +1,211 @@
+/* test_hugepages.c: transparent huge pages under arcalloc (ARCALLOC_HUGEPAGES, docs/design.md
+ * "Huge pages"). One case per run, named by the argument; meson runs each with its setting:
+ *
+ *   big    (auto) 64 MiB of small blocks, touched: where the kernel's THP mode is madvise or
+ *          always, the mappings holding them have AnonHugePages > 0 (and so has
+ *          /proc/self/smaps_rollup); where it is never, both are 0 and the blocks still work.
+ *   small  (auto) 2 MiB of small blocks, below the 4 MiB in use at which auto turns huge pages
+ *          on: none back them in any mode, and RSS grows by about what was touched.
+ *   off    (ARCALLOC_HUGEPAGES=0) the 64 MiB of `big`: none back them in any mode.
+ *   on     (ARCALLOC_HUGEPAGES=1) the 2 MiB of `small`: huge pages back them at once where the
+ *          kernel allows them (0 where its mode is never).
+ *
+ * Huge pages depend on the kernel finding free 2 MiB of physical memory; on a machine short of
+ * it the kernel falls back to 4 KiB pages and `big`/`on` fail with a message that says so. The
+ * mode read is printed first, so a log always shows what was expected and why. */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+
+enum { KIB = 1 << 10, MIB = 1 << 20 };
+
+/* The heap sizes of the cases: `big` is sixteen times the auto threshold (4 MiB in use,
+ * src/arena.h), so nearly all of it is allocated after huge pages are on; `small` is half of it
+ * (its blocks, with size-class rounding and headers, keep the pages in use under 4 MiB). */
+#define BIG_BYTES   ((size_t)64 * MIB)
+#define SMALL_BYTES ((size_t)2 * MIB)
+/* Small blocks: span-sized classes up to 1 KiB (design.md, "Small blocks live in spans"). */
+#define BLOCK_MIN 32u
+#define BLOCK_MAX 256u
+/* `small` may grow RSS by what it touched, plus a quarter for size-class rounding and span and
+ * segment headers, plus 1 MiB for the segment the heap fills first: a huge page per 2 MiB
+ * touched would add up to 2 MiB more. */
+#define SMALL_RSS_SLACK_DIV 4u
+#define SMALL_RSS_EXTRA     ((size_t)1 * MIB)
+
+typedef enum { THP_NEVER, THP_MADVISE, THP_ALWAYS } thp_mode_t;
+
+/* The kernel's THP mode: the bracketed word of /sys/kernel/mm/transparent_hugepage/enabled
+ * ("always [madvise] never"); never when the file is missing (a kernel without THP). */
+static thp_mode_t thp_mode(const char **name)
+{
+    char buf[128] = "";
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    if (f) {
+        if (!fgets(buf, sizeof buf, f))
+            buf[0] = '\0';
+        fclose(f);
+    }
+    if (strstr(buf, "[always]")) {
+        *name = "always";
+        return THP_ALWAYS;
+    }
+    if (strstr(buf, "[madvise]")) {
+        *name = "madvise";
+        return THP_MADVISE;
+    }
+    *name = f ? "never" : "never (no THP in this kernel)";
+    return THP_NEVER;
+}
+
+/* AnonHugePages in KiB of the whole process (/proc/self/smaps_rollup). */
+static long rollup_huge_kib(void)
+{
+    FILE *f = fopen("/proc/self/smaps_rollup", "r");
+    char line[256];
+    long kib = -1;
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "AnonHugePages:", 14) == 0)
+            kib = atol(line + 14);
+    fclose(f);
+    return kib;
+}
+
+/* AnonHugePages in KiB of the mappings that overlap [lo, hi) (/proc/self/smaps): arcalloc's
+ * window, where the blocks are, and nothing else of the process. */
+static long range_huge_kib(uintptr_t lo, uintptr_t hi)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    char line[512];
+    long kib = 0;
+    bool inside = false;
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long start, end;
+        /* A mapping's first line: "start-end perms offset dev inode [path]". */
+        if (sscanf(line, "%lx-%lx ", &start, &end) == 2 && strchr(line, '-') < strchr(line, ' '))
+            inside = start < hi && lo < end;
+        else if (inside && strncmp(line, "AnonHugePages:", 14) == 0)
+            kib += atol(line + 14);
+    }
+    fclose(f);
+    return kib;
+}
+
+/* A chain of small blocks: each holds the next pointer, then bytes of its own pattern. */
+typedef struct block {
+    struct block *next;
+    size_t size;
+} block_t;
+
+typedef struct chain {
+    block_t *head;
+    uintptr_t lo, hi; /* the blocks' address range */
+    size_t count;
+} chain_t;
+
+static chain_t fill(size_t total)
+{
+    chain_t c = {.head = NULL, .lo = UINTPTR_MAX, .hi = 0, .count = 0};
+    check_rng_t rng = {0x9e3779b97f4a7c15ULL};
+    for (size_t bytes = 0; bytes < total; c.count++) {
+        size_t size = (size_t)check_range(&rng, BLOCK_MIN, BLOCK_MAX);
+        block_t *b = malloc(size);
+        if (!b) {
+            CHECKF(0, "malloc(%zu) failed after %zu blocks", size, c.count);
+            break;
+        }
+        memset(b, (int)(c.count & 0xff), size); /* every byte touched */
+        b->next = c.head;
+        b->size = size;
+        c.head = b;
+        bytes += size;
+        if ((uintptr_t)b < c.lo)
+            c.lo = (uintptr_t)b;
+        if ((uintptr_t)b + size > c.hi)
+            c.hi = (uintptr_t)b + size;
+    }
+    return c;
+}
+
+/* Checks every block's pattern (huge pages must change nothing the program sees), frees them. */
+static void drain(chain_t *c)
+{
+    size_t i = c->count, bad = 0;
+    while (c->head) {
+        block_t *b = c->head;
+        const unsigned char *bytes = (const unsigned char *)b;
+        i--;
+        for (size_t k = sizeof *b; k < b->size; k++)
+            bad += bytes[k] != (unsigned char)(i & 0xff);
+        c->head = b->next;
+        free(b);
+    }
+    CHECKF(bad == 0, "%zu bytes of the blocks changed", bad);
+}
+
+int main(int argc, char **argv)
+{
+    const char *which = argc > 1 ? argv[1] : "big";
+    const char *mode_name;
+    thp_mode_t mode = thp_mode(&mode_name);
+    bool big = strcmp(which, "big") == 0 || strcmp(which, "off") == 0;
+    /* Whether huge pages must back the blocks: auto above its threshold and on, where the
+     * kernel gives them at all. */
+    bool want = (strcmp(which, "big") == 0 || strcmp(which, "on") == 0) && mode != THP_NEVER;
+    if (strcmp(which, "big") && strcmp(which, "small") && strcmp(which, "off") &&
+        strcmp(which, "on")) {
+        fprintf(stderr, "usage: test_hugepages big|small|off|on\n");
+        return 2;
+    }
+    printf("case %s, THP mode %s: expecting %s\n", which, mode_name,
+           want ? "AnonHugePages > 0 under the blocks" : "no huge pages under the blocks");
+
+    free(malloc(1)); /* arcalloc started: its fixed costs are in the starting RSS */
+    size_t rss_start = check_rss_bytes();
+    chain_t c = fill(big ? BIG_BYTES : SMALL_BYTES);
+    size_t rss = check_rss_bytes();
+    long range = range_huge_kib(c.lo, c.hi), rollup = rollup_huge_kib();
+    printf("%zu blocks, %zu MiB: RSS %zu -> %zu KiB; AnonHugePages %ld KiB under the blocks, %ld "
+           "KiB in the process\n",
+           c.count, (big ? BIG_BYTES : SMALL_BYTES) / MIB, rss_start / KIB, rss / KIB, range,
+           rollup);
+    CHECK(range >= 0 && rollup >= 0); /* /proc/self/smaps and smaps_rollup were read */
+    if (want) {
+        CHECKF(range > 0,
+               "no huge page under %zu MiB of blocks in THP mode %s (is memory too "
+               "fragmented for 2 MiB pages? see /proc/buddyinfo)",
+               (big ? BIG_BYTES : SMALL_BYTES) / MIB, mode_name);
+        CHECK(rollup >= range);
+    } else {
+        CHECKF(range == 0, "%ld KiB of huge pages under the blocks (case %s, THP mode %s)", range,
+               which, mode_name);
+        if (mode == THP_NEVER)
+            CHECKF(rollup == 0, "%ld KiB of huge pages in THP mode never", rollup);
+    }
+    if (strcmp(which, "small") == 0) {
+        size_t limit =
+            rss_start + SMALL_BYTES + SMALL_BYTES / SMALL_RSS_SLACK_DIV + SMALL_RSS_EXTRA;
+        CHECKF(rss <= limit, "a %zu MiB heap grew RSS from %zu to %zu KiB (limit %zu KiB)",
+               SMALL_BYTES / MIB, rss_start / KIB, rss / KIB, limit / KIB);
+    }
+    drain(&c);
+    /* The allocator still works after the blocks went back: a round of small and large blocks. */
+    for (size_t size = BLOCK_MIN; size <= 8 * MIB; size *= 2) {
+        char *p = malloc(size);
+        CHECK(p != NULL);
+        if (p) {
+            memset(p, 0x5a, size);
+            CHECK(p[size - 1] == 0x5a);
+        }
+        free(p);
+    }
+    return check_done();
+}
