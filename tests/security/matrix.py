@@ -122,7 +122,7 @@ class Allocator:
 
 def build_is_secure(builddir):
     """Whether builddir was configured -Dsecure=true (its arcalloc_config.h says so)."""
-    with open(os.path.join(builddir, "arcalloc_config.h")) as f:
+    with open(os.path.join(builddir, "include", "arcalloc_config.h")) as f:
         return re.search(r"^#define ARC_SECURE 1\b", f.read(), re.M) is not None
 
 
