@@ -3,7 +3,9 @@
 files the heap profiler writes at exit: the folded stacks (fn_a:fn_b:fn_c within 15% of 1:2:4,
 fn_free ~0, fn_fixed's estimate as exponential sampling predicts), the pprof text heap profile
 (header, one line per stack, totals, MAPPED_LIBRARIES covering every address) and the top-20
-table. Then runs it with profiling off: no file at all. Ends with "N passed, M failed".
+table. Then with a profile file that cannot be written: one warning naming it, the top-sites
+table on stderr instead. Then runs it with profiling off: no file at all. Ends with "N passed,
+M failed".
 Standard library only."""
 import argparse
 import glob
@@ -224,6 +226,19 @@ def main():
         folded = check_folded(base + ".folded", truth)
         check_heap(base + ".heap", folded, a.prog, a.lib)
         check_top(base + ".top.txt")
+
+    # A profile that cannot be written: one warning naming where it could not go, and the top
+    # sites on stderr instead (the same table the .top.txt file holds).
+    lost = dict(on, ARCALLOC_PROF_FILE="/nonexistent-dir/prof.%p.folded")
+    pid, _, err = run(a.prog, lost, a.workdir)
+    lines = err.splitlines()
+    warn = [l for l in lines if l.startswith("arcalloc: warning: ")]
+    check(len(warn) == 1 and "/nonexistent-dir/prof.%d.folded" % pid in warn[0]
+          and "stderr" in warn[0], "unwritable ARCALLOC_PROF_FILE: one warning naming it: %r"
+          % warn)
+    check(any(l.startswith("arcalloc heap profile: live bytes by allocation site") for l in lines)
+          and any("fn_fixed" in l for l in lines),
+          "unwritable ARCALLOC_PROF_FILE: the top sites on stderr: %r" % err[:400])
 
     # Profiling off (unset, then 0): the same run leaves no file and says nothing.
     for value in (None, "0"):
