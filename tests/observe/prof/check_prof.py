@@ -3,7 +3,8 @@
 files the heap profiler writes at exit: the folded stacks (fn_a:fn_b:fn_c within 15% of 1:2:4,
 fn_free ~0, fn_fixed's estimate as exponential sampling predicts), the pprof text heap profile
 (header, one line per stack, totals, MAPPED_LIBRARIES covering every address) and the top-20
-table. Then with a profile file that cannot be written: one warning naming it, the top-sites
+table; google-pprof (Debian's google-perftools, when installed) reads the .heap with the same
+total and the test functions' figures. Then with a profile file that cannot be written: one warning naming it, the top-sites
 table on stderr instead. Then runs it with profiling off: no file at all. Ends with "N passed,
 M failed".
 Standard library only."""
@@ -195,6 +196,38 @@ def check_top(path):
         check(sum(values) <= int(total.group(1)) + len(values), "rows sum above the total")
 
 
+PPROF_TIMEOUT = 120  # seconds: google-pprof symbolises with addr2line/nm, slow on a loaded box
+PPROF_TOLERANCE = 0.02  # its total is printed in MB with one decimal
+
+
+def check_google_pprof(path, folded, prog, truth):
+    """Debian's google-pprof (google-perftools), the client people use, reads the .heap: its
+    total is the folded file's, and its per-function figures are the test's functions'."""
+    pprof = shutil.which("google-pprof") or shutil.which("pprof")
+    if not pprof:
+        print("google-pprof not installed (apt-get install google-perftools): left out")
+        return
+    r = subprocess.run([pprof, "--text", "--cum", prog, path], capture_output=True, text=True,
+                       timeout=PPROF_TIMEOUT)
+    m = re.search(r"^Total: ([\d.]+) MB$", r.stdout, re.M)
+    if not check(r.returncode == 0 and m, "google-pprof --text: %r" % (r.stdout + r.stderr)[-400:]):
+        return
+    total = float(m.group(1)) * (1 << 20)
+    check(abs(total - folded["bytes"]) <= PPROF_TOLERANCE * folded["bytes"] + (1 << 20) / 10,
+          "google-pprof total %.1f MiB, .folded %.1f MiB" % (total / (1 << 20),
+                                                             folded["bytes"] / (1 << 20)))
+    print("google-pprof: total %.1f MiB" % (total / (1 << 20)))
+    cum = {}
+    for line in r.stdout.splitlines():
+        f = line.split()
+        if len(f) == 6 and f[5].startswith("fn_"):
+            cum[f[5]] = float(f[3]) * (1 << 20)
+    for fn in list(RATIO) + ["fn_fixed"]:
+        check(fn in cum and abs(cum[fn] - truth[fn]) <= 0.2 * truth[fn],
+              "google-pprof: %s holds %.1f MiB, the program %.1f MiB"
+              % (fn, cum.get(fn, 0) / (1 << 20), truth[fn] / (1 << 20)))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--prog", required=True)
@@ -225,6 +258,7 @@ def main():
     if check(made == want, "files written: %s, want %s" % (made, want)):
         folded = check_folded(base + ".folded", truth)
         check_heap(base + ".heap", folded, a.prog, a.lib)
+        check_google_pprof(base + ".heap", folded, a.prog, truth)
         check_top(base + ".top.txt")
 
     # A profile that cannot be written: one warning naming where it could not go, and the top
