@@ -490,6 +490,32 @@ def test_timeline(prog, backend, work):
         if lines[0]["allocs"]:
             check(lines[-1]["allocs"] > lines[0]["allocs"], "timeline (%s): the threads kept "
                   "allocating" % how)
+    # The signal and the timeline together: one thread serves both.
+    env = clean_env(ARCALLOC_BACKEND=backend, ARCALLOC_STATS="json",
+                    ARCALLOC_STATS_FILE=str(work / "both.%p.json"), ARCALLOC_STATS_SIGNAL="USR2",
+                    ARCALLOC_STATS_INTERVAL="%dms" % interval_ms,
+                    ARCALLOC_TIMELINE_FILE=str(work / "both.%p.jsonl"))
+    proc = subprocess.Popen([prog, "signal"], env=env, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        hello = json.loads(proc.stdout.readline())
+        dumps_path = work / ("both.%d.json" % hello["pid"])
+        time.sleep(TIMELINE_RUN / 2)
+        os.kill(proc.pid, signal.SIGUSR2)
+        deadline = time.monotonic() + DUMP_WAIT
+        while not read_dumps(dumps_path) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(TIMELINE_RUN / 2)
+        proc.communicate("stop\n", timeout=RUN_TIMEOUT)
+    except Exception:
+        proc.kill()
+        proc.communicate()
+        raise
+    tl_path = work / ("both.%d.jsonl" % hello["pid"])
+    check(proc.returncode == 0 and len(read_dumps(dumps_path)) == 2 and tl_path.exists()
+          and len(tl_path.read_text().splitlines()) >= 3,
+          "signal and timeline together: a signal dump, the exit dump and the lines")
+
     # A timeline file that cannot be written: one warning naming it, and the program is fine.
     p = run(prog, "work", clean_env(ARCALLOC_BACKEND=backend, ARCALLOC_STATS_INTERVAL="10ms",
                                     ARCALLOC_TIMELINE_FILE="/nonexistent-dir/t.%p.jsonl"))
