@@ -43,6 +43,7 @@
 #define PROF_MAPS_CHUNK   8192 /* bytes of /proc/self/maps read at a time by the dump */
 #define PROF_PATH_MAX     4096 /* PATH_MAX on Linux */
 #define PROF_NAME_MAX     512  /* one symbolised frame */
+#define PROF_LINE_MAX     256  /* one warning line, before report.c's prefix */
 #define FOLDED_SUFFIX     ".folded"
 #define HEAP_SUFFIX       ".heap"
 #define TOP_SUFFIX        ".top.txt"
@@ -742,8 +743,9 @@ static void dump_top(const char *path, const prof_snapshot_t *snap)
 
 /* Writes the three files from a snapshot, named after ARCALLOC_PROF_FILE with `tag` before
  * their suffix ("" at exit and on the signal, ".peak" for the peak). When the folded file
- * cannot be written, one warning names it and the top sites go to stderr instead. */
-static void dump_files(const prof_snapshot_t *snap, const char *tag)
+ * cannot be written, one warning names it and, with `fallback`, the top sites go to stderr
+ * instead (not for the peak's files: a growing program would print them again and again). */
+static void dump_files(const prof_snapshot_t *snap, const char *tag, bool fallback)
 {
     char folded[PROF_PATH_MAX], path[PROF_PATH_MAX];
     if (!arc_out_path_expand(prof.file, folded, sizeof folded, NULL))
@@ -756,7 +758,7 @@ static void dump_files(const prof_snapshot_t *snap, const char *tag)
     arc_text_append(path, sizeof path, base, FOLDED_SUFFIX);
     if (!dump_folded(path, snap)) {
         if (!prof.file_warned) {
-            char line[PROF_NAME_MAX];
+            char line[PROF_LINE_MAX];
             size_t n = arc_text_append(line, sizeof line, 0, "ARCALLOC_PROF_FILE: cannot write ");
             n = arc_text_append(line, sizeof line, n, path);
             arc_text_append(line, sizeof line, n,
@@ -764,7 +766,8 @@ static void dump_files(const prof_snapshot_t *snap, const char *tag)
             arc_report_warning(line, NULL);
             prof.file_warned = true;
         }
-        dump_top(NULL, snap);
+        if (fallback)
+            dump_top(NULL, snap);
         return;
     }
     arc_text_append(path, sizeof path, base, HEAP_SUFFIX);
@@ -773,9 +776,9 @@ static void dump_files(const prof_snapshot_t *snap, const char *tag)
     dump_top(path, snap);
 }
 
-/* The dump: `tag` names the files; `always` writes them even when nothing changed since the
- * last dump of the same kind. */
-static void prof_dump(const char *tag, bool always)
+/* The dump at exit or on the signal, or (`peak`) the one at a new peak: written whatever
+ * changed, under the ".peak" names, with no stderr fallback. */
+static void prof_dump(bool peak)
 {
     if (!prof.on || prof_busy)
         return;
@@ -785,13 +788,13 @@ static void prof_dump(const char *tag, bool always)
      * already say it. */
     prof_snapshot_t snap = {.rows = NULL, .live = NULL};
     pthread_mutex_lock(&prof.lock);
-    bool fresh = always || prof.dumped != prof.generation + 1;
+    bool fresh = peak || prof.dumped != prof.generation + 1;
     bool ok = fresh && snapshot_take(&snap);
-    if (ok && !always)
+    if (ok && !peak)
         prof.dumped = prof.generation + 1;
     pthread_mutex_unlock(&prof.lock);
     if (ok)
-        dump_files(&snap, tag);
+        dump_files(&snap, peak ? PEAK_TAG : "", !peak);
     snapshot_free(&snap);
     pthread_mutex_unlock(&dump_lock);
     prof_busy = false;
@@ -799,12 +802,12 @@ static void prof_dump(const char *tag, bool always)
 
 void arc_prof_dump(void)
 {
-    prof_dump("", false);
+    prof_dump(false);
 }
 
 void arc_prof_dump_peak(void)
 {
-    prof_dump(PEAK_TAG, true);
+    prof_dump(true);
 }
 
 /* ---- start-up ------------------------------------------------------------------------------- */
