@@ -335,7 +335,7 @@ _Static_assert(ARC_STATS_TEXT == ARC_STATS_MODE_TEXT && ARC_STATS_JSON == ARC_ST
  * program writes it a few dozen times at most (log base 1.2 of its peak over 1 MiB). */
 #define PEAK_GROWTH_PERMILLE 1200
 #define PEAK_MIN_BYTES       ((uint64_t)1 << 20)
-#define PERMILLE             1000
+#define PERMILLE             1000 /* the unit of PEAK_GROWTH_PERMILLE */
 
 static int stats_mode;        /* enum arc_stats_mode: the format of dumps */
 static int stats_signal;      /* 0: no signal dumps */
