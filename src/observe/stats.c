@@ -404,12 +404,23 @@ static void stats_dump(int format)
     pthread_mutex_unlock(&dump_lock);
 }
 
-/* The figures of a timeline line, after its time and pid: X(name). */
-#define TIMELINE_FIGURES(X)                                                                        \
-    X(live_bytes)                                                                                  \
-    X(peak_live_bytes)                                                                             \
-    X(committed_bytes) X(resident_bytes) X(returned_bytes) X(dirty_bytes) X(large_bytes)           \
-        X(segment_bytes) X(cached_bytes) X(allocs) X(frees) X(threads_live)
+/* The figures of a timeline line, after its time and pid: X(name). (clang-format keeps no
+ * stable layout for a list of bare X(name) lines.) */
+/* clang-format off */
+#define TIMELINE_FIGURES(X) \
+    X(live_bytes) \
+    X(peak_live_bytes) \
+    X(committed_bytes) \
+    X(resident_bytes) \
+    X(returned_bytes) \
+    X(dirty_bytes) \
+    X(large_bytes) \
+    X(segment_bytes) \
+    X(cached_bytes) \
+    X(allocs) \
+    X(frees) \
+    X(threads_live)
+/* clang-format on */
 
 /* One JSON line: {"t_ms":..,"pid":..,<figures>,"classes":[[size,live blocks],...]}; the classes
  * with blocks live now. A few hundred bytes: one write, so lines of processes sharing the file
