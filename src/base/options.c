@@ -90,6 +90,13 @@ static const option_def_t option_table[ARC_OPT_COUNT] = {
     [ARC_OPT_STATS_SIGNAL] = {"stats_signal", "ARCALLOC_STATS_SIGNAL", OPT_SIGNAL, NULL,
                               signal_choices, "a signal name: USR1, USR2, HUP, ... or 0",
                               "signal that dumps the report (and the heap profile) at once"},
+    [ARC_OPT_STATS_INTERVAL] = {"stats_interval", "ARCALLOC_STATS_INTERVAL", OPT_TIME, "0", NULL,
+                                "a time: 100ms, 1s (a bare number is milliseconds); 0: none",
+                                "append a line of figures to the timeline file this often"},
+    [ARC_OPT_TIMELINE_FILE] = {"timeline_file", "ARCALLOC_TIMELINE_FILE", OPT_STRING,
+                               "arcalloc-timeline.%p.jsonl", NULL,
+                               "a path; %p becomes the process id",
+                               "file the timeline (ARCALLOC_STATS_INTERVAL) goes to"},
     [ARC_OPT_PROF] = {"prof", "ARCALLOC_PROF", OPT_BOOL, "0", bool_choices, "0, 1",
                       "heap profiling (builds with libunwind)"},
     [ARC_OPT_PROF_SAMPLE] = {"prof_sample", "ARCALLOC_PROF_SAMPLE", OPT_SIZE, "512k", NULL,
@@ -115,6 +122,26 @@ static const option_def_t option_table[ARC_OPT_COUNT] = {
                            "auto, 0, 1",
                            "transparent huge pages for segments and large blocks where the kernel "
                            "allows them: auto (once 4 MiB are in use), 1 (at once) or 0 (never)"},
+};
+
+/* Options that ask for something a build may leave out: asked for (set by the user to a value
+ * other than 0) in a build without it, each gets one warning line saying so. */
+typedef struct option_need {
+    arc_option_id_t id;
+    bool built;       /* the build has what the option needs */
+    const char *what; /* the rest of the warning line */
+} option_need_t;
+
+static const option_need_t option_needs[] = {
+    {ARC_OPT_PROF, ARC_PROF,
+     " asks for heap profiling, which this build leaves out (meson found no libunwind: apt-get "
+     "install libunwind-dev, then meson setup --reconfigure); no profile is written"},
+    {ARC_OPT_STATS, ARC_STATS,
+     ": this build has no statistics counters (-Dstats=false): the report's counters, allocs, "
+     "frees and peak read 0"},
+    {ARC_OPT_STATS_INTERVAL, ARC_STATS,
+     ": this build has no statistics counters (-Dstats=false): the timeline's allocs, frees and "
+     "peak read 0, its live bytes are estimated"},
 };
 
 static const char *const source_names[] = {
@@ -433,6 +460,29 @@ static void env_check_unknown(void)
     }
 }
 
+/* One warning for each option asked for in a build that leaves out what it needs. */
+static void options_check_built(void)
+{
+    for (size_t i = 0; i < sizeof option_needs / sizeof option_needs[0]; i++) {
+        const option_need_t *need = &option_needs[i];
+        const option_value_t *v = &option_values[need->id];
+        if (need->built || v->source < ARC_SRC_CONF || v->num == 0)
+            continue;
+        line_t l = {.len = 0};
+        if (v->source == ARC_SRC_ENV) {
+            line_puts(&l, option_table[need->id].env);
+            line_puts(&l, "=");
+        } else {
+            line_puts(&l, ENV_CONF " ");
+            line_puts(&l, option_table[need->id].key);
+            line_puts(&l, ":");
+        }
+        line_puts(&l, v->text);
+        line_puts(&l, need->what);
+        arc_report_warning(l.buf, NULL);
+    }
+}
+
 static void verbose_print(void)
 {
     line_t l = {.len = 0};
@@ -480,6 +530,7 @@ void arc_options_load(void)
             option_set((arc_option_id_t)i, s, strlen(s), ARC_SRC_ENV, option_table[i].env);
     }
     env_check_unknown();
+    options_check_built();
     if (option_values[ARC_OPT_VERBOSE].num)
         verbose_print();
 }

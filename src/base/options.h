@@ -9,18 +9,20 @@
 /* Every option, one table in options.c: its ARCALLOC_<NAME> variable, its ARCALLOC_CONF key,
  * type, default and help. */
 typedef enum arc_option_id {
-    ARC_OPT_BACKEND,      /* tlsf | buddy | slab */
-    ARC_OPT_STATS,        /* 0 | 1 | text | json */
-    ARC_OPT_STATS_FILE,   /* path, %p = pid */
-    ARC_OPT_STATS_SIGNAL, /* signal name */
-    ARC_OPT_PROF,         /* 0 | 1 */
-    ARC_OPT_PROF_SAMPLE,  /* bytes (k/m/g) */
-    ARC_OPT_PROF_FILE,    /* path, %p = pid */
-    ARC_OPT_VERBOSE,      /* 0 | 1 */
-    ARC_OPT_DECAY,        /* milliseconds a freed page run stays committed (dirty.h) */
-    ARC_OPT_PURGE_THREAD, /* 0 | 1: the purger thread gives decayed runs back when idle */
-    ARC_OPT_SECURE,       /* 0 | 1: hardened mode (builds with -Dsecure=true) */
-    ARC_OPT_HUGEPAGES,    /* 0 | 1 | auto: transparent huge pages for the arena (arena.c) */
+    ARC_OPT_BACKEND,        /* tlsf | buddy | slab */
+    ARC_OPT_STATS,          /* 0 | 1 | text | json */
+    ARC_OPT_STATS_FILE,     /* path, %p = pid */
+    ARC_OPT_STATS_SIGNAL,   /* signal name */
+    ARC_OPT_STATS_INTERVAL, /* milliseconds between two timeline lines; 0: no timeline */
+    ARC_OPT_TIMELINE_FILE,  /* path, %p = pid: the timeline's JSON lines */
+    ARC_OPT_PROF,           /* 0 | 1 */
+    ARC_OPT_PROF_SAMPLE,    /* bytes (k/m/g) */
+    ARC_OPT_PROF_FILE,      /* path, %p = pid */
+    ARC_OPT_VERBOSE,        /* 0 | 1 */
+    ARC_OPT_DECAY,          /* milliseconds a freed page run stays committed (dirty.h) */
+    ARC_OPT_PURGE_THREAD,   /* 0 | 1: the purger thread gives decayed runs back when idle */
+    ARC_OPT_SECURE,         /* 0 | 1: hardened mode (builds with -Dsecure=true) */
+    ARC_OPT_HUGEPAGES,      /* 0 | 1 | auto: transparent huge pages for the arena (arena.c) */
     ARC_OPT_COUNT
 } arc_option_id_t;
 

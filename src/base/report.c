@@ -1,5 +1,6 @@
 /* report.c: formats and writes misuse reports (with a backtrace when libunwind is built in)
- * and warnings, without allocating. Owns the repeat cap on warnings; never returns from a
+ * and warnings, without allocating. Owns the repeat cap on warnings and the copy of stderr kept
+ * for messages and reports written after the program closed its own; never returns from a
  * misuse report. */
 #include "report.h"
 
@@ -17,6 +18,31 @@ enum {
 };
 
 static _Atomic unsigned warnings_printed;
+/* A copy of stderr taken at start-up, and what it was: programs that close stderr in their own
+ * atexit handlers (GNU coreutils' close_stdout) still get their reports and warnings. */
+static int stderr_copy = -1;
+static arc_os_file_id_t stderr_id;
+
+void arc_report_keep_stderr(void)
+{
+    if (stderr_copy >= 0 || !arc_os_file_id(2, &stderr_id))
+        return;
+    stderr_copy = arc_os_dup(2);
+}
+
+int arc_report_stderr_fd(void)
+{
+    arc_os_file_id_t id;
+    if (stderr_copy >= 0 && arc_os_file_id(stderr_copy, &id) && id.dev == stderr_id.dev &&
+        id.ino == stderr_id.ino)
+        return stderr_copy;
+    return 2;
+}
+
+bool arc_report_is_stderr(int fd)
+{
+    return fd == 2 || (fd >= 0 && fd == stderr_copy);
+}
 
 /* Appends s, leaving room for the '\n' that ends the line. */
 static size_t append(char *line, size_t at, const char *s)
@@ -97,5 +123,5 @@ void arc_report_warning(const char *a, const char *b)
     if (b)
         n = append(line, n, b);
     line[n++] = '\n';
-    arc_os_write(2, line, n);
+    arc_os_write(arc_report_stderr_fd(), line, n);
 }

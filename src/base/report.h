@@ -3,6 +3,7 @@
 #ifndef ARC_REPORT_H
 #define ARC_REPORT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Prints "arcalloc: <what> at <addr>" on stderr and aborts. When libunwind is built in
@@ -20,7 +21,17 @@ typedef enum arc_bad_pointer {
  * pointer into the middle of a block", ...). */
 _Noreturn void arc_report_bad_pointer(arc_op_t op, arc_bad_pointer_t kind, const void *addr);
 
-/* Prints "arcalloc: warning: <a><b>" (b may be NULL); at most a few dozen per process. */
+/* Prints "arcalloc: warning: <a><b>" (b may be NULL) on stderr (arc_report_stderr_fd); at most
+ * a few dozen per process. */
 void arc_report_warning(const char *a, const char *b);
+
+/* Keeps a close-on-exec copy of stderr (once; later calls do nothing), for reports written after
+ * the program may have closed its own: called at start-up by whoever will write one. */
+void arc_report_keep_stderr(void);
+/* Where a message or a report for stderr goes: the kept copy while it still is the file stderr
+ * was at start-up (the program may have closed fd 2 and reused the number), else fd 2. */
+int arc_report_stderr_fd(void);
+/* fd is stderr or its kept copy (a writer must not close it). */
+bool arc_report_is_stderr(int fd);
 
 #endif

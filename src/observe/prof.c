@@ -43,9 +43,11 @@
 #define PROF_MAPS_CHUNK   8192 /* bytes of /proc/self/maps read at a time by the dump */
 #define PROF_PATH_MAX     4096 /* PATH_MAX on Linux */
 #define PROF_NAME_MAX     512  /* one symbolised frame */
+#define PROF_LINE_MAX     256  /* one warning line, before report.c's prefix */
 #define FOLDED_SUFFIX     ".folded"
 #define HEAP_SUFFIX       ".heap"
 #define TOP_SUFFIX        ".top.txt"
+#define PEAK_TAG          ".peak" /* before the suffixes: the profile at the timeline's peak */
 #define PROF_FILE_DEFAULT "arcalloc-prof.%p" FOLDED_SUFFIX
 
 /* Fibonacci hashing: 2^64 / golden ratio. */
@@ -102,6 +104,7 @@ static struct {
     uint64_t dropped;    /* samples lost because a table could not grow */
     uint64_t generation; /* changes of the live samples, */
     uint64_t dumped;     /* ... and how many there had been at the last dump (+1; 0: none) */
+    bool file_warned;    /* the warning that the profile cannot be written was printed */
     char file[PROF_PATH_MAX];
 } prof = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -467,14 +470,13 @@ static void out_folded_frame(arc_out_t *o, uintptr_t ip)
     arc_out_put(o, name, n);
 }
 
-/* Starts o on a fresh file at path; a warning when it cannot be written. */
+/* Starts o on a fresh file at path, or on stderr when path is NULL; false when the file cannot
+ * be written (the caller says so). */
 static bool profile_file_open(arc_out_t *o, const char *path)
 {
-    int fd = arc_os_open_write(path);
-    if (fd < 0) {
-        arc_report_warning("cannot write the heap profile ", path);
+    int fd = path ? arc_os_open_write(path) : arc_report_stderr_fd();
+    if (fd < 0)
         return false;
-    }
     arc_out_to_fd(o, fd);
     return true;
 }
@@ -482,7 +484,8 @@ static bool profile_file_open(arc_out_t *o, const char *path)
 static void profile_file_close(arc_out_t *o)
 {
     arc_out_flush(o);
-    arc_os_close(o->fd);
+    if (!arc_report_is_stderr(o->fd))
+        arc_os_close(o->fd);
 }
 
 /* What the dump writes, copied under the lock so that nothing slow runs while it is held
@@ -561,11 +564,11 @@ static void snapshot_free(prof_snapshot_t *snap)
         arc_os_unmap(snap->live, snap->live_cap * sizeof *snap->live);
 }
 
-static void dump_folded(const char *path, const prof_snapshot_t *snap)
+static bool dump_folded(const char *path, const prof_snapshot_t *snap)
 {
     arc_out_t o;
     if (!profile_file_open(&o, path))
-        return;
+        return false;
     for (size_t r = 0; r < snap->nrows; r++) {
         const prof_row_t *row = &snap->rows[r];
         if (!row->live_count)
@@ -584,6 +587,7 @@ static void dump_folded(const char *path, const prof_snapshot_t *snap)
         arc_out_str(&o, "\n");
     }
     profile_file_close(&o);
+    return true;
 }
 
 /* "live_count: live_bytes [alloc_count: alloc_bytes]", the figures of every heap line. */
@@ -616,8 +620,10 @@ static void out_heap_line(arc_out_t *o, const uint64_t counts[4], const prof_sta
 static void dump_heap(const char *path, const prof_snapshot_t *snap)
 {
     arc_out_t o;
-    if (!profile_file_open(&o, path))
+    if (!profile_file_open(&o, path)) {
+        arc_report_warning("cannot write the heap profile ", path);
         return;
+    }
     uint64_t totals[4] = {0, 0, 0, 0};
     for (size_t i = 0; i < snap->live_cap; i++) {
         totals[0] += snap->live[i].count;
@@ -655,7 +661,8 @@ static void dump_heap(const char *path, const prof_snapshot_t *snap)
     profile_file_close(&o);
 }
 
-/* The live heap by allocation site (the innermost frame), heaviest first. */
+/* The live heap by allocation site (the innermost frame), heaviest first; on stderr when path
+ * is NULL. */
 static void dump_top(const char *path, const prof_snapshot_t *snap)
 {
     size_t cap = pow2_above(snap->nrows);
@@ -728,11 +735,50 @@ static void dump_top(const char *path, const prof_snapshot_t *snap)
             best->estimate = -1; /* printed */
         }
         profile_file_close(&o);
+    } else {
+        arc_report_warning("cannot write the heap profile ", path);
     }
     arc_os_unmap(sites, cap * sizeof *sites);
 }
 
-void arc_prof_dump(void)
+/* Writes the three files from a snapshot, named after ARCALLOC_PROF_FILE with `tag` before
+ * their suffix ("" at exit and on the signal, ".peak" for the peak). When the folded file
+ * cannot be written, one warning names it and, with `fallback`, the top sites go to stderr
+ * instead (not for the peak's files: a growing program would print them again and again). */
+static void dump_files(const prof_snapshot_t *snap, const char *tag, bool fallback)
+{
+    char folded[PROF_PATH_MAX], path[PROF_PATH_MAX];
+    if (!arc_out_path_expand(prof.file, folded, sizeof folded, NULL))
+        arc_report_warning("ARCALLOC_PROF_FILE: path too long; profile cut to it", NULL);
+    size_t len = strlen(folded), suffix = strlen(FOLDED_SUFFIX);
+    size_t base =
+        len > suffix && strcmp(folded + len - suffix, FOLDED_SUFFIX) == 0 ? len - suffix : len;
+    memcpy(path, folded, base);
+    base = arc_text_append(path, sizeof path, base, tag);
+    arc_text_append(path, sizeof path, base, FOLDED_SUFFIX);
+    if (!dump_folded(path, snap)) {
+        if (!prof.file_warned) {
+            char line[PROF_LINE_MAX];
+            size_t n = arc_text_append(line, sizeof line, 0, "ARCALLOC_PROF_FILE: cannot write ");
+            n = arc_text_append(line, sizeof line, n, path);
+            arc_text_append(line, sizeof line, n,
+                            " (nor the .heap beside it); the top allocation sites go to stderr");
+            arc_report_warning(line, NULL);
+            prof.file_warned = true;
+        }
+        if (fallback)
+            dump_top(NULL, snap);
+        return;
+    }
+    arc_text_append(path, sizeof path, base, HEAP_SUFFIX);
+    dump_heap(path, snap);
+    arc_text_append(path, sizeof path, base, TOP_SUFFIX);
+    dump_top(path, snap);
+}
+
+/* The dump at exit or on the signal, or (`peak`) the one at a new peak: written whatever
+ * changed, under the ".peak" names, with no stderr fallback. */
+static void prof_dump(bool peak)
 {
     if (!prof.on || prof_busy)
         return;
@@ -742,28 +788,26 @@ void arc_prof_dump(void)
      * already say it. */
     prof_snapshot_t snap = {.rows = NULL, .live = NULL};
     pthread_mutex_lock(&prof.lock);
-    bool fresh = prof.dumped != prof.generation + 1;
+    bool fresh = peak || prof.dumped != prof.generation + 1;
     bool ok = fresh && snapshot_take(&snap);
-    if (ok)
+    if (ok && !peak)
         prof.dumped = prof.generation + 1;
     pthread_mutex_unlock(&prof.lock);
-    if (ok) {
-        char folded[PROF_PATH_MAX], path[PROF_PATH_MAX];
-        if (!arc_out_path_expand(prof.file, folded, sizeof folded, NULL))
-            arc_report_warning("ARCALLOC_PROF_FILE: path too long; profile cut to it", NULL);
-        size_t len = strlen(folded), suffix = strlen(FOLDED_SUFFIX);
-        size_t base =
-            len > suffix && strcmp(folded + len - suffix, FOLDED_SUFFIX) == 0 ? len - suffix : len;
-        dump_folded(folded, &snap);
-        memcpy(path, folded, base);
-        arc_text_append(path, sizeof path, base, HEAP_SUFFIX);
-        dump_heap(path, &snap);
-        arc_text_append(path, sizeof path, base, TOP_SUFFIX);
-        dump_top(path, &snap);
-    }
+    if (ok)
+        dump_files(&snap, peak ? PEAK_TAG : "", !peak);
     snapshot_free(&snap);
     pthread_mutex_unlock(&dump_lock);
     prof_busy = false;
+}
+
+void arc_prof_dump(void)
+{
+    prof_dump(false);
+}
+
+void arc_prof_dump_peak(void)
+{
+    prof_dump(true);
 }
 
 /* ---- start-up ------------------------------------------------------------------------------- */
@@ -795,6 +839,7 @@ void arc_prof_start(void)
     prof.mean = mean ? mean : PROF_SAMPLE_DEFAULT;
     const char *file = arc_option_str(ARC_OPT_PROF_FILE);
     arc_text_append(prof.file, sizeof prof.file, 0, file && *file ? file : PROF_FILE_DEFAULT);
+    arc_report_keep_stderr();
     filter = arc_os_map(FILTER_SLOTS * sizeof *filter);
     if (!filter) {
         arc_report_warning("heap profiling off: no memory for its tables", NULL);

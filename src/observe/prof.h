@@ -14,6 +14,9 @@
 /* Start-up (reads ARCALLOC_PROF*); and the dump at exit or on the stats signal. */
 void arc_prof_start(void);
 void arc_prof_dump(void);
+/* The same three files with ".peak" before their suffixes, written whatever changed: the
+ * timeline calls it when live bytes reach a new peak. */
+void arc_prof_dump_peak(void);
 #endif
 
 #endif

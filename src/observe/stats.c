@@ -1,7 +1,9 @@
 /* stats.c: the statistics report: sums the heaps' counters, adds the arena's, the OS's and the
- * registry's figures, formats them as text or JSON and dumps them at exit or on a signal. It
- * never allocates through the heap it measures: figures are gathered into the caller's struct,
- * formatted into a stack buffer (out.h) and written raw (or to the caller's FILE). */
+ * registry's figures, formats them as text or JSON and dumps them at exit or on a signal; the
+ * timeline (ARCALLOC_STATS_INTERVAL), a JSON line of figures every interval, from the same
+ * thread that serves the signal. It never allocates through the heap it measures: figures are
+ * gathered into the caller's struct, formatted into a stack buffer (out.h) and written raw (or
+ * to the caller's FILE). */
 #include "stats.h"
 
 #include <errno.h>
@@ -12,12 +14,14 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "heap.h"
 #include "options.h"
 #include "os.h"
 #include "out.h"
 #include "prof.h"
+#include "report.h"
 #include "thread.h"
 
 /* ---- the lists and struct arc_stats agree ------------------------------------------------- */
@@ -312,62 +316,76 @@ int arc_stats_print(FILE *fp, int format)
     return o.failed ? -1 : 0;
 }
 
-/* ---- dumps at exit and on the signal ------------------------------------------------------ */
+/* ---- dumps at exit and on the signal, and the timeline ------------------------------------ */
 
 _Static_assert(ARC_STATS_TEXT == ARC_STATS_MODE_TEXT && ARC_STATS_JSON == ARC_STATS_MODE_JSON,
                "the public formats are the ARCALLOC_STATS modes");
 
-/* Longest ARCALLOC_STATS_FILE after %p expansion. */
+/* Longest ARCALLOC_STATS_FILE or ARCALLOC_TIMELINE_FILE after %p expansion. */
 #define STATS_PATH_MAX 1024
+/* One warning line built here before report.c prefixes it. */
+#define STATS_LINE_MAX 256
 /* Stack of the dump thread: the report needs ~12 KiB; the heap profile's symbolisation more. */
 #define DUMP_THREAD_STACK ((size_t)256 << 10)
+/* The interval option is in milliseconds; semaphore deadlines are seconds and nanoseconds. */
+#define NS_PER_MS  ((uint64_t)1000 * 1000)
+#define NS_PER_SEC ((uint64_t)1000 * 1000 * 1000)
+/* The heap profile at the peak (ARCALLOC_PROF with a timeline) is written again when live bytes
+ * pass the last one written by this factor (per mille), from this many bytes up: a growing
+ * program writes it a few dozen times at most (log base 1.2 of its peak over 1 MiB). */
+#define PEAK_GROWTH_PERMILLE 1200
+#define PEAK_MIN_BYTES       ((uint64_t)1 << 20)
+#define PERMILLE             1000 /* the unit of PEAK_GROWTH_PERMILLE */
 
-static int stats_mode;   /* enum arc_stats_mode: the format of dumps */
-static int stats_signal; /* 0: no signal dumps */
+static int stats_mode;        /* enum arc_stats_mode: the format of dumps */
+static int stats_signal;      /* 0: no signal dumps */
+static uint64_t timeline_ns;  /* ARCALLOC_STATS_INTERVAL in nanoseconds; 0: no timeline */
+static uint64_t start_ns;     /* arc_os_now_ns at start-up: the timeline's t_ms 0 */
+static bool dump_thread_used; /* signal dumps or the timeline: the dump thread runs */
 static pthread_mutex_t dump_lock = PTHREAD_MUTEX_INITIALIZER;
-static bool dumped_once; /* this process has written its file once (dump_lock) */
+static bool dumped_once; /* this process has written its report file once (dump_lock) */
+static bool file_warned; /* the report file's warning was printed (dump_lock) */
+static pthread_mutex_t timeline_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool timeline_opened;   /* this process has written its timeline file once (timeline_lock) */
+static bool timeline_failed;   /* the file cannot be written: no more lines (timeline_lock) */
+static uint64_t peak_profiled; /* live bytes at the last heap profile of the peak (dump thread) */
 static sem_t dump_sem;
-/* A copy of stderr taken at start-up, and what it was: programs that close stderr in their own
- * atexit handlers (GNU coreutils' close_stdout) still get their report. */
-static int stderr_copy = -1;
-static arc_os_file_id_t stderr_id;
 
-static void stderr_keep(void)
+/* "<what> <path><rest>" as one warning line. */
+static void warn_path(const char *what, const char *path, const char *rest)
 {
-    if (!arc_os_file_id(2, &stderr_id))
-        return;
-    stderr_copy = arc_os_dup(2);
-}
-
-/* The copy while it still is what stderr was (a program may have closed it and reused the
- * number), else fd 2 itself. */
-static int stderr_fd(void)
-{
-    arc_os_file_id_t id;
-    if (stderr_copy >= 0 && arc_os_file_id(stderr_copy, &id) && id.dev == stderr_id.dev &&
-        id.ino == stderr_id.ino)
-        return stderr_copy;
-    return 2;
+    char line[STATS_LINE_MAX];
+    size_t n = arc_text_append(line, sizeof line, 0, what);
+    n = arc_text_append(line, sizeof line, n, path);
+    arc_text_append(line, sizeof line, n, rest);
+    arc_report_warning(line, NULL);
 }
 
 /* Opens the dump's destination: stderr, or ARCALLOC_STATS_FILE. The first dump of a process
  * into a file named by its pid (%p) truncates it; others append (several processes, or several
- * signal dumps, share the file: each dump is whole). Caller holds dump_lock. */
+ * signal dumps, share the file: each dump is whole). A file that cannot be written gets one
+ * warning naming it, and the report goes to stderr. Caller holds dump_lock. */
 static int dump_open(void)
 {
     const char *pattern = arc_option_str(ARC_OPT_STATS_FILE);
     if (!pattern)
-        return stderr_fd();
+        return arc_report_stderr_fd();
     char path[STATS_PATH_MAX];
     bool per_process;
     if (!arc_out_path_expand(pattern, path, sizeof path, &per_process)) {
-        arc_report_warning("ARCALLOC_STATS_FILE: path too long; writing to stderr", NULL);
-        return stderr_fd();
+        if (!file_warned)
+            arc_report_warning("ARCALLOC_STATS_FILE: path too long; the report goes to stderr",
+                               NULL);
+        file_warned = true;
+        return arc_report_stderr_fd();
     }
     int fd = arc_os_open_append(path, per_process && !dumped_once);
     if (fd < 0) {
-        arc_report_warning("ARCALLOC_STATS_FILE: cannot open; writing to stderr: ", path);
-        return stderr_fd();
+        if (!file_warned)
+            warn_path("ARCALLOC_STATS_FILE: cannot write the report to ", path,
+                      "; it goes to stderr");
+        file_warned = true;
+        return arc_report_stderr_fd();
     }
     return fd;
 }
@@ -380,10 +398,102 @@ static void stats_dump(int format)
     pthread_mutex_lock(&dump_lock);
     arc_out_to_fd(&o, dump_open());
     report_write(&o, &s, format);
-    if (o.fd != 2 && o.fd != stderr_copy)
+    if (!arc_report_is_stderr(o.fd))
         arc_os_close(o.fd);
     dumped_once = true;
     pthread_mutex_unlock(&dump_lock);
+}
+
+/* The figures of a timeline line, after its time and pid: X(name). (clang-format keeps no
+ * stable layout for a list of bare X(name) lines.) */
+/* clang-format off */
+#define TIMELINE_FIGURES(X) \
+    X(live_bytes) \
+    X(peak_live_bytes) \
+    X(committed_bytes) \
+    X(resident_bytes) \
+    X(returned_bytes) \
+    X(dirty_bytes) \
+    X(large_bytes) \
+    X(segment_bytes) \
+    X(cached_bytes) \
+    X(allocs) \
+    X(frees) \
+    X(threads_live)
+/* clang-format on */
+
+/* One JSON line: {"t_ms":..,"pid":..,<figures>,"classes":[[size,live blocks],...]}; the classes
+ * with blocks live now. A few hundred bytes: one write, so lines of processes sharing the file
+ * never interleave. */
+static void timeline_line(arc_out_t *o, const struct arc_stats *s, uint64_t t_ms)
+{
+    arc_out_str(o, "{\"t_ms\":");
+    arc_out_u64(o, t_ms, 0);
+    json_field(o, "pid", (uint64_t)arc_os_getpid());
+#define TIMELINE_JSON(name) json_field(o, #name, s->name);
+    TIMELINE_FIGURES(TIMELINE_JSON)
+#undef TIMELINE_JSON
+    arc_out_str(o, ",\"classes\":[");
+    bool first = true;
+    for (size_t b = 1; b < ARC_SIZE_BINS; b++) {
+        const struct arc_stats_class *c = &s->size_classes[b];
+        if (!c->live)
+            continue;
+        arc_out_str(o, first ? "[" : ",[");
+        first = false;
+        arc_out_u64(o, c->size, 0);
+        arc_out_str(o, ",");
+        arc_out_u64(o, c->live, 0);
+        arc_out_str(o, "]");
+    }
+    arc_out_str(o, "]}\n");
+}
+
+/* Appends one line to ARCALLOC_TIMELINE_FILE (the first line of a process into a file named by
+ * its pid truncates it). A file that cannot be written gets one warning and ends the timeline:
+ * lines every interval would drown the program's own stderr. */
+static void timeline_write(const struct arc_stats *s)
+{
+    uint64_t t_ms = (arc_os_now_ns() - start_ns) / NS_PER_MS;
+    pthread_mutex_lock(&timeline_lock);
+    if (!timeline_failed) {
+        const char *pattern = arc_option_str(ARC_OPT_TIMELINE_FILE);
+        char path[STATS_PATH_MAX];
+        bool per_process = false;
+        int fd = -1;
+        if (pattern && arc_out_path_expand(pattern, path, sizeof path, &per_process))
+            fd = arc_os_open_append(path, per_process && !timeline_opened);
+        else
+            arc_text_append(path, sizeof path, 0, pattern ? pattern : "(no path)");
+        if (fd < 0) {
+            warn_path("ARCALLOC_TIMELINE_FILE: cannot write the timeline to ", path,
+                      "; no timeline");
+            timeline_failed = true;
+        } else {
+            arc_out_t o;
+            arc_out_to_fd(&o, fd);
+            timeline_line(&o, s, t_ms);
+            arc_out_flush(&o);
+            arc_os_close(fd);
+            timeline_opened = true;
+        }
+    }
+    pthread_mutex_unlock(&timeline_lock);
+}
+
+/* One tick of the timeline: its line, and the heap profile when live bytes reach a new peak. */
+static void timeline_tick(void)
+{
+    struct arc_stats s;
+    arc_stats_get(&s);
+    timeline_write(&s);
+#if ARC_PROF
+    if (s.live_bytes >= PEAK_MIN_BYTES &&
+        s.live_bytes > peak_profiled / PERMILLE * PEAK_GROWTH_PERMILLE) {
+        arc_prof_dump_peak();
+        peak_profiled = s.live_bytes;
+    }
+#endif
 }
 
 static void dump_all(void)
@@ -403,6 +513,15 @@ static void stats_at_exit(void)
 #endif
 }
 
+/* The timeline's last line: the figures at exit, after the program's own exit handlers that ran
+ * before it. */
+static void timeline_at_exit(void)
+{
+    struct arc_stats s;
+    arc_stats_get(&s);
+    timeline_write(&s);
+}
+
 /* The handler only wakes the dump thread: sem_post is async-signal-safe; errno is kept. */
 static void dump_signal_handler(int sig)
 {
@@ -412,13 +531,41 @@ static void dump_signal_handler(int sig)
     errno = saved;
 }
 
+/* Waits up to `ns` for the signal's post: true when it came, false on timeout (or EINTR).
+ * sem_timedwait takes a wall-clock deadline: a clock step during one wait stretches or cuts only
+ * that wait, since each wait's length comes from the monotonic clock. */
+static bool dump_sem_wait_for(uint64_t ns)
+{
+    struct timespec ts;
+    if (timespec_get(&ts, TIME_UTC) != TIME_UTC)
+        return sem_wait(&dump_sem) == 0;
+    uint64_t nsec = (uint64_t)ts.tv_nsec + ns % NS_PER_SEC;
+    ts.tv_sec += (time_t)(ns / NS_PER_SEC + nsec / NS_PER_SEC);
+    ts.tv_nsec = (long)(nsec % NS_PER_SEC);
+    return sem_timedwait(&dump_sem, &ts) == 0;
+}
+
+/* Serves the signal's dumps and, with a timeline, writes its line every interval. */
 static void *dump_thread_main(void *arg)
 {
     (void)arg;
+    uint64_t next = arc_os_now_ns() + timeline_ns;
     for (;;) {
-        if (sem_wait(&dump_sem) != 0)
+        if (!timeline_ns) {
+            if (sem_wait(&dump_sem) == 0)
+                dump_all();
             continue; /* EINTR */
-        dump_all();
+        }
+        uint64_t now = arc_os_now_ns();
+        if (now >= next) {
+            timeline_tick();
+            next += timeline_ns;
+            if (next <= now) /* a stopped or starved process: no burst of lines to catch up */
+                next = now + timeline_ns;
+            continue;
+        }
+        if (dump_sem_wait_for(next - now))
+            dump_all();
     }
     return NULL;
 }
@@ -427,16 +574,21 @@ static void *dump_thread_main(void *arg)
 static void dump_thread_start(void)
 {
     if (!arc_os_thread_start(dump_thread_main, NULL, DUMP_THREAD_STACK, "arcalloc-stats"))
-        arc_report_warning("ARCALLOC_STATS_SIGNAL: cannot start the dump thread", NULL);
+        arc_report_warning("cannot start the statistics thread: no signal dumps, no timeline",
+                           NULL);
 }
 
-/* Only the forking thread survives fork: the child gets its own lock, semaphore, thread and
- * file (its pid differs). */
+/* Only the forking thread survives fork: the child gets its own locks, semaphore, thread and
+ * files (its pid differs). */
 static void stats_fork_child(void)
 {
     pthread_mutex_init(&dump_lock, NULL);
+    pthread_mutex_init(&timeline_lock, NULL);
     dumped_once = false;
-    if (stats_signal) {
+    timeline_opened = false;
+    peak_profiled = 0;
+    start_ns = arc_os_now_ns();
+    if (dump_thread_used) {
         sem_destroy(&dump_sem);
         sem_init(&dump_sem, 0, 0);
         dump_thread_start();
@@ -445,22 +597,34 @@ static void stats_fork_child(void)
 
 void arc_stats_start(void)
 {
+    start_ns = arc_os_now_ns();
     stats_mode = (int)arc_option_int(ARC_OPT_STATS);
     stats_signal = (int)arc_option_int(ARC_OPT_STATS_SIGNAL);
-    if ((stats_mode != ARC_STATS_MODE_OFF || stats_signal) && !arc_option_str(ARC_OPT_STATS_FILE))
-        stderr_keep();
+    timeline_ns = (uint64_t)arc_option_int(ARC_OPT_STATS_INTERVAL) * NS_PER_MS;
+    if (stats_mode != ARC_STATS_MODE_OFF || stats_signal || timeline_ns)
+        arc_report_keep_stderr();
+    if (arc_option_source(ARC_OPT_STATS_FILE) >= ARC_SRC_CONF && stats_mode == ARC_STATS_MODE_OFF &&
+        !stats_signal)
+        arc_report_warning("ARCALLOC_STATS_FILE is set but no report is asked for (set "
+                           "ARCALLOC_STATS=1 or json, or ARCALLOC_STATS_SIGNAL)",
+                           NULL);
     /* The exit dump writes the heap profile too (prof.c registers its own only without it). */
     if (stats_mode != ARC_STATS_MODE_OFF)
         atexit(stats_at_exit);
-    if (!stats_signal)
+    if (timeline_ns)
+        atexit(timeline_at_exit);
+    if (!stats_signal && !timeline_ns)
         return;
     if (sem_init(&dump_sem, 0, 0) != 0)
         return;
-    if (!arc_os_on_signal(stats_signal, dump_signal_handler)) {
+    if (stats_signal && !arc_os_on_signal(stats_signal, dump_signal_handler)) {
         arc_report_warning("ARCALLOC_STATS_SIGNAL: cannot catch ",
                            arc_option_str(ARC_OPT_STATS_SIGNAL));
-        return;
+        stats_signal = 0;
+        if (!timeline_ns)
+            return;
     }
+    dump_thread_used = true;
     pthread_atfork(NULL, NULL, stats_fork_child);
     dump_thread_start();
 }

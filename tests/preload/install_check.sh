@@ -1,7 +1,8 @@
 #!/bin/sh
 # install_check.sh BUILDDIR WORKDIR: `meson install` into a staging prefix puts the library,
-# arcalloc.h, arcalloc.pc and the man page in place, and a program built with
-# `pkg-config --cflags --libs arcalloc` allocates from arcalloc.
+# arcalloc.h, arcalloc.pc, the man pages and the `arcalloc` command in place, a program built
+# with `pkg-config --cflags --libs arcalloc` allocates from arcalloc, and the installed command
+# preloads the installed library.
 set -eu
 build=$1
 work=$2
@@ -15,6 +16,14 @@ test -n "$pc" || { echo "arcalloc.pc not installed"; exit 1; }
 test -n "$(find "$root" -name arcalloc.h)" || { echo "arcalloc.h not installed"; exit 1; }
 test -n "$(find "$root" -name arcalloc_config.h)" || { echo "arcalloc_config.h not installed"; exit 1; }
 test -n "$(find "$root" -name 'arcalloc.3*')" || { echo "man page not installed"; exit 1; }
+test -n "$(find "$root" -name 'arcalloc.1*')" || { echo "arcalloc(1) not installed"; exit 1; }
+cmd=$(find "$root" -path '*/bin/arcalloc' | head -1)
+test -x "$cmd" || { echo "the arcalloc command is not installed in bindir"; exit 1; }
+# The installed command names the installed library: present once the stage is the prefix.
+lib=$(sed -n 's/^LIBRARY = "\(.*\)".*/\1/p' "$cmd")
+test -e "$work/stage$lib" || { echo "arcalloc command preloads $lib, not installed"; exit 1; }
+"$cmd" run --library "$work/stage$lib" --no-report -o "$work/run" -- /bin/ls / >/dev/null
+test -n "$(find "$work/run" -name 'stats.*.json')" || { echo "installed command: no report"; exit 1; }
 libdir=$(dirname "$(find "$root" -name 'libarcalloc.so' | head -1)")
 cat >"$work/prog.c" <<'C'
 #include <arcalloc.h>

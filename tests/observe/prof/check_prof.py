@@ -3,7 +3,10 @@
 files the heap profiler writes at exit: the folded stacks (fn_a:fn_b:fn_c within 15% of 1:2:4,
 fn_free ~0, fn_fixed's estimate as exponential sampling predicts), the pprof text heap profile
 (header, one line per stack, totals, MAPPED_LIBRARIES covering every address) and the top-20
-table. Then runs it with profiling off: no file at all. Ends with "N passed, M failed".
+table; google-pprof (Debian's google-perftools, when installed) reads the .heap with the same
+total and the test functions' figures. Then with a profile file that cannot be written: one warning naming it, the top-sites
+table on stderr instead. Then runs it with profiling off: no file at all. Ends with "N passed,
+M failed".
 Standard library only."""
 import argparse
 import glob
@@ -193,6 +196,38 @@ def check_top(path):
         check(sum(values) <= int(total.group(1)) + len(values), "rows sum above the total")
 
 
+PPROF_TIMEOUT = 120  # seconds: google-pprof symbolises with addr2line/nm, slow on a loaded box
+PPROF_TOLERANCE = 0.02  # its total is printed in MB with one decimal
+
+
+def check_google_pprof(path, folded, prog, truth):
+    """Debian's google-pprof (google-perftools), the client people use, reads the .heap: its
+    total is the folded file's, and its per-function figures are the test's functions'."""
+    pprof = shutil.which("google-pprof") or shutil.which("pprof")
+    if not pprof:
+        print("google-pprof not installed (apt-get install google-perftools): left out")
+        return
+    r = subprocess.run([pprof, "--text", "--cum", prog, path], capture_output=True, text=True,
+                       timeout=PPROF_TIMEOUT)
+    m = re.search(r"^Total: ([\d.]+) MB$", r.stdout, re.M)
+    if not check(r.returncode == 0 and m, "google-pprof --text: %r" % (r.stdout + r.stderr)[-400:]):
+        return
+    total = float(m.group(1)) * (1 << 20)
+    check(abs(total - folded["bytes"]) <= PPROF_TOLERANCE * folded["bytes"] + (1 << 20) / 10,
+          "google-pprof total %.1f MiB, .folded %.1f MiB" % (total / (1 << 20),
+                                                             folded["bytes"] / (1 << 20)))
+    print("google-pprof: total %.1f MiB" % (total / (1 << 20)))
+    cum = {}
+    for line in r.stdout.splitlines():
+        f = line.split()
+        if len(f) == 6 and f[5].startswith("fn_"):
+            cum[f[5]] = float(f[3]) * (1 << 20)
+    for fn in list(RATIO) + ["fn_fixed"]:
+        check(fn in cum and abs(cum[fn] - truth[fn]) <= 0.2 * truth[fn],
+              "google-pprof: %s holds %.1f MiB, the program %.1f MiB"
+              % (fn, cum.get(fn, 0) / (1 << 20), truth[fn] / (1 << 20)))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--prog", required=True)
@@ -223,7 +258,21 @@ def main():
     if check(made == want, "files written: %s, want %s" % (made, want)):
         folded = check_folded(base + ".folded", truth)
         check_heap(base + ".heap", folded, a.prog, a.lib)
+        check_google_pprof(base + ".heap", folded, a.prog, truth)
         check_top(base + ".top.txt")
+
+    # A profile that cannot be written: one warning naming where it could not go, and the top
+    # sites on stderr instead (the same table the .top.txt file holds).
+    lost = dict(on, ARCALLOC_PROF_FILE="/nonexistent-dir/prof.%p.folded")
+    pid, _, err = run(a.prog, lost, a.workdir)
+    lines = err.splitlines()
+    warn = [l for l in lines if l.startswith("arcalloc: warning: ")]
+    check(len(warn) == 1 and "/nonexistent-dir/prof.%d.folded" % pid in warn[0]
+          and "stderr" in warn[0], "unwritable ARCALLOC_PROF_FILE: one warning naming it: %r"
+          % warn)
+    check(any(l.startswith("arcalloc heap profile: live bytes by allocation site") for l in lines)
+          and any("fn_fixed" in l for l in lines),
+          "unwritable ARCALLOC_PROF_FILE: the top sites on stderr: %r" % err[:400])
 
     # Profiling off (unset, then 0): the same run leaves no file and says nothing.
     for value in (None, "0"):

@@ -10,7 +10,13 @@ checks, with python's own parsers:
   threads allocate, and still finishes correctly;
 * ARCALLOC_CONF, the precedence of ARCALLOC_* over it, and the one-line warnings for unknown
   variables, unknown keys and bad values; ARCALLOC_VERBOSE=1;
-* malloc_info()'s XML (xml.etree).
+* malloc_info()'s XML (xml.etree);
+* no silent gaps: an option asked for in a build without it (ARCALLOC_PROF=1 without libunwind,
+  ARCALLOC_STATS with -Dstats=false) says so in one line, a report file that cannot be written
+  names itself and the report goes to stderr, even from a program that closes its stderr at exit
+  (coreutils' ls under LD_PRELOAD), and ARCALLOC_STATS_FILE alone says that nothing writes it;
+* the timeline (ARCALLOC_STATS_INTERVAL, ARCALLOC_TIMELINE_FILE): one JSON line per interval
+  from a running multi-threaded program, and its last line at exit.
 
 Ends with "N passed, M failed"; exit status 1 on any failure.
 """
@@ -30,6 +36,8 @@ RUN_TIMEOUT = 60
 DUMP_WAIT = 15
 # Signal dumps taken from the running program.
 SIGNAL_DUMPS = 3
+# Seconds the timeline test lets its program run.
+TIMELINE_RUN = 1.0
 
 # Every figure of the report (stats.h: ARC_HEAP_COUNTERS and ARC_PROCESS_FIGURES).
 COUNTERS = """requested_bytes allocated_bytes freed_bytes medium_allocs medium_frees large_allocs
@@ -65,9 +73,21 @@ def clean_env(**extra):
     return env
 
 
-def run(prog, mode, env, stdin=None):
-    return subprocess.run([prog, mode], env=env, input=stdin, capture_output=True, text=True,
-                          timeout=RUN_TIMEOUT)
+# The line a build without counters prints once for ARCALLOC_STATS or ARCALLOC_STATS_INTERVAL
+# (test_gaps checks it); the other tests read stderr without it.
+NO_COUNTERS = "this build has no statistics counters (-Dstats=false)"
+
+
+def without_gap_lines(text):
+    return "".join(l for l in text.splitlines(True) if NO_COUNTERS not in l)
+
+
+def run(prog, mode, env, stdin=None, raw=False):
+    p = subprocess.run([prog, mode], env=env, input=stdin, capture_output=True, text=True,
+                       timeout=RUN_TIMEOUT)
+    if not raw:
+        p.stderr = without_gap_lines(p.stderr)
+    return p
 
 
 def check_report(r, what, backend):
@@ -183,12 +203,16 @@ def test_json_and_text(prog, backend, work):
     except (ValueError, IndexError) as e:
         check(False, "ARCALLOC_CONF=stats:json: no JSON on stderr (%s): %r" % (e, p.stderr[:300]))
 
-    # A file that cannot be opened: one warning, and the report on stderr instead.
+    # A file that cannot be opened: one warning naming it, and the report on stderr instead.
     p = run(prog, "work", clean_env(ARCALLOC_BACKEND=backend, ARCALLOC_STATS="json",
                                     ARCALLOC_STATS_FILE="/nonexistent-dir/stats.%p"))
+    exp = json.loads(p.stdout.strip().splitlines()[-1])
     lines = p.stderr.strip().splitlines()
-    check(len(lines) == 2 and "ARCALLOC_STATS_FILE" in lines[0] and lines[1].startswith("{"),
-          "unopenable ARCALLOC_STATS_FILE: warning + report on stderr: %r" % p.stderr[:300])
+    check(len(lines) == 2 and "ARCALLOC_STATS_FILE" in lines[0]
+          and "/nonexistent-dir/stats.%d" % exp["pid"] in lines[0] and "stderr" in lines[0]
+          and lines[1].startswith("{"),
+          "unopenable ARCALLOC_STATS_FILE: warning naming it + report on stderr: %r"
+          % p.stderr[:300])
 
 
 def read_dumps(path):
@@ -361,11 +385,153 @@ def test_malloc_info(prog, backend):
           "<arcalloc backend=...>")
 
 
+def test_gaps(prog, backend, lib, stats_built, prof_built):
+    """An option asked for but not built in, and reports that cannot go where they were asked."""
+    base = clean_env(ARCALLOC_BACKEND=backend)
+    # Heap profiling asked for, by its variable and by ARCALLOC_CONF: one line when the build has
+    # no profiler, nothing when it has one.
+    for extra, quoted in (({"ARCALLOC_PROF": "1"}, "ARCALLOC_PROF=1"),
+                          ({"ARCALLOC_CONF": "prof:1"}, "ARCALLOC_CONF prof:1")):
+        env = dict(base, ARCALLOC_PROF_FILE=os.devnull, **extra)
+        p = run(prog, "child", env)
+        w = warning_lines(p.stderr)
+        if prof_built:
+            check(w == [], "%s in a build with the profiler: no warning, got %r" % (quoted, w))
+        else:
+            check(len(w) == 1 and quoted in w[0] and "libunwind" in w[0],
+                  "%s without the profiler built in: one line naming libunwind, got %r"
+                  % (quoted, p.stderr))
+    # Statistics asked for in a build without counters.
+    p = run(prog, "child", dict(base, ARCALLOC_STATS="json", ARCALLOC_STATS_FILE=os.devnull),
+            raw=True)
+    w = warning_lines(p.stderr)
+    if stats_built:
+        check(w == [], "ARCALLOC_STATS with counters built in: no warning, got %r" % w)
+    else:
+        check(len(w) == 1 and "ARCALLOC_STATS=json" in w[0] and "-Dstats=false" in w[0],
+              "ARCALLOC_STATS with -Dstats=false: one line saying so, got %r" % p.stderr)
+    # ARCALLOC_STATS_FILE alone: nothing would ever write it, and the user is told.
+    p = run(prog, "child", dict(base, ARCALLOC_STATS_FILE=os.devnull))
+    w = warning_lines(p.stderr)
+    check(len(w) == 1 and "ARCALLOC_STATS_FILE" in w[0] and "ARCALLOC_STATS=1" in w[0],
+          "ARCALLOC_STATS_FILE without ARCALLOC_STATS: one line, got %r" % p.stderr)
+    # A program that closes stderr in its own exit handler (coreutils' ls) still gets the warning
+    # and the report, on the stderr it started with.
+    ls = "/bin/ls"
+    if os.path.exists(ls):
+        env = dict(base, LD_PRELOAD=lib, ARCALLOC_STATS="json",
+                   ARCALLOC_STATS_FILE="/nonexistent-dir/ls.%p.json")
+        p = subprocess.run([ls, "/"], env=env, capture_output=True, text=True,
+                           timeout=RUN_TIMEOUT)
+        lines = without_gap_lines(p.stderr).strip().splitlines()
+        check(p.returncode == 0 and len(lines) == 2 and "/nonexistent-dir/ls." in lines[0]
+              and lines[1].startswith("{\"pid\""),
+              "ls with an unwritable ARCALLOC_STATS_FILE: warning + report on stderr: %r"
+              % p.stderr[:300])
+
+
+def test_timeline(prog, backend, work):
+    """ARCALLOC_STATS_INTERVAL: JSON lines from a running multi-threaded program."""
+    interval_ms = 50
+    for how in ("env", "conf"):
+        pattern = str(work / ("timeline-%s.%%p.jsonl" % how))
+        if how == "env":
+            env = clean_env(ARCALLOC_BACKEND=backend, ARCALLOC_STATS_INTERVAL="%dms" % interval_ms,
+                            ARCALLOC_TIMELINE_FILE=pattern)
+        else:
+            env = clean_env(ARCALLOC_BACKEND=backend, ARCALLOC_CONF="stats_interval:%dms,"
+                            "timeline_file:%s" % (interval_ms, pattern))
+        proc = subprocess.Popen([prog, "signal"], env=env, stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            hello = json.loads(proc.stdout.readline())
+            hello_at = time.monotonic()
+            time.sleep(TIMELINE_RUN)
+            # Lines with t_ms below this were written before "stop" (t_ms counts from arcalloc's
+            # start, which came before the hello).
+            before_stop_ms = (time.monotonic() - hello_at) * 1000
+            out, err = proc.communicate("stop\n", timeout=RUN_TIMEOUT)
+            err = without_gap_lines(err)
+        except Exception:
+            proc.kill()
+            proc.communicate()
+            raise
+        check(proc.returncode == 0 and err == "", "timeline (%s): program fine, stderr %r"
+              % (how, err[:200]))
+        path = work / ("timeline-%s.%d.jsonl" % (how, hello["pid"]))
+        if not check(path.exists(), "timeline (%s): %s written" % (how, path)):
+            continue
+        lines = [json.loads(l) for l in path.read_text().splitlines()]
+        # One line per interval while it ran (a loaded machine may skip some), one at exit.
+        expected = TIMELINE_RUN * 1000 / interval_ms
+        check(expected / 3 <= len(lines) <= expected + 3,
+              "timeline (%s): %d lines for %.1f s at %d ms" % (how, len(lines), TIMELINE_RUN,
+                                                                interval_ms))
+        names = {"t_ms", "pid", "live_bytes", "peak_live_bytes", "committed_bytes",
+                 "resident_bytes", "returned_bytes", "dirty_bytes", "large_bytes",
+                 "segment_bytes", "cached_bytes", "allocs", "frees", "threads_live", "classes"}
+        check(all(set(l) == names for l in lines), "timeline (%s): every line has %s"
+              % (how, sorted(names)))
+        check(all(l["pid"] == hello["pid"] for l in lines), "timeline (%s): pid" % how)
+        times = [l["t_ms"] for l in lines]
+        check(times == sorted(times) and times[0] < TIMELINE_RUN * 1000,
+              "timeline (%s): time goes forward: %s" % (how, times[:8]))
+        # While the threads ran (a loaded machine may start them after the first line).
+        running = [l for l in lines if l["t_ms"] < before_stop_ms]
+        full = [l for l in running if l["threads_live"] == 1 + hello["threads"]]
+        check(running and len(full) >= 0.8 * len(running),
+              "timeline (%s): threads_live while the threads run: %s"
+              % (how, [(l["t_ms"], l["threads_live"]) for l in running]))
+        check(lines[-1]["threads_live"] == 1, "timeline (%s): the last line, at exit: threads "
+              "joined" % how)
+        check(all(l["committed_bytes"] >= l["large_bytes"] and l["resident_bytes"] > 0
+                  and all(len(c) == 2 and c[0] % 16 == 0 and c[1] > 0 for c in l["classes"])
+                  for l in lines), "timeline (%s): figures consistent" % how)
+        if lines[0]["allocs"]:
+            check(lines[-1]["allocs"] > lines[0]["allocs"], "timeline (%s): the threads kept "
+                  "allocating" % how)
+    # The signal and the timeline together: one thread serves both.
+    env = clean_env(ARCALLOC_BACKEND=backend, ARCALLOC_STATS="json",
+                    ARCALLOC_STATS_FILE=str(work / "both.%p.json"), ARCALLOC_STATS_SIGNAL="USR2",
+                    ARCALLOC_STATS_INTERVAL="%dms" % interval_ms,
+                    ARCALLOC_TIMELINE_FILE=str(work / "both.%p.jsonl"))
+    proc = subprocess.Popen([prog, "signal"], env=env, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        hello = json.loads(proc.stdout.readline())
+        dumps_path = work / ("both.%d.json" % hello["pid"])
+        time.sleep(TIMELINE_RUN / 2)
+        os.kill(proc.pid, signal.SIGUSR2)
+        deadline = time.monotonic() + DUMP_WAIT
+        while not read_dumps(dumps_path) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(TIMELINE_RUN / 2)
+        proc.communicate("stop\n", timeout=RUN_TIMEOUT)
+    except Exception:
+        proc.kill()
+        proc.communicate()
+        raise
+    tl_path = work / ("both.%d.jsonl" % hello["pid"])
+    check(proc.returncode == 0 and len(read_dumps(dumps_path)) == 2 and tl_path.exists()
+          and len(tl_path.read_text().splitlines()) >= 3,
+          "signal and timeline together: a signal dump, the exit dump and the lines")
+
+    # A timeline file that cannot be written: one warning naming it, and the program is fine.
+    p = run(prog, "work", clean_env(ARCALLOC_BACKEND=backend, ARCALLOC_STATS_INTERVAL="10ms",
+                                    ARCALLOC_TIMELINE_FILE="/nonexistent-dir/t.%p.jsonl"))
+    w = warning_lines(p.stderr)
+    check(p.returncode == 0 and len(w) == 1 and "/nonexistent-dir/t." in w[0],
+          "unwritable ARCALLOC_TIMELINE_FILE: one warning naming it, got %r" % p.stderr[:300])
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--prog", required=True)
     ap.add_argument("--backend", required=True)
     ap.add_argument("--workdir", required=True)
+    ap.add_argument("--lib", required=True, help="libarcalloc.so, for programs run preloaded")
+    ap.add_argument("--stats-built", required=True, choices=("true", "false"))
+    ap.add_argument("--prof-built", required=True, choices=("true", "false"))
     args = ap.parse_args()
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
@@ -376,6 +542,9 @@ def main():
     test_conf(args.prog, args.backend)
     test_verbose(args.prog, args.backend)
     test_malloc_info(args.prog, args.backend)
+    test_gaps(args.prog, args.backend, os.path.abspath(args.lib), args.stats_built == "true",
+              args.prof_built == "true")
+    test_timeline(args.prog, args.backend, work)
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 
