@@ -119,6 +119,16 @@ SHIM int malloc_info(int options, FILE *fp)
     return arc_malloc_info(options, fp);
 }
 
+/* glibc's tuning knobs belong to glibc's allocator; arcalloc has its own settings (ARCALLOC_*).
+ * Every parameter is accepted and changes nothing, so a program that tunes glibc runs unchanged;
+ * in a static link this definition also keeps the C library's malloc object out. */
+SHIM int mallopt(int param, int value)
+{
+    (void)param;
+    (void)value;
+    return 1;
+}
+
 /* An alias of `target` defined above: the same address, so the same code. GCC wants the
  * target's attributes (malloc, alloc_size, nothrow...) repeated on the alias; copy does that. */
 #if defined(__has_attribute)

@@ -1,10 +1,12 @@
 #!/bin/sh
-# install_check.sh BUILDDIR WORKDIR: `meson install` into a staging prefix puts the library,
-# arcalloc.h, arcalloc.pc and the man page in place, and a program built with
-# `pkg-config --cflags --libs arcalloc` allocates from arcalloc.
+# install_check.sh BUILDDIR WORKDIR [static]: `meson install` into a staging prefix puts the
+# library (shared and static), arcalloc.h, arcalloc.pc and the man page in place, and a program
+# built with `pkg-config --cflags --libs arcalloc` allocates from arcalloc; with `static`, so does
+# the same program linked `cc -static` with `pkg-config --static --libs arcalloc`.
 set -eu
 build=$1
 work=$2
+static=${3:-}
 rm -rf "$work"
 mkdir -p "$work"
 meson install -C "$build" --no-rebuild --destdir "$work/stage" >"$work/install.log" 2>&1
@@ -16,6 +18,7 @@ test -n "$(find "$root" -name arcalloc.h)" || { echo "arcalloc.h not installed";
 test -n "$(find "$root" -name arcalloc_config.h)" || { echo "arcalloc_config.h not installed"; exit 1; }
 test -n "$(find "$root" -name 'arcalloc.3*')" || { echo "man page not installed"; exit 1; }
 libdir=$(dirname "$(find "$root" -name 'libarcalloc.so' | head -1)")
+test -f "$libdir/libarcalloc.a" || { echo "libarcalloc.a not installed beside libarcalloc.so"; exit 1; }
 cat >"$work/prog.c" <<'C'
 #include <arcalloc.h>
 #include <stdio.h>
@@ -37,3 +40,8 @@ C
 flags=$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --define-variable=prefix="$root" --cflags --libs arcalloc)
 cc "$work/prog.c" $flags -o "$work/prog"
 LD_LIBRARY_PATH="$libdir" "$work/prog"
+if [ "$static" = static ]; then
+    flags=$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --define-variable=prefix="$root" --static --cflags --libs arcalloc)
+    cc -static "$work/prog.c" $flags -o "$work/prog-static"
+    "$work/prog-static"
+fi
