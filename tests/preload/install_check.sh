@@ -1,12 +1,14 @@
 #!/bin/sh
-# install_check.sh BUILDDIR WORKDIR [static]: `meson install` into a staging prefix puts the
+# install_check.sh BUILDDIR WORKDIR CC [static]: `meson install` into a staging prefix puts the
 # library (shared and static), arcalloc.h, arcalloc.pc and the man page in place, and a program
-# built with `pkg-config --cflags --libs arcalloc` allocates from arcalloc; with `static`, so does
-# the same program linked `cc -static` with `pkg-config --static --libs arcalloc`.
+# built by CC (the build's C compiler) with `pkg-config --cflags --libs arcalloc` allocates from
+# arcalloc; with `static`, so does the same program linked `CC -static` with
+# `pkg-config --static --libs arcalloc`.
 set -eu
 build=$1
 work=$2
-static=${3:-}
+cc=$3
+static=${4:-}
 rm -rf "$work"
 mkdir -p "$work"
 meson install -C "$build" --no-rebuild --destdir "$work/stage" >"$work/install.log" 2>&1
@@ -38,10 +40,10 @@ int main(void)
 C
 # pkg-config answers for the staged prefix: point it there.
 flags=$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --define-variable=prefix="$root" --cflags --libs arcalloc)
-cc "$work/prog.c" $flags -o "$work/prog"
+"$cc" "$work/prog.c" $flags -o "$work/prog"
 LD_LIBRARY_PATH="$libdir" "$work/prog"
 if [ "$static" = static ]; then
     flags=$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --define-variable=prefix="$root" --static --cflags --libs arcalloc)
-    cc -static "$work/prog.c" $flags -o "$work/prog-static"
+    "$cc" -static "$work/prog.c" $flags -o "$work/prog-static"
     "$work/prog-static"
 fi

@@ -4,7 +4,6 @@
  * asprintf, getline, open_memstream), are arcalloc's blocks, its statistics count them, its usable
  * sizes answer, and no shared object is mapped. That the link succeeded at all says the C
  * library's own malloc object stayed out: its malloc and free would clash with arcalloc's. */
-#include <malloc.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -14,6 +13,7 @@
 #include "arcalloc.h"
 #include "arcalloc_config.h"
 #include "check.h"
+#include "libc_names.h"
 
 /* A size for each path: a small block, a medium block, a page run. */
 #define SMALL_BYTES  48
@@ -54,8 +54,10 @@ static void test_standard_names(void)
     CHECK(blocks[0] != NULL && arc_owns(blocks[0]));
     for (size_t i = 0; i < n; i++)
         free(blocks[i]);
+#if ARC_HAVE_MALLOPT
     /* mallopt is arcalloc's too (accepted, no effect). */
     CHECK(mallopt(M_ARENA_MAX, 1) == 1);
+#endif
 }
 
 /* The C library's own allocations for the program come from arcalloc and go back to it. */

@@ -4,7 +4,6 @@
  * expectations as one JSON line on stdout, and arcalloc's own dump (at exit or on a signal) for
  * the script to compare. Uses the arc_ names so it measures arcalloc under any sanitizer. */
 #include <errno.h>
-#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -15,6 +14,7 @@
 
 #include "arcalloc.h"
 #include "check.h"
+#include "libc_names.h"
 
 /* Known work: small blocks of these sizes (each a cached size), medium and large blocks. */
 static const size_t small_sizes[] = {1, 8, 24, 100, 256, 640, 1000, 1024};
