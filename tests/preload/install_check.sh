@@ -3,7 +3,7 @@
 # library (shared and static), arcalloc.h, arcalloc.pc and the man page in place, and a program
 # built by CC (the build's C compiler) with `pkg-config --cflags --libs arcalloc` allocates from
 # arcalloc; with `static`, so does the same program linked `CC -static` with
-# `pkg-config --static --libs arcalloc`.
+# `pkg-config --static --libs arcalloc`. A cross build's programs run under ARC_TEST_WRAPPER.
 set -eu
 build=$1
 work=$2
@@ -41,9 +41,9 @@ C
 # pkg-config answers for the staged prefix: point it there.
 flags=$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --define-variable=prefix="$root" --cflags --libs arcalloc)
 "$cc" "$work/prog.c" $flags -o "$work/prog"
-LD_LIBRARY_PATH="$libdir" "$work/prog"
+LD_LIBRARY_PATH="$libdir" ${ARC_TEST_WRAPPER:-} "$work/prog"
 if [ "$static" = static ]; then
     flags=$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --define-variable=prefix="$root" --static --cflags --libs arcalloc)
     "$cc" -static "$work/prog.c" $flags -o "$work/prog-static"
-    "$work/prog-static"
+    ${ARC_TEST_WRAPPER:-} "$work/prog-static"
 fi
