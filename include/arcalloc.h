@@ -167,8 +167,15 @@ ARC_API void arc_free_sized(void *ptr, size_t size);
 ARC_API void arc_free_aligned_sized(void *ptr, size_t align, size_t size);
 /* Returns cached and empty memory to the OS; 1 if anything was released. */
 ARC_API int arc_malloc_trim(size_t pad);
-/* glibc's introspection, with arcalloc's real figures (struct mallinfo2 is in <malloc.h>). */
+/* glibc's introspection, with arcalloc's real figures (struct mallinfo2 is in glibc's <malloc.h>;
+ * with a C library that has none, such as musl, arcalloc declares it here, the same fields). */
+#if ARC_HAVE_MALLINFO2
 struct mallinfo2;
+#else
+struct mallinfo2 {
+    size_t arena, ordblks, smblks, hblks, hblkhd, usmblks, fsmblks, uordblks, fordblks, keepcost;
+};
+#endif
 ARC_API struct mallinfo2 arc_mallinfo2(void);
 ARC_API void arc_malloc_stats(void);
 /* glibc's malloc_info(): an XML description of every heap (glibc's elements, with arcalloc's

@@ -3,6 +3,8 @@
  * It holds no allocator state beyond call counters and never calls malloc. */
 #include "os.h"
 
+#include "arcalloc.h"
+
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -11,6 +13,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/auxv.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -29,11 +32,69 @@
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
 
+/* ---- the OS page --------------------------------------------------------------------------
+ * Read once, on first use (the auxiliary vector needs no system call). No Linux port has pages
+ * below arcalloc's own 4 KiB; a smaller answer is taken as 4 KiB, whose ranges are whole pages
+ * of any smaller size too. */
+#define OS_PAGE_MIN ((size_t)ARC_PAGE_SIZE)
+#if ARC_OS_PAGE_SIZE_TEST
+_Static_assert((ARC_OS_PAGE_SIZE_TEST & (ARC_OS_PAGE_SIZE_TEST - 1)) == 0,
+               "os_page_size_test is a power of two");
+#endif
+
+static _Atomic size_t os_page;
+
+size_t arc_os_page_size(void)
+{
+    size_t page = atomic_load_explicit(&os_page, memory_order_relaxed);
+    if (page)
+        return page;
+    page = (size_t)getauxval(AT_PAGESZ);
+    if (page == 0) {
+        long answer = sysconf(_SC_PAGESIZE);
+        page = answer > 0 ? (size_t)answer : OS_PAGE_MIN;
+    }
+    if (page < OS_PAGE_MIN)
+        page = OS_PAGE_MIN;
+#if ARC_OS_PAGE_SIZE_TEST
+    if (page < (size_t)ARC_OS_PAGE_SIZE_TEST)
+        page = (size_t)ARC_OS_PAGE_SIZE_TEST;
+#endif
+    atomic_store_explicit(&os_page, page, memory_order_relaxed);
+    return page;
+}
+
+static bool whole_os_pages(const void *addr, size_t size)
+{
+    size_t mask = arc_os_page_size() - 1;
+    return (((uintptr_t)addr | size) & mask) == 0;
+}
+
+/* A protect or a fixed map asked on part of an OS page: the kernel would round it to whole pages
+ * and reach a neighbour's memory, so it is refused. It is a caller's bug, which a page-size test
+ * build reports and stops at. */
+static bool refuse_part_of_page(void)
+{
+#if ARC_OS_PAGE_SIZE_TEST
+    static const char msg[] = "arcalloc: an OS call on part of an OS page (os_page_size_test)\n";
+    arc_os_write(STDERR_FILENO, msg, sizeof msg - 1);
+    abort();
+#endif
+    return false;
+}
+
 static _Atomic size_t count_reserve, count_map, count_unmap, count_decommit, bytes_decommitted,
     count_move, count_hugepage;
 
 static void *map_aligned(size_t size, size_t align, int extra_flags)
 {
+    /* Whole OS pages, so that the head and tail trimmed below are whole pages too. */
+    size_t page = arc_os_page_size();
+    if (align < page)
+        align = page;
+    if (size > SIZE_MAX - page)
+        return NULL;
+    size = (size + page - 1) & ~(page - 1);
     size_t span = size + align;
     if (span < size)
         return NULL;
@@ -98,15 +159,28 @@ void *arc_os_bump(arc_os_bump_t *bump, size_t size, size_t chunk)
 
 void arc_os_decommit(void *addr, size_t size)
 {
+    /* Only whole OS pages can go back. The range's parts of the OS pages it shares with its
+     * neighbours (when OS pages are larger than arcalloc's) are zeroed: the whole range then
+     * reads as zero, as the contract says. */
+    uintptr_t mask = arc_os_page_size() - 1, start = (uintptr_t)addr, end = start + size;
+    uintptr_t inner_start = (start + mask) & ~mask, inner_end = end & ~mask;
+    if (inner_start >= inner_end) {
+        memset(addr, 0, size);
+        return;
+    }
+    memset(addr, 0, inner_start - start);
+    memset((void *)inner_end, 0, end - inner_end);
     /* MADV_DONTNEED, not MADV_FREE: RSS must drop at once and the pages must read as zero,
      * which lets calloc skip clearing fresh page runs. */
-    madvise(addr, size, MADV_DONTNEED);
+    madvise((void *)inner_start, inner_end - inner_start, MADV_DONTNEED);
     atomic_fetch_add_explicit(&count_decommit, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&bytes_decommitted, size, memory_order_relaxed);
+    atomic_fetch_add_explicit(&bytes_decommitted, inner_end - inner_start, memory_order_relaxed);
 }
 
 bool arc_os_move(void *from, void *to, size_t size)
 {
+    if (!whole_os_pages(from, size) || !whole_os_pages(to, 0))
+        return false; /* mremap would take the neighbour's part of the last page along */
     void *p = mremap(from, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, to);
     if (p == MAP_FAILED)
         return false;
@@ -116,6 +190,8 @@ bool arc_os_move(void *from, void *to, size_t size)
 
 bool arc_os_map_at(void *addr, size_t size)
 {
+    if (!whole_os_pages(addr, size))
+        return refuse_part_of_page();
     void *p = mmap(addr, size, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
     if (p == MAP_FAILED)
@@ -178,6 +254,8 @@ bool arc_os_hugepages(void *addr, size_t size, bool huge)
 
 bool arc_os_protect(void *addr, size_t size, bool accessible)
 {
+    if (!whole_os_pages(addr, size))
+        return refuse_part_of_page();
     return mprotect(addr, size, accessible ? PROT_READ | PROT_WRITE : PROT_NONE) == 0;
 }
 
@@ -333,7 +411,7 @@ size_t arc_os_resident_bytes(void)
         s++;
     while (*s >= '0' && *s <= '9')
         pages = pages * 10 + (size_t)(*s++ - '0');
-    return pages * (size_t)sysconf(_SC_PAGESIZE);
+    return pages * (size_t)sysconf(_SC_PAGESIZE); /* the kernel's real page, never a test's */
 }
 
 /* getrusage(2) gives ru_maxrss in KiB on Linux. */

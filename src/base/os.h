@@ -8,6 +8,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The OS page size, read once (the auxiliary vector's AT_PAGESZ, else sysconf): 4 KiB on
+ * x86_64, 4, 16 or 64 KiB on arm64, 64 KiB on ppc64. arcalloc's own pages stay ARC_PAGE_SIZE
+ * (4 KiB); what this module decommits, protects, moves or maps at an address is whole OS pages.
+ * A build with -Dos_page_size_test=N (ARC_OS_PAGE_SIZE_TEST) answers N when that is above the
+ * real size, so a 4 KiB kernel runs the paths of larger pages, and aborts on any protect, move or
+ * fixed map that is not whole OS pages (a bug in the caller). A power of two. */
+size_t arc_os_page_size(void);
+
 /* Reserves up to `size` bytes of address space aligned to min(`align`, size) (powers of two),
  * readable and writable but not committed: pages cost memory only once touched. If the OS refuses
  * (RLIMIT_AS, strict overcommit) the size is halved until `min_size`; *got receives what was
@@ -24,14 +32,17 @@ typedef struct arc_os_bump {
 } arc_os_bump_t;
 void *arc_os_bump(arc_os_bump_t *bump, size_t size, size_t chunk);
 /* Gives the physical pages of [addr, addr+size) back; the range stays reserved and reads as
- * zero next time. Page-aligned arguments. */
+ * zero next time. ARC_PAGE_SIZE-aligned arguments: the whole OS pages inside go back, and the
+ * bytes of an OS page the range covers only in part (it shares that page with a neighbour) are
+ * zeroed instead, so those parts must be readable and writable. */
 void arc_os_decommit(void *addr, size_t size);
 /* Moves the pages of [from, from+size) to [to, to+size) (mremap, MREMAP_FIXED): `to` is
- * replaced, `from` is left unmapped (a hole). Page-aligned arguments; false when refused
- * (nothing changed then). */
+ * replaced, `from` is left unmapped (a hole). False when refused (nothing changed then), and
+ * without a system call when the ranges are not whole OS pages: the caller copies instead. */
 bool arc_os_move(void *from, void *to, size_t size);
 /* Maps fresh reserved memory (as arc_os_reserve) exactly at [addr, addr+size), only if nothing
- * is mapped there (MAP_FIXED_NOREPLACE: never over another mapping). False when refused. */
+ * is mapped there (MAP_FIXED_NOREPLACE: never over another mapping). Whole OS pages. False when
+ * refused. */
 bool arc_os_map_at(void *addr, size_t size);
 
 /* The kernel's transparent huge pages (THP), read from sysfs at start-up: its mode (`enabled`:
@@ -53,7 +64,8 @@ void arc_os_thp_read(arc_os_thp_t *out);
 bool arc_os_hugepages(void *addr, size_t size, bool huge);
 
 /* Makes [addr, addr+size) inaccessible (accessible = false: PROT_NONE, a guard page) or readable
- * and writable again. Page-aligned arguments. False when the OS refuses (vm.max_map_count). */
+ * and writable again. Whole OS pages (arc_os_page_size); false when they are not, or when the
+ * OS refuses (vm.max_map_count). */
 bool arc_os_protect(void *addr, size_t size, bool accessible);
 /* Fills buf with len bytes from the kernel's random source (getrandom); never fails: without
  * one it falls back to a mix of the clock and addresses (weak, but never a fixed value). */

@@ -109,7 +109,9 @@ static ARC_NOINLINE void *alloc_slow(size_t size, size_t align)
         p = arc_large_alloc(NULL, &h->cache, size, align);
         if (p) {
             ARC_VG_MALLOC(p, size, 1);
-            large_count(h, size, (size + ARC_PAGE_SIZE - 1) & ~(size_t)(ARC_PAGE_SIZE - 1), 0);
+            /* The run's own size: a guarded run is whole OS pages, more than the size's pages. */
+            arc_large_t *large = (arc_large_t *)(arc_arena_entry(p) & ~ARC_MAP_LARGE);
+            large_count(h, size, arc_large_usable(large), 0);
         }
     } else {
         p = arc_heap_block_alloc(h, size, align);
@@ -339,19 +341,21 @@ void *arc_memalign(size_t align, size_t size)
     return aligned_impl(pow2, size);
 }
 
+/* valloc and pvalloc mean the OS page (16 or 64 KiB on some arm64 kernels), not arcalloc's. */
 void *arc_valloc(size_t size)
 {
-    return aligned_impl(ARC_PAGE_SIZE, size);
+    return aligned_impl(arc_os_page_size(), size);
 }
 
 void *arc_pvalloc(size_t size)
 {
-    size_t rounded = (size + ARC_PAGE_SIZE - 1) & ~(size_t)(ARC_PAGE_SIZE - 1);
+    size_t page = arc_os_page_size();
+    size_t rounded = (size + page - 1) & ~(page - 1);
     if (rounded < size) {
         errno = ENOMEM;
         return NULL;
     }
-    return aligned_impl(ARC_PAGE_SIZE, rounded ? rounded : ARC_PAGE_SIZE);
+    return aligned_impl(page, rounded ? rounded : page);
 }
 
 size_t arc_malloc_usable_size(const void *p)

@@ -388,10 +388,15 @@ void *arc_large_alloc(arc_heap_t *owner, arc_dirty_cache_t *cache, size_t size, 
     if (size > arc_arena.size)
         return NULL;
     size_t pages = size ? (size + ARC_PAGE_SIZE - 1) / ARC_PAGE_SIZE : 1; /* memalign(a, 0) */
-    bool guard = arc_arena.secure, dirty = false;
-    size_t guard_pages = guard ? ARC_GUARD_PAGES : 0;
+    size_t guard_pages = arc_arena.secure ? arc_guard_pages() : 0;
+    bool guard = guard_pages > 0, dirty = false;
     if (align < ARC_PAGE_SIZE)
         align = ARC_PAGE_SIZE;
+    if (guard) { /* the run and its guard are whole OS pages (one OS page: guard_pages) */
+        pages = (pages + guard_pages - 1) / guard_pages * guard_pages;
+        if (align < guard_pages * ARC_PAGE_SIZE)
+            align = guard_pages * ARC_PAGE_SIZE;
+    }
     if (align > ARC_PAGES_MAX_ALIGN)
         return NULL;
     arc_large_t *large = large_desc_new(cache);
@@ -417,14 +422,13 @@ void *arc_large_alloc(arc_heap_t *owner, arc_dirty_cache_t *cache, size_t size, 
     /* The run is ours now: nobody else touches its guard page. A refusal (too many mappings)
      * leaves the page accessible: the run still works, without its guard. */
     if (guard)
-        arc_os_protect((void *)(addr + pages * ARC_PAGE_SIZE), ARC_GUARD_PAGES * ARC_PAGE_SIZE,
-                       false);
+        arc_os_protect((void *)(addr + pages * ARC_PAGE_SIZE), guard_pages * ARC_PAGE_SIZE, false);
     return (void *)addr;
 }
 
 void arc_large_free(void *p, arc_large_t *large)
 {
-    size_t pages = large->pages, guard_pages = large->guard ? ARC_GUARD_PAGES : 0;
+    size_t pages = large->pages, guard_pages = large->guard ? arc_guard_pages() : 0;
     arc_dirty_cache_t *cache = large->cache;
     /* The guard is made accessible again before its page can go to anyone else. */
     if (guard_pages)
@@ -449,7 +453,10 @@ void arc_large_free(void *p, arc_large_t *large)
 bool arc_large_resize(void *p, arc_large_t *large, size_t new_size)
 {
     size_t want = (new_size + ARC_PAGE_SIZE - 1) / ARC_PAGE_SIZE, have = large->pages;
-    size_t guard_bytes = large->guard ? ARC_GUARD_PAGES * ARC_PAGE_SIZE : 0;
+    size_t guard_pages = large->guard ? arc_guard_pages() : 0;
+    size_t guard_bytes = guard_pages * ARC_PAGE_SIZE;
+    if (guard_pages) /* the new end is an OS page's end too */
+        want = (want + guard_pages - 1) / guard_pages * guard_pages;
     if (want == 0 || new_size > arc_arena.size)
         return false;
     if (want == have)

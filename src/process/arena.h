@@ -55,8 +55,19 @@ typedef struct arc_large {
  * size up; below, a copy costs less than the two system calls (a 1 MiB memcpy is ~50 us, an
  * mremap plus an mmap a few us, and the page-table work grows with the size too). */
 #define ARC_LARGE_MOVE_MIN ((size_t)1 << 20)
-/* Secure mode's guard: one page, PROT_NONE, after every large run and at every segment's end. */
-#define ARC_GUARD_PAGES ((size_t)1)
+/* Secure mode's guard, PROT_NONE, after every large run and at every segment's end: one OS page
+ * (arc_guard_pages), so one of arcalloc's pages under 4 KiB OS pages and 16 under 64 KiB ones.
+ * Guards are kept up to OS pages of this size; above it, secure mode runs without them. */
+#define ARC_GUARD_MAX_BYTES ((size_t)64 << 10)
+#define ARC_GUARD_MAX_PAGES (ARC_GUARD_MAX_BYTES / ARC_PAGE_SIZE)
+
+/* arcalloc pages per guard: one OS page (0 when the OS page exceeds ARC_GUARD_MAX_BYTES). A
+ * guarded large run starts and ends on OS pages, so that its guard is whole OS pages. */
+static inline size_t arc_guard_pages(void)
+{
+    size_t os_page = arc_os_page_size();
+    return os_page <= ARC_GUARD_MAX_BYTES ? os_page / ARC_PAGE_SIZE : 0;
+}
 /* The smallest reservation accepted when the OS refuses the full address_space. */
 #define ARC_ARENA_MIN_RESERVE ((size_t)64 << 20)
 /* Under valgrind memcheck shadows every reserved byte, and 64 GiB takes it a minute: 2 GiB. */

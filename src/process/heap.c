@@ -10,8 +10,8 @@
 #include "vg.h"
 
 _Static_assert(ARC_LARGE_THRESHOLD + ARC_HEAP_MAX_ALIGN <
-                   ARC_SEGMENT_SIZE - sizeof(arc_segment_t) - ARC_GUARD_PAGES * ARC_PAGE_SIZE,
-               "every heap request must fit in a fresh segment that ends in a guard page");
+                   ARC_SEGMENT_SIZE - sizeof(arc_segment_t) - ARC_GUARD_MAX_BYTES,
+               "every heap request must fit in a fresh segment that ends in a guard");
 
 /* Creates a heap whose byte-allocator state follows it in the same metadata block. The backend
  * is initialised lazily with the first segment. */
@@ -47,7 +47,7 @@ arc_heap_t *arc_heap_make(const arc_byte_ops_t *ops, arc_heap_kind_t kind)
 static size_t segment_guard_pages(void)
 {
 #if ARC_SECURE
-    return arc_arena_secure() ? ARC_GUARD_PAGES : 0;
+    return arc_arena_secure() ? arc_guard_pages() : 0;
 #else
     return 0;
 #endif

@@ -1,11 +1,15 @@
 #!/bin/sh
-# install_check.sh BUILDDIR WORKDIR: `meson install` into a staging prefix puts the library,
-# arcalloc.h, arcalloc.pc, the man pages and the `arcalloc` command in place, a program built
-# with `pkg-config --cflags --libs arcalloc` allocates from arcalloc, and the installed command
-# preloads the installed library.
+# install_check.sh BUILDDIR WORKDIR CC [static]: `meson install` into a staging prefix puts the
+# library (shared and static), arcalloc.h, arcalloc.pc, the man pages and the `arcalloc` command
+# in place; a program built by CC (the build's C compiler) with `pkg-config --cflags --libs
+# arcalloc` allocates from arcalloc; with `static`, so does the same program linked `CC -static`
+# with `pkg-config --static --libs arcalloc`; the installed command preloads the installed
+# library. A cross build's programs run under ARC_TEST_WRAPPER.
 set -eu
 build=$1
 work=$2
+cc=$3
+static=${4:-}
 rm -rf "$work"
 mkdir -p "$work"
 meson install -C "$build" --no-rebuild --destdir "$work/stage" >"$work/install.log" 2>&1
@@ -25,6 +29,7 @@ test -e "$work/stage$lib" || { echo "arcalloc command preloads $lib, not install
 "$cmd" run --library "$work/stage$lib" --no-report -o "$work/run" -- /bin/ls / >/dev/null
 test -n "$(find "$work/run" -name 'stats.*.json')" || { echo "installed command: no report"; exit 1; }
 libdir=$(dirname "$(find "$root" -name 'libarcalloc.so' | head -1)")
+test -f "$libdir/libarcalloc.a" || { echo "libarcalloc.a not installed beside libarcalloc.so"; exit 1; }
 cat >"$work/prog.c" <<'C'
 #include <arcalloc.h>
 #include <stdio.h>
@@ -44,5 +49,10 @@ int main(void)
 C
 # pkg-config answers for the staged prefix: point it there.
 flags=$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --define-variable=prefix="$root" --cflags --libs arcalloc)
-cc "$work/prog.c" $flags -o "$work/prog"
-LD_LIBRARY_PATH="$libdir" "$work/prog"
+"$cc" "$work/prog.c" $flags -o "$work/prog"
+LD_LIBRARY_PATH="$libdir" ${ARC_TEST_WRAPPER:-} "$work/prog"
+if [ "$static" = static ]; then
+    flags=$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --define-variable=prefix="$root" --static --cflags --libs arcalloc)
+    "$cc" -static "$work/prog.c" $flags -o "$work/prog-static"
+    ${ARC_TEST_WRAPPER:-} "$work/prog-static"
+fi

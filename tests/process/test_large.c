@@ -14,6 +14,7 @@
 
 #include "arcalloc.h"
 #include "check.h"
+#include "os_page.h"
 
 enum {
     KIB = 1 << 10,
@@ -131,7 +132,8 @@ static void *block_after(void *p)
     size_t n = 0;
     for (; n < TRIES && !found; n++) {
         tries[n] = arc_malloc(256 * KIB);
-        if (tries[n] && (char *)tries[n] >= end && (char *)tries[n] <= end + 2 * PAGE)
+        if (tries[n] && (char *)tries[n] >= end &&
+            (char *)tries[n] <= end + 2 * PAGE + test_guard_bytes())
             found = tries[n--];
     }
     for (size_t i = 0; i < n; i++)

@@ -3,7 +3,6 @@
  * sizes until arcalloc says no. Every call must then return NULL with errno = ENOMEM, nothing
  * may crash, no block may lose its contents, and after freeing the program allocates again. */
 #include <errno.h>
-#include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 
 #include "arcalloc.h"
 #include "check.h"
+#include "libc_names.h"
 
 enum { MAX_BLOCKS = 1 << 20 };
 static unsigned char *blocks[MAX_BLOCKS];

@@ -1,7 +1,6 @@
 /* test_threads.c: threads on arcalloc. Cross-thread frees with content checks, a hundred
  * thousand short-lived threads that must not grow the process, and fork while other threads
  * allocate (each fork's child allocates and frees; a deadlock fails by the alarm). */
-#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -13,6 +12,7 @@
 
 #include "arcalloc.h"
 #include "check.h"
+#include "libc_names.h"
 
 /* ---- cross-thread frees: producers fill blocks, consumers check and free them ---- */
 

@@ -4,7 +4,6 @@
  * expectations as one JSON line on stdout, and arcalloc's own dump (at exit or on a signal) for
  * the script to compare. Uses the arc_ names so it measures arcalloc under any sanitizer. */
 #include <errno.h>
-#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -15,6 +14,8 @@
 
 #include "arcalloc.h"
 #include "check.h"
+#include "libc_names.h"
+#include "os_page.h"
 
 /* Known work: small blocks of these sizes (each a cached size), medium and large blocks. */
 static const size_t small_sizes[] = {1, 8, 24, 100, 256, 640, 1000, 1024};
@@ -39,9 +40,10 @@ static const size_t small_sizes[] = {1, 8, 24, 100, 256, 640, 1000, 1024};
  * the free blocks of its current spans (20 classes x 32 KiB): 3 MiB covers both. */
 #define PEAK_SLACK ((uint64_t)3 << 20)
 
+/* A large block's bytes: its run's (whole OS pages when secure mode guards it). */
 static size_t pages_of(size_t size)
 {
-    return (size + PAGE - 1) / PAGE * PAGE;
+    return test_run_bytes(size);
 }
 
 /* What a heap block counts: its usable size rounded down to 16. */
@@ -125,9 +127,8 @@ static void check_blocks(void)
     CHECK(classes_ok);
     /* Figures that must agree with each other at any quiet moment. */
     CHECK(s1.committed_bytes == s1.segment_bytes + s1.large_bytes + s1.dirty_bytes);
-    /* A secure build puts one guard page (used, never committed) after each large run. */
-    CHECK(s1.committed_bytes + (ARC_SECURE ? s1.large_live * PAGE : 0) ==
-          s1.page_used_pages * PAGE);
+    /* A secure build puts one guard (used, never committed) after each large run. */
+    CHECK(s1.committed_bytes + s1.large_live * test_guard_bytes() == s1.page_used_pages * PAGE);
     CHECK(s1.fragmentation_bytes == s1.committed_bytes - s1.live_bytes);
     CHECK(s1.live_bytes <= s1.committed_bytes);
     CHECK(s1.segments * ((size_t)1 << 20) == s1.segment_bytes);
@@ -417,9 +418,8 @@ static void check_no_counters(void)
     CHECK(s1.large_live - s0.large_live == 1);
     CHECK(s1.large_bytes - s0.large_bytes == pages_of(LARGE_SIZE));
     CHECK(s1.live_bytes - s0.live_bytes == pages_of(LARGE_SIZE));
-    /* A secure build puts one guard page (used, never committed) after each large run. */
-    CHECK(s1.committed_bytes + (ARC_SECURE ? s1.large_live * PAGE : 0) ==
-          s1.page_used_pages * PAGE);
+    /* A secure build puts one guard (used, never committed) after each large run. */
+    CHECK(s1.committed_bytes + s1.large_live * test_guard_bytes() == s1.page_used_pages * PAGE);
     arc_free(big);
 }
 

@@ -31,6 +31,9 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+# A cross build's emulator (meson sets ARC_TEST_WRAPPER): the command prefix of every run.
+WRAPPER = os.environ.get("ARC_TEST_WRAPPER", "").split()
+
 # Seconds one run may take, and the wait for a signal dump to land in its file.
 RUN_TIMEOUT = 60
 DUMP_WAIT = 15
@@ -83,8 +86,8 @@ def without_gap_lines(text):
 
 
 def run(prog, mode, env, stdin=None, raw=False):
-    p = subprocess.run([prog, mode], env=env, input=stdin, capture_output=True, text=True,
-                       timeout=RUN_TIMEOUT)
+    p = subprocess.run(WRAPPER + [prog, mode], env=env, input=stdin, capture_output=True,
+                       text=True, timeout=RUN_TIMEOUT)
     if not raw:
         p.stderr = without_gap_lines(p.stderr)
     return p
@@ -228,7 +231,7 @@ def test_signal(prog, backend, work):
     pattern = str(work / "signal.%p.json")
     env = clean_env(ARCALLOC_BACKEND=backend, ARCALLOC_STATS="json",
                     ARCALLOC_STATS_FILE=pattern, ARCALLOC_STATS_SIGNAL="USR2")
-    proc = subprocess.Popen([prog, "signal"], env=env, stdin=subprocess.PIPE,
+    proc = subprocess.Popen(WRAPPER + [prog, "signal"], env=env, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         hello = json.loads(proc.stdout.readline())
@@ -267,7 +270,7 @@ def test_signal(prog, backend, work):
 
     # The signal alone (no ARCALLOC_STATS, SIG prefix): a text dump on stderr.
     env = clean_env(ARCALLOC_BACKEND=backend, ARCALLOC_STATS_SIGNAL="SIGUSR1")
-    proc = subprocess.Popen([prog, "signal"], env=env, stdin=subprocess.PIPE,
+    proc = subprocess.Popen(WRAPPER + [prog, "signal"], env=env, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     proc.stdout.readline()
     time.sleep(0.2)
