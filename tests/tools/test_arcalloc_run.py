@@ -21,6 +21,9 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from pycheck import check, done  # noqa: E402
+
 MIB = 1 << 20
 PEAK = 64 * MIB  # the bytearray the program holds
 CHILD_PEAK = 16 * MIB  # what its child holds
@@ -33,6 +36,7 @@ PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.execu
 
 PROGRAM = r"""
 import subprocess, sys, time
+
 time.sleep(0.25)
 block = bytearray(%(peak)d)
 block[::4096] = b"x" * (%(peak)d // 4096)   # one byte a page: all of it resident
@@ -44,17 +48,6 @@ time.sleep(0.3)
 sys.exit(%(status)d)
 """ % {"peak": PEAK, "hold": HOLD_SECONDS, "child": CHILD_PEAK, "status": EXIT_STATUS}
 
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL: " + what, file=sys.stderr)
-    return cond
 
 
 def lines_of(path):
@@ -204,8 +197,7 @@ def main():
     check(e.returncode == 1 and "no arcalloc file" in e.stderr, "report of an empty folder: %r"
           % e.stderr)
 
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return done()
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ its end with no error (data-rendered, no data-error, no uncaught error on chromi
 chart's three series, the flame graph's boxes, the hover's bytes and the click's zoom. Keeps a
 screenshot (report.png in the build folder) as a build artifact.
 
-Exits 77 (meson's "skipped") when chromium is not installed. Ends with "N passed, M failed".
+Fails, naming the package, when chromium is not installed. Ends with "N passed, M failed".
 Standard library only."""
 import argparse
 import os
@@ -16,10 +16,12 @@ import shutil
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from pycheck import check, done  # noqa: E402
+
 MIB = 1 << 20
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 PROGRAM = "import time; time.sleep(0.2); b = bytearray(%d); time.sleep(0.5)" % (32 * MIB)
-SKIP = 77
 BROWSER_TIMEOUT = 150  # seconds: chromium's first start on a loaded machine is slow
 WINDOW = "1100,1800"  # the screenshot: the summary, the chart and the flame graph
 # No network, no GPU, no sandbox (tests run as root in CI), no first-run chatter.
@@ -28,17 +30,6 @@ CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first
                   "--proxy-server=127.0.0.1:9", "--hide-scrollbars", "--enable-logging=stderr",
                   "--v=0"]
 
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL: " + what, file=sys.stderr)
-    return cond
 
 
 def browser():
@@ -62,8 +53,9 @@ def main():
     a = ap.parse_args()
     exe = browser()
     if not exe:
-        print("chromium is not installed (apt-get install chromium): skipped")
-        return SKIP
+        check(False, "chromium is not installed: apt-get install chromium (tests/run and "
+              ".ci/run install it)")
+        return done()
     shutil.rmtree(a.workdir, ignore_errors=True)
     os.makedirs(a.workdir)
     out = os.path.join(a.workdir, "run")
@@ -73,7 +65,7 @@ def main():
                        capture_output=True, text=True, timeout=BROWSER_TIMEOUT)
     report = os.path.join(out, "report.html")
     if not check(p.returncode == 0 and os.path.exists(report), "report made: %r" % p.stderr):
-        print("%d passed, %d failed" % (passed, failed))
+        done()
         return 1
     with open(report) as f:
         has_flame = '"flames":[{' in f.read()
@@ -106,8 +98,7 @@ def main():
                        "file://" + report], profile)
     check(s.returncode == 0 and os.path.exists(a.screenshot)
           and os.path.getsize(a.screenshot) > 0, "screenshot kept: %s" % a.screenshot)
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return done()
 
 
 if __name__ == "__main__":

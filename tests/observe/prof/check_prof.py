@@ -17,6 +17,9 @@ import shutil
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from pycheck import check, done  # noqa: E402
+
 SAMPLE = 4096  # ARCALLOC_PROF_SAMPLE given as "4k": small, so the ratios rest on many samples
 RATIO = {"fn_a": 1, "fn_b": 2, "fn_c": 4}
 RATIO_TOLERANCE = 0.15  # the issue's: each share within 15% of its 1:2:4 share
@@ -24,17 +27,6 @@ FREED_MAX_SHARE = 0.001  # fn_free frees everything: at most 0.1% of the profile
 FIXED_TOLERANCE = 0.06  # fn_fixed: ~2500 samples, 1.2% standard error; other laws miss by ~20%
 TOP_SITES = 20
 
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("CHECK failed: " + what, file=sys.stderr)
-    return cond
 
 
 def run(prog, env, workdir):
@@ -285,9 +277,7 @@ def main():
             os.path.join(a.workdir, "arcalloc-prof.*"))
         check(not left, "ARCALLOC_PROF=%s wrote %s" % (value, left))
 
-    print("backend %s: %d passed, %d failed" % (a.backend, passed, failed))
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return done("backend " + a.backend)
 
 
 if __name__ == "__main__":
