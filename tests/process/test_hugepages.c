@@ -10,6 +10,10 @@
  *   on     (ARCALLOC_HUGEPAGES=1) the 2 MiB of `small`: huge pages back them at once where the
  *          kernel allows them (0 where its mode is never).
  *
+ * Secure mode (a -Dsecure=true build, unless ARCALLOC_SECURE=0) puts a PROT_NONE guard page at
+ * the end of every segment and large run, which splits every 2 MiB extent: there no case expects
+ * huge pages under the blocks, and every case checks there are none.
+ *
  * Huge pages depend on the kernel finding free 2 MiB of physical memory; on a machine short of
  * it the kernel falls back to 4 KiB pages and `big`/`on` fail with a message that says so. The
  * mode read is printed first, so a log always shows what was expected and why. */
@@ -158,14 +162,18 @@ int main(int argc, char **argv)
     thp_mode_t mode = thp_mode(&mode_name);
     bool big = strcmp(which, "big") == 0 || strcmp(which, "off") == 0;
     /* Whether huge pages must back the blocks: auto above its threshold and on, where the
-     * kernel gives them at all. */
-    bool want = (strcmp(which, "big") == 0 || strcmp(which, "on") == 0) && mode != THP_NEVER;
+     * kernel gives them at all and no guard pages split the extents. */
+    const char *secure_env = getenv("ARCALLOC_SECURE");
+    bool guarded = ARC_SECURE && !(secure_env && strcmp(secure_env, "0") == 0);
+    bool want =
+        (strcmp(which, "big") == 0 || strcmp(which, "on") == 0) && mode != THP_NEVER && !guarded;
     if (strcmp(which, "big") && strcmp(which, "small") && strcmp(which, "off") &&
         strcmp(which, "on")) {
         fprintf(stderr, "usage: test_hugepages big|small|off|on\n");
         return 2;
     }
-    printf("case %s, THP mode %s: expecting %s\n", which, mode_name,
+    printf("case %s, THP mode %s%s: expecting %s\n", which, mode_name,
+           guarded ? ", secure mode's guard pages" : "",
            want ? "AnonHugePages > 0 under the blocks" : "no huge pages under the blocks");
 
     free(malloc(1)); /* arcalloc started: its fixed costs are in the starting RSS */

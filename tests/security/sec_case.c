@@ -335,7 +335,7 @@ static void exec_heap(size_t size)
     finish(CASE_SETUP, "setup: the block is in no mapping of /proc/self/maps");
 }
 
-/* The line of a refused impossible request: errno named, as it is when it is not ENOMEM. */
+/* The line of a refused impossible request: errno's number and text, when it is not ENOMEM. */
 static char refused_line[RESULT_LINE];
 
 static void refused(const void *p)
@@ -343,9 +343,9 @@ static void refused(const void *p)
     if (p)
         finish(CASE_MISSED, "missed: the impossible request returned memory");
     if (errno != ENOMEM) {
-        const char *name = strerrorname_np(errno);
-        snprintf(refused_line, sizeof refused_line, "missed: NULL with errno %s, not ENOMEM",
-                 name ? name : "0");
+        int err = errno;
+        snprintf(refused_line, sizeof refused_line, "missed: NULL with errno %d (%s), not ENOMEM",
+                 err, strerror(err));
         finish(CASE_MISSED, refused_line);
     }
     finish(CASE_HOLDS, "holds: NULL and ENOMEM");
