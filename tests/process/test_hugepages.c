@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arcalloc_config.h"
 #include "check.h"
 
 enum { KIB = 1 << 10, MIB = 1 << 20 };
