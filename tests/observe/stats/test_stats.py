@@ -84,8 +84,15 @@ def run(prog, mode, env, stdin=None, raw=False):
     return p
 
 
-def check_report(r, what, backend):
-    """Invariants every report keeps, whatever the program did."""
+# A dump of a running program reads its figures one after another while other threads allocate,
+# free and purge: a page run on its way between a dirty cache and the page allocator may be
+# counted by one figure and not yet by the other. Two segments or runs of 4 MiB in flight bound it.
+RUNNING_SLACK = 8 << 20
+
+
+def check_report(r, what, backend, running=False):
+    """Invariants every report keeps, whatever the program did (a dump of a running program:
+    within RUNNING_SLACK where two figures are read apart)."""
     check(set(NAMES) <= set(r), what + ": every figure present (missing: %s)"
           % sorted(set(NAMES) - set(r)))
     check(all(isinstance(r.get(n), int) and r[n] >= 0 for n in NAMES),
@@ -95,8 +102,10 @@ def check_report(r, what, backend):
         return
     check(r["committed_bytes"] == r["segment_bytes"] + r["large_bytes"] + r["dirty_bytes"],
           what + ": committed = segments + large + dirty")
-    check(r["page_used_pages"] * 4096 >= r["committed_bytes"],
-          what + ": the page allocator holds every committed byte")
+    slack = RUNNING_SLACK if running else 0
+    check(r["page_used_pages"] * 4096 + slack >= r["committed_bytes"],
+          what + ": the page allocator holds every committed byte (%d pages, %d committed)"
+          % (r["page_used_pages"], r["committed_bytes"]))
     check(r["purger_thread"] in (0, 1), what + ": purger_thread is 0 or 1")
     check(r["fragmentation_bytes"] == max(0, r["committed_bytes"] - r["live_bytes"]),
           what + ": fragmentation = committed - live")
@@ -238,7 +247,7 @@ def test_signal(prog, backend, work):
             check(len(dumps) == i + 1, "signal %d: dump arrived (%d in the file)"
                   % (i + 1, len(dumps)))
         for i, r in enumerate(dumps):
-            check_report(r, "signal dump %d" % (i + 1), backend)
+            check_report(r, "signal dump %d" % (i + 1), backend, running=True)
             check(r["pid"] == hello["pid"], "signal dump: pid")
             check(r["threads_live"] == 1 + hello["threads"],
                   "signal dump %d: threads_live %d while %d threads run"
