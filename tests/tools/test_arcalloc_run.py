@@ -22,7 +22,7 @@ import sys
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from pycheck import check, done  # noqa: E402
+from pycheck import check, clean_env, done  # noqa: E402
 
 MIB = 1 << 20
 PEAK = 64 * MIB  # the bytearray the program holds
@@ -83,8 +83,7 @@ def main():
     shutil.rmtree(a.workdir, ignore_errors=True)
     os.makedirs(a.workdir)
     out = os.path.join(a.workdir, "run")
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("ARCALLOC_") and k != "LD_PRELOAD"}
+    env = clean_env()
 
     p = subprocess.run([a.arcalloc, "run", "-o", out, "--", PYTHON, "-c", PROGRAM], env=env,
                        capture_output=True, text=True, timeout=RUN_TIMEOUT)

@@ -17,7 +17,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from pycheck import check, done  # noqa: E402
+from pycheck import check, clean_env, done  # noqa: E402
 
 MIB = 1 << 20
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
@@ -59,8 +59,7 @@ def main():
     shutil.rmtree(a.workdir, ignore_errors=True)
     os.makedirs(a.workdir)
     out = os.path.join(a.workdir, "run")
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("ARCALLOC_") and k != "LD_PRELOAD"}
+    env = clean_env()
     p = subprocess.run([a.arcalloc, "run", "-o", out, "--", PYTHON, "-c", PROGRAM], env=env,
                        capture_output=True, text=True, timeout=BROWSER_TIMEOUT)
     report = os.path.join(out, "report.html")

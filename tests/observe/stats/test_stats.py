@@ -32,7 +32,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-from pycheck import check, done  # noqa: E402
+from pycheck import check, clean_env, done  # noqa: E402
 
 # A cross build's emulator (meson sets ARC_TEST_WRAPPER): the command prefix of every run.
 WRAPPER = os.environ.get("ARC_TEST_WRAPPER", "").split()
@@ -57,14 +57,6 @@ madvise_calls mmap_calls munmap_calls mremap_calls threads_live threads_started 
 shared_heaps_live""".split()
 NAMES = COUNTERS + FIGURES
 
-
-
-def clean_env(**extra):
-    """The caller's environment without any ARCALLOC_* (or preload), plus `extra`."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("ARCALLOC_") and k != "LD_PRELOAD"}
-    env.update(extra)
-    return env
 
 
 # The line a build without counters prints once for ARCALLOC_STATS or ARCALLOC_STATS_INTERVAL
