@@ -131,6 +131,8 @@ static void huge_init(void *window, size_t size)
     else if (arc_arena.huge_refuse)
         arc_os_hugepages(window, size, false);
     arc_arena.huge_auto = state == ARC_HUGE_WAITING;
+    if (state != ARC_HUGE_NONE)
+        arc_dirty_set_grain(ARC_HUGE_PAGE_SIZE / ARC_PAGE_SIZE);
     atomic_store_explicit(&arc_arena.huge, state, memory_order_relaxed);
 }
 

@@ -36,6 +36,9 @@ static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic(arc_dirty_cache_t *) all_caches;
 
 static _Atomic size_t total_pages, released_pages, released_runs;
+/* Pages of the grain a run over the budget goes back in (arc_dirty_set_grain): 1, or a huge
+ * page's when huge pages may back the runs. */
+static _Atomic size_t budget_grain_pages = 1;
 
 /* The purger sleeps on wake_cond: until the oldest cached run expires, or, with nothing cached,
  * until a put arms it. `armed` is true while the purger knows of cached runs (or is being woken);
@@ -123,6 +126,41 @@ static void slot_carve(arc_dirty_cache_t *c, uint32_t i, uintptr_t at, size_t pa
                     rel);
 }
 
+/* Over the budget, run i goes back in whole grains: the grains inside it are released and its
+ * ends, shorter than a grain each, stay cached in its place with its age (they go back when they
+ * decay). Returns the index of the next run to look at: past the ends, or past run i when no
+ * whole grain lies inside it. A huge page shared with live memory is so never split into 4 KiB
+ * pages by a release the budget forced (docs/design.md, "Huge pages"). */
+static uint32_t slot_release_grains(arc_dirty_cache_t *c, uint32_t i, release_list_t *rel)
+{
+    size_t grain = atomic_load_explicit(&budget_grain_pages, memory_order_relaxed) * ARC_PAGE_SIZE;
+    arc_dirty_run_t r = c->run[i];
+    uintptr_t end = run_end(&r);
+    uintptr_t lo = (r.addr + grain - 1) & ~(uintptr_t)(grain - 1),
+              hi = end & ~(uintptr_t)(grain - 1);
+    if (lo >= hi)
+        return i + 1;
+    release_push(rel, lo, (hi - lo) / ARC_PAGE_SIZE);
+    slot_remove(c, i);
+    uint32_t next = i;
+    if (hi < end) {
+        slot_insert(c, i,
+                    (arc_dirty_run_t){
+                        .addr = hi, .pages = (end - hi) / ARC_PAGE_SIZE, .freed_ns = r.freed_ns},
+                    rel);
+        next++;
+    }
+    if (lo > r.addr) {
+        slot_insert(c, i,
+                    (arc_dirty_run_t){.addr = r.addr,
+                                      .pages = (lo - r.addr) / ARC_PAGE_SIZE,
+                                      .freed_ns = r.freed_ns},
+                    rel);
+        next++;
+    }
+    return next;
+}
+
 static bool expired(const arc_dirty_run_t *r, uint64_t now_ns)
 {
     return now_ns - r->freed_ns >= decay_ns && now_ns >= r->freed_ns;
@@ -205,19 +243,28 @@ void arc_dirty_put(arc_dirty_cache_t *c, uintptr_t addr, size_t pages, size_t bu
         }
         slot_remove(c, i);
     }
-    while (c->count > 0 &&
-           (c->count == ARC_DIRTY_SLOTS ||
-            atomic_load_explicit(&total_pages, memory_order_relaxed) + r.pages > budget_pages))
+    /* Every slot taken: the oldest run goes back whole. Over the budget: the oldest runs go back
+     * in whole grains, then the new one; what is left of them stays over the budget. */
+    while (c->count == ARC_DIRTY_SLOTS)
         slot_release_oldest(c, &rel);
+    for (uint32_t i = 0;
+         i < c->count && rel.count + 2 < RELEASE_MAX &&
+         atomic_load_explicit(&total_pages, memory_order_relaxed) + r.pages > budget_pages;)
+        i = slot_release_grains(c, i, &rel);
     bool kept = atomic_load_explicit(&total_pages, memory_order_relaxed) + r.pages <= budget_pages;
-    if (kept)
-        slot_insert(c, c->count, r, &rel);
-    else
-        release_push(&rel, r.addr, r.pages);
+    slot_insert(c, c->count, r, &rel);
+    if (!kept)
+        slot_release_grains(c, c->count - 1, &rel);
+    kept = c->count > 0;
     pthread_mutex_unlock(&c->lock);
     release_all(&rel);
     if (kept)
         purger_arm();
+}
+
+void arc_dirty_set_grain(size_t pages)
+{
+    atomic_store_explicit(&budget_grain_pages, pages ? pages : 1, memory_order_relaxed);
 }
 
 uint64_t arc_dirty_purge_expired(arc_dirty_cache_t *c, uint64_t now_ns)

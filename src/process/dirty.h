@@ -63,9 +63,15 @@ uintptr_t arc_dirty_take(arc_dirty_cache_t *c, size_t pages, size_t align);
 bool arc_dirty_take_at(arc_dirty_cache_t *c, uintptr_t addr, size_t pages);
 /* Keeps a freed run (still committed) for reuse; it merges with cached runs it touches. Runs
  * over the slots, or over `budget_pages` in all caches together, go back at once (oldest
- * first), and so do c's expired ones. May start the purger thread: call it where a nested
- * malloc is safe (no arcalloc lock held but a first-class heap's, the heap consistent). */
+ * first; over the budget in whole grains, arc_dirty_set_grain), and so do c's expired ones. May
+ * start the purger thread: call it where a nested malloc is safe (no arcalloc lock held but a
+ * first-class heap's, the heap consistent). */
 void arc_dirty_put(arc_dirty_cache_t *c, uintptr_t addr, size_t pages, size_t budget_pages);
+
+/* Runs the budget sends back go back in whole grains of `pages` pages (a power of two; 1 until
+ * set): their ends stay cached until they decay. The arena sets a huge page's worth when huge
+ * pages may back its runs, so that the budget never splits one shared with live memory. */
+void arc_dirty_set_grain(size_t pages);
 
 /* Gives back every run of c that has been cached for the decay time; returns when the oldest
  * remaining one expires (arc_os_now_ns time), or 0 when none is left. */

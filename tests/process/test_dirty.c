@@ -1,8 +1,8 @@
 /* test_dirty.c: the dirty-run caches of src/process/dirty.c on their own, with a release function
  * that records what comes back instead of decommitting it. Checks taking (best fit, alignment,
- * splitting), putting (merging, slots, budget), decay by time with and without the purger
- * thread, purging, and that no page is ever both cached and released, or released twice. The
- * addresses are never touched: a cache holds ranges, not memory. */
+ * splitting), putting (merging, slots, budget, the grain the budget releases in), decay by time
+ * with and without the purger thread, purging, and that no page is ever both cached and released,
+ * or released twice. The addresses are never touched: a cache holds ranges, not memory. */
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
@@ -137,6 +137,38 @@ static void check_slots_and_budget(void)
     reset_released();
 }
 
+/* Over the budget with a grain of 4 pages (arc_dirty_set_grain, a huge page's worth in the
+ * arena): only the whole grains inside a run go back; its ends stay cached, with its age, and go
+ * back whole once every slot is taken or they decay. */
+#define GRAIN_PAGES 4u
+static void check_grain(void)
+{
+    static arc_dirty_cache_t c;
+    arc_dirty_register(&c);
+    arc_dirty_set_grain(GRAIN_PAGES);
+    /* Pages 1..10 of MiB 3: grains [4, 8) inside; ends [1, 4) and [8, 11) stay. */
+    arc_dirty_put(&c, at(3, 1), 10, 0);
+    CHECK(released_pages == GRAIN_PAGES && released_map[(at(3, 4) - BASE) / PAGE] == 1);
+    CHECK(released_map[(at(3, 3) - BASE) / PAGE] == 0 &&
+          released_map[(at(3, 8) - BASE) / PAGE] == 0);
+    CHECK(c.count == 2 && c.pages == 6);
+    CHECK(c.run[0].addr == at(3, 1) && c.run[0].pages == 3);
+    CHECK(c.run[1].addr == at(3, 8) && c.run[1].pages == 3);
+    /* A run with no whole grain inside stays too: the budget is exceeded by ends only. */
+    arc_dirty_put(&c, at(4, 1), 2, 0);
+    CHECK(released_pages == GRAIN_PAGES && c.count == 3 && c.pages == 8);
+    /* An aligned run goes back whole, and the ends are still there to take. */
+    arc_dirty_put(&c, at(5, 0), 8, 0);
+    CHECK(released_pages == GRAIN_PAGES + 8 && c.count == 3);
+    CHECK(arc_dirty_take_at(&c, at(3, 8), 3));
+    arc_dirty_set_grain(1);
+    /* Grain 1 again: the budget sends every run back whole, oldest first. */
+    arc_dirty_put(&c, at(6, 0), 1, 0);
+    CHECK(c.count == 0 && released_pages == GRAIN_PAGES + 8 + 3 + 2 + 1);
+    CHECK(released_twice == 0);
+    reset_released();
+}
+
 static void check_spares(void)
 {
     static arc_dirty_cache_t c;
@@ -210,6 +242,7 @@ int main(int argc, char **argv)
                     thread ? arc_os_thread_start : NULL);
     check_take_and_put();
     check_slots_and_budget();
+    check_grain();
     check_spares();
     check_expiry_without_thread();
     if (thread) {
