@@ -21,6 +21,10 @@
 /* The purger's stack: it calls the release function (madvise, a mutex) and nothing deep. */
 #define PURGER_STACK_BYTES ((size_t)64 << 10)
 #define NS_PER_SEC         ((uint64_t)1000 * 1000 * 1000)
+/* Caches a miss looks through for another thread's freed run before fresh pages are taken: the
+ * threads of a busy pool, while a miss in a program of thousands of threads stays a short walk
+ * (64 peeks at a count, a lock tried only where runs are cached). */
+#define SHARE_SCAN_CACHES 64u
 /* Runs one locked step can send back: every slot, the run being put, and a split's second
  * part. */
 #define RELEASE_MAX (ARC_DIRTY_SLOTS + 2u)
@@ -168,12 +172,17 @@ static bool expired(const arc_dirty_run_t *r, uint64_t now_ns)
 
 /* ---- taking and putting ------------------------------------------------------------------ */
 
-uintptr_t arc_dirty_take(arc_dirty_cache_t *c, size_t pages, size_t align)
+/* Carves the best fit for `pages` pages aligned to `align` out of c's runs (the smallest that
+ * holds it); 0 when none fits. With `wait` false a busy cache is passed over. */
+static uintptr_t take_from(arc_dirty_cache_t *c, size_t pages, size_t align, bool wait)
 {
     if (__atomic_load_n(&c->count, __ATOMIC_RELAXED) == 0)
         return 0; /* a racy peek: a miss costs no lock */
+    if (wait)
+        pthread_mutex_lock(&c->lock);
+    else if (pthread_mutex_trylock(&c->lock) != 0)
+        return 0;
     release_list_t rel = {.count = 0};
-    pthread_mutex_lock(&c->lock);
     uint32_t best = ARC_DIRTY_SLOTS;
     uintptr_t best_at = 0;
     for (uint32_t i = 0; i < c->count; i++) {
@@ -190,6 +199,23 @@ uintptr_t arc_dirty_take(arc_dirty_cache_t *c, size_t pages, size_t align)
     pthread_mutex_unlock(&c->lock);
     release_all(&rel);
     return best != ARC_DIRTY_SLOTS ? best_at : 0;
+}
+
+uintptr_t arc_dirty_take(arc_dirty_cache_t *c, size_t pages, size_t align)
+{
+    uintptr_t addr = take_from(c, pages, align, true);
+    if (addr || atomic_load_explicit(&total_pages, memory_order_relaxed) -
+                        __atomic_load_n(&c->pages, __ATOMIC_RELAXED) <
+                    pages)
+        return addr;
+    /* Runs other threads freed come before fresh pages: no fault for the taker, and no second
+     * copy resident while theirs decay. Their owners' locks are only tried. */
+    uint32_t scanned = 0;
+    for (arc_dirty_cache_t *other = atomic_load_explicit(&all_caches, memory_order_acquire);
+         other && !addr && scanned < SHARE_SCAN_CACHES; other = other->next_all, scanned++)
+        if (other != c)
+            addr = take_from(other, pages, align, false);
+    return addr;
 }
 
 bool arc_dirty_take_at(arc_dirty_cache_t *c, uintptr_t addr, size_t pages)

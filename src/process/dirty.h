@@ -56,8 +56,9 @@ void arc_dirty_setup(arc_dirty_release_fn *release, uint64_t decay_ns,
 void arc_dirty_register(arc_dirty_cache_t *c);
 
 /* A run of `pages` pages aligned to `align` bytes (a power of two, at least a page) carved from
- * the smallest cached run that holds it; what is left of that run stays cached. 0 when none
- * fits. The pages may hold old bytes. */
+ * the smallest cached run of c that holds it, else from a run other caches hold (the first of
+ * the registry's caches whose lock is free and that has one); what is left of that run stays
+ * cached where it was. 0 when none fits. The pages may hold old bytes. */
 uintptr_t arc_dirty_take(arc_dirty_cache_t *c, size_t pages, size_t align);
 /* Exactly [addr, addr + pages pages), if c holds all of it (a block growing in place). */
 bool arc_dirty_take_at(arc_dirty_cache_t *c, uintptr_t addr, size_t pages);

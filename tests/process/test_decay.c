@@ -1,8 +1,9 @@
 /* test_decay.c: freed page runs in a whole process (linked -larcalloc). A large buffer freed and
  * allocated again costs no page fault; threads cycling large blocks reuse their own runs without
- * madvise; memory not reused goes back after ARCALLOC_DECAY while the program sleeps; and the two
- * other settings do what they say: ARCALLOC_PURGE_THREAD=0 (decay only on allocator calls) and
- * ARCALLOC_DECAY=0 (nothing kept). The mode is the first argument: reuse, nothread, eager. */
+ * madvise, and a thread takes the runs another (still running) thread freed; memory not reused goes
+ * back after ARCALLOC_DECAY while the program sleeps; and the two other settings do what they say:
+ * ARCALLOC_PURGE_THREAD=0 (decay only on allocator calls) and ARCALLOC_DECAY=0 (nothing kept). The
+ * mode is the first argument: reuse, nothread, eager. */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -171,6 +172,85 @@ static void check_threads_cycling(void)
            (unsigned long long)madvises, (unsigned long long)allocs);
 }
 
+/* Runs one thread freed, taken by another that is still running: the taker's own cache is
+ * empty, and the runs the first thread keeps come before fresh pages, so every block of the
+ * second lies in what the first freed and the pages are not faulted in again. */
+#define SHARED_BLOCKS 8
+#define SHARED_BYTES  (1 * MIB)
+
+typedef struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int step; /* 1: the giver freed its blocks; 2: the taker is done, the giver may end */
+    uintptr_t lo, hi;
+} share_t;
+
+static void *give_runs(void *arg)
+{
+    share_t *sh = arg;
+    unsigned char *b[SHARED_BLOCKS];
+    uintptr_t lo = UINTPTR_MAX, hi = 0;
+    for (int i = 0; i < SHARED_BLOCKS; i++) {
+        b[i] = malloc(SHARED_BYTES);
+        if (!b[i])
+            return NULL;
+        use_buffer(b[i], SHARED_BYTES, (unsigned char)(i + 1));
+        lo = (uintptr_t)b[i] < lo ? (uintptr_t)b[i] : lo;
+        hi = (uintptr_t)b[i] + SHARED_BYTES > hi ? (uintptr_t)b[i] + SHARED_BYTES : hi;
+    }
+    for (int i = 0; i < SHARED_BLOCKS; i++)
+        free(b[i]);
+    pthread_mutex_lock(&sh->lock);
+    sh->lo = lo;
+    sh->hi = hi;
+    sh->step = 1;
+    pthread_cond_broadcast(&sh->cond);
+    while (sh->step != 2) /* alive, its heap and kept runs with it, until the taker is done */
+        pthread_cond_wait(&sh->cond, &sh->lock);
+    pthread_mutex_unlock(&sh->lock);
+    return arg;
+}
+
+static void check_runs_shared(void)
+{
+    static share_t sh = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0};
+    arc_malloc_trim(0); /* this thread's own kept runs would come first: none */
+    pthread_t tid;
+    CHECK(pthread_create(&tid, NULL, give_runs, &sh) == 0);
+    pthread_mutex_lock(&sh.lock);
+    while (sh.step != 1)
+        pthread_cond_wait(&sh.cond, &sh.lock);
+    pthread_mutex_unlock(&sh.lock);
+    long before = minor_faults();
+    unsigned char *b[SHARED_BLOCKS];
+    int inside = 0;
+    for (int i = 0; i < SHARED_BLOCKS; i++) {
+        b[i] = malloc(SHARED_BYTES);
+        CHECK(b[i] != NULL);
+        if (!b[i])
+            break;
+        inside += (uintptr_t)b[i] >= sh.lo && (uintptr_t)b[i] + SHARED_BYTES <= sh.hi;
+        use_buffer(b[i], SHARED_BYTES, (unsigned char)(0x40 + i));
+    }
+    long faults = minor_faults() - before;
+    printf("runs handed between threads: %d of %d blocks on the other thread's freed runs, %ld "
+           "page faults\n",
+           inside, SHARED_BLOCKS, faults);
+    CHECKF(inside == SHARED_BLOCKS, "%d of %d blocks reused another thread's runs", inside,
+           SHARED_BLOCKS);
+    /* Fresh pages would fault 256 times a block (or once a huge page): reused ones not at all. */
+    CHECKF(faults < SHARED_BLOCKS, "%ld page faults filling reused runs", faults);
+    for (int i = 0; i < SHARED_BLOCKS; i++)
+        free(b[i]);
+    pthread_mutex_lock(&sh.lock);
+    sh.step = 2;
+    pthread_cond_broadcast(&sh.cond);
+    pthread_mutex_unlock(&sh.lock);
+    void *ret = NULL;
+    pthread_join(tid, &ret);
+    CHECK(ret == &sh);
+}
+
 /* A child forked while the purger runs has none: its first kept run starts its own, which gives
  * that run back while the child sleeps. */
 static void check_fork(void)
@@ -197,6 +277,7 @@ static int mode_reuse(void)
 {
     check_buffer_reuse();
     check_threads_cycling();
+    check_runs_shared();
     struct arc_stats s = stats_now();
     CHECK(s.dirty_bytes > 0); /* freed runs kept for reuse... */
     CHECK(s.purger_thread == 1);

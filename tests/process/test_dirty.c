@@ -1,8 +1,9 @@
 /* test_dirty.c: the dirty-run caches of src/process/dirty.c on their own, with a release function
  * that records what comes back instead of decommitting it. Checks taking (best fit, alignment,
- * splitting), putting (merging, slots, budget, the grain the budget releases in), decay by time
- * with and without the purger thread, purging, and that no page is ever both cached and released,
- * or released twice. The addresses are never touched: a cache holds ranges, not memory. */
+ * splitting), putting (merging, slots, budget, the grain the budget releases in), sharing between
+ * caches, decay by time with and without the purger thread, purging, and that no page is ever
+ * both cached and released, or released twice. The addresses are never touched: a cache holds
+ * ranges, not memory. */
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
@@ -169,6 +170,25 @@ static void check_grain(void)
     reset_released();
 }
 
+/* A miss in one cache takes a run another cache holds (another thread's freed run) before fresh
+ * pages; a cache whose lock is busy is passed over, never waited for. */
+static void check_share(void)
+{
+    static arc_dirty_cache_t giver, taker;
+    arc_dirty_register(&giver);
+    arc_dirty_register(&taker);
+    arc_dirty_put(&giver, at(30, 0), 8, NO_BUDGET);
+    CHECK(arc_dirty_take(&taker, 16, PAGE) == 0); /* more than anyone holds */
+    pthread_mutex_lock(&giver.lock);
+    CHECK(arc_dirty_take(&taker, 2, PAGE) == 0); /* the giver is busy */
+    pthread_mutex_unlock(&giver.lock);
+    CHECK(arc_dirty_take(&taker, 2, PAGE) == at(30, 0));
+    CHECK(giver.count == 1 && giver.pages == 6 && giver.run[0].addr == at(30, 2));
+    CHECK(taker.count == 0 && released_pages == 0);
+    CHECK(arc_dirty_purge(&giver) && released_pages == 6 && released_twice == 0);
+    reset_released();
+}
+
 static void check_spares(void)
 {
     static arc_dirty_cache_t c;
@@ -243,6 +263,7 @@ int main(int argc, char **argv)
     check_take_and_put();
     check_slots_and_budget();
     check_grain();
+    check_share();
     check_spares();
     check_expiry_without_thread();
     if (thread) {
