@@ -29,7 +29,8 @@ PEAK = 64 * MIB  # the bytearray the program holds
 CHILD_PEAK = 16 * MIB  # what its child holds
 HOLD_SECONDS = 0.6  # how long it holds it: several 100 ms lines see it
 BASELINE_MAX = 48 * MIB  # what python3 itself may add to the live bytes at the peak
-AFTER_FREE_MAX = 16 * MIB  # live bytes left after the free
+AFTER_FREE_MAX = 16 * MIB  # live (and committed) bytes left after the free
+RUN_ENDS_MAX = 4 * MIB  # a freed run's two ends, each less than a 2 MiB huge page
 EXIT_STATUS = 7
 RUN_TIMEOUT = 120
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
@@ -116,8 +117,13 @@ def main():
     last = tl[-1]
     check(last["live_bytes"] <= AFTER_FREE_MAX, "timeline: live %.1f MiB at exit, after the free"
           % (last["live_bytes"] / MIB))
-    check(last["returned_bytes"] >= PEAK, "timeline: the 64 MiB went back to the OS (%d)"
-          % last["returned_bytes"])
+    # Freed over the dirty budget, the run goes back in whole huge pages at once; its two ends
+    # (less than a huge page each) may stay cached for the next segments (docs/design.md, "Huge
+    # pages"), so the memory held at exit is checked as well.
+    check(last["returned_bytes"] >= PEAK - RUN_ENDS_MAX,
+          "timeline: the 64 MiB went back to the OS (%d)" % last["returned_bytes"])
+    check(last["committed_bytes"] <= AFTER_FREE_MAX, "timeline: %.1f MiB committed at exit"
+          % (last["committed_bytes"] / MIB))
     check(last["peak_live_bytes"] >= PEAK or not counters, "timeline: peak_live_bytes at exit")
 
     # The statistics at exit.
