@@ -31,13 +31,11 @@ void *arc_malloc(size_t size)
     return alloc_slow(size, ARC_GRANULE);
 }
 
-/* free: segment -> span; our own heap's small block is pushed on its span. The segment's address
- * is p rounded down, and the segment map only confirms it: the loads of the segment's header and
- * live map need not wait for the map's word, so free's cache misses overlap. */
+/* free: page map -> segment -> span; our own heap's small block is pushed on its span. */
 void arc_free(void *p)
 {
-    arc_segment_t *seg = arc_segment_of(p);
-    if (arc_likely(arc_arena_segment(p) == (uintptr_t)seg)) {
+    arc_segment_t *seg = (arc_segment_t *)arc_arena_segment(p);
+    if (arc_likely(seg != NULL)) {
         if (arc_likely(seg->heap == arc_tls_heap)) {
             arc_heap_free_own(seg->heap, seg, p);
             return;

@@ -182,17 +182,13 @@ static inline uintptr_t arc_arena_entry(const void *p)
     return seg ? seg : arc_arena.pagemap[off / ARC_PAGE_SIZE];
 }
 
-/* What arc_arena_segment answers for a pointer outside the window: odd, so never a segment's
- * address, nor the address of p rounded down to a segment (NULL's is 0). */
-#define ARC_ARENA_OUTSIDE ((uintptr_t)1)
-
-/* The heap segment holding p; 0 when p is in the window but not in a segment (a large run, free
- * pages), ARC_ARENA_OUTSIDE when p is outside the window. */
+/* The heap segment holding p, or 0 when p is not in one (outside the window, in a large run, in
+ * free pages). */
 static inline uintptr_t arc_arena_segment(const void *p)
 {
     uintptr_t off = (uintptr_t)p - arc_arena.base;
     if (off >= arc_arena.size)
-        return ARC_ARENA_OUTSIDE;
+        return 0;
     return arc_arena.segmap[off / ARC_SEGMENT_SIZE];
 }
 
