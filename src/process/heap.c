@@ -223,7 +223,38 @@ void arc_heap_backend_free(arc_heap_t *h, arc_segment_t *seg, void *p)
     }
 }
 
+static void *block_alloc(arc_heap_t *h, size_t size, size_t align);
+
 void *arc_heap_block_alloc(arc_heap_t *h, size_t size, size_t align)
+{
+#if ARC_SECURE
+    /* Secure mode: a zero-size block is an inaccessible address; any other block gets room for
+     * its canary, and its bytes are checked or cleared and its canary written (secure.c). */
+    if (h->secure) {
+        void *p = size == 0 ? arc_zero_alloc(align) : NULL;
+        if (p)
+            return p;
+        size_t need = size + ARC_CANARY_BYTES;
+        if (align <= ARC_GRANULE && need <= ARC_SMALL_MAX &&
+            h->class_of[(need + ARC_GRANULE - 1) / ARC_GRANULE]) {
+            p = arc_heap_small_slow(h, need);
+            if (p)
+                arc_secure_prepare(h, p, size, arc_span_of(arc_segment_of(p), p)->block_size, true);
+            return p;
+        }
+        p = block_alloc(h, need, align);
+        if (p) {
+            arc_segment_t *seg = arc_segment_of(p);
+            arc_secure_prepare(h, p, size,
+                               h->ops->usable_size_in(h->backend, arc_segment_body(seg), p), false);
+        }
+        return p;
+    }
+#endif
+    return block_alloc(h, size, align);
+}
+
+static void *block_alloc(arc_heap_t *h, size_t size, size_t align)
 {
     if (align <= ARC_GRANULE && size <= ARC_SMALL_MAX &&
         h->class_of[(size + ARC_GRANULE - 1) / ARC_GRANULE])
@@ -312,6 +343,12 @@ void arc_heap_drain(arc_heap_t *h)
 {
     void *p = atomic_exchange_explicit(&h->remote, NULL, memory_order_acquire);
     while (p) {
+#if ARC_SECURE
+        /* A block on the list twice (freed twice by threads without a heap): its first free
+         * below zeroed its link, so the second is told before the link is read. */
+        if (h->secure && !arc_live_test(arc_segment_of(p), p))
+            arc_heap_bad_free(h, arc_segment_of(p), p, ARC_OP_FREE);
+#endif
         void *next = remote_link_load(h, p);
         arc_segment_t *seg = arc_segment_of(p);
         if (h->kind == ARC_HEAP_THREAD) {
@@ -382,6 +419,10 @@ void arc_heap_free_to_owner(arc_heap_t *owner, void *p)
         arc_segment_t *seg = arc_segment_of(p);
         if (!arc_live_take(seg, p))
             arc_heap_bad_free(owner, seg, p, ARC_OP_FREE);
+#if ARC_SECURE
+        if (owner->secure)
+            arc_secure_check_zero(owner, seg, p);
+#endif
         arc_heap_forget_sampled(seg, p);
         arc_heap_free_medium(owner, seg, p);
         pthread_mutex_unlock(&owner->lock);
@@ -396,6 +437,9 @@ void arc_heap_free_to_owner(arc_heap_t *owner, void *p)
 bool arc_heap_trim(arc_heap_t *h)
 {
     size_t before = h->nsegments;
+#if ARC_SECURE
+    arc_secure_quarantine_flush(h);
+#endif
     arc_heap_outbox_flush(h);
     arc_heap_drain(h);
     arc_span_release_empty(h);

@@ -4,6 +4,8 @@
  * or thread-local storage. */
 #include "heap.h"
 
+#include <string.h>
+
 #include "vg.h"
 
 /* A span that becomes its class's current span is relinked in address order when at least
@@ -160,6 +162,12 @@ static void span_extend(arc_heap_t *h, arc_span_t *span)
     if (n > left)
         n = left;
     char *p = span->bump;
+#if ARC_SECURE
+    /* Secure mode: free blocks are zero but for their link (checked when taken); the byte
+     * allocator's memory may hold anything. */
+    if (h->secure)
+        memset(p, 0, n * size);
+#endif
     span->bump += n * size;
     span->free = p;
     for (size_t i = 1; i < n; i++, p += size)
@@ -193,8 +201,16 @@ static void span_relink(arc_heap_t *h, arc_span_t *span)
 /* True when at least 1/SPAN_RELINK_FREE_SHARE of span's cut blocks are free: with cut blocks
  * of which `out` are out, (cut - out) * SHARE >= cut, that is cut * (SHARE - 1) >= out * SHARE,
  * in bytes so that no division is needed ([start, bump) is a whole number of blocks). */
-static bool span_worth_relinking(const arc_span_t *span)
+static bool span_worth_relinking(const arc_heap_t *h, const arc_span_t *span)
 {
+#if ARC_SECURE
+    /* Secure mode: a block in the quarantine has its live bit clear but is not free: the map
+     * cannot tell the two apart, so the free list stays as frees left it. */
+    if (h->secure)
+        return false;
+#else
+    (void)h;
+#endif
     size_t cut_bytes = (size_t)(span->bump - span->start);
     size_t out_bytes = (size_t)(span->used & ARC_SPAN_COUNT) * span->block_size;
     return cut_bytes * (SPAN_RELINK_FREE_SHARE - 1u) >= out_bytes * SPAN_RELINK_FREE_SHARE;
@@ -215,7 +231,7 @@ void *arc_span_alloc(arc_heap_t *h, size_t cls, size_t size)
         }
         if (span->free == NULL && span->bump < span->end)
             span_extend(h, span);
-        else if (switched && span_worth_relinking(span))
+        else if (switched && span_worth_relinking(h, span))
             span_relink(h, span);
         if (span->free != NULL) {
             if (switched)

@@ -1,0 +1,296 @@
+/* secure.c: secure mode's block checks (docs/security.md), compiled in -Dsecure=true builds only:
+ * each small and medium block's canary and slack, zero on free and the zero check on reuse, the
+ * quarantine of freed blocks, sized-free checks and the zero-size blocks' inaccessible region.
+ * Called from the heap's and the API's paths when the heap's `secure` is set; never touches
+ * another heap's state. */
+#include "heap.h"
+
+#include <string.h>
+
+#include "os.h"
+
+#if ARC_SECURE
+
+/* ---- canaries ------------------------------------------------------------------------------
+ * A block of `block` bytes holding a request of n ends in a canary word at block - 8:
+ * mix(key, address) with its low byte replaced by (slack ^ that byte), where slack is the
+ * number of bytes between the request and the canary (at most SLACK_CODED). Those slack bytes
+ * hold a pattern byte, also derived from the key and the address, never zero. A free checks the
+ * word's upper seven bytes, decodes the slack and checks its bytes: an overflow by one byte past
+ * the request is caught whether it lands in the slack or on the canary (a NUL written over the
+ * low byte changes the decoded slack, whose new bytes then fail the pattern). */
+
+/* Slack bytes the canary's low byte can state; more slack (a backend's rounding of a large
+ * medium request) is stated as this much and only the last SLACK_CODED bytes are checked. */
+#define SLACK_CODED ((size_t)0xff)
+/* Mixing constant of the canary hash: 2^64 / golden ratio, odd (Knuth's multiplicative hash). */
+#define CANARY_MUL ((uint64_t)0x9e3779b97f4a7c15)
+/* Shift folding the product's high bits into its low ones. */
+#define CANARY_FOLD 29
+/* Bits of the low byte, which codes the slack, and the shift to the pattern byte above it. */
+#define CANARY_LOW_MASK ((uint64_t)0xff)
+#define PATTERN_SHIFT   8
+/* The pattern byte's top bit is set: never zero, so a NUL written into the slack is seen. */
+#define PATTERN_HIGH_BIT 0x80u
+
+static uint64_t canary_of(const arc_heap_t *h, const void *p)
+{
+    uint64_t x = ((uint64_t)h->link_key ^ (uint64_t)(uintptr_t)p) * CANARY_MUL;
+    return x ^ (x >> CANARY_FOLD);
+}
+
+static unsigned char pattern_of(uint64_t canary)
+{
+    return (unsigned char)((canary >> PATTERN_SHIFT) | PATTERN_HIGH_BIT);
+}
+
+static uint64_t *canary_word(void *p, size_t block)
+{
+    return (uint64_t *)((char *)p + block - ARC_CANARY_BYTES);
+}
+
+/* Writes the slack pattern and the canary of a block holding n bytes. */
+static void canary_write(const arc_heap_t *h, void *p, size_t n, size_t block)
+{
+    uint64_t canary = canary_of(h, p);
+    size_t slack = block - ARC_CANARY_BYTES - n;
+    if (slack > SLACK_CODED)
+        slack = SLACK_CODED;
+    memset((char *)p + block - ARC_CANARY_BYTES - slack, pattern_of(canary), slack);
+    *canary_word(p, block) = canary ^ slack;
+}
+
+/* The canary and slack of p are intact. */
+static bool canary_ok(const arc_heap_t *h, void *p, size_t block)
+{
+    uint64_t canary = canary_of(h, p), code = *canary_word(p, block) ^ canary;
+    if (code & ~CANARY_LOW_MASK)
+        return false;
+    if (code > block - ARC_CANARY_BYTES)
+        return false;
+    const unsigned char *s = (const unsigned char *)p + block - ARC_CANARY_BYTES - code;
+    unsigned char pat = pattern_of(canary);
+    for (size_t i = 0; i < code; i++)
+        if (s[i] != pat)
+            return false;
+    return true;
+}
+
+void arc_secure_set_size(void *p, size_t block, size_t n)
+{
+    canary_write(arc_segment_of(p)->heap, p, n, block);
+}
+
+/* ---- zero on free, checked on reuse --------------------------------------------------------- */
+
+static bool all_zero(const void *p, size_t bytes)
+{
+    const uint64_t *w = p;
+    uint64_t acc = 0;
+    for (size_t i = 0; i < bytes / sizeof *w; i++)
+        acc |= w[i];
+    return acc == 0;
+}
+
+void arc_secure_prepare(arc_heap_t *h, void *p, size_t n, size_t block, bool small)
+{
+    if (small) {
+        /* Zero since its free (or its span's cut), but for the link word the free list wrote. */
+        if (!all_zero((char *)p + sizeof(uint64_t), block - sizeof(uint64_t)))
+            arc_report_misuse("write after free detected", p);
+        *(uint64_t *)p = 0;
+    } else {
+        /* The byte allocator keeps its own words in free blocks: clear what the program gets. */
+        memset(p, 0, n);
+    }
+    canary_write(h, p, n, block);
+}
+
+/* Bytes of a live block of seg (p its start). */
+static size_t block_bytes(arc_heap_t *h, arc_segment_t *seg, arc_span_t *span, const void *p)
+{
+    return span ? span->block_size : h->ops->usable_size_in(h->backend, arc_segment_body(seg), p);
+}
+
+/* Checks p's canary and, for a small block, that the block before it in its span is intact
+ * where p's underflow would land: its canary when live, zeros when free. */
+static void check_block(arc_heap_t *h, arc_segment_t *seg, arc_span_t *span, void *p, size_t block)
+{
+    if (block == 0) /* the byte allocator refused to read its header */
+        arc_report_misuse("corrupted block header", p);
+    if (block < ARC_CANARY_BYTES || !canary_ok(h, p, block))
+        arc_report_misuse("heap overflow detected", p);
+    if (!span || (char *)p == span->start)
+        return;
+    char *prev = (char *)p - block;
+    uint64_t word = *canary_word(prev, block);
+    bool intact = arc_live_test(seg, prev) ? ((word ^ canary_of(h, prev)) & ~CANARY_LOW_MASK) == 0
+                                           : word == 0;
+    if (!intact)
+        arc_report_misuse("heap underflow detected", p);
+}
+
+void arc_secure_check_zero(arc_heap_t *h, arc_segment_t *seg, void *p)
+{
+    arc_span_t *span = arc_span_of(seg, p);
+    size_t block = block_bytes(h, seg, span, p);
+    check_block(h, seg, span, p, block);
+    memset(p, 0, block);
+}
+
+/* ---- the quarantine -------------------------------------------------------------------------
+ * A FIFO ring: a freed block enters at the tail; the oldest leaves when the ring holds
+ * ARC_QUARANTINE_SLOTS blocks or ARC_QUARANTINE_BYTES. Its live bit was cleared when it entered,
+ * so a second free of it is a double free; when it leaves, it must still be all zero (a write
+ * after free, else), and goes back the way a free would have sent it, without the live check. */
+
+static void quarantine_evict(arc_heap_t *h)
+{
+    void *p = h->quarantine[h->quarantine_head];
+    h->quarantine_head = (h->quarantine_head + 1) % ARC_QUARANTINE_SLOTS;
+    h->quarantine_count--;
+    arc_segment_t *seg = arc_segment_of(p);
+    arc_span_t *span = arc_span_of(seg, p);
+    size_t block = block_bytes(h, seg, span, p);
+    h->quarantine_bytes -= block;
+    if (!all_zero(p, block))
+        arc_report_misuse("write after free detected", p);
+    if (span)
+        arc_span_push(h, span, p);
+    else
+        arc_heap_free_medium(h, seg, p);
+}
+
+void arc_secure_free(arc_heap_t *h, arc_segment_t *seg, void *p)
+{
+    if (!arc_live_take(seg, p))
+        arc_heap_bad_free(h, seg, p, ARC_OP_FREE);
+    arc_span_t *span = arc_span_of(seg, p);
+    size_t block = block_bytes(h, seg, span, p);
+    check_block(h, seg, span, p, block);
+    if (!span)
+        arc_heap_forget_sampled(seg, p);
+    memset(p, 0, block);
+    uint32_t tail = (h->quarantine_head + h->quarantine_count) % ARC_QUARANTINE_SLOTS;
+    if (h->quarantine_count == ARC_QUARANTINE_SLOTS)
+        quarantine_evict(h);
+    h->quarantine[tail] = p;
+    h->quarantine_count++;
+    h->quarantine_bytes += block;
+    while (h->quarantine_bytes > ARC_QUARANTINE_BYTES && h->quarantine_count > 1)
+        quarantine_evict(h);
+}
+
+void arc_secure_quarantine_flush(arc_heap_t *h)
+{
+    while (h->quarantine_count)
+        quarantine_evict(h);
+}
+
+/* ---- sized frees ---------------------------------------------------------------------------- */
+
+bool arc_secure_size_fits(const arc_segment_t *seg, const void *p, size_t block, size_t size,
+                          size_t align)
+{
+    const arc_span_t *span = arc_span_of((arc_segment_t *)seg, p);
+    const arc_heap_t *h = seg->heap;
+    size_t need = size + ARC_CANARY_BYTES;
+    if (span) /* small: exactly the class a malloc of `size` would have taken */
+        return need <= ARC_SMALL_MAX &&
+               h->class_of[(need + ARC_GRANULE - 1) / ARC_GRANULE] == span->cls;
+    /* Medium: a backend rounds a request up by less than twice the request and its alignment
+     * (buddy's powers of two and slab's classes for aligned requests are the coarsest); more
+     * slack than that means another size. */
+    return need <= block && block - need < 2 * (need + align);
+}
+
+/* ---- zero-size blocks -----------------------------------------------------------------------
+ * malloc(0) returns a distinct address in a reserved PROT_NONE region: every read or write
+ * through it faults, before and after its free. One bit per slot, set while the block is live,
+ * taken and released with atomics (any thread frees any slot). When every slot is taken, the
+ * caller falls back to an ordinary minimal block. */
+
+/* Slots of 16 bytes (malloc's alignment), 65536 of them: 1 MiB of address space, no memory,
+ * and 8 KiB of bitmap. A program with more zero-size blocks live gets ordinary ones. */
+#define ZERO_SLOT  ((size_t)ARC_GRANULE)
+#define ZERO_SLOTS ((size_t)1 << 16)
+#define ZERO_BYTES (ZERO_SLOT * ZERO_SLOTS)
+#define ZERO_WORDS (ZERO_SLOTS / 64)
+_Static_assert(ZERO_BYTES % ARC_PAGE_SIZE == 0, "the region is whole pages");
+
+static _Atomic uint64_t zero_used[ZERO_WORDS];
+static _Atomic uintptr_t zero_base; /* 0 until made; 1 when it could not be */
+static _Atomic size_t zero_hint;    /* a word to start looking in */
+static pthread_mutex_t zero_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Marks zero_base as "could not be made". */
+#define ZERO_FAILED ((uintptr_t)1)
+
+static uintptr_t zero_region(void)
+{
+    uintptr_t base = atomic_load_explicit(&zero_base, memory_order_acquire);
+    if (base)
+        return base;
+    pthread_mutex_lock(&zero_lock);
+    base = atomic_load_explicit(&zero_base, memory_order_relaxed);
+    if (!base) {
+        size_t got = 0;
+        void *mem = arc_os_reserve(ZERO_BYTES, ZERO_BYTES, ARC_PAGE_SIZE, &got);
+        base = ZERO_FAILED;
+        if (mem && arc_os_protect(mem, ZERO_BYTES, false))
+            base = (uintptr_t)mem;
+        else if (mem)
+            arc_os_unmap(mem, got);
+        atomic_store_explicit(&zero_base, base, memory_order_release);
+    }
+    pthread_mutex_unlock(&zero_lock);
+    return base;
+}
+
+bool arc_zero_contains(const void *p)
+{
+    uintptr_t base = atomic_load_explicit(&zero_base, memory_order_relaxed);
+    return base > ZERO_FAILED && (uintptr_t)p - base < ZERO_BYTES;
+}
+
+/* Takes slot i if free. */
+static bool zero_take(size_t i)
+{
+    uint64_t bit = (uint64_t)1 << (i % 64);
+    return !(atomic_fetch_or_explicit(&zero_used[i / 64], bit, memory_order_relaxed) & bit);
+}
+
+void *arc_zero_alloc(size_t align)
+{
+    uintptr_t base = zero_region();
+    if (base == ZERO_FAILED || align > ARC_PAGE_SIZE)
+        return NULL;
+    size_t step = align > ZERO_SLOT ? align / ZERO_SLOT : 1;
+    size_t start = atomic_load_explicit(&zero_hint, memory_order_relaxed) % ZERO_WORDS;
+    for (size_t n = 0; n < ZERO_WORDS; n++) {
+        size_t w = (start + n) % ZERO_WORDS;
+        uint64_t used = atomic_load_explicit(&zero_used[w], memory_order_relaxed);
+        if (used == UINT64_MAX)
+            continue;
+        for (size_t i = w * 64; i < w * 64 + 64; i++) {
+            if (i % step || (used >> (i % 64)) & 1 || !zero_take(i))
+                continue;
+            atomic_store_explicit(&zero_hint, w, memory_order_relaxed);
+            return (void *)(base + i * ZERO_SLOT);
+        }
+    }
+    return NULL;
+}
+
+void arc_zero_free(const void *p)
+{
+    uintptr_t off = (uintptr_t)p - atomic_load_explicit(&zero_base, memory_order_relaxed);
+    if (off % ZERO_SLOT)
+        arc_report_bad_pointer(ARC_OP_FREE, ARC_BAD_FOREIGN, p);
+    size_t i = off / ZERO_SLOT;
+    uint64_t bit = (uint64_t)1 << (i % 64);
+    if (!(atomic_fetch_and_explicit(&zero_used[i / 64], ~bit, memory_order_relaxed) & bit))
+        arc_report_bad_pointer(ARC_OP_FREE, ARC_BAD_FREED, p);
+}
+
+#endif
