@@ -33,6 +33,8 @@
 #define HEADER_SMASH 16
 /* Exit status of a child whose SIGSEGV handler caught the fault it expected. */
 #define EXIT_FAULT_CAUGHT 99
+/* The byte an underflow writes: not zero, which a free neighbour already holds. */
+#define UNDERFLOW_BYTE 0x41
 /* Exit status of a child whose own content check failed before the case's misuse. */
 #define EXIT_BAD_CONTENT 3
 
@@ -203,8 +205,140 @@ static int child_order(void)
     return 0;
 }
 
+/* Misuse cases of secure mode, one per name: each prints "block <addr>" (the address the
+ * report names), then misuses it; "survived" only if nothing stopped it. */
+void free_sized(void *ptr, size_t size);
+
+/* A block the compiler cannot see the size of (read back through the volatile sink). */
+static volatile unsigned char *hidden(size_t n)
+{
+    sink = malloc(n);
+    return sink;
+}
+
+static void say_block(const void *p)
+{
+    printf("block %p\n", p);
+    fflush(stdout);
+}
+
+static int child_misuse(const char *what)
+{
+    volatile unsigned char *p;
+    if (strcmp(what, "zero-write") == 0 || strcmp(what, "zero-read-freed") == 0) {
+        p = hidden(0);
+        say_block((const void *)p);
+        if (what[5] == 'r') {
+            free((void *)p);
+            p = sink;
+        }
+        if (what[5] == 'w')
+            p[0] = 1;
+        else
+            sink = (void *)(uintptr_t)p[0];
+    } else if (strcmp(what, "zero-double") == 0) {
+        p = hidden(0);
+        say_block((const void *)p);
+        free((void *)p);
+        p = sink; /* the compiler must not see the double free */
+        free((void *)p);
+    } else if (strcmp(what, "zero-usable") == 0) {
+        void *a = malloc(0), *b = malloc(0), *c = aligned_alloc(256, 0);
+        printf("usable %zu distinct %d aligned %d\n", malloc_usable_size(a), a != b,
+               ((uintptr_t)c & 255) == 0);
+        free(a);
+        free(b);
+        free(c);
+        return 0;
+    } else if (strncmp(what, "over-", 5) == 0 || strncmp(what, "under-", 6) == 0) {
+        /* over-8 / over-4096: one byte past the request; under-8: one byte before it. */
+        size_t n = strtoul(strchr(what, '-') + 1, NULL, 10);
+        /* p: the highest of three, so never its span's first block (which has no slot
+         * before it to check). */
+        void *before = malloc(n), *before2 = malloc(n);
+        p = hidden(n);
+        if ((uintptr_t)before > (uintptr_t)p) {
+            void *t = before;
+            before = (void *)p;
+            p = t;
+        }
+        if ((uintptr_t)before2 > (uintptr_t)p) {
+            void *t = before2;
+            before2 = (void *)p;
+            p = t;
+        }
+        say_block((const void *)p);
+        if (what[0] == 'o')
+            p[n] = 0; /* a string's terminator one byte too far */
+        else
+            p[-1] = UNDERFLOW_BYTE;
+        free((void *)p);
+        free(before);
+        free(before2);
+    } else if (strncmp(what, "uaf-", 4) == 0) {
+        /* A write 8 bytes into a freed block, then enough frees to take it out of the
+         * quarantine. */
+        size_t n = strtoul(what + 4, NULL, 10);
+        p = hidden(n);
+        say_block((const void *)p);
+        free((void *)p);
+        p = sink; /* the compiler must not see the write after free */
+        p[8] = 1;
+        malloc_trim(0);
+    } else if (strncmp(what, "zeroed-", 7) == 0) {
+        /* Freed memory reads as zero; new memory is zero. */
+        size_t n = strtoul(what + 7, NULL, 10);
+        volatile unsigned char *a = hidden(n);
+        memset((void *)a, 0x77, n);
+        free((void *)a);
+        a = sink; /* the compiler must not see the read after free */
+        int freed_zero = a[n / 2] == 0;
+        int fresh_zero = 1;
+        for (int r = 0; r < 300; r++) {
+            unsigned char *b = malloc(n);
+            for (size_t i = 0; i < n; i++)
+                fresh_zero &= b[i] == 0;
+            memset(b, 0x55, n);
+            free(b);
+        }
+        printf("freed %d fresh %d\n", freed_zero, fresh_zero);
+        return 0;
+    } else if (strncmp(what, "reuse-", 6) == 0) {
+        /* A freed block is not handed out again within the quarantine's length. */
+        size_t n = strtoul(what + 6, NULL, 10);
+        void *a = malloc(n);
+        free(a);
+        int again = 0;
+        for (int i = 0; i < 200; i++) {
+            void *b = malloc(n);
+            again += b == a;
+            free(b);
+        }
+        printf("again %d\n", again);
+        return 0;
+    } else if (strncmp(what, "large-", 6) == 0) {
+        p = hidden(LARGE_SIZE);
+        say_block((const void *)p);
+        p[-1] = 0; /* large-under: the guard before the run */
+    } else if (strncmp(what, "sized-", 6) == 0) {
+        size_t n = strtoul(what + 6, NULL, 10);
+        p = malloc(n);
+        say_block((const void *)p);
+        free_sized((void *)p, n / 4); /* a quarter: another class, beyond any rounding */
+    } else if (strcmp(what, "sized-ok") == 0) {
+        return 0;
+    } else {
+        return 2;
+    }
+    printf("survived\n");
+    fflush(stdout);
+    return 0;
+}
+
 static int child_main(const char *mode, const char *arg)
 {
+    if (strcmp(mode, "misuse") == 0)
+        return child_misuse(arg);
     if (strcmp(mode, "plain") == 0) {
         child_plain();
         return 0;
@@ -418,6 +552,77 @@ static void test_header(void)
 #endif
 }
 
+#if ARC_SECURE
+/* Runs misuse case `what` in secure mode: it dies of `sig`, with the report `error` at the
+ * block it printed when sig is SIGABRT; with secure mode off it survives (when off_survives). */
+static void expect(const char *what, int sig, const char *error, bool off_survives)
+{
+    child_t c;
+    void *block = NULL;
+    char line[160];
+    run(&c, NULL, "misuse", what);
+    CHECKF(sscanf(c.out, "block %p", &block) == 1, "%s: stdout %s", what, c.out);
+    if (sig == SIGABRT) {
+        snprintf(line, sizeof line, "arcalloc: %s at %p\n", error, block);
+        CHECKF(died_of(&c, SIGABRT) && report_is(c.err, line),
+               "%s: status %#x, stderr %s (want %s)", what, c.status, c.err, line);
+    } else {
+        CHECKF(died_of(&c, sig) && c.err[0] == '\0', "%s: status %#x, stderr %s", what, c.status,
+               c.err);
+    }
+    CHECKF(!strstr(c.out, "survived"), "%s went on: %s", what, c.out);
+    if (off_survives) {
+        run(&c, "0", "misuse", what);
+        CHECKF(exited(&c, 0) && strstr(c.out, "survived"), "%s, secure mode off: %#x, %s %s", what,
+               c.status, c.out, c.err);
+    }
+}
+#endif
+
+/* Issue 15's secure-mode cases: zero-size blocks, canaries, write after free, zeroing, the
+ * quarantine, large-run guards before the run, sized frees. */
+static void test_secure_cases(void)
+{
+#if ARC_SECURE
+    expect("zero-write", SIGSEGV, NULL, true);
+    expect("zero-read-freed", SIGSEGV, NULL, false);
+    expect("zero-double", SIGABRT, "double free", false);
+    expect("over-8", SIGABRT, "heap overflow detected", true);
+    /* Medium slack is checked up to 255 bytes: TLSF rounds 4104 to 4112, buddy to 8192. */
+    const char *backend = getenv("ARCALLOC_BACKEND");
+    if (!backend || strcmp(backend, "tlsf") == 0)
+        expect("over-4096", SIGABRT, "heap overflow detected", true);
+    expect("under-8", SIGABRT, "heap underflow detected", true);
+    expect("uaf-48", SIGABRT, "write after free detected", true);
+    expect("uaf-4096", SIGABRT, "write after free detected", true);
+    expect("large-under", SIGSEGV, NULL, false); /* off: the page may be unmapped */
+    expect("sized-48", SIGABRT, "sized free with the wrong size", true);
+    expect("sized-4096", SIGABRT, "sized free with the wrong size", true);
+    expect("sized-300000", SIGABRT, "sized free with the wrong size", true);
+    child_t c;
+    size_t usable = 1;
+    int distinct = 0, aligned = 0, freed = 0, fresh = 0, again = -1;
+    run(&c, NULL, "misuse", "zero-usable");
+    CHECKF(sscanf(c.out, "usable %zu distinct %d aligned %d", &usable, &distinct, &aligned) == 3 &&
+               usable == 0 && distinct && aligned,
+           "zero-size blocks: %s", c.out);
+    static const char *const sizes[] = {"8", "48", "4096"};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        char what[32];
+        snprintf(what, sizeof what, "zeroed-%s", sizes[i]);
+        run(&c, NULL, "misuse", what);
+        CHECKF(sscanf(c.out, "freed %d fresh %d", &freed, &fresh) == 2 && freed && fresh, "%s: %s",
+               what, c.out);
+        snprintf(what, sizeof what, "reuse-%s", sizes[i]);
+        run(&c, NULL, "misuse", what);
+        CHECKF(sscanf(c.out, "again %d", &again) == 1 && again == 0, "%s: %s", what, c.out);
+        run(&c, "0", "misuse", what);
+        CHECKF(sscanf(c.out, "again %d", &again) == 1 && again > 0, "%s, secure off: %s", what,
+               c.out);
+    }
+#endif
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 3 && strcmp(argv[1], "child") == 0)
@@ -429,5 +634,6 @@ int main(int argc, char **argv)
     test_corrupt();
     test_order();
     test_header();
+    test_secure_cases();
     return check_done();
 }
