@@ -121,8 +121,8 @@ static void test_calloc_after_dirty_free(void)
 }
 
 /* A block whose next pages are taken: returns a blocker placed right after p's usable bytes
- * (and its guard and the blocker's own guard in secure mode), or NULL. Blocks placed in free pages before p on the
- * way there are freed. */
+ * (and, in secure mode, p's guard and the blocker's own), or NULL. Blocks placed in free pages
+ * before p on the way there are freed. */
 static void *block_after(void *p)
 {
     char *end = (char *)p + arc_malloc_usable_size(p);
