@@ -244,6 +244,8 @@ void *arc_heap_block_alloc(arc_heap_t *h, size_t size, size_t align)
         }
         p = block_alloc(h, need, align);
         if (p) {
+            if (h->kind == ARC_HEAP_SHARED)
+                h->canaried_live++;
             arc_segment_t *seg = arc_segment_of(p);
             arc_secure_prepare(h, p, size,
                                h->ops->usable_size_in(h->backend, arc_segment_body(seg), p), false);
@@ -420,8 +422,10 @@ void arc_heap_free_to_owner(arc_heap_t *owner, void *p)
         if (!arc_live_take(seg, p))
             arc_heap_bad_free(owner, seg, p, ARC_OP_FREE);
 #if ARC_SECURE
-        if (owner->secure)
+        if (owner->secure) {
             arc_secure_check_zero(owner, seg, p);
+            owner->canaried_live--;
+        }
 #endif
         arc_heap_forget_sampled(seg, p);
         arc_heap_free_medium(owner, seg, p);
@@ -475,6 +479,9 @@ void arc_heap_release_all(arc_heap_t *h)
     h->backend_ready = false;
     for (size_t c = 0; c < ARC_CLASSES; c++)
         h->current[c] = &arc_span_none;
+#if ARC_SECURE
+    h->canaried_live = 0;
+#endif
 #if ARC_STATS
     /* Every block the heap still had goes with it: counted as freed. (First-class heaps count
      * only medium and large blocks, their large frees included.) */
@@ -526,6 +533,9 @@ void arc_heap_large_forget(arc_heap_t *h, arc_large_t *large)
 size_t arc_heap_shared_used(const arc_heap_t *h)
 {
     size_t used = h->backend_ready ? h->ops->used_bytes(h->backend) : 0;
+#if ARC_SECURE
+    used -= h->canaried_live * ARC_CANARY_BYTES;
+#endif
     for (const arc_ilist_link_t *l = h->large; l; l = l->next)
         used += arc_large_usable(ARC_ILIST_ENTRY(l, const arc_large_t, link));
     return used;

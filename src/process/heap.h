@@ -150,6 +150,9 @@ struct arc_heap {
     uint32_t quarantine_head, quarantine_count; /* secure.c: the FIFO of freed blocks */
     size_t quarantine_bytes;
     void *quarantine[ARC_QUARANTINE_SLOTS];
+    /* First-class heaps: their live blocks of the byte allocator, each with a canary that
+     * arc_heap_shared_used leaves out (the program's usable bytes, as in default mode). */
+    size_t canaried_live;
 #endif
     int64_t prof_left; /* bytes until the heap profiler samples (prof_hooks.h) */
 #if ARC_PROF
@@ -204,7 +207,8 @@ size_t arc_heap_cached(const arc_heap_t *h, size_t counts[ARC_SIZE_BINS]);
 /* First-class heaps (their lock held): the large runs they own, so that destroy frees them. */
 void arc_heap_large_keep(arc_heap_t *h, arc_large_t *large);
 void arc_heap_large_forget(arc_heap_t *h, arc_large_t *large);
-/* Bytes in the program's hands: blocks of the byte allocator and large runs. */
+/* Bytes in the program's hands: the usable sizes of its live blocks of the byte allocator (in
+ * secure mode without their canaries: what malloc_usable_size says) and of its large runs. */
 size_t arc_heap_shared_used(const arc_heap_t *h);
 
 /* A heap's figures for the reports, read while its owner runs (a first-class heap: under its

@@ -335,8 +335,40 @@ static int child_misuse(const char *what)
     return 0;
 }
 
+/* Sizes of the first-class heap blocks child_heap_used makes: zero, small, medium (each
+ * backend's own block) and large (a page run). */
+static const size_t heap_used_sizes[] = {0, 1, 8, 16, 24, 100, 1000, 2000, 5000, LARGE_SIZE};
+#define HEAP_USED_COUNT (sizeof heap_used_sizes / sizeof heap_used_sizes[0])
+
+/* A first-class heap of the run's backend: prints its used bytes and the sum of its live
+ * blocks' usable sizes, with every block live and after freeing every other one. */
+static int child_heap_used(void)
+{
+    arc_heap_t *h = arc_heap_new(getenv("ARCALLOC_BACKEND"));
+    void *blocks[HEAP_USED_COUNT];
+    if (!h)
+        return 2;
+    size_t usable = 0;
+    for (size_t i = 0; i < HEAP_USED_COUNT; i++) {
+        blocks[i] = arc_heap_malloc(h, heap_used_sizes[i]);
+        if (!blocks[i])
+            return 2;
+        usable += arc_malloc_usable_size(blocks[i]);
+    }
+    printf("used %zu usable %zu\n", arc_heap_used_bytes(h), usable);
+    for (size_t i = 0; i < HEAP_USED_COUNT; i += 2) {
+        usable -= arc_malloc_usable_size(blocks[i]);
+        arc_heap_free(h, blocks[i]);
+    }
+    printf("used %zu usable %zu\n", arc_heap_used_bytes(h), usable);
+    arc_heap_destroy(h);
+    return 0;
+}
+
 static int child_main(const char *mode, const char *arg)
 {
+    if (strcmp(mode, "heap-used") == 0)
+        return child_heap_used();
     if (strcmp(mode, "misuse") == 0)
         return child_misuse(arg);
     if (strcmp(mode, "plain") == 0) {
@@ -623,6 +655,28 @@ static void test_secure_cases(void)
 #endif
 }
 
+/* A first-class heap's used bytes are its live blocks' usable sizes (what
+ * malloc_usable_size says: in secure mode without the canary), in both modes. The fuzzer's
+ * reproducer tests/fuzz/crashes/fuzz_malloc/secure-used-canary. */
+static void test_heap_used(void)
+{
+    static const char *const modes[] = {NULL, "0"};
+    for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
+        child_t c;
+        size_t used[2] = {0, 0}, usable[2] = {1, 1};
+        run(&c, modes[m], "heap-used", NULL);
+        CHECKF(exited(&c, 0) && sscanf(c.out, "used %zu usable %zu used %zu usable %zu", &used[0],
+                                       &usable[0], &used[1], &usable[1]) == 4,
+               "ARCALLOC_SECURE=%s: status %#x, stdout %s", modes[m] ? modes[m] : "(unset)",
+               c.status, c.out);
+        for (int i = 0; i < 2; i++)
+            CHECKF(used[i] == usable[i] && usable[i] > 0,
+                   "ARCALLOC_SECURE=%s, %s: used_bytes %zu, usable sizes %zu",
+                   modes[m] ? modes[m] : "(unset)", i ? "half freed" : "all live", used[i],
+                   usable[i]);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 3 && strcmp(argv[1], "child") == 0)
@@ -635,5 +689,6 @@ int main(int argc, char **argv)
     test_order();
     test_header();
     test_secure_cases();
+    test_heap_used();
     return check_done();
 }
