@@ -114,9 +114,11 @@ static ARC_NOINLINE void *secure_malloc(arc_heap_t *h, size_t size)
 {
     size_t need = size + ARC_CANARY_BYTES;
     if (size != 0 && size <= ARC_SMALL_MAX - ARC_CANARY_BYTES) {
-        void *p = arc_heap_small_pop(h, need);
-        if (p) {
-            arc_secure_prepare(h, p, size, arc_span_of(arc_segment_of(p), p)->block_size, true);
+        arc_span_t *span = h->current[h->class_of[(need + ARC_GRANULE - 1) / ARC_GRANULE]];
+        void *p = span->free;
+        if (arc_likely(p != NULL)) {
+            p = arc_span_take(h, span, p, need);
+            arc_secure_prepare(h, p, size, span->block_size, true);
             return arc_prof_on_alloc(h, p, size);
         }
     }

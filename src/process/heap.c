@@ -223,7 +223,9 @@ void arc_heap_backend_free(arc_heap_t *h, arc_segment_t *seg, void *p)
     }
 }
 
-static void *block_alloc(arc_heap_t *h, size_t size, size_t align);
+/* A block of at least size bytes for a request of `asked` (size less secure mode's canary):
+ * statistics and memcheck are told of `asked`. */
+static void *block_alloc(arc_heap_t *h, size_t size, size_t align, size_t asked);
 
 void *arc_heap_block_alloc(arc_heap_t *h, size_t size, size_t align)
 {
@@ -242,7 +244,7 @@ void *arc_heap_block_alloc(arc_heap_t *h, size_t size, size_t align)
                 arc_secure_prepare(h, p, size, arc_span_of(arc_segment_of(p), p)->block_size, true);
             return p;
         }
-        p = block_alloc(h, need, align);
+        p = block_alloc(h, need, align, size);
         if (p) {
             if (h->kind == ARC_HEAP_SHARED)
                 h->canaried_live++;
@@ -253,10 +255,10 @@ void *arc_heap_block_alloc(arc_heap_t *h, size_t size, size_t align)
         return p;
     }
 #endif
-    return block_alloc(h, size, align);
+    return block_alloc(h, size, align, size);
 }
 
-static void *block_alloc(arc_heap_t *h, size_t size, size_t align)
+static void *block_alloc(arc_heap_t *h, size_t size, size_t align, size_t asked)
 {
     if (align <= ARC_GRANULE && size <= ARC_SMALL_MAX &&
         h->class_of[(size + ARC_GRANULE - 1) / ARC_GRANULE])
@@ -273,12 +275,12 @@ static void *block_alloc(arc_heap_t *h, size_t size, size_t align)
     arc_live_set(seg, p);
 #if ARC_STATS
     size_t got = h->ops->usable_size_in(h->backend, arc_segment_body(seg), p) / ARC_GRANULE;
-    ARC_STAT_ADD(h, requested_bytes, size);
+    ARC_STAT_ADD(h, requested_bytes, asked);
     ARC_STAT_ADD(h, allocated_bytes, got * ARC_GRANULE);
     ARC_STAT_ADD(h, medium_allocs, 1);
     ARC_STAT_CHECKPOINT(h);
 #endif
-    ARC_VG_MALLOC(p, size, 0); /* last: the backend header reads above are not the program's */
+    ARC_VG_MALLOC(p, asked, 0); /* last: the backend header reads above are not the program's */
     return p;
 }
 
@@ -354,7 +356,12 @@ void arc_heap_drain(arc_heap_t *h)
         void *next = remote_link_load(h, p);
         arc_segment_t *seg = arc_segment_of(p);
         if (h->kind == ARC_HEAP_THREAD) {
-            arc_heap_free_own(h, seg, p);
+#if ARC_SECURE
+            if (h->secure)
+                arc_secure_free(h, seg, p, true);
+            else
+#endif
+                arc_heap_free_own(h, seg, p);
         } else {
             if (!arc_live_take(seg, p))
                 arc_heap_bad_free(h, seg, p, ARC_OP_FREE);
@@ -397,6 +404,11 @@ void arc_heap_outbox_flush(arc_heap_t *self)
  * free of a block still in the outbox is caught here. */
 void arc_heap_free_foreign(arc_heap_t *self, arc_heap_t *owner, void *p)
 {
+#if ARC_SECURE
+    /* Checked before a link overwrites the block's first word (its slack may start there). */
+    if (owner->secure && owner->kind == ARC_HEAP_THREAD)
+        arc_secure_check_remote(owner, arc_segment_of(p), p);
+#endif
     if (!self || owner->kind != ARC_HEAP_THREAD) {
         arc_heap_free_to_owner(owner, p);
         return;

@@ -446,8 +446,16 @@ static inline void arc_span_push(arc_heap_t *h, arc_span_t *span, void *p)
 #if ARC_SECURE
 /* ---- secure mode (secure.c) ------------------------------------------------------------------
  * A thread heap's free in secure mode: checks the block's canary (and, for a small block, the
- * canary of the block before it), zeroes it and puts it in the heap's quarantine. */
-void arc_secure_free(arc_heap_t *h, arc_segment_t *seg, void *p);
+ * canary of the block before it), zeroes it and puts it in the heap's quarantine. `linked`: p
+ * came off the heap's remote list, its first word is a link (arc_secure_check_remote checked
+ * the bytes there before). */
+void arc_secure_free(arc_heap_t *h, arc_segment_t *seg, void *p, bool linked);
+/* Another thread frees p, a block of the thread heap `owner`, before linking it: p must be live
+ * and its canary and slack intact (checked here, while p's first word is still the program's). */
+void arc_secure_check_remote(arc_heap_t *owner, arc_segment_t *seg, void *p);
+/* An emptied span going back to the byte allocator: each of its cut blocks, all free, must be
+ * zero but for its link word (a write after free, else). */
+void arc_secure_span_check(arc_span_t *span);
 /* A first-class heap's free in secure mode (no quarantine): the same checks, then zeroes p. */
 void arc_secure_check_zero(arc_heap_t *h, arc_segment_t *seg, void *p);
 /* A fresh block of `block` bytes for a request of n: checks it is still zero where the free left
@@ -477,7 +485,7 @@ static inline void arc_heap_free_own(arc_heap_t *h, arc_segment_t *seg, void *p)
 {
 #if ARC_SECURE
     if (h->secure) {
-        arc_secure_free(h, seg, p);
+        arc_secure_free(h, seg, p, false);
         return;
     }
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "os.h"
+#include "vg.h"
 
 #if ARC_SECURE
 
@@ -32,25 +33,29 @@
 #define PATTERN_SHIFT   8
 /* The pattern byte's top bit is set: never zero, so a NUL written into the slack is seen. */
 #define PATTERN_HIGH_BIT 0x80u
+/* A word with every byte 1: times a byte, that byte in every position. */
+#define BYTES_ONES ((uint64_t)0x0101010101010101)
+/* The word a free block keeps for its free-list link (span lists, remote lists): the first. */
+#define LINK_BYTES sizeof(uint64_t)
 
-static uint64_t canary_of(const arc_heap_t *h, const void *p)
+static inline uint64_t canary_of(const arc_heap_t *h, const void *p)
 {
     uint64_t x = ((uint64_t)h->link_key ^ (uint64_t)(uintptr_t)p) * CANARY_MUL;
     return x ^ (x >> CANARY_FOLD);
 }
 
-static unsigned char pattern_of(uint64_t canary)
+static inline unsigned char pattern_of(uint64_t canary)
 {
     return (unsigned char)((canary >> PATTERN_SHIFT) | PATTERN_HIGH_BIT);
 }
 
-static uint64_t *canary_word(void *p, size_t block)
+static inline uint64_t *canary_word(void *p, size_t block)
 {
     return (uint64_t *)((char *)p + block - ARC_CANARY_BYTES);
 }
 
 /* Writes the slack pattern and the canary of a block holding n bytes. */
-static void canary_write(const arc_heap_t *h, void *p, size_t n, size_t block)
+static inline void canary_write(const arc_heap_t *h, void *p, size_t n, size_t block)
 {
     uint64_t canary = canary_of(h, p);
     size_t slack = block - ARC_CANARY_BYTES - n;
@@ -60,8 +65,11 @@ static void canary_write(const arc_heap_t *h, void *p, size_t n, size_t block)
     *canary_word(p, block) = canary ^ slack;
 }
 
-/* The canary and slack of p are intact. */
-static bool canary_ok(const arc_heap_t *h, void *p, size_t block)
+/* The canary and slack of p are intact. The slack ends on a word boundary (block sizes are whole
+ * words): its first bytes up to a word boundary are compared one by one, the rest a word at a
+ * time. With `linked`, bytes in the first word (a free-list link now) are not compared: the
+ * freeing thread checked them before it linked the block (arc_secure_check_remote). */
+static bool canary_ok(const arc_heap_t *h, void *p, size_t block, bool linked)
 {
     uint64_t canary = canary_of(h, p), code = *canary_word(p, block) ^ canary;
     if (code & ~CANARY_LOW_MASK)
@@ -69,11 +77,18 @@ static bool canary_ok(const arc_heap_t *h, void *p, size_t block)
     if (code > block - ARC_CANARY_BYTES)
         return false;
     const unsigned char *s = (const unsigned char *)p + block - ARC_CANARY_BYTES - code;
+    const unsigned char *end = (const unsigned char *)p + block - ARC_CANARY_BYTES;
+    const unsigned char *from = linked ? (const unsigned char *)p + LINK_BYTES : s;
+    if (s < from)
+        s = from;
     unsigned char pat = pattern_of(canary);
-    for (size_t i = 0; i < code; i++)
-        if (s[i] != pat)
+    for (; s < end && (uintptr_t)s % sizeof(uint64_t); s++)
+        if (*s != pat)
             return false;
-    return true;
+    uint64_t words = pat * BYTES_ONES, diff = 0;
+    for (; s < end; s += sizeof(uint64_t))
+        diff |= *(const uint64_t *)s ^ words;
+    return diff == 0;
 }
 
 void arc_secure_set_size(void *p, size_t block, size_t n)
@@ -81,44 +96,79 @@ void arc_secure_set_size(void *p, size_t block, size_t n)
     canary_write(arc_segment_of(p)->heap, p, n, block);
 }
 
-/* ---- zero on free, checked on reuse --------------------------------------------------------- */
+/* ---- zero on free, checked once before reuse ------------------------------------------------
+ * A freed block is cleared at once (memset) and must still be zero when it is handed out again:
+ * a small block is checked when malloc takes it from its span (or when its span, emptied, goes
+ * back to the byte allocator); a medium block when it leaves the quarantine, since the byte
+ * allocator then writes its own words into it. One check covers the whole time since the free:
+ * quarantine and free list alike. */
 
+/* Two words, compared at once: vector registers where there are some (SSE2, NEON). */
+typedef uint64_t zero_vec_t __attribute__((vector_size(2 * sizeof(uint64_t)), may_alias));
+/* Bytes per round of the zero check: four vectors OR'ed together, one branch. */
+#define ZERO_ROUND (4 * sizeof(zero_vec_t))
+
+/* True when [p, p + bytes) is all zero; p and bytes are whole words. */
 static bool all_zero(const void *p, size_t bytes)
 {
-    const uint64_t *w = p;
+    const unsigned char *s = p, *end = s + bytes;
     uint64_t acc = 0;
-    for (size_t i = 0; i < bytes / sizeof *w; i++)
-        acc |= w[i];
-    return acc == 0;
+    if ((uintptr_t)s % sizeof(zero_vec_t) && s < end) {
+        acc = *(const uint64_t *)s;
+        s += sizeof(uint64_t);
+    }
+    zero_vec_t v = {0, 0};
+    for (; end - s >= (ptrdiff_t)ZERO_ROUND; s += ZERO_ROUND) {
+        const zero_vec_t *q = (const zero_vec_t *)(const void *)s;
+        v |= q[0] | q[1] | q[2] | q[3];
+    }
+    for (; end - s >= (ptrdiff_t)sizeof(zero_vec_t); s += sizeof(zero_vec_t))
+        v |= *(const zero_vec_t *)(const void *)s;
+    if (s < end)
+        acc |= *(const uint64_t *)s;
+    return (acc | v[0] | v[1]) == 0;
 }
 
 void arc_secure_prepare(arc_heap_t *h, void *p, size_t n, size_t block, bool small)
 {
     if (small) {
         /* Zero since its free (or its span's cut), but for the link word the free list wrote. */
-        if (!all_zero((char *)p + sizeof(uint64_t), block - sizeof(uint64_t)))
+        if (arc_unlikely(!all_zero((char *)p + LINK_BYTES, block - LINK_BYTES)))
             arc_report_misuse("write after free detected", p);
         *(uint64_t *)p = 0;
-    } else {
-        /* The byte allocator keeps its own words in free blocks: clear what the program gets. */
-        memset(p, 0, n);
+        canary_write(h, p, n, block);
+        return;
     }
+    /* The byte allocator keeps its own words in free blocks: clear what the program gets. The
+     * canary may lie past what memcheck was told of (block_alloc pads under valgrind). */
+    memset(p, 0, n);
+    ARC_VG_QUIET();
     canary_write(h, p, n, block);
+    ARC_VG_LOUD();
+}
+
+void arc_secure_span_check(arc_span_t *span)
+{
+    for (char *p = span->start; p < span->bump; p += span->block_size)
+        if (!all_zero(p + LINK_BYTES, span->block_size - LINK_BYTES))
+            arc_report_misuse("write after free detected", p);
 }
 
 /* Bytes of a live block of seg (p its start). */
-static size_t block_bytes(arc_heap_t *h, arc_segment_t *seg, arc_span_t *span, const void *p)
+static inline size_t block_bytes(arc_heap_t *h, arc_segment_t *seg, arc_span_t *span, const void *p)
 {
     return span ? span->block_size : h->ops->usable_size_in(h->backend, arc_segment_body(seg), p);
 }
 
 /* Checks p's canary and, for a small block, that the block before it in its span is intact
- * where p's underflow would land: its canary when live, zeros when free. */
-static void check_block(arc_heap_t *h, arc_segment_t *seg, arc_span_t *span, void *p, size_t block)
+ * where p's underflow would land: its canary when live, zeros when free. `linked`: p's first
+ * word is a remote-list link (canary_ok). */
+static void check_block(arc_heap_t *h, arc_segment_t *seg, arc_span_t *span, void *p, size_t block,
+                        bool linked)
 {
-    if (block == 0) /* the byte allocator refused to read its header */
+    if (arc_unlikely(block == 0)) /* the byte allocator refused to read its header */
         arc_report_misuse("corrupted block header", p);
-    if (block < ARC_CANARY_BYTES || !canary_ok(h, p, block))
+    if (arc_unlikely(block < ARC_CANARY_BYTES || !canary_ok(h, p, block, linked)))
         arc_report_misuse("heap overflow detected", p);
     if (!span || (char *)p == span->start)
         return;
@@ -126,7 +176,7 @@ static void check_block(arc_heap_t *h, arc_segment_t *seg, arc_span_t *span, voi
     uint64_t word = *canary_word(prev, block);
     bool intact = arc_live_test(seg, prev) ? ((word ^ canary_of(h, prev)) & ~CANARY_LOW_MASK) == 0
                                            : word == 0;
-    if (!intact)
+    if (arc_unlikely(!intact))
         arc_report_misuse("heap underflow detected", p);
 }
 
@@ -134,50 +184,94 @@ void arc_secure_check_zero(arc_heap_t *h, arc_segment_t *seg, void *p)
 {
     arc_span_t *span = arc_span_of(seg, p);
     size_t block = block_bytes(h, seg, span, p);
-    check_block(h, seg, span, p, block);
+    ARC_VG_QUIET();
+    check_block(h, seg, span, p, block, false);
     memset(p, 0, block);
+    ARC_VG_LOUD();
+}
+
+void arc_secure_check_remote(arc_heap_t *owner, arc_segment_t *seg, void *p)
+{
+    if (!arc_live_test(seg, p))
+        arc_heap_bad_free(owner, seg, p, ARC_OP_FREE);
+    arc_span_t *span = arc_span_of(seg, p);
+    size_t block = block_bytes(owner, seg, span, p);
+    if (block == 0)
+        arc_report_misuse("corrupted block header", p);
+    ARC_VG_QUIET();
+    bool ok = block >= ARC_CANARY_BYTES && canary_ok(owner, p, block, false);
+    ARC_VG_LOUD();
+    if (!ok)
+        arc_report_misuse("heap overflow detected", p);
 }
 
 /* ---- the quarantine -------------------------------------------------------------------------
  * A FIFO ring: a freed block enters at the tail; the oldest leaves when the ring holds
  * ARC_QUARANTINE_SLOTS blocks or ARC_QUARANTINE_BYTES. Its live bit was cleared when it entered,
- * so a second free of it is a double free; when it leaves, it must still be all zero (a write
- * after free, else), and goes back the way a free would have sent it, without the live check. */
+ * so a second free of it is a double free; it goes back the way a free would have sent it,
+ * without the live check: a small block to its span (its link word checked zero here, the rest
+ * when malloc takes it), a medium block, checked zero here, to the byte allocator. */
+
+_Static_assert((ARC_QUARANTINE_SLOTS & (ARC_QUARANTINE_SLOTS - 1)) == 0,
+               "the ring's index wraps with a mask");
+#define QUARANTINE_MASK (ARC_QUARANTINE_SLOTS - 1)
 
 static void quarantine_evict(arc_heap_t *h)
 {
     void *p = h->quarantine[h->quarantine_head];
-    h->quarantine_head = (h->quarantine_head + 1) % ARC_QUARANTINE_SLOTS;
+    h->quarantine_head = (h->quarantine_head + 1) & QUARANTINE_MASK;
     h->quarantine_count--;
     arc_segment_t *seg = arc_segment_of(p);
     arc_span_t *span = arc_span_of(seg, p);
-    size_t block = block_bytes(h, seg, span, p);
-    h->quarantine_bytes -= block;
-    if (!all_zero(p, block))
-        arc_report_misuse("write after free detected", p);
-    if (span)
+    if (span) {
+        /* Its link word is about to be overwritten: a write there is seen now, the rest of the
+         * block when malloc takes it (a write to the link after this: "corrupted free list"). */
+        if (arc_unlikely(*(const uint64_t *)p != 0))
+            arc_report_misuse("write after free detected", p);
+        h->quarantine_bytes -= span->block_size;
         arc_span_push(h, span, p);
-    else
-        arc_heap_free_medium(h, seg, p);
+        return;
+    }
+    size_t block = h->ops->usable_size_in(h->backend, arc_segment_body(seg), p);
+    h->quarantine_bytes -= block;
+    ARC_VG_QUIET();
+    bool zero = all_zero(p, block);
+    ARC_VG_LOUD();
+    if (!zero)
+        arc_report_misuse("write after free detected", p);
+    arc_heap_free_medium(h, seg, p);
 }
 
-void arc_secure_free(arc_heap_t *h, arc_segment_t *seg, void *p)
+void arc_secure_free(arc_heap_t *h, arc_segment_t *seg, void *p, bool linked)
 {
-    if (!arc_live_take(seg, p))
+    if (arc_unlikely(!arc_live_take(seg, p)))
         arc_heap_bad_free(h, seg, p, ARC_OP_FREE);
     arc_span_t *span = arc_span_of(seg, p);
-    size_t block = block_bytes(h, seg, span, p);
-    check_block(h, seg, span, p, block);
-    if (!span)
+    if (arc_likely(span != NULL)) {
+        size_t block = span->block_size;
+        check_block(h, seg, span, p, block, linked);
+        memset(p, 0, block);
+        h->quarantine_bytes += block;
+    } else {
+        size_t block = h->ops->usable_size_in(h->backend, arc_segment_body(seg), p);
+        ARC_VG_QUIET();
+        check_block(h, seg, NULL, p, block, linked);
+        memset(p, 0, block);
+        ARC_VG_LOUD();
         arc_heap_forget_sampled(seg, p);
-    memset(p, 0, block);
-    uint32_t tail = (h->quarantine_head + h->quarantine_count) % ARC_QUARANTINE_SLOTS;
+        /* Under memcheck, which keeps its own quarantine, the block goes back at once: memcheck
+         * must see the free now to report a use after it. */
+        if (ARC_VG_RUNNING()) {
+            arc_heap_free_medium(h, seg, p);
+            return;
+        }
+        h->quarantine_bytes += block;
+    }
     if (h->quarantine_count == ARC_QUARANTINE_SLOTS)
         quarantine_evict(h);
-    h->quarantine[tail] = p;
+    h->quarantine[(h->quarantine_head + h->quarantine_count) & QUARANTINE_MASK] = p;
     h->quarantine_count++;
-    h->quarantine_bytes += block;
-    while (h->quarantine_bytes > ARC_QUARANTINE_BYTES && h->quarantine_count > 1)
+    while (arc_unlikely(h->quarantine_bytes > ARC_QUARANTINE_BYTES) && h->quarantine_count > 1)
         quarantine_evict(h);
 }
 

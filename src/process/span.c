@@ -141,6 +141,10 @@ static void span_release(arc_heap_t *h, arc_span_t *span)
 {
     if (!(span->used & ARC_SPAN_FULL))
         ring_remove(h, span);
+#if ARC_SECURE
+    if (h->secure)
+        arc_secure_span_check(span);
+#endif
     arc_segment_t *seg = arc_segment_of(span->start);
     size_t first = span_first_page(seg, span);
     for (size_t i = 0; i < ARC_SPAN_PAGES; i++)
