@@ -9,10 +9,6 @@
 #include "thread.h"
 #include "vg.h"
 
-/* Growth headroom of a moved realloc: 1/4, the spacing of a size class in allocators with four
- * classes per doubling, so repeated growth copies each byte a bounded number of times. */
-#define ARC_REALLOC_HEADROOM_DIV 4
-
 static void *alloc_slow(size_t size, size_t align);
 static void *malloc_miss(arc_heap_t *h, size_t size);
 static void free_slow(void *p, uintptr_t entry);

@@ -111,6 +111,10 @@ _Static_assert(ARC_LARGE_THRESHOLD + ARC_HEAP_MAX_ALIGN < ARC_SEGMENT_SIZE - siz
 /* Request granules -> size bin: one bin per 16-byte size up to ARC_SMALL_MAX (arcalloc.h). */
 _Static_assert(ARC_SIZE_BINS == ARC_SMALL_MAX / ARC_GRANULE + 1, "one bin per 16-byte size");
 
+/* Growth headroom of a moved realloc (api.c): 1/4, the spacing of a size class in allocators with
+ * four classes per doubling, so repeated growth copies each byte a bounded number of times. */
+#define ARC_REALLOC_HEADROOM_DIV 4
+
 typedef enum arc_heap_kind { ARC_HEAP_THREAD = 0, ARC_HEAP_SHARED = 1 } arc_heap_kind_t;
 
 #if ARC_SECURE

@@ -29,8 +29,9 @@
 /* Shift folding the product's high bits into its low ones. */
 #define CANARY_FOLD 29
 /* Bits of the low byte, which codes the slack, and the shift to the pattern byte above it. */
-#define CANARY_LOW_MASK ((uint64_t)0xff)
-#define PATTERN_SHIFT   8
+#define CANARY_LOW_MASK     ((uint64_t)0xff)
+#define CANARY_LOW_HIGH_BIT ((uint64_t)0x80)
+#define PATTERN_SHIFT       8
 /* The pattern byte's top bit is set: never zero, so a NUL written into the slack is seen. */
 #define PATTERN_HIGH_BIT 0x80u
 /* A word with every byte 1: times a byte, that byte in every position. */
@@ -38,10 +39,13 @@
 /* The word a free block keeps for its free-list link (span lists, remote lists): the first. */
 #define LINK_BYTES sizeof(uint64_t)
 
+/* The canary's low byte has its top bit set: a slack below 128 bytes codes to a nonzero byte,
+ * so a string's NUL written one byte too far always changes it (with a random low byte it
+ * would go unseen once in 256 blocks). */
 static inline uint64_t canary_of(const arc_heap_t *h, const void *p)
 {
     uint64_t x = ((uint64_t)h->link_key ^ (uint64_t)(uintptr_t)p) * CANARY_MUL;
-    return x ^ (x >> CANARY_FOLD);
+    return (x ^ (x >> CANARY_FOLD)) | CANARY_LOW_HIGH_BIT;
 }
 
 static inline unsigned char pattern_of(uint64_t canary)
@@ -289,12 +293,18 @@ bool arc_secure_size_fits(const arc_segment_t *seg, const void *p, size_t block,
     const arc_span_t *span = arc_span_of((arc_segment_t *)seg, p);
     const arc_heap_t *h = seg->heap;
     size_t need = size + ARC_CANARY_BYTES;
-    if (span) /* small: exactly the class a malloc of `size` would have taken */
-        return need <= ARC_SMALL_MAX &&
-               h->class_of[(need + ARC_GRANULE - 1) / ARC_GRANULE] == span->cls;
+    if (span) {
+        /* Small: the class a malloc of `size` would have taken, or the roomier one a realloc to
+         * `size` takes when it moves a growing block (api.c's headroom). */
+        size_t roomy = need + size / ARC_REALLOC_HEADROOM_DIV;
+        return (need <= ARC_SMALL_MAX &&
+                h->class_of[(need + ARC_GRANULE - 1) / ARC_GRANULE] == span->cls) ||
+               (roomy <= ARC_SMALL_MAX &&
+                h->class_of[(roomy + ARC_GRANULE - 1) / ARC_GRANULE] == span->cls);
+    }
     /* Medium: a backend rounds a request up by less than twice the request and its alignment
-     * (buddy's powers of two and slab's classes for aligned requests are the coarsest); more
-     * slack than that means another size. */
+     * (buddy's powers of two and slab's classes for aligned requests are the coarsest, a
+     * realloc's headroom a quarter); more slack than that means another size. */
     return need <= block && block - need < 2 * (need + align);
 }
 

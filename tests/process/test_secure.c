@@ -365,8 +365,31 @@ static int child_heap_used(void)
     return 0;
 }
 
+/* Sizes a realloc grows a block through (each move takes a quarter more than asked), then
+ * frees it with free_sized of the size last asked: no misuse. Prints how many it freed. */
+static int child_sized_realloc(void)
+{
+    int freed = 0;
+    for (size_t size = 1; size <= MEDIUM_SIZE; size += size / 4 + 1) {
+        void *p = arc_malloc(1);
+        for (size_t grow = 1; grow < size; grow += grow / 4 + 1)
+            p = arc_realloc(p, grow);
+        p = arc_realloc(p, size); /* grows: a move takes a quarter more */
+        if (!p)
+            return 2;
+        if (size % 2) /* half of them with the whole usable size handed to the program */
+            sink = (void *)(uintptr_t)arc_malloc_usable_size(p);
+        arc_free_sized(p, size);
+        freed++;
+    }
+    printf("freed %d\n", freed);
+    return 0;
+}
+
 static int child_main(const char *mode, const char *arg)
 {
+    if (strcmp(mode, "sized-realloc") == 0)
+        return child_sized_realloc();
     if (strcmp(mode, "heap-used") == 0)
         return child_heap_used();
     if (strcmp(mode, "misuse") == 0)
@@ -677,6 +700,17 @@ static void test_heap_used(void)
     }
 }
 
+/* A sized free of the size a program last asked realloc for is not misuse, though a moved
+ * block got a quarter more (reproducer: tests/fuzz/crashes/fuzz_malloc/secure-sized-realloc). */
+static void test_sized_realloc(void)
+{
+    child_t c;
+    int freed = 0;
+    run(&c, NULL, "sized-realloc", NULL);
+    CHECKF(exited(&c, 0) && sscanf(c.out, "freed %d", &freed) == 1 && freed > 0,
+           "status %#x, stdout %s, stderr %s", c.status, c.out, c.err);
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 3 && strcmp(argv[1], "child") == 0)
@@ -690,5 +724,6 @@ int main(int argc, char **argv)
     test_header();
     test_secure_cases();
     test_heap_used();
+    test_sized_realloc();
     return check_done();
 }
