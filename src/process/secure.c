@@ -65,7 +65,13 @@ static inline void canary_write(const arc_heap_t *h, void *p, size_t n, size_t b
     size_t slack = block - ARC_CANARY_BYTES - n;
     if (slack > SLACK_CODED)
         slack = SLACK_CODED;
-    memset((char *)p + block - ARC_CANARY_BYTES - slack, pattern_of(canary), slack);
+    /* The slack ends on a word boundary: its first bytes one by one, then whole words. */
+    unsigned char *s = (unsigned char *)p + block - ARC_CANARY_BYTES - slack;
+    unsigned char *end = (unsigned char *)p + block - ARC_CANARY_BYTES, pat = pattern_of(canary);
+    for (; s < end && (uintptr_t)s % sizeof(uint64_t); s++)
+        *s = pat;
+    for (uint64_t words = pat * BYTES_ONES; s < end; s += sizeof(uint64_t))
+        *(uint64_t *)(void *)s = words;
     *canary_word(p, block) = canary ^ slack;
 }
 
@@ -101,7 +107,7 @@ void arc_secure_set_size(void *p, size_t block, size_t n)
 }
 
 /* ---- zero on free, checked once before reuse ------------------------------------------------
- * A freed block is cleared at once (memset) and must still be zero when it is handed out again:
+ * A freed block is cleared at once and must still be zero when it is handed out again:
  * a small block is checked when malloc takes it from its span (or when its span, emptied, goes
  * back to the byte allocator); a medium block when it leaves the quarantine, since the byte
  * allocator then writes its own words into it. One check covers the whole time since the free:
