@@ -115,6 +115,7 @@ static ARC_NOINLINE void *secure_malloc(arc_heap_t *h, size_t size)
         if (arc_likely(p != NULL)) {
             p = arc_span_take(h, span, p, need);
             arc_secure_prepare(h, p, size, span->block_size, true);
+            arc_secure_scrub(h);
             return arc_prof_on_alloc(h, p, size);
         }
     }

@@ -233,6 +233,8 @@ void *arc_heap_block_alloc(arc_heap_t *h, size_t size, size_t align)
     /* Secure mode: a zero-size block is an inaccessible address; any other block gets room for
      * its canary, and its bytes are checked or cleared and its canary written (secure.c). */
     if (h->secure) {
+        if (h->kind == ARC_HEAP_THREAD)
+            arc_secure_scrub(h);
         void *p = size == 0 ? arc_zero_alloc(align) : NULL;
         if (p)
             return p;

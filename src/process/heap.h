@@ -152,6 +152,7 @@ struct arc_heap {
     uintptr_t link_key; /* arc_arena_secure_key(): free-list links are encoded with it */
     uint64_t reuse_rng; /* xorshift64 state: which of the first two free blocks a pop takes */
     uint32_t quarantine_head, quarantine_count; /* secure.c: the FIFO of freed blocks */
+    uint32_t quarantine_scrub;                  /* the next block arc_secure_scrub checks */
     size_t quarantine_bytes;
     void *quarantine[ARC_QUARANTINE_SLOTS];
     /* First-class heaps: their live blocks of the byte allocator, each with a canary that
@@ -466,6 +467,15 @@ void arc_secure_check_zero(arc_heap_t *h, arc_segment_t *seg, void *p);
  * it zero (small blocks: past their link word), clears the program's bytes (medium blocks) and
  * writes the slack pattern and the canary. */
 void arc_secure_prepare(arc_heap_t *h, void *p, size_t n, size_t block, bool small);
+/* One block of h's quarantine, in turn, must still have a zero first word: a write after free
+ * is seen while the block waits, not only when it leaves (a program that stops freeing keeps
+ * its quarantine full). Every secure malloc calls arc_secure_scrub: one load. */
+void arc_secure_scrub_one(arc_heap_t *h);
+static inline void arc_secure_scrub(arc_heap_t *h)
+{
+    if (h->quarantine_count)
+        arc_secure_scrub_one(h);
+}
 /* Every block in h's quarantine goes back (trim, thread exit). */
 void arc_secure_quarantine_flush(arc_heap_t *h);
 /* True when a sized free of `size` fits the heap block p of `block` bytes allocated with

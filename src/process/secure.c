@@ -285,6 +285,17 @@ void arc_secure_free(arc_heap_t *h, arc_segment_t *seg, void *p, bool linked)
         quarantine_evict(h);
 }
 
+void arc_secure_scrub_one(arc_heap_t *h)
+{
+    uint32_t i = h->quarantine_scrub;
+    if (i >= h->quarantine_count)
+        i = 0;
+    h->quarantine_scrub = i + 1;
+    const uint64_t *q = h->quarantine[(h->quarantine_head + i) & QUARANTINE_MASK];
+    if (arc_unlikely(*q != 0))
+        arc_report_misuse("write after free detected", q);
+}
+
 void arc_secure_quarantine_flush(arc_heap_t *h)
 {
     while (h->quarantine_count)

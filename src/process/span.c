@@ -168,9 +168,19 @@ static void span_extend(arc_heap_t *h, arc_span_t *span)
     char *p = span->bump;
 #if ARC_SECURE
     /* Secure mode: free blocks are zero but for their link (checked when taken); the byte
-     * allocator's memory may hold anything. */
-    if (h->secure)
+     * allocator's memory may hold anything. A span's first block stays zero and is never handed
+     * out: an underflow of the block after it, which secure.c checks at its free, lands there
+     * instead of in the byte allocator's memory before the span. */
+    if (h->secure) {
+        if (p == span->start && left > 1) {
+            memset(p, 0, size);
+            p += size;
+            span->bump = p;
+            if (n > --left)
+                n = left;
+        }
         memset(p, 0, n * size);
+    }
 #endif
     span->bump += n * size;
     span->free = p;

@@ -35,6 +35,8 @@
 #define EXIT_FAULT_CAUGHT 99
 /* The byte an underflow writes: not zero, which a free neighbour already holds. */
 #define UNDERFLOW_BYTE 0x41
+/* Mallocs after a write after free in the uaf-kept cases: more than enough for the scrub. */
+#define UAF_KEPT_MALLOCS 4
 /* Exit status of a child whose own content check failed before the case's misuse. */
 #define EXIT_BAD_CONTENT 3
 
@@ -275,6 +277,17 @@ static int child_misuse(const char *what)
         free((void *)p);
         free(before);
         free(before2);
+    } else if (strncmp(what, "uaf-kept-", 9) == 0) {
+        /* A write after free, then mallocs only: the block never leaves the quarantine, whose
+         * blocks each malloc checks in turn. */
+        size_t n = strtoul(what + 9, NULL, 10);
+        p = hidden(n);
+        say_block((const void *)p);
+        free((void *)p);
+        p = sink; /* the compiler must not see the write after free */
+        p[0] = 1;
+        for (int i = 0; i < UAF_KEPT_MALLOCS; i++)
+            sink = malloc(n);
     } else if (strncmp(what, "uaf-", 4) == 0) {
         /* A write 8 bytes into a freed block, then enough frees to take it out of the
          * quarantine. */
@@ -650,6 +663,8 @@ static void test_secure_cases(void)
     expect("under-8", SIGABRT, "heap underflow detected", true);
     expect("uaf-48", SIGABRT, "write after free detected", true);
     expect("uaf-4096", SIGABRT, "write after free detected", true);
+    expect("uaf-kept-48", SIGABRT, "write after free detected", false); /* off: a broken link */
+    expect("uaf-kept-4096", SIGABRT, "write after free detected", false);
     expect("large-under", SIGSEGV, NULL, false); /* off: the page may be unmapped */
     expect("sized-48", SIGABRT, "sized free with the wrong size", true);
     expect("sized-4096", SIGABRT, "sized free with the wrong size", true);
