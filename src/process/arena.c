@@ -440,8 +440,12 @@ void arc_large_free(void *p, arc_large_t *large)
     size_t lead = large->lead;
     uintptr_t run = (uintptr_t)p - lead * ARC_PAGE_SIZE;
     arc_dirty_cache_t *cache = large->cache;
-    /* The guards are made accessible again before their pages can go to anyone else. */
-    if (guard_pages) {
+    /* The guards are made accessible again before their pages can go to anyone else: in one
+     * call over guards and run (the kernel's three mappings merge back into one), unless the
+     * run's range is not arcalloc's any more. */
+    if (guard_pages && !large->lost) {
+        arc_os_protect((void *)run, (lead + pages + guard_pages) * ARC_PAGE_SIZE, true);
+    } else if (guard_pages) {
         arc_os_protect((void *)run, lead * ARC_PAGE_SIZE, true);
         arc_os_protect((char *)p + pages * ARC_PAGE_SIZE, guard_pages * ARC_PAGE_SIZE, true);
     }
