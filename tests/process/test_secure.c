@@ -35,6 +35,8 @@
 #define EXIT_FAULT_CAUGHT 99
 /* The byte an underflow writes: not zero, which a free neighbour already holds. */
 #define UNDERFLOW_BYTE 0x41
+/* The sized-realloc case grows its blocks by a quarter a step (and tries sizes that far apart). */
+#define GROW_DIV 4
 /* Mallocs after a write after free in the uaf-kept cases: more than enough for the scrub. */
 #define UAF_KEPT_MALLOCS 4
 /* Exit status of a child whose own content check failed before the case's misuse. */
@@ -383,9 +385,9 @@ static int child_heap_used(void)
 static int child_sized_realloc(void)
 {
     int freed = 0;
-    for (size_t size = 1; size <= MEDIUM_SIZE; size += size / 4 + 1) {
+    for (size_t size = 1; size <= MEDIUM_SIZE; size += size / GROW_DIV + 1) {
         void *p = arc_malloc(1);
-        for (size_t grow = 1; grow < size; grow += grow / 4 + 1)
+        for (size_t grow = 1; grow < size; grow += grow / GROW_DIV + 1)
             p = arc_realloc(p, grow);
         p = arc_realloc(p, size); /* grows: a move takes a quarter more */
         if (!p)
