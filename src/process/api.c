@@ -9,19 +9,23 @@
 #include "thread.h"
 #include "vg.h"
 
-/* Growth headroom of a moved realloc: 1/4, the spacing of a size class in allocators with four
- * classes per doubling, so repeated growth copies each byte a bounded number of times. */
-#define ARC_REALLOC_HEADROOM_DIV 4
-
 static void *alloc_slow(size_t size, size_t align);
 static void *malloc_miss(arc_heap_t *h, size_t size);
 static void free_slow(void *p, uintptr_t entry);
 static void free_remote(arc_segment_t *seg, void *p);
 
 /* malloc: a pop from the free list of the span of size's class, else the slow path. */
+#if ARC_SECURE
+static void *secure_malloc(arc_heap_t *h, size_t size);
+#endif
+
 void *arc_malloc(size_t size)
 {
     arc_heap_t *h = arc_tls_heap;
+#if ARC_SECURE
+    if (h != NULL && h->secure)
+        return secure_malloc(h, size);
+#endif
     if (arc_likely(h != NULL && size <= ARC_SMALL_MAX)) {
         void *p = arc_heap_small_pop(h, size);
         if (arc_likely(p != NULL))
@@ -98,6 +102,27 @@ static ARC_NOINLINE void *malloc_miss(arc_heap_t *h, size_t size)
     return arc_prof_on_alloc(h, p, size);
 }
 
+#if ARC_SECURE
+/* Secure mode's malloc: a small request takes a block with room for its canary (secure.c checks
+ * that it is still zero and writes the canary); zero-size and medium requests go the slow way,
+ * where arc_heap_block_alloc does the same. */
+static ARC_NOINLINE void *secure_malloc(arc_heap_t *h, size_t size)
+{
+    size_t need = size + ARC_CANARY_BYTES;
+    if (size != 0 && size <= ARC_SMALL_MAX - ARC_CANARY_BYTES) {
+        arc_span_t *span = h->current[h->class_of[(need + ARC_GRANULE - 1) / ARC_GRANULE]];
+        void *p = span->free;
+        if (arc_likely(p != NULL)) {
+            p = arc_span_take(h, span, p, need);
+            arc_secure_prepare(h, p, size, span->block_size, true);
+            arc_secure_scrub(h);
+            return arc_prof_on_alloc(h, p, size);
+        }
+    }
+    return alloc_slow(size, ARC_GRANULE);
+}
+#endif
+
 static ARC_NOINLINE void *alloc_slow(size_t size, size_t align)
 {
     arc_heap_t *h = arc_thread_heap_acquire();
@@ -158,6 +183,13 @@ static ARC_NOINLINE void free_slow(void *p, uintptr_t entry)
     if (entry == 0) {
         if (arc_bootstrap_contains(p))
             return;
+#if ARC_SECURE
+        if (arc_zero_contains(p)) {
+            arc_zero_free(p);
+            errno = saved_errno;
+            return;
+        }
+#endif
         if (!arc_arena_contains(p))
             arc_report_bad_pointer(ARC_OP_FREE, ARC_BAD_FOREIGN, p);
         arc_arena_report_stray(p, ARC_OP_FREE);
@@ -177,6 +209,16 @@ static ARC_NOINLINE void free_remote(arc_segment_t *seg, void *p)
     arc_heap_free_foreign(arc_tls_heap, seg->heap, p);
 }
 
+/* Bytes of a heap block the program may use: in secure mode, all but its canary. */
+static size_t heap_usable(size_t block)
+{
+#if ARC_SECURE
+    if (arc_arena_secure())
+        return block - ARC_CANARY_BYTES;
+#endif
+    return block;
+}
+
 /* Usable bytes of a block, checking it is one: misuse is reported as `op`. */
 static size_t usable_checked(const void *p, arc_op_t op)
 {
@@ -184,6 +226,10 @@ static size_t usable_checked(const void *p, arc_op_t op)
     if (entry == 0) {
         if (arc_bootstrap_contains(p))
             return arc_bootstrap_size(p);
+#if ARC_SECURE
+        if (arc_zero_contains(p))
+            return 0;
+#endif
         if (!arc_arena_contains(p))
             arc_report_bad_pointer(op, ARC_BAD_FOREIGN, p);
         arc_arena_report_stray(p, op);
@@ -196,13 +242,34 @@ static size_t usable_checked(const void *p, arc_op_t op)
     if (h == arc_tls_heap || h->kind == ARC_HEAP_SHARED) {
         if (!arc_live_test(seg, p))
             arc_heap_bad_free(h, seg, p, op);
-        return arc_heap_usable(h, seg, p);
+        return heap_usable(arc_heap_usable(h, seg, p));
     }
     arc_span_t *span = arc_span_of(seg, p);
     if (span)
-        return span->block_size;
-    return h->ops->usable_size(h->backend, p); /* the checked lookup: p is not ours to trust */
+        return heap_usable(span->block_size);
+    /* The checked lookup: p is not ours to trust. */
+    return heap_usable(h->ops->usable_size(h->backend, p));
 }
+
+#if ARC_SECURE
+/* Secure mode: a sized free's size must be the block's (secure.c for heap blocks; a zero-size
+ * block's is 0; a large run's rounds to its pages). `usable` from usable_checked. */
+static bool size_fits(const void *p, size_t usable, size_t size, size_t align)
+{
+    uintptr_t entry = arc_arena_entry(p);
+    if (entry == 0)
+        return arc_zero_contains(p) ? size == 0 : size <= usable;
+    if (entry & ARC_MAP_LARGE) {
+        /* A large run holds exactly the pages arc_large_alloc (or a resize) gives `size`: whole
+         * pages, whole OS pages when guarded, one page for size 0 (memalign above a page). */
+        const arc_large_t *large = (const arc_large_t *)(entry & ~ARC_MAP_LARGE);
+        size_t unit = large->guard ? arc_guard_pages() * ARC_PAGE_SIZE : ARC_PAGE_SIZE;
+        return size <= usable && (size ? (size + unit - 1) / unit * unit : unit) == usable;
+    }
+    return arc_secure_size_fits((const arc_segment_t *)entry, p, usable + ARC_CANARY_BYTES, size,
+                                align);
+}
+#endif
 
 /* Page runs come zero-filled unless placed on dirty pages (a recently freed run, still
  * committed): clearing those costs less than the page faults a fresh run takes. Heap blocks
@@ -254,7 +321,20 @@ static void *realloc_with(arc_heap_t *shared, void *p, size_t size)
             return q;
         }
     } else if (entry != 0 && size <= old && size >= old / 2 && !ARC_VG_RUNNING()) {
+#if ARC_SECURE
+        /* Secure mode: only where a sized free of the new size will fit it, with its slack
+         * and canary moved to the new size. */
+        if (arc_arena_secure()) {
+            if (size_fits(p, old, size, ARC_GRANULE)) {
+                arc_secure_set_size(p, old + ARC_CANARY_BYTES, size);
+                return p;
+            }
+        } else {
+            return p;
+        }
+#else
         return p; /* shrinking by less than half keeps the block (memcheck wants a move) */
+#endif
     }
     /* A block that must move to grow gets a quarter more than asked (up to the large
      * threshold): a string grown a few bytes at a time then moves O(log n) times, not once per
@@ -360,23 +440,51 @@ void *arc_pvalloc(size_t size)
 
 size_t arc_malloc_usable_size(const void *p)
 {
+#if ARC_SECURE
+    if (p && arc_zero_contains(p)) {
+        usable_checked(p, ARC_OP_FREE);
+        return 0;
+    }
+#endif
     if (!p || (!arc_arena_contains(p) && !arc_bootstrap_contains(p)))
         return 0;
-    return usable_checked(p, ARC_OP_FREE);
+    size_t usable = usable_checked(p, ARC_OP_FREE);
+#if ARC_SECURE
+    /* The program may now use every byte it was told of: they are no slack to check. */
+    uintptr_t entry = arc_arena_entry(p);
+    if (arc_arena_secure() && entry != 0 && !(entry & ARC_MAP_LARGE))
+        arc_secure_set_size((void *)(uintptr_t)p, usable + ARC_CANARY_BYTES, usable);
+#endif
+    return usable;
+}
+
+/* A sized free of a block allocated with alignment `align` (ARC_GRANULE: malloc's). */
+static void free_sized_with(void *p, size_t size, size_t align)
+{
+    if (p) {
+        size_t usable = usable_checked(p, ARC_OP_FREE);
+        if (size > usable)
+            arc_report_misuse("free_sized with a size larger than the block", p);
+#if ARC_SECURE
+        if (arc_arena_secure() && !size_fits(p, usable, size, align))
+            arc_report_misuse("sized free with the wrong size", p);
+#else
+        (void)align;
+#endif
+    }
+    arc_free(p);
 }
 
 void arc_free_sized(void *p, size_t size)
 {
-    if (p && size > usable_checked(p, ARC_OP_FREE))
-        arc_report_misuse("free_sized with a size larger than the block", p);
-    arc_free(p);
+    free_sized_with(p, size, ARC_GRANULE);
 }
 
 void arc_free_aligned_sized(void *p, size_t align, size_t size)
 {
     if (p && align && ((uintptr_t)p & (align - 1)))
         arc_report_misuse("free_aligned_sized with an alignment the block does not have", p);
-    arc_free_sized(p, size);
+    free_sized_with(p, size, align > ARC_GRANULE ? align : ARC_GRANULE);
 }
 
 int arc_malloc_trim(size_t pad)
@@ -388,6 +496,10 @@ int arc_malloc_trim(size_t pad)
 
 bool arc_owns(const void *p)
 {
+#if ARC_SECURE
+    if (p && arc_zero_contains(p))
+        return true;
+#endif
     return p && (arc_arena_contains(p) || arc_bootstrap_contains(p));
 }
 

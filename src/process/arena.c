@@ -1,8 +1,9 @@
 /* arena.c: reserves the process's address range, runs the page allocator over it, keeps the
- * page map, serves large page runs (with a guard page each in secure mode, freed runs kept dirty
- * within a budget, moved by mremap), decides secure mode at start-up and when the range gets
- * transparent huge pages (freed runs then go back in whole huge pages where they can). Every call
- * here is a slow path under one mutex; it never touches a byte allocator and never calls malloc. */
+ * page map, serves large page runs (with guards before and after each in secure mode, freed runs
+ * kept dirty within a budget, moved by mremap), decides secure mode at start-up and when the range
+ * gets transparent huge pages (freed runs then go back in whole huge pages where they can). Every
+ * call here is a slow path under one mutex; it never touches a byte allocator and never calls
+ * malloc. */
 #include "arena.h"
 
 #include <stdatomic.h>
@@ -401,57 +402,74 @@ void *arc_large_alloc(arc_heap_t *owner, arc_dirty_cache_t *cache, size_t size, 
     }
     if (align > ARC_PAGES_MAX_ALIGN)
         return NULL;
+    /* The guard before the run: a whole number of alignments, so the block stays aligned. */
+    size_t align_pages = align / ARC_PAGE_SIZE;
+    size_t lead = (guard_pages + align_pages - 1) / align_pages * align_pages;
     arc_large_t *large = large_desc_new(cache);
     if (!large)
         return NULL;
-    uintptr_t addr = arc_arena_pages_alloc(cache, pages + guard_pages, align, &dirty);
-    if (!addr) {
+    uintptr_t run = arc_arena_pages_alloc(cache, lead + pages + guard_pages, align, &dirty);
+    if (!run) {
         large_desc_free(cache, large);
         return NULL;
     }
+    uintptr_t addr = run + lead * ARC_PAGE_SIZE;
     *large = (arc_large_t){.heap = owner,
                            .cache = cache,
                            .addr = addr,
                            .pages = pages,
                            .sampled = false,
                            .guard = guard,
-                           .dirty = dirty};
+                           .dirty = dirty,
+                           .lead = (uint32_t)lead};
     __atomic_store_n(&arc_arena.pagemap[page_index(addr)], (uintptr_t)large | ARC_MAP_LARGE,
                      __ATOMIC_RELEASE);
     atomic_fetch_add_explicit(&arc_arena.large_bytes, pages * ARC_PAGE_SIZE, memory_order_relaxed);
     atomic_fetch_add_explicit(&arc_arena.large_count, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&arc_arena.large_allocs, 1, memory_order_relaxed);
-    /* The run is ours now: nobody else touches its guard page. A refusal (too many mappings)
-     * leaves the page accessible: the run still works, without its guard. */
-    if (guard)
+    /* The run is ours now: nobody else touches its guards. A refusal (too many mappings)
+     * leaves the pages accessible: the run still works, without its guard. */
+    if (guard) {
+        arc_os_protect((void *)run, lead * ARC_PAGE_SIZE, false);
         arc_os_protect((void *)(addr + pages * ARC_PAGE_SIZE), guard_pages * ARC_PAGE_SIZE, false);
+    }
     return (void *)addr;
 }
 
 void arc_large_free(void *p, arc_large_t *large)
 {
     size_t pages = large->pages, guard_pages = large->guard ? arc_guard_pages() : 0;
+    size_t lead = large->lead;
+    uintptr_t run = (uintptr_t)p - lead * ARC_PAGE_SIZE;
     arc_dirty_cache_t *cache = large->cache;
-    /* The guard is made accessible again before its page can go to anyone else. */
-    if (guard_pages)
+    /* The guards are made accessible again before their pages can go to anyone else: in one
+     * call over guards and run (the kernel's three mappings merge back into one), unless the
+     * run's range is not arcalloc's any more. */
+    if (guard_pages && !large->lost) {
+        arc_os_protect((void *)run, (lead + pages + guard_pages) * ARC_PAGE_SIZE, true);
+    } else if (guard_pages) {
+        arc_os_protect((void *)run, lead * ARC_PAGE_SIZE, true);
         arc_os_protect((char *)p + pages * ARC_PAGE_SIZE, guard_pages * ARC_PAGE_SIZE, true);
-    /* A moved run's pages are fresh zeros; its guard page (not moved) may hold old bytes. */
-    if (large->fresh && guard_pages && !large->lost)
+    }
+    /* A moved run's pages are fresh zeros; its guards (not moved) may hold old bytes. */
+    if (large->fresh && guard_pages && !large->lost) {
+        arc_os_decommit((void *)run, lead * ARC_PAGE_SIZE);
         arc_os_decommit((char *)p + pages * ARC_PAGE_SIZE, guard_pages * ARC_PAGE_SIZE);
+    }
     __atomic_store_n(&arc_arena.pagemap[page_index((uintptr_t)p)], ARC_MAP_FREED, __ATOMIC_RELEASE);
     atomic_fetch_sub_explicit(&arc_arena.large_bytes, pages * ARC_PAGE_SIZE, memory_order_relaxed);
     atomic_fetch_sub_explicit(&arc_arena.large_count, 1, memory_order_relaxed);
     /* A lost run's address range is not arcalloc's any more: its pages stay used. */
     if (large->fresh && !large->lost)
-        run_release_clean((uintptr_t)p, pages + guard_pages);
+        run_release_clean(run, lead + pages + guard_pages);
     else if (!large->lost)
-        arc_arena_pages_free(cache, (uintptr_t)p, pages + guard_pages);
+        arc_arena_pages_free(cache, run, lead + pages + guard_pages);
     large_desc_free(cache, large);
 }
 
-/* A guarded run's guard moves with its end: shrinking guards the first page given up and frees
- * the rest (the old guard included); growing takes pages after the old guard, then opens the
- * old guard and closes the new last page. */
+/* A guarded run's guard after it moves with its end (the guard before stays): shrinking guards
+ * the first pages given up and frees the rest (the old guard included); growing takes pages
+ * after the old guard, then opens the old guard and closes the new end. */
 bool arc_large_resize(void *p, arc_large_t *large, size_t new_size)
 {
     size_t want = (new_size + ARC_PAGE_SIZE - 1) / ARC_PAGE_SIZE, have = large->pages;
@@ -470,8 +488,9 @@ bool arc_large_resize(void *p, arc_large_t *large, size_t new_size)
     uintptr_t tail = (uintptr_t)p + want * ARC_PAGE_SIZE;
     if (want < have) {
         if (guard_bytes) {
-            arc_os_protect((void *)tail, guard_bytes, false);
+            /* Opened first: the new guard may overlap the old one (a shrink by fewer pages). */
             arc_os_protect((char *)p + have * ARC_PAGE_SIZE, guard_bytes, true);
+            arc_os_protect((void *)tail, guard_bytes, false);
             arc_os_decommit((void *)tail, guard_bytes); /* the new guard is never read again */
         }
         large->pages = want;

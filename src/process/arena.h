@@ -26,12 +26,13 @@ typedef struct arc_large {
     uintptr_t addr;
     size_t pages;
     bool sampled; /* the heap profiler holds a sample of this run */
-    bool guard;   /* secure mode: one more page after the run, PROT_NONE (not in `pages`) */
+    bool guard;   /* secure mode: arc_guard_pages() after the run, PROT_NONE (not in `pages`) */
     bool dirty;   /* handed out over dirty pages: may hold an earlier block's bytes */
     /* Set by arc_large_move on the old run: its pages were moved away and fresh zero pages
      * mapped back (fresh: freed without a dirty record), or the re-map failed (lost: the range
      * is no longer arcalloc's, its pages stay used in the page allocator forever). */
     bool fresh, lost;
+    uint32_t lead;         /* secure mode: PROT_NONE pages before addr in its run (0 without) */
     arc_ilist_link_t link; /* in heap->large (first-class heaps), or the arena's free list */
 } arc_large_t;
 
@@ -55,9 +56,12 @@ typedef struct arc_large {
  * size up; below, a copy costs less than the two system calls (a 1 MiB memcpy is ~50 us, an
  * mremap plus an mmap a few us, and the page-table work grows with the size too). */
 #define ARC_LARGE_MOVE_MIN ((size_t)1 << 20)
-/* Secure mode's guard, PROT_NONE, after every large run and at every segment's end: one OS page
- * (arc_guard_pages), so one of arcalloc's pages under 4 KiB OS pages and 16 under 64 KiB ones.
- * Guards are kept up to OS pages of this size; above it, secure mode runs without them. */
+/* Secure mode's guard, PROT_NONE, before and after every large run and at every segment's end:
+ * one OS page (arc_guard_pages), so one of arcalloc's pages under 4 KiB OS pages and 16 under
+ * 64 KiB ones. Guards are kept up to OS pages of this size; above it, secure mode runs without
+ * them. (Guards of 1 MiB around large runs, which would also stop a store 1 MiB beyond either
+ * end, would cost 2 MiB of the window per live run and change where the dirty cache places
+ * runs: not done.) */
 #define ARC_GUARD_MAX_BYTES ((size_t)64 << 10)
 #define ARC_GUARD_MAX_PAGES (ARC_GUARD_MAX_BYTES / ARC_PAGE_SIZE)
 

@@ -223,7 +223,44 @@ void arc_heap_backend_free(arc_heap_t *h, arc_segment_t *seg, void *p)
     }
 }
 
+/* A block of at least size bytes for a request of `asked` (size less secure mode's canary):
+ * statistics and memcheck are told of `asked`. */
+static void *block_alloc(arc_heap_t *h, size_t size, size_t align, size_t asked);
+
 void *arc_heap_block_alloc(arc_heap_t *h, size_t size, size_t align)
+{
+#if ARC_SECURE
+    /* Secure mode: a zero-size block is an inaccessible address; any other block gets room for
+     * its canary, and its bytes are checked or cleared and its canary written (secure.c). */
+    if (h->secure) {
+        if (h->kind == ARC_HEAP_THREAD)
+            arc_secure_scrub(h);
+        void *p = size == 0 ? arc_zero_alloc(align) : NULL;
+        if (p)
+            return p;
+        size_t need = size + ARC_CANARY_BYTES;
+        if (align <= ARC_GRANULE && need <= ARC_SMALL_MAX &&
+            h->class_of[(need + ARC_GRANULE - 1) / ARC_GRANULE]) {
+            p = arc_heap_small_slow(h, need);
+            if (p)
+                arc_secure_prepare(h, p, size, arc_span_of(arc_segment_of(p), p)->block_size, true);
+            return p;
+        }
+        p = block_alloc(h, need, align, size);
+        if (p) {
+            if (h->kind == ARC_HEAP_SHARED)
+                h->canaried_live++;
+            arc_segment_t *seg = arc_segment_of(p);
+            arc_secure_prepare(h, p, size,
+                               h->ops->usable_size_in(h->backend, arc_segment_body(seg), p), false);
+        }
+        return p;
+    }
+#endif
+    return block_alloc(h, size, align, size);
+}
+
+static void *block_alloc(arc_heap_t *h, size_t size, size_t align, size_t asked)
 {
     if (align <= ARC_GRANULE && size <= ARC_SMALL_MAX &&
         h->class_of[(size + ARC_GRANULE - 1) / ARC_GRANULE])
@@ -240,12 +277,12 @@ void *arc_heap_block_alloc(arc_heap_t *h, size_t size, size_t align)
     arc_live_set(seg, p);
 #if ARC_STATS
     size_t got = h->ops->usable_size_in(h->backend, arc_segment_body(seg), p) / ARC_GRANULE;
-    ARC_STAT_ADD(h, requested_bytes, size);
+    ARC_STAT_ADD(h, requested_bytes, asked);
     ARC_STAT_ADD(h, allocated_bytes, got * ARC_GRANULE);
     ARC_STAT_ADD(h, medium_allocs, 1);
     ARC_STAT_CHECKPOINT(h);
 #endif
-    ARC_VG_MALLOC(p, size, 0); /* last: the backend header reads above are not the program's */
+    ARC_VG_MALLOC(p, asked, 0); /* last: the backend header reads above are not the program's */
     return p;
 }
 
@@ -312,10 +349,21 @@ void arc_heap_drain(arc_heap_t *h)
 {
     void *p = atomic_exchange_explicit(&h->remote, NULL, memory_order_acquire);
     while (p) {
+#if ARC_SECURE
+        /* A block on the list twice (freed twice by threads without a heap): its first free
+         * below zeroed its link, so the second is told before the link is read. */
+        if (h->secure && !arc_live_test(arc_segment_of(p), p))
+            arc_heap_bad_free(h, arc_segment_of(p), p, ARC_OP_FREE);
+#endif
         void *next = remote_link_load(h, p);
         arc_segment_t *seg = arc_segment_of(p);
         if (h->kind == ARC_HEAP_THREAD) {
-            arc_heap_free_own(h, seg, p);
+#if ARC_SECURE
+            if (h->secure)
+                arc_secure_free(h, seg, p, true);
+            else
+#endif
+                arc_heap_free_own(h, seg, p);
         } else {
             if (!arc_live_take(seg, p))
                 arc_heap_bad_free(h, seg, p, ARC_OP_FREE);
@@ -358,6 +406,11 @@ void arc_heap_outbox_flush(arc_heap_t *self)
  * free of a block still in the outbox is caught here. */
 void arc_heap_free_foreign(arc_heap_t *self, arc_heap_t *owner, void *p)
 {
+#if ARC_SECURE
+    /* Checked before a link overwrites the block's first word (its slack may start there). */
+    if (owner->secure && owner->kind == ARC_HEAP_THREAD)
+        arc_secure_check_remote(owner, arc_segment_of(p), p);
+#endif
     if (!self || owner->kind != ARC_HEAP_THREAD) {
         arc_heap_free_to_owner(owner, p);
         return;
@@ -382,6 +435,12 @@ void arc_heap_free_to_owner(arc_heap_t *owner, void *p)
         arc_segment_t *seg = arc_segment_of(p);
         if (!arc_live_take(seg, p))
             arc_heap_bad_free(owner, seg, p, ARC_OP_FREE);
+#if ARC_SECURE
+        if (owner->secure) {
+            arc_secure_check_zero(owner, seg, p);
+            owner->canaried_live--;
+        }
+#endif
         arc_heap_forget_sampled(seg, p);
         arc_heap_free_medium(owner, seg, p);
         pthread_mutex_unlock(&owner->lock);
@@ -396,6 +455,9 @@ void arc_heap_free_to_owner(arc_heap_t *owner, void *p)
 bool arc_heap_trim(arc_heap_t *h)
 {
     size_t before = h->nsegments;
+#if ARC_SECURE
+    arc_secure_quarantine_flush(h);
+#endif
     arc_heap_outbox_flush(h);
     arc_heap_drain(h);
     arc_span_release_empty(h);
@@ -431,6 +493,9 @@ void arc_heap_release_all(arc_heap_t *h)
     h->backend_ready = false;
     for (size_t c = 0; c < ARC_CLASSES; c++)
         h->current[c] = &arc_span_none;
+#if ARC_SECURE
+    h->canaried_live = 0;
+#endif
 #if ARC_STATS
     /* Every block the heap still had goes with it: counted as freed. (First-class heaps count
      * only medium and large blocks, their large frees included.) */
@@ -482,6 +547,9 @@ void arc_heap_large_forget(arc_heap_t *h, arc_large_t *large)
 size_t arc_heap_shared_used(const arc_heap_t *h)
 {
     size_t used = h->backend_ready ? h->ops->used_bytes(h->backend) : 0;
+#if ARC_SECURE
+    used -= h->canaried_live * ARC_CANARY_BYTES;
+#endif
     for (const arc_ilist_link_t *l = h->large; l; l = l->next)
         used += arc_large_usable(ARC_ILIST_ENTRY(l, const arc_large_t, link));
     return used;

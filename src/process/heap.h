@@ -111,7 +111,26 @@ _Static_assert(ARC_LARGE_THRESHOLD + ARC_HEAP_MAX_ALIGN < ARC_SEGMENT_SIZE - siz
 /* Request granules -> size bin: one bin per 16-byte size up to ARC_SMALL_MAX (arcalloc.h). */
 _Static_assert(ARC_SIZE_BINS == ARC_SMALL_MAX / ARC_GRANULE + 1, "one bin per 16-byte size");
 
+/* Growth headroom of a moved realloc (api.c): 1/4, the spacing of a size class in allocators with
+ * four classes per doubling, so repeated growth copies each byte a bounded number of times. */
+#define ARC_REALLOC_HEADROOM_DIV 4
+
 typedef enum arc_heap_kind { ARC_HEAP_THREAD = 0, ARC_HEAP_SHARED = 1 } arc_heap_kind_t;
+
+#if ARC_SECURE
+/* Secure mode (secure.c, docs/security.md). Every small and medium block ends in a canary word:
+ * a request of n bytes takes a block of at least n + ARC_CANARY_BYTES, and malloc_usable_size
+ * is the block's size less the canary. */
+#define ARC_CANARY_BYTES ((size_t)8)
+/* Freed small and medium blocks of a thread heap wait in a FIFO of this many before they can be
+ * handed out again: a block freed is not reused for at least 256 more frees of the thread (a
+ * use after free then meets zeros, not another object), and the ring is 2 KiB of the heap. */
+#define ARC_QUARANTINE_SLOTS 256u
+/* ... and of at most this many bytes: 256 medium blocks would hold up to 32 MiB; 4 MiB (four
+ * segments) bounds what the quarantine keeps from reuse while still delaying 32 of the largest
+ * medium blocks. */
+#define ARC_QUARANTINE_BYTES ((size_t)4 << 20)
+#endif
 
 /* Blocks a thread chains for another thread heap before it pushes them in one atomic step: 32
  * turns a contended compare-and-swap per free into one per 32 frees, and bounds what waits in a
@@ -132,6 +151,13 @@ struct arc_heap {
     bool secure;        /* secure mode (arc_arena_secure(), copied at creation) */
     uintptr_t link_key; /* arc_arena_secure_key(): free-list links are encoded with it */
     uint64_t reuse_rng; /* xorshift64 state: which of the first two free blocks a pop takes */
+    uint32_t quarantine_head, quarantine_count; /* secure.c: the FIFO of freed blocks */
+    uint32_t quarantine_scrub;                  /* the next block arc_secure_scrub checks */
+    size_t quarantine_bytes;
+    void *quarantine[ARC_QUARANTINE_SLOTS];
+    /* First-class heaps: their live blocks of the byte allocator, each with a canary that
+     * arc_heap_shared_used leaves out (the program's usable bytes, as in default mode). */
+    size_t canaried_live;
 #endif
     int64_t prof_left; /* bytes until the heap profiler samples (prof_hooks.h) */
 #if ARC_PROF
@@ -186,7 +212,8 @@ size_t arc_heap_cached(const arc_heap_t *h, size_t counts[ARC_SIZE_BINS]);
 /* First-class heaps (their lock held): the large runs they own, so that destroy frees them. */
 void arc_heap_large_keep(arc_heap_t *h, arc_large_t *large);
 void arc_heap_large_forget(arc_heap_t *h, arc_large_t *large);
-/* Bytes in the program's hands: blocks of the byte allocator and large runs. */
+/* Bytes in the program's hands: the usable sizes of its live blocks of the byte allocator (in
+ * secure mode without their canaries: what malloc_usable_size says) and of its large runs. */
 size_t arc_heap_shared_used(const arc_heap_t *h);
 
 /* A heap's figures for the reports, read while its owner runs (a first-class heap: under its
@@ -421,10 +448,61 @@ static inline void arc_span_push(arc_heap_t *h, arc_span_t *span, void *p)
         arc_span_free_slow(h, span, p);
 }
 
+#if ARC_SECURE
+/* ---- secure mode (secure.c) ------------------------------------------------------------------
+ * A thread heap's free in secure mode: checks the block's canary (and, for a small block, the
+ * canary of the block before it), zeroes it and puts it in the heap's quarantine. `linked`: p
+ * came off the heap's remote list, its first word is a link (arc_secure_check_remote checked
+ * the bytes there before). */
+void arc_secure_free(arc_heap_t *h, arc_segment_t *seg, void *p, bool linked);
+/* Another thread frees p, a block of the thread heap `owner`, before linking it: p must be live
+ * and its canary and slack intact (checked here, while p's first word is still the program's). */
+void arc_secure_check_remote(arc_heap_t *owner, arc_segment_t *seg, void *p);
+/* An emptied span going back to the byte allocator: each of its cut blocks, all free, must be
+ * zero but for its link word (a write after free, else). */
+void arc_secure_span_check(arc_span_t *span);
+/* A first-class heap's free in secure mode (no quarantine): the same checks, then zeroes p. */
+void arc_secure_check_zero(arc_heap_t *h, arc_segment_t *seg, void *p);
+/* A fresh block of `block` bytes for a request of n: checks it is still zero where the free left
+ * it zero (small blocks: past their link word), clears the program's bytes (medium blocks) and
+ * writes the slack pattern and the canary. */
+void arc_secure_prepare(arc_heap_t *h, void *p, size_t n, size_t block, bool small);
+/* One block of h's quarantine, in turn, must still have a zero first word: a write after free
+ * is seen while the block waits, not only when it leaves (a program that stops freeing keeps
+ * its quarantine full). Every secure malloc calls arc_secure_scrub: one load. */
+void arc_secure_scrub_one(arc_heap_t *h);
+static inline void arc_secure_scrub(arc_heap_t *h)
+{
+    if (h->quarantine_count)
+        arc_secure_scrub_one(h);
+}
+/* Every block in h's quarantine goes back (trim, thread exit). */
+void arc_secure_quarantine_flush(arc_heap_t *h);
+/* True when a sized free of `size` fits the heap block p of `block` bytes allocated with
+ * alignment `align`: small blocks, the same class; medium blocks, within the backend's
+ * rounding (secure.c). */
+bool arc_secure_size_fits(const arc_segment_t *seg, const void *p, size_t block, size_t size,
+                          size_t align);
+/* The live heap block p of `block` bytes now holds n (realloc kept it; or malloc_usable_size
+ * was asked, and the program may use every usable byte): its slack and canary are rewritten. */
+void arc_secure_set_size(void *p, size_t block, size_t n);
+/* Zero-size blocks: a distinct address in a PROT_NONE region, NULL when the region is full (or
+ * could not be made). align at most ARC_PAGE_SIZE. */
+void *arc_zero_alloc(size_t align);
+bool arc_zero_contains(const void *p);
+void arc_zero_free(const void *p); /* double free and bad pointers are reported */
+#endif
+
 /* Fast path, owner thread: p belongs to seg, a segment of h. Everything rare (a block of the
  * byte allocator, a span to update, misuse) is one call away, so this stays a leaf. */
 static inline void arc_heap_free_own(arc_heap_t *h, arc_segment_t *seg, void *p)
 {
+#if ARC_SECURE
+    if (h->secure) {
+        arc_secure_free(h, seg, p, false);
+        return;
+    }
+#endif
     arc_span_t *span = arc_span_of(seg, p);
     if (arc_likely(span != NULL && arc_live_take(seg, p))) {
         arc_span_push(h, span, p);

@@ -4,6 +4,8 @@
  * or thread-local storage. */
 #include "heap.h"
 
+#include <string.h>
+
 #include "vg.h"
 
 /* A span that becomes its class's current span is relinked in address order when at least
@@ -139,6 +141,10 @@ static void span_release(arc_heap_t *h, arc_span_t *span)
 {
     if (!(span->used & ARC_SPAN_FULL))
         ring_remove(h, span);
+#if ARC_SECURE
+    if (h->secure)
+        arc_secure_span_check(span);
+#endif
     arc_segment_t *seg = arc_segment_of(span->start);
     size_t first = span_first_page(seg, span);
     for (size_t i = 0; i < ARC_SPAN_PAGES; i++)
@@ -160,6 +166,22 @@ static void span_extend(arc_heap_t *h, arc_span_t *span)
     if (n > left)
         n = left;
     char *p = span->bump;
+#if ARC_SECURE
+    /* Secure mode: free blocks are zero but for their link (checked when taken); the byte
+     * allocator's memory may hold anything. A span's first block stays zero and is never handed
+     * out: an underflow of the block after it, which secure.c checks at its free, lands there
+     * instead of in the byte allocator's memory before the span. */
+    if (h->secure) {
+        if (p == span->start && left > 1) {
+            memset(p, 0, size);
+            p += size;
+            span->bump = p;
+            if (n > --left)
+                n = left;
+        }
+        memset(p, 0, n * size);
+    }
+#endif
     span->bump += n * size;
     span->free = p;
     for (size_t i = 1; i < n; i++, p += size)
@@ -193,8 +215,16 @@ static void span_relink(arc_heap_t *h, arc_span_t *span)
 /* True when at least 1/SPAN_RELINK_FREE_SHARE of span's cut blocks are free: with cut blocks
  * of which `out` are out, (cut - out) * SHARE >= cut, that is cut * (SHARE - 1) >= out * SHARE,
  * in bytes so that no division is needed ([start, bump) is a whole number of blocks). */
-static bool span_worth_relinking(const arc_span_t *span)
+static bool span_worth_relinking(const arc_heap_t *h, const arc_span_t *span)
 {
+#if ARC_SECURE
+    /* Secure mode: a block in the quarantine has its live bit clear but is not free: the map
+     * cannot tell the two apart, so the free list stays as frees left it. */
+    if (h->secure)
+        return false;
+#else
+    (void)h;
+#endif
     size_t cut_bytes = (size_t)(span->bump - span->start);
     size_t out_bytes = (size_t)(span->used & ARC_SPAN_COUNT) * span->block_size;
     return cut_bytes * (SPAN_RELINK_FREE_SHARE - 1u) >= out_bytes * SPAN_RELINK_FREE_SHARE;
@@ -215,7 +245,7 @@ void *arc_span_alloc(arc_heap_t *h, size_t cls, size_t size)
         }
         if (span->free == NULL && span->bump < span->end)
             span_extend(h, span);
-        else if (switched && span_worth_relinking(span))
+        else if (switched && span_worth_relinking(h, span))
             span_relink(h, span);
         if (span->free != NULL) {
             if (switched)

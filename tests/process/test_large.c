@@ -121,8 +121,8 @@ static void test_calloc_after_dirty_free(void)
 }
 
 /* A block whose next pages are taken: returns a blocker placed right after p's usable bytes
- * (and its guard page in secure builds), or NULL. Blocks placed in free pages before p on the
- * way there are freed. */
+ * (and, in secure mode, p's guard and the blocker's own), or NULL. Blocks placed in free pages
+ * before p on the way there are freed. */
 static void *block_after(void *p)
 {
     char *end = (char *)p + arc_malloc_usable_size(p);
@@ -133,7 +133,7 @@ static void *block_after(void *p)
     for (; n < TRIES && !found; n++) {
         tries[n] = arc_malloc(256 * KIB);
         if (tries[n] && (char *)tries[n] >= end &&
-            (char *)tries[n] <= end + 2 * PAGE + test_guard_bytes())
+            (char *)tries[n] <= end + 2 * PAGE + 2 * test_guard_bytes())
             found = tries[n--];
     }
     for (size_t i = 0; i < n; i++)

@@ -33,6 +33,14 @@
 #define HEADER_SMASH 16
 /* Exit status of a child whose SIGSEGV handler caught the fault it expected. */
 #define EXIT_FAULT_CAUGHT 99
+/* The byte an underflow writes: not zero, which a free neighbour already holds. */
+#define UNDERFLOW_BYTE 0x41
+/* Runs of a misuse case before its survival counts as a miss (expect). */
+#define EXPECT_TRIES 3
+/* The sized-realloc case grows its blocks by a quarter a step (and tries sizes that far apart). */
+#define GROW_DIV 4
+/* Mallocs after a write after free in the uaf-kept cases: more than enough for the scrub. */
+#define UAF_KEPT_MALLOCS 4
 /* Exit status of a child whose own content check failed before the case's misuse. */
 #define EXIT_BAD_CONTENT 3
 
@@ -140,6 +148,8 @@ static int child_corrupt(void)
     sink = b; /* the compiler must not see the write after free below */
     free(b);
     memcpy(sink, &victim, sizeof victim);
+    /* Secure mode: b waits in the quarantine; trim lets it go, and the write is seen then. */
+    malloc_trim(0);
     /* Read back through the volatile: clang would otherwise decide that a fresh malloc result
      * can never equal an older pointer and fold the comparison away. */
     sink = malloc(SMALL_SIZE);
@@ -201,8 +211,213 @@ static int child_order(void)
     return 0;
 }
 
+/* Misuse cases of secure mode, one per name: each prints "block <addr>" (the address the
+ * report names), then misuses it; "survived" only if nothing stopped it. */
+void free_sized(void *ptr, size_t size);
+
+/* A block the compiler cannot see the size of (read back through the volatile sink). */
+static volatile unsigned char *hidden(size_t n)
+{
+    sink = malloc(n);
+    return sink;
+}
+
+static void say_block(const void *p)
+{
+    printf("block %p\n", p);
+    fflush(stdout);
+}
+
+static int child_misuse(const char *what)
+{
+    volatile unsigned char *p;
+    if (strcmp(what, "zero-write") == 0 || strcmp(what, "zero-read-freed") == 0) {
+        p = hidden(0);
+        say_block((const void *)p);
+        if (what[5] == 'r') {
+            free((void *)p);
+            p = sink;
+        }
+        if (what[5] == 'w')
+            p[0] = 1;
+        else
+            sink = (void *)(uintptr_t)p[0];
+    } else if (strcmp(what, "zero-double") == 0) {
+        p = hidden(0);
+        say_block((const void *)p);
+        free((void *)p);
+        p = sink; /* the compiler must not see the double free */
+        free((void *)p);
+    } else if (strcmp(what, "zero-usable") == 0) {
+        void *a = malloc(0), *b = malloc(0), *c = aligned_alloc(256, 0);
+        printf("usable %zu distinct %d aligned %d\n", malloc_usable_size(a), a != b,
+               ((uintptr_t)c & 255) == 0);
+        free(a);
+        free(b);
+        free(c);
+        return 0;
+    } else if (strncmp(what, "over-", 5) == 0 || strncmp(what, "under-", 6) == 0) {
+        /* over-8 / over-4096: one byte past the request; under-8: one byte before it. */
+        size_t n = strtoul(strchr(what, '-') + 1, NULL, 10);
+        /* p: the highest of three, so never its span's first block (which has no slot
+         * before it to check). */
+        void *before = malloc(n), *before2 = malloc(n);
+        p = hidden(n);
+        if ((uintptr_t)before > (uintptr_t)p) {
+            void *t = before;
+            before = (void *)p;
+            p = t;
+        }
+        if ((uintptr_t)before2 > (uintptr_t)p) {
+            void *t = before2;
+            before2 = (void *)p;
+            p = t;
+        }
+        say_block((const void *)p);
+        if (what[0] == 'o')
+            p[n] = 0; /* a string's terminator one byte too far */
+        else
+            p[-1] = UNDERFLOW_BYTE;
+        free((void *)p);
+        free(before);
+        free(before2);
+    } else if (strncmp(what, "uaf-kept-", 9) == 0) {
+        /* A write after free, then mallocs only: the block never leaves the quarantine, whose
+         * blocks each malloc checks in turn. */
+        size_t n = strtoul(what + 9, NULL, 10);
+        p = hidden(n);
+        say_block((const void *)p);
+        free((void *)p);
+        p = sink; /* the compiler must not see the write after free */
+        p[0] = 1;
+        for (int i = 0; i < UAF_KEPT_MALLOCS; i++)
+            sink = malloc(n);
+    } else if (strncmp(what, "uaf-", 4) == 0) {
+        /* A write 8 bytes into a freed block, then enough frees to take it out of the
+         * quarantine. */
+        size_t n = strtoul(what + 4, NULL, 10);
+        p = hidden(n);
+        say_block((const void *)p);
+        free((void *)p);
+        p = sink; /* the compiler must not see the write after free */
+        p[8] = 1;
+        malloc_trim(0);
+    } else if (strncmp(what, "zeroed-", 7) == 0) {
+        /* Freed memory reads as zero; new memory is zero. */
+        size_t n = strtoul(what + 7, NULL, 10);
+        volatile unsigned char *a = hidden(n);
+        memset((void *)a, 0x77, n);
+        free((void *)a);
+        a = sink; /* the compiler must not see the read after free */
+        int freed_zero = a[n / 2] == 0;
+        int fresh_zero = 1;
+        for (int r = 0; r < 300; r++) {
+            unsigned char *b = malloc(n);
+            for (size_t i = 0; i < n; i++)
+                fresh_zero &= b[i] == 0;
+            memset(b, 0x55, n);
+            free(b);
+        }
+        printf("freed %d fresh %d\n", freed_zero, fresh_zero);
+        return 0;
+    } else if (strncmp(what, "reuse-", 6) == 0) {
+        /* A freed block is not handed out again within the quarantine's length. */
+        size_t n = strtoul(what + 6, NULL, 10);
+        void *a = malloc(n);
+        free(a);
+        int again = 0;
+        for (int i = 0; i < 200; i++) {
+            void *b = malloc(n);
+            again += b == a;
+            free(b);
+        }
+        printf("again %d\n", again);
+        return 0;
+    } else if (strncmp(what, "large-", 6) == 0) {
+        p = hidden(LARGE_SIZE);
+        say_block((const void *)p);
+        p[-1] = 0; /* large-under: the guard before the run */
+    } else if (strncmp(what, "sized-", 6) == 0) {
+        size_t n = strtoul(what + 6, NULL, 10);
+        p = malloc(n);
+        say_block((const void *)p);
+        free_sized((void *)p, n / 4); /* a quarter: another class, beyond any rounding */
+    } else if (strcmp(what, "sized-ok") == 0) {
+        return 0;
+    } else {
+        return 2;
+    }
+    printf("survived\n");
+    fflush(stdout);
+    return 0;
+}
+
+/* Sizes of the first-class heap blocks child_heap_used makes: zero, small, medium (each
+ * backend's own block) and large (a page run). */
+static const size_t heap_used_sizes[] = {0, 1, 8, 16, 24, 100, 1000, 2000, 5000, LARGE_SIZE};
+#define HEAP_USED_COUNT (sizeof heap_used_sizes / sizeof heap_used_sizes[0])
+
+/* A first-class heap of the run's backend: prints its used bytes and the sum of its live
+ * blocks' usable sizes, with every block live and after freeing every other one. */
+static int child_heap_used(void)
+{
+    arc_heap_t *h = arc_heap_new(getenv("ARCALLOC_BACKEND"));
+    void *blocks[HEAP_USED_COUNT];
+    if (!h)
+        return 2;
+    size_t usable = 0;
+    for (size_t i = 0; i < HEAP_USED_COUNT; i++) {
+        blocks[i] = arc_heap_malloc(h, heap_used_sizes[i]);
+        if (!blocks[i])
+            return 2;
+        usable += arc_malloc_usable_size(blocks[i]);
+    }
+    printf("used %zu usable %zu\n", arc_heap_used_bytes(h), usable);
+    for (size_t i = 0; i < HEAP_USED_COUNT; i += 2) {
+        usable -= arc_malloc_usable_size(blocks[i]);
+        arc_heap_free(h, blocks[i]);
+    }
+    printf("used %zu usable %zu\n", arc_heap_used_bytes(h), usable);
+    arc_heap_destroy(h);
+    return 0;
+}
+
+/* Sizes a realloc grows a block through (each move takes a quarter more than asked), then
+ * frees it with free_sized of the size last asked, and a zero-size block aligned above a page
+ * freed with its size: no misuse. Prints how many it freed. */
+static int child_sized_realloc(void)
+{
+    int freed = 0;
+    for (size_t size = 1; size <= MEDIUM_SIZE; size += size / GROW_DIV + 1) {
+        void *p = arc_malloc(1);
+        for (size_t grow = 1; grow < size; grow += grow / GROW_DIV + 1)
+            p = arc_realloc(p, grow);
+        p = arc_realloc(p, size); /* grows: a move takes a quarter more */
+        if (!p)
+            return 2;
+        if (size % 2) /* half of them with the whole usable size handed to the program */
+            sink = (void *)(uintptr_t)arc_malloc_usable_size(p);
+        arc_free_sized(p, size);
+        freed++;
+    }
+    /* A zero-size block aligned above a page is a one-page run. */
+    void *p = arc_memalign(2 * (size_t)sysconf(_SC_PAGESIZE), 0);
+    if (!p)
+        return 2;
+    arc_free_aligned_sized(p, 2 * (size_t)sysconf(_SC_PAGESIZE), 0);
+    freed++;
+    printf("freed %d\n", freed);
+    return 0;
+}
+
 static int child_main(const char *mode, const char *arg)
 {
+    if (strcmp(mode, "sized-realloc") == 0)
+        return child_sized_realloc();
+    if (strcmp(mode, "heap-used") == 0)
+        return child_heap_used();
+    if (strcmp(mode, "misuse") == 0)
+        return child_misuse(arg);
     if (strcmp(mode, "plain") == 0) {
         child_plain();
         return 0;
@@ -357,7 +572,7 @@ static void test_corrupt(void)
     run(&c, NULL, "corrupt", NULL);
     CHECKF(sscanf(c.out, "block %p victim %p", &block, &victim) == 2, "stdout %s", c.out);
     char line[128];
-    snprintf(line, sizeof line, "arcalloc: corrupted free list at %p\n", block);
+    snprintf(line, sizeof line, "arcalloc: write after free detected at %p\n", block);
     CHECKF(died_of(&c, SIGABRT) && report_is(c.err, line), "status %#x, stderr %s (want %s)",
            c.status, c.err, line);
     CHECKF(!strstr(c.out, "overlap"), "the attack went on: %s", c.out);
@@ -416,6 +631,118 @@ static void test_header(void)
 #endif
 }
 
+#if ARC_SECURE
+/* Runs misuse case `what` in secure mode: it dies of `sig`, with the report `error` at the
+ * block it printed when sig is SIGABRT; with secure mode off it survives (when off_survives). */
+static void expect(const char *what, int sig, const char *error, bool off_survives)
+{
+    child_t c;
+    void *block = NULL;
+    char line[160];
+    /* A one-byte write equal to the canary byte it lands on goes unseen (once in 256 runs: the
+     * key is random): a case that survives is run again, up to EXPECT_TRIES times in all. */
+    for (int i = 0; i < EXPECT_TRIES; i++) {
+        run(&c, NULL, "misuse", what);
+        if (!strstr(c.out, "survived"))
+            break;
+    }
+    CHECKF(sscanf(c.out, "block %p", &block) == 1, "%s: stdout %s", what, c.out);
+    if (sig == SIGABRT) {
+        snprintf(line, sizeof line, "arcalloc: %s at %p\n", error, block);
+        CHECKF(died_of(&c, SIGABRT) && report_is(c.err, line),
+               "%s: status %#x, stderr %s (want %s)", what, c.status, c.err, line);
+    } else {
+        CHECKF(died_of(&c, sig) && c.err[0] == '\0', "%s: status %#x, stderr %s", what, c.status,
+               c.err);
+    }
+    CHECKF(!strstr(c.out, "survived"), "%s went on: %s", what, c.out);
+    if (off_survives) {
+        run(&c, "0", "misuse", what);
+        CHECKF(exited(&c, 0) && strstr(c.out, "survived"), "%s, secure mode off: %#x, %s %s", what,
+               c.status, c.out, c.err);
+    }
+}
+#endif
+
+/* Issue 15's secure-mode cases: zero-size blocks, canaries, write after free, zeroing, the
+ * quarantine, large-run guards before the run, sized frees. */
+static void test_secure_cases(void)
+{
+#if ARC_SECURE
+    expect("zero-write", SIGSEGV, NULL, true);
+    expect("zero-read-freed", SIGSEGV, NULL, false);
+    expect("zero-double", SIGABRT, "double free", false);
+    expect("over-8", SIGABRT, "heap overflow detected", true);
+    /* Medium slack is checked up to 255 bytes: TLSF rounds 4104 to 4112, buddy to 8192. */
+    const char *backend = getenv("ARCALLOC_BACKEND");
+    if (!backend || strcmp(backend, "tlsf") == 0)
+        expect("over-4096", SIGABRT, "heap overflow detected", true);
+    expect("under-8", SIGABRT, "heap underflow detected", true);
+    expect("uaf-48", SIGABRT, "write after free detected", true);
+    expect("uaf-4096", SIGABRT, "write after free detected", true);
+    expect("uaf-kept-48", SIGABRT, "write after free detected", false); /* off: a broken link */
+    expect("uaf-kept-4096", SIGABRT, "write after free detected", false);
+    expect("large-under", SIGSEGV, NULL, false); /* off: the page may be unmapped */
+    expect("sized-48", SIGABRT, "sized free with the wrong size", true);
+    expect("sized-4096", SIGABRT, "sized free with the wrong size", true);
+    expect("sized-300000", SIGABRT, "sized free with the wrong size", true);
+    child_t c;
+    size_t usable = 1;
+    int distinct = 0, aligned = 0, freed = 0, fresh = 0, again = -1;
+    run(&c, NULL, "misuse", "zero-usable");
+    CHECKF(sscanf(c.out, "usable %zu distinct %d aligned %d", &usable, &distinct, &aligned) == 3 &&
+               usable == 0 && distinct && aligned,
+           "zero-size blocks: %s", c.out);
+    static const char *const sizes[] = {"8", "48", "4096"};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        char what[32];
+        snprintf(what, sizeof what, "zeroed-%s", sizes[i]);
+        run(&c, NULL, "misuse", what);
+        CHECKF(sscanf(c.out, "freed %d fresh %d", &freed, &fresh) == 2 && freed && fresh, "%s: %s",
+               what, c.out);
+        snprintf(what, sizeof what, "reuse-%s", sizes[i]);
+        run(&c, NULL, "misuse", what);
+        CHECKF(sscanf(c.out, "again %d", &again) == 1 && again == 0, "%s: %s", what, c.out);
+        run(&c, "0", "misuse", what);
+        CHECKF(sscanf(c.out, "again %d", &again) == 1 && again > 0, "%s, secure off: %s", what,
+               c.out);
+    }
+#endif
+}
+
+/* A first-class heap's used bytes are its live blocks' usable sizes (what
+ * malloc_usable_size says: in secure mode without the canary), in both modes. The fuzzer's
+ * reproducer tests/fuzz/crashes/fuzz_malloc/secure-used-canary. */
+static void test_heap_used(void)
+{
+    static const char *const modes[] = {NULL, "0"};
+    for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
+        child_t c;
+        size_t used[2] = {0, 0}, usable[2] = {1, 1};
+        run(&c, modes[m], "heap-used", NULL);
+        CHECKF(exited(&c, 0) && sscanf(c.out, "used %zu usable %zu used %zu usable %zu", &used[0],
+                                       &usable[0], &used[1], &usable[1]) == 4,
+               "ARCALLOC_SECURE=%s: status %#x, stdout %s", modes[m] ? modes[m] : "(unset)",
+               c.status, c.out);
+        for (int i = 0; i < 2; i++)
+            CHECKF(used[i] == usable[i] && usable[i] > 0,
+                   "ARCALLOC_SECURE=%s, %s: used_bytes %zu, usable sizes %zu",
+                   modes[m] ? modes[m] : "(unset)", i ? "half freed" : "all live", used[i],
+                   usable[i]);
+    }
+}
+
+/* A sized free of the size a program last asked realloc for is not misuse, though a moved
+ * block got a quarter more (reproducer: tests/fuzz/crashes/fuzz_malloc/secure-sized-realloc). */
+static void test_sized_realloc(void)
+{
+    child_t c;
+    int freed = 0;
+    run(&c, NULL, "sized-realloc", NULL);
+    CHECKF(exited(&c, 0) && sscanf(c.out, "freed %d", &freed) == 1 && freed > 0,
+           "status %#x, stdout %s, stderr %s", c.status, c.out, c.err);
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 3 && strcmp(argv[1], "child") == 0)
@@ -427,5 +754,8 @@ int main(int argc, char **argv)
     test_corrupt();
     test_order();
     test_header();
+    test_secure_cases();
+    test_heap_used();
+    test_sized_realloc();
     return check_done();
 }

@@ -127,8 +127,8 @@ static void check_blocks(void)
     CHECK(classes_ok);
     /* Figures that must agree with each other at any quiet moment. */
     CHECK(s1.committed_bytes == s1.segment_bytes + s1.large_bytes + s1.dirty_bytes);
-    /* A secure build puts one guard (used, never committed) after each large run. */
-    CHECK(s1.committed_bytes + s1.large_live * test_guard_bytes() == s1.page_used_pages * PAGE);
+    /* Secure mode puts a guard (used, never committed) before and after each large run. */
+    CHECK(s1.committed_bytes + 2 * s1.large_live * test_guard_bytes() == s1.page_used_pages * PAGE);
     CHECK(s1.fragmentation_bytes == s1.committed_bytes - s1.live_bytes);
     CHECK(s1.live_bytes <= s1.committed_bytes);
     CHECK(s1.segments * ((size_t)1 << 20) == s1.segment_bytes);
@@ -418,8 +418,8 @@ static void check_no_counters(void)
     CHECK(s1.large_live - s0.large_live == 1);
     CHECK(s1.large_bytes - s0.large_bytes == pages_of(LARGE_SIZE));
     CHECK(s1.live_bytes - s0.live_bytes == pages_of(LARGE_SIZE));
-    /* A secure build puts one guard (used, never committed) after each large run. */
-    CHECK(s1.committed_bytes + s1.large_live * test_guard_bytes() == s1.page_used_pages * PAGE);
+    /* Secure mode puts a guard (used, never committed) before and after each large run. */
+    CHECK(s1.committed_bytes + 2 * s1.large_live * test_guard_bytes() == s1.page_used_pages * PAGE);
     arc_free(big);
 }
 

@@ -32,7 +32,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-from pycheck import check, clean_env, done  # noqa: E402
+from pycheck import check, done  # noqa: E402
+from pycheck import clean_env as pycheck_clean_env  # noqa: E402
 
 # A cross build's emulator (meson sets ARC_TEST_WRAPPER): the command prefix of every run.
 WRAPPER = os.environ.get("ARC_TEST_WRAPPER", "").split()
@@ -66,6 +67,13 @@ NO_COUNTERS = "this build has no statistics counters (-Dstats=false)"
 
 def without_gap_lines(text):
     return "".join(l for l in text.splitlines(True) if NO_COUNTERS not in l)
+
+
+def clean_env(**extra):
+    """pycheck's clean environment, but keeping ARCALLOC_SECURE (a secure build runs these checks
+    with secure mode off: tests/observe/stats/meson.build), plus `extra`."""
+    keep = {k: os.environ[k] for k in ("ARCALLOC_SECURE",) if k in os.environ}
+    return pycheck_clean_env(**dict(keep, **extra))
 
 
 def run(prog, mode, env, stdin=None, raw=False):

@@ -1,0 +1,417 @@
+/* secure.c: secure mode's block checks (docs/security.md), compiled in -Dsecure=true builds only:
+ * each small and medium block's canary and slack, zero on free and the zero check on reuse, the
+ * quarantine of freed blocks, sized-free checks and the zero-size blocks' inaccessible region.
+ * Called from the heap's and the API's paths when the heap's `secure` is set; never touches
+ * another heap's state. */
+#include "heap.h"
+
+#include <string.h>
+
+#include "os.h"
+#include "vg.h"
+
+#if ARC_SECURE
+
+/* ---- canaries ------------------------------------------------------------------------------
+ * A block of `block` bytes holding a request of n ends in a canary word at block - 8:
+ * mix(key, address) with its low byte replaced by (slack ^ that byte), where slack is the
+ * number of bytes between the request and the canary (at most SLACK_CODED). Those slack bytes
+ * hold a pattern byte, also derived from the key and the address, never zero. A free checks the
+ * word's upper seven bytes, decodes the slack and checks its bytes: an overflow by one byte past
+ * the request is caught whether it lands in the slack or on the canary (a NUL written over the
+ * low byte changes the decoded slack, whose new bytes then fail the pattern). */
+
+/* Slack bytes the canary's low byte can state; more slack (a backend's rounding of a large
+ * medium request) is stated as this much and only the last SLACK_CODED bytes are checked. */
+#define SLACK_CODED ((size_t)0xff)
+/* Mixing constant of the canary hash: 2^64 / golden ratio, odd (Knuth's multiplicative hash). */
+#define CANARY_MUL ((uint64_t)0x9e3779b97f4a7c15)
+/* Shift folding the product's high bits into its low ones. */
+#define CANARY_FOLD 29
+/* Bits of the low byte, which codes the slack, and the shift to the pattern byte above it. */
+#define CANARY_LOW_MASK     ((uint64_t)0xff)
+#define CANARY_LOW_HIGH_BIT ((uint64_t)0x80)
+#define PATTERN_SHIFT       8
+/* The pattern byte's top bit is set: never zero, so a NUL written into the slack is seen. */
+#define PATTERN_HIGH_BIT 0x80u
+/* A word with every byte 1: times a byte, that byte in every position. */
+#define BYTES_ONES ((uint64_t)0x0101010101010101)
+/* The word a free block keeps for its free-list link (span lists, remote lists): the first. */
+#define LINK_BYTES sizeof(uint64_t)
+
+/* The canary's low byte has its top bit set: a slack below 128 bytes codes to a nonzero byte,
+ * so a string's NUL written one byte too far always changes it (with a random low byte it
+ * would go unseen once in 256 blocks). */
+static inline uint64_t canary_of(const arc_heap_t *h, const void *p)
+{
+    uint64_t x = ((uint64_t)h->link_key ^ (uint64_t)(uintptr_t)p) * CANARY_MUL;
+    return (x ^ (x >> CANARY_FOLD)) | CANARY_LOW_HIGH_BIT;
+}
+
+static inline unsigned char pattern_of(uint64_t canary)
+{
+    return (unsigned char)((canary >> PATTERN_SHIFT) | PATTERN_HIGH_BIT);
+}
+
+static inline uint64_t *canary_word(void *p, size_t block)
+{
+    return (uint64_t *)((char *)p + block - ARC_CANARY_BYTES);
+}
+
+/* Writes the slack pattern and the canary of a block holding n bytes. */
+static inline void canary_write(const arc_heap_t *h, void *p, size_t n, size_t block)
+{
+    uint64_t canary = canary_of(h, p);
+    size_t slack = block - ARC_CANARY_BYTES - n;
+    if (slack > SLACK_CODED)
+        slack = SLACK_CODED;
+    /* The slack ends on a word boundary: its first bytes one by one, then whole words. */
+    unsigned char *s = (unsigned char *)p + block - ARC_CANARY_BYTES - slack;
+    unsigned char *end = (unsigned char *)p + block - ARC_CANARY_BYTES, pat = pattern_of(canary);
+    for (; s < end && (uintptr_t)s % sizeof(uint64_t); s++)
+        *s = pat;
+    for (uint64_t words = pat * BYTES_ONES; s < end; s += sizeof(uint64_t))
+        *(uint64_t *)(void *)s = words;
+    *canary_word(p, block) = canary ^ slack;
+}
+
+/* The canary and slack of p are intact. The slack ends on a word boundary (block sizes are whole
+ * words): its first bytes up to a word boundary are compared one by one, the rest a word at a
+ * time. With `linked`, bytes in the first word (a free-list link now) are not compared: the
+ * freeing thread checked them before it linked the block (arc_secure_check_remote). */
+static bool canary_ok(const arc_heap_t *h, void *p, size_t block, bool linked)
+{
+    uint64_t canary = canary_of(h, p), code = *canary_word(p, block) ^ canary;
+    if (code & ~CANARY_LOW_MASK)
+        return false;
+    if (code > block - ARC_CANARY_BYTES)
+        return false;
+    const unsigned char *s = (const unsigned char *)p + block - ARC_CANARY_BYTES - code;
+    const unsigned char *end = (const unsigned char *)p + block - ARC_CANARY_BYTES;
+    const unsigned char *from = linked ? (const unsigned char *)p + LINK_BYTES : s;
+    if (s < from)
+        s = from;
+    unsigned char pat = pattern_of(canary);
+    for (; s < end && (uintptr_t)s % sizeof(uint64_t); s++)
+        if (*s != pat)
+            return false;
+    uint64_t words = pat * BYTES_ONES, diff = 0;
+    for (; s < end; s += sizeof(uint64_t))
+        diff |= *(const uint64_t *)s ^ words;
+    return diff == 0;
+}
+
+void arc_secure_set_size(void *p, size_t block, size_t n)
+{
+    canary_write(arc_segment_of(p)->heap, p, n, block);
+}
+
+/* ---- zero on free, checked once before reuse ------------------------------------------------
+ * A freed block is cleared at once and must still be zero when it is handed out again:
+ * a small block is checked when malloc takes it from its span (or when its span, emptied, goes
+ * back to the byte allocator); a medium block when it leaves the quarantine, since the byte
+ * allocator then writes its own words into it. One check covers the whole time since the free:
+ * quarantine and free list alike. */
+
+/* Two words, compared at once: vector registers where there are some (SSE2, NEON). */
+typedef uint64_t zero_vec_t __attribute__((vector_size(2 * sizeof(uint64_t)), may_alias));
+/* Bytes per round of the zero check: four vectors OR'ed together, one branch. */
+#define ZERO_ROUND (4 * sizeof(zero_vec_t))
+
+/* True when [p, p + bytes) is all zero; p and bytes are whole words. */
+static bool all_zero(const void *p, size_t bytes)
+{
+    const unsigned char *s = p, *end = s + bytes;
+    uint64_t acc = 0;
+    if ((uintptr_t)s % sizeof(zero_vec_t) && s < end) {
+        acc = *(const uint64_t *)s;
+        s += sizeof(uint64_t);
+    }
+    zero_vec_t v = {0, 0};
+    for (; end - s >= (ptrdiff_t)ZERO_ROUND; s += ZERO_ROUND) {
+        const zero_vec_t *q = (const zero_vec_t *)(const void *)s;
+        v |= q[0] | q[1] | q[2] | q[3];
+    }
+    for (; end - s >= (ptrdiff_t)sizeof(zero_vec_t); s += sizeof(zero_vec_t))
+        v |= *(const zero_vec_t *)(const void *)s;
+    if (s < end)
+        acc |= *(const uint64_t *)s;
+    return (acc | v[0] | v[1]) == 0;
+}
+
+void arc_secure_prepare(arc_heap_t *h, void *p, size_t n, size_t block, bool small)
+{
+    if (small) {
+        /* Zero since its free (or its span's cut), but for the link word the free list wrote. */
+        if (arc_unlikely(!all_zero((char *)p + LINK_BYTES, block - LINK_BYTES)))
+            arc_report_misuse("write after free detected", p);
+        *(uint64_t *)p = 0;
+        canary_write(h, p, n, block);
+        return;
+    }
+    /* The byte allocator keeps its own words in free blocks: clear what the program gets. The
+     * canary may lie past what memcheck was told of (block_alloc pads under valgrind). */
+    memset(p, 0, n);
+    ARC_VG_QUIET();
+    canary_write(h, p, n, block);
+    ARC_VG_LOUD();
+}
+
+void arc_secure_span_check(arc_span_t *span)
+{
+    for (char *p = span->start; p < span->bump; p += span->block_size)
+        if (!all_zero(p + LINK_BYTES, span->block_size - LINK_BYTES))
+            arc_report_misuse("write after free detected", p);
+}
+
+/* Bytes of a live block of seg (p its start). */
+static inline size_t block_bytes(arc_heap_t *h, arc_segment_t *seg, arc_span_t *span, const void *p)
+{
+    return span ? span->block_size : h->ops->usable_size_in(h->backend, arc_segment_body(seg), p);
+}
+
+/* Checks p's canary and, for a small block, that the block before it in its span is intact
+ * where p's underflow would land: its canary when live, zeros when free. `linked`: p's first
+ * word is a remote-list link (canary_ok). */
+static void check_block(arc_heap_t *h, arc_segment_t *seg, arc_span_t *span, void *p, size_t block,
+                        bool linked)
+{
+    if (arc_unlikely(block == 0)) /* the byte allocator refused to read its header */
+        arc_report_misuse("corrupted block header", p);
+    if (arc_unlikely(block < ARC_CANARY_BYTES || !canary_ok(h, p, block, linked)))
+        arc_report_misuse("heap overflow detected", p);
+    if (!span || (char *)p == span->start)
+        return;
+    char *prev = (char *)p - block;
+    uint64_t word = *canary_word(prev, block);
+    bool intact = arc_live_test(seg, prev) ? ((word ^ canary_of(h, prev)) & ~CANARY_LOW_MASK) == 0
+                                           : word == 0;
+    if (arc_unlikely(!intact))
+        arc_report_misuse("heap underflow detected", p);
+}
+
+void arc_secure_check_zero(arc_heap_t *h, arc_segment_t *seg, void *p)
+{
+    arc_span_t *span = arc_span_of(seg, p);
+    size_t block = block_bytes(h, seg, span, p);
+    ARC_VG_QUIET();
+    check_block(h, seg, span, p, block, false);
+    memset(p, 0, block);
+    ARC_VG_LOUD();
+}
+
+void arc_secure_check_remote(arc_heap_t *owner, arc_segment_t *seg, void *p)
+{
+    if (!arc_live_test(seg, p))
+        arc_heap_bad_free(owner, seg, p, ARC_OP_FREE);
+    arc_span_t *span = arc_span_of(seg, p);
+    size_t block = block_bytes(owner, seg, span, p);
+    if (block == 0)
+        arc_report_misuse("corrupted block header", p);
+    ARC_VG_QUIET();
+    bool ok = block >= ARC_CANARY_BYTES && canary_ok(owner, p, block, false);
+    ARC_VG_LOUD();
+    if (!ok)
+        arc_report_misuse("heap overflow detected", p);
+}
+
+/* ---- the quarantine -------------------------------------------------------------------------
+ * A FIFO ring: a freed block enters at the tail; the oldest leaves when the ring holds
+ * ARC_QUARANTINE_SLOTS blocks or ARC_QUARANTINE_BYTES. Its live bit was cleared when it entered,
+ * so a second free of it is a double free; it goes back the way a free would have sent it,
+ * without the live check: a small block to its span (its link word checked zero here, the rest
+ * when malloc takes it), a medium block, checked zero here, to the byte allocator. */
+
+_Static_assert((ARC_QUARANTINE_SLOTS & (ARC_QUARANTINE_SLOTS - 1)) == 0,
+               "the ring's index wraps with a mask");
+#define QUARANTINE_MASK (ARC_QUARANTINE_SLOTS - 1)
+
+static void quarantine_evict(arc_heap_t *h)
+{
+    void *p = h->quarantine[h->quarantine_head];
+    h->quarantine_head = (h->quarantine_head + 1) & QUARANTINE_MASK;
+    h->quarantine_count--;
+    arc_segment_t *seg = arc_segment_of(p);
+    arc_span_t *span = arc_span_of(seg, p);
+    if (span) {
+        /* Its link word is about to be overwritten: a write there is seen now, the rest of the
+         * block when malloc takes it (a write to the link after this: "corrupted free list"). */
+        if (arc_unlikely(*(const uint64_t *)p != 0))
+            arc_report_misuse("write after free detected", p);
+        h->quarantine_bytes -= span->block_size;
+        arc_span_push(h, span, p);
+        return;
+    }
+    size_t block = h->ops->usable_size_in(h->backend, arc_segment_body(seg), p);
+    h->quarantine_bytes -= block;
+    ARC_VG_QUIET();
+    bool zero = all_zero(p, block);
+    ARC_VG_LOUD();
+    if (!zero)
+        arc_report_misuse("write after free detected", p);
+    arc_heap_free_medium(h, seg, p);
+}
+
+void arc_secure_free(arc_heap_t *h, arc_segment_t *seg, void *p, bool linked)
+{
+    if (arc_unlikely(!arc_live_take(seg, p)))
+        arc_heap_bad_free(h, seg, p, ARC_OP_FREE);
+    arc_span_t *span = arc_span_of(seg, p);
+    if (arc_likely(span != NULL)) {
+        size_t block = span->block_size;
+        check_block(h, seg, span, p, block, linked);
+        memset(p, 0, block);
+        h->quarantine_bytes += block;
+    } else {
+        size_t block = h->ops->usable_size_in(h->backend, arc_segment_body(seg), p);
+        ARC_VG_QUIET();
+        check_block(h, seg, NULL, p, block, linked);
+        memset(p, 0, block);
+        ARC_VG_LOUD();
+        arc_heap_forget_sampled(seg, p);
+        /* Under memcheck, which keeps its own quarantine, the block goes back at once: memcheck
+         * must see the free now to report a use after it. */
+        if (ARC_VG_RUNNING()) {
+            arc_heap_free_medium(h, seg, p);
+            return;
+        }
+        h->quarantine_bytes += block;
+    }
+    if (h->quarantine_count == ARC_QUARANTINE_SLOTS)
+        quarantine_evict(h);
+    h->quarantine[(h->quarantine_head + h->quarantine_count) & QUARANTINE_MASK] = p;
+    h->quarantine_count++;
+    while (arc_unlikely(h->quarantine_bytes > ARC_QUARANTINE_BYTES) && h->quarantine_count > 1)
+        quarantine_evict(h);
+}
+
+void arc_secure_scrub_one(arc_heap_t *h)
+{
+    uint32_t i = h->quarantine_scrub;
+    if (i >= h->quarantine_count)
+        i = 0;
+    h->quarantine_scrub = i + 1;
+    const uint64_t *q = h->quarantine[(h->quarantine_head + i) & QUARANTINE_MASK];
+    if (arc_unlikely(*q != 0))
+        arc_report_misuse("write after free detected", q);
+}
+
+void arc_secure_quarantine_flush(arc_heap_t *h)
+{
+    while (h->quarantine_count)
+        quarantine_evict(h);
+}
+
+/* ---- sized frees ---------------------------------------------------------------------------- */
+
+bool arc_secure_size_fits(const arc_segment_t *seg, const void *p, size_t block, size_t size,
+                          size_t align)
+{
+    const arc_span_t *span = arc_span_of((arc_segment_t *)seg, p);
+    const arc_heap_t *h = seg->heap;
+    size_t need = size + ARC_CANARY_BYTES;
+    if (span) {
+        /* Small: the class a malloc of `size` would have taken, or the roomier one a realloc to
+         * `size` takes when it moves a growing block (api.c's headroom). */
+        size_t roomy = need + size / ARC_REALLOC_HEADROOM_DIV;
+        return (need <= ARC_SMALL_MAX &&
+                h->class_of[(need + ARC_GRANULE - 1) / ARC_GRANULE] == span->cls) ||
+               (roomy <= ARC_SMALL_MAX &&
+                h->class_of[(roomy + ARC_GRANULE - 1) / ARC_GRANULE] == span->cls);
+    }
+    /* Medium: a backend rounds a request up by less than twice the request and its alignment
+     * (buddy's powers of two and slab's classes for aligned requests are the coarsest, a
+     * realloc's headroom a quarter); more slack than that means another size. */
+    return need <= block && block - need < 2 * (need + align);
+}
+
+/* ---- zero-size blocks -----------------------------------------------------------------------
+ * malloc(0) returns a distinct address in a reserved PROT_NONE region: every read or write
+ * through it faults, before and after its free. One bit per slot, set while the block is live,
+ * taken and released with atomics (any thread frees any slot). When every slot is taken, the
+ * caller falls back to an ordinary minimal block. */
+
+/* Slots of 16 bytes (malloc's alignment), 65536 of them: 1 MiB of address space, no memory,
+ * and 8 KiB of bitmap. A program with more zero-size blocks live gets ordinary ones. */
+#define ZERO_SLOT  ((size_t)ARC_GRANULE)
+#define ZERO_SLOTS ((size_t)1 << 16)
+#define ZERO_BYTES (ZERO_SLOT * ZERO_SLOTS)
+#define ZERO_WORDS (ZERO_SLOTS / 64)
+_Static_assert(ZERO_BYTES % ARC_PAGE_SIZE == 0, "the region is whole pages");
+
+static _Atomic uint64_t zero_used[ZERO_WORDS];
+static _Atomic uintptr_t zero_base; /* 0 until made; 1 when it could not be */
+static _Atomic size_t zero_hint;    /* a word to start looking in */
+static pthread_mutex_t zero_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Marks zero_base as "could not be made". */
+#define ZERO_FAILED ((uintptr_t)1)
+
+static uintptr_t zero_region(void)
+{
+    uintptr_t base = atomic_load_explicit(&zero_base, memory_order_acquire);
+    if (base)
+        return base;
+    pthread_mutex_lock(&zero_lock);
+    base = atomic_load_explicit(&zero_base, memory_order_relaxed);
+    if (!base) {
+        size_t got = 0;
+        void *mem = arc_os_reserve(ZERO_BYTES, ZERO_BYTES, ARC_PAGE_SIZE, &got);
+        base = ZERO_FAILED;
+        if (mem && arc_os_protect(mem, ZERO_BYTES, false))
+            base = (uintptr_t)mem;
+        else if (mem)
+            arc_os_unmap(mem, got);
+        atomic_store_explicit(&zero_base, base, memory_order_release);
+    }
+    pthread_mutex_unlock(&zero_lock);
+    return base;
+}
+
+bool arc_zero_contains(const void *p)
+{
+    uintptr_t base = atomic_load_explicit(&zero_base, memory_order_relaxed);
+    return base > ZERO_FAILED && (uintptr_t)p - base < ZERO_BYTES;
+}
+
+/* Takes slot i if free. */
+static bool zero_take(size_t i)
+{
+    uint64_t bit = (uint64_t)1 << (i % 64);
+    return !(atomic_fetch_or_explicit(&zero_used[i / 64], bit, memory_order_relaxed) & bit);
+}
+
+void *arc_zero_alloc(size_t align)
+{
+    uintptr_t base = zero_region();
+    if (base == ZERO_FAILED || align > ARC_PAGE_SIZE)
+        return NULL;
+    size_t step = align > ZERO_SLOT ? align / ZERO_SLOT : 1;
+    size_t start = atomic_load_explicit(&zero_hint, memory_order_relaxed) % ZERO_WORDS;
+    for (size_t n = 0; n < ZERO_WORDS; n++) {
+        size_t w = (start + n) % ZERO_WORDS;
+        uint64_t used = atomic_load_explicit(&zero_used[w], memory_order_relaxed);
+        if (used == UINT64_MAX)
+            continue;
+        for (size_t i = w * 64; i < w * 64 + 64; i++) {
+            if (i % step || (used >> (i % 64)) & 1 || !zero_take(i))
+                continue;
+            atomic_store_explicit(&zero_hint, w, memory_order_relaxed);
+            return (void *)(base + i * ZERO_SLOT);
+        }
+    }
+    return NULL;
+}
+
+void arc_zero_free(const void *p)
+{
+    uintptr_t off = (uintptr_t)p - atomic_load_explicit(&zero_base, memory_order_relaxed);
+    if (off % ZERO_SLOT)
+        arc_report_bad_pointer(ARC_OP_FREE, ARC_BAD_FOREIGN, p);
+    size_t i = off / ZERO_SLOT;
+    uint64_t bit = (uint64_t)1 << (i % 64);
+    if (!(atomic_fetch_and_explicit(&zero_used[i / 64], ~bit, memory_order_relaxed) & bit))
+        arc_report_bad_pointer(ARC_OP_FREE, ARC_BAD_FREED, p);
+}
+
+#endif
