@@ -363,8 +363,12 @@ static void op_free(fuzz_in_t *in)
     case 0:
         arc_free(b.p);
         break;
-    case 1:
-        arc_free_sized(b.p, b.size);
+    case 1: /* C23: free_sized is for malloc, calloc and realloc's blocks; aligned ones take
+             * free_aligned_sized (secure mode reports the other as a wrong size) */
+        if (b.align > MALLOC_ALIGN)
+            arc_free_aligned_sized(b.p, b.align, b.size);
+        else
+            arc_free_sized(b.p, b.size);
         break;
     case 2:
         arc_free_aligned_sized(b.p, b.align, b.size);
