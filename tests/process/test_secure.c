@@ -2,7 +2,6 @@
  * (exec of this program) so ARCALLOC_SECURE is read at its start-up; the child's death, stdout
  * and stderr are checked. In a normal build: ARCALLOC_SECURE=1 warns once and changes nothing.
  * Run once per backend (meson sets ARCALLOC_BACKEND); never calls arcalloc's internals. */
-#include <malloc.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -14,6 +13,7 @@
 
 #include "arcalloc.h"
 #include "check.h"
+#include "libc_names.h"
 
 /* A large block: above arcalloc's 128 KiB page-run threshold (arena.h). */
 #define LARGE_SIZE ((size_t)200000)
