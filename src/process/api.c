@@ -14,11 +14,11 @@ static void *malloc_miss(arc_heap_t *h, size_t size);
 static void free_slow(void *p, uintptr_t entry);
 static void free_remote(arc_segment_t *seg, void *p);
 
-/* malloc: a pop from the free list of the span of size's class, else the slow path. */
 #if ARC_SECURE
 static void *secure_malloc(arc_heap_t *h, size_t size);
 #endif
 
+/* malloc: a pop from the free list of the span of size's class, else the slow path. */
 void *arc_malloc(size_t size)
 {
     arc_heap_t *h = arc_tls_heap;
@@ -324,12 +324,10 @@ static void *realloc_with(arc_heap_t *shared, void *p, size_t size)
 #if ARC_SECURE
         /* Secure mode: only where a sized free of the new size will fit it, with its slack
          * and canary moved to the new size. */
-        if (arc_arena_secure()) {
-            if (size_fits(p, old, size, ARC_GRANULE)) {
-                arc_secure_set_size(p, old + ARC_CANARY_BYTES, size);
-                return p;
-            }
-        } else {
+        if (!arc_arena_secure())
+            return p;
+        if (size_fits(p, old, size, ARC_GRANULE)) {
+            arc_secure_set_size(p, old + ARC_CANARY_BYTES, size);
             return p;
         }
 #else
@@ -440,12 +438,6 @@ void *arc_pvalloc(size_t size)
 
 size_t arc_malloc_usable_size(const void *p)
 {
-#if ARC_SECURE
-    if (p && arc_zero_contains(p)) {
-        usable_checked(p, ARC_OP_FREE);
-        return 0;
-    }
-#endif
     if (!p || (!arc_arena_contains(p) && !arc_bootstrap_contains(p)))
         return 0;
     size_t usable = usable_checked(p, ARC_OP_FREE);

@@ -138,31 +138,14 @@ static void slot_carve(arc_dirty_cache_t *c, uint32_t i, uintptr_t at, size_t pa
 static uint32_t slot_release_grains(arc_dirty_cache_t *c, uint32_t i, release_list_t *rel)
 {
     size_t grain = atomic_load_explicit(&budget_grain_pages, memory_order_relaxed) * ARC_PAGE_SIZE;
-    arc_dirty_run_t r = c->run[i];
-    uintptr_t end = run_end(&r);
-    uintptr_t lo = (r.addr + grain - 1) & ~(uintptr_t)(grain - 1),
-              hi = end & ~(uintptr_t)(grain - 1);
+    uintptr_t addr = c->run[i].addr, end = run_end(&c->run[i]);
+    uintptr_t lo = (addr + grain - 1) & ~(uintptr_t)(grain - 1), hi = end & ~(uintptr_t)(grain - 1);
     if (lo >= hi)
         return i + 1;
-    release_push(rel, lo, (hi - lo) / ARC_PAGE_SIZE);
-    slot_remove(c, i);
-    uint32_t next = i;
-    if (hi < end) {
-        slot_insert(c, i,
-                    (arc_dirty_run_t){
-                        .addr = hi, .pages = (end - hi) / ARC_PAGE_SIZE, .freed_ns = r.freed_ns},
-                    rel);
-        next++;
-    }
-    if (lo > r.addr) {
-        slot_insert(c, i,
-                    (arc_dirty_run_t){.addr = r.addr,
-                                      .pages = (lo - r.addr) / ARC_PAGE_SIZE,
-                                      .freed_ns = r.freed_ns},
-                    rel);
-        next++;
-    }
-    return next;
+    size_t pages = (hi - lo) / ARC_PAGE_SIZE;
+    slot_carve(c, i, lo, pages, rel);
+    release_push(rel, lo, pages);
+    return i + (hi < end) + (lo > addr);
 }
 
 static bool expired(const arc_dirty_run_t *r, uint64_t now_ns)
@@ -277,11 +260,11 @@ void arc_dirty_put(arc_dirty_cache_t *c, uintptr_t addr, size_t pages, size_t bu
          i < c->count && rel.count + 2 < RELEASE_MAX &&
          atomic_load_explicit(&total_pages, memory_order_relaxed) + r.pages > budget_pages;)
         i = slot_release_grains(c, i, &rel);
-    bool kept = atomic_load_explicit(&total_pages, memory_order_relaxed) + r.pages <= budget_pages;
+    bool over = atomic_load_explicit(&total_pages, memory_order_relaxed) + r.pages > budget_pages;
     slot_insert(c, c->count, r, &rel);
-    if (!kept)
+    if (over)
         slot_release_grains(c, c->count - 1, &rel);
-    kept = c->count > 0;
+    bool kept = c->count > 0;
     pthread_mutex_unlock(&c->lock);
     release_all(&rel);
     if (kept)

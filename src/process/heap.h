@@ -21,10 +21,12 @@
 #define arc_likely(x)   __builtin_expect(!!(x), 1)
 #define arc_unlikely(x) __builtin_expect(!!(x), 0)
 #define ARC_NOINLINE    __attribute__((noinline))
+#define ARC_INLINE      inline __attribute__((always_inline))
 #else
 #define arc_likely(x)   (x)
 #define arc_unlikely(x) (x)
 #define ARC_NOINLINE
+#define ARC_INLINE inline
 #endif
 
 /* Segment: the unit a heap grows and shrinks by. Segments are aligned to their size, so a small
@@ -264,11 +266,17 @@ static inline arc_span_t *arc_span_of(arc_segment_t *seg, const void *p)
     return seg->span_at[((uintptr_t)p - (uintptr_t)seg) / ARC_PAGE_SIZE];
 }
 
+/* Bytes of the block p of seg (a live block start of heap h; span: arc_span_of(seg, p)). */
+static inline size_t arc_heap_block_bytes(arc_heap_t *h, arc_segment_t *seg, const arc_span_t *span,
+                                          const void *p)
+{
+    return span ? span->block_size : h->ops->usable_size_in(h->backend, arc_segment_body(seg), p);
+}
+
 /* Usable bytes of a block of seg (p a live block start of heap h). */
 static inline size_t arc_heap_usable(arc_heap_t *h, arc_segment_t *seg, const void *p)
 {
-    arc_span_t *span = arc_span_of(seg, p);
-    return span ? span->block_size : h->ops->usable_size_in(h->backend, arc_segment_body(seg), p);
+    return arc_heap_block_bytes(h, seg, arc_span_of(seg, p), p);
 }
 
 static inline void arc_live_set(arc_segment_t *seg, const void *p)

@@ -164,12 +164,6 @@ void arc_secure_span_check(arc_span_t *span)
             arc_report_misuse("write after free detected", p);
 }
 
-/* Bytes of a live block of seg (p its start). */
-static inline size_t block_bytes(arc_heap_t *h, arc_segment_t *seg, arc_span_t *span, const void *p)
-{
-    return span ? span->block_size : h->ops->usable_size_in(h->backend, arc_segment_body(seg), p);
-}
-
 /* Checks p's canary and, for a small block, that the block before it in its span is intact
  * where p's underflow would land: its canary when live, zeros when free. `linked`: p's first
  * word is a remote-list link (canary_ok). */
@@ -190,29 +184,35 @@ static void check_block(arc_heap_t *h, arc_segment_t *seg, arc_span_t *span, voi
         arc_report_misuse("heap underflow detected", p);
 }
 
-void arc_secure_check_zero(arc_heap_t *h, arc_segment_t *seg, void *p)
+/* check_block, then p is cleared; returns its bytes. Inlined: the secure free's span path must
+ * not pay a call and the medium-block tests for it. */
+static ARC_INLINE size_t check_and_clear(arc_heap_t *h, arc_segment_t *seg, arc_span_t *span,
+                                         void *p, bool linked)
 {
-    arc_span_t *span = arc_span_of(seg, p);
-    size_t block = block_bytes(h, seg, span, p);
-    ARC_VG_QUIET();
-    check_block(h, seg, span, p, block, false);
+    size_t block = arc_heap_block_bytes(h, seg, span, p);
+    if (!span) /* a medium block has bytes past what memcheck was told of (small ones: none) */
+        ARC_VG_QUIET();
+    check_block(h, seg, span, p, block, linked);
     memset(p, 0, block);
-    ARC_VG_LOUD();
+    if (!span)
+        ARC_VG_LOUD();
+    return block;
 }
 
+void arc_secure_check_zero(arc_heap_t *h, arc_segment_t *seg, void *p)
+{
+    check_and_clear(h, seg, arc_span_of(seg, p), p, false);
+}
+
+/* The neighbour check is left out: the block before p is its owner's, changing under us. */
 void arc_secure_check_remote(arc_heap_t *owner, arc_segment_t *seg, void *p)
 {
     if (!arc_live_test(seg, p))
         arc_heap_bad_free(owner, seg, p, ARC_OP_FREE);
-    arc_span_t *span = arc_span_of(seg, p);
-    size_t block = block_bytes(owner, seg, span, p);
-    if (block == 0)
-        arc_report_misuse("corrupted block header", p);
+    size_t block = arc_heap_block_bytes(owner, seg, arc_span_of(seg, p), p);
     ARC_VG_QUIET();
-    bool ok = block >= ARC_CANARY_BYTES && canary_ok(owner, p, block, false);
+    check_block(owner, seg, NULL, p, block, false);
     ARC_VG_LOUD();
-    if (!ok)
-        arc_report_misuse("heap overflow detected", p);
 }
 
 /* ---- the quarantine -------------------------------------------------------------------------
@@ -242,7 +242,7 @@ static void quarantine_evict(arc_heap_t *h)
         arc_span_push(h, span, p);
         return;
     }
-    size_t block = h->ops->usable_size_in(h->backend, arc_segment_body(seg), p);
+    size_t block = arc_heap_block_bytes(h, seg, NULL, p);
     h->quarantine_bytes -= block;
     ARC_VG_QUIET();
     bool zero = all_zero(p, block);
@@ -257,17 +257,8 @@ void arc_secure_free(arc_heap_t *h, arc_segment_t *seg, void *p, bool linked)
     if (arc_unlikely(!arc_live_take(seg, p)))
         arc_heap_bad_free(h, seg, p, ARC_OP_FREE);
     arc_span_t *span = arc_span_of(seg, p);
-    if (arc_likely(span != NULL)) {
-        size_t block = span->block_size;
-        check_block(h, seg, span, p, block, linked);
-        memset(p, 0, block);
-        h->quarantine_bytes += block;
-    } else {
-        size_t block = h->ops->usable_size_in(h->backend, arc_segment_body(seg), p);
-        ARC_VG_QUIET();
-        check_block(h, seg, NULL, p, block, linked);
-        memset(p, 0, block);
-        ARC_VG_LOUD();
+    size_t block = check_and_clear(h, seg, span, p, linked);
+    if (!span) {
         arc_heap_forget_sampled(seg, p);
         /* Under memcheck, which keeps its own quarantine, the block goes back at once: memcheck
          * must see the free now to report a use after it. */
@@ -275,8 +266,8 @@ void arc_secure_free(arc_heap_t *h, arc_segment_t *seg, void *p, bool linked)
             arc_heap_free_medium(h, seg, p);
             return;
         }
-        h->quarantine_bytes += block;
     }
+    h->quarantine_bytes += block;
     if (h->quarantine_count == ARC_QUARANTINE_SLOTS)
         quarantine_evict(h);
     h->quarantine[(h->quarantine_head + h->quarantine_count) & QUARANTINE_MASK] = p;

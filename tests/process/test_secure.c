@@ -228,6 +228,16 @@ static void say_block(const void *p)
     fflush(stdout);
 }
 
+/* Frees a block of n bytes, then writes byte `at` of it. */
+static void write_after_free(size_t n, size_t at)
+{
+    volatile unsigned char *p = hidden(n);
+    say_block((const void *)p);
+    free((void *)p);
+    p = sink; /* the compiler must not see the write after free */
+    p[at] = 1;
+}
+
 static int child_misuse(const char *what)
 {
     volatile unsigned char *p;
@@ -285,22 +295,12 @@ static int child_misuse(const char *what)
         /* A write after free, then mallocs only: the block never leaves the quarantine, whose
          * blocks each malloc checks in turn. */
         size_t n = strtoul(what + 9, NULL, 10);
-        p = hidden(n);
-        say_block((const void *)p);
-        free((void *)p);
-        p = sink; /* the compiler must not see the write after free */
-        p[0] = 1;
+        write_after_free(n, 0);
         for (int i = 0; i < UAF_KEPT_MALLOCS; i++)
             sink = malloc(n);
     } else if (strncmp(what, "uaf-", 4) == 0) {
-        /* A write 8 bytes into a freed block, then enough frees to take it out of the
-         * quarantine. */
-        size_t n = strtoul(what + 4, NULL, 10);
-        p = hidden(n);
-        say_block((const void *)p);
-        free((void *)p);
-        p = sink; /* the compiler must not see the write after free */
-        p[8] = 1;
+        /* A write 8 bytes into a freed block, then a trim takes it out of the quarantine. */
+        write_after_free(strtoul(what + 4, NULL, 10), 8);
         malloc_trim(0);
     } else if (strncmp(what, "zeroed-", 7) == 0) {
         /* Freed memory reads as zero; new memory is zero. */
