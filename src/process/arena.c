@@ -256,28 +256,48 @@ void *arc_arena_meta_alloc(size_t size)
     return p;
 }
 
+/* Caller holds the lock, and has just taken pages. */
+static void peak_update_locked(void)
+{
+    size_t used = arc_pages_used_pages(arc_arena.pages);
+    if (used > arc_arena.peak_pages)
+        arc_arena.peak_pages = used;
+}
+
 static uintptr_t pages_alloc_locked(size_t pages, size_t align)
 {
     uintptr_t addr = 0;
     if (arc_pages_alloc(arc_arena.pages, pages, align, &addr) != ARC_OK)
         return 0;
-    size_t used = arc_pages_used_pages(arc_arena.pages);
-    if (used > arc_arena.peak_pages)
-        arc_arena.peak_pages = used;
+    peak_update_locked();
     return addr;
+}
+
+/* Exactly [addr, addr + pages pages), when all of it is free. */
+static bool pages_alloc_at(uintptr_t addr, size_t pages)
+{
+    arc_arena_lock();
+    bool got = arc_pages_alloc_at(arc_arena.pages, addr, pages, ARC_PAGE_SIZE) == ARC_OK;
+    if (got)
+        peak_update_locked();
+    arc_arena_unlock();
+    return got;
 }
 
 /* ---- page runs ----------------------------------------------------------------------------
  * Freed runs (large blocks, empty segments) go to the dirty cache of the heap that used them:
  * still committed, so the next run placed on them takes no page fault, until they decay
- * (dirty.c). The caches together keep at most the bytes in use (segments and large runs), and
- * DIRTY_FLOOR_BYTES whatever that is: a program that frees everything keeps its freed runs only
- * until they decay. */
+ * (dirty.c). The caches together keep at most the bytes in use (segments and large runs; the
+ * highest of the last decay time, dirty.c), and DIRTY_FLOOR_BYTES whatever that is: a program that
+ * frees everything keeps its freed runs only until they decay. */
 
 /* Dirty bytes kept whatever the bytes in use: a buffer of up to 64 MiB freed and allocated again
  * in a loop, with nothing else live, takes no page fault. */
 #define DIRTY_FLOOR_BYTES ((size_t)64 << 20)
 _Static_assert(DIRTY_FLOOR_BYTES % ARC_PAGE_SIZE == 0, "the floor is whole pages");
+/* Cached runs a miss tries to grow into the free pages beside them: the largest few of a
+ * cache's ARC_DIRTY_SLOTS, each try one lock of the page allocator. */
+#define GROW_CACHED_TRIES 4u
 
 /* A run is decommitted before its pages are free: once free, another thread may take and write
  * them. With huge pages on, it goes back with the free pages around it up to whole huge pages. */
@@ -312,9 +332,37 @@ bool arc_arena_purge(void)
     return arc_dirty_purge_all();
 }
 
+/* A miss in the caches: a run of `cache` too small for the request grows into the free pages
+ * after (or before) it, so that its pages, still committed, take no fault again. The largest
+ * runs are tried first, and only runs that hold at least half the request: the run comes back
+ * dirty whole (calloc clears all of it), so a small cached part is not worth the clearing. */
+static uintptr_t pages_alloc_beside_cached(arc_dirty_cache_t *cache, size_t pages, size_t align)
+{
+    arc_dirty_run_t runs[GROW_CACHED_TRIES];
+    uint32_t n = arc_dirty_list(cache, runs, GROW_CACHED_TRIES);
+    for (uint32_t i = 0; i < n && runs[i].pages * 2 >= pages; i++) {
+        uintptr_t lo = runs[i].addr, hi = lo + runs[i].pages * ARC_PAGE_SIZE;
+        size_t more = pages - runs[i].pages, more_bytes = more * ARC_PAGE_SIZE;
+        uintptr_t start = 0, extra = 0;
+        if (lo % align == 0 && pages_alloc_at(hi, more))
+            start = lo, extra = hi;
+        else if (lo - arc_arena.base >= more_bytes && (lo - more_bytes) % align == 0 &&
+                 pages_alloc_at(lo - more_bytes, more))
+            start = extra = lo - more_bytes;
+        if (!start)
+            continue;
+        if (arc_dirty_take_at(cache, lo, runs[i].pages))
+            return start;
+        run_release_clean(extra, more); /* the run was taken meanwhile: its pages were fresh */
+    }
+    return 0;
+}
+
 uintptr_t arc_arena_pages_alloc(arc_dirty_cache_t *cache, size_t pages, size_t align, bool *dirty)
 {
     uintptr_t addr = cache ? arc_dirty_take(cache, pages, align) : 0;
+    if (!addr && cache)
+        addr = pages_alloc_beside_cached(cache, pages, align);
     *dirty = addr != 0;
     for (int attempt = 0; !addr && attempt < 2; attempt++) {
         /* The range is full: runs cached anywhere are pages in use; give them back, once. */
@@ -503,14 +551,7 @@ bool arc_large_resize(void *p, arc_large_t *large, size_t new_size)
      * allocator, or cached ones of the run's own cache. realloc promises nothing of the new
      * bytes: dirty ones need no clearing. */
     uintptr_t end = (uintptr_t)p + have * ARC_PAGE_SIZE + guard_bytes;
-    arc_arena_lock();
-    bool got = arc_pages_alloc_at(arc_arena.pages, end, want - have, ARC_PAGE_SIZE) == ARC_OK;
-    if (got) {
-        size_t used = arc_pages_used_pages(arc_arena.pages);
-        if (used > arc_arena.peak_pages)
-            arc_arena.peak_pages = used;
-    }
-    arc_arena_unlock();
+    bool got = pages_alloc_at(end, want - have);
     if (!got && !(large->cache && arc_dirty_take_at(large->cache, end, want - have)))
         return false;
     if (guard_bytes) {

@@ -40,6 +40,10 @@ static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic(arc_dirty_cache_t *) all_caches;
 
 static _Atomic size_t total_pages, released_pages, released_runs;
+/* The budget's memory of the recent past: the highest budget a put was given over the last
+ * decay time, and when. */
+static _Atomic size_t peak_budget_pages;
+static _Atomic uint64_t peak_budget_ns;
 /* Pages of the grain a run over the budget goes back in (arc_dirty_set_grain): 1, or a huge
  * page's when huge pages may back the runs. */
 static _Atomic size_t budget_grain_pages = 1;
@@ -221,8 +225,46 @@ bool arc_dirty_take_at(arc_dirty_cache_t *c, uintptr_t addr, size_t pages)
     return found;
 }
 
+uint32_t arc_dirty_list(arc_dirty_cache_t *c, arc_dirty_run_t *out, uint32_t max)
+{
+    if (__atomic_load_n(&c->count, __ATOMIC_RELAXED) == 0)
+        return 0;
+    uint32_t n = 0;
+    pthread_mutex_lock(&c->lock);
+    for (uint32_t i = 0; i < c->count; i++) {
+        /* Insertion by size, largest first; past `max` the smallest drop off. */
+        uint32_t at = n < max ? n : max;
+        while (at > 0 && out[at - 1].pages < c->run[i].pages) {
+            if (at < max)
+                out[at] = out[at - 1];
+            at--;
+        }
+        if (at < max)
+            out[at] = c->run[i];
+        if (n < max)
+            n++;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return n;
+}
+
 static void purger_start_once(void);
 static void purger_arm(void);
+
+/* The budget a put works to: the highest given in the last decay time, so that a program whose
+ * live set swings (a few buffers of very different sizes, freed and taken in turn) keeps its
+ * freed runs through the troughs instead of giving them back and faulting them in again at the
+ * next peak. Racy on purpose: two puts at once may each keep their own peak for a while. */
+static size_t budget_recent(size_t budget_pages, uint64_t now)
+{
+    size_t peak = atomic_load_explicit(&peak_budget_pages, memory_order_relaxed);
+    uint64_t at = atomic_load_explicit(&peak_budget_ns, memory_order_relaxed);
+    if (budget_pages < peak && now - at < decay_ns && now >= at)
+        return peak;
+    atomic_store_explicit(&peak_budget_pages, budget_pages, memory_order_relaxed);
+    atomic_store_explicit(&peak_budget_ns, now, memory_order_relaxed);
+    return budget_pages;
+}
 
 void arc_dirty_put(arc_dirty_cache_t *c, uintptr_t addr, size_t pages, size_t budget_pages)
 {
@@ -234,6 +276,7 @@ void arc_dirty_put(arc_dirty_cache_t *c, uintptr_t addr, size_t pages, size_t bu
     }
     purger_start_once();
     uint64_t now = arc_os_now_ns();
+    budget_pages = budget_recent(budget_pages, now);
     release_list_t rel = {.count = 0};
     pthread_mutex_lock(&c->lock);
     while (c->count > 0 && expired(&c->run[0], now))

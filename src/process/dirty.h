@@ -62,8 +62,13 @@ void arc_dirty_register(arc_dirty_cache_t *c);
 uintptr_t arc_dirty_take(arc_dirty_cache_t *c, size_t pages, size_t align);
 /* Exactly [addr, addr + pages pages), if c holds all of it (a block growing in place). */
 bool arc_dirty_take_at(arc_dirty_cache_t *c, uintptr_t addr, size_t pages);
+/* Copies out up to `max` of c's runs, largest first (the caller holds no lock on them after:
+ * claim one with arc_dirty_take_at). A miss uses it to grow a cached run into the free pages
+ * beside it. Returns how many. */
+uint32_t arc_dirty_list(arc_dirty_cache_t *c, arc_dirty_run_t *out, uint32_t max);
 /* Keeps a freed run (still committed) for reuse; it merges with cached runs it touches. Runs
- * over the slots, or over `budget_pages` in all caches together, go back at once (oldest
+ * over the slots, or over `budget_pages` in all caches together (or the highest budget a put
+ * was given within the last decay time, when that is more), go back at once (oldest
  * first; over the budget in whole grains, arc_dirty_set_grain), and so do c's expired ones. May
  * start the purger thread: call it where a nested malloc is safe (no arcalloc lock held but a
  * first-class heap's, the heap consistent). */

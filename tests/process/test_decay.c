@@ -1,6 +1,7 @@
 /* test_decay.c: freed page runs in a whole process (linked -larcalloc). A large buffer freed and
  * allocated again costs no page fault; threads cycling large blocks reuse their own runs without
- * madvise, and a thread takes the runs another (still running) thread freed; memory not reused goes
+ * madvise, and a thread takes the runs another (still running) thread freed; a block no cached run
+ * holds grows a cached run into the free pages beside it; memory not reused goes
  * back after ARCALLOC_DECAY while the program sleeps; and the two other settings do what they say:
  * ARCALLOC_PURGE_THREAD=0 (decay only on allocator calls) and ARCALLOC_DECAY=0 (nothing kept). The
  * mode is the first argument: reuse, nothread, eager. */
@@ -251,6 +252,51 @@ static void check_runs_shared(void)
     CHECK(ret == &sh);
 }
 
+/* A miss no cached run holds grows a cached run of at least half the size into the free pages
+ * beside it (after it when they are free, else before), so the cached part costs no fault: the
+ * block lands on the run and the dirty bytes fall by the run's size. */
+#define GROW_CACHED (4 * MIB)
+#define GROW_WANTED (6 * MIB)
+static void check_run_grows(void)
+{
+    arc_malloc_trim(0);
+    unsigned char *a = malloc(GROW_CACHED);
+    CHECK(a != NULL);
+    use_buffer(a, GROW_CACHED, 1);
+    uintptr_t run = (uintptr_t)a; /* an address from here on, never read through */
+    free(a);
+    struct arc_stats s0 = stats_now();
+    unsigned char *b = malloc(GROW_WANTED);
+    struct arc_stats s1 = stats_now();
+    CHECKF((uintptr_t)b == run, "grown after: block at %p, cached run at %#lx", (void *)b,
+           (unsigned long)run);
+    CHECKF(s0.dirty_bytes - s1.dirty_bytes >= GROW_CACHED, "dirty bytes %llu -> %llu",
+           (unsigned long long)s0.dirty_bytes, (unsigned long long)s1.dirty_bytes);
+    use_buffer(b, GROW_WANTED, 2);
+    free(b);
+
+    /* Before it: x, a and c placed one after the other; x's pages go back (free), a is cached,
+     * c keeps the pages after a. */
+    arc_malloc_trim(0);
+    unsigned char *x = malloc(GROW_WANTED - GROW_CACHED);
+    a = malloc(GROW_CACHED);
+    unsigned char *c = malloc(GROW_CACHED);
+    uintptr_t ux = (uintptr_t)x, ua = (uintptr_t)a, uc = (uintptr_t)c;
+    CHECKF(x && ua == ux + (GROW_WANTED - GROW_CACHED) && uc == ua + GROW_CACHED,
+           "first fit placed x %#lx, a %#lx, c %#lx", (unsigned long)ux, (unsigned long)ua,
+           (unsigned long)uc);
+    use_buffer(a, GROW_CACHED, 3);
+    free(x);
+    arc_malloc_trim(0);
+    free(a);
+    b = malloc(GROW_WANTED);
+    CHECKF((uintptr_t)b == ux, "grown before: block at %p, cached run at %#lx", (void *)b,
+           (unsigned long)ua);
+    use_buffer(b, GROW_WANTED, 4);
+    free(b);
+    free(c);
+}
+
 /* A child forked while the purger runs has none: its first kept run starts its own, which gives
  * that run back while the child sleeps. */
 static void check_fork(void)
@@ -275,6 +321,7 @@ static void check_fork(void)
 
 static int mode_reuse(void)
 {
+    check_run_grows();
     check_buffer_reuse();
     check_threads_cycling();
     check_runs_shared();

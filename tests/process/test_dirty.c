@@ -1,6 +1,7 @@
 /* test_dirty.c: the dirty-run caches of src/process/dirty.c on their own, with a release function
  * that records what comes back instead of decommitting it. Checks taking (best fit, alignment,
- * splitting), putting (merging, slots, budget, the grain the budget releases in), sharing between
+ * splitting), putting (merging, slots, budget and its memory of the last decay time, the grain
+ * the budget releases in), listing runs largest first, sharing between
  * caches, decay by time with and without the purger thread, purging, and that no page is ever
  * both cached and released, or released twice. The addresses are never touched: a cache holds
  * ranges, not memory. */
@@ -68,6 +69,13 @@ static void sleep_ms(unsigned ms)
     nanosleep(&ts, NULL);
 }
 
+/* The budget remembers the highest budget (plus the run put) of the last decay time: a check
+ * that sets a small budget first waits until the generous ones before it are forgotten. */
+static void forget_budget_peak(void)
+{
+    sleep_ms(DECAY_MS + DECAY_MS / 10);
+}
+
 static uintptr_t at(size_t mib, size_t pages)
 {
     return BASE + mib * MIB + pages * PAGE;
@@ -129,6 +137,7 @@ static void check_slots_and_budget(void)
 
     /* Budget of 10 pages over all caches: a 6-page run then a 6-page run keep only the second
      * (the oldest goes first); a 12-page run is released at once. */
+    forget_budget_peak();
     arc_dirty_put(&c, at(0, 0), 6, 10);
     arc_dirty_put(&c, at(1, 0), 6, 10);
     CHECK(c.count == 1 && c.run[0].addr == at(1, 0) && released_pages == 6);
@@ -147,6 +156,7 @@ static void check_grain(void)
     static arc_dirty_cache_t c;
     arc_dirty_register(&c);
     arc_dirty_set_grain(GRAIN_PAGES);
+    forget_budget_peak();
     /* Pages 1..10 of MiB 3: grains [4, 8) inside; ends [1, 4) and [8, 11) stay. */
     arc_dirty_put(&c, at(3, 1), 10, 0);
     CHECK(released_pages == GRAIN_PAGES && released_map[(at(3, 4) - BASE) / PAGE] == 1);
@@ -167,6 +177,47 @@ static void check_grain(void)
     arc_dirty_put(&c, at(6, 0), 1, 0);
     CHECK(c.count == 0 && released_pages == GRAIN_PAGES + 8 + 3 + 2 + 1);
     CHECK(released_twice == 0);
+    reset_released();
+}
+
+/* A listing copies runs out largest first; past its room the smallest are left out. */
+static void check_list(void)
+{
+    static arc_dirty_cache_t c;
+    arc_dirty_register(&c);
+    arc_dirty_run_t out[3];
+    CHECK(arc_dirty_list(&c, out, 3) == 0);
+    static const size_t sizes[] = {3, 9, 1, 12, 5};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        arc_dirty_put(&c, at(50 + i, 0), sizes[i], NO_BUDGET);
+    CHECK(arc_dirty_list(&c, out, 3) == 3);
+    CHECK(out[0].addr == at(53, 0) && out[0].pages == 12);
+    CHECK(out[1].addr == at(51, 0) && out[1].pages == 9);
+    CHECK(out[2].addr == at(54, 0) && out[2].pages == 5);
+    CHECK(c.count == 5 && c.pages == 30); /* listing takes nothing */
+    CHECK(arc_dirty_take_at(&c, out[1].addr, out[1].pages) && c.count == 4);
+    CHECK(arc_dirty_purge(&c) && released_pages == 21 && released_twice == 0);
+    reset_released();
+}
+
+/* The budget of a put is the highest of the last decay time: runs freed while the bytes in use
+ * dip below what they were a moment ago stay cached; once that peak is older than the decay, the
+ * budget is the put's own again. */
+static void check_budget_recent_peak(void)
+{
+    static arc_dirty_cache_t c;
+    arc_dirty_register(&c);
+    forget_budget_peak();
+    arc_dirty_put(&c, at(40, 0), 1, 30); /* 30 pages in use a moment ago */
+    arc_dirty_put(&c, at(41, 0), 6, 4);  /* in use fell to 4, yet within the 30 of just now */
+    arc_dirty_put(&c, at(42, 0), 6, 4);
+    CHECK(c.count == 3 && c.pages == 13 && released_pages == 0);
+    forget_budget_peak(); /* the three runs expire with the peak: the next put sends them back */
+    arc_dirty_put(&c, at(43, 0), 6, 10); /* the peak is this put's 10 now */
+    CHECK(c.count == 1 && c.pages == 6 && released_pages == 13);
+    arc_dirty_put(&c, at(44, 0), 6, 4); /* 12 cached > 10: the older goes */
+    CHECK(c.count == 1 && c.run[0].addr == at(44, 0) && released_pages == 19);
+    CHECK(arc_dirty_purge(&c) && released_pages == 25 && released_twice == 0);
     reset_released();
 }
 
@@ -263,6 +314,8 @@ int main(int argc, char **argv)
     check_take_and_put();
     check_slots_and_budget();
     check_grain();
+    check_budget_recent_peak();
+    check_list();
     check_share();
     check_spares();
     check_expiry_without_thread();
