@@ -312,8 +312,14 @@ bool arc_secure_size_fits(const arc_segment_t *seg, const void *p, size_t block,
     }
     /* Medium: a backend rounds a request up by less than twice the request and its alignment
      * (buddy's powers of two and slab's classes for aligned requests are the coarsest, a
-     * realloc's headroom a quarter); more slack than that means another size. */
-    return need <= block && block - need < 2 * (need + align);
+     * realloc's headroom a quarter), or to the pages it needs (slab's page runs, when no slab of
+     * the class fits in the segment's pages left); more slack than that means another size. The
+     * canary's slack cannot say more: malloc_usable_size hands the whole block to the program
+     * and moves the canary to its end. */
+    if (need > block)
+        return false;
+    size_t pages = (need + ARC_PAGE_SIZE - 1) / ARC_PAGE_SIZE * ARC_PAGE_SIZE;
+    return block - need < 2 * (need + align) || block == pages;
 }
 
 /* ---- zero-size blocks -----------------------------------------------------------------------
