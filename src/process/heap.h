@@ -185,6 +185,9 @@ struct arc_heap {
     arc_segment_t *empty_oldest;
     arc_ilist_link_t *large; /* shared heaps: their large runs' links, so destroy frees them */
     arc_dirty_cache_t cache; /* freed large runs and segments, committed until they decay */
+#if ARC_SECURE
+    arc_dirty_cache_t guarded; /* secure mode: freed large runs with their guards closed */
+#endif
     arc_heap_t *next_all, *next_abandoned;
 #if ARC_STATS
     arc_heap_stats_t stats; /* written by the owner only; summed by the report */
@@ -500,6 +503,17 @@ void *arc_zero_alloc(size_t align);
 bool arc_zero_contains(const void *p);
 void arc_zero_free(const void *p); /* double free and bad pointers are reported */
 #endif
+
+/* The heap's cache of guarded large runs (arc_large_alloc), NULL when secure mode is off. */
+static inline arc_dirty_cache_t *arc_heap_guarded(arc_heap_t *h)
+{
+#if ARC_SECURE
+    return h->secure ? &h->guarded : NULL;
+#else
+    (void)h;
+    return NULL;
+#endif
+}
 
 /* Fast path, owner thread: p belongs to seg, a segment of h. Everything rare (a block of the
  * byte allocator, a span to update, misuse) is one call away, so this stays a leaf. */
