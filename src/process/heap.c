@@ -38,8 +38,10 @@ arc_heap_t *arc_heap_make(const arc_byte_ops_t *ops, arc_heap_kind_t kind)
     h->link_key = arc_arena_secure_key();
     /* Any nonzero state works for xorshift; the heap's address makes heaps differ. */
     h->reuse_rng = ((uint64_t)arc_arena_secure_key() ^ (uint64_t)(uintptr_t)h) | 1;
-    if (h->secure)
+    if (h->secure) {
         arc_arena_guarded_register(&h->guarded);
+        arc_secure_setup();
+    }
 #endif
     arc_span_classes_setup(h);
     return h;

@@ -449,10 +449,12 @@ static int child_reuse(const char *how)
     memset(p, 0xab, up);
     printf("same %d gap %zu\nwritten\n", same, gap);
     fflush(stdout);
+    sink = p; /* the compiler must not see the writes outside the block below */
+    volatile unsigned char *v = sink;
     if (strstr(how, "-before"))
-        ((volatile unsigned char *)p)[-1] = 1;
+        v[-1] = 1;
     else
-        ((volatile unsigned char *)p)[up] = 1;
+        v[up] = 1;
     printf("survived\n");
     fflush(stdout);
     return 0;
