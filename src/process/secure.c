@@ -59,9 +59,10 @@ static inline uint64_t *canary_word(void *p, size_t block)
     return (uint64_t *)((char *)p + block - ARC_CANARY_BYTES);
 }
 
-/* Slack bytes [s, end) are compared and written in 16-byte vectors at word addresses (the last
- * one, at s, overlapping the one after it), 8 to 15 in two words (one unaligned), fewer in the
- * high bytes of the word before end: end is a word boundary and that word lies in the block. */
+/* Two words at a word address (also the short blocks' checks and clears below). Slack bytes
+ * [s, end) are compared and written in these (the last one, at s, overlapping the one after it),
+ * 8 to 15 in two words (one unaligned), fewer in the high bytes of the word before end: end is a
+ * word boundary and that word lies in the block. */
 typedef uint64_t slack_vec_t
     __attribute__((vector_size(2 * sizeof(uint64_t)), aligned(sizeof(uint64_t)), may_alias));
 #define SLACK_VEC_BYTES sizeof(slack_vec_t)
@@ -246,8 +247,24 @@ void arc_secure_setup(void)
 #endif
 }
 
+/* Blocks of up to this many bytes are checked and cleared inline: two or four 16-byte vectors,
+ * the second pair overlapping the first (most small blocks are this short, where a loop's set-up
+ * costs more than the bytes). */
+#define SHORT_BYTES (4 * SLACK_VEC_BYTES)
+
 static inline bool all_zero(const void *p, size_t bytes)
 {
+    if (bytes <= SHORT_BYTES) {
+        const unsigned char *s = p, *end = s + bytes;
+        if (bytes < SLACK_VEC_BYTES) /* one word: bytes are whole words */
+            return *(const uint64_t *)p == 0;
+        slack_vec_t v = *(const slack_vec_t *)(const void *)s |
+                        *(const slack_vec_t *)(const void *)(end - SLACK_VEC_BYTES);
+        if (bytes > 2 * SLACK_VEC_BYTES)
+            v |= *(const slack_vec_t *)(const void *)(s + SLACK_VEC_BYTES) |
+                 *(const slack_vec_t *)(const void *)(end - 2 * SLACK_VEC_BYTES);
+        return (v[0] | v[1]) == 0;
+    }
 #if WIDE_VECTORS
     if (wide)
         return all_zero_wide(p, bytes);
@@ -259,6 +276,17 @@ static inline bool all_zero(const void *p, size_t bytes)
  * anything longer with libc's memset (whose long-run stores beat a loop). */
 static inline void clear_block(void *p, size_t bytes)
 {
+    if (bytes >= SLACK_VEC_BYTES && bytes <= SHORT_BYTES) {
+        unsigned char *s = p, *end = s + bytes;
+        const slack_vec_t z = {0, 0};
+        *(slack_vec_t *)(void *)s = z;
+        *(slack_vec_t *)(void *)(end - SLACK_VEC_BYTES) = z;
+        if (bytes > 2 * SLACK_VEC_BYTES) {
+            *(slack_vec_t *)(void *)(s + SLACK_VEC_BYTES) = z;
+            *(slack_vec_t *)(void *)(end - 2 * SLACK_VEC_BYTES) = z;
+        }
+        return;
+    }
 #if WIDE_VECTORS
     if (wide && bytes >= WIDE_BYTES && bytes <= ARC_SMALL_MAX) {
         clear_wide(p, bytes);
