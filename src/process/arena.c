@@ -469,9 +469,10 @@ void *arc_large_alloc(arc_heap_t *owner, arc_dirty_cache_t *cache, arc_dirty_cac
         guarded = NULL;
     uintptr_t run = guarded ? guarded_take(guarded, total, guard_pages) : 0;
     bool sealed = run != 0;
-    if (run)
+    if (run) {
         dirty = true;
-    else
+        huge_update(total * ARC_PAGE_SIZE); /* as arc_arena_pages_alloc does */
+    } else
         run = arc_arena_pages_alloc(cache, total, align, &dirty);
     if (!run) {
         large_desc_free(cache, large);
