@@ -1,5 +1,5 @@
 /* os.c: every system call arcalloc makes (mmap, munmap, mremap, madvise, mprotect, getrandom,
- * open, write, close, abort, /proc and /sys reads).
+ * open, write, close, abort, /proc and /sys reads), and what the CPU can run.
  * It holds no allocator state beyond call counters and never calls malloc. */
 #include "os.h"
 
@@ -224,6 +224,16 @@ static bool read_small_file(const char *path, char buf[THP_TEXT_MAX])
         return false;
     buf[n] = '\0';
     return true;
+}
+
+bool arc_os_cpu_wide_vectors(void)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_cpu_init(); /* may run before the constructors that would have done it */
+    return __builtin_cpu_supports("avx2");
+#else
+    return false;
+#endif
 }
 
 void arc_os_thp_read(arc_os_thp_t *out)

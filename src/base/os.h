@@ -67,6 +67,9 @@ bool arc_os_hugepages(void *addr, size_t size, bool huge);
  * and writable again. Whole OS pages (arc_os_page_size); false when they are not, or when the
  * OS refuses (vm.max_map_count). */
 bool arc_os_protect(void *addr, size_t size, bool accessible);
+/* True when the CPU runs 256-bit integer vector code (x86-64's AVX2, with the OS saving those
+ * registers); false on other machines and compilers. */
+bool arc_os_cpu_wide_vectors(void);
 /* Fills buf with len bytes from the kernel's random source (getrandom); never fails: without
  * one it falls back to a mix of the clock and addresses (weak, but never a fixed value). */
 void arc_os_random(void *buf, size_t len);

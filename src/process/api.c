@@ -131,7 +131,7 @@ static ARC_NOINLINE void *alloc_slow(size_t size, size_t align)
         if (arc_thread_in_init() && align <= ARC_GRANULE)
             p = arc_bootstrap_alloc(size);
     } else if (wants_pages(size, align)) {
-        p = arc_large_alloc(NULL, &h->cache, size, align);
+        p = arc_large_alloc(NULL, &h->cache, arc_heap_guarded(h), size, align);
         if (p) {
             ARC_VG_MALLOC(p, size, 1);
             /* The run's own size: a guarded run is whole OS pages, more than the size's pages. */
@@ -520,7 +520,7 @@ static void *shared_alloc(arc_heap_t *h, size_t size, size_t align)
 {
     void *p;
     if (wants_pages(size, align)) {
-        p = arc_large_alloc(h, &h->cache, size, align);
+        p = arc_large_alloc(h, &h->cache, arc_heap_guarded(h), size, align);
         if (p) {
             ARC_VG_MALLOC(p, size, 1);
             arc_large_t *large = (arc_large_t *)(arc_arena_entry(p) & ~ARC_MAP_LARGE);

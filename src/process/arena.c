@@ -434,7 +434,62 @@ static void large_desc_free(arc_dirty_cache_t *cache, arc_large_t *large)
     arc_arena_unlock();
 }
 
-void *arc_large_alloc(arc_heap_t *owner, arc_dirty_cache_t *cache, size_t size, size_t align)
+/* ---- guarded runs (secure mode) ---------------------------------------------------------------
+ * A freed large run whose guards are closed waits in its heap's guarded cache as it is:
+ * [guard][body][guard], both guards PROT_NONE, the body still committed and accessible. A
+ * request whose run (guards included) is exactly a cached one takes it back with no protect
+ * call at all; a bigger cached run is split, ours first, with one call that closes our new tail
+ * guard and the lead guard of what is left, which touch: the rest, [guard][body][its old guard],
+ * goes back to the cache. Runs freed side by side merge in the cache (so a bigger request still
+ * finds committed pages); such a run starts and ends with a closed guard, but the guards of the
+ * runs inside it lie in its middle, so whoever takes it opens its body first (one more call).
+ * Freeing a sealed run is no protect call. A run leaves the cache for good through
+ * guarded_release, which opens it whole before its pages are free. */
+
+/* The rest of a split run is at least a guard, one OS page of body and a guard. */
+#define GUARDED_REST_GUARDS 3
+
+/* The guarded caches' release function: the whole run is opened (guards and body), then given
+ * back. If the kernel refuses, its pages stay used: address space lost, never a page handed out
+ * PROT_NONE. */
+static void guarded_release(uintptr_t addr, size_t pages)
+{
+    if (arc_os_protect((void *)addr, pages * ARC_PAGE_SIZE, true))
+        arc_arena_run_release(addr, pages);
+}
+
+void arc_arena_guarded_register(arc_dirty_cache_t *c)
+{
+    arc_dirty_register_whole(c, guarded_release);
+}
+
+/* A cached guarded run for `total` pages (one guard, the body, one guard) from c, with both its
+ * guards closed; 0 when none fits. */
+static uintptr_t guarded_take(arc_dirty_cache_t *c, size_t total, size_t guard_pages)
+{
+    size_t got = 0, parts = 1, guard_bytes = guard_pages * ARC_PAGE_SIZE;
+    uintptr_t run = arc_dirty_take_whole(c, total, GUARDED_REST_GUARDS * guard_pages, &got, &parts);
+    if (!run)
+        return 0;
+    bool ok = true;
+    if (parts > 1) /* merged runs: guards of those inside may lie in our body */
+        ok = arc_os_protect((void *)(run + guard_bytes), (total - 2 * guard_pages) * ARC_PAGE_SIZE,
+                            true);
+    if (ok && got > total) /* our tail guard and the rest's lead guard, in one call */
+        ok = arc_os_protect((void *)(run + total * ARC_PAGE_SIZE - guard_bytes), 2 * guard_bytes,
+                            false);
+    if (!ok) {
+        guarded_release(run, got); /* refused (too many mappings): fresh pages instead */
+        return 0;
+    }
+    if (got > total)
+        arc_dirty_put_parts(c, run + total * ARC_PAGE_SIZE, got - total, parts,
+                            dirty_budget_pages());
+    return run;
+}
+
+void *arc_large_alloc(arc_heap_t *owner, arc_dirty_cache_t *cache, arc_dirty_cache_t *guarded,
+                      size_t size, size_t align)
 {
     if (size > arc_arena.size)
         return NULL;
@@ -456,7 +511,17 @@ void *arc_large_alloc(arc_heap_t *owner, arc_dirty_cache_t *cache, size_t size, 
     arc_large_t *large = large_desc_new(cache);
     if (!large)
         return NULL;
-    uintptr_t run = arc_arena_pages_alloc(cache, lead + pages + guard_pages, align, &dirty);
+    size_t total = lead + pages + guard_pages;
+    /* Secure mode: a cached guarded run of the same layout (a lead of one guard) first. */
+    if (!guard || lead != guard_pages || ARC_VG_RUNNING())
+        guarded = NULL;
+    uintptr_t run = guarded ? guarded_take(guarded, total, guard_pages) : 0;
+    bool sealed = run != 0;
+    if (run) {
+        dirty = true;
+        huge_update(total * ARC_PAGE_SIZE); /* as arc_arena_pages_alloc does */
+    } else
+        run = arc_arena_pages_alloc(cache, total, align, &dirty);
     if (!run) {
         large_desc_free(cache, large);
         return NULL;
@@ -464,6 +529,7 @@ void *arc_large_alloc(arc_heap_t *owner, arc_dirty_cache_t *cache, size_t size, 
     uintptr_t addr = run + lead * ARC_PAGE_SIZE;
     *large = (arc_large_t){.heap = owner,
                            .cache = cache,
+                           .guarded = guarded,
                            .addr = addr,
                            .pages = pages,
                            .sampled = false,
@@ -477,10 +543,13 @@ void *arc_large_alloc(arc_heap_t *owner, arc_dirty_cache_t *cache, size_t size, 
     atomic_fetch_add_explicit(&arc_arena.large_allocs, 1, memory_order_relaxed);
     /* The run is ours now: nobody else touches its guards. A refusal (too many mappings)
      * leaves the pages accessible: the run still works, without its guard. */
-    if (guard) {
-        arc_os_protect((void *)run, lead * ARC_PAGE_SIZE, false);
-        arc_os_protect((void *)(addr + pages * ARC_PAGE_SIZE), guard_pages * ARC_PAGE_SIZE, false);
+    if (guard && !sealed) {
+        bool before = arc_os_protect((void *)run, lead * ARC_PAGE_SIZE, false);
+        bool after = arc_os_protect((void *)(addr + pages * ARC_PAGE_SIZE),
+                                    guard_pages * ARC_PAGE_SIZE, false);
+        sealed = before && after && guarded;
     }
+    large->sealed = sealed;
     return (void *)addr;
 }
 
@@ -490,6 +559,19 @@ void arc_large_free(void *p, arc_large_t *large)
     size_t lead = large->lead;
     uintptr_t run = (uintptr_t)p - lead * ARC_PAGE_SIZE;
     arc_dirty_cache_t *cache = large->cache;
+    /* A sealed run waits in its guarded cache as it is, guards closed (not under memcheck,
+     * which wants every run fresh). */
+    if (large->sealed && !large->fresh && !large->lost && !ARC_VG_RUNNING()) {
+        __atomic_store_n(&arc_arena.pagemap[page_index((uintptr_t)p)], ARC_MAP_FREED,
+                         __ATOMIC_RELEASE);
+        atomic_fetch_sub_explicit(&arc_arena.large_bytes, pages * ARC_PAGE_SIZE,
+                                  memory_order_relaxed);
+        atomic_fetch_sub_explicit(&arc_arena.large_count, 1, memory_order_relaxed);
+        arc_dirty_put(large->guarded, run, lead + pages + guard_pages, dirty_budget_pages());
+        huge_update(0);
+        large_desc_free(cache, large);
+        return;
+    }
     /* The guards are made accessible again before their pages can go to anyone else: in one
      * call over guards and run (the kernel's three mappings merge back into one), unless the
      * run's range is not arcalloc's any more. */
@@ -538,7 +620,7 @@ bool arc_large_resize(void *p, arc_large_t *large, size_t new_size)
         if (guard_bytes) {
             /* Opened first: the new guard may overlap the old one (a shrink by fewer pages). */
             arc_os_protect((char *)p + have * ARC_PAGE_SIZE, guard_bytes, true);
-            arc_os_protect((void *)tail, guard_bytes, false);
+            large->sealed &= arc_os_protect((void *)tail, guard_bytes, false);
             arc_os_decommit((void *)tail, guard_bytes); /* the new guard is never read again */
         }
         large->pages = want;
@@ -556,7 +638,7 @@ bool arc_large_resize(void *p, arc_large_t *large, size_t new_size)
         return false;
     if (guard_bytes) {
         arc_os_protect((char *)p + have * ARC_PAGE_SIZE, guard_bytes, true);
-        arc_os_protect((void *)tail, guard_bytes, false);
+        large->sealed &= arc_os_protect((void *)tail, guard_bytes, false);
     }
     atomic_fetch_add_explicit(&arc_arena.large_bytes, (want - have) * ARC_PAGE_SIZE,
                               memory_order_relaxed);

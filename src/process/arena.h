@@ -23,6 +23,9 @@ typedef struct arc_heap arc_heap_t;
 typedef struct arc_large {
     arc_heap_t *heap;         /* first-class heap that owns it, or NULL for thread heaps */
     arc_dirty_cache_t *cache; /* where its pages go when it is freed (its heap's cache) */
+    /* Secure mode: its heap's cache of guarded runs (arc_arena_guarded_register), where the run
+     * goes with its guards still closed when `sealed`; NULL without. */
+    arc_dirty_cache_t *guarded;
     uintptr_t addr;
     size_t pages;
     bool sampled; /* the heap profiler holds a sample of this run */
@@ -32,6 +35,9 @@ typedef struct arc_large {
      * mapped back (fresh: freed without a dirty record), or the re-map failed (lost: the range
      * is no longer arcalloc's, its pages stay used in the page allocator forever). */
     bool fresh, lost;
+    /* Secure mode: both guards are PROT_NONE (every protect call for them succeeded) and the
+     * lead is exactly one guard: the run can wait in `guarded` as it is. */
+    bool sealed;
     uint32_t lead;         /* secure mode: PROT_NONE pages before addr in its run (0 without) */
     arc_ilist_link_t link; /* in heap->large (first-class heaps), or the arena's free list */
 } arc_large_t;
@@ -158,9 +164,17 @@ void arc_arena_segment_remove(uintptr_t seg);
 
 /* A large run, placed on a run of `cache` when one fits (its pages go back there when it is
  * freed). It comes zero-filled unless it was placed on dirty pages: then it may hold an earlier
- * block's bytes and large->dirty is set (calloc clears only those runs). */
-void *arc_large_alloc(arc_heap_t *owner, arc_dirty_cache_t *cache, size_t size, size_t align);
-/* Frees the run: its pages go to its cache, committed, until they decay. */
+ * block's bytes and large->dirty is set (calloc clears only those runs). Secure mode: `guarded`
+ * (NULL: none) is the heap's cache of guarded runs: a freed run whose guards are closed waits
+ * there as it is, guards and all, and a request its size fits takes it back without changing
+ * any protection (one protect call when a bigger run is split). */
+void *arc_large_alloc(arc_heap_t *owner, arc_dirty_cache_t *cache, arc_dirty_cache_t *guarded,
+                      size_t size, size_t align);
+/* Secure mode: c becomes a cache of guarded runs, each [guard][body][guard] with both guards
+ * PROT_NONE; a run it gives back is made accessible before its pages are free. */
+void arc_arena_guarded_register(arc_dirty_cache_t *c);
+/* Frees the run: its pages go to its cache, committed, until they decay (a sealed secure run:
+ * to its guarded cache, guards closed). */
 void arc_large_free(void *p, arc_large_t *large);
 /* Resizes in place (shrinking, or growing into free pages that follow); false if it cannot. */
 bool arc_large_resize(void *p, arc_large_t *large, size_t new_size);

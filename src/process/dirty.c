@@ -72,11 +72,12 @@ static void release_push(release_list_t *l, uintptr_t addr, size_t pages)
     l->run[l->count++] = (arc_dirty_run_t){.addr = addr, .pages = pages};
 }
 
-/* Without any cache lock. */
-static void release_all(const release_list_t *l)
+/* Without any cache lock: c's runs in l go back through c's release function. */
+static void release_all(const arc_dirty_cache_t *c, const release_list_t *l)
 {
+    arc_dirty_release_fn *release = c->release ? c->release : release_fn;
     for (uint32_t i = 0; i < l->count; i++) {
-        release_fn(l->run[i].addr, l->run[i].pages);
+        release(l->run[i].addr, l->run[i].pages);
         atomic_fetch_add_explicit(&released_pages, l->run[i].pages, memory_order_relaxed);
     }
     atomic_fetch_add_explicit(&released_runs, l->count, memory_order_relaxed);
@@ -123,14 +124,17 @@ static void slot_carve(arc_dirty_cache_t *c, uint32_t i, uintptr_t at, size_t pa
     slot_remove(c, i);
     if (cut < end)
         slot_insert(c, i,
-                    (arc_dirty_run_t){
-                        .addr = cut, .pages = (end - cut) / ARC_PAGE_SIZE, .freed_ns = r.freed_ns},
+                    (arc_dirty_run_t){.addr = cut,
+                                      .pages = (end - cut) / ARC_PAGE_SIZE,
+                                      .freed_ns = r.freed_ns,
+                                      .parts = r.parts},
                     rel);
     if (at > r.addr)
         slot_insert(c, i,
                     (arc_dirty_run_t){.addr = r.addr,
                                       .pages = (at - r.addr) / ARC_PAGE_SIZE,
-                                      .freed_ns = r.freed_ns},
+                                      .freed_ns = r.freed_ns,
+                                      .parts = r.parts},
                     rel);
 }
 
@@ -163,8 +167,8 @@ static bool expired(const arc_dirty_run_t *r, uint64_t now_ns)
  * holds it); 0 when none fits. With `wait` false a busy cache is passed over. */
 static uintptr_t take_from(arc_dirty_cache_t *c, size_t pages, size_t align, bool wait)
 {
-    if (__atomic_load_n(&c->count, __ATOMIC_RELAXED) == 0)
-        return 0; /* a racy peek: a miss costs no lock */
+    if (c->whole || __atomic_load_n(&c->count, __ATOMIC_RELAXED) == 0)
+        return 0; /* a racy peek: a miss costs no lock; whole runs are never carved */
     if (wait)
         pthread_mutex_lock(&c->lock);
     else if (pthread_mutex_trylock(&c->lock) != 0)
@@ -184,30 +188,92 @@ static uintptr_t take_from(arc_dirty_cache_t *c, size_t pages, size_t align, boo
     if (best != ARC_DIRTY_SLOTS)
         slot_carve(c, best, best_at, pages, &rel);
     pthread_mutex_unlock(&c->lock);
-    release_all(&rel);
+    release_all(c, &rel);
     return best != ARC_DIRTY_SLOTS ? best_at : 0;
+}
+
+/* take_from for a whole cache: the run of exactly `pages`, else the smallest of at least
+ * pages + spare_min, taken out of its slot whole. */
+static uintptr_t take_whole_from(arc_dirty_cache_t *c, size_t pages, size_t spare_min, bool wait,
+                                 size_t *got, size_t *parts)
+{
+    if (__atomic_load_n(&c->count, __ATOMIC_RELAXED) == 0)
+        return 0;
+    if (wait)
+        pthread_mutex_lock(&c->lock);
+    else if (pthread_mutex_trylock(&c->lock) != 0)
+        return 0;
+    uint32_t best = ARC_DIRTY_SLOTS;
+    for (uint32_t i = 0; i < c->count; i++) {
+        size_t have = c->run[i].pages;
+        if (have == pages && c->run[i].parts == 1) {
+            best = i;
+            break;
+        }
+        if (!(have == pages || have >= pages + spare_min))
+            continue;
+        /* One run put before runs merged (those cost their taker more), then the smallest. */
+        if (best == ARC_DIRTY_SLOTS || (c->run[i].parts == 1) > (c->run[best].parts == 1) ||
+            ((c->run[i].parts == 1) == (c->run[best].parts == 1) && have < c->run[best].pages))
+            best = i;
+    }
+    uintptr_t addr = 0;
+    if (best != ARC_DIRTY_SLOTS) {
+        addr = c->run[best].addr;
+        *got = c->run[best].pages;
+        *parts = c->run[best].parts;
+        slot_remove(c, best);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return addr;
+}
+
+/* A request of either kind: `align` for an ordinary cache's carving; `spare_min` and the two
+ * answers (got set) for a whole cache's run. */
+typedef struct take_request {
+    size_t pages, align, spare_min;
+    size_t *got, *parts;
+} take_request_t;
+
+static uintptr_t take_any(arc_dirty_cache_t *c, const take_request_t *r, bool wait)
+{
+    return r->got ? take_whole_from(c, r->pages, r->spare_min, wait, r->got, r->parts)
+                  : take_from(c, r->pages, r->align, wait);
+}
+
+/* c's own runs first. Then, when the caches together hold enough pages, runs other threads
+ * freed come before fresh pages: no fault for the taker, and no second copy resident while
+ * theirs decay. Only caches of the request's kind are asked, their owners' locks only tried. */
+static uintptr_t take_own_then_shared(arc_dirty_cache_t *c, const take_request_t *r)
+{
+    uintptr_t addr = take_any(c, r, true);
+    if (addr || atomic_load_explicit(&total_pages, memory_order_relaxed) -
+                        __atomic_load_n(&c->pages, __ATOMIC_RELAXED) <
+                    r->pages)
+        return addr;
+    uint32_t scanned = 0;
+    for (arc_dirty_cache_t *other = atomic_load_explicit(&all_caches, memory_order_acquire);
+         other && !addr && scanned < SHARE_SCAN_CACHES; other = other->next_all, scanned++)
+        if (other != c && other->whole == (r->got != NULL))
+            addr = take_any(other, r, false);
+    return addr;
 }
 
 uintptr_t arc_dirty_take(arc_dirty_cache_t *c, size_t pages, size_t align)
 {
-    uintptr_t addr = take_from(c, pages, align, true);
-    if (addr || atomic_load_explicit(&total_pages, memory_order_relaxed) -
-                        __atomic_load_n(&c->pages, __ATOMIC_RELAXED) <
-                    pages)
-        return addr;
-    /* Runs other threads freed come before fresh pages: no fault for the taker, and no second
-     * copy resident while theirs decay. Their owners' locks are only tried. */
-    uint32_t scanned = 0;
-    for (arc_dirty_cache_t *other = atomic_load_explicit(&all_caches, memory_order_acquire);
-         other && !addr && scanned < SHARE_SCAN_CACHES; other = other->next_all, scanned++)
-        if (other != c)
-            addr = take_from(other, pages, align, false);
-    return addr;
+    return take_own_then_shared(c, &(take_request_t){.pages = pages, .align = align});
+}
+
+uintptr_t arc_dirty_take_whole(arc_dirty_cache_t *c, size_t pages, size_t spare_min, size_t *got,
+                               size_t *parts)
+{
+    return take_own_then_shared(
+        c, &(take_request_t){.pages = pages, .spare_min = spare_min, .got = got, .parts = parts});
 }
 
 bool arc_dirty_take_at(arc_dirty_cache_t *c, uintptr_t addr, size_t pages)
 {
-    if (__atomic_load_n(&c->count, __ATOMIC_RELAXED) == 0)
+    if (c->whole || __atomic_load_n(&c->count, __ATOMIC_RELAXED) == 0)
         return false;
     release_list_t rel = {.count = 0};
     bool found = false;
@@ -221,7 +287,7 @@ bool arc_dirty_take_at(arc_dirty_cache_t *c, uintptr_t addr, size_t pages)
         }
     }
     pthread_mutex_unlock(&c->lock);
-    release_all(&rel);
+    release_all(c, &rel);
     return found;
 }
 
@@ -268,8 +334,14 @@ static size_t budget_recent(size_t budget_pages, uint64_t now)
 
 void arc_dirty_put(arc_dirty_cache_t *c, uintptr_t addr, size_t pages, size_t budget_pages)
 {
+    arc_dirty_put_parts(c, addr, pages, 1, budget_pages);
+}
+
+void arc_dirty_put_parts(arc_dirty_cache_t *c, uintptr_t addr, size_t pages, size_t parts,
+                         size_t budget_pages)
+{
     if (decay_ns == 0) {
-        release_fn(addr, pages);
+        (c->release ? c->release : release_fn)(addr, pages);
         atomic_fetch_add_explicit(&released_pages, pages, memory_order_relaxed);
         atomic_fetch_add_explicit(&released_runs, 1, memory_order_relaxed);
         return;
@@ -282,13 +354,15 @@ void arc_dirty_put(arc_dirty_cache_t *c, uintptr_t addr, size_t pages, size_t bu
     while (c->count > 0 && expired(&c->run[0], now))
         slot_release_oldest(c, &rel);
     /* A run touching the new one joins it: one slot, and a later take can use both. */
-    arc_dirty_run_t r = {.addr = addr, .pages = pages, .freed_ns = now};
+    arc_dirty_run_t r = {.addr = addr, .pages = pages, .freed_ns = now, .parts = parts};
     for (uint32_t i = 0; i < c->count;) {
         if (run_end(&c->run[i]) == r.addr) {
             r.addr = c->run[i].addr;
             r.pages += c->run[i].pages;
+            r.parts += c->run[i].parts;
         } else if (c->run[i].addr == run_end(&r)) {
             r.pages += c->run[i].pages;
+            r.parts += c->run[i].parts;
         } else {
             i++;
             continue;
@@ -299,17 +373,24 @@ void arc_dirty_put(arc_dirty_cache_t *c, uintptr_t addr, size_t pages, size_t bu
      * in whole grains, then the new one; what is left of them stays over the budget. */
     while (c->count == ARC_DIRTY_SLOTS)
         slot_release_oldest(c, &rel);
+    /* Whole runs go back whole, oldest first, then the new one. */
+    while (c->whole && c->count > 0 && rel.count + 1 < RELEASE_MAX &&
+           atomic_load_explicit(&total_pages, memory_order_relaxed) + r.pages > budget_pages)
+        slot_release_oldest(c, &rel);
     for (uint32_t i = 0;
-         i < c->count && rel.count + 2 < RELEASE_MAX &&
+         i < c->count && !c->whole && rel.count + 2 < RELEASE_MAX &&
          atomic_load_explicit(&total_pages, memory_order_relaxed) + r.pages > budget_pages;)
         i = slot_release_grains(c, i, &rel);
     bool over = atomic_load_explicit(&total_pages, memory_order_relaxed) + r.pages > budget_pages;
-    slot_insert(c, c->count, r, &rel);
-    if (over)
+    if (over && c->whole)
+        release_push(&rel, r.addr, r.pages);
+    else
+        slot_insert(c, c->count, r, &rel);
+    if (over && !c->whole)
         slot_release_grains(c, c->count - 1, &rel);
     bool kept = c->count > 0;
     pthread_mutex_unlock(&c->lock);
-    release_all(&rel);
+    release_all(c, &rel);
     if (kept)
         purger_arm();
 }
@@ -329,7 +410,7 @@ uint64_t arc_dirty_purge_expired(arc_dirty_cache_t *c, uint64_t now_ns)
         slot_release_oldest(c, &rel);
     uint64_t next = c->count > 0 ? c->run[0].freed_ns + decay_ns : 0;
     pthread_mutex_unlock(&c->lock);
-    release_all(&rel);
+    release_all(c, &rel);
     return next;
 }
 
@@ -340,7 +421,7 @@ bool arc_dirty_purge(arc_dirty_cache_t *c)
     while (c->count > 0)
         slot_release_oldest(c, &rel);
     pthread_mutex_unlock(&c->lock);
-    release_all(&rel);
+    release_all(c, &rel);
     return rel.count > 0;
 }
 
@@ -476,6 +557,13 @@ void arc_dirty_register(arc_dirty_cache_t *c)
     c->next_all = atomic_load_explicit(&all_caches, memory_order_relaxed);
     atomic_store_explicit(&all_caches, c, memory_order_release);
     pthread_mutex_unlock(&registry_lock);
+}
+
+void arc_dirty_register_whole(arc_dirty_cache_t *c, arc_dirty_release_fn *release)
+{
+    c->whole = true;
+    c->release = release;
+    arc_dirty_register(c);
 }
 
 void arc_dirty_figures(arc_dirty_figures_t *out)

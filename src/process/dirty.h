@@ -27,20 +27,25 @@ typedef struct arc_dirty_run {
     uintptr_t addr;
     size_t pages;
     uint64_t freed_ns; /* when it was put (arc_os_now_ns): it decays from then */
+    size_t parts;      /* whole caches: how many runs put make it (merged when they touched) */
 } arc_dirty_run_t;
+
+/* Gives [addr, addr + pages * ARC_PAGE_SIZE) back for good (decommits it and frees its pages).
+ * Called without any cache lock held. */
+typedef void arc_dirty_release_fn(uintptr_t addr, size_t pages);
 
 typedef struct arc_dirty_cache {
     pthread_mutex_t lock; /* held only for a scan of run[]; never across a system call */
+    /* A cache of whole runs (arc_dirty_register_whole): a run is never carved or released in
+     * part, is taken with the count of runs put that make it, and goes back through `release`. */
+    bool whole;
+    arc_dirty_release_fn *release; /* NULL: arc_dirty_setup's */
     uint32_t count;
     size_t pages;                     /* sum of run[].pages */
     void *spare;                      /* the owner's recycled metadata blocks (arc_dirty_spare_*) */
     struct arc_dirty_cache *next_all; /* every registered cache, for the purger */
     arc_dirty_run_t run[ARC_DIRTY_SLOTS]; /* oldest first; they never overlap or touch */
 } arc_dirty_cache_t;
-
-/* Gives [addr, addr + pages * ARC_PAGE_SIZE) back for good (decommits it and frees its pages).
- * Called without any cache lock held. */
-typedef void arc_dirty_release_fn(uintptr_t addr, size_t pages);
 
 /* Starts a detached thread running fn(arg) (arc_os_thread_start's contract); false when it
  * cannot. The process allocator passes one whose allocations stay out of the program's heaps. */
@@ -54,12 +59,29 @@ void arc_dirty_setup(arc_dirty_release_fn *release, uint64_t decay_ns,
                      arc_dirty_thread_start_fn *start_thread);
 /* A zeroed cache joins the registry the purger walks. Caches are never unregistered. */
 void arc_dirty_register(arc_dirty_cache_t *c);
+/* The same for a cache of whole runs: runs put in it merge with runs they touch as in any cache,
+ * but are never carved or released in part (over the budget or the slots a run goes back whole),
+ * and a take says how many runs put make the run it returns, so that an owner who keeps state in
+ * its runs (the arena: guard pages) knows whether that state is still the one it put. They go
+ * back through `release`. Only arc_dirty_take_whole takes from such a cache, and it is never
+ * shared with the other kind. */
+void arc_dirty_register_whole(arc_dirty_cache_t *c, arc_dirty_release_fn *release);
 
 /* A run of `pages` pages aligned to `align` bytes (a power of two, at least a page) carved from
  * the smallest cached run of c that holds it, else from a run other caches hold (the first of
  * the registry's caches whose lock is free and that has one); what is left of that run stays
  * cached where it was. 0 when none fits. The pages may hold old bytes. */
 uintptr_t arc_dirty_take(arc_dirty_cache_t *c, size_t pages, size_t align);
+/* A whole cache's run (arc_dirty_register_whole) of exactly `pages` pages made of one run put
+ * (the first such), else the smallest of exactly `pages` or at least pages + spare_min, taken out
+ * whole (c's own runs first, then other whole caches' as arc_dirty_take does); its size in *got
+ * and the runs put that make it in *parts. 0 when none fits. */
+uintptr_t arc_dirty_take_whole(arc_dirty_cache_t *c, size_t pages, size_t spare_min, size_t *got,
+                               size_t *parts);
+/* arc_dirty_put of a run made of `parts` runs put (what arc_dirty_take_whole said of the run it
+ * was cut from): for whole caches. */
+void arc_dirty_put_parts(arc_dirty_cache_t *c, uintptr_t addr, size_t pages, size_t parts,
+                         size_t budget_pages);
 /* Exactly [addr, addr + pages pages), if c holds all of it (a block growing in place). */
 bool arc_dirty_take_at(arc_dirty_cache_t *c, uintptr_t addr, size_t pages);
 /* Copies out up to `max` of c's runs, largest first (the caller holds no lock on them after:

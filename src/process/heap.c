@@ -38,6 +38,10 @@ arc_heap_t *arc_heap_make(const arc_byte_ops_t *ops, arc_heap_kind_t kind)
     h->link_key = arc_arena_secure_key();
     /* Any nonzero state works for xorshift; the heap's address makes heaps differ. */
     h->reuse_rng = ((uint64_t)arc_arena_secure_key() ^ (uint64_t)(uintptr_t)h) | 1;
+    if (h->secure) {
+        arc_arena_guarded_register(&h->guarded);
+        arc_secure_setup();
+    }
 #endif
     arc_span_classes_setup(h);
     return h;
@@ -486,6 +490,10 @@ void arc_heap_release_all(arc_heap_t *h)
         segment_unmap(h, seg);
     }
     arc_dirty_purge(&h->cache); /* a destroyed heap's memory goes back now */
+#if ARC_SECURE
+    if (h->secure)
+        arc_dirty_purge(&h->guarded);
+#endif
     h->nsegments = 0;
     h->nempty = 0;
     h->empty_newest = NULL;

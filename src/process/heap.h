@@ -54,6 +54,7 @@
  * spans after its header. */
 #define ARC_SPAN_SLOTS 32u
 _Static_assert(ARC_SEGMENT_SIZE / ARC_SPAN_SIZE <= ARC_SPAN_SLOTS, "a slot for every span");
+_Static_assert(ARC_SPAN_SIZE <= UINT32_MAX, "block offsets in a span fit 32 bits (block_magic)");
 /* Size classes: 16-byte steps to 128 B, then four per doubling to 1 KiB (at most 25 % of a
  * block is rounding). Class 0 is "no class": the request goes to the byte allocator. */
 #define ARC_CLASSES 21u
@@ -153,6 +154,9 @@ struct arc_heap {
     bool secure;        /* secure mode (arc_arena_secure(), copied at creation) */
     uintptr_t link_key; /* arc_arena_secure_key(): free-list links are encoded with it */
     uint64_t reuse_rng; /* xorshift64 state: which of the first two free blocks a pop takes */
+    /* Per class, UINT64_MAX / block size + 1: an offset below 2^32 is a whole number of blocks
+     * when its product with this is below it (arc_link_in_span; no division on the pop). */
+    uint64_t block_magic[ARC_CLASSES];
     uint32_t quarantine_head, quarantine_count; /* secure.c: the FIFO of freed blocks */
     uint32_t quarantine_scrub;                  /* the next block arc_secure_scrub checks */
     size_t quarantine_bytes;
@@ -185,6 +189,9 @@ struct arc_heap {
     arc_segment_t *empty_oldest;
     arc_ilist_link_t *large; /* shared heaps: their large runs' links, so destroy frees them */
     arc_dirty_cache_t cache; /* freed large runs and segments, committed until they decay */
+#if ARC_SECURE
+    arc_dirty_cache_t guarded; /* secure mode: freed large runs with their guards closed */
+#endif
     arc_heap_t *next_all, *next_abandoned;
 #if ARC_STATS
     arc_heap_stats_t stats; /* written by the owner only; summed by the report */
@@ -321,13 +328,17 @@ static inline bool arc_live_take(arc_segment_t *seg, const void *p)
 _Noreturn void arc_heap_bad_link(const void *block);
 
 /* A decoded span link is sound when it is NULL or a block of the span already cut from its
- * tail and not live. */
-static inline bool arc_link_in_span(const arc_span_t *span, const void *next)
+ * tail and not live. Whether the offset is a whole number of blocks is a multiplication by the
+ * class's block_magic (Lemire, Kaser and Kurz, "Faster remainder by direct computation", 2019:
+ * for n < 2^32, d divides n exactly when n * (UINT64_MAX / d + 1) mod 2^64 < UINT64_MAX / d + 1),
+ * not a division: the offset is below the span's 32 KiB. */
+static inline bool arc_link_in_span(const arc_heap_t *h, const arc_span_t *span, const void *next)
 {
     if (next == NULL)
         return true;
     uintptr_t off = (uintptr_t)next - (uintptr_t)span->start;
-    return off < (uintptr_t)(span->bump - span->start) && off % span->block_size == 0 &&
+    uint64_t magic = h->block_magic[span->cls];
+    return off < (uintptr_t)(span->bump - span->start) && (uint64_t)off * magic < magic &&
            !arc_live_test(arc_segment_of(next), next);
 }
 
@@ -357,7 +368,7 @@ static inline void *arc_link_load(const arc_heap_t *h, const arc_span_t *span, v
 #if ARC_SECURE
     if (h->secure) {
         void *next = (void *)(*(uintptr_t *)block ^ arc_link_code(h, block));
-        if (arc_unlikely(!arc_link_in_span(span, next)))
+        if (arc_unlikely(!arc_link_in_span(h, span, next)))
             arc_heap_bad_link(block);
         return next;
     }
@@ -494,12 +505,26 @@ bool arc_secure_size_fits(const arc_segment_t *seg, const void *p, size_t block,
 /* The live heap block p of `block` bytes now holds n (realloc kept it; or malloc_usable_size
  * was asked, and the program may use every usable byte): its slack and canary are rewritten. */
 void arc_secure_set_size(void *p, size_t block, size_t n);
+/* Once per secure heap, before its first block: picks the block checks' vector width for the
+ * CPU (idempotent). */
+void arc_secure_setup(void);
 /* Zero-size blocks: a distinct address in a PROT_NONE region, NULL when the region is full (or
  * could not be made). align at most ARC_PAGE_SIZE. */
 void *arc_zero_alloc(size_t align);
 bool arc_zero_contains(const void *p);
 void arc_zero_free(const void *p); /* double free and bad pointers are reported */
 #endif
+
+/* The heap's cache of guarded large runs (arc_large_alloc), NULL when secure mode is off. */
+static inline arc_dirty_cache_t *arc_heap_guarded(arc_heap_t *h)
+{
+#if ARC_SECURE
+    return h->secure ? &h->guarded : NULL;
+#else
+    (void)h;
+    return NULL;
+#endif
+}
 
 /* Fast path, owner thread: p belongs to seg, a segment of h. Everything rare (a block of the
  * byte allocator, a span to update, misuse) is one call away, so this stays a leaf. */

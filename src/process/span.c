@@ -48,6 +48,10 @@ void arc_span_classes_setup(arc_heap_t *h)
         h->current[c] = &arc_span_none;
         h->dropped_at[c] = events_long_ago(h);
     }
+#if ARC_SECURE
+    for (size_t c = 1; c < ARC_CLASSES; c++)
+        h->block_magic[c] = UINT64_MAX / arc_class_size[c] + 1;
+#endif
     if (h->kind != ARC_HEAP_THREAD || ARC_VG_RUNNING())
         return;
     size_t c = 1;

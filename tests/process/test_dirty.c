@@ -1,8 +1,9 @@
 /* test_dirty.c: the dirty-run caches of src/process/dirty.c on their own, with a release function
  * that records what comes back instead of decommitting it. Checks taking (best fit, alignment,
  * splitting), putting (merging, slots, budget and its memory of the last decay time, the grain
- * the budget releases in), listing runs largest first, sharing between
- * caches, decay by time with and without the purger thread, purging, and that no page is ever
+ * the budget releases in), listing runs largest first, sharing between caches, caches of whole
+ * runs (never carved, merged runs counted, their own release function), decay by time with and
+ * without the purger thread, purging, and that no page is ever
  * both cached and released, or released twice. The addresses are never touched: a cache holds
  * ranges, not memory. */
 #include <pthread.h>
@@ -118,6 +119,74 @@ static void check_take_and_put(void)
     CHECK(!arc_dirty_purge(&c));
     CHECK(released_pages == 2 && released_map[2] == 1 && released_twice == 0);
     reset_released();
+}
+
+/* Runs a whole cache gave back through its own release function, and their pages. */
+static size_t whole_runs, whole_pages;
+
+static void record_whole_release(uintptr_t addr, size_t pages)
+{
+    whole_runs++;
+    whole_pages += pages;
+    record_release(addr, pages);
+}
+
+/* A whole cache (arc_dirty_register_whole): runs merge but are never carved, a take says how
+ * many runs put make the run it returns and prefers a single one, the spare rule, no sharing
+ * with ordinary caches, the budget and a purge give runs back whole through its function. */
+static void check_whole(void)
+{
+    static arc_dirty_cache_t c, other, plain;
+    arc_dirty_register_whole(&c, record_whole_release);
+    arc_dirty_register_whole(&other, record_whole_release);
+    arc_dirty_register(&plain);
+    size_t got = 0, parts = 0;
+    CHECK(arc_dirty_take_whole(&c, 1, 0, &got, &parts) == 0); /* empty */
+
+    /* 8 pages at 0 MiB; 20 at 2 MiB and 4 right after them: one run of two. */
+    arc_dirty_put(&c, at(0, 0), 8, NO_BUDGET);
+    arc_dirty_put(&c, at(2, 0), 20, NO_BUDGET);
+    arc_dirty_put(&c, at(2, 20), 4, NO_BUDGET);
+    CHECK(c.count == 2 && c.pages == 32);
+    CHECK(arc_dirty_take(&c, 1, PAGE) == 0);     /* never carved */
+    CHECK(!arc_dirty_take_at(&c, at(0, 0), 1));  /* nor in part */
+    CHECK(arc_dirty_take(&plain, 1, PAGE) == 0); /* nor shared with an ordinary cache */
+    CHECK(arc_dirty_take_whole(&c, 8, 3, &got, &parts) == at(0, 0) && got == 8 && parts == 1);
+    /* 10 pages with 3 to spare: the merged run, whole, said to be two. */
+    CHECK(arc_dirty_take_whole(&c, 10, 3, &got, &parts) == at(2, 0) && got == 24 && parts == 2);
+    CHECK(c.count == 0 && c.pages == 0);
+
+    /* Its rest goes back still said to be two; a single run of the same size is taken first. */
+    arc_dirty_put_parts(&c, at(2, 10), 14, 2, NO_BUDGET);
+    arc_dirty_put(&c, at(4, 0), 14, NO_BUDGET);
+    arc_dirty_put(&c, at(6, 0), 15, NO_BUDGET);
+    CHECK(arc_dirty_take_whole(&c, 14, 3, &got, &parts) == at(4, 0) && got == 14 && parts == 1);
+    /* 15 is neither 14 nor 14 + 3: the merged 14 it is; then nothing fits. */
+    CHECK(arc_dirty_take_whole(&c, 14, 3, &got, &parts) == at(2, 10) && parts == 2);
+    CHECK(arc_dirty_take_whole(&c, 14, 3, &got, &parts) == 0);
+    /* Another whole cache's run is found from here; an ordinary cache's take never finds it. */
+    CHECK(arc_dirty_take(&plain, 15, PAGE) == 0);
+    CHECK(arc_dirty_take_whole(&other, 15, 3, &got, &parts) == at(6, 0) && got == 15);
+    arc_dirty_put(&plain, at(8, 0), 4, NO_BUDGET);
+    CHECK(arc_dirty_take_whole(&c, 4, 0, &got, &parts) == 0);
+    CHECK(arc_dirty_purge(&plain) && whole_runs == 0); /* the ordinary cache: the default */
+    reset_released();
+
+    /* Over a budget of 10 pages: whole runs go back whole, oldest first, then the new one; never
+     * a grain cut from one. */
+    forget_budget_peak();
+    arc_dirty_set_grain(2);
+    arc_dirty_put(&c, at(10, 1), 7, 10);
+    arc_dirty_put(&c, at(11, 1), 7, 10);
+    CHECK(c.count == 1 && c.run[0].addr == at(11, 1) && whole_runs == 1 && whole_pages == 7);
+    arc_dirty_put(&c, at(12, 1), 13, 10);
+    CHECK(c.count == 0 && whole_runs == 3 && whole_pages == 27);
+    arc_dirty_set_grain(1);
+    arc_dirty_put(&c, at(13, 0), 5, NO_BUDGET);
+    CHECK(arc_dirty_purge(&c) && whole_runs == 4 && whole_pages == 32);
+    CHECK(released_pages == 32 && released_twice == 0);
+    reset_released();
+    whole_runs = whole_pages = 0;
 }
 
 static void check_slots_and_budget(void)
@@ -313,6 +382,7 @@ int main(int argc, char **argv)
                     thread ? arc_os_thread_start : NULL);
     check_take_and_put();
     check_slots_and_budget();
+    check_whole();
     check_grain();
     check_budget_recent_peak();
     check_list();

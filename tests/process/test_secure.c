@@ -428,8 +428,98 @@ static int child_sized_realloc(void)
     return 0;
 }
 
+/* Large runs taken back from the cache of freed runs (secure mode: guards still closed there).
+ * `exact`: the same size again; `split`: a small block then another from one freed run three
+ * times as big; `merged`: one block from two freed neighbours. Prints whether each came back where
+ * the run it reuses was and the gap between two runs laid side by side (secure mode: their two
+ * guards), writes every usable byte of what it got (no guard left inside a block), prints
+ * "written", then writes one byte past the last block's end (`-after`) or before its start
+ * (`-before`). */
+static int child_reuse(const char *how)
+{
+    unsigned char *a = malloc(LARGE_SIZE), *b = malloc(LARGE_SIZE), *p = NULL, *q = NULL;
+    if (!a || !b)
+        return EXIT_BAD_CONTENT;
+    size_t ua = malloc_usable_size(a), ub = malloc_usable_size(b);
+    size_t gap = (size_t)(b - (a + ua));
+    int same = 0;
+    if (strncmp(how, "exact", 5) == 0) {
+        free(a);
+        p = malloc(LARGE_SIZE);
+        same = p == a;
+    } else if (strncmp(how, "split", 5) == 0) {
+        unsigned char *big = malloc(3 * LARGE_SIZE);
+        free(big);
+        q = malloc(LARGE_SIZE);
+        p = malloc(LARGE_SIZE);
+        same = q == big && p == q + malloc_usable_size(q) + gap;
+    } else if (strncmp(how, "merged", 6) == 0) {
+        free(a);
+        free(b);
+        p = malloc(ua + ub + gap); /* exactly both runs and the two guards between them */
+        same = p == a;
+    }
+    if (!p)
+        return EXIT_BAD_CONTENT;
+    size_t up = malloc_usable_size(p);
+    if (q)
+        memset(q, 0xab, malloc_usable_size(q));
+    memset(p, 0xab, up);
+    printf("same %d gap %zu\nwritten\n", same, gap);
+    fflush(stdout);
+    sink = p; /* the compiler must not see the writes outside the block below */
+    volatile unsigned char *v = sink;
+    if (strstr(how, "-before"))
+        v[-1] = 1;
+    else
+        v[up] = 1;
+    printf("survived\n");
+    fflush(stdout);
+    return 0;
+}
+
+/* Prints the protection ("rw-p", "---p", ...) of the mapping holding addr in /proc/self/maps,
+ * or "none". */
+static void say_protection(const char *what, uintptr_t addr)
+{
+    char line[512], perms[8] = "none";
+    FILE *f = fopen("/proc/self/maps", "r");
+    while (f && fgets(line, sizeof line, f)) {
+        unsigned long lo = 0, hi = 0;
+        char pr[8];
+        if (sscanf(line, "%lx-%lx %7s", &lo, &hi, pr) == 3 && lo <= addr && addr < hi) {
+            memcpy(perms, pr, sizeof perms);
+            break;
+        }
+    }
+    if (f)
+        fclose(f);
+    printf("%s %s\n", what, perms);
+}
+
+/* A freed large run's guards, while it waits for reuse and after malloc_trim gave it back. */
+static int child_cached_guards(void)
+{
+    unsigned char *a = malloc(LARGE_SIZE);
+    if (!a)
+        return EXIT_BAD_CONTENT;
+    uintptr_t before = (uintptr_t)a - 1, after = (uintptr_t)a + malloc_usable_size(a);
+    free(a);
+    say_protection("cached-before", before);
+    say_protection("cached-after", after);
+    malloc_trim(0);
+    say_protection("trimmed-before", before);
+    say_protection("trimmed-after", after);
+    fflush(stdout);
+    return 0;
+}
+
 static int child_main(const char *mode, const char *arg)
 {
+    if (strcmp(mode, "reuse") == 0)
+        return child_reuse(arg);
+    if (strcmp(mode, "cached-guards") == 0)
+        return child_cached_guards();
     if (strcmp(mode, "sized-realloc") == 0)
         return child_sized_realloc();
     if (strcmp(mode, "heap-used") == 0)
@@ -565,6 +655,44 @@ static void test_large_guard(void)
         CHECKF(wrote && exited(&c, 0) && strstr(c.out, "survived"),
                "%s without secure mode: status %#x, stdout %s", hows[i], c.status, c.out);
     }
+}
+
+/* Large runs reused from the cache of freed ones: the same size, a split run, two merged runs.
+ * Secure mode: each comes back where its run was, with a guard right before and after it and
+ * none inside; without it, the same places with nothing in between and no fault after them. */
+static void test_large_reuse(void)
+{
+    static const char *const hows[] = {"exact-after",  "exact-before", "split-after",
+                                       "split-before", "merged-after", "merged-before"};
+    for (size_t i = 0; i < sizeof hows / sizeof hows[0]; i++) {
+        child_t c;
+        int same = 0;
+        size_t gap = 1;
+#if ARC_SECURE
+        run(&c, NULL, "reuse", hows[i]);
+        CHECKF(sscanf(c.out, "same %d gap %zu", &same, &gap) == 2 && same && gap > 0 &&
+                   strstr(c.out, "written") && !strstr(c.out, "survived") && died_of(&c, SIGSEGV),
+               "%s: status %#x, stdout %s", hows[i], c.status, c.out);
+        run(&c, "0", "reuse", hows[i]);
+#else
+        run(&c, NULL, "reuse", hows[i]);
+#endif
+        /* Before the first run may lie the window's start, unmapped: only `-after` survives. */
+        bool before = strstr(hows[i], "-before") != NULL;
+        CHECKF(sscanf(c.out, "same %d gap %zu", &same, &gap) == 2 && same && gap == 0 &&
+                   strstr(c.out, "written") &&
+                   (before || (strstr(c.out, "survived") && exited(&c, 0))),
+               "%s without secure mode: status %#x, stdout %s", hows[i], c.status, c.out);
+    }
+#if ARC_SECURE
+    /* A freed run waits with its guards closed, and they are open once trim gives it back. */
+    child_t c;
+    run(&c, NULL, "cached-guards", NULL);
+    CHECKF(exited(&c, 0) && strstr(c.out, "cached-before ---p") &&
+               strstr(c.out, "cached-after ---p") && strstr(c.out, "trimmed-before rw-p") &&
+               strstr(c.out, "trimmed-after rw-p"),
+           "status %#x, stdout %s", c.status, c.out);
+#endif
 }
 
 static void test_segment_guard(void)
@@ -775,6 +903,7 @@ int main(int argc, char **argv)
     (void)warn_line;
     test_warning();
     test_large_guard();
+    test_large_reuse();
     test_segment_guard();
     test_corrupt();
     test_order();
