@@ -59,12 +59,13 @@ static inline uint64_t *canary_word(void *p, size_t block)
     return (uint64_t *)((char *)p + block - ARC_CANARY_BYTES);
 }
 
-/* Two words at a word address (also the short blocks' checks and clears below). Slack bytes
+/* Two words at any address (also the short blocks' checks and clears below): the slack starts
+ * where the request ends, on any byte. Slack bytes
  * [s, end) are compared and written in these (the last one, at s, overlapping the one after it),
  * 8 to 15 in two words (one unaligned), fewer in the high bytes of the word before end: end is a
  * word boundary and that word lies in the block. */
 typedef uint64_t slack_vec_t
-    __attribute__((vector_size(2 * sizeof(uint64_t)), aligned(sizeof(uint64_t)), may_alias));
+    __attribute__((vector_size(2 * sizeof(uint64_t)), aligned(1), may_alias));
 #define SLACK_VEC_BYTES sizeof(slack_vec_t)
 #define WORD_BYTES      sizeof(uint64_t)
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "a word's high bytes are its last");
