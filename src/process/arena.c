@@ -561,23 +561,13 @@ void arc_large_free(void *p, arc_large_t *large)
     arc_dirty_cache_t *cache = large->cache;
     /* A sealed run waits in its guarded cache as it is, guards closed (not under memcheck,
      * which wants every run fresh). */
-    if (large->sealed && !large->fresh && !large->lost && !ARC_VG_RUNNING()) {
-        __atomic_store_n(&arc_arena.pagemap[page_index((uintptr_t)p)], ARC_MAP_FREED,
-                         __ATOMIC_RELEASE);
-        atomic_fetch_sub_explicit(&arc_arena.large_bytes, pages * ARC_PAGE_SIZE,
-                                  memory_order_relaxed);
-        atomic_fetch_sub_explicit(&arc_arena.large_count, 1, memory_order_relaxed);
-        arc_dirty_put(large->guarded, run, lead + pages + guard_pages, dirty_budget_pages());
-        huge_update(0);
-        large_desc_free(cache, large);
-        return;
-    }
-    /* The guards are made accessible again before their pages can go to anyone else: in one
-     * call over guards and run (the kernel's three mappings merge back into one), unless the
-     * run's range is not arcalloc's any more. */
-    if (guard_pages && !large->lost) {
+    bool keep_sealed = large->sealed && !large->fresh && !large->lost && !ARC_VG_RUNNING();
+    /* Otherwise the guards are made accessible again before their pages can go to anyone else:
+     * in one call over guards and run (the kernel's three mappings merge back into one), unless
+     * the run's range is not arcalloc's any more. */
+    if (guard_pages && !keep_sealed && !large->lost) {
         arc_os_protect((void *)run, (lead + pages + guard_pages) * ARC_PAGE_SIZE, true);
-    } else if (guard_pages) {
+    } else if (guard_pages && !keep_sealed) {
         arc_os_protect((void *)run, lead * ARC_PAGE_SIZE, true);
         arc_os_protect((char *)p + pages * ARC_PAGE_SIZE, guard_pages * ARC_PAGE_SIZE, true);
     }
@@ -593,7 +583,7 @@ void arc_large_free(void *p, arc_large_t *large)
     if (large->fresh && !large->lost)
         run_release_clean(run, lead + pages + guard_pages);
     else if (!large->lost)
-        arc_arena_pages_free(cache, run, lead + pages + guard_pages);
+        arc_arena_pages_free(keep_sealed ? large->guarded : cache, run, lead + pages + guard_pages);
     large_desc_free(cache, large);
 }
 

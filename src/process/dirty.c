@@ -72,10 +72,16 @@ static void release_push(release_list_t *l, uintptr_t addr, size_t pages)
     l->run[l->count++] = (arc_dirty_run_t){.addr = addr, .pages = pages};
 }
 
+/* How c's runs go back: its own function (a whole cache's), else the one set at start-up. */
+static arc_dirty_release_fn *release_of(const arc_dirty_cache_t *c)
+{
+    return c->release ? c->release : release_fn;
+}
+
 /* Without any cache lock: c's runs in l go back through c's release function. */
 static void release_all(const arc_dirty_cache_t *c, const release_list_t *l)
 {
-    arc_dirty_release_fn *release = c->release ? c->release : release_fn;
+    arc_dirty_release_fn *release = release_of(c);
     for (uint32_t i = 0; i < l->count; i++) {
         release(l->run[i].addr, l->run[i].pages);
         atomic_fetch_add_explicit(&released_pages, l->run[i].pages, memory_order_relaxed);
@@ -341,7 +347,7 @@ void arc_dirty_put_parts(arc_dirty_cache_t *c, uintptr_t addr, size_t pages, siz
                          size_t budget_pages)
 {
     if (decay_ns == 0) {
-        (c->release ? c->release : release_fn)(addr, pages);
+        release_of(c)(addr, pages);
         atomic_fetch_add_explicit(&released_pages, pages, memory_order_relaxed);
         atomic_fetch_add_explicit(&released_runs, 1, memory_order_relaxed);
         return;
