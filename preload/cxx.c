@@ -93,11 +93,11 @@ SHIM void *op_new_array_aligned_nothrow(size_t, size_t,
                                         const void *) __asm__("_ZnamSt11align_val_tRKSt9nothrow_t")
     ALIAS_OF("_ZnwmSt11align_val_tRKSt9nothrow_t");
 
-/* Every delete is arc_free: it finds the block's size and alignment itself, so the size,
- * alignment and nothrow arguments are not used (nor checked), except by a secure build, where a
- * sized delete goes through arc_free_sized: in secure mode a size that is not the block's
- * aborts ("sized free with the wrong size"). One definition per signature, since an alias must
- * keep its target's type. */
+/* A delete without a size is arc_free: it finds the block's size and alignment itself, so the
+ * alignment and nothrow arguments are not used. A sized delete goes through arc_free_sized (or
+ * arc_free_aligned_sized), which checks the size: one larger than the block aborts in every
+ * build, and in secure mode any size that is not the block's ("sized free with the wrong size").
+ * One definition per signature, since an alias must keep its target's type. */
 
 /* delete, delete[]. */
 SHIM void op_delete(void *) __asm__("_ZdlPv");
@@ -111,12 +111,7 @@ SHIM void op_delete_array(void *) __asm__("_ZdaPv") ALIAS_OF("_ZdlPv");
 SHIM void op_delete_sized(void *, size_t) __asm__("_ZdlPvm");
 SHIM void op_delete_sized(void *p, size_t size)
 {
-#if ARC_SECURE
     arc_free_sized(p, size);
-#else
-    (void)size;
-    arc_free(p);
-#endif
 }
 SHIM void op_delete_array_sized(void *, size_t) __asm__("_ZdaPvm") ALIAS_OF("_ZdlPvm");
 
@@ -144,13 +139,7 @@ SHIM void op_delete_array_nothrow(void *, const void *) __asm__("_ZdaPvRKSt9noth
 SHIM void op_delete_sized_aligned(void *, size_t, size_t) __asm__("_ZdlPvmSt11align_val_t");
 SHIM void op_delete_sized_aligned(void *p, size_t size, size_t align)
 {
-#if ARC_SECURE
     arc_free_aligned_sized(p, align, size);
-#else
-    (void)size;
-    (void)align;
-    arc_free(p);
-#endif
 }
 SHIM void op_delete_array_sized_aligned(void *, size_t, size_t) __asm__("_ZdaPvmSt11align_val_t")
     ALIAS_OF("_ZdlPvmSt11align_val_t");

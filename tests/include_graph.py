@@ -25,7 +25,7 @@ LAYERS = [
     ("layers", "src/layers", "bitmap pages ids tlsf buddy slab byte_ops result region_tree bits ilist"),
     ("base", "src/base", "os out unwind report options vg"),
     ("hooks", "src/hooks", "counters prof_hooks startup"),
-    ("memory", "src/process", "dirty arena"),
+    ("memory", "src/process", "dirty arena zero"),
     ("heap", "src/process", "heap span secure"),
     ("threads", "src/process", "thread"),
     ("api", "src/process", "api"),

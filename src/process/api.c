@@ -8,6 +8,7 @@
 #include "heap.h"
 #include "thread.h"
 #include "vg.h"
+#include "zero.h"
 
 static void *alloc_slow(size_t size, size_t align);
 static void *malloc_miss(arc_heap_t *h, size_t size);
@@ -183,13 +184,11 @@ static ARC_NOINLINE void free_slow(void *p, uintptr_t entry)
     if (entry == 0) {
         if (arc_bootstrap_contains(p))
             return;
-#if ARC_SECURE
         if (arc_zero_contains(p)) {
             arc_zero_free(p);
             errno = saved_errno;
             return;
         }
-#endif
         if (!arc_arena_contains(p))
             arc_report_bad_pointer(ARC_OP_FREE, ARC_BAD_FOREIGN, p);
         arc_arena_report_stray(p, ARC_OP_FREE);
@@ -226,10 +225,8 @@ static size_t usable_checked(const void *p, arc_op_t op)
     if (entry == 0) {
         if (arc_bootstrap_contains(p))
             return arc_bootstrap_size(p);
-#if ARC_SECURE
         if (arc_zero_contains(p))
             return 0;
-#endif
         if (!arc_arena_contains(p))
             arc_report_bad_pointer(op, ARC_BAD_FOREIGN, p);
         arc_arena_report_stray(p, op);
@@ -450,13 +447,25 @@ size_t arc_malloc_usable_size(const void *p)
     return usable;
 }
 
+/* Whether h's sized frees must give the block's exact size (secure mode), not only one that
+ * fits in it. */
+static bool checks_exact_size(const arc_heap_t *h)
+{
+#if ARC_SECURE
+    return h->secure;
+#else
+    (void)h;
+    return false;
+#endif
+}
+
 /* A sized free of a block allocated with alignment `align` (ARC_GRANULE: malloc's). */
 static void free_sized_with(void *p, size_t size, size_t align)
 {
     if (p) {
         size_t usable = usable_checked(p, ARC_OP_FREE);
         if (size > usable)
-            arc_report_misuse("free_sized with a size larger than the block", p);
+            arc_report_misuse("sized free with a size larger than the block", p);
 #if ARC_SECURE
         if (arc_arena_secure() && !size_fits(p, usable, size, align))
             arc_report_misuse("sized free with the wrong size", p);
@@ -467,8 +476,19 @@ static void free_sized_with(void *p, size_t size, size_t align)
     arc_free(p);
 }
 
+/* A sized free of a small block of the thread's own heap checks the size against the block's
+ * class on free's fast path; everything else (medium and large blocks, other heaps' blocks,
+ * secure mode's exact rule) goes through free_sized_with. */
 void arc_free_sized(void *p, size_t size)
 {
+    arc_segment_t *seg = (arc_segment_t *)arc_arena_segment(p);
+    if (arc_likely(seg != NULL && seg->heap == arc_tls_heap && !checks_exact_size(seg->heap))) {
+        arc_span_t *span = arc_span_of(seg, p);
+        if (arc_likely(span != NULL && size <= span->block_size)) {
+            arc_heap_free_in_span(seg->heap, seg, span, p);
+            return;
+        }
+    }
     free_sized_with(p, size, ARC_GRANULE);
 }
 
@@ -488,10 +508,8 @@ int arc_malloc_trim(size_t pad)
 
 bool arc_owns(const void *p)
 {
-#if ARC_SECURE
     if (p && arc_zero_contains(p))
         return true;
-#endif
     return p && (arc_arena_contains(p) || arc_bootstrap_contains(p));
 }
 

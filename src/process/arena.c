@@ -460,7 +460,9 @@ static void guarded_release(uintptr_t addr, size_t pages)
 
 void arc_arena_guarded_register(arc_dirty_cache_t *c)
 {
-    arc_dirty_register_whole(c, guarded_release);
+    /* A cached guarded run has a lead of one guard (arc_large_alloc caches no other layout):
+     * its body, where the mark goes, starts past it. */
+    arc_dirty_register_whole(c, guarded_release, arc_guard_pages() * ARC_PAGE_SIZE);
 }
 
 /* A cached guarded run for `total` pages (one guard, the body, one guard) from c, with both its

@@ -11,6 +11,7 @@
 
 #include "arcalloc.h"
 #include "os.h"
+#include "report.h"
 
 /* The purger never sleeps less than this between two sweeps, so runs that expire one after
  * another cost a wake-up per 10 ms at most. */
@@ -33,6 +34,9 @@ static arc_dirty_release_fn *release_fn;
 static uint64_t decay_ns = (uint64_t)ARC_DIRTY_DEFAULT_DECAY_MS * 1000 * 1000;
 static arc_dirty_thread_start_fn *thread_start;
 static bool thread_allowed;
+/* Whether runs are memory to mark (arc_dirty_setup), and the marks' per-process key. */
+static bool marks_on;
+static uint64_t mark_key;
 
 /* Registration is serialised by registry_lock; the list only grows at its head, and a cache's
  * next_all is written before it is published, so the purger walks it without the lock. */
@@ -89,6 +93,51 @@ static void release_all(const arc_dirty_cache_t *c, const release_list_t *l)
     atomic_fetch_add_explicit(&released_runs, l->count, memory_order_relaxed);
 }
 
+/* ---- marks: writes into a cached run ---------------------------------------------------------
+ * With marks on, every run of an ordinary cache starts with a mark, two words derived from its
+ * address and a per-process key, written when it enters the cache or a carve gives it a new
+ * start, and checked when a take hands the run out from its start. Nothing of arcalloc writes a
+ * cached run, so a changed mark is the program writing a block (a large block, or into a
+ * segment's first bytes) after its free: reported as "write after free detected" at the run's
+ * address, before the run is handed out again. One 16-byte store per put, one 16-byte load per
+ * take. A whole cache's runs start with an inaccessible lead guard: their mark sits past it
+ * (mark_offset), and only on runs put alone. */
+
+/* Mixing constant of the mark: 2^64 / golden ratio, odd (Knuth's multiplicative hash). */
+#define MARK_MUL ((uint64_t)0x9e3779b97f4a7c15)
+/* Shift folding the product's high bits into its low ones. */
+#define MARK_FOLD 29
+
+static uint64_t mark_of(uintptr_t addr)
+{
+    uint64_t x = ((uint64_t)addr ^ mark_key) * MARK_MUL;
+    return x ^ (x >> MARK_FOLD);
+}
+
+/* Marks run addr made of `parts` runs put; returns whether it did. A whole cache's merged runs
+ * may hold their inner guards anywhere: only a run put alone is marked there. */
+static bool mark_write(const arc_dirty_cache_t *c, uintptr_t addr, size_t parts)
+{
+    if (!marks_on || (c->whole && parts != 1))
+        return false;
+    uintptr_t at = addr + c->mark_offset;
+    uint64_t *w = (uint64_t *)at;
+    w[0] = mark_of(at);
+    w[1] = ~w[0];
+    return true;
+}
+
+/* Checks the mark of run addr, taken from its start, when it has one. */
+static void mark_check(const arc_dirty_cache_t *c, uintptr_t addr, bool marked)
+{
+    if (!marked)
+        return;
+    uintptr_t at = addr + c->mark_offset;
+    const uint64_t *w = (const uint64_t *)at;
+    if (w[0] != mark_of(at) || w[1] != ~mark_of(at))
+        arc_report_misuse("write after free detected", (void *)at);
+}
+
 /* ---- one cache's slots (its lock held) -------------------------------------------------- */
 
 static void slot_remove(arc_dirty_cache_t *c, uint32_t i)
@@ -133,14 +182,16 @@ static void slot_carve(arc_dirty_cache_t *c, uint32_t i, uintptr_t at, size_t pa
                     (arc_dirty_run_t){.addr = cut,
                                       .pages = (end - cut) / ARC_PAGE_SIZE,
                                       .freed_ns = r.freed_ns,
-                                      .parts = r.parts},
+                                      .parts = r.parts,
+                                      .marked = mark_write(c, cut, r.parts)},
                     rel);
     if (at > r.addr)
         slot_insert(c, i,
                     (arc_dirty_run_t){.addr = r.addr,
                                       .pages = (at - r.addr) / ARC_PAGE_SIZE,
                                       .freed_ns = r.freed_ns,
-                                      .parts = r.parts},
+                                      .parts = r.parts,
+                                      .marked = r.marked},
                     rel);
 }
 
@@ -191,10 +242,14 @@ static uintptr_t take_from(arc_dirty_cache_t *c, size_t pages, size_t align, boo
             best_at = at;
         }
     }
-    if (best != ARC_DIRTY_SLOTS)
+    bool marked = false;
+    if (best != ARC_DIRTY_SLOTS) {
+        marked = best_at == c->run[best].addr && c->run[best].marked;
         slot_carve(c, best, best_at, pages, &rel);
+    }
     pthread_mutex_unlock(&c->lock);
     release_all(c, &rel);
+    mark_check(c, best_at, marked);
     return best != ARC_DIRTY_SLOTS ? best_at : 0;
 }
 
@@ -224,13 +279,16 @@ static uintptr_t take_whole_from(arc_dirty_cache_t *c, size_t pages, size_t spar
             best = i;
     }
     uintptr_t addr = 0;
+    bool marked = false;
     if (best != ARC_DIRTY_SLOTS) {
         addr = c->run[best].addr;
         *got = c->run[best].pages;
         *parts = c->run[best].parts;
+        marked = c->run[best].marked;
         slot_remove(c, best);
     }
     pthread_mutex_unlock(&c->lock);
+    mark_check(c, addr, marked);
     return addr;
 }
 
@@ -282,11 +340,12 @@ bool arc_dirty_take_at(arc_dirty_cache_t *c, uintptr_t addr, size_t pages)
     if (c->whole || __atomic_load_n(&c->count, __ATOMIC_RELAXED) == 0)
         return false;
     release_list_t rel = {.count = 0};
-    bool found = false;
+    bool found = false, marked = false;
     pthread_mutex_lock(&c->lock);
     for (uint32_t i = 0; i < c->count; i++) {
         const arc_dirty_run_t *r = &c->run[i];
         if (r->addr <= addr && addr + pages * ARC_PAGE_SIZE <= run_end(r)) {
+            marked = addr == r->addr && r->marked;
             slot_carve(c, i, addr, pages, &rel);
             found = true;
             break;
@@ -294,6 +353,7 @@ bool arc_dirty_take_at(arc_dirty_cache_t *c, uintptr_t addr, size_t pages)
     }
     pthread_mutex_unlock(&c->lock);
     release_all(c, &rel);
+    mark_check(c, addr, marked);
     return found;
 }
 
@@ -353,6 +413,7 @@ void arc_dirty_put_parts(arc_dirty_cache_t *c, uintptr_t addr, size_t pages, siz
         return;
     }
     purger_start_once();
+    bool marked = mark_write(c, addr, parts); /* still the caller's: no lock needed */
     uint64_t now = arc_os_now_ns();
     budget_pages = budget_recent(budget_pages, now);
     release_list_t rel = {.count = 0};
@@ -360,10 +421,12 @@ void arc_dirty_put_parts(arc_dirty_cache_t *c, uintptr_t addr, size_t pages, siz
     while (c->count > 0 && expired(&c->run[0], now))
         slot_release_oldest(c, &rel);
     /* A run touching the new one joins it: one slot, and a later take can use both. */
-    arc_dirty_run_t r = {.addr = addr, .pages = pages, .freed_ns = now, .parts = parts};
+    arc_dirty_run_t r = {
+        .addr = addr, .pages = pages, .freed_ns = now, .parts = parts, .marked = marked};
     for (uint32_t i = 0; i < c->count;) {
         if (run_end(&c->run[i]) == r.addr) {
             r.addr = c->run[i].addr;
+            r.marked = c->run[i].marked;
             r.pages += c->run[i].pages;
             r.parts += c->run[i].parts;
         } else if (c->run[i].addr == run_end(&r)) {
@@ -547,8 +610,11 @@ static void purger_arm(void)
 /* ---- set-up, figures, fork ---------------------------------------------------------------- */
 
 void arc_dirty_setup(arc_dirty_release_fn *release, uint64_t decay,
-                     arc_dirty_thread_start_fn *start_thread)
+                     arc_dirty_thread_start_fn *start_thread, bool marks)
 {
+    marks_on = marks;
+    if (marks)
+        arc_os_random(&mark_key, sizeof mark_key);
     release_fn = release;
     decay_ns = decay;
     thread_start = start_thread;
@@ -565,10 +631,12 @@ void arc_dirty_register(arc_dirty_cache_t *c)
     pthread_mutex_unlock(&registry_lock);
 }
 
-void arc_dirty_register_whole(arc_dirty_cache_t *c, arc_dirty_release_fn *release)
+void arc_dirty_register_whole(arc_dirty_cache_t *c, arc_dirty_release_fn *release,
+                              size_t mark_offset)
 {
     c->whole = true;
     c->release = release;
+    c->mark_offset = mark_offset;
     arc_dirty_register(c);
 }
 

@@ -28,6 +28,7 @@ typedef struct arc_dirty_run {
     size_t pages;
     uint64_t freed_ns; /* when it was put (arc_os_now_ns): it decays from then */
     size_t parts;      /* whole caches: how many runs put make it (merged when they touched) */
+    bool marked;       /* its first bytes (past the cache's mark_offset) hold its mark */
 } arc_dirty_run_t;
 
 /* Gives [addr, addr + pages * ARC_PAGE_SIZE) back for good (decommits it and frees its pages).
@@ -40,6 +41,7 @@ typedef struct arc_dirty_cache {
      * part, is taken with the count of runs put that make it, and goes back through `release`. */
     bool whole;
     arc_dirty_release_fn *release; /* NULL: arc_dirty_setup's */
+    size_t mark_offset;            /* where a run's mark starts: 0, or a whole cache's lead guard */
     uint32_t count;
     size_t pages;                     /* sum of run[].pages */
     void *spare;                      /* the owner's recycled metadata blocks (arc_dirty_spare_*) */
@@ -53,10 +55,12 @@ typedef bool arc_dirty_thread_start_fn(void *(*fn)(void *), void *arg, size_t st
                                        const char *name);
 
 /* Start-up, once, before any cache is used: how runs go back, the decay time (0: nothing is
- * kept, every put releases at once) and how to start the purger thread (NULL: none; expired
- * runs then go back only when the allocator is used). */
+ * kept, every put releases at once), how to start the purger thread (NULL: none; expired runs
+ * then go back only when the allocator is used), and whether runs are memory the cache may mark
+ * (`marks`: the first 16 bytes of each cached run of an ordinary cache hold a mark, checked when
+ * a take hands the run out from its start; a changed mark is reported as a write after free). */
 void arc_dirty_setup(arc_dirty_release_fn *release, uint64_t decay_ns,
-                     arc_dirty_thread_start_fn *start_thread);
+                     arc_dirty_thread_start_fn *start_thread, bool marks);
 /* A zeroed cache joins the registry the purger walks. Caches are never unregistered. */
 void arc_dirty_register(arc_dirty_cache_t *c);
 /* The same for a cache of whole runs: runs put in it merge with runs they touch as in any cache,
@@ -64,8 +68,10 @@ void arc_dirty_register(arc_dirty_cache_t *c);
  * and a take says how many runs put make the run it returns, so that an owner who keeps state in
  * its runs (the arena: guard pages) knows whether that state is still the one it put. They go
  * back through `release`. Only arc_dirty_take_whole takes from such a cache, and it is never
- * shared with the other kind. */
-void arc_dirty_register_whole(arc_dirty_cache_t *c, arc_dirty_release_fn *release);
+ * shared with the other kind. A run put alone (parts 1) is marked `mark_offset` bytes in (past
+ * its lead guard: the first bytes its owner may write); merged runs keep the first one's mark. */
+void arc_dirty_register_whole(arc_dirty_cache_t *c, arc_dirty_release_fn *release,
+                              size_t mark_offset);
 
 /* A run of `pages` pages aligned to `align` bytes (a power of two, at least a page) carved from
  * the smallest cached run of c that holds it, else from a run other caches hold (the first of

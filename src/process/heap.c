@@ -8,6 +8,7 @@
 
 #include "os.h"
 #include "vg.h"
+#include "zero.h"
 
 _Static_assert(ARC_LARGE_THRESHOLD + ARC_HEAP_MAX_ALIGN <
                    ARC_SEGMENT_SIZE - sizeof(arc_segment_t) - ARC_GUARD_MAX_BYTES,
@@ -233,15 +234,20 @@ static void *block_alloc(arc_heap_t *h, size_t size, size_t align, size_t asked)
 
 void *arc_heap_block_alloc(arc_heap_t *h, size_t size, size_t align)
 {
+    /* A zero-size block of a thread heap is an inaccessible address (zero.c); a first-class
+     * heap's is an ordinary minimal block, so that arc_heap_destroy frees every block it gave. */
+    if (size == 0 && h->kind == ARC_HEAP_THREAD) {
+        void *p = arc_zero_alloc(align);
+        if (p)
+            return p;
+    }
 #if ARC_SECURE
-    /* Secure mode: a zero-size block is an inaccessible address; any other block gets room for
-     * its canary, and its bytes are checked or cleared and its canary written (secure.c). */
+    /* Secure mode: a block gets room for its canary, and its bytes are checked or cleared and
+     * its canary written (secure.c). */
     if (h->secure) {
         if (h->kind == ARC_HEAP_THREAD)
             arc_secure_scrub(h);
-        void *p = size == 0 ? arc_zero_alloc(align) : NULL;
-        if (p)
-            return p;
+        void *p;
         size_t need = size + ARC_CANARY_BYTES;
         if (align <= ARC_GRANULE && need <= ARC_SMALL_MAX &&
             h->class_of[(need + ARC_GRANULE - 1) / ARC_GRANULE]) {

@@ -508,11 +508,6 @@ void arc_secure_set_size(void *p, size_t block, size_t n);
 /* Once per secure heap, before its first block: picks the block checks' vector width for the
  * CPU (idempotent). */
 void arc_secure_setup(void);
-/* Zero-size blocks: a distinct address in a PROT_NONE region, NULL when the region is full (or
- * could not be made). align at most ARC_PAGE_SIZE. */
-void *arc_zero_alloc(size_t align);
-bool arc_zero_contains(const void *p);
-void arc_zero_free(const void *p); /* double free and bad pointers are reported */
 #endif
 
 /* The heap's cache of guarded large runs (arc_large_alloc), NULL when secure mode is off. */
@@ -528,6 +523,17 @@ static inline arc_dirty_cache_t *arc_heap_guarded(arc_heap_t *h)
 
 /* Fast path, owner thread: p belongs to seg, a segment of h. Everything rare (a block of the
  * byte allocator, a span to update, misuse) is one call away, so this stays a leaf. */
+/* A block of h's own segment seg whose span (arc_span_of, NULL for a medium block) is known. */
+static inline void arc_heap_free_in_span(arc_heap_t *h, arc_segment_t *seg, arc_span_t *span,
+                                         void *p)
+{
+    if (arc_likely(span != NULL && arc_live_take(seg, p))) {
+        arc_span_push(h, span, p);
+        return;
+    }
+    arc_heap_free_rare(h, seg, p);
+}
+
 static inline void arc_heap_free_own(arc_heap_t *h, arc_segment_t *seg, void *p)
 {
 #if ARC_SECURE
@@ -536,12 +542,7 @@ static inline void arc_heap_free_own(arc_heap_t *h, arc_segment_t *seg, void *p)
         return;
     }
 #endif
-    arc_span_t *span = arc_span_of(seg, p);
-    if (arc_likely(span != NULL && arc_live_take(seg, p))) {
-        arc_span_push(h, span, p);
-        return;
-    }
-    arc_heap_free_rare(h, seg, p);
+    arc_heap_free_in_span(h, seg, arc_span_of(seg, p), p);
 }
 
 #endif

@@ -1,6 +1,6 @@
 /* secure.c: secure mode's block checks (docs/security.md), compiled in -Dsecure=true builds only:
  * each small and medium block's canary and slack, zero on free and the zero check on reuse, the
- * quarantine of freed blocks, sized-free checks and the zero-size blocks' inaccessible region.
+ * quarantine of freed blocks and sized-free checks (zero-size blocks are zero.c's, in every build).
  * Called from the heap's and the API's paths when the heap's `secure` is set; never touches
  * another heap's state. */
 #include "heap.h"
@@ -478,95 +478,6 @@ bool arc_secure_size_fits(const arc_segment_t *seg, const void *p, size_t block,
         return false;
     size_t pages = (need + ARC_PAGE_SIZE - 1) / ARC_PAGE_SIZE * ARC_PAGE_SIZE;
     return block - need < 2 * (need + align) || block == pages;
-}
-
-/* ---- zero-size blocks -----------------------------------------------------------------------
- * malloc(0) returns a distinct address in a reserved PROT_NONE region: every read or write
- * through it faults, before and after its free. One bit per slot, set while the block is live,
- * taken and released with atomics (any thread frees any slot). When every slot is taken, the
- * caller falls back to an ordinary minimal block. */
-
-/* Slots of 16 bytes (malloc's alignment), 65536 of them: 1 MiB of address space, no memory,
- * and 8 KiB of bitmap. A program with more zero-size blocks live gets ordinary ones. */
-#define ZERO_SLOT  ((size_t)ARC_GRANULE)
-#define ZERO_SLOTS ((size_t)1 << 16)
-#define ZERO_BYTES (ZERO_SLOT * ZERO_SLOTS)
-#define ZERO_WORDS (ZERO_SLOTS / 64)
-_Static_assert(ZERO_BYTES % ARC_PAGE_SIZE == 0, "the region is whole pages");
-
-static _Atomic uint64_t zero_used[ZERO_WORDS];
-static _Atomic uintptr_t zero_base; /* 0 until made; 1 when it could not be */
-static _Atomic size_t zero_hint;    /* a word to start looking in */
-static pthread_mutex_t zero_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/* Marks zero_base as "could not be made". */
-#define ZERO_FAILED ((uintptr_t)1)
-
-static uintptr_t zero_region(void)
-{
-    uintptr_t base = atomic_load_explicit(&zero_base, memory_order_acquire);
-    if (base)
-        return base;
-    pthread_mutex_lock(&zero_lock);
-    base = atomic_load_explicit(&zero_base, memory_order_relaxed);
-    if (!base) {
-        size_t got = 0;
-        void *mem = arc_os_reserve(ZERO_BYTES, ZERO_BYTES, ARC_PAGE_SIZE, &got);
-        base = ZERO_FAILED;
-        if (mem && arc_os_protect(mem, ZERO_BYTES, false))
-            base = (uintptr_t)mem;
-        else if (mem)
-            arc_os_unmap(mem, got);
-        atomic_store_explicit(&zero_base, base, memory_order_release);
-    }
-    pthread_mutex_unlock(&zero_lock);
-    return base;
-}
-
-bool arc_zero_contains(const void *p)
-{
-    uintptr_t base = atomic_load_explicit(&zero_base, memory_order_relaxed);
-    return base > ZERO_FAILED && (uintptr_t)p - base < ZERO_BYTES;
-}
-
-/* Takes slot i if free. */
-static bool zero_take(size_t i)
-{
-    uint64_t bit = (uint64_t)1 << (i % 64);
-    return !(atomic_fetch_or_explicit(&zero_used[i / 64], bit, memory_order_relaxed) & bit);
-}
-
-void *arc_zero_alloc(size_t align)
-{
-    uintptr_t base = zero_region();
-    if (base == ZERO_FAILED || align > ARC_PAGE_SIZE)
-        return NULL;
-    size_t step = align > ZERO_SLOT ? align / ZERO_SLOT : 1;
-    size_t start = atomic_load_explicit(&zero_hint, memory_order_relaxed) % ZERO_WORDS;
-    for (size_t n = 0; n < ZERO_WORDS; n++) {
-        size_t w = (start + n) % ZERO_WORDS;
-        uint64_t used = atomic_load_explicit(&zero_used[w], memory_order_relaxed);
-        if (used == UINT64_MAX)
-            continue;
-        for (size_t i = w * 64; i < w * 64 + 64; i++) {
-            if (i % step || (used >> (i % 64)) & 1 || !zero_take(i))
-                continue;
-            atomic_store_explicit(&zero_hint, w, memory_order_relaxed);
-            return (void *)(base + i * ZERO_SLOT);
-        }
-    }
-    return NULL;
-}
-
-void arc_zero_free(const void *p)
-{
-    uintptr_t off = (uintptr_t)p - atomic_load_explicit(&zero_base, memory_order_relaxed);
-    if (off % ZERO_SLOT)
-        arc_report_bad_pointer(ARC_OP_FREE, ARC_BAD_FOREIGN, p);
-    size_t i = off / ZERO_SLOT;
-    uint64_t bit = (uint64_t)1 << (i % 64);
-    if (!(atomic_fetch_and_explicit(&zero_used[i / 64], ~bit, memory_order_relaxed) & bit))
-        arc_report_bad_pointer(ARC_OP_FREE, ARC_BAD_FREED, p);
 }
 
 #endif

@@ -54,9 +54,12 @@ void arc_span_classes_setup(arc_heap_t *h)
 #endif
     if (h->kind != ARC_HEAP_THREAD || ARC_VG_RUNNING())
         return;
+    /* Zero granules: class 0, whose current span never has a free block, so malloc(0) leaves
+     * the fast path with no test of its own and gets a zero-size block (zero.c) on the slow one. */
+    h->class_of[0] = 0;
     size_t c = 1;
-    for (size_t g = 0; g < ARC_SIZE_BINS; g++) {
-        while (arc_class_size[c] < (g ? g : 1) * ARC_GRANULE)
+    for (size_t g = 1; g < ARC_SIZE_BINS; g++) {
+        while (arc_class_size[c] < g * ARC_GRANULE)
             c++;
         h->class_of[g] = (uint8_t)c;
     }

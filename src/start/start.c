@@ -24,7 +24,7 @@ bool arc_process_start(void)
     if (!arc_arena_init())
         return false;
     arc_dirty_setup(arc_arena_run_release, (uint64_t)arc_option_int(ARC_OPT_DECAY) * NS_PER_MS,
-                    arc_option_int(ARC_OPT_PURGE_THREAD) ? arc_thread_start_internal : NULL);
+                    arc_option_int(ARC_OPT_PURGE_THREAD) ? arc_thread_start_internal : NULL, true);
     if (!arc_thread_setup(arc_options_backend()))
         return false;
     arc_stats_start();

@@ -137,8 +137,8 @@ static void record_whole_release(uintptr_t addr, size_t pages)
 static void check_whole(void)
 {
     static arc_dirty_cache_t c, other, plain;
-    arc_dirty_register_whole(&c, record_whole_release);
-    arc_dirty_register_whole(&other, record_whole_release);
+    arc_dirty_register_whole(&c, record_whole_release, 0);
+    arc_dirty_register_whole(&other, record_whole_release, 0);
     arc_dirty_register(&plain);
     size_t got = 0, parts = 0;
     CHECK(arc_dirty_take_whole(&c, 1, 0, &got, &parts) == 0); /* empty */
@@ -378,8 +378,9 @@ static void check_expiry_without_thread(void)
 int main(int argc, char **argv)
 {
     bool thread = argc < 2 || strcmp(argv[1], "nothread") != 0;
+    /* No marks: the runs here are numbers, not memory. */
     arc_dirty_setup(record_release, (uint64_t)DECAY_MS * NS_PER_MS,
-                    thread ? arc_os_thread_start : NULL);
+                    thread ? arc_os_thread_start : NULL, false);
     check_take_and_put();
     check_slots_and_budget();
     check_whole();

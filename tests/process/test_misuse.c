@@ -20,6 +20,8 @@
 void free_sized(void *ptr, size_t size);
 void free_aligned_sized(void *ptr, size_t align, size_t size);
 
+/* A large block (above the 128 KiB threshold: a page run of its own). */
+#define LARGE_BLOCK ((size_t)256 << 10)
 /* More 64-byte blocks than a few spans hold (a span holds 512 of them). */
 #define MISUSE_KEEP_BLOCKS 4096
 /* A child's exit status when it cannot start a thread, or name its address (the parent then
@@ -35,9 +37,15 @@ static int addr_fd = -1;    /* in a child: the pipe it names the misused address
 
 typedef struct {
     const char *name;
-    const char *expect; /* the error text: the whole line between "arcalloc: " and " at " */
+    /* the error text: the whole line between "arcalloc: " and " at "; NULL for a misuse the
+     * hardware stops (SIGSEGV, nothing written) */
+    const char *expect;
     void (*run)(void);
 } misuse_case_t;
+
+/* operator delete(void *, size_t), the sized C++ delete, by its Itanium-ABI name: arcalloc's
+ * (preload/cxx.c) is the one this program links. */
+void _ZdlPvm(void *ptr, size_t size);
 
 /* Called by each case just before its misuse: the parent learns which address the report must
  * name. */
@@ -183,6 +191,73 @@ static void free_sized_wrong(void)
     free_sized(sink, 100000);
 }
 
+/* A small block's sized free is checked on free's fast path. */
+static void free_sized_wrong_small(void)
+{
+    sink = malloc(48);
+    misused(sink);
+    free_sized(sink, 200);
+}
+
+/* new char[n] given back to the sized delete with four times n (another class, then pages). */
+static void cxx_delete_wrong_size(void)
+{
+    static const size_t sizes[] = {24, 3000};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        void *ok = malloc(sizes[i]);
+        _ZdlPvm(ok, sizes[i]); /* the right size passes */
+    }
+    sink = malloc(300);
+    misused(sink);
+    _ZdlPvm(sink, 1200);
+}
+
+/* A freed large block waits in its heap's cache of freed runs; a write into its first bytes is
+ * seen when the run is handed out again (here: the next block of its size, placed on it). */
+static void large_write_after_free(void)
+{
+    char *p = malloc(LARGE_BLOCK);
+    memset(p, 1, LARGE_BLOCK);
+    sink = p;
+    free(p);
+    misused(sink);
+    memset(sink, 0x3c, 64);
+    sink = malloc(LARGE_BLOCK);
+}
+
+/* Zero-size blocks are addresses no one may touch, before or after their free. */
+static void zero_size_double_free(void)
+{
+    sink = malloc(0);
+    misused(sink);
+    free(sink);
+    free(sink);
+}
+
+static void zero_size_between_slots(void)
+{
+    char *p = malloc(0);
+    sink = p + 8;
+    misused(sink);
+    free(sink);
+}
+
+static void zero_size_write(void)
+{
+    sink = malloc(0);
+    misused(sink);
+    *(volatile char *)sink = 1;
+}
+
+static void zero_size_read_after_free(void)
+{
+    char *p = malloc(0);
+    sink = p;
+    free(p);
+    misused(sink);
+    (void)*(volatile char *)sink;
+}
+
 static void realloc_stack(void)
 {
     int local = 0;
@@ -219,8 +294,17 @@ static const misuse_case_t cases[] = {
     {"realloc of an interior pointer", "realloc of a pointer into the middle of a block",
      realloc_interior},
     {"realloc of a stack address", "realloc of a pointer arcalloc never returned", realloc_stack},
-    {"free_sized with a wrong size", "free_sized with a size larger than the block",
+    {"free_sized with a wrong size", "sized free with a size larger than the block",
      free_sized_wrong},
+    {"free_sized with a wrong size, small block", "sized free with a size larger than the block",
+     free_sized_wrong_small},
+    {"sized C++ delete with a wrong size", "sized free with a size larger than the block",
+     cxx_delete_wrong_size},
+    {"write after free of a large block", "write after free detected", large_write_after_free},
+    {"double free of a zero-size block", DOUBLE_FREE, zero_size_double_free},
+    {"free between zero-size blocks", NEVER, zero_size_between_slots},
+    {"write through a zero-size block", NULL, zero_size_write},
+    {"read through a freed zero-size block", NULL, zero_size_read_after_free},
     {"free_aligned_sized with a wrong alignment",
      "free_aligned_sized with an alignment the block does not have", free_aligned_sized_wrong},
 };
@@ -282,6 +366,13 @@ static void run_case(const misuse_case_t *c)
     close(addr_pipe[0]);
     int status = 0;
     waitpid(pid, &status, 0);
+    if (!c->expect) {
+        CHECKF(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV && len == 0,
+               "%s: child did not fault in silence (status 0x%x, stderr \"%s\")", c->name, status,
+               out);
+        CHECKF(named, "%s: the child named no address", c->name);
+        return;
+    }
     int aborted = WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
     size_t first = first_line_checked(c->name, out);
     if (first > 0)
