@@ -86,7 +86,7 @@ static bool refuse_part_of_page(void)
 static _Atomic size_t count_reserve, count_map, count_unmap, count_decommit, bytes_decommitted,
     count_move, count_hugepage;
 
-static void *map_aligned(size_t size, size_t align, int extra_flags)
+static void *map_aligned(size_t size, size_t align, int prot)
 {
     /* Whole OS pages, so that the head and tail trimmed below are whole pages too. */
     size_t page = arc_os_page_size();
@@ -98,8 +98,7 @@ static void *map_aligned(size_t size, size_t align, int extra_flags)
     size_t span = size + align;
     if (span < size)
         return NULL;
-    char *raw = mmap(NULL, span, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | extra_flags, -1, 0);
+    char *raw = mmap(NULL, span, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (raw == MAP_FAILED)
         return NULL;
     uintptr_t start = ((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1);
@@ -111,12 +110,12 @@ static void *map_aligned(size_t size, size_t align, int extra_flags)
     return (void *)start;
 }
 
-void *arc_os_reserve(size_t size, size_t min_size, size_t align, size_t *got)
+static void *reserve_halving(size_t size, size_t min_size, size_t align, int prot, size_t *got)
 {
     for (; size >= min_size; size /= 2) {
         /* A halved reservation asks only its own size in alignment: the full alignment would
          * cost as much address space again, which a tight RLIMIT_AS does not have. */
-        void *p = map_aligned(size, align < size ? align : size, 0);
+        void *p = map_aligned(size, align < size ? align : size, prot);
         if (p) {
             atomic_fetch_add_explicit(&count_reserve, 1, memory_order_relaxed);
             *got = size;
@@ -125,6 +124,16 @@ void *arc_os_reserve(size_t size, size_t min_size, size_t align, size_t *got)
     }
     *got = 0;
     return NULL;
+}
+
+void *arc_os_reserve(size_t size, size_t min_size, size_t align, size_t *got)
+{
+    return reserve_halving(size, min_size, align, PROT_READ | PROT_WRITE, got);
+}
+
+void *arc_os_reserve_closed(size_t size, size_t min_size, size_t align, size_t *got)
+{
+    return reserve_halving(size, min_size, align, PROT_NONE, got);
 }
 
 void *arc_os_map(size_t size)

@@ -21,6 +21,12 @@ size_t arc_os_page_size(void);
  * (RLIMIT_AS, strict overcommit) the size is halved until `min_size`; *got receives what was
  * reserved. Returns NULL when even min_size fails. */
 void *arc_os_reserve(size_t size, size_t min_size, size_t align, size_t *got);
+/* The same, inaccessible (PROT_NONE) until arc_os_protect opens parts of it. Under strict
+ * overcommit (vm.overcommit_memory=2, where the kernel ignores MAP_NORESERVE) it is also cheaper:
+ * an inaccessible private mapping is not charged to the commit limit, so the full size is
+ * reserved at once and each part is charged when it is opened (arc_os_protect then fails when
+ * the limit is reached), where arc_os_reserve's readable mapping is charged whole. */
+void *arc_os_reserve_closed(size_t size, size_t min_size, size_t align, size_t *got);
 /* Fresh zero-filled memory for metadata, page-granular. NULL on failure. */
 void *arc_os_map(size_t size);
 void arc_os_unmap(void *addr, size_t size);
@@ -40,9 +46,9 @@ void arc_os_decommit(void *addr, size_t size);
  * replaced, `from` is left unmapped (a hole). False when refused (nothing changed then), and
  * without a system call when the ranges are not whole OS pages: the caller copies instead. */
 bool arc_os_move(void *from, void *to, size_t size);
-/* Maps fresh reserved memory (as arc_os_reserve) exactly at [addr, addr+size), only if nothing
- * is mapped there (MAP_FIXED_NOREPLACE: never over another mapping). Whole OS pages. False when
- * refused. */
+/* Maps fresh reserved memory, readable and writable (as arc_os_reserve), exactly at
+ * [addr, addr+size), only if nothing is mapped there (MAP_FIXED_NOREPLACE: never over another
+ * mapping). Whole OS pages. False when refused. */
 bool arc_os_map_at(void *addr, size_t size);
 
 /* The kernel's transparent huge pages (THP), read from sysfs at start-up: its mode (`enabled`:
@@ -59,13 +65,15 @@ typedef struct arc_os_thp {
 } arc_os_thp_t;
 void arc_os_thp_read(arc_os_thp_t *out);
 /* Asks the kernel to back [addr, addr+size) with huge pages where they fit (huge = true:
- * MADV_HUGEPAGE), or never to (MADV_NOHUGEPAGE). Page-aligned arguments; false when refused (a
+ * MADV_HUGEPAGE), or never to (MADV_NOHUGEPAGE). Page-aligned arguments; the range may hold
+ * inaccessible parts (the advice stays on them for when they are opened); false when refused (a
  * kernel without THP). */
 bool arc_os_hugepages(void *addr, size_t size, bool huge);
 
 /* Makes [addr, addr+size) inaccessible (accessible = false: PROT_NONE, a guard page) or readable
- * and writable again. Whole OS pages (arc_os_page_size); false when they are not, or when the
- * OS refuses (vm.max_map_count). */
+ * and writable (again, or for the first time in a reservation made closed). Whole OS pages
+ * (arc_os_page_size); false when they are not, or when the OS refuses (vm.max_map_count; under
+ * strict overcommit, the commit limit when opening). */
 bool arc_os_protect(void *addr, size_t size, bool accessible);
 /* True when the CPU runs 256-bit integer vector code (x86-64's AVX2, with the OS saving those
  * registers); false on other machines and compilers. */

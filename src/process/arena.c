@@ -1,9 +1,9 @@
-/* arena.c: reserves the process's address range, runs the page allocator over it, keeps the
- * page map, serves large page runs (with guards before and after each in secure mode, freed runs
- * kept dirty within a budget, moved by mremap), decides secure mode at start-up and when the range
- * gets transparent huge pages (freed runs then go back in whole huge pages where they can). Every
- * call here is a slow path under one mutex; it never touches a byte allocator and never calls
- * malloc. */
+/* arena.c: reserves the process's address range (inaccessible above the highest page handed
+ * out), runs the page allocator over it, keeps the page map, serves large page runs (with guards
+ * before and after each in secure mode, freed runs kept dirty within a budget, moved by mremap),
+ * decides secure mode at start-up and when the range gets transparent huge pages (freed runs then
+ * go back in whole huge pages where they can). Every call here is a slow path under one mutex; it
+ * never touches a byte allocator and never calls malloc. */
 #include "arena.h"
 
 #include <stdatomic.h>
@@ -142,6 +142,67 @@ static arc_huge_state_t huge_state(void)
     return (arc_huge_state_t)atomic_load_explicit(&arc_arena.huge, memory_order_relaxed);
 }
 
+/* ---- the accessible top ----------------------------------------------------------------------
+ * The window is reserved PROT_NONE and opened (readable and writable) from its start up to
+ * arc_arena.top, which rises with one mprotect of [old top, new top) when the page allocator
+ * hands out a run that ends above it. A linear overflow that runs off the highest segment or run
+ * then faults, as one past glibc's heap top or its mmap'd chunks does, instead of writing into
+ * reserved pages (tests/process/test_top.c). The page allocator fills the lowest free pages
+ * first, so the top follows the heap's high-water mark. It never comes down: runs given back
+ * below it stay open (decommitted, they cost nothing), so a release makes no extra call and the
+ * window stays two mappings (secure mode's guards and runs moved by mremap apart). Under strict
+ * overcommit (vm.overcommit_memory=2) the closed reservation is also cheaper than an open one:
+ * the kernel charges a private mapping only once it is writable, so the whole window is reserved
+ * and the heap is charged as the top rises (a refusal is then an ENOMEM of that allocation).
+ *
+ * How far a rise opens: to the run's end rounded up to the OS page (mprotect's unit: 4 KiB, or
+ * up to 64 KiB on arm64) while huge pages are not on (off, or `auto` below its threshold); to
+ * the next huge page boundary (TOP_GRAIN_HUGE) while they are. A huge page extent split between
+ * an open and a closed mapping cannot be backed by a huge page (the kernel wants the aligned
+ * extent inside one mapping), and the pages of it touched meanwhile stay 4 KiB pages after the
+ * top passes: an exact top would cost a growing heap every huge page. When `auto` turns huge
+ * pages on, the top is rounded up at once (huge_update), before the run that crossed the
+ * threshold is touched. */
+#define TOP_GRAIN_HUGE ARC_HUGE_PAGE_SIZE
+_Static_assert(WINDOW_ALIGN % TOP_GRAIN_HUGE == 0,
+               "rounding addresses up to the grain ends the top on a huge page extent's end");
+
+/* Caller holds the lock: opens the window up to `end` rounded up to the grain of the moment.
+ * False when the kernel refuses (vm.max_map_count; under strict overcommit the commit limit,
+ * since a closed mapping is charged only as it opens): nothing changed then. */
+static bool top_open_locked(uintptr_t end)
+{
+    size_t os_page = arc_os_page_size();
+    size_t grain =
+        huge_state() == ARC_HUGE_ACTIVE && TOP_GRAIN_HUGE > os_page ? TOP_GRAIN_HUGE : os_page;
+    uintptr_t limit = arc_arena.base + arc_arena.size;
+    uintptr_t top = (end + grain - 1) & ~(uintptr_t)(grain - 1);
+    if (top > limit)
+        top = limit;
+    if (top <= arc_arena.top)
+        return true;
+    if (!arc_os_protect((void *)arc_arena.top, top - arc_arena.top, true))
+        return false;
+    arc_arena.top = top;
+    return true;
+}
+
+/* Caller holds the lock and has just taken [addr, end) from the page allocator: false when the
+ * run cannot be opened (the caller gives it back). One comparison unless it ends above the top. */
+static bool top_cover_locked(uintptr_t end)
+{
+    return end <= arc_arena.top || top_open_locked(end);
+}
+
+/* Huge pages just went on: the top moves to the next huge page boundary. A refusal leaves it
+ * where it is (only that extent then goes without a huge page). */
+static void top_round_huge(void)
+{
+    arc_arena_lock();
+    top_open_locked(arc_arena.top);
+    arc_arena_unlock();
+}
+
 /* Bytes in heap segments and live large runs, plus `adding` not counted yet. */
 static size_t huge_in_use(size_t adding)
 {
@@ -171,6 +232,8 @@ static void huge_update(size_t adding)
                               memory_order_relaxed);
     }
     pthread_mutex_unlock(&huge_lock);
+    if (on) /* before the run that crossed the threshold is touched (the top, below) */
+        top_round_huge();
 }
 
 /* A mapping made anew inside the window (arc_large_move's refill) gets the window's advice. */
@@ -193,6 +256,10 @@ static void huge_match(void *addr, size_t size)
  * back again costs nothing but the call. */
 static void huge_widen(uintptr_t *lo, uintptr_t *hi)
 {
+    /* The pages claimed here are not opened when they lie above the top: they go back at once,
+     * madvise needs no access, and a widened end is a huge page boundary, so arc_os_decommit
+     * zeroes no part of a page above the top. Opening them would only let the next overflow run
+     * further. */
     uintptr_t head = *lo & ~(uintptr_t)(ARC_HUGE_PAGE_SIZE - 1);
     uintptr_t tail = (*hi + ARC_HUGE_PAGE_SIZE - 1) & ~(uintptr_t)(ARC_HUGE_PAGE_SIZE - 1);
     if (head == *lo && tail == *hi)
@@ -216,7 +283,8 @@ bool arc_arena_init(void)
     /* memcheck keeps state for every reserved byte: under valgrind the range is capped. */
     if (ARC_VG_RUNNING() && want > ARC_ARENA_VALGRIND_RESERVE)
         want = ARC_ARENA_VALGRIND_RESERVE;
-    void *window = arc_os_reserve(want, ARC_ARENA_MIN_RESERVE, WINDOW_ALIGN, &got);
+    /* Closed: opened as the page allocator hands it out (the top, above). */
+    void *window = arc_os_reserve_closed(want, ARC_ARENA_MIN_RESERVE, WINDOW_ALIGN, &got);
     if (!window)
         return false;
     /* One reservation holds the page map and, after it, the segment map. */
@@ -238,6 +306,7 @@ bool arc_arena_init(void)
     arc_arena.segmap = pagemap + page_map_bytes / sizeof(uintptr_t);
     arc_arena.pages = pages;
     arc_arena.size = got;
+    arc_arena.top = (uintptr_t)window;
     arc_arena.base = (uintptr_t)window; /* last: arc_arena_entry() trusts size once base is set */
     return true;
 }
@@ -269,6 +338,10 @@ static uintptr_t pages_alloc_locked(size_t pages, size_t align)
     uintptr_t addr = 0;
     if (arc_pages_alloc(arc_arena.pages, pages, align, &addr) != ARC_OK)
         return 0;
+    if (!top_cover_locked(addr + pages * ARC_PAGE_SIZE)) {
+        arc_pages_dealloc(arc_arena.pages, addr, pages);
+        return 0;
+    }
     peak_update_locked();
     return addr;
 }
@@ -278,6 +351,10 @@ static bool pages_alloc_at(uintptr_t addr, size_t pages)
 {
     arc_arena_lock();
     bool got = arc_pages_alloc_at(arc_arena.pages, addr, pages, ARC_PAGE_SIZE) == ARC_OK;
+    if (got && !top_cover_locked(addr + pages * ARC_PAGE_SIZE)) {
+        arc_pages_dealloc(arc_arena.pages, addr, pages);
+        got = false;
+    }
     if (got)
         peak_update_locked();
     arc_arena_unlock();

@@ -117,6 +117,7 @@ typedef enum arc_huge_state {
 typedef struct arc_arena {
     uintptr_t base;     /* window start; 0 until initialised */
     size_t size;        /* window bytes (address_space, or less if the OS refused) */
+    uintptr_t top;      /* PROT_NONE from here up (arena.c); only raised, under the lock */
     uintptr_t *pagemap; /* one entry per page: large runs (ARC_MAP_LARGE) */
     uintptr_t *segmap;  /* one entry per ARC_SEGMENT_SIZE: the heap segment filling it, or 0 */
     arc_pages_t *pages;
