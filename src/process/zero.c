@@ -37,12 +37,8 @@ static uintptr_t zero_region(void)
     base = atomic_load_explicit(&zero_base, memory_order_relaxed);
     if (!base) {
         size_t got = 0;
-        void *mem = arc_os_reserve(ZERO_BYTES, ZERO_BYTES, ARC_PAGE_SIZE, &got);
-        base = ZERO_FAILED;
-        if (mem && arc_os_protect(mem, ZERO_BYTES, false))
-            base = (uintptr_t)mem;
-        else if (mem)
-            arc_os_unmap(mem, got);
+        void *mem = arc_os_reserve_closed(ZERO_BYTES, ZERO_BYTES, ARC_PAGE_SIZE, &got);
+        base = mem ? (uintptr_t)mem : ZERO_FAILED;
         atomic_store_explicit(&zero_base, base, memory_order_release);
     }
     pthread_mutex_unlock(&zero_lock);
