@@ -460,7 +460,7 @@ static bool checks_exact_size(const arc_heap_t *h)
 }
 
 /* A sized free of a block allocated with alignment `align` (ARC_GRANULE: malloc's). */
-static void free_sized_with(void *p, size_t size, size_t align)
+static ARC_NOINLINE void free_sized_with(void *p, size_t size, size_t align)
 {
     if (p) {
         size_t usable = usable_checked(p, ARC_OP_FREE);
