@@ -333,16 +333,25 @@ static void peak_update_locked(void)
         arc_arena.peak_pages = used;
 }
 
+/* Caller holds the lock and has just taken [addr, addr + pages pages) from the page allocator:
+ * opens it up to the top and counts the peak; false (the pages given back) when it cannot be
+ * opened. */
+static bool claimed_locked(uintptr_t addr, size_t pages)
+{
+    if (!top_cover_locked(addr + pages * ARC_PAGE_SIZE)) {
+        arc_pages_dealloc(arc_arena.pages, addr, pages);
+        return false;
+    }
+    peak_update_locked();
+    return true;
+}
+
 static uintptr_t pages_alloc_locked(size_t pages, size_t align)
 {
     uintptr_t addr = 0;
-    if (arc_pages_alloc(arc_arena.pages, pages, align, &addr) != ARC_OK)
+    if (arc_pages_alloc(arc_arena.pages, pages, align, &addr) != ARC_OK ||
+        !claimed_locked(addr, pages))
         return 0;
-    if (!top_cover_locked(addr + pages * ARC_PAGE_SIZE)) {
-        arc_pages_dealloc(arc_arena.pages, addr, pages);
-        return 0;
-    }
-    peak_update_locked();
     return addr;
 }
 
@@ -350,13 +359,8 @@ static uintptr_t pages_alloc_locked(size_t pages, size_t align)
 static bool pages_alloc_at(uintptr_t addr, size_t pages)
 {
     arc_arena_lock();
-    bool got = arc_pages_alloc_at(arc_arena.pages, addr, pages, ARC_PAGE_SIZE) == ARC_OK;
-    if (got && !top_cover_locked(addr + pages * ARC_PAGE_SIZE)) {
-        arc_pages_dealloc(arc_arena.pages, addr, pages);
-        got = false;
-    }
-    if (got)
-        peak_update_locked();
+    bool got = arc_pages_alloc_at(arc_arena.pages, addr, pages, ARC_PAGE_SIZE) == ARC_OK &&
+               claimed_locked(addr, pages);
     arc_arena_unlock();
     return got;
 }
