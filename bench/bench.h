@@ -171,6 +171,65 @@ static inline void bench_slot_release(const char *name, bench_slot_t *s, unsigne
     (*ops)++;
 }
 
+/* Puts p, a fresh block of `size` bytes, in slot s with tag t, fills it with the tag's pattern
+ * and counts its allocation in *ops. */
+static inline void bench_slot_put(bench_slot_t *s, void *p, size_t size, uint64_t t,
+                                  unsigned long long *ops)
+{
+    s->p = p;
+    s->size = size;
+    s->tag = t;
+    (*ops)++;
+    bench_fill(p, size, t);
+}
+
+/* A table of n empty slots (calloc: the table is the workload's own, not a measured block). */
+static inline bench_slot_t *bench_slots_new(const char *name, size_t n)
+{
+    bench_slot_t *slots = calloc(n, sizeof *slots);
+    if (!slots)
+        bench_fail(name, "cannot allocate a table of %zu slots", n);
+    return slots;
+}
+
+/* Checks and frees every block left in the n slots, counting the frees in *ops, then the table. */
+static inline void bench_slots_free(const char *name, bench_slot_t *slots, size_t n,
+                                    unsigned long long *ops)
+{
+    for (size_t i = 0; i < n; i++)
+        if (slots[i].p)
+            bench_slot_release(name, &slots[i], ops);
+    free(slots);
+}
+
+/* The slot-table churn shared by single-thread workloads: `steps` times, a random slot's block
+ * (if any) is checked and freed and, unless the step is one of the 1 in `skip_one_in` that leave
+ * the slot empty (0: none do), a block of min..max bytes from alloc(name, size, r) takes its
+ * place, r being the step's random word; the blocks left are checked and freed at the end.
+ * Returns the allocation and free calls made. */
+typedef void *(*bench_alloc_fn)(const char *name, size_t size, uint64_t r);
+static inline unsigned long long bench_slot_churn(const char *name, size_t nslots, size_t steps,
+                                                  size_t min, size_t max, unsigned skip_one_in,
+                                                  bench_alloc_fn alloc)
+{
+    bench_rng_t rng = bench_rng(1);
+    unsigned long long ops = 0;
+    bench_slot_t *slots = bench_slots_new(name, nslots);
+    for (size_t step = 0; step < steps; step++) {
+        uint64_t r = bench_rand(&rng);
+        bench_slot_t *s = &slots[r % nslots];
+        if (s->p)
+            bench_slot_release(name, s, &ops);
+        if (skip_one_in && (r >> 32) % skip_one_in == 0)
+            continue;
+        size_t size = bench_range(&rng, min, max);
+        uint64_t tag = bench_rand(&rng);
+        bench_slot_put(s, alloc(name, size, r), size, tag, &ops);
+    }
+    bench_slots_free(name, slots, nslots, &ops);
+    return ops;
+}
+
 /* ---- memory --------------------------------------------------------------------------------- */
 
 /* Resident set now, in KiB, from /proc/self/statm (second field, in pages); -1 if unreadable. */

@@ -20,33 +20,18 @@
 
 static const char *const name = "churn";
 
+static void *churn_block(const char *who, size_t size, uint64_t r)
+{
+    (void)r;
+    return bench_malloc(who, size);
+}
+
 int main(int argc, char **argv)
 {
     double scale = bench_scale(name, argc, argv);
     size_t steps = bench_scaled(CHURN_STEPS, scale, CHURN_MIN_STEPS);
-    bench_rng_t rng = bench_rng(1);
-    unsigned long long ops = 0;
-    bench_slot_t *slots = calloc(CHURN_SLOTS, sizeof *slots);
-    if (!slots)
-        bench_fail(name, "cannot allocate the slot table");
-
-    for (size_t step = 0; step < steps; step++) {
-        uint64_t r = bench_rand(&rng);
-        bench_slot_t *s = &slots[r % CHURN_SLOTS];
-        if (s->p)
-            bench_slot_release(name, s, &ops);
-        if ((r >> 32) % CHURN_SKIP_ONE_IN == 0)
-            continue;
-        s->size = bench_range(&rng, CHURN_MIN_SIZE, CHURN_MAX_SIZE);
-        s->tag = bench_rand(&rng);
-        s->p = bench_malloc(name, s->size);
-        ops++;
-        bench_fill(s->p, s->size, s->tag);
-    }
-    for (size_t i = 0; i < CHURN_SLOTS; i++)
-        if (slots[i].p)
-            bench_slot_release(name, &slots[i], &ops);
-    free(slots);
+    unsigned long long ops = bench_slot_churn(name, CHURN_SLOTS, steps, CHURN_MIN_SIZE,
+                                              CHURN_MAX_SIZE, CHURN_SKIP_ONE_IN, churn_block);
     printf("%s ops=%llu\n", name, ops);
     return 0;
 }

@@ -42,9 +42,7 @@ static void *worker(void *arg)
 {
     worker_t *w = arg;
     bench_rng_t rng = bench_rng(300 + w->id);
-    bench_slot_t *slots = calloc(SCALING_SLOTS, sizeof *slots);
-    if (!slots)
-        bench_fail(name, "cannot allocate thread %u's slot table", w->id);
+    bench_slot_t *slots = bench_slots_new(name, SCALING_SLOTS);
     unsigned long long ops = 0;
     for (size_t step = 0; step < w->steps; step++) {
         bench_slot_t *s = &slots[bench_rand(&rng) % SCALING_SLOTS];
@@ -59,10 +57,7 @@ static void *worker(void *arg)
         s->size = SCALING_CHECKED;
         bench_fill(s->p, s->size, s->tag);
     }
-    for (size_t i = 0; i < SCALING_SLOTS; i++)
-        if (slots[i].p)
-            bench_slot_release(name, &slots[i], &ops);
-    free(slots);
+    bench_slots_free(name, slots, SCALING_SLOTS, &ops);
     w->ops = ops;
     return NULL;
 }

@@ -207,7 +207,7 @@ struct arc_stats {
     uint64_t requested_bytes;       /* bytes asked for (malloc, calloc, realloc, aligned) */
     uint64_t allocated_bytes;       /* bytes of the blocks handed out */
     uint64_t freed_bytes;           /* bytes of the blocks given back */
-    uint64_t medium_allocs;         /* heap blocks above 1 KiB (or aligned above 16) handed out */
+    uint64_t medium_allocs;         /* byte-allocator blocks (above 1 KiB, or no class aligns) */
     uint64_t medium_frees;          /* ... given back */
     uint64_t large_allocs;          /* page runs (above 128 KiB or aligned above 4 KiB) */
     uint64_t large_frees;           /* ... freed */

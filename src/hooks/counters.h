@@ -19,7 +19,7 @@
     X(requested_bytes, "bytes asked for by malloc, calloc, realloc and the aligned calls")         \
     X(allocated_bytes, "bytes of the blocks handed out (usable sizes)")                            \
     X(freed_bytes, "bytes of the blocks given back")                                               \
-    X(medium_allocs, "heap blocks above the small sizes (1 KiB) or aligned above 16")              \
+    X(medium_allocs, "heap blocks above 1 KiB, or aligned more than any size class gives")         \
     X(medium_frees, "heap blocks above the small sizes given back")                                \
     X(large_allocs, "page runs allocated (blocks above 128 KiB or aligned above 4 KiB)")           \
     X(large_frees, "page runs freed")                                                              \

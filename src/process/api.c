@@ -374,22 +374,52 @@ void *arc_reallocarray(void *p, size_t count, size_t size)
     return arc_realloc(p, total);
 }
 
+/* An aligned request's fast path: a block of a class whose blocks all have the alignment
+ * (arc_heap_class_aligned), popped as malloc pops, or taken on the class's slow path as
+ * malloc's miss takes it; NULL when no class serves the request (or secure mode's canary needs
+ * the slow path). */
+static inline void *aligned_small(size_t align, size_t size)
+{
+    arc_heap_t *h = arc_tls_heap;
+#if ARC_SECURE
+    if (h != NULL && h->secure)
+        return NULL;
+#endif
+    size_t cls = h != NULL ? arc_heap_class_aligned(h, size, align) : 0;
+    if (cls == 0)
+        return NULL;
+    arc_span_t *span = h->current[cls];
+    void *p = span->free;
+    p = p != NULL ? arc_span_take(h, span, p, size) : arc_heap_class_slow(h, cls, size);
+    return p != NULL ? arc_prof_on_alloc(h, p, size) : NULL;
+}
+
+/* An aligned request no span served: malloc's when malloc's alignment does, else the slow path
+ * (the byte allocator, a page run above ARC_HEAP_MAX_ALIGN, or ENOMEM). */
+static void *aligned_rest(size_t align, size_t size)
+{
+    return align <= ARC_GRANULE ? arc_malloc(size) : alloc_slow(size, align);
+}
+
 static void *aligned_impl(size_t align, size_t size)
 {
-    if (align <= ARC_GRANULE)
-        return arc_malloc(size);
-    return alloc_slow(size, align);
+    void *p = align > ARC_GRANULE ? aligned_small(align, size) : NULL;
+    return p != NULL ? p : aligned_rest(align, size);
 }
 
 int arc_posix_memalign(void **out, size_t align, size_t size)
 {
     if (!is_pow2(align) || align < sizeof(void *))
         return EINVAL;
-    int saved_errno = errno;
-    void *p = aligned_impl(align, size);
-    errno = saved_errno;
-    if (!p)
-        return ENOMEM;
+    /* errno stays as it was: the span's block touches no errno; a slow path may. */
+    void *p = align > ARC_GRANULE ? aligned_small(align, size) : NULL;
+    if (p == NULL) {
+        int saved_errno = errno;
+        p = aligned_rest(align, size);
+        errno = saved_errno;
+        if (!p)
+            return ENOMEM;
+    }
     *out = p;
     return 0;
 }

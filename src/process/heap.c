@@ -249,9 +249,9 @@ void *arc_heap_block_alloc(arc_heap_t *h, size_t size, size_t align)
             arc_secure_scrub(h);
         void *p;
         size_t need = size + ARC_CANARY_BYTES;
-        if (align <= ARC_GRANULE && need <= ARC_SMALL_MAX &&
-            h->class_of[(need + ARC_GRANULE - 1) / ARC_GRANULE]) {
-            p = arc_heap_small_slow(h, need);
+        size_t cls = arc_heap_class_aligned(h, need, align);
+        if (cls) {
+            p = arc_heap_class_slow(h, cls, need);
             if (p)
                 arc_secure_prepare(h, p, size, arc_span_of(arc_segment_of(p), p)->block_size, true);
             return p;
@@ -272,9 +272,9 @@ void *arc_heap_block_alloc(arc_heap_t *h, size_t size, size_t align)
 
 static void *block_alloc(arc_heap_t *h, size_t size, size_t align, size_t asked)
 {
-    if (align <= ARC_GRANULE && size <= ARC_SMALL_MAX &&
-        h->class_of[(size + ARC_GRANULE - 1) / ARC_GRANULE])
-        return arc_heap_small_slow(h, size);
+    size_t cls = arc_heap_class_aligned(h, size, align);
+    if (cls)
+        return arc_heap_class_slow(h, cls, size);
     if (atomic_load_explicit(&h->remote, memory_order_relaxed))
         arc_heap_drain(h);
     size_t want = size ? size : 1; /* malloc(0) and memalign(a, 0) get a real block */
@@ -297,12 +297,11 @@ static void *block_alloc(arc_heap_t *h, size_t size, size_t align, size_t asked)
 }
 
 /* malloc's miss on a thread heap: blocks other threads freed first, then the class's spans. */
-void *arc_heap_small_slow(arc_heap_t *h, size_t size)
+void *arc_heap_class_slow(arc_heap_t *h, size_t cls, size_t size)
 {
     arc_heap_outbox_flush(h);
     if (atomic_load_explicit(&h->remote, memory_order_relaxed))
         arc_heap_drain(h);
-    size_t cls = h->class_of[(size + ARC_GRANULE - 1) / ARC_GRANULE];
     void *p = cls ? arc_span_alloc(h, cls, size) : arc_heap_block_alloc(h, size, ARC_GRANULE);
     ARC_STAT_CHECKPOINT(h);
     return p;

@@ -201,6 +201,25 @@ struct arc_heap {
 /* Size of each class in bytes (span.c). */
 extern const uint16_t arc_class_size[ARC_CLASSES];
 
+/* The class of a request of `size` bytes aligned to `align` (a power of two), or 0 when a span
+ * cannot serve it (the byte allocator does). A span starts on a page and cuts blocks of its
+ * class size one after another, so every block of a class whose size is a multiple of `align`
+ * is aligned: aligned_alloc(64, 200) takes a 256-byte block. With this class table the class of
+ * the size rounded up to `align` is always such a multiple (every class above 128 B is a
+ * multiple of 32, above 256 B of 64, and so on); the loop guards a table without that. */
+static inline size_t arc_heap_class_aligned(const arc_heap_t *h, size_t size, size_t align)
+{
+    if (align > ARC_SMALL_MAX || size > ARC_SMALL_MAX)
+        return 0;
+    size_t rounded = (size + align - 1) & ~(align - 1);
+    if (rounded > ARC_SMALL_MAX)
+        return 0;
+    size_t cls = h->class_of[(rounded + ARC_GRANULE - 1) / ARC_GRANULE];
+    while (cls != 0 && (arc_class_size[cls] & (align - 1)) != 0)
+        cls = cls + 1 < ARC_CLASSES ? cls + 1 : 0;
+    return cls;
+}
+
 /* Creation and teardown (heap.c). The backend state follows the struct in the same metadata. */
 arc_heap_t *arc_heap_make(const arc_byte_ops_t *ops, arc_heap_kind_t kind);
 void arc_heap_release_all(arc_heap_t *h); /* empties a shared heap: every block and segment */
@@ -208,7 +227,9 @@ void arc_heap_release_all(arc_heap_t *h); /* empties a shared heap: every block 
 void *arc_heap_block_alloc(arc_heap_t *h, size_t size, size_t align);
 void arc_heap_free_medium(arc_heap_t *h, arc_segment_t *seg, void *p);
 void arc_heap_free_rare(arc_heap_t *h, arc_segment_t *seg, void *p); /* free_own's rest */
-void *arc_heap_small_slow(arc_heap_t *h, size_t size); /* malloc's miss: size <= SMALL_MAX */
+/* A small request of class cls (arc_heap_class_aligned; 0: the byte allocator) on a slow path:
+ * malloc's miss, or an aligned request whose span had no free block. */
+void *arc_heap_class_slow(arc_heap_t *h, size_t cls, size_t size);
 void arc_heap_free_to_owner(arc_heap_t *owner, void *p);
 /* A block of another heap freed by the thread of `self` (NULL: a thread without a heap). */
 void arc_heap_free_foreign(arc_heap_t *self, arc_heap_t *owner, void *p);
@@ -409,6 +430,12 @@ static inline void *arc_span_take(arc_heap_t *h, arc_span_t *span, void *p, size
     ARC_STAT_ADD(h, allocated_bytes, span->block_size);
     (void)size;
     return p;
+}
+
+/* malloc's miss (size <= ARC_SMALL_MAX): the slow path of size's class. */
+static inline void *arc_heap_small_slow(arc_heap_t *h, size_t size)
+{
+    return arc_heap_class_slow(h, h->class_of[(size + ARC_GRANULE - 1) / ARC_GRANULE], size);
 }
 
 /* Fast path, owner thread: a free block of size's class, or NULL. */

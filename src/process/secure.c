@@ -460,13 +460,12 @@ bool arc_secure_size_fits(const arc_segment_t *seg, const void *p, size_t block,
     const arc_heap_t *h = seg->heap;
     size_t need = size + ARC_CANARY_BYTES;
     if (span) {
-        /* Small: the class a malloc of `size` would have taken, or the roomier one a realloc to
-         * `size` takes when it moves a growing block (api.c's headroom). */
+        /* Small: the class a malloc (or an aligned call) of `size` would have taken, or the
+         * roomier one a realloc to `size` takes when it moves a growing block (api.c's
+         * headroom). */
         size_t roomy = need + size / ARC_REALLOC_HEADROOM_DIV;
-        return (need <= ARC_SMALL_MAX &&
-                h->class_of[(need + ARC_GRANULE - 1) / ARC_GRANULE] == span->cls) ||
-               (roomy <= ARC_SMALL_MAX &&
-                h->class_of[(roomy + ARC_GRANULE - 1) / ARC_GRANULE] == span->cls);
+        return arc_heap_class_aligned(h, need, align) == span->cls ||
+               arc_heap_class_aligned(h, roomy, ARC_GRANULE) == span->cls;
     }
     /* Medium: a backend rounds a request up by less than twice the request and its alignment
      * (buddy's powers of two and slab's classes for aligned requests are the coarsest, a
