@@ -31,6 +31,10 @@
     X(spans_released, "spans given back to the byte allocator when their last block was freed")    \
     X(heap_reuses, "times a heap was taken over by a new thread or a new arc_heap_new")
 
+/* Slots of the per-class counters: at least the heap's size classes (heap.h checks), one per
+ * class index, so a counter is one indexed add. */
+#define ARC_STATS_CLASS_SLOTS 32
+
 /* A heap publishes its change of live bytes to the process-wide sum (for peak_live_bytes) on a
  * slow path once the change reaches this: rare shared writes, and a bound on the peak's error
  * (docs/stats.md). 64 KiB: a few hundred slow paths of typical sizes between publications. */
@@ -40,7 +44,9 @@ typedef struct arc_heap_stats {
 #define ARC_STATS_FIELD(name, help) uint64_t name;
     ARC_HEAP_COUNTERS(ARC_STATS_FIELD)
 #undef ARC_STATS_FIELD
-    uint64_t bin_allocs[ARC_SIZE_BINS], bin_frees[ARC_SIZE_BINS];
+    /* Small blocks handed out and given back, by size class (the span's class index, so the
+     * fast paths count with the byte they already hold; the report maps classes to sizes). */
+    uint64_t class_allocs[ARC_STATS_CLASS_SLOTS], class_frees[ARC_STATS_CLASS_SLOTS];
     int64_t live_published; /* allocated - freed as last added to the process sum */
 } arc_heap_stats_t;
 
@@ -60,15 +66,15 @@ void arc_stats_orphan_large(size_t requested, size_t allocated, size_t freed, in
                             int frees);
 
 #if ARC_STATS
-#define ARC_STAT_ADD(h, field, n) ((h)->stats.field += (uint64_t)(n))
-#define ARC_STAT_BIN(h, array, b) ((h)->stats.array[(b)]++)
+#define ARC_STAT_ADD(h, field, n)   ((h)->stats.field += (uint64_t)(n))
+#define ARC_STAT_CLASS(h, array, b) ((h)->stats.array[(b)]++)
 /* Slow paths: publish when the change is large enough; _PUBLISH: always (large blocks). */
 #define ARC_STAT_CHECKPOINT(h)           arc_stats_checkpoint(&(h)->stats)
 #define ARC_STAT_PUBLISH(h)              arc_stats_publish(&(h)->stats)
 #define ARC_STAT_ORPHAN(r, a, f, na, nf) arc_stats_orphan_large((r), (a), (f), (na), (nf))
 #else
 #define ARC_STAT_ADD(h, field, n)        ((void)(h))
-#define ARC_STAT_BIN(h, array, b)        ((void)(h))
+#define ARC_STAT_CLASS(h, array, b)      ((void)(h))
 #define ARC_STAT_CHECKPOINT(h)           ((void)(h))
 #define ARC_STAT_PUBLISH(h)              ((void)(h))
 #define ARC_STAT_ORPHAN(r, a, f, na, nf) ((void)0)

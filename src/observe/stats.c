@@ -60,9 +60,10 @@ static void heap_gather(arc_heap_t *h, void *arg)
 #define STATS_SUM(name, help) s->name += f.counters.name;
     ARC_HEAP_COUNTERS(STATS_SUM)
 #undef STATS_SUM
-    for (size_t b = 1; b < ARC_SIZE_BINS; b++) {
-        s->size_classes[b].allocs += f.counters.bin_allocs[b];
-        s->size_classes[b].frees += f.counters.bin_frees[b];
+    for (size_t c = 1; c < ARC_CLASSES; c++) {
+        size_t b = arc_class_size[c] / ARC_GRANULE; /* the report's bins are 16-byte sizes */
+        s->size_classes[b].allocs += f.counters.class_allocs[c];
+        s->size_classes[b].frees += f.counters.class_frees[c];
     }
 #endif
     s->byte_total_bytes += f.byte_total;

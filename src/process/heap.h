@@ -58,6 +58,7 @@ _Static_assert(ARC_SPAN_SIZE <= UINT32_MAX, "block offsets in a span fit 32 bits
 /* Size classes: 16-byte steps to 128 B, then four per doubling to 1 KiB (at most 25 % of a
  * block is rounding). Class 0 is "no class": the request goes to the byte allocator. */
 #define ARC_CLASSES 21u
+_Static_assert(ARC_CLASSES <= ARC_STATS_CLASS_SLOTS, "a counter slot for every size class");
 /* Bytes a span's free list grows by when its never-used tail is cut (span.c): one page at a
  * time, so a span's memory is touched as it is used. */
 #define ARC_SPAN_EXTEND_BYTES ((size_t)ARC_PAGE_SIZE)
@@ -425,7 +426,7 @@ static inline void *arc_span_take(arc_heap_t *h, arc_span_t *span, void *p, size
 #endif
     span->used++;
     arc_live_set(arc_segment_of(p), p);
-    ARC_STAT_BIN(h, bin_allocs, span->block_size / ARC_GRANULE);
+    ARC_STAT_CLASS(h, class_allocs, span->cls);
     ARC_STAT_ADD(h, requested_bytes, size);
     ARC_STAT_ADD(h, allocated_bytes, span->block_size);
     (void)size;
@@ -485,7 +486,7 @@ static inline void *arc_prof_on_alloc(arc_heap_t *h, void *p, size_t size)
 /* Puts p, whose live bit is clear, back on its span's free list. */
 static inline void arc_span_push(arc_heap_t *h, arc_span_t *span, void *p)
 {
-    ARC_STAT_BIN(h, bin_frees, span->block_size / ARC_GRANULE);
+    ARC_STAT_CLASS(h, class_frees, span->cls);
     ARC_STAT_ADD(h, freed_bytes, span->block_size);
     arc_link_store(h, p, span->free);
     span->free = p;
