@@ -654,6 +654,11 @@ _Noreturn void arc_heap_bad_free(arc_heap_t *h, arc_segment_t *seg, const void *
     uintptr_t guard = (uintptr_t)seg + ARC_SEGMENT_SIZE - segment_guard_pages() * ARC_PAGE_SIZE;
     if ((uintptr_t)p < body || (uintptr_t)p >= guard) /* the header, or the guard page */
         arc_report_bad_pointer(op, ARC_BAD_FOREIGN, p);
+    /* A block start of a span that its tail has not cut yet was never handed out. */
+    const arc_span_t *span = arc_span_of(seg, p);
+    if (span != NULL && (const char *)p >= span->bump &&
+        ((uintptr_t)p - (uintptr_t)span->start) % span->block_size == 0)
+        arc_report_bad_pointer(op, ARC_BAD_FOREIGN, p);
     /* The nearest live block start before p: if p falls inside it, p is an interior pointer. */
     for (uintptr_t q = ((uintptr_t)p & ~(ARC_GRANULE - 1)); q >= body; q -= ARC_GRANULE) {
         if (q != (uintptr_t)p && arc_live_test(seg, (void *)q)) {

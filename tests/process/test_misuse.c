@@ -66,6 +66,39 @@ static void double_free_small(void)
     free(keep);
 }
 
+/* Blocks of the 896-byte class, which nothing else in this program uses: the first malloc of it
+ * takes a fresh span, and the blocks after its first are free, cut from the span's tail (the
+ * next few) or not cut yet (further on). 880 bytes take that class in both modes (secure mode
+ * adds its 8-byte canary). */
+#define MISUSE_CLASS_REQUEST 880
+#define MISUSE_CLASS_BLOCK   896
+#define MISUSE_UNCUT_BLOCKS  16
+
+static void free_never_handed_out(void)
+{
+    char *p = malloc(MISUSE_CLASS_REQUEST);
+    sink = p + MISUSE_CLASS_BLOCK;
+    misused(sink);
+    free(sink);
+}
+
+static void free_past_cut_tail(void)
+{
+    char *p = malloc(MISUSE_CLASS_REQUEST);
+    sink = p + MISUSE_CLASS_BLOCK * MISUSE_UNCUT_BLOCKS;
+    misused(sink);
+    free(sink);
+}
+
+/* A block of a class whose blocks have the alignment (aligned requests share malloc's spans). */
+static void double_free_aligned(void)
+{
+    sink = aligned_alloc(64, 192);
+    misused(sink);
+    free(sink);
+    free(sink);
+}
+
 static void double_free_medium(void)
 {
     sink = malloc(10000);
@@ -282,6 +315,9 @@ static void free_aligned_sized_wrong(void)
 static const misuse_case_t cases[] = {
     {"double free, small block", DOUBLE_FREE, double_free_small},
     {"double free, medium block", DOUBLE_FREE, double_free_medium},
+    {"double free, aligned small block", DOUBLE_FREE, double_free_aligned},
+    {"free of a free block never handed out", DOUBLE_FREE, free_never_handed_out},
+    {"free of a block its span has not cut", NEVER, free_past_cut_tail},
     {"double free, large block", DOUBLE_FREE, double_free_large},
     {"double free by a thread without a heap", DOUBLE_FREE, double_free_remote},
     {"double free by another thread with a heap", DOUBLE_FREE, double_free_outbox},
