@@ -535,7 +535,9 @@ size_t arc_heap_cached(const arc_heap_t *h, size_t counts[ARC_SIZE_BINS])
             const arc_span_t *span = &seg->spans[__builtin_ctz(slots)];
             size_t size = __atomic_load_n(&span->block_size, __ATOMIC_RELAXED);
             size_t used = __atomic_load_n(&span->used, __ATOMIC_RELAXED) & ARC_SPAN_COUNT;
-            size_t capacity = size ? ARC_SPAN_SIZE / size : 0;
+            size_t span_bytes = (size_t)(__atomic_load_n(&span->end, __ATOMIC_RELAXED) -
+                                         __atomic_load_n(&span->start, __ATOMIC_RELAXED));
+            size_t capacity = size ? span_bytes / size : 0;
             if (size / ARC_GRANULE >= ARC_SIZE_BINS || used > capacity)
                 continue;
             if (counts)

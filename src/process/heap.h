@@ -50,6 +50,13 @@
 #define ARC_SMALL_MAX  ((size_t)1024)
 #define ARC_SPAN_SIZE  ((size_t)32 << 10)
 #define ARC_SPAN_PAGES (ARC_SPAN_SIZE / ARC_PAGE_SIZE)
+/* A span asks its byte allocator for this many bytes less than ARC_SPAN_SIZE: TLSF puts an
+ * 8-byte head word before each block (tlsf.c), so a request of 32 KiB - 8 has a stride of exactly
+ * 32 KiB and the next page-aligned span starts right after it. A request of a full 32 KiB would
+ * push the next span a page further on, leaving a 4 KiB gap (and a page faulted in for its
+ * header) after every span. Buddy and slab round the request up to 32 KiB; the span's blocks
+ * fill whatever the byte allocator gave, up to ARC_SPAN_SIZE. */
+#define ARC_SPAN_HEAD_ROOM ((size_t)8)
 /* Span descriptors a segment holds (slot 0 means "no span"): a 1 MiB segment fits at most 31
  * spans after its header. */
 #define ARC_SPAN_SLOTS 32u

@@ -118,10 +118,13 @@ static size_t span_first_page(const arc_segment_t *seg, const arc_span_t *span)
 
 static arc_span_t *span_new(arc_heap_t *h, size_t cls)
 {
-    char *mem = arc_heap_backend_alloc(h, ARC_SPAN_SIZE, ARC_PAGE_SIZE);
+    char *mem = arc_heap_backend_alloc(h, ARC_SPAN_SIZE - ARC_SPAN_HEAD_ROOM, ARC_PAGE_SIZE);
     if (!mem)
         return NULL;
     arc_segment_t *seg = arc_segment_of(mem);
+    size_t bytes = h->ops->usable_size_in(h->backend, arc_segment_body(seg), mem);
+    if (bytes > ARC_SPAN_SIZE)
+        bytes = ARC_SPAN_SIZE;
     uint32_t free_slots = ~seg->span_slots;
     if (free_slots == 0) { /* cannot happen: ARC_SPAN_SLOTS covers a segment */
         arc_heap_backend_free(h, seg, mem);
@@ -132,7 +135,7 @@ static arc_span_t *span_new(arc_heap_t *h, size_t cls)
     size_t size = arc_class_size[cls];
     *span = (arc_span_t){.start = mem,
                          .bump = mem,
-                         .end = mem + ARC_SPAN_SIZE / size * size,
+                         .end = mem + bytes / size * size,
                          .block_size = (uint32_t)size,
                          .cls = (uint8_t)cls};
     seg->span_slots |= (uint32_t)1 << slot;
