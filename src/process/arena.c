@@ -210,8 +210,25 @@ static size_t huge_in_use(size_t adding)
            atomic_load_explicit(&arc_arena.large_bytes, memory_order_relaxed) + adding;
 }
 
+/* What `auto` weighs before it switches huge pages off, `in_use` counting the `adding` bytes of
+ * a run being taken. A run taken while no more than that is in use is a small heap growing
+ * again: off at once, before it is touched. A run given back (adding 0) counts the runs the dirty
+ * caches keep too: a big block freed beside a small heap waits in a cache for its reuse, and a
+ * program that frees and takes back such a block would switch them off and on at every cycle
+ * (two madvise calls over the whole window); they go off once the caches gave their runs back
+ * (decay), from the release of the last one (arc_arena_run_release). */
+static size_t huge_off_weight(size_t in_use, size_t adding)
+{
+    if (adding || in_use > ARC_HUGE_AUTO_OFF_BYTES)
+        return in_use;
+    arc_dirty_figures_t dirty;
+    arc_dirty_figures(&dirty);
+    return in_use + dirty.cached_pages * ARC_PAGE_SIZE;
+}
+
 /* `auto`: switches huge pages on when the bytes in use (with `adding` bytes just handed out)
- * reach ARC_HUGE_AUTO_BYTES, off when they fall to ARC_HUGE_AUTO_OFF_BYTES. Two relaxed loads
+ * reach ARC_HUGE_AUTO_BYTES, off when they fall to ARC_HUGE_AUTO_OFF_BYTES (with the cached runs
+ * when a run goes back: huge_off_weight). Two relaxed loads
  * when nothing changes; called without the arena lock (it makes a system call). */
 static void huge_update(size_t adding)
 {
@@ -219,13 +236,15 @@ static void huge_update(size_t adding)
     if (state == ARC_HUGE_NONE || !arc_arena.huge_auto)
         return;
     size_t in_use = huge_in_use(adding);
-    if (state == ARC_HUGE_ACTIVE ? in_use > ARC_HUGE_AUTO_OFF_BYTES : in_use < ARC_HUGE_AUTO_BYTES)
+    if (state == ARC_HUGE_ACTIVE ? huge_off_weight(in_use, adding) > ARC_HUGE_AUTO_OFF_BYTES
+                                 : in_use < ARC_HUGE_AUTO_BYTES)
         return;
     pthread_mutex_lock(&huge_lock);
     state = huge_state();
     in_use = huge_in_use(adding);
     bool on = state == ARC_HUGE_WAITING && in_use >= ARC_HUGE_AUTO_BYTES;
-    bool off = state == ARC_HUGE_ACTIVE && in_use <= ARC_HUGE_AUTO_OFF_BYTES;
+    bool off =
+        state == ARC_HUGE_ACTIVE && huge_off_weight(in_use, adding) <= ARC_HUGE_AUTO_OFF_BYTES;
     if (on || off) {
         arc_os_hugepages((void *)arc_arena.base, arc_arena.size, on);
         atomic_store_explicit(&arc_arena.huge, on ? ARC_HUGE_ACTIVE : ARC_HUGE_WAITING,
@@ -380,16 +399,42 @@ _Static_assert(DIRTY_FLOOR_BYTES % ARC_PAGE_SIZE == 0, "the floor is whole pages
  * cache's ARC_DIRTY_SLOTS, each try one lock of the page allocator. */
 #define GROW_CACHED_TRIES 4u
 
+/* Decommits [addr, addr + pages pages) and, wherever huge pages may back it, the free pages
+ * sharing its huge pages (huge_widen), which it claims: the range it claimed, *lo to *hi. */
+static void decommit_widened(uintptr_t addr, size_t pages, uintptr_t *lo, uintptr_t *hi)
+{
+    *lo = addr;
+    *hi = addr + pages * ARC_PAGE_SIZE;
+    if (huge_state() != ARC_HUGE_NONE) /* huge pages may back the run even when off again */
+        huge_widen(lo, hi);
+    arc_os_decommit((void *)*lo, *hi - *lo);
+}
+
 /* A run is decommitted before its pages are free: once free, another thread may take and write
  * them. With huge pages on, it goes back with the free pages around it up to whole huge pages. */
 void arc_arena_run_release(uintptr_t addr, size_t pages)
 {
-    uintptr_t lo = addr, hi = addr + pages * ARC_PAGE_SIZE;
-    if (huge_state() != ARC_HUGE_NONE) /* huge pages may back the run even when off again */
-        huge_widen(&lo, &hi);
-    arc_os_decommit((void *)lo, hi - lo);
+    uintptr_t lo, hi;
+    decommit_widened(addr, pages, &lo, &hi);
     arc_arena_lock();
     arc_pages_dealloc(arc_arena.pages, lo, (hi - lo) / ARC_PAGE_SIZE);
+    arc_arena_unlock();
+    huge_update(0); /* a cache's last run gone: huge pages may go off (huge_off_weight) */
+}
+
+/* The free pages beside the run go back with it: a huge page that held the run and free pages
+ * would otherwise keep those free pages resident, as zeros, once the run's part is gone. */
+void arc_arena_run_decommit(uintptr_t addr, size_t pages)
+{
+    uintptr_t lo, hi, end = addr + pages * ARC_PAGE_SIZE;
+    decommit_widened(addr, pages, &lo, &hi);
+    if (lo == addr && hi == end)
+        return;
+    arc_arena_lock();
+    if (lo < addr)
+        arc_pages_dealloc(arc_arena.pages, lo, (addr - lo) / ARC_PAGE_SIZE);
+    if (end < hi)
+        arc_pages_dealloc(arc_arena.pages, end, (hi - end) / ARC_PAGE_SIZE);
     arc_arena_unlock();
 }
 

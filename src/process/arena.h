@@ -100,10 +100,12 @@ _Static_assert(ARC_HUGE_PAGE_SIZE % ARC_SEGMENT_SIZE == 0,
  * 14 247 and 1.1 s at 16 MiB). */
 #define ARC_HUGE_AUTO_BYTES ((size_t)4 << 20)
 /* ... and given up again (MADV_NOHUGEPAGE: new faults get 4 KiB pages) when no more than one
- * segment's worth is in use: the program freed its big heap, and what it allocates next is a
- * small heap again (tests/test_rss.c: after freeing 1 GiB, the next segment in a huge page kept
- * RSS 0.7 MiB above its start). Far below the threshold, so a heap hovering near either does not
- * switch back and forth. */
+ * segment's worth is in use and kept in the dirty caches: the program freed its big heap, the
+ * caches gave it back, and what it allocates next is a small heap again (tests/test_rss.c: after
+ * freeing 1 GiB, the next segment in a huge page kept RSS 0.7 MiB above its start). Far below
+ * the threshold, so a heap hovering near either does not switch back and forth; and a big block
+ * freed and taken again beside a small heap waits in a cache meanwhile, so it does not switch
+ * them at every cycle (tests/process/test_hugepages.c, `reuse`). */
 #define ARC_HUGE_AUTO_OFF_BYTES ARC_SEGMENT_SIZE
 _Static_assert(ARC_HUGE_AUTO_OFF_BYTES < ARC_HUGE_AUTO_BYTES, "off below on");
 
@@ -156,6 +158,9 @@ void arc_arena_pages_free(arc_dirty_cache_t *cache, uintptr_t addr, size_t pages
 /* Gives the run [addr, addr + pages pages) back for good: decommitted, then free in the page
  * allocator. The dirty caches' release function (dirty.h). */
 void arc_arena_run_release(uintptr_t addr, size_t pages);
+/* The run [addr, addr + pages pages), the caller's, loses its pages (decommitted): they read as
+ * zero and fault in again as they are touched. For a cached run the caller wants clean. */
+void arc_arena_run_decommit(uintptr_t addr, size_t pages);
 /* Gives back every cached run of every cache (malloc_trim); true when there was any. */
 bool arc_arena_purge(void);
 /* A heap segment of ARC_SEGMENT_SIZE bytes at seg enters (or leaves) the segment map, and the

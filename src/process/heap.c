@@ -113,22 +113,28 @@ static void empty_give_back(arc_heap_t *h, bool all)
     }
     if (h->nsegments == 0) {
         h->peak_segments = 0;
-        /* A heap emptied after a big phase starts small again: its next segment takes fresh
-         * pages, which fault in as used, rather than a cached segment the phase left resident
-         * whole (it would stay so for as long as a few blocks live in it:
-         * tests/process/test_rss.c). */
+        /* A heap emptied after a big phase starts small again: its next segment starts clean,
+         * its pages faulting in as used, rather than resident whole as the phase left it (it
+         * would stay so for as long as a few blocks live in it: tests/process/test_rss.c). */
         h->grow_fresh |= emptied;
     }
 }
 
 static bool heap_grow(arc_heap_t *h)
 {
-    bool dirty = false;
-    uintptr_t addr = arc_arena_pages_alloc(h->grow_fresh ? NULL : &h->cache, ARC_SEGMENT_PAGES,
-                                           ARC_SEGMENT_SIZE, &dirty);
+    bool dirty = false, clean = h->grow_fresh;
     h->grow_fresh = false;
+    uintptr_t addr = arc_arena_pages_alloc(&h->cache, ARC_SEGMENT_PAGES, ARC_SEGMENT_SIZE, &dirty);
     if (!addr)
         return false;
+    /* A clean start takes a cached segment too, and gives its pages back first: a fresh one
+     * would leave the cached one resident until it decays, and a heap that fills and empties
+     * over and over (a thread per batch of work) would add a segment to its cache each time
+     * (tests/process/test_rss.c, cycles). */
+    if (dirty && clean) {
+        arc_arena_run_decommit(addr, ARC_SEGMENT_PAGES);
+        dirty = false;
+    }
     arc_segment_t *seg = (arc_segment_t *)addr;
     /* The header's maps must read as zero; the byte allocator sets up the body itself. */
     if (dirty)

@@ -9,6 +9,13 @@
  *   off    (ARCALLOC_HUGEPAGES=0) the 64 MiB of `big`: none back them in any mode.
  *   on     (ARCALLOC_HUGEPAGES=1) the 2 MiB of `small`: huge pages back them at once where the
  *          kernel allows them (0 where its mode is never).
+ *   reuse  (auto, ARCALLOC_DECAY=100ms) a small heap and a 16 MiB block freed and taken again
+ *          REUSE_ROUNDS times: the block turns huge pages on and they stay on through every
+ *          round, the freed block waiting in a cache (the window's mapping keeps its `hg` flag
+ *          in /proc/self/smaps); once the cache has given it back they go off (`nh`), so the
+ *          small heap grows in 4 KiB pages again. Where huge pages are never asked for (THP
+ *          mode never, ARCALLOC_HUGEPAGES=0) the flag is never `hg`. Secure mode asks for them
+ *          the same way (its guard pages then keep them from forming).
  *
  * Secure mode (a -Dsecure=true build, unless ARCALLOC_SECURE=0) puts a PROT_NONE guard page at
  * the end of every segment and large run, which splits every 2 MiB extent: there no case expects
@@ -22,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "arcalloc_config.h"
 #include "check.h"
@@ -104,6 +112,75 @@ static long range_huge_kib(uintptr_t lo, uintptr_t hi)
     return kib;
 }
 
+/* The VmFlags of the mapping holding p (/proc/self/smaps): 'h' when it has `hg` (MADV_HUGEPAGE),
+ * 'n' when `nh` (MADV_NOHUGEPAGE), '-' when neither, '?' when the file or the mapping is missing.
+ */
+static char huge_flag(const void *p)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    char line[512], flag = '?';
+    bool inside = false;
+    if (!f)
+        return flag;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long start, end;
+        if (sscanf(line, "%lx-%lx ", &start, &end) == 2 && strchr(line, '-') < strchr(line, ' '))
+            inside = start <= (uintptr_t)p && (uintptr_t)p < end;
+        else if (inside && strncmp(line, "VmFlags:", 8) == 0) {
+            flag = strstr(line, " hg") ? 'h' : strstr(line, " nh") ? 'n' : '-';
+            break;
+        }
+    }
+    fclose(f);
+    return flag;
+}
+
+/* `reuse`: see the top. The block is the size that turned huge pages off again at every free
+ * before the caches' runs counted (two madvise calls over the whole window a round). */
+#define REUSE_ROUNDS 32
+#define REUSE_BYTES  ((size_t)16 * MIB)
+#define REUSE_TOUCH  ((size_t)64 * KIB)
+#define REUSE_SETTLE_MS                                                                            \
+    5000 /* the decay is 100 ms: the purger gives the block back well before                       \
+          */
+#define REUSE_POLL_MS 50
+
+static void reuse(bool want)
+{
+    char *small = malloc(64);
+    CHECK(small != NULL);
+    int kept_on = 0;
+    for (int round = 0; round < REUSE_ROUNDS; round++) {
+        char *volatile big = malloc(REUSE_BYTES);
+        CHECK(big != NULL);
+        if (!big)
+            break;
+        memset(big, round, REUSE_TOUCH);
+        free(big);
+        kept_on += huge_flag(small) == 'h';
+    }
+    char after = huge_flag(small);
+    int waited = 0;
+    for (; after == 'h' && waited < REUSE_SETTLE_MS; waited += REUSE_POLL_MS) {
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = REUSE_POLL_MS * 1000000L};
+        nanosleep(&ts, NULL);
+        after = huge_flag(small);
+    }
+    printf("reuse: huge pages on after %d of %d frees of a %zu MiB block; flag '%c' after %d ms "
+           "idle\n",
+           kept_on, REUSE_ROUNDS, REUSE_BYTES / MIB, after, waited);
+    CHECK(after != '?');
+    if (want) {
+        CHECKF(kept_on == REUSE_ROUNDS, "huge pages went off at %d of %d frees",
+               REUSE_ROUNDS - kept_on, REUSE_ROUNDS);
+        CHECKF(after == 'n', "huge pages still on %d ms after the block went back (flag '%c')",
+               waited, after);
+    } else {
+        CHECKF(kept_on == 0 && after != 'h', "huge pages asked for where none may be");
+    }
+    free(small);
+}
+
 /* A chain of small blocks: each holds the next pointer, then bytes of its own pattern. */
 typedef struct block {
     struct block *next;
@@ -169,9 +246,17 @@ int main(int argc, char **argv)
     bool want =
         (strcmp(which, "big") == 0 || strcmp(which, "on") == 0) && mode != THP_NEVER && !guarded;
     if (strcmp(which, "big") && strcmp(which, "small") && strcmp(which, "off") &&
-        strcmp(which, "on")) {
-        fprintf(stderr, "usage: test_hugepages big|small|off|on\n");
+        strcmp(which, "on") && strcmp(which, "reuse")) {
+        fprintf(stderr, "usage: test_hugepages big|small|off|on|reuse\n");
         return 2;
+    }
+    if (strcmp(which, "reuse") == 0) {
+        const char *setting = getenv("ARCALLOC_HUGEPAGES");
+        bool asked = mode != THP_NEVER && !(setting && strcmp(setting, "0") == 0);
+        printf("case reuse, THP mode %s: expecting huge pages %s\n", mode_name,
+               asked ? "asked for through the rounds, not after" : "never asked for");
+        reuse(asked);
+        return check_done();
     }
     printf("case %s, THP mode %s%s: expecting %s\n", which, mode_name,
            guarded ? ", secure mode's guard pages" : "",
