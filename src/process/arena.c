@@ -206,7 +206,14 @@ static void top_round_huge(void)
 /* Bytes in heap segments and live large runs, plus `adding` not counted yet. */
 static size_t huge_in_use(size_t adding)
 {
-    return atomic_load_explicit(&arc_arena.segment_bytes, memory_order_relaxed) +
+    /* A heap's only segment does not count: with 4 KiB pages it is resident only where used, and
+     * 64 threads that each keep a few dozen KiB in their one segment would otherwise pass the
+     * threshold and have every segment resident whole, 2 MiB a pair (64 such threads: 67 MB of
+     * RSS with huge pages, 12 MB without). Read before segment_bytes, so a segment moving between
+     * the two figures meanwhile is counted rather than missed. */
+    size_t only = atomic_load_explicit(&arc_arena.only_segment_bytes, memory_order_relaxed);
+    size_t segments = atomic_load_explicit(&arc_arena.segment_bytes, memory_order_relaxed);
+    return (segments > only ? segments - only : 0) +
            atomic_load_explicit(&arc_arena.large_bytes, memory_order_relaxed) + adding;
 }
 
@@ -513,18 +520,24 @@ void arc_arena_pages_free(arc_dirty_cache_t *cache, uintptr_t addr, size_t pages
     huge_update(0); /* the caller no longer counts them in use */
 }
 
-void arc_arena_segment_add(uintptr_t seg)
+void arc_arena_segment_add(uintptr_t seg, bool only)
 {
     __atomic_store_n(&arc_arena.segmap[(seg - arc_arena.base) / ARC_SEGMENT_SIZE], seg,
                      __ATOMIC_RELEASE);
     atomic_fetch_add_explicit(&arc_arena.segment_bytes, ARC_SEGMENT_SIZE, memory_order_relaxed);
+    if (only)
+        atomic_fetch_add_explicit(&arc_arena.only_segment_bytes, ARC_SEGMENT_SIZE,
+                                  memory_order_relaxed);
 }
 
-void arc_arena_segment_remove(uintptr_t seg)
+void arc_arena_segment_remove(uintptr_t seg, bool only)
 {
     __atomic_store_n(&arc_arena.segmap[(seg - arc_arena.base) / ARC_SEGMENT_SIZE], 0,
                      __ATOMIC_RELEASE);
     atomic_fetch_sub_explicit(&arc_arena.segment_bytes, ARC_SEGMENT_SIZE, memory_order_relaxed);
+    if (only)
+        atomic_fetch_sub_explicit(&arc_arena.only_segment_bytes, ARC_SEGMENT_SIZE,
+                                  memory_order_relaxed);
 }
 
 static size_t page_index(uintptr_t addr)

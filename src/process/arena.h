@@ -89,23 +89,26 @@ static inline size_t arc_guard_pages(void)
 #define ARC_HUGE_PAGE_SIZE ((size_t)2 << 20)
 _Static_assert(ARC_HUGE_PAGE_SIZE % ARC_SEGMENT_SIZE == 0,
                "a huge page holds whole segments, so a segment never straddles two");
-/* ARCALLOC_HUGEPAGES=auto: huge pages are asked for once this many bytes are in use in heap
- * segments and large runs. A huge page makes its whole 2 MiB resident on the first touch, where
- * 4 KiB pages fault in only what is touched: a hello world (one segment) would double its RSS,
- * and a python3 start-up (3.6 MiB of pages at its peak) grow by a third. Below 4 MiB the faults
- * huge pages would save are at most 1 024 (about 15 ms at this machine's 15 us a fault). Above
- * it every 2 MiB touched costs one fault, not 512; but pages touched before stay 4 KiB pages as
- * long as their 2 MiB extent is partly in use, so a higher threshold costs a busy heap dearly
- * (bench/largethreads, 18 MiB live: 968 faults and 0.06 s at 4 MiB, 2 003 and 0.13 s at 8 MiB,
- * 14 247 and 1.1 s at 16 MiB). */
-#define ARC_HUGE_AUTO_BYTES ((size_t)4 << 20)
+/* ARCALLOC_HUGEPAGES=auto: huge pages are asked for once this many bytes are in use in large runs
+ * and in heap segments beyond each heap's first (arena.c, huge_in_use): 3 MiB, so one heap turns
+ * them on at 4 MiB of segments. A huge page makes its whole 2 MiB resident on the first touch,
+ * where 4 KiB pages fault in only what is touched: a hello world (one segment) would double its
+ * RSS, a python3 start-up (3.6 MiB of pages at its peak) grow by a third, and a pool of 64
+ * threads with a few dozen KiB each in their one segment grow from 12 to 67 MB. Below the
+ * threshold the faults huge pages would save are at most 1 024 (about 15 ms at this machine's 15
+ * us a fault). Above it every 2 MiB touched costs one fault, not 512; but pages touched before
+ * stay 4 KiB pages as long as their 2 MiB extent is partly in use, so a higher threshold costs a
+ * busy heap dearly (bench/largethreads, 18 MiB live: 968 faults and 0.06 s at 4 MiB of
+ * segments, 2 003 and 0.13 s at 8 MiB, 14 247 and 1.1 s at 16 MiB). */
+#define ARC_HUGE_AUTO_BYTES ((size_t)3 << 20)
 /* ... and given up again (MADV_NOHUGEPAGE: new faults get 4 KiB pages) when no more than one
- * segment's worth is in use and kept in the dirty caches: the program freed its big heap, the
- * caches gave it back, and what it allocates next is a small heap again (tests/test_rss.c: after
- * freeing 1 GiB, the next segment in a huge page kept RSS 0.7 MiB above its start). Far below
- * the threshold, so a heap hovering near either does not switch back and forth; and a big block
- * freed and taken again beside a small heap waits in a cache meanwhile, so it does not switch
- * them at every cycle (tests/process/test_hugepages.c, `reuse`). */
+ * segment's worth is in use so counted (and kept in the dirty caches, when a run goes back): the
+ * program freed its big heap, the caches gave it back, and what it allocates next is a small
+ * heap again (tests/test_rss.c: after freeing 1 GiB, the next segment in a huge page kept RSS
+ * 0.7 MiB above its start). Below the threshold, so a heap hovering near either does not switch
+ * back and forth; and a big block freed and taken again beside a small heap waits in a cache
+ * meanwhile, so it does not switch them at every cycle (tests/process/test_hugepages.c,
+ * `reuse`). */
 #define ARC_HUGE_AUTO_OFF_BYTES ARC_SEGMENT_SIZE
 _Static_assert(ARC_HUGE_AUTO_OFF_BYTES < ARC_HUGE_AUTO_BYTES, "off below on");
 
@@ -132,6 +135,8 @@ typedef struct arc_arena {
     /* Figures: bytes of segments held by heaps and of live large runs (what dirty caches may
      * keep depends on them), kept without the lock; the page allocator's peak, under it. */
     _Atomic size_t segment_bytes, large_bytes, large_count, large_allocs;
+    /* Bytes of the segments that are their heap's only one (huge pages weigh heaps beyond them). */
+    _Atomic size_t only_segment_bytes;
     size_t peak_pages;
     /* Huge pages, set at start-up but `huge`, an arc_huge_state_t that `auto` (huge_auto)
      * switches between WAITING and ACTIVE; huge_refuse: the kernel's mode is always, so the
@@ -164,9 +169,9 @@ void arc_arena_run_decommit(uintptr_t addr, size_t pages);
 /* Gives back every cached run of every cache (malloc_trim); true when there was any. */
 bool arc_arena_purge(void);
 /* A heap segment of ARC_SEGMENT_SIZE bytes at seg enters (or leaves) the segment map, and the
- * figures of segment bytes held. */
-void arc_arena_segment_add(uintptr_t seg);
-void arc_arena_segment_remove(uintptr_t seg);
+ * figures of segment bytes held. `only`: it is (or was) its heap's only segment. */
+void arc_arena_segment_add(uintptr_t seg, bool only);
+void arc_arena_segment_remove(uintptr_t seg, bool only);
 
 /* A large run, placed on a run of `cache` when one fits (its pages go back there when it is
  * freed). It comes zero-filled unless it was placed on dirty pages: then it may hold an earlier

@@ -161,15 +161,15 @@ static bool heap_grow(arc_heap_t *h)
         h->peak_segments = h->nsegments;
     empty_add(h, seg); /* no block in it yet */
     ARC_STAT_ADD(h, segments_added, 1);
-    arc_arena_segment_add(addr);
+    arc_arena_segment_add(addr, h->nsegments == 1);
     h->backend_ready = true;
     return true;
 }
 
 /* The segment leaves the segment map and its pages go to the heap's dirty cache. */
-static void segment_unmap(arc_heap_t *h, arc_segment_t *seg)
+static void segment_unmap(arc_heap_t *h, arc_segment_t *seg, bool only)
 {
-    arc_arena_segment_remove((uintptr_t)seg);
+    arc_arena_segment_remove((uintptr_t)seg, only);
     segment_guard(seg, true);
     arc_arena_pages_free(&h->cache, (uintptr_t)seg, ARC_SEGMENT_PAGES);
 }
@@ -186,7 +186,7 @@ static void segment_release(arc_heap_t *h, arc_segment_t *seg)
     h->nsegments--;
     empty_remove(h, seg);
     ARC_STAT_ADD(h, segments_released, 1);
-    segment_unmap(h, seg);
+    segment_unmap(h, seg, h->nsegments == 0);
 }
 
 void *arc_heap_backend_alloc(arc_heap_t *h, size_t size, size_t align)
@@ -498,7 +498,7 @@ void arc_heap_release_all(arc_heap_t *h)
             seg->sampled = 0;
         }
 #endif
-        segment_unmap(h, seg);
+        segment_unmap(h, seg, h->segments == NULL);
     }
     arc_dirty_purge(&h->cache); /* a destroyed heap's memory goes back now */
 #if ARC_SECURE

@@ -4,11 +4,16 @@
  *   big    (auto) 64 MiB of small blocks, touched: where the kernel's THP mode is madvise or
  *          always, the mappings holding them have AnonHugePages > 0 (and so has
  *          /proc/self/smaps_rollup); where it is never, both are 0 and the blocks still work.
- *   small  (auto) 2 MiB of small blocks, below the 4 MiB in use at which auto turns huge pages
- *          on: none back them in any mode, and RSS grows by about what was touched.
+ *   small  (auto) 2 MiB of small blocks, below the 4 MiB of one heap's segments at which auto
+ *          turns huge pages on: none back them in any mode, and RSS grows by about what was
+ *          touched.
  *   off    (ARCALLOC_HUGEPAGES=0) the 64 MiB of `big`: none back them in any mode.
  *   on     (ARCALLOC_HUGEPAGES=1) the 2 MiB of `small`: huge pages back them at once where the
  *          kernel allows them (0 where its mode is never).
+ *   pool   (auto) POOL_THREADS threads, each with POOL_BLOCKS small blocks in its own heap, all
+ *          live at once: a heap's first segment does not count toward the threshold, so huge
+ *          pages stay off (no `hg` on the window) and RSS grows by about what the threads
+ *          touched, not by a resident 2 MiB per pair of segments.
  *   reuse  (auto, ARCALLOC_DECAY=100ms) a small heap and a 16 MiB block freed and taken again
  *          REUSE_ROUNDS times: the block turns huge pages on and they stay on through every
  *          round, the freed block waiting in a cache (the window's mapping keeps its `hg` flag
@@ -24,6 +29,7 @@
  * Huge pages depend on the kernel finding free 2 MiB of physical memory; on a machine short of
  * it the kernel falls back to 4 KiB pages and `big`/`on` fail with a message that says so. The
  * mode read is printed first, so a log always shows what was expected and why. */
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -36,9 +42,9 @@
 
 enum { KIB = 1 << 10, MIB = 1 << 20 };
 
-/* The heap sizes of the cases: `big` is sixteen times the auto threshold (4 MiB in use,
- * src/arena.h), so nearly all of it is allocated after huge pages are on; `small` is half of it
- * (its blocks, with size-class rounding and headers, keep the pages in use under 4 MiB). */
+/* The heap sizes of the cases: `big` is sixteen times the auto threshold (4 MiB of one heap's
+ * segments, src/arena.h), so nearly all of it is allocated after huge pages are on; `small` is half
+ * of it (its blocks, with size-class rounding and headers, keep the pages in use under 4 MiB). */
 #define BIG_BYTES   ((size_t)64 * MIB)
 #define SMALL_BYTES ((size_t)2 * MIB)
 /* Small blocks: span-sized classes up to 1 KiB (design.md, "Small blocks live in spans"). */
@@ -181,6 +187,71 @@ static void reuse(bool want)
     free(small);
 }
 
+/* `pool`: see the top. 64 threads of 256 blocks of 32..287 bytes: about 40 KiB each, one segment
+ * each. Each may grow RSS by POOL_RSS_PER_THREAD (its blocks, its spans' first pages, its
+ * segment's header, its stack); a huge page under each pair of segments would add 1 MiB each. */
+#define POOL_THREADS        64
+#define POOL_BLOCKS         256
+#define POOL_RSS_PER_THREAD ((size_t)384 * KIB)
+
+static pthread_barrier_t pool_barrier;
+static char *pool_first[POOL_THREADS];
+
+static void *pool_worker(void *arg)
+{
+    size_t id = (size_t)(uintptr_t)arg;
+    char *blocks[POOL_BLOCKS];
+    for (size_t i = 0; i < POOL_BLOCKS; i++) {
+        blocks[i] = malloc(BLOCK_MIN + i);
+        if (blocks[i])
+            memset(blocks[i], (int)i, BLOCK_MIN + i);
+    }
+    pool_first[id] = blocks[0];
+    pthread_barrier_wait(&pool_barrier); /* every thread's blocks are live */
+    pthread_barrier_wait(&pool_barrier); /* the main thread has looked */
+    size_t bad = 0;
+    for (size_t i = 0; i < POOL_BLOCKS; i++) {
+        bad += blocks[i] == NULL || blocks[i][BLOCK_MIN + i - 1] != (char)i;
+        free(blocks[i]);
+    }
+    return (void *)(uintptr_t)bad;
+}
+
+static void pool(void)
+{
+    pthread_t tid[POOL_THREADS];
+    size_t started = 0, bad = 0;
+    free(malloc(1));
+    size_t rss_start = check_rss_bytes();
+    CHECK(pthread_barrier_init(&pool_barrier, NULL, POOL_THREADS + 1) == 0);
+    for (; started < POOL_THREADS; started++)
+        if (pthread_create(&tid[started], NULL, pool_worker, (void *)(uintptr_t)started) != 0)
+            break;
+    CHECKF(started == POOL_THREADS, "%zu threads started", started);
+    if (started < POOL_THREADS) /* the barrier would wait for ever */
+        return;
+    pthread_barrier_wait(&pool_barrier);
+    size_t rss = check_rss_bytes(), on = 0;
+    for (size_t t = 0; t < POOL_THREADS; t++)
+        on += pool_first[t] != NULL && huge_flag(pool_first[t]) == 'h';
+    pthread_barrier_wait(&pool_barrier);
+    for (size_t t = 0; t < POOL_THREADS; t++) {
+        void *r;
+        pthread_join(tid[t], &r);
+        bad += (size_t)(uintptr_t)r;
+    }
+    printf("pool: %d threads live, RSS %zu -> %zu KiB; huge pages asked for under %zu of their "
+           "heaps\n",
+           POOL_THREADS, rss_start / KIB, rss / KIB, on);
+    CHECKF(bad == 0, "%zu blocks of the pool lost their bytes", bad);
+    CHECKF(on == 0, "huge pages asked for under %zu of %d small heaps", on, POOL_THREADS);
+    size_t limit = rss_start + POOL_THREADS * POOL_RSS_PER_THREAD;
+    CHECKF(rss <= limit,
+           "%d threads with %d small blocks each grew RSS from %zu to %zu KiB "
+           "(limit %zu KiB)",
+           POOL_THREADS, POOL_BLOCKS, rss_start / KIB, rss / KIB, limit / KIB);
+}
+
 /* A chain of small blocks: each holds the next pointer, then bytes of its own pattern. */
 typedef struct block {
     struct block *next;
@@ -246,9 +317,15 @@ int main(int argc, char **argv)
     bool want =
         (strcmp(which, "big") == 0 || strcmp(which, "on") == 0) && mode != THP_NEVER && !guarded;
     if (strcmp(which, "big") && strcmp(which, "small") && strcmp(which, "off") &&
-        strcmp(which, "on") && strcmp(which, "reuse")) {
-        fprintf(stderr, "usage: test_hugepages big|small|off|on|reuse\n");
+        strcmp(which, "on") && strcmp(which, "reuse") && strcmp(which, "pool")) {
+        fprintf(stderr, "usage: test_hugepages big|small|off|on|reuse|pool\n");
         return 2;
+    }
+    if (strcmp(which, "pool") == 0) {
+        printf("case pool, THP mode %s: expecting no huge pages asked for under small heaps\n",
+               mode_name);
+        pool();
+        return check_done();
     }
     if (strcmp(which, "reuse") == 0) {
         const char *setting = getenv("ARCALLOC_HUGEPAGES");
