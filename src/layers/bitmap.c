@@ -227,28 +227,43 @@ bool arc_bitmap_all_used(const arc_bitmap_t *bm, size_t from, size_t to)
 /* p = first free bit at or after the cursor; i = p rounded up to the phase; if [i, i + n) holds
  * a used bit q, no start in [cursor, q] can work (each would contain q or begin on a used bit
  * before the next free one), so resume after q. Each round costs O(L) and passes a used bit. */
-size_t arc_bitmap_find_run(const arc_bitmap_t *bm, size_t lo, size_t hi, size_t n, size_t align,
-                           size_t phase)
+size_t arc_bitmap_find_run_open(const arc_bitmap_t *bm, size_t lo, size_t hi, size_t n,
+                                size_t align, size_t phase, size_t *open)
 {
     if (hi > bm->bits)
         hi = bm->bits;
+    *open = lo;
     if (n == 0 || align == 0 || (align & (align - 1)) != 0 || lo >= hi || n > hi - lo)
         return ARC_BITMAP_NONE;
     size_t mask = align - 1, cursor = lo;
+    bool opened = false; /* *open is a free aligned bit the search reached */
     phase &= mask;
     for (;;) {
         size_t p = bitmap_next(bm, cursor, hi, false);
-        if (p == ARC_BITMAP_NONE)
+        if (p == ARC_BITMAP_NONE) {
+            if (!opened)
+                *open = hi; /* every aligned bit from lo on is used */
             return ARC_BITMAP_NONE;
+        }
         size_t gap = (phase - p) & mask;
+        size_t i = p + gap; /* bits in [cursor, p) are used, none in (p, i) is aligned */
+        if (!opened)
+            *open = i;
         if (gap > hi - p || n > hi - p - gap)
             return ARC_BITMAP_NONE;
-        size_t i = p + gap;
         size_t q = bitmap_next(bm, i, i + n, true);
         if (q == ARC_BITMAP_NONE)
             return i;
+        opened |= q != i;
         cursor = q + 1;
     }
+}
+
+size_t arc_bitmap_find_run(const arc_bitmap_t *bm, size_t lo, size_t hi, size_t n, size_t align,
+                           size_t phase)
+{
+    size_t open;
+    return arc_bitmap_find_run_open(bm, lo, hi, n, align, phase, &open);
 }
 
 /* Checks word w of level lv (reached because something under it is used) against its children

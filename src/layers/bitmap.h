@@ -69,6 +69,12 @@ size_t arc_bitmap_next_used(const arc_bitmap_t *bm, size_t from, size_t to);
  * O(L) per used run the search jumps over. */
 size_t arc_bitmap_find_run(const arc_bitmap_t *bm, size_t lo, size_t hi, size_t n, size_t align,
                            size_t phase);
+/* The same search, and in *open the lowest aligned bit in [lo, hi) it did not find used (a free
+ * one it passed over, the run's start, or where it stopped; hi when every aligned bit from lo
+ * on is used): every aligned bit in [lo, *open) is used, so a later search for any run of the
+ * same alignment may start there (pages.c keeps these as its search floors). */
+size_t arc_bitmap_find_run_open(const arc_bitmap_t *bm, size_t lo, size_t hi, size_t n,
+                                size_t align, size_t phase, size_t *open);
 /* Broken invariants, walking only words under a set `any` bit (and reading their children):
  * summaries against their children, padding bits clear. *set_bits receives the used bits seen.
  * O(words in use * 64). */

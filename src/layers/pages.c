@@ -23,9 +23,20 @@ _Static_assert(ARC_PAGES_MAX_ALIGN % ARC_PAGE_SIZE == 0, "max align is whole pag
 _Static_assert((ARC_ADDRESS_SPACE_BYTES & (ARC_ADDRESS_SPACE_BYTES - 1)) == 0,
                "window size is a power of two, so the base alignment is one too");
 
-/* A region: pages [first, end) of the window. */
+/* Alignments in pages are powers of two, 2^k for k below this: at most ARC_PAGES_MAX_ALIGN /
+ * ARC_PAGE_SIZE (2^18 with 4 KiB pages), so 32 orders cover every build. */
+#define PAGES_ORDERS 32
+_Static_assert(ARC_PAGES_MAX_ALIGN / ARC_PAGE_SIZE < ((size_t)1 << (PAGES_ORDERS - 1)),
+               "an order for every alignment");
+
+/* A region: pages [first, end) of the window. floor[k]: every page of the region below it at an
+ * address aligned to 2^k pages is in use, so a search for a run of that alignment starts there.
+ * Searches raise it (arc_bitmap_find_run_open), frees lower it. Without it a search walked
+ * every used run below the first fit: a window holding thousands of small runs 64 KiB apart
+ * took each new 64 KiB-aligned run a scan of all of them. */
 typedef struct arc_pages_region {
     size_t first, end;
+    size_t floor[PAGES_ORDERS];
 } arc_pages_region_t;
 
 struct arc_pages {
@@ -100,7 +111,7 @@ static int region_add(arc_pages_t *pa, size_t first, size_t end)
             return ARC_MEMORY_OVERLAP;
     if (pa->nregions == ARC_PAGES_MAX_REGIONS)
         return ARC_NO_MEMORY;
-    pa->regions[pa->nregions++] = (arc_pages_region_t){first, end};
+    pa->regions[pa->nregions++] = (arc_pages_region_t){.first = first, .end = end};
     pa->total += end - first;
     return ARC_OK;
 }
@@ -153,18 +164,25 @@ int arc_pages_add_memory(arc_pages_t *pa, uintptr_t start, size_t size)
 /* Lowest fitting run, regions in the order added. Page index i is at base + i * page, so the
  * address is aligned when i % (align / page) equals the phase below (0 unless align exceeds
  * the base's own alignment, possible only when the window is under ARC_PAGES_MAX_ALIGN).
- * O(regions * L) for one page; O(L) more per used run a search jumps over; O(n / 64 + L) to
- * mark the run. */
+ * Each search starts at its region's floor for the alignment. O(regions * L) for one page; O(L)
+ * more per used run a search jumps over between the floor and the fit; O(n / 64 + L) to mark
+ * the run. */
 int arc_pages_alloc(arc_pages_t *pa, size_t num_pages, size_t align, uintptr_t *out)
 {
     if (!pa || !out || num_pages == 0 || !align_valid(align))
         return ARC_INVALID_PARAM;
     size_t align_pages = align / ARC_PAGE_SIZE;
+    size_t order = (size_t)__builtin_ctzll((unsigned long long)align_pages);
     size_t phase = (size_t)((align - (pa->base & (align - 1))) & (align - 1)) / ARC_PAGE_SIZE;
     for (size_t r = 0; r < pa->nregions; r++) {
-        const arc_pages_region_t *reg = &pa->regions[r];
-        size_t i =
-            arc_bitmap_find_run(&pa->map, reg->first, reg->end, num_pages, align_pages, phase);
+        arc_pages_region_t *reg = &pa->regions[r];
+        size_t from = reg->floor[order] > reg->first ? reg->floor[order] : reg->first, open;
+        if (from >= reg->end)
+            continue;
+        size_t i = arc_bitmap_find_run_open(&pa->map, from, reg->end, num_pages, align_pages, phase,
+                                            &open);
+        /* The run taken starts at an aligned page, in use from now on. */
+        reg->floor[order] = open == i ? i + 1 : open;
         if (i == ARC_BITMAP_NONE)
             continue;
         arc_bitmap_set(&pa->map, i, i + num_pages);
@@ -189,8 +207,8 @@ int arc_pages_alloc_at(arc_pages_t *pa, uintptr_t base, size_t num_pages, size_t
     return ARC_OK;
 }
 
-/* Any part of any run may be freed, as long as every page of it is in use. One page:
- * O(regions^2 + L). */
+/* Any part of any run may be freed, as long as every page of it is in use; the floors above it
+ * come down to it. One page: O(regions^2 + L + regions * PAGES_ORDERS). */
 int arc_pages_dealloc(arc_pages_t *pa, uintptr_t addr, size_t num_pages)
 {
     size_t first;
@@ -201,6 +219,10 @@ int arc_pages_dealloc(arc_pages_t *pa, uintptr_t addr, size_t num_pages)
         return ARC_NOT_ALLOCATED;
     arc_bitmap_clear(&pa->map, first, first + num_pages);
     pa->used -= num_pages;
+    for (size_t r = 0; r < pa->nregions; r++)
+        for (size_t k = 0; k < PAGES_ORDERS; k++)
+            if (pa->regions[r].floor[k] > first)
+                pa->regions[r].floor[k] = first;
     return ARC_OK;
 }
 

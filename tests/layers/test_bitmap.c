@@ -110,6 +110,19 @@ static void compare_queries(const arc_bitmap_t *bm, const model_t *m, check_rng_
     size_t got = arc_bitmap_find_run(bm, from, to, n, align, phase);
     CHECKF(got == want, "find_run [%zu,%zu) n %zu align %zu phase %zu: %zu, model %zu (cap %zu)",
            from, to, n, align, phase & (align - 1), got, want, cap);
+    /* The same search with its floor: the same answer, no free aligned bit in [from, open), and
+     * open no further than the run found (pages.c starts later searches at open). */
+    size_t open = ARC_BITMAP_NONE;
+    got = arc_bitmap_find_run_open(bm, from, to, n, align, phase, &open);
+    CHECK(got == want);
+    CHECK(open != ARC_BITMAP_NONE && (want == ARC_BITMAP_NONE || open <= want));
+    size_t free_below = 0, end = open < to ? open : to;
+    if (end > cap)
+        end = cap;
+    for (size_t b = from; b < end; b++)
+        free_below += (b & (align - 1)) == (phase & (align - 1)) && !m->used[b];
+    CHECKF(free_below == 0, "find_run_open [%zu,%zu) align %zu: %zu free aligned bits below %zu",
+           from, to, align, free_below, open);
 }
 
 static void test_capacity(size_t cap, unsigned long long seed)
