@@ -116,14 +116,14 @@ static void empty_give_back(arc_heap_t *h, bool all)
         /* A heap emptied after a big phase starts small again: its next segment starts clean,
          * its pages faulting in as used, rather than resident whole as the phase left it (it
          * would stay so for as long as a few blocks live in it: tests/process/test_rss.c). */
-        h->grow_fresh |= emptied;
+        h->grow_clean |= emptied;
     }
 }
 
 static bool heap_grow(arc_heap_t *h)
 {
-    bool dirty = false, clean = h->grow_fresh;
-    h->grow_fresh = false;
+    bool dirty = false, clean = h->grow_clean;
+    h->grow_clean = false;
     uintptr_t addr = arc_arena_pages_alloc(&h->cache, ARC_SEGMENT_PAGES, ARC_SEGMENT_SIZE, &dirty);
     if (!addr)
         return false;

@@ -191,8 +191,8 @@ struct arc_heap {
     arc_ilist_link_t *segments; /* its segments' links, newest first */
     size_t nsegments;
     size_t peak_segments; /* most segments held since the heap last held none */
-    bool grow_fresh; /* heap.c: emptied after a big phase, its next segment takes fresh pages */
-    size_t nempty;   /* segments with no block of the byte allocator out, newest first: */
+    bool grow_clean;      /* heap.c: emptied after a big phase, its next segment starts clean */
+    size_t nempty;        /* segments with no block of the byte allocator out, newest first: */
     arc_ilist_link_t *empty_newest;
     arc_segment_t *empty_oldest;
     arc_ilist_link_t *large; /* shared heaps: their large runs' links, so destroy frees them */
