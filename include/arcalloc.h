@@ -249,6 +249,7 @@ struct arc_stats {
     uint64_t mmap_calls;           /* mmap calls (the range, metadata) */
     uint64_t munmap_calls;         /* munmap calls */
     uint64_t mremap_calls;         /* mremap calls (large realloc moved without a copy) */
+    uint64_t hugepage_calls;       /* madvise MADV_HUGEPAGE / MADV_NOHUGEPAGE calls */
     uint64_t threads_live;         /* threads holding a heap now */
     uint64_t threads_started;      /* threads that ever took a heap */
     uint64_t heaps_created;        /* heaps created (thread and first-class) */

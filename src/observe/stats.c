@@ -118,6 +118,7 @@ void arc_stats_get(struct arc_stats *out)
     out->mmap_calls = os.reserve_calls + os.map_calls;
     out->munmap_calls = os.unmap_calls;
     out->mremap_calls = os.move_calls;
+    out->hugepage_calls = os.hugepage_calls;
     out->resident_bytes = arc_os_resident_bytes();
     out->peak_resident_bytes = arc_os_peak_resident_bytes();
     if (out->peak_resident_bytes < out->resident_bytes)

@@ -40,6 +40,7 @@
     X(mmap_calls, "mmap calls: the address range and metadata chunks")                             \
     X(munmap_calls, "munmap calls")                                                                \
     X(mremap_calls, "mremap calls: large blocks moved by realloc without copying")                 \
+    X(hugepage_calls, "madvise calls that asked for transparent huge pages or refused them")       \
     X(threads_live, "threads holding a heap now")                                                  \
     X(threads_started, "threads that ever took a heap (a new one or a reused one)")                \
     X(heaps_created, "heaps created: thread heaps and first-class heaps")                          \

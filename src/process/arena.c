@@ -217,25 +217,10 @@ static size_t huge_in_use(size_t adding)
            atomic_load_explicit(&arc_arena.large_bytes, memory_order_relaxed) + adding;
 }
 
-/* What `auto` weighs before it switches huge pages off, `in_use` counting the `adding` bytes of
- * a run being taken. A run taken while no more than that is in use is a small heap growing
- * again: off at once, before it is touched. A run given back (adding 0) counts the runs the dirty
- * caches keep too: a big block freed beside a small heap waits in a cache for its reuse, and a
- * program that frees and takes back such a block would switch them off and on at every cycle
- * (two madvise calls over the whole window); they go off once the caches gave their runs back
- * (decay), from the release of the last one (arc_arena_run_release). */
-static size_t huge_off_weight(size_t in_use, size_t adding)
-{
-    if (adding || in_use > ARC_HUGE_AUTO_OFF_BYTES)
-        return in_use;
-    arc_dirty_figures_t dirty;
-    arc_dirty_figures(&dirty);
-    return in_use + dirty.cached_pages * ARC_PAGE_SIZE;
-}
-
 /* `auto`: switches huge pages on when the bytes in use (with `adding` bytes just handed out)
- * reach ARC_HUGE_AUTO_BYTES, off when they fall to ARC_HUGE_AUTO_OFF_BYTES (with the cached runs
- * when a run goes back: huge_off_weight). Two relaxed loads
+ * reach ARC_HUGE_AUTO_BYTES, off when they fall to ARC_HUGE_AUTO_OFF_BYTES. Called when fresh pages
+ * are taken (a run a cache kept is resident already: the advice no longer matters to it) and
+ * when pages go back. Two relaxed loads
  * when nothing changes; called without the arena lock (it makes a system call). */
 static void huge_update(size_t adding)
 {
@@ -243,15 +228,13 @@ static void huge_update(size_t adding)
     if (state == ARC_HUGE_NONE || !arc_arena.huge_auto)
         return;
     size_t in_use = huge_in_use(adding);
-    if (state == ARC_HUGE_ACTIVE ? huge_off_weight(in_use, adding) > ARC_HUGE_AUTO_OFF_BYTES
-                                 : in_use < ARC_HUGE_AUTO_BYTES)
+    if (state == ARC_HUGE_ACTIVE ? in_use > ARC_HUGE_AUTO_OFF_BYTES : in_use < ARC_HUGE_AUTO_BYTES)
         return;
     pthread_mutex_lock(&huge_lock);
     state = huge_state();
     in_use = huge_in_use(adding);
     bool on = state == ARC_HUGE_WAITING && in_use >= ARC_HUGE_AUTO_BYTES;
-    bool off =
-        state == ARC_HUGE_ACTIVE && huge_off_weight(in_use, adding) <= ARC_HUGE_AUTO_OFF_BYTES;
+    bool off = state == ARC_HUGE_ACTIVE && in_use <= ARC_HUGE_AUTO_OFF_BYTES;
     if (on || off) {
         arc_os_hugepages((void *)arc_arena.base, arc_arena.size, on);
         atomic_store_explicit(&arc_arena.huge, on ? ARC_HUGE_ACTIVE : ARC_HUGE_WAITING,
@@ -426,7 +409,6 @@ void arc_arena_run_release(uintptr_t addr, size_t pages)
     arc_arena_lock();
     arc_pages_dealloc(arc_arena.pages, lo, (hi - lo) / ARC_PAGE_SIZE);
     arc_arena_unlock();
-    huge_update(0); /* a cache's last run gone: huge pages may go off (huge_off_weight) */
 }
 
 /* The free pages beside the run go back with it: a huge page that held the run and free pages
@@ -435,14 +417,15 @@ void arc_arena_run_decommit(uintptr_t addr, size_t pages)
 {
     uintptr_t lo, hi, end = addr + pages * ARC_PAGE_SIZE;
     decommit_widened(addr, pages, &lo, &hi);
-    if (lo == addr && hi == end)
-        return;
-    arc_arena_lock();
-    if (lo < addr)
-        arc_pages_dealloc(arc_arena.pages, lo, (addr - lo) / ARC_PAGE_SIZE);
-    if (end < hi)
-        arc_pages_dealloc(arc_arena.pages, end, (hi - end) / ARC_PAGE_SIZE);
-    arc_arena_unlock();
+    if (lo < addr || end < hi) {
+        arc_arena_lock();
+        if (lo < addr)
+            arc_pages_dealloc(arc_arena.pages, lo, (addr - lo) / ARC_PAGE_SIZE);
+        if (end < hi)
+            arc_pages_dealloc(arc_arena.pages, end, (hi - end) / ARC_PAGE_SIZE);
+        arc_arena_unlock();
+    }
+    huge_update(pages * ARC_PAGE_SIZE); /* fresh pages again, which the caller counts next */
 }
 
 /* Pages whose bytes are known to be zero (moved away by mremap) need no decommit. */
@@ -494,7 +477,14 @@ static uintptr_t pages_alloc_beside_cached(arc_dirty_cache_t *cache, size_t page
 uintptr_t arc_arena_pages_alloc(arc_dirty_cache_t *cache, size_t pages, size_t align, bool *dirty)
 {
     uintptr_t addr = cache ? arc_dirty_take(cache, pages, align) : 0;
-    if (!addr && cache)
+    if (addr) {
+        /* Resident as it was: huge pages neither help nor cost it, and a big block freed and
+         * taken again beside a small heap switched them on at each take and off at each free
+         * (two madvise calls over the whole window a cycle). */
+        *dirty = true;
+        return addr;
+    }
+    if (cache)
         addr = pages_alloc_beside_cached(cache, pages, align);
     *dirty = addr != 0;
     for (int attempt = 0; !addr && attempt < 2; attempt++) {
@@ -658,10 +648,9 @@ void *arc_large_alloc(arc_heap_t *owner, arc_dirty_cache_t *cache, arc_dirty_cac
         guarded = NULL;
     uintptr_t run = guarded ? guarded_take(guarded, total, guard_pages) : 0;
     bool sealed = run != 0;
-    if (run) {
-        dirty = true;
-        huge_update(total * ARC_PAGE_SIZE); /* as arc_arena_pages_alloc does */
-    } else
+    if (run)
+        dirty = true; /* resident as it was, as a cached run arc_arena_pages_alloc takes */
+    else
         run = arc_arena_pages_alloc(cache, total, align, &dirty);
     if (!run) {
         large_desc_free(cache, large);

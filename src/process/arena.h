@@ -102,13 +102,12 @@ _Static_assert(ARC_HUGE_PAGE_SIZE % ARC_SEGMENT_SIZE == 0,
  * segments, 2 003 and 0.13 s at 8 MiB, 14 247 and 1.1 s at 16 MiB). */
 #define ARC_HUGE_AUTO_BYTES ((size_t)3 << 20)
 /* ... and given up again (MADV_NOHUGEPAGE: new faults get 4 KiB pages) when no more than one
- * segment's worth is in use so counted (and kept in the dirty caches, when a run goes back): the
- * program freed its big heap, the caches gave it back, and what it allocates next is a small
- * heap again (tests/test_rss.c: after freeing 1 GiB, the next segment in a huge page kept RSS
- * 0.7 MiB above its start). Below the threshold, so a heap hovering near either does not switch
- * back and forth; and a big block freed and taken again beside a small heap waits in a cache
- * meanwhile, so it does not switch them at every cycle (tests/process/test_hugepages.c,
- * `reuse`). */
+ * segment's worth is in use so counted: the program freed its big heap, and what it allocates
+ * next is a small heap again (tests/test_rss.c: after freeing 1 GiB, the next segment in a huge
+ * page kept RSS 0.7 MiB above its start). Below the threshold, so a heap hovering near either
+ * does not switch back and forth. A run a dirty cache hands back switches nothing (arena.c,
+ * arc_arena_pages_alloc), so a big block freed and taken again beside a small heap does not
+ * switch them at every cycle (tests/process/test_hugepages.c, `reuse`). */
 #define ARC_HUGE_AUTO_OFF_BYTES ARC_SEGMENT_SIZE
 _Static_assert(ARC_HUGE_AUTO_OFF_BYTES < ARC_HUGE_AUTO_BYTES, "off below on");
 

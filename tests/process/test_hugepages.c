@@ -14,13 +14,13 @@
  *          live at once: a heap's first segment does not count toward the threshold, so huge
  *          pages stay off (no `hg` on the window) and RSS grows by about what the threads
  *          touched, not by a resident 2 MiB per pair of segments.
- *   reuse  (auto, ARCALLOC_DECAY=100ms) a small heap and a 16 MiB block freed and taken again
- *          REUSE_ROUNDS times: the block turns huge pages on and they stay on through every
- *          round, the freed block waiting in a cache (the window's mapping keeps its `hg` flag
- *          in /proc/self/smaps); once the cache has given it back they go off (`nh`), so the
- *          small heap grows in 4 KiB pages again. Where huge pages are never asked for (THP
- *          mode never, ARCALLOC_HUGEPAGES=0) the flag is never `hg`. Secure mode asks for them
- *          the same way (its guard pages then keep them from forming).
+ *   reuse  (auto) a small heap and a 16 MiB block freed and taken again REUSE_ROUNDS times: the
+ *          block's first allocation turns huge pages on and its first free off, and the block
+ *          taken back from the cache, resident as it was, switches nothing: at most two
+ *          madvise calls in all (`hugepage_calls` of arc_stats_get), not two a round. Where
+ *          huge pages are never asked for (THP mode never, ARCALLOC_HUGEPAGES=0) there are
+ *          none. Secure mode asks for them the same way (its guard pages then keep them from
+ *          forming).
  *
  * Secure mode (a -Dsecure=true build, unless ARCALLOC_SECURE=0) puts a PROT_NONE guard page at
  * the end of every segment and large run, which splits every 2 MiB extent: there no case expects
@@ -35,8 +35,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "arcalloc.h"
 #include "arcalloc_config.h"
 #include "check.h"
 
@@ -141,48 +141,46 @@ static char huge_flag(const void *p)
     return flag;
 }
 
-/* `reuse`: see the top. The block is the size that turned huge pages off again at every free
- * before the caches' runs counted (two madvise calls over the whole window a round). */
+/* `reuse`: see the top. The block is the size that turned huge pages on at every allocation and
+ * off at every free before a run taken from a cache stopped counting as new pages (two madvise
+ * calls over the whole window a round). */
 #define REUSE_ROUNDS 32
 #define REUSE_BYTES  ((size_t)16 * MIB)
 #define REUSE_TOUCH  ((size_t)64 * KIB)
-#define REUSE_SETTLE_MS                                                                            \
-    5000 /* the decay is 100 ms: the purger gives the block back well before                       \
-          */
-#define REUSE_POLL_MS 50
+/* Calls asked for over the rounds: on at the first allocation, off at its free. */
+#define REUSE_MAX_CALLS 2
 
-static void reuse(bool want)
+static void reuse(bool asked)
 {
     char *small = malloc(64);
     CHECK(small != NULL);
-    int kept_on = 0;
+    struct arc_stats before, after;
+    arc_stats_get(&before);
+    size_t bad = 0;
     for (int round = 0; round < REUSE_ROUNDS; round++) {
         char *volatile big = malloc(REUSE_BYTES);
         CHECK(big != NULL);
         if (!big)
             break;
         memset(big, round, REUSE_TOUCH);
+        bad += big[REUSE_TOUCH - 1] != (char)round;
         free(big);
-        kept_on += huge_flag(small) == 'h';
     }
-    char after = huge_flag(small);
-    int waited = 0;
-    for (; after == 'h' && waited < REUSE_SETTLE_MS; waited += REUSE_POLL_MS) {
-        struct timespec ts = {.tv_sec = 0, .tv_nsec = REUSE_POLL_MS * 1000000L};
-        nanosleep(&ts, NULL);
-        after = huge_flag(small);
-    }
-    printf("reuse: huge pages on after %d of %d frees of a %zu MiB block; flag '%c' after %d ms "
-           "idle\n",
-           kept_on, REUSE_ROUNDS, REUSE_BYTES / MIB, after, waited);
-    CHECK(after != '?');
-    if (want) {
-        CHECKF(kept_on == REUSE_ROUNDS, "huge pages went off at %d of %d frees",
-               REUSE_ROUNDS - kept_on, REUSE_ROUNDS);
-        CHECKF(after == 'n', "huge pages still on %d ms after the block went back (flag '%c')",
-               waited, after);
+    arc_stats_get(&after);
+    unsigned long long calls = (unsigned long long)(after.hugepage_calls - before.hugepage_calls);
+    char flag = huge_flag(small);
+    printf("reuse: %d rounds of a %zu MiB block beside a small heap: %llu huge-page madvise calls; "
+           "window flag '%c' after\n",
+           REUSE_ROUNDS, REUSE_BYTES / MIB, calls, flag);
+    CHECK(bad == 0);
+    CHECK(flag != '?');
+    if (asked) {
+        CHECKF(calls >= 1 && calls <= REUSE_MAX_CALLS,
+               "%llu huge-page madvise calls in %d rounds (expected 1 to %d)", calls, REUSE_ROUNDS,
+               REUSE_MAX_CALLS);
+        CHECKF(flag != 'h', "huge pages still asked for with only a small heap in use");
     } else {
-        CHECKF(kept_on == 0 && after != 'h', "huge pages asked for where none may be");
+        CHECKF(calls == 0 && flag != 'h', "huge pages asked for where none may be");
     }
     free(small);
 }

@@ -54,7 +54,7 @@ FIGURES = """stats_enabled allocs frees live_bytes peak_live_bytes cached_bytes 
 byte_used_bytes byte_available_bytes page_total_pages page_used_pages page_available_pages
 page_peak_pages address_space_bytes segments segment_bytes large_live large_bytes
 dirty_bytes decayed_bytes purger_thread committed_bytes fragmentation_bytes resident_bytes peak_resident_bytes returned_bytes
-madvise_calls mmap_calls munmap_calls mremap_calls threads_live threads_started heaps_created heaps_waiting
+madvise_calls mmap_calls munmap_calls mremap_calls hugepage_calls threads_live threads_started heaps_created heaps_waiting
 shared_heaps_live""".split()
 NAMES = COUNTERS + FIGURES
 
