@@ -208,7 +208,7 @@ int arc_pages_alloc_at(arc_pages_t *pa, uintptr_t base, size_t num_pages, size_t
 }
 
 /* Any part of any run may be freed, as long as every page of it is in use; the floors above it
- * come down to it. One page: O(regions^2 + L + regions * PAGES_ORDERS). */
+ * of the regions holding it come down to it. One page: O(regions^2 + L + PAGES_ORDERS). */
 int arc_pages_dealloc(arc_pages_t *pa, uintptr_t addr, size_t num_pages)
 {
     size_t first;
@@ -219,10 +219,14 @@ int arc_pages_dealloc(arc_pages_t *pa, uintptr_t addr, size_t num_pages)
         return ARC_NOT_ALLOCATED;
     arc_bitmap_clear(&pa->map, first, first + num_pages);
     pa->used -= num_pages;
-    for (size_t r = 0; r < pa->nregions; r++)
+    for (size_t r = 0; r < pa->nregions; r++) {
+        arc_pages_region_t *reg = &pa->regions[r];
+        if (reg->first >= first + num_pages || first >= reg->end)
+            continue; /* another region's floors say nothing of these pages */
         for (size_t k = 0; k < PAGES_ORDERS; k++)
-            if (pa->regions[r].floor[k] > first)
-                pa->regions[r].floor[k] = first;
+            if (reg->floor[k] > first)
+                reg->floor[k] = first;
+    }
     return ARC_OK;
 }
 

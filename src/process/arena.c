@@ -218,10 +218,10 @@ static size_t huge_in_use(size_t adding)
 }
 
 /* `auto`: switches huge pages on when the bytes in use (with `adding` bytes just handed out)
- * reach ARC_HUGE_AUTO_BYTES, off when they fall to ARC_HUGE_AUTO_OFF_BYTES. Called when fresh pages
- * are taken (a run a cache kept is resident already: the advice no longer matters to it) and
- * when pages go back. Two relaxed loads
- * when nothing changes; called without the arena lock (it makes a system call). */
+ * reach ARC_HUGE_AUTO_BYTES, off when they fall to ARC_HUGE_AUTO_OFF_BYTES. Called when fresh
+ * pages are taken (a run a cache kept is resident already: the advice no longer matters to it)
+ * and when pages go back. Two relaxed loads when nothing changes; called without the arena lock
+ * (it makes a system call). */
 static void huge_update(size_t adding)
 {
     arc_huge_state_t state = huge_state();
