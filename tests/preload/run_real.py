@@ -14,10 +14,15 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+
+import memcached_load
+from lcg import Lcg
 
 HERE = Path(__file__).resolve().parent
 
@@ -60,6 +65,32 @@ GEN_LEAF_EVERY = 8
 GIT_COMMITS = 200
 GIT_FILES = 40
 GIT_EPOCH = 1700000000  # 2023-11-14T22:13:20Z: fixed dates give identical hashes
+
+# The memcached case's server: worker threads, memory limit (MiB; the load stores about 45 MB and
+# must never see an eviction), largest item (the load's biggest values are chained chunks) and
+# the hash table's starting size (2^13 buckets: the load's 24 000 items make the server grow it
+# once, on its own maintenance thread).
+MC_WORKER_THREADS = 4
+MC_MEMORY_MB = 128
+MC_ITEM_MAX = "2m"
+MC_HASHPOWER = 13
+# Seconds the server may take to open its socket, to settle after the load, and to exit.
+MC_START_TIMEOUT = 20
+MC_SETTLE_TIMEOUT = 20
+MC_EXIT_TIMEOUT = 20
+# The server's counters that the load decides exactly, whatever order the threads ran in.
+MC_STATS = [
+    "curr_items",
+    "total_items",
+    "evictions",
+    "cmd_set",
+    "get_hits",
+    "get_misses",
+    "delete_hits",
+    "delete_misses",
+    "incr_hits",
+    "hash_power_level",
+]
 
 
 class Failure(Exception):
@@ -216,16 +247,77 @@ def cxx_body(ctx, run):
     run.record("cxx_churn stderr", err)
 
 
-class Lcg:
-    """The generator behind generated inputs: fixed, so the files never change between runs."""
+def memcached_wait(path, server, run, timeout, ready):
+    """Polls until ready() is true (the server's socket accepting, or its stats settled)."""
+    deadline = min(run.deadline, time.monotonic() + timeout)
+    while True:
+        if server.poll() is not None:
+            raise Failure("memcached exited early: %s" % describe_status(server.returncode))
+        try:
+            if ready():
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise Failure("memcached at %s: not ready within %d s" % (path, timeout))
+        time.sleep(0.05)
 
-    def __init__(self, seed):
-        self.state = seed
 
-    def below(self, n):
-        # Knuth's MMIX LCG constants, top bits used.
-        self.state = (self.state * 6364136223846793005 + 1442695040888963407) % (1 << 64)
-        return (self.state >> 33) % n
+def memcached_socket_up(path):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.connect(path)
+    return True
+
+
+def memcached_body(ctx, run):
+    # A socket of its own in a short folder: a unix socket's path holds at most 107 bytes.
+    folder = tempfile.mkdtemp(prefix="arc-mc-")
+    path = os.path.join(folder, "mc.sock")
+    argv = [ctx.prog, "-s", path, "-t", str(MC_WORKER_THREADS), "-m", str(MC_MEMORY_MB),
+            "-I", MC_ITEM_MAX, "-o", "hashpower=%d" % MC_HASHPOWER, "-A"]
+    if os.geteuid() == 0:
+        argv += ["-u", "root"]  # memcached refuses to run as root without it
+    server = subprocess.Popen(argv, cwd=str(run.folder), env=run.env, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              start_new_session=True)
+    try:
+        memcached_wait(path, server, run, MC_START_TIMEOUT, lambda: memcached_socket_up(path))
+        try:
+            run.record("client threads", memcached_load.run_load(path))
+            stats = {}
+
+            def settled():
+                # The load's items pass 1.5 a bucket, so the table must have grown; the stats
+                # show the growth only once the maintenance thread has started and finished it.
+                stats.update(memcached_load.server_stats(path))
+                level = int(stats.get("hash_power_level", "0"))
+                return level > MC_HASHPOWER and stats.get("hash_is_expanding") == "0"
+
+            memcached_wait(path, server, run, MC_SETTLE_TIMEOUT, settled)
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.connect(path)
+                s.sendall(b"shutdown\r\n")
+        except memcached_load.ProtocolError as e:
+            raise Failure("memcached load: %s" % e)
+        try:
+            out, err = server.communicate(timeout=MC_EXIT_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise Failure("memcached did not exit within %d s of shutdown" % MC_EXIT_TIMEOUT)
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.communicate()
+        shutil.rmtree(folder, ignore_errors=True)
+    err = err.decode("utf-8", "replace")
+    if server.returncode != 0:
+        raise Failure("memcached: %s\n--- stderr (tail) ---\n%s"
+                      % (describe_status(server.returncode), err[-STDERR_TAIL:]))
+    if stats.get("evictions") != "0":
+        raise Failure("memcached evicted %s items: the model cannot check them (raise "
+                      "MC_MEMORY_MB)" % stats.get("evictions"))
+    run.record("server counters", "".join("%s %s\n" % (k, stats.get(k)) for k in MC_STATS))
+    run.record("memcached stdout", out.decode("utf-8", "replace"))
+    run.record("memcached stderr", err)
 
 
 def generate_c(path):
@@ -420,6 +512,9 @@ CASES = {
     "gcc": Case(["gcc"], "gcc (and libc6-dev)", ["--version"], gcc_body, gcc_prepare),
     "git": Case(["git"], "git", ["--version"], git_body, env=git_env),
     "sqlite": Case(["sqlite3"], "sqlite3", ["-version"], sqlite_body),
+    # A real multi-threaded server: its worker threads allocate and free for every connection
+    # and item, its maintenance thread grows the hash table, its slabs are 1 MiB blocks.
+    "memcached": Case(["memcached"], "memcached", ["-V"], memcached_body),
     "cxx": Case(["cxx_churn"], "g++ (build the meson target cxx_churn)", ["1"], cxx_body),
 }
 
