@@ -278,7 +278,9 @@ void *arc_heap_block_alloc(arc_heap_t *h, size_t size, size_t align)
 
 static void *block_alloc(arc_heap_t *h, size_t size, size_t align, size_t asked)
 {
-    size_t cls = arc_heap_class_aligned(h, size, align);
+    /* Size 0 here (a first-class heap's, or the zero-size region is full) takes the smallest
+     * class, as one byte would: class 0 is the size-0 marker, whose span never has a block. */
+    size_t cls = arc_heap_class_aligned(h, size ? size : 1, align);
     if (cls)
         return arc_heap_class_slow(h, cls, size);
     if (atomic_load_explicit(&h->remote, memory_order_relaxed))

@@ -22,7 +22,12 @@ _Static_assert(ZERO_BYTES % ARC_PAGE_SIZE == 0, "the region is whole pages");
 
 static _Atomic uint64_t zero_used[ZERO_WORDS];
 static _Atomic uintptr_t zero_base; /* 0 until made; 1 when it could not be */
-static _Atomic size_t zero_hint;    /* a word to start looking in */
+static _Atomic size_t zero_hint;    /* a word to start looking in: the last taken or freed */
+/* Slots taken now, and the count at which a search last found none for its alignment: while the
+ * count stays at or above it no search is made (a program with more zero-size blocks live than
+ * slots would otherwise scan all 1 024 words of the bitmap on every malloc(0)). */
+static _Atomic size_t zero_live;
+static _Atomic size_t zero_full_at = ZERO_SLOTS + 1;
 static pthread_mutex_t zero_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Marks zero_base as "could not be made". */
@@ -63,6 +68,9 @@ void *arc_zero_alloc(size_t align)
     uintptr_t base = zero_region();
     if (base == ZERO_FAILED || align > ARC_PAGE_SIZE)
         return NULL;
+    size_t live = atomic_load_explicit(&zero_live, memory_order_relaxed);
+    if (live >= atomic_load_explicit(&zero_full_at, memory_order_relaxed))
+        return NULL;
     size_t step = align > ZERO_SLOT ? align / ZERO_SLOT : 1;
     size_t start = atomic_load_explicit(&zero_hint, memory_order_relaxed) % ZERO_WORDS;
     for (size_t n = 0; n < ZERO_WORDS; n++) {
@@ -73,10 +81,12 @@ void *arc_zero_alloc(size_t align)
         for (size_t i = w * 64; i < w * 64 + 64; i++) {
             if (i % step || (used >> (i % 64)) & 1 || !zero_take(i))
                 continue;
+            atomic_fetch_add_explicit(&zero_live, 1, memory_order_relaxed);
             atomic_store_explicit(&zero_hint, w, memory_order_relaxed);
             return (void *)(base + i * ZERO_SLOT);
         }
     }
+    atomic_store_explicit(&zero_full_at, live, memory_order_relaxed);
     return NULL;
 }
 
@@ -89,4 +99,7 @@ void arc_zero_free(const void *p)
     uint64_t bit = (uint64_t)1 << (i % 64);
     if (!(atomic_fetch_and_explicit(&zero_used[i / 64], ~bit, memory_order_relaxed) & bit))
         arc_report_bad_pointer(ARC_OP_FREE, ARC_BAD_FREED, p);
+    atomic_fetch_sub_explicit(&zero_live, 1, memory_order_relaxed);
+    atomic_store_explicit(&zero_full_at, ZERO_SLOTS + 1, memory_order_relaxed);
+    atomic_store_explicit(&zero_hint, i / 64, memory_order_relaxed);
 }

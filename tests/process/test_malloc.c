@@ -24,6 +24,12 @@ static int aligned_to(const void *p, size_t align)
     return ((uintptr_t)p & (align - 1)) == 0;
 }
 
+static int ptr_cmp(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t) * (void *const *)a, y = (uintptr_t) * (void *const *)b;
+    return (x > y) - (x < y);
+}
+
 static void fill(unsigned char *p, size_t n, unsigned seed)
 {
     for (size_t i = 0; i < n; i++)
@@ -62,6 +68,36 @@ static void test_basic_sizes(void)
     free(a);
     free(b);
     free(NULL);
+}
+
+/* More zero-size blocks live than the zero-size region has slots (65 536): the rest are ordinary
+ * minimal blocks, all distinct and freeable; a slot freed while the region is full is the next
+ * malloc(0)'s, from a region the search had given up on. */
+#define ZERO_BLOCKS 70000
+static void test_zero_size_many(void)
+{
+    static void *blocks[ZERO_BLOCKS];
+    bool all = true;
+    for (size_t i = 0; i < ZERO_BLOCKS; i++)
+        all &= (blocks[i] = malloc(0)) != NULL;
+    CHECK(all);
+    void *past = malloc(0); /* the region is full now: an ordinary block */
+    CHECK(past != NULL && arc_owns(past));
+    void *first = blocks[0];
+    free(first);
+    void *again = malloc(0);
+    CHECKF(again == first, "malloc(0) after a slot was freed: %p, not the freed slot %p", again,
+           first);
+    blocks[0] = again;
+    free(past);
+    /* Sorted, the addresses must all differ. */
+    qsort(blocks, ZERO_BLOCKS, sizeof blocks[0], ptr_cmp);
+    size_t same = 0;
+    for (size_t i = 1; i < ZERO_BLOCKS; i++)
+        same += blocks[i] == blocks[i - 1];
+    CHECKF(same == 0, "%zu zero-size blocks share an address", same);
+    for (size_t i = 0; i < ZERO_BLOCKS; i++)
+        free(blocks[i]);
 }
 
 /* Sizes go through volatile variables: the compiler must not see the misuse at build time. */
@@ -415,6 +451,7 @@ static void test_reuse_in_address_order(void)
 int main(void)
 {
     test_basic_sizes();
+    test_zero_size_many();
     test_impossible_sizes();
     test_alignment();
     test_aligned_small();
