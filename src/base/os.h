@@ -115,6 +115,9 @@ uint64_t arc_os_now_ns(void);
 bool arc_os_thread_start(void *(*fn)(void *), void *arg, size_t stack_bytes, const char *name);
 /* Resident bytes of the process, from /proc (0 when unknown). */
 size_t arc_os_resident_bytes(void);
+/* Bytes of [start, start + len) that are resident (mincore), or SIZE_MAX when the OS cannot say
+ * (a part of the range is not mapped). */
+size_t arc_os_resident_in(const void *start, size_t len);
 /* The process's peak resident bytes (getrusage; 0 when unknown). */
 size_t arc_os_peak_resident_bytes(void);
 

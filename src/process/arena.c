@@ -217,24 +217,72 @@ static size_t huge_in_use(size_t adding)
            atomic_load_explicit(&arc_arena.large_bytes, memory_order_relaxed) + adding;
 }
 
+/* The bytes in use at which `auto` next weighs turning huge pages on. */
+static size_t huge_on_bytes(void)
+{
+    size_t recheck = atomic_load_explicit(&arc_arena.huge_recheck, memory_order_relaxed);
+    return recheck > ARC_HUGE_AUTO_BYTES ? recheck : ARC_HUGE_AUTO_BYTES;
+}
+
+/* Whether the heaps' segments are touched densely enough for huge pages: their resident bytes
+ * against their bytes, less `adding` (a segment just taken is untouched yet), at least
+ * 1/ARC_HUGE_DENSE_DIV. Segments are where a program's small and medium blocks are, written as
+ * they are handed out, so their residency says how much of each block it uses; a large run is
+ * taken as dense (a big calloc'd table the program has not reached yet would look sparse, and it
+ * fills it soon). While huge pages are off the kernel counts exactly the 4 KiB pages touched; once
+ * they are on one touch makes 2 MiB resident, so the window is judged only before. Each segment
+ * is one mincore call, made only at the threshold and at each growth past it. */
+static bool huge_dense(size_t adding)
+{
+    size_t bytes = atomic_load_explicit(&arc_arena.segment_bytes, memory_order_relaxed);
+    bytes = bytes > adding ? bytes - adding : 0;
+    if (bytes < ARC_HUGE_EVIDENCE_BYTES)
+        return true;
+    arc_arena_lock();
+    size_t entries = (arc_arena.top - arc_arena.base + ARC_SEGMENT_SIZE - 1) / ARC_SEGMENT_SIZE;
+    arc_arena_unlock();
+    size_t resident = 0;
+    for (size_t i = 0; i < entries; i++) {
+        uintptr_t seg = __atomic_load_n(&arc_arena.segmap[i], __ATOMIC_RELAXED);
+        if (!seg)
+            continue;
+        size_t in = arc_os_resident_in((void *)seg, ARC_SEGMENT_SIZE);
+        resident += in == SIZE_MAX ? ARC_SEGMENT_SIZE : in; /* unknown: as dense as can be */
+    }
+    return resident >= bytes / ARC_HUGE_DENSE_DIV;
+}
+
 /* `auto`: switches huge pages on when the bytes in use (with `adding` bytes just handed out)
- * reach ARC_HUGE_AUTO_BYTES, off when they fall to ARC_HUGE_AUTO_OFF_BYTES. Called when fresh
- * pages are taken (a run a cache kept is resident already: the advice no longer matters to it)
- * and when pages go back. Two relaxed loads when nothing changes; called without the arena lock
- * (it makes a system call). */
+ * reach ARC_HUGE_AUTO_BYTES and the heaps are touched densely (else it waits until they have
+ * grown by a quarter), off when they fall to ARC_HUGE_AUTO_OFF_BYTES. Called when fresh pages
+ * are taken (a run a cache kept is resident already: the advice no longer matters to it) and
+ * when pages go back. Two relaxed loads when nothing changes; called without the arena lock (it
+ * makes system calls). */
 static void huge_update(size_t adding)
 {
     arc_huge_state_t state = huge_state();
     if (state == ARC_HUGE_NONE || !arc_arena.huge_auto)
         return;
     size_t in_use = huge_in_use(adding);
-    if (state == ARC_HUGE_ACTIVE ? in_use > ARC_HUGE_AUTO_OFF_BYTES : in_use < ARC_HUGE_AUTO_BYTES)
+    if (state == ARC_HUGE_ACTIVE ? in_use > ARC_HUGE_AUTO_OFF_BYTES : in_use < huge_on_bytes()) {
+        /* A sparse heap that is gone: the next big one is judged at the threshold again. */
+        if (state == ARC_HUGE_WAITING && in_use <= ARC_HUGE_AUTO_OFF_BYTES &&
+            atomic_load_explicit(&arc_arena.huge_recheck, memory_order_relaxed) != 0)
+            atomic_store_explicit(&arc_arena.huge_recheck, 0, memory_order_relaxed);
         return;
+    }
     pthread_mutex_lock(&huge_lock);
     state = huge_state();
     in_use = huge_in_use(adding);
-    bool on = state == ARC_HUGE_WAITING && in_use >= ARC_HUGE_AUTO_BYTES;
+    bool on = state == ARC_HUGE_WAITING && in_use >= huge_on_bytes();
     bool off = state == ARC_HUGE_ACTIVE && in_use <= ARC_HUGE_AUTO_OFF_BYTES;
+    if (on && !huge_dense(adding)) {
+        atomic_store_explicit(&arc_arena.huge_recheck, in_use + in_use / ARC_HUGE_RECHECK_GROWTH,
+                              memory_order_relaxed);
+        on = false;
+    }
+    if (off) /* a big heap is gone: the next is judged afresh */
+        atomic_store_explicit(&arc_arena.huge_recheck, 0, memory_order_relaxed);
     if (on || off) {
         arc_os_hugepages((void *)arc_arena.base, arc_arena.size, on);
         atomic_store_explicit(&arc_arena.huge, on ? ARC_HUGE_ACTIVE : ARC_HUGE_WAITING,

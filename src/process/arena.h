@@ -110,6 +110,20 @@ _Static_assert(ARC_HUGE_PAGE_SIZE % ARC_SEGMENT_SIZE == 0,
  * switch them at every cycle (tests/process/test_hugepages.c, `reuse`). */
 #define ARC_HUGE_AUTO_OFF_BYTES ARC_SEGMENT_SIZE
 _Static_assert(ARC_HUGE_AUTO_OFF_BYTES < ARC_HUGE_AUTO_BYTES, "off below on");
+/* ... and only over heaps the program touches densely (arena.c, huge_dense): when the threshold
+ * is reached, the heaps' segments must be resident at 1/ARC_HUGE_DENSE_DIV of their bytes at
+ * least. A program that writes its medium blocks sparsely (20 000 connection buffers of 64 KiB
+ * with the first 2 KiB of each used) would otherwise have every 2 MiB extent resident whole:
+ * 1.3 GB of RSS where 4 KiB pages keep 114 MB. Half: a buffer grown by doubling has at least
+ * half of it written. */
+#define ARC_HUGE_DENSE_DIV 2u
+/* Segments of fewer bytes than this (besides the one just taken) are too little to judge by, and
+ * count as dense: a program's first big run turns huge pages on, as its pages will be written. */
+#define ARC_HUGE_EVIDENCE_BYTES ARC_SEGMENT_SIZE
+/* Heaps found sparse are judged again once the bytes in use have grown by 1/this (a quarter): a
+ * program that grows to N bytes is judged about log(N)/log(1.25) times, one mincore call a
+ * segment each time. */
+#define ARC_HUGE_RECHECK_GROWTH 4u
 
 /* Where the window stands with huge pages. */
 typedef enum arc_huge_state {
@@ -142,6 +156,8 @@ typedef struct arc_arena {
      * window carries MADV_NOHUGEPAGE whenever huge pages are not on. */
     _Atomic int huge;
     bool huge_auto, huge_refuse;
+    /* `auto` found the window sparse: it is judged again when this many bytes are in use. */
+    _Atomic size_t huge_recheck;
 } arc_arena_t;
 
 extern arc_arena_t arc_arena;

@@ -21,6 +21,11 @@
  *          huge pages are never asked for (THP mode never, ARCALLOC_HUGEPAGES=0) there are
  *          none. Secure mode asks for them the same way (its guard pages then keep them from
  *          forming).
+ *   sparse (auto) SPARSE_BLOCKS blocks of 64 KiB of which the program writes the first 2 KiB
+ *          (a server's connection buffers), 64 MiB in use: the window is resident at 1/32 of
+ *          what is in use, so huge pages are never asked for (no `hg`, no AnonHugePages under
+ *          the blocks) and RSS grows by about what was touched, not by 64 MiB. (Secure mode
+ *          writes every block it hands out: its window is dense; its guards keep huge pages off.)
  *
  * Secure mode (a -Dsecure=true build, unless ARCALLOC_SECURE=0) puts a PROT_NONE guard page at
  * the end of every segment and large run, which splits every 2 MiB extent: there no case expects
@@ -185,6 +190,61 @@ static void reuse(bool asked)
     free(small);
 }
 
+/* `sparse`: see the top. 64 MiB in use is sixteen times past the threshold, so every doubling's
+ * look at the window finds it sparse. RSS may grow by what was written plus two pages a block
+ * that the byte allocator writes (a block's header, a free neighbour's links: buddy splits each
+ * 64 KiB request's 128 KiB block), plus the segments' headers and a slack; 2 MiB extents
+ * resident whole would add about 64 MiB. */
+#define SPARSE_BLOCK          ((size_t)64 * KIB)
+#define SPARSE_WRITTEN        ((size_t)2 * KIB)
+#define SPARSE_BLOCKS         1024
+#define SPARSE_BACKEND_WRITES ((size_t)8 * KIB)
+#define SPARSE_RSS_EXTRA      ((size_t)4 * MIB)
+
+static void sparse(bool guarded)
+{
+    static char *blocks[SPARSE_BLOCKS];
+    free(malloc(1));
+    size_t rss_start = check_rss_bytes(), bad = 0;
+    uintptr_t lo = UINTPTR_MAX, hi = 0;
+    for (size_t i = 0; i < SPARSE_BLOCKS; i++) {
+        blocks[i] = malloc(SPARSE_BLOCK);
+        CHECK(blocks[i] != NULL);
+        if (!blocks[i])
+            return;
+        memset(blocks[i], (int)(i & 0xff), SPARSE_WRITTEN);
+        if ((uintptr_t)blocks[i] < lo)
+            lo = (uintptr_t)blocks[i];
+        if ((uintptr_t)blocks[i] + SPARSE_BLOCK > hi)
+            hi = (uintptr_t)blocks[i] + SPARSE_BLOCK;
+    }
+    size_t rss = check_rss_bytes();
+    long range = range_huge_kib(lo, hi);
+    char flag = huge_flag(blocks[SPARSE_BLOCKS - 1]);
+    printf("sparse: %d blocks of %zu KiB, %zu KiB of each written: RSS %zu -> %zu KiB; "
+           "AnonHugePages %ld KiB under them; window flag '%c'\n",
+           SPARSE_BLOCKS, SPARSE_BLOCK / KIB, SPARSE_WRITTEN / KIB, rss_start / KIB, rss / KIB,
+           range, flag);
+    CHECKF(range == 0, "%ld KiB of huge pages under blocks written at 1/32", range);
+    /* Secure mode clears each medium block as it hands it out: every page is written, the
+     * window is dense and huge pages may be asked for (its guard pages keep them from forming),
+     * and RSS is what was handed out. */
+    CHECK(flag != '?');
+    if (!guarded) {
+        CHECKF(flag != 'h', "huge pages asked for over a sparse window (flag '%c')", flag);
+        size_t limit =
+            rss_start + SPARSE_BLOCKS * (SPARSE_WRITTEN + SPARSE_BACKEND_WRITES) + SPARSE_RSS_EXTRA;
+        CHECKF(rss <= limit, "sparse blocks grew RSS from %zu to %zu KiB (limit %zu KiB)",
+               rss_start / KIB, rss / KIB, limit / KIB);
+    }
+    for (size_t i = 0; i < SPARSE_BLOCKS; i++) {
+        bad +=
+            blocks[i][0] != (char)(i & 0xff) || blocks[i][SPARSE_WRITTEN - 1] != (char)(i & 0xff);
+        free(blocks[i]);
+    }
+    CHECKF(bad == 0, "%zu sparse blocks lost their bytes", bad);
+}
+
 /* `pool`: see the top. 64 threads of 256 blocks of 32..287 bytes: about 40 KiB each, one segment
  * each. Each may grow RSS by POOL_RSS_PER_THREAD (its blocks, its spans' first pages, its
  * segment's header, its stack); a huge page under each pair of segments would add 1 MiB each. */
@@ -315,9 +375,15 @@ int main(int argc, char **argv)
     bool want =
         (strcmp(which, "big") == 0 || strcmp(which, "on") == 0) && mode != THP_NEVER && !guarded;
     if (strcmp(which, "big") && strcmp(which, "small") && strcmp(which, "off") &&
-        strcmp(which, "on") && strcmp(which, "reuse") && strcmp(which, "pool")) {
-        fprintf(stderr, "usage: test_hugepages big|small|off|on|reuse|pool\n");
+        strcmp(which, "on") && strcmp(which, "reuse") && strcmp(which, "pool") &&
+        strcmp(which, "sparse")) {
+        fprintf(stderr, "usage: test_hugepages big|small|off|on|reuse|pool|sparse\n");
         return 2;
+    }
+    if (strcmp(which, "sparse") == 0) {
+        printf("case sparse, THP mode %s: expecting no huge pages asked for\n", mode_name);
+        sparse(guarded);
+        return check_done();
     }
     if (strcmp(which, "pool") == 0) {
         printf("case pool, THP mode %s: expecting no huge pages asked for under small heaps\n",
