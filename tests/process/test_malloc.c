@@ -84,11 +84,11 @@ static void test_zero_size_many(void)
     CHECK(all);
     void *past = malloc(0); /* the region is full now: an ordinary block */
     CHECK(past != NULL && arc_owns(past));
-    void *first = blocks[0];
-    free(first);
+    uintptr_t first = (uintptr_t)blocks[0]; /* an address, compared after the free */
+    free(blocks[0]);
     void *again = malloc(0);
-    CHECKF(again == first, "malloc(0) after a slot was freed: %p, not the freed slot %p", again,
-           first);
+    CHECKF((uintptr_t)again == first,
+           "malloc(0) after a slot was freed: %p, not the freed slot %#" PRIxPTR, again, first);
     blocks[0] = again;
     free(past);
     /* Sorted, the addresses must all differ. */
@@ -99,6 +99,38 @@ static void test_zero_size_many(void)
     CHECKF(same == 0, "%zu zero-size blocks share an address", same);
     for (size_t i = 0; i < ZERO_BLOCKS; i++)
         free(blocks[i]);
+}
+
+/* A block resized back and forth across the large threshold (128 KiB) stays where it is once it
+ * is a page run: shrinking to half the run or more and growing back keep the run (where the
+ * pages after it are free), so no crossing copies it. Below half, it moves to a heap block. */
+static void test_realloc_across_threshold(void)
+{
+    size_t big = (size_t)136 << 10;
+    unsigned char *p = malloc(big);
+    CHECK(p != NULL);
+    if (!p)
+        return;
+    fill(p, big, 9);
+    unsigned char *run = p;
+    size_t kept = big, moves = 0;
+    for (size_t i = 0; i < 64; i++) {
+        size_t n = ((size_t)120 << 10) + (i % 17) * 1024; /* 120 .. 136 KiB */
+        unsigned char *q = realloc(p, n);
+        CHECK(q != NULL);
+        if (!q)
+            return;
+        moves += q != run;
+        size_t common = kept < n ? kept : n;
+        CHECKF(filled(q, common, 9), "contents lost realloc %zu -> %zu", kept, n);
+        fill(q, n, 9);
+        p = q;
+        kept = n;
+    }
+    CHECKF(moves == 0, "a page run resized between 120 and 136 KiB moved %zu times", moves);
+    unsigned char *q = realloc(p, (size_t)40 << 10); /* below half: a heap block now */
+    CHECK(q != NULL && filled(q, (size_t)40 << 10, 9));
+    free(q ? q : p);
 }
 
 /* Sizes go through volatile variables: the compiler must not see the misuse at build time. */
@@ -457,6 +489,7 @@ int main(void)
     test_alignment();
     test_aligned_small();
     test_realloc_boundaries();
+    test_realloc_across_threshold();
     test_calloc_recycled();
     test_errno_and_sized();
     test_introspection();
