@@ -297,7 +297,12 @@ static void *realloc_with(arc_heap_t *shared, void *p, size_t size)
     uintptr_t entry = arc_arena_entry(p);
     if (entry & ARC_MAP_LARGE) {
         arc_large_t *large = (arc_large_t *)(entry & ~ARC_MAP_LARGE);
-        if (size > ARC_LARGE_THRESHOLD && !ARC_VG_RUNNING() && arc_large_resize(p, large, size)) {
+        /* A run resizes in place when it stays large, and below the large threshold too while
+         * the size is half the run or more: a block that moved between a heap block and a run
+         * each time its size crossed the threshold (120 .. 136 KiB and back) was copied at every
+         * crossing. */
+        bool stays = size > ARC_LARGE_THRESHOLD || (size != 0 && size >= old / 2);
+        if (stays && !ARC_VG_RUNNING() && arc_large_resize(p, large, size)) {
             arc_heap_t *owner = large->heap;
             if (owner)
                 pthread_mutex_lock(&owner->lock);
