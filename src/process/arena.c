@@ -225,7 +225,7 @@ static size_t huge_on_bytes(void)
 }
 
 /* Whether the heaps' segments are touched densely enough for huge pages: their resident bytes
- * against their bytes, less `adding` (a segment just taken is untouched yet), at least
+ * against their bytes, less `adding` (what was just taken is untouched yet), at least
  * 1/ARC_HUGE_DENSE_DIV. Segments are where a program's small and medium blocks are, written as
  * they are handed out, so their residency says how much of each block it uses; a large run is
  * taken as dense (a big calloc'd table the program has not reached yet would look sparse, and it
