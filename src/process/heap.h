@@ -55,7 +55,11 @@
  * 32 KiB and the next page-aligned span starts right after it. A request of a full 32 KiB would
  * push the next span a page further on, leaving a 4 KiB gap (and a page faulted in for its
  * header) after every span. Buddy and slab round the request up to 32 KiB; the span's blocks
- * fill whatever the byte allocator gave, up to ARC_SPAN_SIZE. */
+ * fill whatever the byte allocator gave, up to ARC_SPAN_SIZE. The page map (span_at) sends every
+ * pointer in a span's ARC_SPAN_PAGES pages to the span, so no other block may start in them: with
+ * TLSF the block after a span has its header in the span's last 16 bytes and its payload on the
+ * next page. A larger head room breaks that (32 bytes more put the next block's payload, a medium
+ * block once handed out, inside the span's last page, where free took it for a small block). */
 #define ARC_SPAN_HEAD_ROOM ((size_t)8)
 /* Span descriptors a segment holds (slot 0 means "no span"): a 1 MiB segment fits at most 31
  * spans after its header. */
