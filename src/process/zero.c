@@ -100,6 +100,7 @@ void arc_zero_free(const void *p)
     if (!(atomic_fetch_and_explicit(&zero_used[i / 64], ~bit, memory_order_relaxed) & bit))
         arc_report_bad_pointer(ARC_OP_FREE, ARC_BAD_FREED, p);
     atomic_fetch_sub_explicit(&zero_live, 1, memory_order_relaxed);
-    atomic_store_explicit(&zero_full_at, ZERO_SLOTS + 1, memory_order_relaxed);
+    if (atomic_load_explicit(&zero_full_at, memory_order_relaxed) <= ZERO_SLOTS)
+        atomic_store_explicit(&zero_full_at, ZERO_SLOTS + 1, memory_order_relaxed);
     atomic_store_explicit(&zero_hint, i / 64, memory_order_relaxed);
 }

@@ -17,12 +17,12 @@ from lcg import Lcg
 # Client threads at once, each with its own keys (memcached serves each connection on one of its
 # worker threads; the server's own threads then allocate and free across each other).
 THREADS = 4
-# Keys per thread: with 4 threads, 24 000 items, past the 2^12-bucket table the server starts
-# with (it grows the table at 1.5 items a bucket, on its maintenance thread).
+# Keys per thread: with 4 threads, 24 000 items, past 1.5 items a bucket of the 2^13-bucket table
+# run_real.py starts the server with (it grows the table then, on its maintenance thread).
 KEYS = 6000
 # Values: mostly 1 B .. 2 KiB; one in LARGE_ONE_IN up to LARGE_MAX (the server's medium slab
 # classes); one in HUGE_ONE_IN up to HUGE_MAX, past the server's 512 KiB slab chunk limit, so
-# it is stored as a chain of chunks. About 30 MB in all, below the server's memory limit: no
+# it is stored as a chain of chunks. About 45 MB in all, below the server's memory limit: no
 # item is ever evicted, which the case checks.
 SMALL_MAX = 2048
 LARGE_ONE_IN = 60

@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -264,8 +263,7 @@ def memcached_wait(path, server, run, timeout, ready):
 
 
 def memcached_socket_up(path):
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.connect(path)
+    memcached_load.Connection(path).close()
     return True
 
 
@@ -294,9 +292,9 @@ def memcached_body(ctx, run):
                 return level > MC_HASHPOWER and stats.get("hash_is_expanding") == "0"
 
             memcached_wait(path, server, run, MC_SETTLE_TIMEOUT, settled)
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-                s.connect(path)
-                s.sendall(b"shutdown\r\n")
+            conn = memcached_load.Connection(path)
+            conn.send(b"shutdown\r\n")
+            conn.close()
         except memcached_load.ProtocolError as e:
             raise Failure("memcached load: %s" % e)
         try:
