@@ -109,16 +109,11 @@ static ARC_NOINLINE void *malloc_miss(arc_heap_t *h, size_t size)
  * where arc_heap_block_alloc does the same. */
 static ARC_NOINLINE void *secure_malloc(arc_heap_t *h, size_t size)
 {
-    size_t need = size + ARC_CANARY_BYTES;
     if (size != 0 && size <= ARC_SMALL_MAX - ARC_CANARY_BYTES) {
-        arc_span_t *span = h->current[h->class_of[(need + ARC_GRANULE - 1) / ARC_GRANULE]];
-        void *p = span->free;
-        if (arc_likely(p != NULL)) {
-            p = arc_span_take(h, span, p, need);
-            arc_secure_prepare(h, p, size, span->block_size, true);
-            arc_secure_scrub(h);
+        size_t cls = h->class_of[(size + ARC_CANARY_BYTES + ARC_GRANULE - 1) / ARC_GRANULE];
+        void *p = arc_secure_small_pop(h, cls, size);
+        if (arc_likely(p != NULL))
             return arc_prof_on_alloc(h, p, size);
-        }
     }
     return alloc_slow(size, ARC_GRANULE);
 }
@@ -379,16 +374,26 @@ void *arc_reallocarray(void *p, size_t count, size_t size)
     return arc_realloc(p, total);
 }
 
+#if ARC_SECURE
+/* Secure mode's aligned fast path: a pop from a class whose blocks have the alignment and room
+ * for the canary, as secure_malloc pops; NULL leaves the rest to the slow path. */
+static ARC_NOINLINE void *secure_aligned_small(arc_heap_t *h, size_t align, size_t size)
+{
+    size_t cls = size != 0 ? arc_heap_class_aligned(h, size + ARC_CANARY_BYTES, align) : 0;
+    void *p = cls != 0 ? arc_secure_small_pop(h, cls, size) : NULL;
+    return p != NULL ? arc_prof_on_alloc(h, p, size) : NULL;
+}
+#endif
+
 /* An aligned request's fast path: a block of a class whose blocks all have the alignment
  * (arc_heap_class_aligned), popped as malloc pops, or taken on the class's slow path as
- * malloc's miss takes it; NULL when no class serves the request (or secure mode's canary needs
- * the slow path). */
+ * malloc's miss takes it; NULL when no class serves the request. */
 static inline void *aligned_small(size_t align, size_t size)
 {
     arc_heap_t *h = arc_tls_heap;
 #if ARC_SECURE
     if (h != NULL && h->secure)
-        return NULL;
+        return secure_aligned_small(h, align, size);
 #endif
     size_t cls = h != NULL ? arc_heap_class_aligned(h, size, align) : 0;
     if (cls == 0)

@@ -138,9 +138,13 @@ typedef enum arc_heap_kind { ARC_HEAP_THREAD = 0, ARC_HEAP_SHARED = 1 } arc_heap
  * is the block's size less the canary. */
 #define ARC_CANARY_BYTES ((size_t)8)
 /* Freed small and medium blocks of a thread heap wait in a FIFO of this many before they can be
- * handed out again: a block freed is not reused for at least 256 more frees of the thread (a
- * use after free then meets zeros, not another object), and the ring is 2 KiB of the heap. */
+ * handed out again (secure.c): a use after free meets zeros, not another object, and the ring
+ * is 2 KiB of the heap. */
 #define ARC_QUARANTINE_SLOTS 256u
+/* The block that leaves the FIFO is drawn from its 16 oldest: four bits of randomness in the
+ * order blocks come back (hardened allocators draw the next slot at random for the same end),
+ * while a block still waits at least 256 - 16 + 1 = 241 more frees of the thread. */
+#define ARC_QUARANTINE_PICK 16u
 /* ... and of at most this many bytes: 256 medium blocks would hold up to 32 MiB; 4 MiB (four
  * segments) bounds what the quarantine keeps from reuse while still delaying 32 of the largest
  * medium blocks. */
@@ -165,11 +169,11 @@ struct arc_heap {
 #if ARC_SECURE
     bool secure;        /* secure mode (arc_arena_secure(), copied at creation) */
     uintptr_t link_key; /* arc_arena_secure_key(): free-list links are encoded with it */
-    uint64_t reuse_rng; /* xorshift64 state: which of the first two free blocks a pop takes */
+    uint64_t reuse_rng; /* xorshift64 state: where a freed block enters the quarantine */
     /* Per class, UINT64_MAX / block size + 1: an offset below 2^32 is a whole number of blocks
      * when its product with this is below it (arc_link_in_span; no division on the pop). */
     uint64_t block_magic[ARC_CLASSES];
-    uint32_t quarantine_head, quarantine_count; /* secure.c: the FIFO of freed blocks */
+    uint32_t quarantine_head, quarantine_count; /* secure.c: the ring of freed blocks */
     uint32_t quarantine_scrub;                  /* the next block arc_secure_scrub checks */
     size_t quarantine_bytes;
     void *quarantine[ARC_QUARANTINE_SLOTS];
@@ -352,11 +356,6 @@ static inline bool arc_live_take(arc_segment_t *seg, const void *p)
 #if ARC_SECURE
 /* Drops the page offset, the bits an attacker who knows a block's alignment could guess. */
 #define ARC_LINK_SHIFT 12
-/* xorshift64's shifts (Marsaglia, "Xorshift RNGs", 2003): the reuse-order coin of a pop. */
-#define ARC_REUSE_XS_A 13
-#define ARC_REUSE_XS_B 7
-#define ARC_REUSE_XS_C 17
-
 /* Reports "corrupted free list" at the block whose link is bad, and aborts. */
 _Noreturn void arc_heap_bad_link(const void *block);
 
@@ -412,29 +411,12 @@ static inline void *arc_link_load(const arc_heap_t *h, const arc_span_t *span, v
     return *(void **)block;
 }
 
-/* Takes p, the head of span's free list, for a request of `size` bytes. */
+/* Takes p, the head of span's free list, for a request of `size` bytes. Secure mode decodes and
+ * checks the link; the order freed blocks come back in is randomised before they reach the span
+ * (secure.c's quarantine), so the pop itself stays LIFO. */
 static inline void *arc_span_take(arc_heap_t *h, arc_span_t *span, void *p, size_t size)
 {
-#if ARC_SECURE
-    void *second = arc_link_load(h, span, p);
-    if (h->secure) {
-        /* Secure mode: the head or, at random, the second block, so the order freed blocks
-         * come back in is not the order they were freed in. */
-        uint64_t x = h->reuse_rng;
-        x ^= x << ARC_REUSE_XS_A;
-        x ^= x >> ARC_REUSE_XS_B;
-        x ^= x << ARC_REUSE_XS_C;
-        h->reuse_rng = x;
-        if (second != NULL && (x & 1)) {
-            arc_link_store(h, p, arc_link_load(h, span, second));
-            p = second;
-            second = span->free;
-        }
-    }
-    span->free = second;
-#else
-    span->free = *(void **)p;
-#endif
+    span->free = arc_link_load(h, span, p);
     span->used++;
     arc_live_set(arc_segment_of(p), p);
     ARC_STAT_CLASS(h, class_allocs, span->cls);
@@ -525,6 +507,10 @@ void arc_secure_check_zero(arc_heap_t *h, arc_segment_t *seg, void *p);
  * it zero (small blocks: past their link word), clears the program's bytes (medium blocks) and
  * writes the slack pattern and the canary. */
 void arc_secure_prepare(arc_heap_t *h, void *p, size_t n, size_t block, bool small);
+/* Secure malloc's fast path: a block of class cls's current span for a request of `size` bytes
+ * (the class holds size + ARC_CANARY_BYTES), checked and given its canary as arc_secure_prepare
+ * does; NULL when that span has no free block. */
+void *arc_secure_small_pop(arc_heap_t *h, size_t cls, size_t size);
 /* One block of h's quarantine, in turn, must still have a zero first word: a write after free
  * is seen while the block waits, not only when it leaves (a program that stops freeing keeps
  * its quarantine full). Every secure malloc calls arc_secure_scrub: one load. */

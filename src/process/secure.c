@@ -16,14 +16,19 @@
 /* ---- canaries ------------------------------------------------------------------------------
  * A block of `block` bytes holding a request of n ends in a canary word at block - 8:
  * mix(key, address) with its low byte replaced by (slack ^ that byte), where slack is the
- * number of bytes between the request and the canary (at most SLACK_CODED). Those slack bytes
- * hold a pattern byte, also derived from the key and the address, never zero. A free checks the
- * word's upper seven bytes, decodes the slack and checks its bytes: an overflow by one byte past
- * the request is caught whether it lands in the slack or on the canary (a NUL written over the
- * low byte changes the decoded slack, whose new bytes then fail the pattern). */
+ * number of bytes between the request and the canary (at most SLACK_CODED). The first
+ * SLACK_VEC_BYTES of that slack (all of a shorter one) hold a pattern byte, also derived from the
+ * key and the address, never zero. A free checks the word's upper seven bytes, decodes the slack
+ * and checks those bytes: an overflow by one byte past the request is caught whether it lands in
+ * the slack or on the canary (a NUL written over the low byte changes the decoded slack, whose
+ * bytes then fail the pattern). Only the slack's first bytes are written and checked: an
+ * overflow, byte by byte or by memcpy, reaches them before any byte further on, so checking the
+ * rest would see no overflow these do not; a stray write into the middle of a long slack, apart
+ * from the request, is not seen (a write after free there is: the block is zero-checked). */
 
 /* Slack bytes the canary's low byte can state; more slack (a backend's rounding of a large
- * medium request) is stated as this much and only the last SLACK_CODED bytes are checked. */
+ * medium request) is stated as this much, and the checked bytes start SLACK_CODED bytes before
+ * the canary: an overflow is seen once it reaches them. */
 #define SLACK_CODED ((size_t)0xff)
 /* Mixing constant of the canary hash: 2^64 / golden ratio, odd (Knuth's multiplicative hash). */
 #define CANARY_MUL ((uint64_t)0x9e3779b97f4a7c15)
@@ -60,10 +65,10 @@ static inline uint64_t *canary_word(void *p, size_t block)
 }
 
 /* Two words at any address (also the short blocks' checks and clears below): the slack starts
- * where the request ends, on any byte. Slack bytes
- * [s, end) are compared and written in these (the last one, at s, overlapping the one after it),
- * 8 to 15 in two words (one unaligned), fewer in the high bytes of the word before end: end is a
- * word boundary and that word lies in the block. */
+ * where the request ends, on any byte. The checked slack is written and compared in one such
+ * vector when it is 16 bytes or more, else in two words (the one at s unaligned, overlapping the
+ * one before end) from 8 bytes, else in the high bytes of the word before end: end is a word
+ * boundary and that word lies in the block. */
 typedef uint64_t slack_vec_t
     __attribute__((vector_size(2 * sizeof(uint64_t)), aligned(1), may_alias));
 #define SLACK_VEC_BYTES sizeof(slack_vec_t)
@@ -81,8 +86,6 @@ static inline void slack_fill(unsigned char *s, unsigned char *end, uint64_t wor
     size_t r = (size_t)(end - s);
     if (r >= SLACK_VEC_BYTES) {
         const slack_vec_t v = {words, words};
-        for (unsigned char *e = end; e - s > (ptrdiff_t)SLACK_VEC_BYTES; e -= SLACK_VEC_BYTES)
-            *(slack_vec_t *)(void *)(e - SLACK_VEC_BYTES) = v;
         *(slack_vec_t *)(void *)s = v;
     } else if (r >= WORD_BYTES) {
         *(uint64_t *)(void *)(end - WORD_BYTES) = words;
@@ -99,8 +102,6 @@ static inline bool slack_intact(const unsigned char *s, const unsigned char *end
     if (r >= SLACK_VEC_BYTES) {
         const slack_vec_t v = {words, words};
         slack_vec_t d = *(const slack_vec_t *)(const void *)s ^ v;
-        for (const unsigned char *e = end; e - s > (ptrdiff_t)SLACK_VEC_BYTES; e -= SLACK_VEC_BYTES)
-            d |= *(const slack_vec_t *)(const void *)(e - SLACK_VEC_BYTES) ^ v;
         return (d[0] | d[1]) == 0;
     }
     if (r >= WORD_BYTES) {
@@ -116,7 +117,7 @@ static inline bool slack_intact(const unsigned char *s, const unsigned char *end
 }
 
 /* Writes the slack pattern and the canary of a block holding n bytes. */
-static inline void canary_write(const arc_heap_t *h, void *p, size_t n, size_t block)
+static ARC_INLINE void canary_write(const arc_heap_t *h, void *p, size_t n, size_t block)
 {
     uint64_t canary = canary_of(h, p);
     size_t slack = block - ARC_CANARY_BYTES - n;
@@ -130,7 +131,7 @@ static inline void canary_write(const arc_heap_t *h, void *p, size_t n, size_t b
 /* The canary and slack of p are intact. The slack ends on a word boundary (block sizes are whole
  * words). With `linked`, bytes in the first word (a free-list link now) are not compared: the
  * freeing thread checked them before it linked the block (arc_secure_check_remote). */
-static bool canary_ok(const arc_heap_t *h, void *p, size_t block, bool linked)
+static ARC_INLINE bool canary_ok(const arc_heap_t *h, void *p, size_t block, bool linked)
 {
     uint64_t canary = canary_of(h, p), code = *canary_word(p, block) ^ canary;
     if (code & ~CANARY_LOW_MASK)
@@ -297,14 +298,20 @@ static inline void clear_block(void *p, size_t bytes)
     memset(p, 0, bytes);
 }
 
+/* A small block of `block` bytes just taken for a request of n: zero since its free (or its
+ * span's cut) but for the link word the free list wrote, which is cleared; then its canary. */
+static ARC_INLINE void prepare_small(arc_heap_t *h, void *p, size_t n, size_t block)
+{
+    if (arc_unlikely(!all_zero((char *)p + LINK_BYTES, block - LINK_BYTES)))
+        arc_report_misuse("write after free detected", p);
+    *(uint64_t *)p = 0;
+    canary_write(h, p, n, block);
+}
+
 void arc_secure_prepare(arc_heap_t *h, void *p, size_t n, size_t block, bool small)
 {
     if (small) {
-        /* Zero since its free (or its span's cut), but for the link word the free list wrote. */
-        if (arc_unlikely(!all_zero((char *)p + LINK_BYTES, block - LINK_BYTES)))
-            arc_report_misuse("write after free detected", p);
-        *(uint64_t *)p = 0;
-        canary_write(h, p, n, block);
+        prepare_small(h, p, n, block);
         return;
     }
     /* The byte allocator keeps its own words in free blocks: clear what the program gets. The
@@ -315,6 +322,18 @@ void arc_secure_prepare(arc_heap_t *h, void *p, size_t n, size_t block, bool sma
     ARC_VG_LOUD();
 }
 
+void *arc_secure_small_pop(arc_heap_t *h, size_t cls, size_t size)
+{
+    arc_span_t *span = h->current[cls];
+    void *p = span->free;
+    if (arc_unlikely(p == NULL))
+        return NULL;
+    arc_span_take(h, span, p, size + ARC_CANARY_BYTES);
+    prepare_small(h, p, size, span->block_size);
+    arc_secure_scrub(h);
+    return p;
+}
+
 void arc_secure_span_check(arc_span_t *span)
 {
     for (char *p = span->start; p < span->bump; p += span->block_size)
@@ -322,17 +341,22 @@ void arc_secure_span_check(arc_span_t *span)
             arc_report_misuse("write after free detected", p);
 }
 
-/* Checks p's canary and, for a small block, that the block before it in its span is intact
- * where p's underflow would land: its canary when live, zeros when free. `linked`: p's first
- * word is a remote-list link (canary_ok). */
-static void check_block(arc_heap_t *h, arc_segment_t *seg, arc_span_t *span, void *p, size_t block,
-                        bool linked)
+/* Checks p's canary and slack (`linked`: p's first word is a remote-list link, canary_ok). */
+static ARC_INLINE void check_canary(const arc_heap_t *h, void *p, size_t block, bool linked)
 {
     if (arc_unlikely(block == 0)) /* the byte allocator refused to read its header */
         arc_report_misuse("corrupted block header", p);
     if (arc_unlikely(block < ARC_CANARY_BYTES || !canary_ok(h, p, block, linked)))
         arc_report_misuse("heap overflow detected", p);
-    if (!span || (char *)p == span->start)
+}
+
+/* A small block p of span: the block before it is intact where p's underflow would land, its
+ * canary when live, zeros when free (a span's first block has none: its slot before is never
+ * handed out). */
+static ARC_INLINE void check_below(const arc_heap_t *h, const arc_segment_t *seg,
+                                   const arc_span_t *span, void *p, size_t block)
+{
+    if ((char *)p == span->start)
         return;
     char *prev = (char *)p - block;
     uint64_t word = *canary_word(prev, block);
@@ -342,18 +366,23 @@ static void check_block(arc_heap_t *h, arc_segment_t *seg, arc_span_t *span, voi
         arc_report_misuse("heap underflow detected", p);
 }
 
-/* check_block, then p is cleared; returns its bytes. Inlined: the secure free's span path must
- * not pay a call and the medium-block tests for it. */
+/* The checks of a free, then p is cleared; returns its bytes. */
 static ARC_INLINE size_t check_and_clear(arc_heap_t *h, arc_segment_t *seg, arc_span_t *span,
                                          void *p, bool linked)
 {
-    size_t block = arc_heap_block_bytes(h, seg, span, p);
-    if (!span) /* a medium block has bytes past what memcheck was told of (small ones: none) */
-        ARC_VG_QUIET();
-    check_block(h, seg, span, p, block, linked);
+    if (span) {
+        size_t block = span->block_size;
+        check_canary(h, p, block, linked);
+        check_below(h, seg, span, p, block);
+        clear_block(p, block);
+        return block;
+    }
+    /* A medium block has bytes past what memcheck was told of. */
+    size_t block = arc_heap_block_bytes(h, seg, NULL, p);
+    ARC_VG_QUIET();
+    check_canary(h, p, block, linked);
     clear_block(p, block);
-    if (!span)
-        ARC_VG_LOUD();
+    ARC_VG_LOUD();
     return block;
 }
 
@@ -369,37 +398,49 @@ void arc_secure_check_remote(arc_heap_t *owner, arc_segment_t *seg, void *p)
         arc_heap_bad_free(owner, seg, p, ARC_OP_FREE);
     size_t block = arc_heap_block_bytes(owner, seg, arc_span_of(seg, p), p);
     ARC_VG_QUIET();
-    check_block(owner, seg, NULL, p, block, false);
+    check_canary(owner, p, block, false);
     ARC_VG_LOUD();
 }
 
 /* ---- the quarantine -------------------------------------------------------------------------
- * A FIFO ring: a freed block enters at the tail; the oldest leaves when the ring holds
- * ARC_QUARANTINE_SLOTS blocks or ARC_QUARANTINE_BYTES. Its live bit was cleared when it entered,
- * so a second free of it is a double free; it goes back the way a free would have sent it,
- * without the live check: a small block to its span (its link word checked zero here, the rest
- * when malloc takes it), a medium block, checked zero here, to the byte allocator. */
+ * A FIFO ring of freed blocks: a freed block enters at the tail; a block leaves when the ring
+ * holds ARC_QUARANTINE_SLOTS blocks, or when the next block would take it past
+ * ARC_QUARANTINE_BYTES. The one that leaves is drawn at random from the ARC_QUARANTINE_PICK
+ * oldest (the head takes its place), so the order blocks leave in, and so the order a span hands
+ * them out again, is not the order they were freed in, while a block still waits at least
+ * ARC_QUARANTINE_SLOTS - ARC_QUARANTINE_PICK + 1 frees once the ring is full. Its live bit was
+ * cleared when it entered, so a second free of it is a double free; it goes back the way a free
+ * would have sent it, without the live check: a small block to its span (its link word checked
+ * zero here, the rest when malloc takes it), a medium block, checked zero here, to the byte
+ * allocator. */
 
 _Static_assert((ARC_QUARANTINE_SLOTS & (ARC_QUARANTINE_SLOTS - 1)) == 0,
                "the ring's index wraps with a mask");
 #define QUARANTINE_MASK (ARC_QUARANTINE_SLOTS - 1)
+_Static_assert(ARC_QUARANTINE_PICK >= 1 && ARC_QUARANTINE_PICK <= ARC_QUARANTINE_SLOTS,
+               "the block that leaves is drawn from blocks the ring holds");
+/* xorshift64's shifts (Marsaglia, "Xorshift RNGs", 2003): the draws of where a block waits. */
+#define REUSE_XS_A 13
+#define REUSE_XS_B 7
+#define REUSE_XS_C 17
+/* Bits of a draw scaled to its range by one multiplication (Lemire, "Fast random integer
+ * generation in an interval", 2019): the top 32 of the state. */
+#define DRAW_BITS 32
 
-static void quarantine_evict(arc_heap_t *h)
+/* A draw uniform in [0, n) from h's xorshift64 state (n <= ARC_QUARANTINE_PICK: bias 2^-28). */
+static inline uint32_t reuse_draw(arc_heap_t *h, uint32_t n)
 {
-    void *p = h->quarantine[h->quarantine_head];
-    h->quarantine_head = (h->quarantine_head + 1) & QUARANTINE_MASK;
-    h->quarantine_count--;
-    arc_segment_t *seg = arc_segment_of(p);
-    arc_span_t *span = arc_span_of(seg, p);
-    if (span) {
-        /* Its link word is about to be overwritten: a write there is seen now, the rest of the
-         * block when malloc takes it (a write to the link after this: "corrupted free list"). */
-        if (arc_unlikely(*(const uint64_t *)p != 0))
-            arc_report_misuse("write after free detected", p);
-        h->quarantine_bytes -= span->block_size;
-        arc_span_push(h, span, p);
-        return;
-    }
+    uint64_t x = h->reuse_rng;
+    x ^= x << REUSE_XS_A;
+    x ^= x >> REUSE_XS_B;
+    x ^= x << REUSE_XS_C;
+    h->reuse_rng = x;
+    return (uint32_t)(((x >> DRAW_BITS) * n) >> DRAW_BITS);
+}
+
+/* A medium block leaves the quarantine: checked zero, back to the byte allocator. */
+static ARC_NOINLINE void quarantine_evict_medium(arc_heap_t *h, arc_segment_t *seg, void *p)
+{
     size_t block = arc_heap_block_bytes(h, seg, NULL, p);
     h->quarantine_bytes -= block;
     ARC_VG_QUIET();
@@ -408,6 +449,43 @@ static void quarantine_evict(arc_heap_t *h)
     if (!zero)
         arc_report_misuse("write after free detected", p);
     arc_heap_free_medium(h, seg, p);
+}
+
+/* One of the ring's ARC_QUARANTINE_PICK oldest blocks, at random, leaves. */
+static ARC_INLINE void quarantine_evict(arc_heap_t *h)
+{
+    uint32_t head = h->quarantine_head, n = h->quarantine_count;
+    uint32_t pick = n < ARC_QUARANTINE_PICK ? n : ARC_QUARANTINE_PICK;
+    uint32_t at = (head + reuse_draw(h, pick)) & QUARANTINE_MASK;
+    void *p = h->quarantine[at];
+    h->quarantine[at] = h->quarantine[head];
+    h->quarantine_head = (head + 1) & QUARANTINE_MASK;
+    h->quarantine_count = n - 1;
+    arc_segment_t *seg = arc_segment_of(p);
+    arc_span_t *span = arc_span_of(seg, p);
+    if (arc_unlikely(span == NULL)) {
+        quarantine_evict_medium(h, seg, p);
+        return;
+    }
+    /* Its link word is about to be overwritten: a write there is seen now, the rest of the
+     * block when malloc takes it (a write to the link after this: "corrupted free list"). */
+    if (arc_unlikely(*(const uint64_t *)p != 0))
+        arc_report_misuse("write after free detected", p);
+    h->quarantine_bytes -= span->block_size;
+    arc_span_push(h, span, p);
+}
+
+/* p, freed (live bit clear, checked and zeroed), of `block` bytes, waits in h's quarantine. */
+static inline void quarantine_put(arc_heap_t *h, void *p, size_t block)
+{
+    while (arc_unlikely(h->quarantine_bytes + block > ARC_QUARANTINE_BYTES) &&
+           h->quarantine_count > 0)
+        quarantine_evict(h);
+    if (h->quarantine_count == ARC_QUARANTINE_SLOTS)
+        quarantine_evict(h);
+    h->quarantine[(h->quarantine_head + h->quarantine_count) & QUARANTINE_MASK] = p;
+    h->quarantine_count++;
+    h->quarantine_bytes += block;
 }
 
 void arc_secure_free(arc_heap_t *h, arc_segment_t *seg, void *p, bool linked)
@@ -425,13 +503,7 @@ void arc_secure_free(arc_heap_t *h, arc_segment_t *seg, void *p, bool linked)
             return;
         }
     }
-    h->quarantine_bytes += block;
-    if (h->quarantine_count == ARC_QUARANTINE_SLOTS)
-        quarantine_evict(h);
-    h->quarantine[(h->quarantine_head + h->quarantine_count) & QUARANTINE_MASK] = p;
-    h->quarantine_count++;
-    while (arc_unlikely(h->quarantine_bytes > ARC_QUARANTINE_BYTES) && h->quarantine_count > 1)
-        quarantine_evict(h);
+    quarantine_put(h, p, block);
 }
 
 void arc_secure_scrub_one(arc_heap_t *h)

@@ -472,7 +472,7 @@ static void test_reuse_in_address_order(void)
         blocks[order[i]] = p;
     }
     /* Secure mode promises no order: freed blocks wait in a quarantine and come back in the
-     * order it lets them go, the first or the second free block at random (docs/security.md). */
+     * order it lets them go, at random (docs/security.md). */
     const char *env = getenv("ARCALLOC_SECURE");
     bool secure = ARC_SECURE && !(env && strcmp(env, "0") == 0);
     unsigned share = secure ? 0u : 90u;

@@ -19,10 +19,17 @@
 #define LARGE_SIZE ((size_t)200000)
 /* The small size the free-list and reuse-order cases use (a span's class: at most 1 KiB). */
 #define SMALL_SIZE ((size_t)48)
-/* Reuse order: blocks per round and rounds. A secure-mode round comes back in exact LIFO order
- * with probability 2^-(BLOCKS-1): never, in practice. */
+/* Reuse order: blocks per round and rounds (a secure-mode round's blocks wait in the
+ * quarantine, so never come back in the round). */
 #define ORDER_BLOCKS 32
 #define ORDER_ROUNDS 8
+/* Blocks of the reuse-order draw: four times the quarantine's 256, so most leave it while the
+ * program frees; secure mode draws each one that leaves from 16 (4 bits), so two runs hand them
+ * back in the same order with chance about 2^-4000. */
+#define DRAW_BLOCKS 1024
+/* FNV-1a's 64-bit offset basis and prime (Fowler, Noll, Vo): the hash of an order. */
+#define FNV_BASIS 0xcbf29ce484222325u
+#define FNV_PRIME 0x100000001b3u
 /* A heap segment is 1 MiB (heap.h): a linear overflow that runs this far has left its segment. */
 #define SEGMENT_BYTES ((size_t)1 << 20)
 /* Granule of the linear overflow's writes: malloc's alignment, so it touches every page start. */
@@ -197,8 +204,34 @@ static int cmp_ptr(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* DRAW_BLOCKS blocks allocated, freed in that order, malloc_trim (which empties the
+ * quarantine), allocated again: a hash of the order they came back in, each named by its
+ * index in the first allocation (addresses differ from run to run, indices do not). */
+static unsigned long long reuse_order_hash(void)
+{
+    static void *a[DRAW_BLOCKS];
+    for (int i = 0; i < DRAW_BLOCKS; i++)
+        a[i] = malloc(SMALL_SIZE);
+    for (int i = 0; i < DRAW_BLOCKS; i++)
+        free(a[i]);
+    malloc_trim(0);
+    unsigned long long hash = FNV_BASIS;
+    void *b[DRAW_BLOCKS];
+    for (int i = 0; i < DRAW_BLOCKS; i++) {
+        b[i] = malloc(SMALL_SIZE);
+        int index = -1;
+        for (int j = 0; j < DRAW_BLOCKS && index < 0; j++)
+            index = a[j] == b[i] ? j : -1;
+        hash = (hash ^ (unsigned)index) * FNV_PRIME;
+    }
+    for (int i = 0; i < DRAW_BLOCKS; i++)
+        free(b[i]);
+    return hash;
+}
+
 /* Rounds of: allocate ORDER_BLOCKS, free them in order, allocate ORDER_BLOCKS again. Prints
- * how many rounds came back in exact LIFO order, and how many handed out a block twice. */
+ * how many rounds came back in exact LIFO order, and how many handed out a block twice; then
+ * reuse_order_hash. */
 static int child_order(void)
 {
     int lifo = 0, dup = 0;
@@ -222,7 +255,7 @@ static int child_order(void)
         for (int i = 0; i < ORDER_BLOCKS; i++)
             free(b[i]);
     }
-    printf("lifo %d dup %d\n", lifo, dup);
+    printf("lifo %d dup %d order %016llx\n", lifo, dup, reuse_order_hash());
     return 0;
 }
 
@@ -755,21 +788,32 @@ static void test_order(void)
 {
     child_t c;
     int lifo = -1, dup = -1;
+    unsigned long long order[2] = {0, 0};
 #if ARC_SECURE
-    run(&c, NULL, "order", NULL);
-    CHECKF(exited(&c, 0) && sscanf(c.out, "lifo %d dup %d", &lifo, &dup) == 2, "%#x %s", c.status,
-           c.out);
-    CHECKF(lifo == 0, "secure: %d of %d rounds came back in LIFO order", lifo, ORDER_ROUNDS);
-    CHECKF(dup == 0, "secure: %d blocks handed out twice", dup);
-    run(&c, "0", "order", NULL);
-#else
-    run(&c, "1", "order", NULL);
+    /* Two runs: each process draws from its own key, so the orders differ. */
+    for (int r = 0; r < 2; r++) {
+        run(&c, NULL, "order", NULL);
+        CHECKF(exited(&c, 0) &&
+                   sscanf(c.out, "lifo %d dup %d order %llx", &lifo, &dup, &order[r]) == 3,
+               "%#x %s", c.status, c.out);
+        CHECKF(lifo == 0, "secure: %d of %d rounds came back in LIFO order", lifo, ORDER_ROUNDS);
+        CHECKF(dup == 0, "secure: %d blocks handed out twice", dup);
+    }
+    CHECKF(order[0] != order[1], "secure: two runs handed blocks back in one order (%016llx)",
+           order[0]);
 #endif
-    lifo = dup = -1;
-    CHECKF(exited(&c, 0) && sscanf(c.out, "lifo %d dup %d", &lifo, &dup) == 2, "%#x %s", c.status,
-           c.out);
-    CHECKF(lifo == ORDER_ROUNDS && dup == 0, "plain cache: %d of %d rounds LIFO, %d dups", lifo,
-           ORDER_ROUNDS, dup);
+    /* Without secure mode the order is LIFO, the same in every run. */
+    for (int r = 0; r < 2; r++) {
+        run(&c, ARC_SECURE ? "0" : "1", "order", NULL);
+        lifo = dup = -1;
+        CHECKF(exited(&c, 0) &&
+                   sscanf(c.out, "lifo %d dup %d order %llx", &lifo, &dup, &order[r]) == 3,
+               "%#x %s", c.status, c.out);
+        CHECKF(lifo == ORDER_ROUNDS && dup == 0, "plain cache: %d of %d rounds LIFO, %d dups", lifo,
+               ORDER_ROUNDS, dup);
+    }
+    CHECKF(order[0] == order[1], "plain cache: two runs, two orders (%016llx, %016llx)", order[0],
+           order[1]);
 }
 
 /* Secure builds: TLSF's header checks catch the smashed header when the block is freed; buddy
