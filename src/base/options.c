@@ -60,6 +60,8 @@ static const option_choice_t bool_choices[] = {{"0", 0},    {"1", 1},  {"false",
 static const option_choice_t hugepages_choices[] = {
     {"auto", ARC_HUGEPAGES_AUTO}, {"0", ARC_HUGEPAGES_OFF}, {"1", ARC_HUGEPAGES_ON},
     {"off", ARC_HUGEPAGES_OFF},   {"on", ARC_HUGEPAGES_ON}, {NULL, 0}};
+static const option_choice_t guards_choices[] = {
+    {"mprotect", ARC_GUARDS_MPROTECT}, {"markers", ARC_GUARDS_MARKERS}, {NULL, 0}};
 /* Signals a dump may be tied to: the asynchronous ones. Faults (SEGV, BUS, FPE, ILL, ABRT, TRAP)
  * and KILL/STOP are left out: they cannot be caught or must not be. */
 static const option_choice_t signal_choices[] = {
@@ -122,6 +124,11 @@ static const option_def_t option_table[ARC_OPT_COUNT] = {
                            "auto, 0, 1",
                            "transparent huge pages for segments and large blocks where the kernel "
                            "allows them: auto (once 4 MiB are in use), 1 (at once) or 0 (never)"},
+    [ARC_OPT_GUARDS] = {"guards", "ARCALLOC_GUARDS", OPT_ENUM, "mprotect", guards_choices,
+                        "mprotect, markers",
+                        "secure mode's guard pages: mprotect (PROT_NONE mappings) or markers "
+                        "(page-table guard markers where the kernel has them, Linux 6.13: no "
+                        "write lock on the address space, for many threads taking large blocks)"},
 };
 
 /* Options that ask for something a build may leave out: asked for (set by the user to a value

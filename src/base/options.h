@@ -23,6 +23,7 @@ typedef enum arc_option_id {
     ARC_OPT_PURGE_THREAD,   /* 0 | 1: the purger thread gives decayed runs back when idle */
     ARC_OPT_SECURE,         /* 0 | 1: hardened mode (builds with -Dsecure=true) */
     ARC_OPT_HUGEPAGES,      /* 0 | 1 | auto: transparent huge pages for the arena (arena.c) */
+    ARC_OPT_GUARDS,         /* mprotect | markers: how secure mode's guard pages are made (os.c) */
     ARC_OPT_COUNT
 } arc_option_id_t;
 
@@ -36,6 +37,10 @@ enum arc_hugepages_mode {
     ARC_HUGEPAGES_ON = 1,
     ARC_HUGEPAGES_AUTO = 2,
 };
+
+/* arc_option_int(ARC_OPT_GUARDS): PROT_NONE mappings; or page-table guard markers where the
+ * kernel has them (else PROT_NONE mappings). */
+enum arc_guards_mode { ARC_GUARDS_MPROTECT = 0, ARC_GUARDS_MARKERS = 1 };
 
 /* Where an option's effective value came from, lowest priority first. */
 typedef enum arc_option_source {

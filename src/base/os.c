@@ -5,6 +5,7 @@
 
 #include "arcalloc.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -276,6 +277,45 @@ bool arc_os_protect(void *addr, size_t size, bool accessible)
     if (!whole_os_pages(addr, size))
         return refuse_part_of_page();
     return mprotect(addr, size, accessible ? PROT_READ | PROT_WRITE : PROT_NONE) == 0;
+}
+
+/* Guard regions' advice values (Linux 6.13, include/uapi/asm-generic/mman-common.h), for C
+ * library headers older than the kernel. */
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+#ifndef MADV_GUARD_REMOVE
+#define MADV_GUARD_REMOVE 103
+#endif
+
+/* How guards are made: PROT_NONE mappings unless markers were asked for; asked for, not known
+ * until the first one (the kernel answers), then for good. */
+enum { GUARDS_UNKNOWN = 0, GUARDS_MARKERS = 1, GUARDS_PROTECT = 2 };
+static _Atomic int guards_kind = GUARDS_PROTECT;
+
+void arc_os_guards_use_markers(void)
+{
+    atomic_store_explicit(&guards_kind, GUARDS_UNKNOWN, memory_order_relaxed);
+}
+
+bool arc_os_guard(void *addr, size_t size, bool closed)
+{
+    if (!whole_os_pages(addr, size))
+        return refuse_part_of_page();
+    int kind = atomic_load_explicit(&guards_kind, memory_order_relaxed);
+    if (kind != GUARDS_PROTECT) {
+        if (madvise(addr, size, closed ? MADV_GUARD_INSTALL : MADV_GUARD_REMOVE) == 0) {
+            if (kind == GUARDS_UNKNOWN)
+                atomic_store_explicit(&guards_kind, GUARDS_MARKERS, memory_order_relaxed);
+            return true;
+        }
+        /* EINVAL from a kernel without guard regions (arcalloc's window is a private anonymous
+         * mapping, the kind they serve): PROT_NONE from now on. */
+        if (kind == GUARDS_MARKERS || errno != EINVAL)
+            return false;
+        atomic_store_explicit(&guards_kind, GUARDS_PROTECT, memory_order_relaxed);
+    }
+    return arc_os_protect(addr, size, !closed);
 }
 
 void arc_os_random(void *buf, size_t len)

@@ -75,6 +75,20 @@ bool arc_os_hugepages(void *addr, size_t size, bool huge);
  * (arc_os_page_size); false when they are not, or when the OS refuses (vm.max_map_count; under
  * strict overcommit, the commit limit when opening). */
 bool arc_os_protect(void *addr, size_t size, bool accessible);
+/* Guard pages: closes [addr, addr+size) (any access faults, SIGSEGV) or opens it again. By
+ * default a guard is arc_os_protect's PROT_NONE: the mapping splits around it, and the pages
+ * under a closed guard keep their frames, so a guard opened again costs no page fault. After
+ * arc_os_guards_use_markers(), where the kernel has guard regions (Linux 6.13: madvise
+ * MADV_GUARD_INSTALL / MADV_GUARD_REMOVE), a guard is a marker in the page tables: no split
+ * mapping, nothing counted against vm.max_map_count, and the mmap lock taken for reading, not
+ * writing, so threads that close and open guards at once do not queue on it; but closing frees
+ * the pages under it (an opened guard reads as zero and faults again when written). Whole OS
+ * pages; false when they are not or the OS refuses. */
+bool arc_os_guard(void *addr, size_t size, bool closed);
+/* Guards from now on are page-table markers where the kernel has them (ARCALLOC_GUARDS=markers):
+ * called before the first guard is closed, since a marker is not opened by mprotect nor a
+ * PROT_NONE mapping by madvise. */
+void arc_os_guards_use_markers(void);
 /* True when the CPU runs 256-bit integer vector code (x86-64's AVX2, with the OS saving those
  * registers); false on other machines and compilers. */
 bool arc_os_cpu_wide_vectors(void);

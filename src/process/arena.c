@@ -92,6 +92,8 @@ static void secure_init(void)
         uintptr_t key = 0;
         arc_os_random(&key, sizeof key);
         arc_arena.secure_key = key;
+        if (arc_option_int(ARC_OPT_GUARDS) == ARC_GUARDS_MARKERS)
+            arc_os_guards_use_markers();
     }
 #else
     if (want && arc_option_source(ARC_OPT_SECURE) != ARC_SRC_DEFAULT)
@@ -631,7 +633,7 @@ static void large_desc_free(arc_dirty_cache_t *cache, arc_large_t *large)
  * PROT_NONE. */
 static void guarded_release(uintptr_t addr, size_t pages)
 {
-    if (arc_os_protect((void *)addr, pages * ARC_PAGE_SIZE, true))
+    if (arc_os_guard((void *)addr, pages * ARC_PAGE_SIZE, false))
         arc_arena_run_release(addr, pages);
 }
 
@@ -652,11 +654,11 @@ static uintptr_t guarded_take(arc_dirty_cache_t *c, size_t total, size_t guard_p
         return 0;
     bool ok = true;
     if (parts > 1) /* merged runs: guards of those inside may lie in our body */
-        ok = arc_os_protect((void *)(run + guard_bytes), (total - 2 * guard_pages) * ARC_PAGE_SIZE,
-                            true);
+        ok = arc_os_guard((void *)(run + guard_bytes), (total - 2 * guard_pages) * ARC_PAGE_SIZE,
+                          false);
     if (ok && got > total) /* our tail guard and the rest's lead guard, in one call */
-        ok = arc_os_protect((void *)(run + total * ARC_PAGE_SIZE - guard_bytes), 2 * guard_bytes,
-                            false);
+        ok = arc_os_guard((void *)(run + total * ARC_PAGE_SIZE - guard_bytes), 2 * guard_bytes,
+                          true);
     if (!ok) {
         guarded_release(run, got); /* refused (too many mappings): fresh pages instead */
         return 0;
@@ -722,9 +724,9 @@ void *arc_large_alloc(arc_heap_t *owner, arc_dirty_cache_t *cache, arc_dirty_cac
     /* The run is ours now: nobody else touches its guards. A refusal (too many mappings)
      * leaves the pages accessible: the run still works, without its guard. */
     if (guard && !sealed) {
-        bool before = arc_os_protect((void *)run, lead * ARC_PAGE_SIZE, false);
-        bool after = arc_os_protect((void *)(addr + pages * ARC_PAGE_SIZE),
-                                    guard_pages * ARC_PAGE_SIZE, false);
+        bool before = arc_os_guard((void *)run, lead * ARC_PAGE_SIZE, true);
+        bool after =
+            arc_os_guard((void *)(addr + pages * ARC_PAGE_SIZE), guard_pages * ARC_PAGE_SIZE, true);
         sealed = before && after && guarded;
     }
     large->sealed = sealed;
@@ -744,10 +746,10 @@ void arc_large_free(void *p, arc_large_t *large)
      * in one call over guards and run (the kernel's three mappings merge back into one), unless
      * the run's range is not arcalloc's any more. */
     if (guard_pages && !keep_sealed && !large->lost) {
-        arc_os_protect((void *)run, (lead + pages + guard_pages) * ARC_PAGE_SIZE, true);
+        arc_os_guard((void *)run, (lead + pages + guard_pages) * ARC_PAGE_SIZE, false);
     } else if (guard_pages && !keep_sealed) {
-        arc_os_protect((void *)run, lead * ARC_PAGE_SIZE, true);
-        arc_os_protect((char *)p + pages * ARC_PAGE_SIZE, guard_pages * ARC_PAGE_SIZE, true);
+        arc_os_guard((void *)run, lead * ARC_PAGE_SIZE, false);
+        arc_os_guard((char *)p + pages * ARC_PAGE_SIZE, guard_pages * ARC_PAGE_SIZE, false);
     }
     /* A moved run's pages are fresh zeros; its guards (not moved) may hold old bytes. */
     if (large->fresh && guard_pages && !large->lost) {
@@ -787,8 +789,8 @@ bool arc_large_resize(void *p, arc_large_t *large, size_t new_size)
     if (want < have) {
         if (guard_bytes) {
             /* Opened first: the new guard may overlap the old one (a shrink by fewer pages). */
-            arc_os_protect((char *)p + have * ARC_PAGE_SIZE, guard_bytes, true);
-            large->sealed &= arc_os_protect((void *)tail, guard_bytes, false);
+            arc_os_guard((char *)p + have * ARC_PAGE_SIZE, guard_bytes, false);
+            large->sealed &= arc_os_guard((void *)tail, guard_bytes, true);
             arc_os_decommit((void *)tail, guard_bytes); /* the new guard is never read again */
         }
         large->pages = want;
@@ -805,8 +807,8 @@ bool arc_large_resize(void *p, arc_large_t *large, size_t new_size)
     if (!got && !(large->cache && arc_dirty_take_at(large->cache, end, want - have)))
         return false;
     if (guard_bytes) {
-        arc_os_protect((char *)p + have * ARC_PAGE_SIZE, guard_bytes, true);
-        large->sealed &= arc_os_protect((void *)tail, guard_bytes, false);
+        arc_os_guard((char *)p + have * ARC_PAGE_SIZE, guard_bytes, false);
+        large->sealed &= arc_os_guard((void *)tail, guard_bytes, true);
     }
     atomic_fetch_add_explicit(&arc_arena.large_bytes, (want - have) * ARC_PAGE_SIZE,
                               memory_order_relaxed);

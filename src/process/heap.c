@@ -69,8 +69,8 @@ static void segment_guard(arc_segment_t *seg, bool accessible)
 {
     size_t guard = segment_guard_pages();
     if (guard)
-        arc_os_protect((char *)seg + ARC_SEGMENT_SIZE - guard * ARC_PAGE_SIZE,
-                       guard * ARC_PAGE_SIZE, accessible);
+        arc_os_guard((char *)seg + ARC_SEGMENT_SIZE - guard * ARC_PAGE_SIZE, guard * ARC_PAGE_SIZE,
+                     !accessible);
 }
 
 /* ---- empty segments -------------------------------------------------------------------------

@@ -2,11 +2,13 @@
  * (exec of this program) so ARCALLOC_SECURE is read at its start-up; the child's death, stdout
  * and stderr are checked. In a normal build: ARCALLOC_SECURE=1 warns once and changes nothing.
  * Run once per backend (meson sets ARCALLOC_BACKEND); never calls arcalloc's internals. */
+#include <errno.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -528,10 +530,19 @@ static int child_reuse(const char *how)
     return 0;
 }
 
-/* Prints the protection ("rw-p", "---p", ...) of the mapping holding addr in /proc/self/maps,
- * or "none". */
-static void say_protection(const char *what, uintptr_t addr)
+/* Prints whether addr can be read ("open": a write(2) from it into a pipe succeeds; "closed":
+ * the kernel answers EFAULT, as it does for a guard of either kind) and the protection ("rw-p",
+ * "---p", ...) of the mapping holding it in /proc/self/maps, or "none". */
+static void say_guard(const char *what, uintptr_t addr)
 {
+    int fds[2];
+    const char *access = "unknown";
+    if (pipe(fds) == 0) {
+        ssize_t n = write(fds[1], (const void *)addr, 1);
+        access = n == 1 ? "open" : errno == EFAULT ? "closed" : "unknown";
+        close(fds[0]);
+        close(fds[1]);
+    }
     char line[512], perms[8] = "none";
     FILE *f = fopen("/proc/self/maps", "r");
     while (f && fgets(line, sizeof line, f)) {
@@ -544,7 +555,7 @@ static void say_protection(const char *what, uintptr_t addr)
     }
     if (f)
         fclose(f);
-    printf("%s %s\n", what, perms);
+    printf("%s %s %s\n", what, access, perms);
 }
 
 /* A freed large run's guards, while it waits for reuse and after malloc_trim gave it back. */
@@ -555,11 +566,11 @@ static int child_cached_guards(void)
         return EXIT_BAD_CONTENT;
     uintptr_t before = (uintptr_t)a - 1, after = (uintptr_t)a + malloc_usable_size(a);
     free(a);
-    say_protection("cached-before", before);
-    say_protection("cached-after", after);
+    say_guard("cached-before", before);
+    say_guard("cached-after", after);
     malloc_trim(0);
-    say_protection("trimmed-before", before);
-    say_protection("trimmed-after", after);
+    say_guard("trimmed-before", before);
+    say_guard("trimmed-after", after);
     fflush(stdout);
     return 0;
 }
@@ -708,6 +719,25 @@ static void test_large_guard(void)
     }
 }
 
+#if ARC_SECURE
+/* madvise's guard-region advice (Linux 6.13), for C library headers older than the kernel. */
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+
+/* True when this kernel makes guard regions (MADV_GUARD_INSTALL on a private anonymous page). */
+static bool kernel_has_guard_markers(void)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    void *m = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return false;
+    bool ok = madvise(m, (size_t)page, MADV_GUARD_INSTALL) == 0;
+    munmap(m, (size_t)page);
+    return ok;
+}
+#endif
+
 /* Large runs reused from the cache of freed ones: the same size, a split run, two merged runs.
  * Secure mode: each comes back where its run was, with a guard right before and after it and
  * none inside; without it, the same places with nothing in between and no fault after them. */
@@ -736,13 +766,30 @@ static void test_large_reuse(void)
                "%s without secure mode: status %#x, stdout %s", hows[i], c.status, c.out);
     }
 #if ARC_SECURE
-    /* A freed run waits with its guards closed, and they are open once trim gives it back. */
-    child_t c;
-    run(&c, NULL, "cached-guards", NULL);
-    CHECKF(exited(&c, 0) && strstr(c.out, "cached-before ---p") &&
-               strstr(c.out, "cached-after ---p") && strstr(c.out, "trimmed-before rw-p") &&
-               strstr(c.out, "trimmed-after rw-p"),
-           "status %#x, stdout %s", c.status, c.out);
+    /* A freed run waits with its guards closed, and they are open once trim gives it back.
+     * Guards are PROT_NONE mappings by default (ARCALLOC_GUARDS=mprotect); with
+     * ARCALLOC_GUARDS=markers, page-table markers inside the read-write window where the kernel
+     * has them. */
+    for (int markers = 0; markers < 2; markers++) {
+        child_t c;
+        const char *closed = markers && kernel_has_guard_markers() ? "closed rw-p" : "closed ---p";
+        char want[4][48];
+        snprintf(want[0], sizeof want[0], "cached-before %s", closed);
+        snprintf(want[1], sizeof want[1], "cached-after %s", closed);
+        snprintf(want[2], sizeof want[2], "trimmed-before open rw-p");
+        snprintf(want[3], sizeof want[3], "trimmed-after open rw-p");
+        if (markers)
+            setenv("ARCALLOC_GUARDS", "markers", 1);
+        else
+            unsetenv("ARCALLOC_GUARDS");
+        run(&c, NULL, "cached-guards", NULL);
+        unsetenv("ARCALLOC_GUARDS");
+        bool all = exited(&c, 0);
+        for (int i = 0; i < 4; i++)
+            all &= strstr(c.out, want[i]) != NULL;
+        CHECKF(all, "guards by %s: status %#x, stdout %s", markers ? "markers" : "mprotect",
+               c.status, c.out);
+    }
 #endif
 }
 

@@ -309,6 +309,7 @@ def test_conf(prog, backend):
         ({"ARCALLOC_STATS_SIGNAL": "KILL"}, ["ARCALLOC_STATS_SIGNAL", "\"KILL\"", "USR2"]),
         ({"ARCALLOC_VERBOSE": "maybe"}, ["ARCALLOC_VERBOSE", "\"maybe\"", "0, 1"]),
         ({"ARCALLOC_BACKEND": "bogus"}, ["ARCALLOC_BACKEND", "\"bogus\"", "tlsf, buddy, slab"]),
+        ({"ARCALLOC_GUARDS": "auto"}, ["ARCALLOC_GUARDS", "\"auto\"", "mprotect, markers"]),
     ]
     for env, words in cases:
         p = run(prog, "child", clean_env(**env))
