@@ -27,7 +27,7 @@
     X(remote_frees_received, "blocks other threads freed, taken back by their heap")               \
     X(segments_added, "1 MiB segments taken from the page allocator")                              \
     X(segments_released, "segments given back (and decommitted)")                                  \
-    X(spans_added, "32 KiB spans of small blocks taken from the byte allocator")                   \
+    X(spans_added, "spans of small blocks taken from the byte allocator")                          \
     X(spans_released, "spans given back to the byte allocator when their last block was freed")    \
     X(heap_reuses, "times a heap was taken over by a new thread or a new arc_heap_new")
 

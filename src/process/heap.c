@@ -538,9 +538,9 @@ size_t arc_heap_cached(const arc_heap_t *h, size_t counts[ARC_SIZE_BINS])
     const arc_ilist_link_t *link = __atomic_load_n(&h->segments, __ATOMIC_RELAXED);
     for (size_t n = 0; link && n < limit; n++) {
         const arc_segment_t *seg = ARC_ILIST_ENTRY(link, arc_segment_t, link);
-        uint32_t slots = __atomic_load_n(&seg->span_slots, __ATOMIC_RELAXED) & ~(uint32_t)1;
+        uint64_t slots = __atomic_load_n(&seg->span_slots, __ATOMIC_RELAXED) & ~(uint64_t)1;
         for (; slots; slots &= slots - 1) {
-            const arc_span_t *span = &seg->spans[__builtin_ctz(slots)];
+            const arc_span_t *span = &seg->spans[__builtin_ctzll(slots)];
             size_t size = __atomic_load_n(&span->block_size, __ATOMIC_RELAXED);
             size_t used = __atomic_load_n(&span->used, __ATOMIC_RELAXED) & ARC_SPAN_COUNT;
             size_t span_bytes = (size_t)(__atomic_load_n(&span->end, __ATOMIC_RELAXED) -

@@ -47,28 +47,36 @@
  * class. A span's free blocks are linked through their first word; malloc pops, free pushes,
  * and neither calls the byte allocator. 32 KiB: 32 blocks of the largest class, few enough
  * that a class used a little does not pin much, many enough that a span is taken rarely. */
-#define ARC_SMALL_MAX  ((size_t)1024)
-#define ARC_SPAN_SIZE  ((size_t)32 << 10)
-#define ARC_SPAN_PAGES (ARC_SPAN_SIZE / ARC_PAGE_SIZE)
-/* A span asks its byte allocator for this many bytes less than ARC_SPAN_SIZE: TLSF puts an
- * 8-byte head word before each block (tlsf.c), so a request of 32 KiB - 8 has a stride of exactly
- * 32 KiB and the next page-aligned span starts right after it. A request of a full 32 KiB would
- * push the next span a page further on, leaving a 4 KiB gap (and a page faulted in for its
- * header) after every span. Buddy and slab round the request up to 32 KiB; the span's blocks
- * fill whatever the byte allocator gave, up to ARC_SPAN_SIZE. The page map (span_at) sends every
- * pointer in a span's ARC_SPAN_PAGES pages to the span, so no other block may start in them: with
+#define ARC_SMALL_MAX ((size_t)1024)
+#define ARC_SPAN_SIZE ((size_t)32 << 10)
+/* A span asks its byte allocator for this many bytes less than its size (ARC_SPAN_SIZE, or
+ * ARC_SPAN_FIRST_SIZE below): TLSF puts an 8-byte head word before each block (tlsf.c), so a
+ * request of 32 KiB - 8 has a stride of exactly 32 KiB and the next page-aligned span starts
+ * right after it. A request of a full 32 KiB would push the next span a page further on, leaving
+ * a 4 KiB gap (and a page faulted in for its header) after every span. Buddy and slab round the
+ * request up to the span's size; the span's blocks fill whatever the byte allocator gave, up to
+ * that size. The page map (span_at) sends every pointer in the pages a span's blocks lie in to
+ * the span, so no other block may start in them: with
  * TLSF the block after a span has its header in the span's last 16 bytes and its payload on the
  * next page. A larger head room breaks that (32 bytes more put the next block's payload, a medium
  * block once handed out, inside the span's last page, where free took it for a small block). */
 #define ARC_SPAN_HEAD_ROOM ((size_t)8)
+/* A class's first span in a heap is one page (span.c): a span touches its first page for its
+ * blocks and TLSF writes the head word of the free block after it in its last page, so a 32 KiB
+ * span holding a few blocks costs two pages where one would do. A thread that allocates a few
+ * blocks of many classes (a pool of threads each with a small heap) touches about half the pages;
+ * a class used more gets full spans from its second span on. */
+#define ARC_SPAN_FIRST_SIZE ((size_t)ARC_PAGE_SIZE)
 /* Span descriptors a segment holds (slot 0 means "no span"): a 1 MiB segment fits at most 31
- * spans after its header. */
-#define ARC_SPAN_SLOTS 32u
-_Static_assert(ARC_SEGMENT_SIZE / ARC_SPAN_SIZE <= ARC_SPAN_SLOTS, "a slot for every span");
+ * full spans after its header, and a heap's first span of each class may be one page. */
+#define ARC_SPAN_SLOTS 64u
 _Static_assert(ARC_SPAN_SIZE <= UINT32_MAX, "block offsets in a span fit 32 bits (block_magic)");
 /* Size classes: 16-byte steps to 128 B, then four per doubling to 1 KiB (at most 25 % of a
  * block is rounding). Class 0 is "no class": the request goes to the byte allocator. */
 #define ARC_CLASSES 21u
+_Static_assert(ARC_SEGMENT_SIZE / ARC_SPAN_SIZE + ARC_CLASSES <= ARC_SPAN_SLOTS,
+               "a slot for every span");
+_Static_assert(ARC_CLASSES <= 32, "spanned_classes has a bit per class");
 _Static_assert(ARC_CLASSES <= ARC_STATS_CLASS_SLOTS, "a counter slot for every size class");
 /* Bytes a span's free list grows by when its never-used tail is cut (span.c): one page at a
  * time, so a span's memory is touched as it is used. */
@@ -105,9 +113,8 @@ typedef struct arc_segment {
     arc_ilist_link_t link;       /* in the heap's list of segments */
     size_t backend_blocks;       /* blocks the byte allocator has handed out of this segment */
     uint32_t sampled;            /* live blocks in it that the heap profiler sampled */
-    uint32_t span_slots;         /* bit i: spans[i] describes a span (bit 0 is always set) */
+    uint64_t span_slots;         /* bit i: spans[i] describes a span (bit 0 is always set) */
     arc_ilist_link_t empty_link; /* in the heap's list of empty segments (heap.c) */
-    uint64_t pad;
     /* Page of the segment -> the span covering it, NULL when no span does. */
     struct arc_span *span_at[ARC_SEGMENT_PAGES];
     arc_span_t spans[ARC_SPAN_SLOTS];
@@ -166,6 +173,7 @@ struct arc_heap {
     uint8_t sweep_class;              /* span.c: the class whose empty current span goes next */
     uint32_t span_events;             /* span.c: spans taken plus spans given back, wrapping */
     uint32_t dropped_at[ARC_CLASSES]; /* span.c: span_events when a current span last went back */
+    uint32_t spanned_classes;         /* span.c: bit c set once class c had a span in this heap */
 #if ARC_SECURE
     bool secure;        /* secure mode (arc_arena_secure(), copied at creation) */
     uintptr_t link_key; /* arc_arena_secure_key(): free-list links are encoded with it */

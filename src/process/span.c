@@ -116,21 +116,30 @@ static size_t span_first_page(const arc_segment_t *seg, const arc_span_t *span)
     return ((uintptr_t)span->start - (uintptr_t)seg) / ARC_PAGE_SIZE;
 }
 
+/* Pages the page map sends to span: those its blocks lie in (its end is set once, at its cut). */
+static size_t span_pages(const arc_span_t *span)
+{
+    return ((size_t)(span->end - span->start) + ARC_PAGE_SIZE - 1) / ARC_PAGE_SIZE;
+}
+
 static arc_span_t *span_new(arc_heap_t *h, size_t cls)
 {
-    char *mem = arc_heap_backend_alloc(h, ARC_SPAN_SIZE - ARC_SPAN_HEAD_ROOM, ARC_PAGE_SIZE);
+    /* A class's first span in this heap is one page (ARC_SPAN_FIRST_SIZE); the next ones full. */
+    uint32_t bit = (uint32_t)1 << cls;
+    size_t want = (h->spanned_classes & bit) ? ARC_SPAN_SIZE : ARC_SPAN_FIRST_SIZE;
+    char *mem = arc_heap_backend_alloc(h, want - ARC_SPAN_HEAD_ROOM, ARC_PAGE_SIZE);
     if (!mem)
         return NULL;
     arc_segment_t *seg = arc_segment_of(mem);
     size_t bytes = h->ops->usable_size_in(h->backend, arc_segment_body(seg), mem);
-    if (bytes > ARC_SPAN_SIZE)
-        bytes = ARC_SPAN_SIZE;
-    uint32_t free_slots = ~seg->span_slots;
+    if (bytes > want)
+        bytes = want;
+    uint64_t free_slots = ~seg->span_slots;
     if (free_slots == 0) { /* cannot happen: ARC_SPAN_SLOTS covers a segment */
         arc_heap_backend_free(h, seg, mem);
         return NULL;
     }
-    size_t slot = (size_t)__builtin_ctz(free_slots);
+    size_t slot = (size_t)__builtin_ctzll(free_slots);
     arc_span_t *span = &seg->spans[slot];
     size_t size = arc_class_size[cls];
     *span = (arc_span_t){.start = mem,
@@ -138,9 +147,10 @@ static arc_span_t *span_new(arc_heap_t *h, size_t cls)
                          .end = mem + bytes / size * size,
                          .block_size = (uint32_t)size,
                          .cls = (uint8_t)cls};
-    seg->span_slots |= (uint32_t)1 << slot;
-    size_t first = span_first_page(seg, span);
-    for (size_t i = 0; i < ARC_SPAN_PAGES; i++)
+    seg->span_slots |= (uint64_t)1 << slot;
+    h->spanned_classes |= bit;
+    size_t first = span_first_page(seg, span), pages = span_pages(span);
+    for (size_t i = 0; i < pages; i++)
         seg->span_at[first + i] = span;
     h->span_events++;
     ARC_STAT_ADD(h, spans_added, 1);
@@ -156,10 +166,10 @@ static void span_release(arc_heap_t *h, arc_span_t *span)
         arc_secure_span_check(span);
 #endif
     arc_segment_t *seg = arc_segment_of(span->start);
-    size_t first = span_first_page(seg, span);
-    for (size_t i = 0; i < ARC_SPAN_PAGES; i++)
+    size_t first = span_first_page(seg, span), pages = span_pages(span);
+    for (size_t i = 0; i < pages; i++)
         seg->span_at[first + i] = NULL;
-    seg->span_slots &= ~((uint32_t)1 << (span - seg->spans));
+    seg->span_slots &= ~((uint64_t)1 << (span - seg->spans));
     h->span_events++;
     ARC_STAT_ADD(h, spans_released, 1);
     arc_heap_backend_free(h, seg, span->start);

@@ -73,6 +73,9 @@ static void double_free_small(void)
 #define MISUSE_CLASS_REQUEST 880
 #define MISUSE_CLASS_BLOCK   896
 #define MISUSE_UNCUT_BLOCKS  16
+/* A heap's first span of a class is one page (heap.h, ARC_SPAN_FIRST_SIZE: four blocks of this
+ * class); this many blocks fill it, so the next one comes from a full 32 KiB span. */
+#define MISUSE_FIRST_SPAN_BLOCKS 8
 
 static void free_never_handed_out(void)
 {
@@ -82,8 +85,12 @@ static void free_never_handed_out(void)
     free(sink);
 }
 
+/* In a full span (the class's first span, one page, filled first), a block start well past
+ * the part of its tail that malloc has cut so far. */
 static void free_past_cut_tail(void)
 {
+    for (int i = 0; i < MISUSE_FIRST_SPAN_BLOCKS; i++)
+        sink = malloc(MISUSE_CLASS_REQUEST);
     char *p = malloc(MISUSE_CLASS_REQUEST);
     sink = p + MISUSE_CLASS_BLOCK * MISUSE_UNCUT_BLOCKS;
     misused(sink);
