@@ -379,7 +379,9 @@ void *arc_reallocarray(void *p, size_t count, size_t size)
  * for the canary, as secure_malloc pops; NULL leaves the rest to the slow path. */
 static ARC_NOINLINE void *secure_aligned_small(arc_heap_t *h, size_t align, size_t size)
 {
-    size_t cls = size != 0 ? arc_heap_class_aligned(h, size + ARC_CANARY_BYTES, align) : 0;
+    if (size == 0 || size > ARC_SMALL_MAX - ARC_CANARY_BYTES) /* also: size + canary wraps */
+        return NULL;
+    size_t cls = arc_heap_class_aligned(h, size + ARC_CANARY_BYTES, align);
     void *p = cls != 0 ? arc_secure_small_pop(h, cls, size) : NULL;
     return p != NULL ? arc_prof_on_alloc(h, p, size) : NULL;
 }

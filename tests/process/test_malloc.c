@@ -154,6 +154,19 @@ static void test_impossible_sizes(void)
     free(p); /* the failed reallocs left p alive */
     CHECK_ERRNO_SET(0);
     CHECK(CHECK_KEEP(pvalloc(size_max - 10)) == NULL && CHECK_ERRNO() == ENOMEM);
+    /* Aligned requests of sizes that wrap when secure mode adds its 8-byte canary (the secure
+     * build's fuzzer found posix_memalign(64, SIZE_MAX) answered with a small block). */
+    const size_t wrapping[] = {size_max, size_max - 7, size_max - 15};
+    for (size_t i = 0; i < sizeof wrapping / sizeof wrapping[0]; i++) {
+        for (size_t align = 32; align <= 4096; align *= 8) {
+            void *q = (void *)&q;
+            CHECKF(posix_memalign(&q, align, wrapping[i]) == ENOMEM && q == (void *)&q,
+                   "posix_memalign(%zu, SIZE_MAX - %zu)", align, size_max - wrapping[i]);
+            CHECK_ERRNO_SET(0);
+            CHECKF(CHECK_KEEP(aligned_alloc(align, wrapping[i])) == NULL && CHECK_ERRNO() == ENOMEM,
+                   "aligned_alloc(%zu, SIZE_MAX - %zu)", align, size_max - wrapping[i]);
+        }
+    }
 }
 
 /* Aligned small requests (issue 13's patterns: C++ alignas(32/64) objects, SIMD buffers) take
