@@ -8,12 +8,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "arcalloc.h"
+
+/* The kernel without guard regions is played by a seccomp filter (secure builds, where the C
+ * library's include path has the kernel's headers: musl-gcc's has none). */
+#if ARC_SECURE && defined(__has_include)
+#if __has_include(<linux/seccomp.h>) && __has_include(<linux/filter.h>)
+#define REFUSED_GUARDS_TEST 1
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#endif
+#endif
+#ifndef REFUSED_GUARDS_TEST
+#define REFUSED_GUARDS_TEST 0
+#endif
 #include "check.h"
 #include "libc_names.h"
 
@@ -608,6 +624,40 @@ static int child_main(const char *mode, const char *arg)
 
 #define OUT_MAX 4096
 
+#if ARC_SECURE
+/* madvise's guard-region advice (Linux 6.13), for C library headers older than the kernel. */
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+#ifndef MADV_GUARD_REMOVE
+#define MADV_GUARD_REMOVE 103
+#endif
+#endif
+
+#if REFUSED_GUARDS_TEST
+/* Set while run() starts a child as on a kernel without guard regions. */
+static bool child_without_guard_regions;
+
+/* A seccomp filter for this process and what it execs: madvise with MADV_GUARD_INSTALL or
+ * MADV_GUARD_REMOVE fails with EINVAL, what a kernel before 6.13 answers; everything else runs.
+ * The advice is madvise's third argument; its low 32 bits come first (little-endian targets). */
+static bool refuse_guard_regions(void)
+{
+    struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_madvise, 0, 4),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, MADV_GUARD_INSTALL, 1, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, MADV_GUARD_REMOVE, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EINVAL),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {.len = sizeof code / sizeof code[0], .filter = code};
+    return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+           prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) == 0;
+}
+#endif
+
 typedef struct {
     int status; /* waitpid's */
     char out[OUT_MAX], err[OUT_MAX];
@@ -646,6 +696,10 @@ static void run(child_t *c, const char *secure, const char *mode, const char *ar
         else
             unsetenv("ARCALLOC_SECURE");
         char *argv[] = {"test_secure", "child", (char *)mode, (char *)(arg ? arg : "-"), NULL};
+#if REFUSED_GUARDS_TEST
+        if (child_without_guard_regions && !refuse_guard_regions())
+            _exit(126);
+#endif
         execv("/proc/self/exe", argv);
         _exit(127);
     }
@@ -720,11 +774,6 @@ static void test_large_guard(void)
 }
 
 #if ARC_SECURE
-/* madvise's guard-region advice (Linux 6.13), for C library headers older than the kernel. */
-#ifndef MADV_GUARD_INSTALL
-#define MADV_GUARD_INSTALL 102
-#endif
-
 /* True when this kernel makes guard regions (MADV_GUARD_INSTALL on a private anonymous page). */
 static bool kernel_has_guard_markers(void)
 {
@@ -769,10 +818,13 @@ static void test_large_reuse(void)
     /* A freed run waits with its guards closed, and they are open once trim gives it back.
      * Guards are PROT_NONE mappings by default (ARCALLOC_GUARDS=mprotect); with
      * ARCALLOC_GUARDS=markers, page-table markers inside the read-write window where the kernel
-     * has them. */
-    for (int markers = 0; markers < 2; markers++) {
+     * has them, and PROT_NONE mappings again where it answers EINVAL (the third case: a seccomp
+     * filter makes this kernel answer as one before 6.13 does). */
+    for (int how = 0; how < 2 + REFUSED_GUARDS_TEST; how++) {
         child_t c;
-        const char *closed = markers && kernel_has_guard_markers() ? "closed rw-p" : "closed ---p";
+        bool markers = how >= 1, refused = how == 2;
+        const char *closed =
+            markers && !refused && kernel_has_guard_markers() ? "closed rw-p" : "closed ---p";
         char want[4][48];
         snprintf(want[0], sizeof want[0], "cached-before %s", closed);
         snprintf(want[1], sizeof want[1], "cached-after %s", closed);
@@ -782,13 +834,19 @@ static void test_large_reuse(void)
             setenv("ARCALLOC_GUARDS", "markers", 1);
         else
             unsetenv("ARCALLOC_GUARDS");
+#if REFUSED_GUARDS_TEST
+        child_without_guard_regions = refused;
+#endif
         run(&c, NULL, "cached-guards", NULL);
+#if REFUSED_GUARDS_TEST
+        child_without_guard_regions = false;
+#endif
         unsetenv("ARCALLOC_GUARDS");
         bool all = exited(&c, 0);
         for (int i = 0; i < 4; i++)
             all &= strstr(c.out, want[i]) != NULL;
-        CHECKF(all, "guards by %s: status %#x, stdout %s", markers ? "markers" : "mprotect",
-               c.status, c.out);
+        static const char *const names[] = {"mprotect", "markers", "markers, kernel refusing them"};
+        CHECKF(all, "guards by %s: status %#x, stdout %s", names[how], c.status, c.out);
     }
 #endif
 }
