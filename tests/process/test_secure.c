@@ -625,13 +625,9 @@ static int child_main(const char *mode, const char *arg)
 #define OUT_MAX 4096
 
 #if ARC_SECURE
-/* madvise's guard-region advice (Linux 6.13), for C library headers older than the kernel. */
-#ifndef MADV_GUARD_INSTALL
-#define MADV_GUARD_INSTALL 102
-#endif
-#ifndef MADV_GUARD_REMOVE
-#define MADV_GUARD_REMOVE 103
-#endif
+/* madvise's guard-region advice values (Linux 6.13, include/uapi/asm-generic/mman-common.h),
+ * named here: C library headers older than the kernel have no names for them. */
+enum { GUARD_INSTALL_ADVICE = 102, GUARD_REMOVE_ADVICE = 103 };
 #endif
 
 #if REFUSED_GUARDS_TEST
@@ -647,8 +643,8 @@ static bool refuse_guard_regions(void)
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_madvise, 0, 4),
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, MADV_GUARD_INSTALL, 1, 0),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, MADV_GUARD_REMOVE, 0, 1),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, GUARD_INSTALL_ADVICE, 1, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, GUARD_REMOVE_ADVICE, 0, 1),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EINVAL),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
     };
@@ -781,7 +777,7 @@ static bool kernel_has_guard_markers(void)
     void *m = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED)
         return false;
-    bool ok = madvise(m, (size_t)page, MADV_GUARD_INSTALL) == 0;
+    bool ok = madvise(m, (size_t)page, GUARD_INSTALL_ADVICE) == 0;
     munmap(m, (size_t)page);
     return ok;
 }
