@@ -64,13 +64,13 @@ static size_t segment_body_size(void)
     return ARC_SEGMENT_SIZE - ARC_SEGMENT_HEADER - segment_guard_pages() * ARC_PAGE_SIZE;
 }
 
-/* Makes the segment's guard inaccessible (or accessible again before its pages go back). */
-static void segment_guard(arc_segment_t *seg, bool accessible)
+/* Closes the segment's guard (or opens it again before its pages go back). */
+static void segment_guard(arc_segment_t *seg, bool closed)
 {
     size_t guard = segment_guard_pages();
     if (guard)
         arc_os_guard((char *)seg + ARC_SEGMENT_SIZE - guard * ARC_PAGE_SIZE, guard * ARC_PAGE_SIZE,
-                     !accessible);
+                     closed);
 }
 
 /* ---- empty segments -------------------------------------------------------------------------
@@ -152,7 +152,7 @@ static bool heap_grow(arc_heap_t *h)
     if (!h->backend_ready && h->secure)
         arc_byte_set_key(h->ops, h->backend, arc_arena_secure_key());
 #endif
-    segment_guard(seg, false);
+    segment_guard(seg, true);
     seg->heap = h;
     seg->span_slots = 1; /* slot 0 is "no span" */
     arc_ilist_push(&h->segments, &seg->link);
@@ -170,7 +170,7 @@ static bool heap_grow(arc_heap_t *h)
 static void segment_unmap(arc_heap_t *h, arc_segment_t *seg, bool only)
 {
     arc_arena_segment_remove((uintptr_t)seg, only);
-    segment_guard(seg, true);
+    segment_guard(seg, false);
     arc_arena_pages_free(&h->cache, (uintptr_t)seg, ARC_SEGMENT_PAGES);
 }
 

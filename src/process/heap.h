@@ -177,7 +177,7 @@ struct arc_heap {
 #if ARC_SECURE
     bool secure;        /* secure mode (arc_arena_secure(), copied at creation) */
     uintptr_t link_key; /* arc_arena_secure_key(): free-list links are encoded with it */
-    uint64_t reuse_rng; /* xorshift64 state: where a freed block enters the quarantine */
+    uint64_t reuse_rng; /* xorshift64 state: which quarantined block leaves next */
     /* Per class, UINT64_MAX / block size + 1: an offset below 2^32 is a whole number of blocks
      * when its product with this is below it (arc_link_in_span; no division on the pop). */
     uint64_t block_magic[ARC_CLASSES];

@@ -419,7 +419,7 @@ _Static_assert((ARC_QUARANTINE_SLOTS & (ARC_QUARANTINE_SLOTS - 1)) == 0,
 #define QUARANTINE_MASK (ARC_QUARANTINE_SLOTS - 1)
 _Static_assert(ARC_QUARANTINE_PICK >= 1 && ARC_QUARANTINE_PICK <= ARC_QUARANTINE_SLOTS,
                "the block that leaves is drawn from blocks the ring holds");
-/* xorshift64's shifts (Marsaglia, "Xorshift RNGs", 2003): the draws of where a block waits. */
+/* xorshift64's shifts (Marsaglia, "Xorshift RNGs", 2003): the draws of which block leaves. */
 #define REUSE_XS_A 13
 #define REUSE_XS_B 7
 #define REUSE_XS_C 17
