@@ -109,6 +109,12 @@ typedef struct arc_byte_ops {
     size_t (*check)(const arc_byte_allocator_t *a); /* broken invariants, 0 when sound */
     /* Secure builds: keys the block-header checks (arc_byte_set_key); NULL in normal builds. */
     void (*set_key)(arc_byte_allocator_t *a, uint64_t key);
+    /* Takes a free block with at least min_size usable bytes out of the free memory whole, not
+     * split, and hands it out as a live block (*out; usable_size says how big: all of it).
+     * dealloc gives it back as any block. ARC_NO_MEMORY when no free block is that large. The
+     * malloc heap takes long-free blocks so to give their pages back to the OS while the rest
+     * of their region stays in use. */
+    int (*take_free)(arc_byte_allocator_t *a, size_t min_size, void **out);
 } arc_byte_ops_t;
 
 /* Every block any backend returns is aligned to at least this (malloc's guarantee). */
@@ -218,6 +224,10 @@ struct arc_stats {
     uint64_t spans_added;           /* 32 KiB spans of small blocks taken from the byte allocator */
     uint64_t spans_released;        /* spans given back when their last block was freed */
     uint64_t heap_reuses;           /* heaps taken over by a new thread or arc_heap_new */
+    uint64_t holes_made;     /* free blocks of 16 KiB+ taken out of segments to give pages back */
+    uint64_t holes_returned; /* ... given back to their byte allocator */
+    uint64_t holes_wasted;   /* ... of those, taken back by a request before their pages went */
+    uint64_t holes_joined;   /* ... of those, given back to merge with a free block beside them */
     /* Process figures. */
     uint64_t stats_enabled;        /* 1 when the counters are compiled in */
     uint64_t allocs;               /* blocks handed out, all kinds */
@@ -239,6 +249,7 @@ struct arc_stats {
     uint64_t large_bytes;          /* their bytes (whole pages) */
     uint64_t dirty_bytes;          /* freed page runs kept committed until they decay */
     uint64_t decayed_bytes;        /* ... given back after their decay (or over budget), in all */
+    uint64_t hole_wait_bytes;      /* free pages inside segments in use, waiting to decay */
     uint64_t purger_thread;        /* 1 while the background purger thread runs */
     uint64_t committed_bytes;      /* segment_bytes + large_bytes + dirty_bytes */
     uint64_t fragmentation_bytes;  /* committed_bytes - live_bytes (0 if negative) */

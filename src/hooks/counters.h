@@ -29,7 +29,11 @@
     X(segments_released, "segments given back (and decommitted)")                                  \
     X(spans_added, "spans of small blocks taken from the byte allocator")                          \
     X(spans_released, "spans given back to the byte allocator when their last block was freed")    \
-    X(heap_reuses, "times a heap was taken over by a new thread or a new arc_heap_new")
+    X(heap_reuses, "times a heap was taken over by a new thread or a new arc_heap_new")            \
+    X(holes_made, "free blocks of 16 KiB or more taken out so their pages can go back")            \
+    X(holes_returned, "such blocks given back to the byte allocator for a request or a release")   \
+    X(holes_wasted, "of those, blocks a request took back before their pages had gone")            \
+    X(holes_joined, "of those, holes given back to merge with a free block beside them")
 
 /* Slots of the per-class counters: at least the heap's size classes (heap.h checks), one per
  * class index, so a counter is one indexed add. */

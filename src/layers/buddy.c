@@ -31,9 +31,10 @@
  * instance's 64-bit key) in the top LINK_TAG_BITS of the two link words (user addresses stay
  * below 2^56 on every 64-bit Linux: x86-64 5-level paging and arm64 included). dealloc and
  * dealloc_in check every buddy they would merge with before changing anything (a bad one:
- * ARC_INVALID_PARAM); alloc checks the block it pops (a bad one: ARC_NO_MEMORY, the list left
- * as it is); a list neighbour whose seal is already bad is never re-sealed. usable_size reads
- * only the map and has nothing in-band to check. Normal builds store plain pointers. */
+ * ARC_INVALID_PARAM); alloc and take_free check the block they pop (a bad one: ARC_NO_MEMORY,
+ * the list left as it is); a list neighbour whose seal is already bad is never re-sealed.
+ * usable_size reads only the map and has nothing in-band to check. Normal builds store plain
+ * pointers. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -298,6 +299,22 @@ static inline arc_buddy_region_t *region_find(const arc_buddy_t *b, uintptr_t ad
 
 /* ---- alloc -------------------------------------------------------------------------------- */
 
+/* Unlinks the first block of the lowest non-empty list of order k or above and returns it, its
+ * order in *j; NULL when there is none, or (secure build) when that block's links were
+ * overwritten: nothing changed then. */
+static inline arc_buddy_block_t *list_pop_fit(arc_buddy_t *b, unsigned k, unsigned *j)
+{
+    uint64_t fit = b->nonempty & (~(uint64_t)0 << k);
+    if (!fit)
+        return NULL;
+    *j = arc_bit_lsb(fit);
+    arc_buddy_block_t *blk = b->lists[*j];
+    if (!link_sealed(b, blk, *j))
+        return NULL;
+    list_unlink(b, blk, *j);
+    return blk;
+}
+
 /* Budget (x86-64, -O2): ~10 instructions of checks and order, ~6 to pick the list, ~10 to pop,
  * the region lookup (~6 per treap level), then ~12 per split level. */
 static int buddy_alloc(arc_byte_allocator_t *a, size_t size, size_t align, void **out)
@@ -309,15 +326,10 @@ static int buddy_alloc(arc_byte_allocator_t *a, size_t size, size_t align, void 
     size_t need = size > align ? size : align;
     if (need > BLOCK_LIMIT)
         return ARC_NO_MEMORY; /* absurd: before any arithmetic that could wrap */
-    unsigned k = order_for(need);
-    uint64_t fit = b->nonempty & (~(uint64_t)0 << k);
-    if (!fit)
+    unsigned k = order_for(need), j = 0;
+    arc_buddy_block_t *blk = list_pop_fit(b, k, &j);
+    if (!blk)
         return ARC_NO_MEMORY;
-    unsigned j = arc_bit_lsb(fit);
-    arc_buddy_block_t *blk = b->lists[j];
-    if (!link_sealed(b, blk, j))
-        return ARC_NO_MEMORY; /* secure build: its links were overwritten; nothing changed */
-    list_unlink(b, blk, j);
     uintptr_t addr = (uintptr_t)blk;
     arc_buddy_region_t *r = region_find(b, addr);
     while (j > k) { /* keep the lower half, list the upper */
@@ -329,6 +341,26 @@ static int buddy_alloc(arc_byte_allocator_t *a, size_t size, size_t align, void 
     *map_byte(r, addr) = (uint8_t)(MAP_HEAD | MAP_USED | k);
     r->live++;
     b->used += (size_t)1 << k;
+    *out = blk;
+    return ARC_OK;
+}
+
+/* A free block of at least min_size bytes handed out whole: the first of the lowest non-empty
+ * list whose blocks are that large, not split (O(1) but for the region lookup, as alloc). */
+static int buddy_take_free(arc_byte_allocator_t *a, size_t min_size, void **out)
+{
+    arc_buddy_t *b = buddy_of(a);
+    int rc = arc_take_free_args(out, min_size, BLOCK_LIMIT);
+    if (rc != ARC_OK)
+        return rc;
+    unsigned j = 0;
+    arc_buddy_block_t *blk = list_pop_fit(b, order_for(min_size), &j);
+    if (!blk)
+        return ARC_NO_MEMORY;
+    arc_buddy_region_t *r = region_find(b, (uintptr_t)blk);
+    *map_byte(r, (uintptr_t)blk) = (uint8_t)(MAP_HEAD | MAP_USED | j);
+    r->live++;
+    b->used += (size_t)1 << j;
     *out = blk;
     return ARC_OK;
 }
@@ -644,6 +676,7 @@ const arc_byte_ops_t arc_buddy_ops = {
     .used_bytes = buddy_used_bytes,
     .available_bytes = buddy_available_bytes,
     .check = buddy_check,
+    .take_free = buddy_take_free,
 #if ARC_SECURE
     .set_key = buddy_set_key,
 #endif

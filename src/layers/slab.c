@@ -8,8 +8,9 @@
  *   [region header][page map: one 64-bit word per page][pad to a page][pages ...][< 4 KiB unused]
  *
  * The pages form segments: free runs, allocated runs (the fallback: requests above 4 KiB, or
- * aligned above their class's natural alignment, or made when no slab can be carved) and slabs
- * (SLAB_PAGES pages aligned to SLAB_BYTES, so a slab's header is ptr & ~(SLAB_BYTES - 1)).
+ * aligned above their class's natural alignment, or made when no slab can be carved; and the
+ * free runs take_free hands out whole) and slabs (SLAB_PAGES pages aligned to SLAB_BYTES, so a
+ * slab's header is ptr & ~(SLAB_BYTES - 1)).
  * Every segment's first and last page map words give its kind and length (boundary tags), so
  * freeing a run coalesces with both neighbours in O(1); every page of a slab says SLAB. Free runs
  * keep their links in their first page and sit in segregated lists by log2 of their length,
@@ -577,6 +578,36 @@ static int slab_alloc(arc_byte_allocator_t *a, size_t size, size_t align, void *
     return p ? ARC_OK : ARC_NO_MEMORY;
 }
 
+/* A free run of at least min_size bytes handed out whole as an allocated run, not split: the
+ * first long enough in the bin of its page count (a walk of that one bin), else the first of the
+ * lowest non-empty bin above (every run there is long enough). Slabs, an empty spare included,
+ * are never taken. */
+static int slab_take_free(arc_byte_allocator_t *a, size_t min_size, void **out)
+{
+    arc_slab_t *s = slab_of(a);
+    int rc = arc_take_free_args(out, min_size, REQUEST_LIMIT);
+    if (rc != ARC_OK)
+        return rc;
+    size_t n = min_size ? (min_size + PAGE_BYTES - 1) >> PAGE_LOG2 : 1;
+    for (uint64_t bins = s->bins_nonempty & (~(uint64_t)0 << arc_bit_msb(n)); bins;
+         bins &= bins - 1) {
+        for (arc_slab_run_t *run = run_of(s->bins[arc_bit_lsb(bins)]); run;
+             run = run_of(run->link.next)) {
+            if (run->pages < n)
+                continue;
+            arc_slab_region_t *r = run->region;
+            size_t len = run->pages;
+            run_remove(s, run);
+            segment_mark(r, page_index(r, (uintptr_t)run), len, PAGE_RUN);
+            r->live_runs++;
+            s->used += len << PAGE_LOG2;
+            *out = run;
+            return ARC_OK;
+        }
+    }
+    return ARC_NO_MEMORY;
+}
+
 /* ---- dealloc ------------------------------------------------------------------------------ */
 
 /* The page-map entry of addr inside region r (0 when addr is not on one of r's pages). */
@@ -986,6 +1017,7 @@ const arc_byte_ops_t arc_slab_ops = {
     .used_bytes = slab_used_bytes,
     .available_bytes = slab_available_bytes,
     .check = slab_check_all,
+    .take_free = slab_take_free,
 #if ARC_SECURE
     .set_key = slab_set_key,
 #endif

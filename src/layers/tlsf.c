@@ -375,7 +375,14 @@ static void *block_use(arc_tlsf_t *t, arc_tlsf_block_t *b, size_t stride)
 static __attribute__((noinline)) int alloc_aligned(arc_tlsf_t *t, size_t stride, size_t align,
                                                    void **out)
 {
-    arc_tlsf_block_t *b = block_find(t, stride + align + GRANULE);
+    /* A good fit that happens to be aligned already needs no room for a gap: a freed page-aligned
+     * block (the malloc heap's spans) serves the next request of its size and alignment. */
+    arc_tlsf_block_t *b = block_find(t, stride);
+    if (b && ((uintptr_t)block_payload(b) & (align - 1)) == 0) {
+        *out = block_use(t, b, stride);
+        return ARC_OK;
+    }
+    b = block_find(t, stride + align + GRANULE);
     if (!b)
         return ARC_NO_MEMORY;
     uintptr_t payload = (uintptr_t)block_payload(b);
@@ -414,6 +421,21 @@ static int tlsf_alloc(arc_byte_allocator_t *a, size_t size, size_t align, void *
     if (!b)
         return ARC_NO_MEMORY;
     *out = block_use(t, b, stride);
+    return ARC_OK;
+}
+
+/* A free block of at least min_size usable bytes handed out whole: the one block_find gives for
+ * that stride (so O(1)), with nothing cut off. */
+static int tlsf_take_free(arc_byte_allocator_t *a, size_t min_size, void **out)
+{
+    arc_tlsf_t *t = tlsf_of(a);
+    int rc = arc_take_free_args(out, min_size, STRIDE_LIMIT - 1);
+    if (rc != ARC_OK)
+        return rc;
+    arc_tlsf_block_t *b = block_find(t, stride_for(min_size));
+    if (!b)
+        return ARC_NO_MEMORY;
+    *out = block_use(t, b, block_stride(b));
     return ARC_OK;
 }
 
@@ -810,6 +832,7 @@ const arc_byte_ops_t arc_tlsf_ops = {
     .used_bytes = tlsf_used_bytes,
     .available_bytes = tlsf_available_bytes,
     .check = tlsf_check,
+    .take_free = tlsf_take_free,
 #if ARC_SECURE
     .set_key = tlsf_set_key,
 #endif

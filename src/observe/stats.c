@@ -109,6 +109,7 @@ void arc_stats_get(struct arc_stats *out)
     arc_dirty_figures(&dirty);
     out->dirty_bytes = dirty.cached_pages * ARC_PAGE_SIZE;
     out->decayed_bytes = dirty.released_pages * ARC_PAGE_SIZE;
+    out->hole_wait_bytes = dirty.held_pages * ARC_PAGE_SIZE;
     out->purger_thread = dirty.purger_running;
 
     arc_os_counts_t os;

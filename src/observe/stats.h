@@ -30,6 +30,7 @@
     X(large_bytes, "bytes of those page runs")                                                     \
     X(dirty_bytes, "freed page runs kept committed for reuse until they decay")                    \
     X(decayed_bytes, "bytes of those runs given back after their decay (or over budget)")          \
+    X(hole_wait_bytes, "free pages inside segments in use, waiting to decay (holes)")              \
     X(purger_thread, "1 while the background thread giving decayed runs back runs")                \
     X(committed_bytes, "segment_bytes + large_bytes + dirty_bytes: memory arcalloc holds")         \
     X(fragmentation_bytes, "committed_bytes - live_bytes: held, not in the program's hands")       \

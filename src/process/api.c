@@ -169,6 +169,10 @@ static void large_release(void *p, arc_large_t *large)
         pthread_mutex_unlock(&owner->lock);
     }
     arc_large_free(p, large);
+    /* Huge pages may have gone off with this run: a thread heap whose sweeps for holes waited
+     * for that (holes.c) sweeps now, not at its next free into its byte allocator. */
+    if (!owner && self)
+        arc_hole_credit(self, 0);
 }
 
 static ARC_NOINLINE void free_slow(void *p, uintptr_t entry)
@@ -545,7 +549,7 @@ int arc_malloc_trim(size_t pad)
 {
     (void)pad;
     arc_heap_t *h = arc_tls_heap;
-    return (int)(h && arc_heap_trim(h)) | (int)arc_arena_purge(); /* both run */
+    return (int)(h && arc_heap_trim(h, true)) | (int)arc_arena_purge(); /* both run */
 }
 
 bool arc_owns(const void *p)

@@ -258,6 +258,12 @@ static inline bool arc_arena_secure(void)
     return arc_arena.secure;
 }
 
+/* Whether MADV_HUGEPAGE is on the window now (docs/design.md, "Huge pages"). */
+static inline bool arc_arena_huge_active(void)
+{
+    return atomic_load_explicit(&arc_arena.huge, memory_order_relaxed) == ARC_HUGE_ACTIVE;
+}
+
 static inline uintptr_t arc_arena_secure_key(void)
 {
     return arc_arena.secure_key;

@@ -1,8 +1,9 @@
 /* dirty.c: caches of freed page runs that are still committed, their decay by time, and the
  * purger thread that gives expired runs back while the program is idle. Owns the registry of
  * caches and the purger's wake-up; knows nothing of what the runs were (large blocks, segments).
- * Never calls malloc, never releases a run (a system call) with a cache lock held, and never
- * takes a second lock while holding a cache lock: cache locks are leaves. */
+ * Never calls malloc, never releases a run (a system call) with a cache lock held but a held
+ * cache's (arc_dirty_register_held), and never takes a second lock while holding a cache lock:
+ * cache locks are leaves. */
 #include "dirty.h"
 
 #include <stdatomic.h>
@@ -44,6 +45,9 @@ static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic(arc_dirty_cache_t *) all_caches;
 
 static _Atomic size_t total_pages, released_pages, released_runs;
+/* Pages in held caches: counted apart, as they are no run anyone else may take, and the budget
+ * (the pages cached against the pages in use) is about runs that are. */
+static _Atomic size_t held_pages;
 /* The budget's memory of the recent past: the highest budget a put was given over the last
  * decay time, and when. */
 static _Atomic size_t peak_budget_pages;
@@ -82,7 +86,14 @@ static arc_dirty_release_fn *release_of(const arc_dirty_cache_t *c)
     return c->release ? c->release : release_fn;
 }
 
-/* Without any cache lock: c's runs in l go back through c's release function. */
+/* The count c's pages are part of. */
+static _Atomic size_t *pages_counter(const arc_dirty_cache_t *c)
+{
+    return c->held ? &held_pages : &total_pages;
+}
+
+/* Without any cache lock (a held cache: with its lock): c's runs in l go back through c's
+ * release function. */
 static void release_all(const arc_dirty_cache_t *c, const release_list_t *l)
 {
     arc_dirty_release_fn *release = release_of(c);
@@ -91,6 +102,18 @@ static void release_all(const arc_dirty_cache_t *c, const release_list_t *l)
         atomic_fetch_add_explicit(&released_pages, l->run[i].pages, memory_order_relaxed);
     }
     atomic_fetch_add_explicit(&released_runs, l->count, memory_order_relaxed);
+}
+
+/* Ends a locked step: the runs it sent back go back after the unlock, but a held cache's go back
+ * first, so that once its owner has the lock again no release of its runs is under way: a run
+ * not found in it is decommitted already, and the owner may use those pages again. */
+static void unlock_and_release(arc_dirty_cache_t *c, const release_list_t *l)
+{
+    if (c->held)
+        release_all(c, l);
+    pthread_mutex_unlock(&c->lock);
+    if (!c->held)
+        release_all(c, l);
 }
 
 /* ---- marks: writes into a cached run ---------------------------------------------------------
@@ -118,7 +141,7 @@ static uint64_t mark_of(uintptr_t addr)
  * may hold their inner guards anywhere: only a run put alone is marked there. */
 static bool mark_write(const arc_dirty_cache_t *c, uintptr_t addr, size_t parts)
 {
-    if (!marks_on || (c->whole && parts != 1))
+    if (!marks_on || c->held || (c->whole && parts != 1))
         return false;
     uintptr_t at = addr + c->mark_offset;
     uint64_t *w = (uint64_t *)at;
@@ -143,7 +166,7 @@ static void mark_check(const arc_dirty_cache_t *c, uintptr_t addr, bool marked)
 static void slot_remove(arc_dirty_cache_t *c, uint32_t i)
 {
     c->pages -= c->run[i].pages;
-    atomic_fetch_sub_explicit(&total_pages, c->run[i].pages, memory_order_relaxed);
+    atomic_fetch_sub_explicit(pages_counter(c), c->run[i].pages, memory_order_relaxed);
     c->count--;
     memmove(&c->run[i], &c->run[i + 1], (c->count - i) * sizeof c->run[0]);
 }
@@ -160,7 +183,7 @@ static void slot_insert(arc_dirty_cache_t *c, uint32_t i, arc_dirty_run_t r, rel
     c->run[i] = r;
     c->count++;
     c->pages += r.pages;
-    atomic_fetch_add_explicit(&total_pages, r.pages, memory_order_relaxed);
+    atomic_fetch_add_explicit(pages_counter(c), r.pages, memory_order_relaxed);
 }
 
 static void slot_release_oldest(arc_dirty_cache_t *c, release_list_t *rel)
@@ -224,8 +247,8 @@ static bool expired(const arc_dirty_run_t *r, uint64_t now_ns)
  * holds it); 0 when none fits. With `wait` false a busy cache is passed over. */
 static uintptr_t take_from(arc_dirty_cache_t *c, size_t pages, size_t align, bool wait)
 {
-    if (c->whole || __atomic_load_n(&c->count, __ATOMIC_RELAXED) == 0)
-        return 0; /* a racy peek: a miss costs no lock; whole runs are never carved */
+    if (c->whole || c->held || __atomic_load_n(&c->count, __ATOMIC_RELAXED) == 0)
+        return 0; /* a racy peek: a miss costs no lock; whole and held runs are never carved */
     if (wait)
         pthread_mutex_lock(&c->lock);
     else if (pthread_mutex_trylock(&c->lock) != 0)
@@ -247,8 +270,7 @@ static uintptr_t take_from(arc_dirty_cache_t *c, size_t pages, size_t align, boo
         marked = best_at == c->run[best].addr && c->run[best].marked;
         slot_carve(c, best, best_at, pages, &rel);
     }
-    pthread_mutex_unlock(&c->lock);
-    release_all(c, &rel);
+    unlock_and_release(c, &rel);
     mark_check(c, best_at, marked);
     return best != ARC_DIRTY_SLOTS ? best_at : 0;
 }
@@ -318,7 +340,7 @@ static uintptr_t take_own_then_shared(arc_dirty_cache_t *c, const take_request_t
     uint32_t scanned = 0;
     for (arc_dirty_cache_t *other = atomic_load_explicit(&all_caches, memory_order_acquire);
          other && !addr && scanned < SHARE_SCAN_CACHES; other = other->next_all, scanned++)
-        if (other != c && other->whole == (r->got != NULL))
+        if (other != c && !other->held && other->whole == (r->got != NULL))
             addr = take_any(other, r, false);
     return addr;
 }
@@ -335,8 +357,10 @@ uintptr_t arc_dirty_take_whole(arc_dirty_cache_t *c, size_t pages, size_t spare_
         c, &(take_request_t){.pages = pages, .spare_min = spare_min, .got = got, .parts = parts});
 }
 
-bool arc_dirty_take_at(arc_dirty_cache_t *c, uintptr_t addr, size_t pages)
+/* arc_dirty_take_at, and when it was put in *freed_ns (0 when not found). */
+static bool take_at_run(arc_dirty_cache_t *c, uintptr_t addr, size_t pages, uint64_t *freed_ns)
 {
+    *freed_ns = 0;
     if (c->whole || __atomic_load_n(&c->count, __ATOMIC_RELAXED) == 0)
         return false;
     release_list_t rel = {.count = 0};
@@ -346,15 +370,28 @@ bool arc_dirty_take_at(arc_dirty_cache_t *c, uintptr_t addr, size_t pages)
         const arc_dirty_run_t *r = &c->run[i];
         if (r->addr <= addr && addr + pages * ARC_PAGE_SIZE <= run_end(r)) {
             marked = addr == r->addr && r->marked;
+            *freed_ns = r->freed_ns;
             slot_carve(c, i, addr, pages, &rel);
             found = true;
             break;
         }
     }
-    pthread_mutex_unlock(&c->lock);
-    release_all(c, &rel);
+    unlock_and_release(c, &rel);
     mark_check(c, addr, marked);
     return found;
+}
+
+bool arc_dirty_take_at(arc_dirty_cache_t *c, uintptr_t addr, size_t pages)
+{
+    uint64_t freed_ns;
+    return take_at_run(c, addr, pages, &freed_ns);
+}
+
+uint64_t arc_dirty_unhold(arc_dirty_cache_t *c, uintptr_t addr, size_t pages)
+{
+    uint64_t freed_ns;
+    take_at_run(c, addr, pages, &freed_ns);
+    return freed_ns;
 }
 
 uint32_t arc_dirty_list(arc_dirty_cache_t *c, arc_dirty_run_t *out, uint32_t max)
@@ -458,10 +495,53 @@ void arc_dirty_put_parts(arc_dirty_cache_t *c, uintptr_t addr, size_t pages, siz
     if (over && !c->whole)
         slot_release_grains(c, c->count - 1, &rel);
     bool kept = c->count > 0;
-    pthread_mutex_unlock(&c->lock);
-    release_all(c, &rel);
+    unlock_and_release(c, &rel);
     if (kept)
         purger_arm();
+}
+
+bool arc_dirty_hold(arc_dirty_cache_t *c, uintptr_t addr, size_t pages, uint64_t since_ns)
+{
+    if (decay_ns == 0) {
+        release_of(c)(addr, pages);
+        atomic_fetch_add_explicit(&released_pages, pages, memory_order_relaxed);
+        atomic_fetch_add_explicit(&released_runs, 1, memory_order_relaxed);
+        return true;
+    }
+    purger_start_once();
+    uint64_t now = arc_os_now_ns();
+    arc_dirty_run_t r = {.addr = addr,
+                         .pages = pages,
+                         .freed_ns = since_ns && since_ns < now ? since_ns : now,
+                         .parts = 1};
+    release_list_t rel = {.count = 0};
+    pthread_mutex_lock(&c->lock);
+    while (c->count > 0 && expired(&c->run[0], now))
+        slot_release_oldest(c, &rel);
+    /* Every slot taken: the run is refused, not an older one given back before its time. */
+    if (c->count == ARC_DIRTY_SLOTS && !expired(&r, now)) {
+        unlock_and_release(c, &rel);
+        return false;
+    }
+    /* Runs of a held cache never merge, each keeps its own age, and the slots stay oldest first:
+     * an old run goes in before the younger ones. */
+    uint32_t at = c->count;
+    while (at > 0 && c->run[at - 1].freed_ns > r.freed_ns)
+        at--;
+    if (!expired(&r, now))
+        slot_insert(c, at, r, &rel);
+    else
+        release_push(&rel, r.addr, r.pages);
+    bool kept = c->count > 0;
+    unlock_and_release(c, &rel);
+    if (kept)
+        purger_arm();
+    return true;
+}
+
+uint64_t arc_dirty_decay_ns(void)
+{
+    return decay_ns;
 }
 
 void arc_dirty_set_grain(size_t pages)
@@ -478,8 +558,7 @@ uint64_t arc_dirty_purge_expired(arc_dirty_cache_t *c, uint64_t now_ns)
     while (c->count > 0 && expired(&c->run[0], now_ns))
         slot_release_oldest(c, &rel);
     uint64_t next = c->count > 0 ? c->run[0].freed_ns + decay_ns : 0;
-    pthread_mutex_unlock(&c->lock);
-    release_all(c, &rel);
+    unlock_and_release(c, &rel);
     return next;
 }
 
@@ -489,8 +568,7 @@ bool arc_dirty_purge(arc_dirty_cache_t *c)
     pthread_mutex_lock(&c->lock);
     while (c->count > 0)
         slot_release_oldest(c, &rel);
-    pthread_mutex_unlock(&c->lock);
-    release_all(c, &rel);
+    unlock_and_release(c, &rel);
     return rel.count > 0;
 }
 
@@ -631,6 +709,13 @@ void arc_dirty_register(arc_dirty_cache_t *c)
     pthread_mutex_unlock(&registry_lock);
 }
 
+void arc_dirty_register_held(arc_dirty_cache_t *c, arc_dirty_release_fn *release)
+{
+    c->held = true;
+    c->release = release;
+    arc_dirty_register(c);
+}
+
 void arc_dirty_register_whole(arc_dirty_cache_t *c, arc_dirty_release_fn *release,
                               size_t mark_offset)
 {
@@ -643,6 +728,7 @@ void arc_dirty_register_whole(arc_dirty_cache_t *c, arc_dirty_release_fn *releas
 void arc_dirty_figures(arc_dirty_figures_t *out)
 {
     out->cached_pages = atomic_load_explicit(&total_pages, memory_order_relaxed);
+    out->held_pages = atomic_load_explicit(&held_pages, memory_order_relaxed);
     out->released_pages = atomic_load_explicit(&released_pages, memory_order_relaxed);
     out->released_runs = atomic_load_explicit(&released_runs, memory_order_relaxed);
     out->purger_running = atomic_load_explicit(&purger_running, memory_order_relaxed);

@@ -40,6 +40,9 @@ typedef struct arc_dirty_cache {
     /* A cache of whole runs (arc_dirty_register_whole): a run is never carved or released in
      * part, is taken with the count of runs put that make it, and goes back through `release`. */
     bool whole;
+    /* A held cache (arc_dirty_register_held): its runs are its owner's for good (pages inside
+     * memory the owner keeps), never taken by anyone else, and go back under its lock. */
+    bool held;
     arc_dirty_release_fn *release; /* NULL: arc_dirty_setup's */
     size_t mark_offset;            /* where a run's mark starts: 0, or a whole cache's lead guard */
     uint32_t count;
@@ -73,6 +76,22 @@ void arc_dirty_register(arc_dirty_cache_t *c);
 void arc_dirty_register_whole(arc_dirty_cache_t *c, arc_dirty_release_fn *release,
                               size_t mark_offset);
 
+/* The same for a held cache: its owner holds runs of pages there while it keeps using the memory
+ * around them (the free inside of a heap segment that stays in use), with arc_dirty_hold and
+ * arc_dirty_unhold only. No other cache takes them; they are not marked, never merge and do not
+ * count in the budget. A run goes back through `release` (which only decommits) with c's lock
+ * held, so when arc_dirty_unhold does not find a run, its release is over and its pages read as
+ * zero. */
+void arc_dirty_register_held(arc_dirty_cache_t *c, arc_dirty_release_fn *release);
+/* Holds a run in the held cache c, as freed at since_ns (arc_os_now_ns time; 0: now): a run
+ * held again after its owner used part of it keeps the age of its pages. One already that old
+ * goes back at once. False (nothing done) when every slot holds a run younger than the decay:
+ * the owner keeps using those pages rather than have a run go back before its time. */
+bool arc_dirty_hold(arc_dirty_cache_t *c, uintptr_t addr, size_t pages, uint64_t since_ns);
+/* Takes [addr, addr + pages pages) out of the held cache c, if a run holds all of it: when that
+ * run was held (its since_ns), or 0 when no run does (it went back: decommitted, reads as zero). */
+uint64_t arc_dirty_unhold(arc_dirty_cache_t *c, uintptr_t addr, size_t pages);
+
 /* A run of `pages` pages aligned to `align` bytes (a power of two, at least a page) carved from
  * the smallest cached run of c that holds it, else from a run other caches hold (the first of
  * the registry's caches whose lock is free and that has one); what is left of that run stays
@@ -102,6 +121,9 @@ uint32_t arc_dirty_list(arc_dirty_cache_t *c, arc_dirty_run_t *out, uint32_t max
  * first-class heap's, the heap consistent). */
 void arc_dirty_put(arc_dirty_cache_t *c, uintptr_t addr, size_t pages, size_t budget_pages);
 
+/* The decay time set at start-up (arc_dirty_setup), in nanoseconds. */
+uint64_t arc_dirty_decay_ns(void);
+
 /* Runs the budget sends back go back in whole grains of `pages` pages (a power of two; 1 until
  * set): their ends stay cached until they decay. The arena sets a huge page's worth when huge
  * pages may back its runs, so that the budget never splits one shared with live memory. */
@@ -121,10 +143,10 @@ bool arc_dirty_purge_all(void);
 void *arc_dirty_spare_pop(arc_dirty_cache_t *c);
 void arc_dirty_spare_push(arc_dirty_cache_t *c, void *block);
 
-/* Figures for the statistics: pages cached in all caches now, pages given back by decay or
- * overflow in all, and whether the purger thread runs. */
+/* Figures for the statistics: pages cached in all caches but the held ones now, pages in held
+ * caches now, pages given back by decay or overflow in all, and whether the purger thread runs. */
 typedef struct arc_dirty_figures {
-    size_t cached_pages, released_pages, released_runs;
+    size_t cached_pages, held_pages, released_pages, released_runs;
     bool purger_running;
 } arc_dirty_figures_t;
 void arc_dirty_figures(arc_dirty_figures_t *out);

@@ -34,6 +34,7 @@ arc_heap_t *arc_heap_make(const arc_byte_ops_t *ops, arc_heap_kind_t kind)
     atomic_init(&h->remote, NULL);
     pthread_mutex_init(&h->lock, NULL);
     arc_dirty_register(&h->cache);
+    arc_hole_heap_setup(h);
 #if ARC_SECURE
     h->secure = arc_arena_secure();
     h->link_key = arc_arena_secure_key();
@@ -177,6 +178,7 @@ static void segment_unmap(arc_heap_t *h, arc_segment_t *seg, bool only)
 static void segment_release(arc_heap_t *h, arc_segment_t *seg)
 {
     void *body = (char *)seg + ARC_SEGMENT_HEADER;
+    arc_hole_return_segment(h, seg); /* its pages are no longer the heap's to decommit */
     ARC_VG_QUIET();
     int rc = h->ops->remove_memory(h->backend, body, segment_body_size());
     ARC_VG_LOUD();
@@ -194,6 +196,9 @@ void *arc_heap_backend_alloc(arc_heap_t *h, size_t size, size_t align)
     void *p = NULL;
     ARC_VG_QUIET();
     int rc = h->backend_ready ? h->ops->alloc(h->backend, size, align, &p) : ARC_NO_MEMORY;
+    /* A hole that holds the request comes back before the heap grows. */
+    if (rc == ARC_NO_MEMORY && h->holed)
+        rc = arc_hole_alloc(h, size, align, &p);
     if (rc == ARC_NO_MEMORY) {
         if (!heap_grow(h)) {
             ARC_VG_LOUD();
@@ -232,6 +237,7 @@ void arc_heap_backend_free(arc_heap_t *h, arc_segment_t *seg, void *p)
         empty_add(h, seg);
         empty_give_back(h, false);
     }
+    arc_hole_credit(h, usable);
 }
 
 /* A block of at least size bytes for a request of `asked` (size less secure mode's canary):
@@ -469,7 +475,7 @@ void arc_heap_free_to_owner(arc_heap_t *owner, void *p)
 }
 
 /* Empty spans go back to the byte allocator, then every empty segment but the heap's last. */
-bool arc_heap_trim(arc_heap_t *h)
+bool arc_heap_trim(arc_heap_t *h, bool holes)
 {
     size_t before = h->nsegments;
 #if ARC_SECURE
@@ -479,11 +485,14 @@ bool arc_heap_trim(arc_heap_t *h)
     arc_heap_drain(h);
     arc_span_release_empty(h);
     empty_give_back(h, true);
+    if (holes)
+        arc_hole_sweep_all(h);
     return h->nsegments < before;
 }
 
 void arc_heap_release_all(arc_heap_t *h)
 {
+    arc_hole_forget_all(h); /* before its segments go where others may take them */
     while (h->large) {
         arc_large_t *large = ARC_ILIST_ENTRY(h->large, arc_large_t, link);
         h->large = large->link.next;
@@ -569,7 +578,7 @@ void arc_heap_large_forget(arc_heap_t *h, arc_large_t *large)
 
 size_t arc_heap_shared_used(const arc_heap_t *h)
 {
-    size_t used = h->backend_ready ? h->ops->used_bytes(h->backend) : 0;
+    size_t used = h->backend_ready ? h->ops->used_bytes(h->backend) - h->hole_bytes : 0;
 #if ARC_SECURE
     used -= h->canaried_live * ARC_CANARY_BYTES;
 #endif
@@ -596,8 +605,10 @@ void arc_heap_figures(arc_heap_t *h, arc_heap_figures_t *out)
 #endif
     if (__atomic_load_n(&h->backend_ready, __ATOMIC_RELAXED)) {
         out->byte_total = h->ops->total_bytes(h->backend);
-        out->byte_used = h->ops->used_bytes(h->backend);
-        out->byte_available = h->ops->available_bytes(h->backend);
+        /* Holes are free memory the heap set apart: available, not the program's. */
+        size_t holes = __atomic_load_n(&h->hole_bytes, __ATOMIC_RELAXED);
+        out->byte_used = h->ops->used_bytes(h->backend) - holes;
+        out->byte_available = h->ops->available_bytes(h->backend) + holes;
     }
     if (!shared)
         out->cached = arc_heap_cached(h, NULL);

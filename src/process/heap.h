@@ -108,16 +108,51 @@ typedef struct arc_span {
 } arc_span_t;
 _Static_assert(sizeof(arc_span_t) == 64, "one cache line per span descriptor");
 
+/* ---- holes (holes.c) ---------------------------------------------------------------------------
+ * A segment that stays in use (one live block is enough) would keep all its pages resident, the
+ * free ones too. So a heap takes its byte allocator's large free blocks out whole ("holes") and
+ * puts their inner pages in its held cache (dirty.h): they decay there like any freed run, and
+ * the purger decommits them even while the heap's thread sleeps (the block stays taken, so no
+ * one writes it meanwhile). A request that finds no free block, or the segment's release, gives
+ * holes back to the byte allocator first. */
+/* The least free block made a hole: 16 KiB, of which 3 pages at least lie whole inside past
+ * its link. Smaller free blocks are the gaps of a busy heap, reused soon. */
+#define ARC_HOLE_MIN_BYTES ((size_t)16 << 10)
+/* Bytes a heap frees into its byte allocator between two sweeps for holes: a program that frees
+ * everything and sleeps leaves at most about this much free and resident in a heap's segments
+ * (a sweep that finds no free block that large costs one failed search). */
+#define ARC_HOLE_SWEEP_BYTES ((size_t)64 << 10)
+/* ... and while holes are wasted: a hole a request took back before it decayed made the heap
+ * pay for it (a lock and a clock read on each side, about 200 ns) for nothing, as a heap whose
+ * one medium block comes and goes does at every sweep. For a decay time after that, the heap
+ * sweeps once per 4 MiB freed, which bounds the waste to a few nanoseconds per 64 KiB block. */
+#define ARC_HOLE_QUIET_BYTES ((size_t)4 << 20)
+/* Holes a request that found no free block looks at before the heap grows instead: bounds the
+ * time of a miss in a heap of thousands of holes. */
+#define ARC_HOLE_SEARCH_MAX 256u
+/* Holes one request gives back at most before the heap grows instead. */
+#define ARC_HOLE_RETURN_MAX 8u
+/* Two holes are side by side when at most this lies between them: a byte allocator's block
+ * header (TLSF's head word; buddy and slab blocks have none). Less than any block between. */
+#define ARC_HOLE_JOIN_GAP ((size_t)2 * ARC_GRANULE)
+/* Holes one sweep makes at most, per ARC_HOLE_MIN_BYTES of the credit that started it: four
+ * times what that credit can have freed, so sweeps keep up with a heap that shrinks, while one
+ * sweep's time stays bounded (16 holes; 1 024 for the rare sweep of a quiet heap). */
+#define ARC_HOLE_SWEEP_PER_MIN 4u
+
 typedef struct arc_segment {
     arc_heap_t *heap;
     arc_ilist_link_t link;       /* in the heap's list of segments */
     size_t backend_blocks;       /* blocks the byte allocator has handed out of this segment */
     uint32_t sampled;            /* live blocks in it that the heap profiler sampled */
+    uint32_t nholes;             /* holes.c: holes on the `holes` list */
     uint64_t span_slots;         /* bit i: spans[i] describes a span (bit 0 is always set) */
     arc_ilist_link_t empty_link; /* in the heap's list of empty segments (heap.c) */
+    arc_ilist_link_t hole_link;  /* in the heap's list of segments with holes (holes.c) */
+    void *holes;                 /* holes.c: its holes, linked through their first word */
     /* Page of the segment -> the span covering it, NULL when no span does. */
     struct arc_span *span_at[ARC_SEGMENT_PAGES];
-    arc_span_t spans[ARC_SPAN_SLOTS];
+    _Alignas(64) arc_span_t spans[ARC_SPAN_SLOTS]; /* a cache line each */
     /* One bit per granule: set while a block starting there is in the program's hands. Clear
      * for free blocks, which makes double free and interior pointers exact whatever the
      * backend. */
@@ -213,6 +248,13 @@ struct arc_heap {
     arc_segment_t *empty_oldest;
     arc_ilist_link_t *large; /* shared heaps: their large runs' links, so destroy frees them */
     arc_dirty_cache_t cache; /* freed large runs and segments, committed until they decay */
+    arc_dirty_cache_t held;  /* holes.c: the inner pages of its holes, until they decay */
+    arc_ilist_link_t *holed; /* holes.c: its segments with holes */
+    size_t hole_credit;      /* holes.c: bytes freed into the byte allocator since the last sweep */
+    size_t hole_period;      /* holes.c: the credit that starts a sweep (0: not set up yet) */
+    uint64_t hole_quiet_ns;  /* holes.c: sweeps stay rare until then (arc_os_now_ns time) */
+    bool hole_joins_fail;    /* holes.c: its byte allocator did not merge two holes side by side */
+    size_t hole_bytes;       /* holes.c: usable bytes of its holes (not the program's) */
 #if ARC_SECURE
     arc_dirty_cache_t guarded; /* secure mode: freed large runs with their guards closed */
 #endif
@@ -259,7 +301,11 @@ void arc_heap_free_to_owner(arc_heap_t *owner, void *p);
 void arc_heap_free_foreign(arc_heap_t *self, arc_heap_t *owner, void *p);
 void arc_heap_outbox_flush(arc_heap_t *self);
 void arc_heap_drain(arc_heap_t *h);
-bool arc_heap_trim(arc_heap_t *h); /* empty spans and segments go back */
+/* Empty spans and segments go back; with `holes` (malloc_trim) every free block large enough
+ * becomes a hole too. A thread's exit trims without: the next thread takes its heap over soon,
+ * and would only take the holes back (10 000 short threads made 23 holes each, and their heaps
+ * grew 64 segments where 3 did). */
+bool arc_heap_trim(arc_heap_t *h, bool holes);
 /* Free bytes in the heap's spans, in total and (counts not NULL) per 16-byte bin: counts[b]
  * blocks of b * 16 bytes. A snapshot for reports, safe to take while the owner runs. */
 size_t arc_heap_cached(const arc_heap_t *h, size_t counts[ARC_SIZE_BINS]);
@@ -284,6 +330,31 @@ void arc_heap_figures(arc_heap_t *h, arc_heap_figures_t *out);
 /* p is in seg but not a live block start: says which misuse it is (interior pointer or double
  * free) for the call `op`, and aborts. */
 _Noreturn void arc_heap_bad_free(arc_heap_t *h, arc_segment_t *seg, const void *p, arc_op_t op);
+
+/* Holes (holes.c). Set-up of a new heap's held cache. */
+void arc_hole_heap_setup(arc_heap_t *h);
+/* Takes the byte allocator's free blocks of ARC_HOLE_MIN_BYTES or more out as holes: some (a
+ * number bounded by the credit), or all of them (trim). */
+void arc_hole_sweep(arc_heap_t *h);
+void arc_hole_sweep_all(arc_heap_t *h);
+/* The byte allocator had no block for size bytes aligned to align: holes large enough go back
+ * to the byte allocator until the block can be allocated there (the byte allocator's alloc
+ * answer, *out), and what is left of them is holes again, with their age. ARC_NO_MEMORY when
+ * none made room. */
+int arc_hole_alloc(arc_heap_t *h, size_t size, size_t align, void **out);
+/* Gives every hole of seg back to the byte allocator (its segment is about to go). */
+void arc_hole_return_segment(arc_heap_t *h, arc_segment_t *seg);
+/* A destroyed heap's holes: their pages go back now, then the heap forgets them (its segments
+ * go without being given back to the byte allocator). */
+void arc_hole_forget_all(arc_heap_t *h);
+
+/* bytes went back into the byte allocator: a sweep once enough have (ARC_HOLE_SWEEP_BYTES). */
+static inline void arc_hole_credit(arc_heap_t *h, size_t bytes)
+{
+    h->hole_credit += bytes;
+    if (arc_unlikely(h->hole_credit >= h->hole_period))
+        arc_hole_sweep(h);
+}
 
 /* Spans (span.c). */
 void arc_span_classes_setup(arc_heap_t *h);

@@ -75,7 +75,7 @@ static void thread_exit(void *value)
     if (!h)
         return;
     arc_heap_drain(h);
-    arc_heap_trim(h);
+    arc_heap_trim(h, false);
     ARC_STAT_PUBLISH(h); /* the peak's sum gets the heap's last changes */
     pthread_mutex_lock(&registry_lock);
     h->abandoned = true;

@@ -2,7 +2,7 @@
  * arc_byte_ops_t and run for each backend (argv[1] = tlsf | buddy | slab): regions (trimming,
  * the smallest one, overlap, remove_memory), alloc's parameters and alignments, usable_size,
  * dealloc and dealloc_in with every size the contract allows and every pointer it refuses, the
- * statistics, exhaustion and recovery, and the seed's shapes.
+ * statistics, exhaustion and recovery, take_free, and the seed's shapes.
  * Owns only what the header promises for every backend: it must never assert a number that one
  * backend's layout explains (block shapes, header sizes, size classes); those belong in
  * test_tlsf.c, test_buddy.c and test_slab.c. It never looks inside the allocator's state. */
@@ -36,8 +36,10 @@ enum {
     FILL_ALIGN_LOG2_MAX = 12,     /* ... and alignments 1 .. 4 KiB */
     NEIGHBOUR_EXTRA = 40,         /* an unaligned neighbour a little larger than its block */
     NEIGHBOUR_SIZE_MAX = 64 << 10,
-    REGION_BLOCK = 4 << 10, /* test_regions fills its regions with blocks of this size */
-    GIVE_WAYS = 4,          /* the ways give() hands a block back, in turn */
+    REGION_BLOCK = 4 << 10,      /* test_regions fills its regions with blocks of this size */
+    GIVE_WAYS = 4,               /* the ways give() hands a block back, in turn */
+    TAKE_REGION_BYTES = 2 << 20, /* the take_free tests' region */
+    TAKE_BLOCK = 64 << 10,       /* their blocks: large enough for any backend's large path */
 };
 
 /* A live block as the test knows it: what alloc was asked and what usable_size said. */
@@ -218,6 +220,71 @@ static void refused(const void *p, size_t size, int line)
     CHECKF(ops->check(st) == 0, "line %d", line);
 }
 #define REFUSE(p, size) refused((p), (size), __LINE__)
+
+/* A non-NULL pointer to preset *out with: take_free must clear it when it fails. */
+static unsigned char not_null;
+
+/* take_free(min_size) and what the contract promises of the block it hands out: at least
+ * min_size usable bytes inside a region, usable_size_in agreeing, used_bytes grown by exactly its
+ * usable size and available_bytes fallen by at least as much. 1 when it has one (else *b is all
+ * zero, and the refusal must be ARC_NO_MEMORY with *out cleared and nothing changed). */
+static int take_whole(block_t *b, size_t min_size)
+{
+    size_t used = ops->used_bytes(st), avail = ops->available_bytes(st);
+    void *p = &not_null;
+    int rc = ops->take_free(st, min_size, &p);
+    *b = (block_t){0};
+    if (rc != ARC_OK) {
+        CHECKF(rc == ARC_NO_MEMORY, "take_free(%zu): %s", min_size, arc_result_str(rc));
+        CHECKF(p == NULL, "take_free(%zu) failed, *out %p", min_size, p);
+        CHECKF(ops->used_bytes(st) == used && ops->available_bytes(st) == avail,
+               "a refused take_free(%zu) changed the statistics", min_size);
+        STATS();
+        return 0;
+    }
+    size_t usable = ops->usable_size(st, p), after = ops->available_bytes(st);
+    const region_t *r = region_of(p, usable);
+    CHECKF(usable >= min_size && usable > 0, "take_free(%zu): usable %zu", min_size, usable);
+    CHECKF((uintptr_t)p % ARC_MIN_ALIGN == 0, "take_free(%zu) = %p", min_size, p);
+    CHECKF(r != NULL, "take_free(%zu) = %p + %zu: outside every region", min_size, p, usable);
+    CHECK(!r || ops->usable_size_in(st, r->start, p) == usable);
+    CHECKF(after <= avail && avail - after >= usable,
+           "take_free(%zu): usable %zu, available %zu before, %zu after", min_size, usable, avail,
+           after);
+    *b = (block_t){p, min_size ? min_size : 1, ARC_MIN_ALIGN, usable};
+    model_used += usable;
+    STATS();
+    return 1;
+}
+
+/* Whether alloc serves size now (the block is freed at once: nothing changes). */
+static int served(size_t size)
+{
+    void *p = NULL;
+    if (ops->alloc(st, size, ARC_MIN_ALIGN, &p) != ARC_OK)
+        return 0;
+    CHECK(ops->dealloc(st, p, size, ARC_MIN_ALIGN) == ARC_OK);
+    return 1;
+}
+
+/* The largest size from lo up that alloc serves now, by bisection (0 when not even lo): the
+ * largest free block as alloc sees it. Nothing above available_bytes can be served. Only sizes
+ * from lo up are asked, so a large lo keeps every backend on its path for large blocks. */
+static size_t largest_alloc(size_t lo)
+{
+    size_t hi = ops->available_bytes(st) + 1;
+    CHECKF(!served(hi), "alloc(%zu) served with %zu available", hi, hi - 1);
+    if (lo >= hi || !served(lo))
+        return 0;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (served(mid))
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
 
 static int by_address(const void *a, const void *b)
 {
@@ -628,6 +695,149 @@ static void test_exhaustion(unsigned char *pool)
     }
 }
 
+/* ---- take_free ---------------------------------------------------------------------------- */
+
+/* NULL out is ARC_INVALID_PARAM; a min_size no free block can have is ARC_NO_MEMORY, absurd
+ * ones included (none may wrap into a small request); neither changes anything. */
+static void test_take_params(unsigned char *pool)
+{
+    state_reset(pool, TAKE_REGION_BYTES);
+    CHECK(ops->take_free(st, 1, NULL) == ARC_INVALID_PARAM);
+    CHECK(ops->take_free(st, TAKE_BLOCK, NULL) == ARC_INVALID_PARAM);
+    CHECK(ops->take_free(st, SIZE_MAX, NULL) == ARC_INVALID_PARAM);
+    STATS();
+    const size_t absurd[] = {SIZE_MAX,        SIZE_MAX - 15,   SIZE_MAX - 4095, SIZE_MAX / 2 + 1,
+                             (size_t)1 << 62, (size_t)1 << 48, (size_t)1 << 40, model_total + 1};
+    block_t b;
+    for (size_t i = 0; i < sizeof absurd / sizeof absurd[0]; i++)
+        CHECKF(!take_whole(&b, absurd[i]), "take_free(%zu) served", absurd[i]);
+    CHECK(ops->check(st) == 0);
+    /* The refusals left all of the free memory there. */
+    CHECK(take_whole(&b, TAKE_BLOCK));
+    if (b.ptr)
+        give(&b);
+    CHECK(ops->check(st) == 0);
+}
+
+/* The most usable bytes of the first n blocks. */
+static size_t most_usable(const block_t *b, size_t n)
+{
+    size_t most = 0;
+    for (size_t i = 0; i < n; i++)
+        most = b[i].usable > most ? b[i].usable : most;
+    return most;
+}
+
+/* On a fresh region: take_free of more than the largest size alloc serves is refused; of less,
+ * it gets a block at least as large as asked; take_free(1) then until refused must leave no free
+ * byte (available 0, alloc refused), and the free block alloc would have cut the largest size
+ * from was among the blocks, whole (no take cut a smaller block off it). Written over whole and
+ * given back in random order, the blocks leave the largest block what it was. */
+static void test_take_whole(unsigned char *pool)
+{
+    state_reset(pool, TAKE_REGION_BYTES);
+    size_t largest = largest_alloc(TAKE_BLOCK), n = 0;
+    CHECK(largest >= TAKE_BLOCK);
+    CHECK(!take_whole(&blocks[0], largest + 1));
+    CHECK(take_whole(&blocks[0], TAKE_BLOCK));
+    n += blocks[0].ptr != NULL;
+    while (n < MAX_BLOCKS && take_whole(&blocks[n], 1))
+        n++;
+    CHECK(n > 0 && n < MAX_BLOCKS);
+    CHECKF(most_usable(blocks, n) >= largest, "%zu blocks taken, the largest %zu, alloc served %zu",
+           n, most_usable(blocks, n), largest);
+    CHECKF(ops->available_bytes(st) == 0, "%zu bytes available after all free blocks were taken",
+           ops->available_bytes(st));
+    void *out = NULL;
+    CHECK(ops->alloc(st, 1, 1, &out) == ARC_NO_MEMORY);
+    CHECK(ops->check(st) == 0);
+    no_overlap(blocks, n);
+    for (size_t i = 0; i < n; i++)
+        memset(blocks[i].ptr, (int)(i + 1), blocks[i].usable);
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++)
+        bad += blocks[i].ptr[0] != (unsigned char)(i + 1) ||
+               blocks[i].ptr[blocks[i].usable - 1] != (unsigned char)(i + 1);
+    CHECKF(bad == 0, "%zu taken blocks lost their contents", bad);
+    CHECK(ops->check(st) == 0);
+    check_rng_t rng = {0x7a4e};
+    shuffle(blocks, n, &rng);
+    give_all(blocks, n);
+    STATS();
+    CHECK(largest_alloc(TAKE_BLOCK) == largest);
+}
+
+/* Blocks of half the largest size alloc serves until the largest block is cut, then every free
+ * block taken whole around them (the largest size alloc serves then is served by one of them)
+ * and written over whole: given back, the cut ones first, all of it must merge again (the
+ * largest block alloc serves is what it was on the fresh region). */
+static void test_take_coalesce(unsigned char *pool)
+{
+    enum { CUTS_MAX = 8 };
+    state_reset(pool + 2 * MIB + 8, TAKE_REGION_BYTES);
+    size_t largest = largest_alloc(TAKE_BLOCK), n = 0, cuts = 0;
+    block_t cut[CUTS_MAX];
+    CHECK(largest >= 2 * TAKE_BLOCK);
+    while (cuts < CUTS_MAX && largest_alloc(TAKE_BLOCK) == largest &&
+           take(&cut[cuts], largest / 2, ARC_MIN_ALIGN))
+        cuts++;
+    CHECKF(cuts > 0 && largest_alloc(TAKE_BLOCK) < largest, "%zu blocks cut nothing", cuts);
+    size_t rest = largest_alloc(TAKE_BLOCK);
+    while (n < MAX_BLOCKS && take_whole(&blocks[n], 1)) {
+        memset(blocks[n].ptr, 0xff, blocks[n].usable);
+        n++;
+    }
+    CHECK(n > 0 && n < MAX_BLOCKS);
+    CHECKF(rest >= TAKE_BLOCK && most_usable(blocks, n) >= rest,
+           "%zu blocks taken, the largest %zu, alloc served %zu", n, most_usable(blocks, n), rest);
+    CHECK(ops->check(st) == 0);
+    for (size_t i = 0; i < cuts; i++)
+        give(&cut[i]);
+    CHECK(ops->check(st) == 0);
+    check_rng_t rng = {0xc0a1};
+    shuffle(blocks, n, &rng);
+    give_all(blocks, n);
+    STATS();
+    CHECKF(largest_alloc(TAKE_BLOCK) == largest, "largest block %zu, was %zu",
+           largest_alloc(TAKE_BLOCK), largest);
+}
+
+/* Blocks fill a region and one in the middle is given back. take_free of more than the largest
+ * block alloc then serves is refused and changes nothing; take_free of that size gets a block,
+ * which written over whole and given back leaves the largest block what it was. */
+static void test_take_too_large(unsigned char *pool)
+{
+    state_reset(pool + 5 * MIB, TAKE_REGION_BYTES);
+    size_t n = 0;
+    while (n < MAX_BLOCKS && take(&blocks[n], TAKE_BLOCK, ARC_MIN_ALIGN))
+        n++;
+    CHECK(n >= 3 && n < MAX_BLOCKS);
+    if (n < 3 || n >= MAX_BLOCKS)
+        return;
+    block_t hole = blocks[n / 2];
+    blocks[n / 2] = blocks[n - 1];
+    n--;
+    give(&hole);
+    size_t largest = largest_alloc(TAKE_BLOCK);
+    CHECK(largest >= TAKE_BLOCK); /* the hole serves its own size again */
+    size_t used = ops->used_bytes(st), avail = ops->available_bytes(st);
+    block_t b;
+    CHECK(!take_whole(&b, largest + 1));
+    CHECK(!take_whole(&b, 2 * largest));
+    CHECK(ops->used_bytes(st) == used && ops->available_bytes(st) == avail);
+    CHECK(ops->check(st) == 0);
+    CHECK(largest_alloc(TAKE_BLOCK) == largest);
+    CHECK(take_whole(&b, largest));
+    if (b.ptr) {
+        memset(b.ptr, 0x5a, b.usable);
+        give(&b);
+    }
+    CHECK(ops->check(st) == 0);
+    CHECK(largest_alloc(TAKE_BLOCK) == largest);
+    give_all(blocks, n);
+    STATS();
+}
+
 /* The seed's shapes on a 128 MiB pool: a 3 M-element vector grown by alloc-copy-free, then
  * 30 000 blocks of 512 B and 7 500 of 4160 B freed in random order. */
 static void test_seed_shapes(void)
@@ -712,6 +922,13 @@ int main(int argc, char **argv)
     test_overlap(pool);
     test_regions(pool);
     test_exhaustion(pool);
+    CHECK(ops->take_free != NULL);
+    if (ops->take_free) {
+        test_take_params(pool);
+        test_take_whole(pool);
+        test_take_coalesce(pool);
+        test_take_too_large(pool);
+    }
     test_seed_shapes();
     printf("%s: the byte-allocator contract\n", ops->name);
     free(st);

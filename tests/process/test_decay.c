@@ -3,13 +3,16 @@
  * madvise, and a thread takes the runs another (still running) thread freed; a block no cached run
  * holds grows a cached run into the free pages beside it; memory not reused goes
  * back after ARCALLOC_DECAY while the program sleeps; and the two other settings do what they say:
- * ARCALLOC_PURGE_THREAD=0 (decay only on allocator calls) and ARCALLOC_DECAY=0 (nothing kept). The
- * mode is the first argument: reuse, nothread, eager. */
+ * ARCALLOC_PURGE_THREAD=0 (decay only on allocator calls) and ARCALLOC_DECAY=0 (nothing kept);
+ * free pages inside segments in use (holes) go back too. The mode is the first argument: reuse,
+ * nothread, eager, holes. */
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -373,6 +376,130 @@ static int mode_eager(void)
     return check_done();
 }
 
+/* Holes (heap.h): free blocks of 16 KiB or more inside a segment that stays in use give their
+ * pages back after the decay, the live blocks around them keep their bytes, and a request takes
+ * the memory back. A block that comes and goes in place wastes holes; then sweeps turn rare. */
+/* 4 stretches of 7 freed blocks. Each must give half its pages back, but with buddy in secure
+ * mode: there 8 KiB and a canary take a 16 KiB block, the quarantine frees them in random order,
+ * buddy joins no holes, and the stretches' 28 holes with the segment's free rest pass the held
+ * cache's 32 slots: one stretch at least. */
+enum { HOLE_BLOCK = 8 * 1024, HOLE_BLOCKS = 40, HOLE_KEEP_EVERY = 8, HOLE_LOOP = 2000 };
+/* Secure builds hold freed blocks in a quarantine of 256 (heap.h): this many more frees push the
+ * test's blocks out of it into the byte allocator. */
+enum { QUARANTINE_FLUSH = 512 };
+
+static void quarantine_flush(void)
+{
+    for (int i = 0; i < QUARANTINE_FLUSH; i++) {
+        void *volatile q = malloc(16); /* volatile: the compiler may not drop the pair */
+        free(q);
+    }
+}
+
+static bool page_resident(const void *p)
+{
+    unsigned char v = 0;
+    uintptr_t page = (uintptr_t)p & ~(uintptr_t)(sysconf(_SC_PAGESIZE) - 1);
+    return mincore((void *)page, 1, &v) == 0 && (v & 1);
+}
+
+/* Whether at least half the pages between two kept blocks went back (a hole keeps the page of
+ * its link and the byte allocator's header after it; buddy's holes start on pages). */
+static bool stretch_given_back(const unsigned char *from, const unsigned char *to)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), pages = 0, gone = 0;
+    for (const unsigned char *p = from; p + page <= to; p += page, pages++)
+        gone += !page_resident(p);
+    return pages > 0 && gone * 2 >= pages;
+}
+
+static bool block_holds(const unsigned char *p, size_t size, unsigned char tag)
+{
+    for (size_t i = 0; i < size; i++)
+        if (p[i] != tag)
+            return false;
+    return true;
+}
+
+static int mode_holes(void)
+{
+    unsigned char *pin = malloc(64), *blocks[HOLE_BLOCKS];
+    CHECK(pin != NULL);
+    for (int i = 0; i < HOLE_BLOCKS; i++) {
+        blocks[i] = malloc(HOLE_BLOCK);
+        CHECK(blocks[i] != NULL);
+        if (!blocks[i])
+            return check_done();
+        memset(blocks[i], i, HOLE_BLOCK);
+    }
+    struct arc_stats s0 = stats_now();
+    /* 7 blocks of 8 in a row go: 56 KiB free between the kept ones, eight times. */
+    for (int i = 0; i < HOLE_BLOCKS; i++)
+        if (i % HOLE_KEEP_EVERY != 0)
+            free(blocks[i]);
+    quarantine_flush();
+    struct arc_stats s1 = stats_now();
+    printf("holes: %llu made, %llu KiB waiting for the decay\n",
+           (unsigned long long)(s1.holes_made - s0.holes_made),
+           (unsigned long long)(s1.hole_wait_bytes / KIB));
+    CHECK(s1.holes_made > s0.holes_made && s1.hole_wait_bytes > 0);
+    long waited = 0;
+    while (stats_now().hole_wait_bytes != 0 && waited < SETTLE_LIMIT_MS) {
+        sleep_ms(POLL_MS);
+        waited += POLL_MS;
+    }
+    CHECKF(stats_now().hole_wait_bytes == 0, "holes still waiting after %ld ms", waited);
+    /* Each freed stretch went back (half its pages at least); the kept blocks did not, nor
+     * their bytes. */
+    size_t gone = 0;
+    for (int i = 0; i + HOLE_KEEP_EVERY < HOLE_BLOCKS; i += HOLE_KEEP_EVERY)
+        gone += stretch_given_back(blocks[i] + HOLE_BLOCK, blocks[i + HOLE_KEEP_EVERY]);
+    printf("holes: after %ld ms, %zu of %d freed stretches have half their pages given back\n",
+           waited, gone, HOLE_BLOCKS / HOLE_KEEP_EVERY - 1);
+    bool one_each = !(ARC_SECURE && strcmp(arc_backend_name(), "buddy") == 0);
+    CHECK(one_each ? gone == HOLE_BLOCKS / HOLE_KEEP_EVERY - 1 : gone >= 1);
+    for (int i = 0; i < HOLE_BLOCKS; i += HOLE_KEEP_EVERY) {
+        CHECK(page_resident(blocks[i]));
+        CHECKF(block_holds(blocks[i], HOLE_BLOCK, (unsigned char)i), "kept block %d changed", i);
+    }
+    /* The memory comes back for requests: written and read whole; calloc's is zero. */
+    for (int i = 0; i < HOLE_BLOCKS; i++)
+        if (i % HOLE_KEEP_EVERY != 0) {
+            blocks[i] = malloc(HOLE_BLOCK);
+            CHECK(blocks[i] != NULL);
+            if (blocks[i])
+                memset(blocks[i], i, HOLE_BLOCK);
+        }
+    unsigned char *zeroed = calloc(1, 40 * KIB);
+    CHECK(zeroed != NULL && block_holds(zeroed, 40 * KIB, 0));
+    struct arc_stats s2 = stats_now();
+    CHECK(s2.holes_returned > s1.holes_returned);
+    for (int i = 0; i < HOLE_BLOCKS; i++) {
+        CHECKF(blocks[i] && block_holds(blocks[i], HOLE_BLOCK, (unsigned char)i),
+               "block %d changed", i);
+        free(blocks[i]);
+    }
+    free(zeroed);
+    /* A 40 KiB block taken and freed in a loop: each free leaves the segment's free rest, which
+     * a sweep would make a hole for the next malloc to take back. After the first wasted hole
+     * sweeps come once per 4 MiB freed: about 20 in the loop, not one per 64 KiB (1 250). */
+    struct arc_stats s3 = stats_now();
+    for (int i = 0; i < HOLE_LOOP; i++) {
+        unsigned char *volatile q = malloc(40 * KIB);
+        CHECK(q != NULL);
+        q[0] = (unsigned char)i;
+        free(q);
+    }
+    struct arc_stats s4 = stats_now();
+    printf("holes: a 40 KiB block taken %d times: %llu holes made, %llu wasted\n", HOLE_LOOP,
+           (unsigned long long)(s4.holes_made - s3.holes_made),
+           (unsigned long long)(s4.holes_wasted - s3.holes_wasted));
+    CHECK(s4.holes_wasted > s3.holes_wasted);
+    CHECK(s4.holes_made - s3.holes_made < HOLE_LOOP / 20);
+    free(pin);
+    return check_done();
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "reuse";
@@ -380,5 +507,7 @@ int main(int argc, char **argv)
         return mode_nothread();
     if (strcmp(mode, "eager") == 0)
         return mode_eager();
+    if (strcmp(mode, "holes") == 0)
+        return mode_holes();
     return mode_reuse();
 }

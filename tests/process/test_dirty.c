@@ -2,7 +2,8 @@
  * that records what comes back instead of decommitting it. Checks taking (best fit, alignment,
  * splitting), putting (merging, slots, budget and its memory of the last decay time, the grain
  * the budget releases in), listing runs largest first, sharing between caches, caches of whole
- * runs (never carved, merged runs counted, their own release function), decay by time with and
+ * runs (never carved, merged runs counted, their own release function), held caches (never
+ * merged or shared, each run's own age, released under the lock), decay by time with and
  * without the purger thread, purging, and that no page is ever
  * both cached and released, or released twice. The addresses are never touched: a cache holds
  * ranges, not memory. */
@@ -187,6 +188,76 @@ static void check_whole(void)
     CHECK(released_pages == 32 && released_twice == 0);
     reset_released();
     whole_runs = whole_pages = 0;
+}
+
+/* A held cache (arc_dirty_register_held): its runs never merge, keep their own age, count apart
+ * from the other caches' pages, are never taken by another cache, and go back under its lock. */
+static arc_dirty_cache_t held;
+static size_t held_released, held_released_unlocked;
+
+static void record_held_release(uintptr_t addr, size_t pages)
+{
+    /* The cache's lock must be held by the releasing thread: a trylock from here fails. */
+    if (pthread_mutex_trylock(&held.lock) == 0) {
+        held_released_unlocked += pages;
+        pthread_mutex_unlock(&held.lock);
+    }
+    held_released += pages;
+    (void)addr;
+}
+
+static void check_held(void)
+{
+    static arc_dirty_cache_t other;
+    arc_dirty_register_held(&held, record_held_release);
+    arc_dirty_register(&other);
+    arc_dirty_figures_t before, f;
+    arc_dirty_figures(&before);
+    uint64_t t0 = arc_os_now_ns();
+    /* Three runs, the last two touching the first: they stay three. */
+    arc_dirty_hold(&held, at(30, 0), 4, 0);
+    arc_dirty_hold(&held, at(30, 4), 2, 0);
+    arc_dirty_hold(&held, at(29, 252), 4, 0);
+    CHECK(held.count == 3 && held.pages == 10);
+    arc_dirty_figures(&f);
+    CHECK(f.held_pages == before.held_pages + 10);
+    CHECK(f.cached_pages == before.cached_pages); /* not in the other caches' count */
+    /* Another cache never takes them, however many pages it asks for. */
+    arc_dirty_put(&other, at(31, 0), 1, NO_BUDGET);
+    CHECK(arc_dirty_take(&other, 2, PAGE) == 0);
+    CHECK(arc_dirty_take(&other, 1, PAGE) == at(31, 0));
+    CHECK(held.count == 3);
+    /* Unhold says when a run was held, and carves: the rest stays with its age. */
+    uint64_t since = arc_dirty_unhold(&held, at(30, 0), 2);
+    CHECK(since >= t0 && since <= arc_os_now_ns());
+    CHECK(held.count == 3 && held.pages == 8);
+    CHECK(arc_dirty_unhold(&held, at(30, 0), 2) == 0); /* not there any more */
+    CHECK(arc_dirty_unhold(&held, at(30, 2), 2) == since);
+    CHECK(arc_dirty_unhold(&held, at(30, 4), 4) == 0); /* more than the run holds */
+    /* An older run goes in before the younger ones; one already expired goes back at once. */
+    uint64_t decay = (uint64_t)DECAY_MS * NS_PER_MS, now = arc_os_now_ns();
+    arc_dirty_hold(&held, at(32, 0), 3, now - decay / 2);
+    CHECK(held.run[0].addr == at(32, 0));
+    size_t released = held_released;
+    arc_dirty_hold(&held, at(33, 0), 5, now - decay * 2);
+    CHECK(held_released == released + 5 && held.count == 3);
+    /* After the decay every run goes back, under the cache's lock, and unhold finds none. */
+    CHECK(arc_dirty_purge_expired(&held, arc_os_now_ns() + decay) == 0);
+    CHECK(held.count == 0 && held.pages == 0);
+    CHECK(held_released == released + 5 + 3 + 2 + 4);
+    CHECK(held_released_unlocked == 0);
+    CHECK(arc_dirty_unhold(&held, at(30, 4), 2) == 0);
+    arc_dirty_figures(&f);
+    CHECK(f.held_pages == before.held_pages);
+    /* Full: the new run is refused; the runs held first wait their time. */
+    released = held_released;
+    for (uint32_t i = 0; i < ARC_DIRTY_SLOTS; i++)
+        CHECK(arc_dirty_hold(&held, at(34, 2 * i), 1, 0));
+    CHECK(!arc_dirty_hold(&held, at(35, 0), 3, 0));
+    CHECK(held.count == ARC_DIRTY_SLOTS && held_released == released);
+    CHECK(held.run[0].addr == at(34, 0));
+    CHECK(arc_dirty_purge(&held) && held.count == 0);
+    CHECK(held_released == released + ARC_DIRTY_SLOTS && held_released_unlocked == 0);
 }
 
 static void check_slots_and_budget(void)
@@ -384,6 +455,7 @@ int main(int argc, char **argv)
     check_take_and_put();
     check_slots_and_budget();
     check_whole();
+    check_held();
     check_grain();
     check_budget_recent_peak();
     check_list();

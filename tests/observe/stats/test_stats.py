@@ -49,11 +49,11 @@ TIMELINE_RUN = 1.0
 # Every figure of the report (stats.h: ARC_HEAP_COUNTERS and ARC_PROCESS_FIGURES).
 COUNTERS = """requested_bytes allocated_bytes freed_bytes medium_allocs medium_frees large_allocs
 large_frees remote_frees_sent remote_frees_received segments_added segments_released
-spans_added spans_released heap_reuses""".split()
+spans_added spans_released heap_reuses holes_made holes_returned holes_wasted holes_joined""".split()
 FIGURES = """stats_enabled allocs frees live_bytes peak_live_bytes cached_bytes byte_total_bytes
 byte_used_bytes byte_available_bytes page_total_pages page_used_pages page_available_pages
 page_peak_pages address_space_bytes segments segment_bytes large_live large_bytes
-dirty_bytes decayed_bytes purger_thread committed_bytes fragmentation_bytes resident_bytes peak_resident_bytes returned_bytes
+dirty_bytes decayed_bytes hole_wait_bytes purger_thread committed_bytes fragmentation_bytes resident_bytes peak_resident_bytes returned_bytes
 madvise_calls mmap_calls munmap_calls mremap_calls hugepage_calls threads_live threads_started heaps_created heaps_waiting
 shared_heaps_live""".split()
 NAMES = COUNTERS + FIGURES
