@@ -29,14 +29,23 @@ typedef struct hole_head {
     uint64_t made_ns;
 } hole_head_t;
 
-/* The pages that may go lie past the head: [*lo, *hi), the whole pages inside the hole p of
- * `usable` bytes after it. The byte allocator keeps nothing in a taken block's usable bytes
- * (TLSF's next header starts past them), so all of these may go. */
+/* The pages that may go lie past the head: [*lo, *hi), the whole OS pages inside the hole p of
+ * `usable` bytes after it (where the OS page is larger than arcalloc's, a part page would only
+ * be zeroed: os.h). The byte allocator keeps nothing in a taken block's usable bytes (TLSF's
+ * next header starts past them), so all of these may go. */
 static void hole_pages(const void *p, size_t usable, uintptr_t *lo, uintptr_t *hi)
 {
-    *lo =
-        ((uintptr_t)p + sizeof(hole_head_t) + ARC_PAGE_SIZE - 1) & ~(uintptr_t)(ARC_PAGE_SIZE - 1);
-    *hi = ((uintptr_t)p + usable) & ~(uintptr_t)(ARC_PAGE_SIZE - 1);
+    uintptr_t page = arc_os_page_size();
+    *lo = ((uintptr_t)p + sizeof(hole_head_t) + page - 1) & ~(page - 1);
+    *hi = ((uintptr_t)p + usable) & ~(page - 1);
+}
+
+/* The least block made a hole: ARC_HOLE_MIN_BYTES, or two OS pages where those are larger (a
+ * hole smaller than that may hold no whole OS page past its head: nothing it could give back). */
+static size_t hole_min(void)
+{
+    size_t two_pages = 2 * arc_os_page_size();
+    return two_pages > ARC_HOLE_MIN_BYTES ? two_pages : ARC_HOLE_MIN_BYTES;
 }
 
 /* Under memcheck, which tracks every byte itself, none is made; nor while huge pages are on: a
@@ -133,7 +142,7 @@ static void sweep(arc_heap_t *h, size_t most)
         return;
     h->hole_credit = 0;
     for (size_t n = 0; n < most; n++) {
-        void *p = hole_take(h, ARC_HOLE_MIN_BYTES);
+        void *p = hole_take(h, hole_min());
         if (!p || !hole_keep(h, p, 0))
             return;
     }
@@ -232,7 +241,7 @@ int arc_hole_alloc(arc_heap_t *h, size_t size, size_t align, void **out)
      * then. Pages already given back (since 0) go back again at the next purge (a header may
      * have been written there). */
     for (size_t i = 0; i < returned && holes_wanted(); i++) {
-        void *rest = hole_take(h, ARC_HOLE_MIN_BYTES);
+        void *rest = hole_take(h, hole_min());
         if (!rest || !hole_keep(h, rest, since ? since : 1))
             break;
     }
