@@ -444,7 +444,10 @@ static int mode_holes(void)
            HOLE_BLOCK / 1024);
     fflush(stdout);
     quarantine_flush_prepare();
-    unsigned char *pin = malloc(64), *trigger = malloc(HOLE_TRIGGER), *blocks[HOLE_BLOCKS_MAX];
+    /* volatile: a compiler may drop a malloc whose block is only freed (clang does). */
+    unsigned char *volatile pin = malloc(64);
+    unsigned char *volatile trigger = malloc(HOLE_TRIGGER);
+    unsigned char *blocks[HOLE_BLOCKS_MAX];
     CHECK(pin != NULL && trigger != NULL && count <= HOLE_BLOCKS_MAX);
     for (int i = 0; i < count; i++) {
         blocks[i] = malloc(HOLE_BLOCK);
