@@ -1,6 +1,6 @@
 /* bits.h: the bit scans, the power-of-two test and the take_free argument check that the byte
- * allocators (buddy.c, slab.c, tlsf.c) share, on 64-bit words. Header-only pure functions: owns no state and must never
- * call the OS, allocate, lock, print or keep globals. */
+ * allocators (buddy.c, slab.c, tlsf.c) share, on 64-bit words. Header-only pure functions: owns no
+ * state and must never call the OS, allocate, lock, print or keep globals. */
 #ifndef ARC_BITS_H
 #define ARC_BITS_H
 
