@@ -104,6 +104,14 @@ static void release_all(const arc_dirty_cache_t *c, const release_list_t *l)
     atomic_fetch_add_explicit(&released_runs, l->count, memory_order_relaxed);
 }
 
+/* With no decay: a run goes back as it is put, counted as released. */
+static void release_now(const arc_dirty_cache_t *c, uintptr_t addr, size_t pages)
+{
+    release_of(c)(addr, pages);
+    atomic_fetch_add_explicit(&released_pages, pages, memory_order_relaxed);
+    atomic_fetch_add_explicit(&released_runs, 1, memory_order_relaxed);
+}
+
 /* Ends a locked step: the runs it sent back go back after the unlock, but a held cache's go back
  * first, so that once its owner has the lock again no release of its runs is under way: a run
  * not found in it is decommitted already, and the owner may use those pages again. */
@@ -444,9 +452,7 @@ void arc_dirty_put_parts(arc_dirty_cache_t *c, uintptr_t addr, size_t pages, siz
                          size_t budget_pages)
 {
     if (decay_ns == 0) {
-        release_of(c)(addr, pages);
-        atomic_fetch_add_explicit(&released_pages, pages, memory_order_relaxed);
-        atomic_fetch_add_explicit(&released_runs, 1, memory_order_relaxed);
+        release_now(c, addr, pages);
         return;
     }
     purger_start_once();
@@ -503,9 +509,7 @@ void arc_dirty_put_parts(arc_dirty_cache_t *c, uintptr_t addr, size_t pages, siz
 bool arc_dirty_hold(arc_dirty_cache_t *c, uintptr_t addr, size_t pages, uint64_t since_ns)
 {
     if (decay_ns == 0) {
-        release_of(c)(addr, pages);
-        atomic_fetch_add_explicit(&released_pages, pages, memory_order_relaxed);
-        atomic_fetch_add_explicit(&released_runs, 1, memory_order_relaxed);
+        release_now(c, addr, pages);
         return true;
     }
     purger_start_once();
