@@ -25,8 +25,9 @@
 #define KIB  ((size_t)1 << 10)
 #define MIB  ((size_t)1 << 20)
 #define PAGE ((size_t)ARC_PAGE_SIZE)
-/* meson.build runs the reuse mode with ARCALLOC_DECAY=1s (runs must not decay while the loops
- * reuse them, however slow a loaded machine makes the loops), the others with 200ms. */
+/* meson.build runs the reuse and holes modes with ARCALLOC_DECAY=1s (runs and holes must not decay
+ * while the loops reuse them or before the test reads them, however slow a loaded machine makes the
+ * loops), the others with 200ms. */
 #define DECAY_MS 200
 /* Time the purger may take beyond the decay on a loaded machine. */
 #define SETTLE_LIMIT_MS 5000
