@@ -298,6 +298,11 @@ void arc_os_guards_use_markers(void)
     atomic_store_explicit(&guards_kind, GUARDS_UNKNOWN, memory_order_relaxed);
 }
 
+bool arc_os_guard_discards(void)
+{
+    return atomic_load_explicit(&guards_kind, memory_order_relaxed) == GUARDS_MARKERS;
+}
+
 bool arc_os_guard(void *addr, size_t size, bool closed)
 {
     if (!whole_os_pages(addr, size))
@@ -477,22 +482,49 @@ size_t arc_os_resident_bytes(void)
  * pages a call. */
 #define RESIDENT_VECTOR 4096u
 
-size_t arc_os_resident_in(const void *start, size_t len)
+bool arc_os_residency(uintptr_t start, size_t len, arc_os_stretch_fn *fn, void *ctx)
 {
     size_t page = (size_t)sysconf(_SC_PAGESIZE); /* the kernel's real page, never a test's */
-    uintptr_t lo = (uintptr_t)start & ~(uintptr_t)(page - 1);
-    uintptr_t hi = ((uintptr_t)start + len + page - 1) & ~(uintptr_t)(page - 1);
+    uintptr_t lo = start & ~(uintptr_t)(page - 1);
+    uintptr_t hi = (start + len + page - 1) & ~(uintptr_t)(page - 1);
     unsigned char vec[RESIDENT_VECTOR];
-    size_t resident = 0;
+    uintptr_t from = lo; /* the stretch under way: [from, at + i * page) */
+    bool resident = false;
     for (uintptr_t at = lo; at < hi;) {
         size_t pages = (hi - at) / page < RESIDENT_VECTOR ? (hi - at) / page : RESIDENT_VECTOR;
         if (mincore((void *)at, pages * page, vec) != 0)
-            return SIZE_MAX;
-        for (size_t i = 0; i < pages; i++)
-            resident += vec[i] & 1;
+            return false;
+        for (size_t i = 0; i < pages; i++) {
+            bool r = vec[i] & 1;
+            uintptr_t here = at + i * page;
+            if (here == lo)
+                resident = r;
+            else if (r != resident) {
+                if (!fn(ctx, from, here - from, resident))
+                    return true;
+                from = here;
+                resident = r;
+            }
+        }
         at += pages * page;
     }
-    return resident * page;
+    if (hi > lo)
+        fn(ctx, from, hi - from, resident);
+    return true;
+}
+
+static bool count_resident(void *ctx, uintptr_t addr, size_t size, bool resident)
+{
+    (void)addr;
+    if (resident)
+        *(size_t *)ctx += size;
+    return true;
+}
+
+size_t arc_os_resident_in(const void *start, size_t len)
+{
+    size_t resident = 0;
+    return arc_os_residency((uintptr_t)start, len, count_resident, &resident) ? resident : SIZE_MAX;
 }
 
 /* getrusage(2) gives ru_maxrss in KiB on Linux. */

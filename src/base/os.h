@@ -89,6 +89,9 @@ bool arc_os_guard(void *addr, size_t size, bool closed);
  * called before the first guard is closed, since a marker is not opened by mprotect nor a
  * PROT_NONE mapping by madvise. */
 void arc_os_guards_use_markers(void);
+/* True when closing a guard frees the pages under it (markers in use): they read as zero once
+ * opened. */
+bool arc_os_guard_discards(void);
 /* True when the CPU runs 256-bit integer vector code (x86-64's AVX2, with the OS saving those
  * registers); false on other machines and compilers. */
 bool arc_os_cpu_wide_vectors(void);
@@ -132,6 +135,12 @@ size_t arc_os_resident_bytes(void);
 /* Bytes of [start, start + len) that are resident (mincore), or SIZE_MAX when the OS cannot say
  * (a part of the range is not mapped). */
 size_t arc_os_resident_in(const void *start, size_t len);
+/* Called by arc_os_residency for one stretch of pages all resident or all not; returns false to
+ * stop the walk. */
+typedef bool arc_os_stretch_fn(void *ctx, uintptr_t addr, size_t size, bool resident);
+/* Walks [start, start + len) (whole OS pages) in address order, stretch by stretch (mincore);
+ * false when the OS cannot say (the stretches seen so far were reported). */
+bool arc_os_residency(uintptr_t start, size_t len, arc_os_stretch_fn *fn, void *ctx);
 /* The process's peak resident bytes (getrusage; 0 when unknown). */
 size_t arc_os_peak_resident_bytes(void);
 

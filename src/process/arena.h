@@ -70,6 +70,14 @@ typedef struct arc_large {
  * runs: not done.) */
 #define ARC_GUARD_MAX_BYTES ((size_t)64 << 10)
 #define ARC_GUARD_MAX_PAGES (ARC_GUARD_MAX_BYTES / ARC_PAGE_SIZE)
+/* Secure mode's quarantine of freed large runs: a freed run cannot be handed out again before
+ * this many large runs freed after it into the same heap's cache (arc_dirty_register_whole's
+ * delay), so the next request never gets the run just freed. Each waiting run keeps its pages
+ * committed and forces a run of fresh pages in its place: measured at scale 0.3 against no
+ * quarantine (docs/security.md), 1 costs bench/large 0.56 s against 0.44 s (13.0 K page faults
+ * against 11.4 K), 2 costs 0.63 s (18.8 K), 4 costs 0.70 s (20.9 K), 8 costs 1.12 s (54.5 K)
+ * and 35 % more RSS. */
+#define ARC_LARGE_QUARANTINE_RUNS 1u
 
 /* arcalloc pages per guard: one OS page (0 when the OS page exceeds ARC_GUARD_MAX_BYTES). A
  * guarded large run starts and ends on OS pages, so that its guard is whole OS pages. */

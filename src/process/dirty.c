@@ -131,8 +131,7 @@ static void unlock_and_release(arc_dirty_cache_t *c, const release_list_t *l)
  * cached run, so a changed mark is the program writing a block (a large block, or into a
  * segment's first bytes) after its free: reported as "write after free detected" at the run's
  * address, before the run is handed out again. One 16-byte store per put, one 16-byte load per
- * take. A whole cache's runs start with an inaccessible lead guard: their mark sits past it
- * (mark_offset), and only on runs put alone. */
+ * take. A whole cache's runs are not marked: its owner keeps them inaccessible. */
 
 /* Mixing constant of the mark: 2^64 / golden ratio, odd (Knuth's multiplicative hash). */
 #define MARK_MUL ((uint64_t)0x9e3779b97f4a7c15)
@@ -145,28 +144,25 @@ static uint64_t mark_of(uintptr_t addr)
     return x ^ (x >> MARK_FOLD);
 }
 
-/* Marks run addr made of `parts` runs put; returns whether it did. A whole cache's merged runs
- * may hold their inner guards anywhere: only a run put alone is marked there. */
-static bool mark_write(const arc_dirty_cache_t *c, uintptr_t addr, size_t parts)
+/* Marks run addr; returns whether it did. */
+static bool mark_write(const arc_dirty_cache_t *c, uintptr_t addr)
 {
-    if (!marks_on || c->held || (c->whole && parts != 1))
+    if (!marks_on || c->held || c->whole)
         return false;
-    uintptr_t at = addr + c->mark_offset;
-    uint64_t *w = (uint64_t *)at;
-    w[0] = mark_of(at);
+    uint64_t *w = (uint64_t *)addr;
+    w[0] = mark_of(addr);
     w[1] = ~w[0];
     return true;
 }
 
 /* Checks the mark of run addr, taken from its start, when it has one. */
-static void mark_check(const arc_dirty_cache_t *c, uintptr_t addr, bool marked)
+static void mark_check(uintptr_t addr, bool marked)
 {
     if (!marked)
         return;
-    uintptr_t at = addr + c->mark_offset;
-    const uint64_t *w = (const uint64_t *)at;
-    if (w[0] != mark_of(at) || w[1] != ~mark_of(at))
-        arc_report_misuse("write after free detected", (void *)at);
+    const uint64_t *w = (const uint64_t *)addr;
+    if (w[0] != mark_of(addr) || w[1] != ~mark_of(addr))
+        arc_report_misuse("write after free detected", (void *)addr);
 }
 
 /* ---- one cache's slots (its lock held) -------------------------------------------------- */
@@ -214,7 +210,7 @@ static void slot_carve(arc_dirty_cache_t *c, uint32_t i, uintptr_t at, size_t pa
                                       .pages = (end - cut) / ARC_PAGE_SIZE,
                                       .freed_ns = r.freed_ns,
                                       .parts = r.parts,
-                                      .marked = mark_write(c, cut, r.parts)},
+                                      .marked = mark_write(c, cut)},
                     rel);
     if (at > r.addr)
         slot_insert(c, i,
@@ -279,7 +275,7 @@ static uintptr_t take_from(arc_dirty_cache_t *c, size_t pages, size_t align, boo
         slot_carve(c, best, best_at, pages, &rel);
     }
     unlock_and_release(c, &rel);
-    mark_check(c, best_at, marked);
+    mark_check(best_at, marked);
     return best != ARC_DIRTY_SLOTS ? best_at : 0;
 }
 
@@ -297,6 +293,8 @@ static uintptr_t take_whole_from(arc_dirty_cache_t *c, size_t pages, size_t spar
     uint32_t best = ARC_DIRTY_SLOTS;
     for (uint32_t i = 0; i < c->count; i++) {
         size_t have = c->run[i].pages;
+        if (c->run[i].waiting)
+            continue;
         if (have == pages && c->run[i].parts == 1) {
             best = i;
             break;
@@ -309,16 +307,13 @@ static uintptr_t take_whole_from(arc_dirty_cache_t *c, size_t pages, size_t spar
             best = i;
     }
     uintptr_t addr = 0;
-    bool marked = false;
     if (best != ARC_DIRTY_SLOTS) {
         addr = c->run[best].addr;
         *got = c->run[best].pages;
         *parts = c->run[best].parts;
-        marked = c->run[best].marked;
         slot_remove(c, best);
     }
     pthread_mutex_unlock(&c->lock);
-    mark_check(c, addr, marked);
     return addr;
 }
 
@@ -385,7 +380,7 @@ static bool take_at_run(arc_dirty_cache_t *c, uintptr_t addr, size_t pages, uint
         }
     }
     unlock_and_release(c, &rel);
-    mark_check(c, addr, marked);
+    mark_check(addr, marked);
     return found;
 }
 
@@ -400,6 +395,17 @@ uint64_t arc_dirty_unhold(arc_dirty_cache_t *c, uintptr_t addr, size_t pages)
     uint64_t freed_ns;
     take_at_run(c, addr, pages, &freed_ns);
     return freed_ns;
+}
+
+void arc_dirty_each_waiting(arc_dirty_cache_t *c, arc_dirty_visit_fn *fn)
+{
+    if (c->delay == 0 || __atomic_load_n(&c->count, __ATOMIC_RELAXED) == 0)
+        return;
+    pthread_mutex_lock(&c->lock);
+    for (uint32_t i = 0; i < c->count; i++)
+        if (c->run[i].waiting)
+            fn(c->run[i].addr, c->run[i].pages);
+    pthread_mutex_unlock(&c->lock);
 }
 
 uint32_t arc_dirty_list(arc_dirty_cache_t *c, arc_dirty_run_t *out, uint32_t max)
@@ -443,44 +449,83 @@ static size_t budget_recent(size_t budget_pages, uint64_t now)
     return budget_pages;
 }
 
-void arc_dirty_put(arc_dirty_cache_t *c, uintptr_t addr, size_t pages, size_t budget_pages)
+/* Takes every ready run touching r out of its slot and into r (one slot, and a later take can
+ * use both); a merged run is as young as its youngest part. */
+static void merge_touching(arc_dirty_cache_t *c, arc_dirty_run_t *r)
 {
-    arc_dirty_put_parts(c, addr, pages, 1, budget_pages);
+    for (uint32_t i = 0; i < c->count;) {
+        const arc_dirty_run_t *o = &c->run[i];
+        bool before = run_end(o) == r->addr, after = o->addr == run_end(r);
+        if (o->waiting || !(before || after)) {
+            i++;
+            continue;
+        }
+        if (before) {
+            r->addr = o->addr;
+            r->marked = o->marked;
+        }
+        r->pages += o->pages;
+        r->parts += o->parts;
+        if (o->freed_ns > r->freed_ns)
+            r->freed_ns = o->freed_ns;
+        slot_remove(c, i);
+    }
 }
 
-void arc_dirty_put_parts(arc_dirty_cache_t *c, uintptr_t addr, size_t pages, size_t parts,
-                         size_t budget_pages)
+/* Inserts r where its age puts it (the slots stay oldest first). */
+static void slot_insert_aged(arc_dirty_cache_t *c, arc_dirty_run_t r, release_list_t *rel)
+{
+    uint32_t at = c->count;
+    while (at > 0 && c->run[at - 1].freed_ns > r.freed_ns)
+        at--;
+    slot_insert(c, at, r, rel);
+}
+
+/* The quarantine: while more than c->delay runs wait, the oldest waiting one joins the ready
+ * runs (merged with those it touches). */
+static void quarantine_advance(arc_dirty_cache_t *c, release_list_t *rel)
+{
+    uint32_t waiting = 0, oldest = ARC_DIRTY_SLOTS;
+    for (uint32_t i = 0; i < c->count; i++)
+        if (c->run[i].waiting) {
+            waiting++;
+            if (oldest == ARC_DIRTY_SLOTS)
+                oldest = i;
+        }
+    if (waiting <= c->delay)
+        return;
+    arc_dirty_run_t r = c->run[oldest];
+    r.waiting = false;
+    slot_remove(c, oldest);
+    merge_touching(c, &r);
+    slot_insert_aged(c, r, rel);
+}
+
+/* Puts a run made of `parts` runs put; `wait`: into the quarantine of a delaying cache. */
+static void put_run(arc_dirty_cache_t *c, uintptr_t addr, size_t pages, size_t parts,
+                    size_t budget_pages, bool wait)
 {
     if (decay_ns == 0) {
         release_now(c, addr, pages);
         return;
     }
     purger_start_once();
-    bool marked = mark_write(c, addr, parts); /* still the caller's: no lock needed */
+    bool marked = mark_write(c, addr); /* still the caller's: no lock needed */
     uint64_t now = arc_os_now_ns();
     budget_pages = budget_recent(budget_pages, now);
     release_list_t rel = {.count = 0};
     pthread_mutex_lock(&c->lock);
     while (c->count > 0 && expired(&c->run[0], now))
         slot_release_oldest(c, &rel);
-    /* A run touching the new one joins it: one slot, and a later take can use both. */
-    arc_dirty_run_t r = {
-        .addr = addr, .pages = pages, .freed_ns = now, .parts = parts, .marked = marked};
-    for (uint32_t i = 0; i < c->count;) {
-        if (run_end(&c->run[i]) == r.addr) {
-            r.addr = c->run[i].addr;
-            r.marked = c->run[i].marked;
-            r.pages += c->run[i].pages;
-            r.parts += c->run[i].parts;
-        } else if (c->run[i].addr == run_end(&r)) {
-            r.pages += c->run[i].pages;
-            r.parts += c->run[i].parts;
-        } else {
-            i++;
-            continue;
-        }
-        slot_remove(c, i);
-    }
+    /* A run touching the new one joins it, unless the new one waits in quarantine. */
+    arc_dirty_run_t r = {.addr = addr,
+                         .pages = pages,
+                         .freed_ns = now,
+                         .parts = parts,
+                         .marked = marked,
+                         .waiting = wait};
+    if (!wait)
+        merge_touching(c, &r);
     /* Every slot taken: the oldest run goes back whole. Over the budget: the oldest runs go back
      * in whole grains, then the new one; what is left of them stays over the budget. */
     while (c->count == ARC_DIRTY_SLOTS)
@@ -500,10 +545,23 @@ void arc_dirty_put_parts(arc_dirty_cache_t *c, uintptr_t addr, size_t pages, siz
         slot_insert(c, c->count, r, &rel);
     if (over && !c->whole)
         slot_release_grains(c, c->count - 1, &rel);
+    if (wait)
+        quarantine_advance(c, &rel);
     bool kept = c->count > 0;
     unlock_and_release(c, &rel);
     if (kept)
         purger_arm();
+}
+
+void arc_dirty_put(arc_dirty_cache_t *c, uintptr_t addr, size_t pages, size_t budget_pages)
+{
+    put_run(c, addr, pages, 1, budget_pages, c->delay > 0);
+}
+
+void arc_dirty_put_parts(arc_dirty_cache_t *c, uintptr_t addr, size_t pages, size_t parts,
+                         size_t budget_pages)
+{
+    put_run(c, addr, pages, parts, budget_pages, false);
 }
 
 bool arc_dirty_hold(arc_dirty_cache_t *c, uintptr_t addr, size_t pages, uint64_t since_ns)
@@ -529,11 +587,8 @@ bool arc_dirty_hold(arc_dirty_cache_t *c, uintptr_t addr, size_t pages, uint64_t
     }
     /* Runs of a held cache never merge, each keeps its own age, and the slots stay oldest first:
      * an old run goes in before the younger ones. */
-    uint32_t at = c->count;
-    while (at > 0 && c->run[at - 1].freed_ns > r.freed_ns)
-        at--;
     if (!expired(&r, now))
-        slot_insert(c, at, r, &rel);
+        slot_insert_aged(c, r, &rel);
     else
         release_push(&rel, r.addr, r.pages);
     bool kept = c->count > 0;
@@ -720,12 +775,11 @@ void arc_dirty_register_held(arc_dirty_cache_t *c, arc_dirty_release_fn *release
     arc_dirty_register(c);
 }
 
-void arc_dirty_register_whole(arc_dirty_cache_t *c, arc_dirty_release_fn *release,
-                              size_t mark_offset)
+void arc_dirty_register_whole(arc_dirty_cache_t *c, arc_dirty_release_fn *release, uint32_t delay)
 {
     c->whole = true;
     c->release = release;
-    c->mark_offset = mark_offset;
+    c->delay = delay;
     arc_dirty_register(c);
 }
 

@@ -28,7 +28,8 @@ typedef struct arc_dirty_run {
     size_t pages;
     uint64_t freed_ns; /* when it was put (arc_os_now_ns): it decays from then */
     size_t parts;      /* whole caches: how many runs put make it (merged when they touched) */
-    bool marked;       /* its first bytes (past the cache's mark_offset) hold its mark */
+    bool marked;       /* its first 16 bytes hold its mark */
+    bool waiting;      /* a delaying cache's run still in quarantine: not taken, not merged */
 } arc_dirty_run_t;
 
 /* Gives [addr, addr + pages * ARC_PAGE_SIZE) back for good (decommits it and frees its pages).
@@ -44,7 +45,9 @@ typedef struct arc_dirty_cache {
      * memory the owner keeps), never taken by anyone else, and go back under its lock. */
     bool held;
     arc_dirty_release_fn *release; /* NULL: arc_dirty_setup's */
-    size_t mark_offset;            /* where a run's mark starts: 0, or a whole cache's lead guard */
+    /* A whole cache's quarantine: a run put waits until this many runs put after it wait too,
+     * before it can be taken or merged (arc_dirty_register_whole); 0: none. */
+    uint32_t delay;
     uint32_t count;
     size_t pages;                     /* sum of run[].pages */
     void *spare;                      /* the owner's recycled metadata blocks (arc_dirty_spare_*) */
@@ -69,12 +72,13 @@ void arc_dirty_register(arc_dirty_cache_t *c);
 /* The same for a cache of whole runs: runs put in it merge with runs they touch as in any cache,
  * but are never carved or released in part (over the budget or the slots a run goes back whole),
  * and a take says how many runs put make the run it returns, so that an owner who keeps state in
- * its runs (the arena: guard pages) knows whether that state is still the one it put. They go
+ * its runs (the arena: closed guards) knows whether that state is still the one it put. They go
  * back through `release`. Only arc_dirty_take_whole takes from such a cache, and it is never
- * shared with the other kind. A run put alone (parts 1) is marked `mark_offset` bytes in (past
- * its lead guard: the first bytes its owner may write); merged runs keep the first one's mark. */
-void arc_dirty_register_whole(arc_dirty_cache_t *c, arc_dirty_release_fn *release,
-                              size_t mark_offset);
+ * shared with the other kind. Its runs are not marked (the arena keeps them inaccessible).
+ * With `delay` > 0 a run arc_dirty_put puts waits in quarantine: it is neither taken nor merged
+ * until `delay` runs put after it wait too (then the oldest waiting run joins the others); it
+ * ages, decays and is purged as any run. */
+void arc_dirty_register_whole(arc_dirty_cache_t *c, arc_dirty_release_fn *release, uint32_t delay);
 
 /* The same for a held cache: its owner holds runs of pages there while it keeps using the memory
  * around them (the free inside of a heap segment that stays in use), with arc_dirty_hold and
@@ -104,9 +108,13 @@ uintptr_t arc_dirty_take(arc_dirty_cache_t *c, size_t pages, size_t align);
 uintptr_t arc_dirty_take_whole(arc_dirty_cache_t *c, size_t pages, size_t spare_min, size_t *got,
                                size_t *parts);
 /* arc_dirty_put of a run made of `parts` runs put (what arc_dirty_take_whole said of the run it
- * was cut from): for whole caches. */
+ * was cut from): for whole caches. It never waits in the quarantine (it was out of it). */
 void arc_dirty_put_parts(arc_dirty_cache_t *c, uintptr_t addr, size_t pages, size_t parts,
                          size_t budget_pages);
+/* Calls fn(addr, pages) for every run of c waiting in its quarantine, oldest first, under c's
+ * lock (so none of them is taken meanwhile): fn must take no lock and make no system call. */
+typedef void arc_dirty_visit_fn(uintptr_t addr, size_t pages);
+void arc_dirty_each_waiting(arc_dirty_cache_t *c, arc_dirty_visit_fn *fn);
 /* Exactly [addr, addr + pages pages), if c holds all of it (a block growing in place). */
 bool arc_dirty_take_at(arc_dirty_cache_t *c, uintptr_t addr, size_t pages);
 /* Copies out up to `max` of c's runs, largest first (the caller holds no lock on them after:

@@ -190,6 +190,44 @@ static void check_whole(void)
     whole_runs = whole_pages = 0;
 }
 
+/* A whole cache with a quarantine of 2 runs: a run put is neither taken (from its own cache or
+ * another's) nor merged until two runs put after it wait too; then the oldest waiting run joins
+ * the ready ones and merges with those it touches. A run cut from a taken one (put_parts) never
+ * waits. Waiting runs age and go back at a purge like any run. */
+static void check_quarantine(void)
+{
+    static arc_dirty_cache_t c, other;
+    arc_dirty_register_whole(&c, record_whole_release, 2);
+    arc_dirty_register_whole(&other, record_whole_release, 0);
+    size_t got = 0, parts = 0;
+    arc_dirty_put(&c, at(30, 0), 4, NO_BUDGET);
+    CHECK(arc_dirty_take_whole(&c, 4, 0, &got, &parts) == 0);     /* waiting */
+    CHECK(arc_dirty_take_whole(&other, 4, 0, &got, &parts) == 0); /* for everyone */
+    arc_dirty_put(&c, at(30, 4), 4, NO_BUDGET);                   /* touches it: no merge */
+    CHECK(c.count == 2 && c.pages == 8);
+    CHECK(arc_dirty_take_whole(&c, 4, 0, &got, &parts) == 0);
+    arc_dirty_put(&c, at(31, 0), 6, NO_BUDGET); /* a third waits: the first is out */
+    CHECK(c.count == 3);
+    CHECK(arc_dirty_take_whole(&c, 6, 0, &got, &parts) == 0);
+    CHECK(arc_dirty_take_whole(&c, 4, 0, &got, &parts) == at(30, 0) && got == 4 && parts == 1);
+    CHECK(arc_dirty_take_whole(&c, 4, 0, &got, &parts) == 0); /* the second still waits */
+    /* The first back; two more puts free the second, which merges with it (it is ready). */
+    arc_dirty_put_parts(&c, at(30, 0), 4, 1, NO_BUDGET);
+    CHECK(arc_dirty_take_whole(&c, 4, 0, &got, &parts) == at(30, 0)); /* it never waited */
+    arc_dirty_put_parts(&c, at(30, 0), 4, 1, NO_BUDGET);
+    arc_dirty_put(&c, at(32, 0), 2, NO_BUDGET);
+    arc_dirty_put(&c, at(33, 0), 2, NO_BUDGET);
+    CHECK(c.count == 4); /* the first two as one, the 6, and two waiting */
+    CHECK(arc_dirty_take_whole(&c, 8, 0, &got, &parts) == at(30, 0) && got == 8 && parts == 2);
+    CHECK(arc_dirty_take_whole(&other, 6, 0, &got, &parts) == at(31, 0)); /* ready: shared */
+    CHECK(arc_dirty_take_whole(&c, 2, 0, &got, &parts) == 0);
+    reset_released();
+    whole_runs = whole_pages = 0;
+    CHECK(arc_dirty_purge(&c) && c.count == 0 && whole_runs == 2 && whole_pages == 4);
+    reset_released();
+    whole_runs = whole_pages = 0;
+}
+
 /* A held cache (arc_dirty_register_held): its runs never merge, keep their own age, count apart
  * from the other caches' pages, are never taken by another cache, and go back under its lock. */
 static arc_dirty_cache_t held;
@@ -455,6 +493,7 @@ int main(int argc, char **argv)
     check_take_and_put();
     check_slots_and_budget();
     check_whole();
+    check_quarantine();
     check_held();
     check_grain();
     check_budget_recent_peak();

@@ -497,12 +497,36 @@ static int child_sized_realloc(void)
  * guards), writes every usable byte of what it got (no guard left inside a block), prints
  * "written", then writes one byte past the last block's end (`-after`) or before its start
  * (`-before`). */
+/* Runs freed after the reuse cases' own, so that those leave secure mode's quarantine of freed
+ * large runs (ARC_LARGE_QUARANTINE_RUNS in arena.h, 1; 16 here), of a size that none of the
+ * cases' runs can serve. */
+#define QUARANTINE_PASS_RUNS 16
+static void pass_quarantine(void)
+{
+    void *runs[QUARANTINE_PASS_RUNS];
+    for (int i = 0; i < QUARANTINE_PASS_RUNS; i++)
+        runs[i] = malloc(5 * LARGE_SIZE);
+    for (int i = 0; i < QUARANTINE_PASS_RUNS; i++)
+        free(runs[i]);
+}
+
+/* Whether [p, p + n) reads as zero. */
+static int all_zero(const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return 0;
+    return 1;
+}
+
 static int child_reuse(const char *how)
 {
     unsigned char *a = malloc(LARGE_SIZE), *b = malloc(LARGE_SIZE), *p = NULL, *q = NULL;
     if (!a || !b)
         return EXIT_BAD_CONTENT;
     size_t ua = malloc_usable_size(a), ub = malloc_usable_size(b);
+    memset(a, 0x5a, ua); /* old bytes a reused run must not show in secure mode */
+    memset(b, 0x5a, ub);
     size_t gap = (size_t)(b - (a + ua));
     /* Addresses compared as numbers kept out of the compiler's sight: it may take two pointers
      * from two mallocs for different blocks, whatever they hold (clang folds p == a to false). */
@@ -510,12 +534,15 @@ static int child_reuse(const char *how)
     int same = 0;
     if (strncmp(how, "exact", 5) == 0) {
         free(a);
+        pass_quarantine();
         p = malloc(LARGE_SIZE);
         same = (uintptr_t)p == a_at;
     } else if (strncmp(how, "split", 5) == 0) {
         unsigned char *big = malloc(3 * LARGE_SIZE);
         volatile uintptr_t big_at = (uintptr_t)big;
+        memset(big, 0x5a, malloc_usable_size(big));
         free(big);
+        pass_quarantine();
         q = malloc(LARGE_SIZE);
         p = malloc(LARGE_SIZE);
         volatile uintptr_t q_at = (uintptr_t)q;
@@ -523,6 +550,7 @@ static int child_reuse(const char *how)
     } else if (strncmp(how, "merged", 6) == 0) {
         free(a);
         free(b);
+        pass_quarantine();
         p = malloc(ua + ub + gap); /* exactly both runs and the two guards between them */
         same = (uintptr_t)p == a_at;
     }
@@ -530,10 +558,11 @@ static int child_reuse(const char *how)
         return EXIT_BAD_CONTENT;
     keep_top_above();
     size_t up = malloc_usable_size(p);
+    int zero = all_zero(p, up) && (!q || all_zero(q, malloc_usable_size(q)));
     if (q)
         memset(q, 0xab, malloc_usable_size(q));
     memset(p, 0xab, up);
-    printf("same %d gap %zu\nwritten\n", same, gap);
+    printf("same %d gap %zu zero %d\nwritten\n", same, gap, zero);
     fflush(stdout);
     sink = p; /* the compiler must not see the writes outside the block below */
     volatile unsigned char *v = sink;
@@ -574,6 +603,47 @@ static void say_guard(const char *what, uintptr_t addr)
     printf("%s %s %s\n", what, access, perms);
 }
 
+/* Secure mode's quarantine of freed large runs: a run freed (full of old bytes) reads as zero
+ * ("freed zero 1"); with `write`, one byte in its middle is then written after the free, with
+ * `write-keep` one in its first page; then blocks of its size are taken, filled and freed one by
+ * one (kept with `write-keep`) until one comes back where it was. Prints after how many ("back
+ * N", 0: never in 64) and whether it read as zero. */
+static int child_large_quarantine(const char *how)
+{
+    unsigned char *a = malloc(LARGE_SIZE);
+    if (!a)
+        return EXIT_BAD_CONTENT;
+    size_t ua = malloc_usable_size(a);
+    volatile uintptr_t a_at = (uintptr_t)a;
+    memset(a, 0xcd, ua);
+    free(a);
+    volatile unsigned char *freed = (volatile unsigned char *)a_at;
+    int freed_zero = freed[0] == 0 && freed[ua / 2] == 0 && freed[ua - 1] == 0;
+    printf("freed zero %d\n", freed_zero);
+    fflush(stdout);
+    bool keep = strcmp(how, "write-keep") == 0; /* blocks taken are kept: it never comes back */
+    if (strcmp(how, "write") == 0)
+        freed[ua / 2 + 1] = 1;
+    else if (keep)
+        freed[1] = 1;
+    int back = 0, zero = 0;
+    for (int i = 1; i <= 64 && !back; i++) {
+        unsigned char *p = malloc(LARGE_SIZE);
+        if (!p)
+            return EXIT_BAD_CONTENT;
+        if ((uintptr_t)p == a_at) {
+            back = i;
+            zero = all_zero(p, malloc_usable_size(p));
+        }
+        memset(p, 0xcd, malloc_usable_size(p));
+        if (!keep)
+            free(p);
+    }
+    printf("back %d zero %d\n", back, zero);
+    fflush(stdout);
+    return 0;
+}
+
 /* A freed large run's guards, while it waits for reuse and after malloc_trim gave it back. */
 static int child_cached_guards(void)
 {
@@ -597,6 +667,8 @@ static int child_main(const char *mode, const char *arg)
         return child_reuse(arg);
     if (strcmp(mode, "cached-guards") == 0)
         return child_cached_guards();
+    if (strcmp(mode, "large-quarantine") == 0)
+        return child_large_quarantine(arg);
     if (strcmp(mode, "sized-realloc") == 0)
         return child_sized_realloc();
     if (strcmp(mode, "heap-used") == 0)
@@ -795,9 +867,11 @@ static void test_large_reuse(void)
         int same = 0;
         size_t gap = 1;
 #if ARC_SECURE
+        int zero = 0;
         run(&c, NULL, "reuse", hows[i]);
-        CHECKF(sscanf(c.out, "same %d gap %zu", &same, &gap) == 2 && same && gap > 0 &&
-                   strstr(c.out, "written") && !strstr(c.out, "survived") && died_of(&c, SIGSEGV),
+        CHECKF(sscanf(c.out, "same %d gap %zu zero %d", &same, &gap, &zero) == 3 && same &&
+                   gap > 0 && zero && strstr(c.out, "written") && !strstr(c.out, "survived") &&
+                   died_of(&c, SIGSEGV),
                "%s: status %#x, stdout %s", hows[i], c.status, c.out);
         run(&c, "0", "reuse", hows[i]);
 #else
@@ -811,6 +885,32 @@ static void test_large_reuse(void)
                "%s without secure mode: status %#x, stdout %s", hows[i], c.status, c.out);
     }
 #if ARC_SECURE
+    /* A freed run is zeroed at once; it comes back only after the run of its quarantine
+     * (ARC_LARGE_QUARANTINE_RUNS), well within 64, still zero; a byte written into it after its
+     * free is reported when it is handed out again. Without secure mode it comes back at once,
+     * with its old bytes. */
+    {
+        child_t c;
+        int back = 0, zero = 0;
+        run(&c, NULL, "large-quarantine", "-");
+        const char *at = strstr(c.out, "back");
+        CHECKF(exited(&c, 0) && strstr(c.out, "freed zero 1") && at &&
+                   sscanf(at, "back %d zero %d", &back, &zero) == 2 && back > 1 && zero,
+               "large quarantine: status %#x, stdout %s", c.status, c.out);
+        run(&c, NULL, "large-quarantine", "write");
+        CHECKF(died_of(&c, SIGABRT) && !strstr(c.out, "back") &&
+                   strstr(c.err, "arcalloc: write after free detected at 0x"),
+               "large write after free: status %#x, stdout %s, stderr %s", c.status, c.out, c.err);
+        /* Never reused (every block taken is kept): the next large request checks it. */
+        run(&c, NULL, "large-quarantine", "write-keep");
+        CHECKF(died_of(&c, SIGABRT) && !strstr(c.out, "back") &&
+                   strstr(c.err, "arcalloc: write after free detected at 0x"),
+               "large write after free, kept: status %#x, stdout %s, stderr %s", c.status, c.out,
+               c.err);
+        run(&c, "0", "large-quarantine", "-");
+        CHECKF(exited(&c, 0) && strstr(c.out, "freed zero 0") && strstr(c.out, "back 1 zero 0"),
+               "large quarantine without secure mode: status %#x, stdout %s", c.status, c.out);
+    }
     /* A freed run waits with its guards closed, and they are open once trim gives it back.
      * Guards are PROT_NONE mappings by default (ARCALLOC_GUARDS=mprotect); with
      * ARCALLOC_GUARDS=markers, page-table markers inside the read-write window where the kernel
