@@ -201,7 +201,8 @@ void arc_arena_segment_remove(uintptr_t seg, bool only);
  * block's bytes and large->dirty is set (calloc clears only those runs). Secure mode: `guarded`
  * (NULL: none) is the heap's cache of guarded runs: a freed run whose guards are closed waits
  * there as it is, guards and all, and a request its size fits takes it back without changing
- * any protection (one protect call when a bigger run is split). */
+ * any protection (one protect call when a bigger run is split); its body is checked zero in
+ * samples (arena.c), so it counts as dirty for calloc. */
 void *arc_large_alloc(arc_heap_t *owner, arc_dirty_cache_t *cache, arc_dirty_cache_t *guarded,
                       size_t size, size_t align);
 /* Secure mode: c becomes a cache of guarded runs, each [guard][body][guard] with both guards

@@ -35,6 +35,8 @@
 
 /* A large block: above arcalloc's 128 KiB page-run threshold (arena.h). */
 #define LARGE_SIZE ((size_t)200000)
+/* Runs of the calloc case of the large quarantine: all 12 stop at the check with p = 0.3^12. */
+#define CALLOC_RUNS 12
 /* The small size the free-list and reuse-order cases use (a span's class: at most 1 KiB). */
 #define SMALL_SIZE ((size_t)48)
 /* Reuse order: blocks per round and rounds (a secure-mode round's blocks wait in the
@@ -604,10 +606,14 @@ static void say_guard(const char *what, uintptr_t addr)
 }
 
 /* Secure mode's quarantine of freed large runs: a run freed (full of old bytes) reads as zero
- * ("freed zero 1"); with `write`, one byte in its middle is then written after the free, with
- * `write-keep` one in its first page; then blocks of its size are taken, filled and freed one by
- * one (kept with `write-keep`) until one comes back where it was. Prints after how many ("back
- * N", 0: never in 64) and whether it read as zero. */
+ * ("freed zero 1"); then, after the free, `write` writes every page between its first and its
+ * last (a buffer refilled through a dangling pointer: those pages are checked in a random
+ * sample, which cannot miss them all), `write-last` one byte of its last page and `write-keep`
+ * one byte of its first (both read whole), `write-calloc` one byte of a middle page (seen by
+ * chance) before the blocks are taken with calloc;
+ * then blocks of its size are taken, filled and freed one by one (kept with `write-keep`) until
+ * one comes back where it was. Prints after how many ("back N", 0: never in 64) and whether it
+ * read as zero. */
 static int child_large_quarantine(const char *how)
 {
     unsigned char *a = malloc(LARGE_SIZE);
@@ -622,18 +628,25 @@ static int child_large_quarantine(const char *how)
     printf("freed zero %d\n", freed_zero);
     fflush(stdout);
     bool keep = strcmp(how, "write-keep") == 0; /* blocks taken are kept: it never comes back */
-    if (strcmp(how, "write") == 0)
+    bool by_calloc = strcmp(how, "write-calloc") == 0;
+    if (strcmp(how, "write") == 0) {
+        for (size_t i = ARC_PAGE_SIZE; i < ua - ARC_PAGE_SIZE; i++)
+            freed[i] = 1;
+    } else if (strcmp(how, "write-calloc") == 0) {
         freed[ua / 2 + 1] = 1;
-    else if (keep)
+    } else if (strcmp(how, "write-last") == 0) {
+        freed[ua - 2] = 1;
+    } else if (keep) {
         freed[1] = 1;
+    }
     int back = 0, zero = 0;
     for (int i = 1; i <= 64 && !back; i++) {
-        unsigned char *p = malloc(LARGE_SIZE);
+        unsigned char *p = by_calloc ? calloc(1, LARGE_SIZE) : malloc(LARGE_SIZE);
         if (!p)
             return EXIT_BAD_CONTENT;
         if ((uintptr_t)p == a_at) {
             back = i;
-            zero = all_zero(p, malloc_usable_size(p));
+            zero = all_zero(p, by_calloc ? LARGE_SIZE : malloc_usable_size(p));
         }
         memset(p, 0xcd, malloc_usable_size(p));
         if (!keep)
@@ -901,6 +914,31 @@ static void test_large_reuse(void)
         CHECKF(died_of(&c, SIGABRT) && !strstr(c.out, "back") &&
                    strstr(c.err, "arcalloc: write after free detected at 0x"),
                "large write after free: status %#x, stdout %s, stderr %s", c.status, c.out, c.err);
+        run(&c, NULL, "large-quarantine", "write-last");
+        CHECKF(died_of(&c, SIGABRT) && !strstr(c.out, "back") &&
+                   strstr(c.err, "arcalloc: write after free detected at 0x"),
+               "large write after free, last page: status %#x, stdout %s, stderr %s", c.status,
+               c.out, c.err);
+        /* One byte in a middle page is seen only if its page is drawn; when it is not, calloc
+         * still hands the block back as zero. Each run ends one way or the other, and in
+         * CALLOC_RUNS runs at least one reaches calloc (each does with p = 0.7: 16 draws among
+         * the 47 middle pages of a 200 000-byte block miss a given page with (46/47)^16). */
+        int reached = 0;
+        for (int i = 0; i < CALLOC_RUNS; i++) {
+            run(&c, NULL, "large-quarantine", "write-calloc");
+            bool caught =
+                died_of(&c, SIGABRT) && strstr(c.err, "arcalloc: write after free detected at 0x");
+            const char *at = strstr(c.out, "back");
+            int back = 0, zero = 0;
+            bool zeroed = exited(&c, 0) && at && sscanf(at, "back %d zero %d", &back, &zero) == 2 &&
+                          back > 0 && zero;
+            reached += zeroed;
+            CHECKF(caught || zeroed,
+                   "large write after free, calloc: status %#x, stdout %s, stderr %s", c.status,
+                   c.out, c.err);
+        }
+        CHECKF(reached > 0, "large write after free, calloc: %d of %d runs reached calloc", reached,
+               CALLOC_RUNS);
         /* Never reused (every block taken is kept): the next large request checks it. */
         run(&c, NULL, "large-quarantine", "write-keep");
         CHECKF(died_of(&c, SIGABRT) && !strstr(c.out, "back") &&
