@@ -928,10 +928,11 @@ static void test_large_reuse(void)
             run(&c, NULL, "large-quarantine", "write-calloc");
             bool caught =
                 died_of(&c, SIGABRT) && strstr(c.err, "arcalloc: write after free detected at 0x");
-            const char *at = strstr(c.out, "back");
-            int back = 0, zero = 0;
-            bool zeroed = exited(&c, 0) && at && sscanf(at, "back %d zero %d", &back, &zero) == 2 &&
-                          back > 0 && zero;
+            const char *tail = strstr(c.out, "back");
+            int got_back = 0, got_zero = 0;
+            bool zeroed = exited(&c, 0) && tail &&
+                          sscanf(tail, "back %d zero %d", &got_back, &got_zero) == 2 &&
+                          got_back > 0 && got_zero;
             reached += zeroed;
             CHECKF(caught || zeroed,
                    "large write after free, calloc: status %#x, stdout %s, stderr %s", c.status,
