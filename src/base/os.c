@@ -167,7 +167,13 @@ void *arc_os_bump(arc_os_bump_t *bump, size_t size, size_t chunk)
     return p;
 }
 
-void arc_os_decommit(void *addr, size_t size)
+/* Linux 5.18's advice (include/uapi/asm-generic/mman-common.h): MADV_DONTNEED that also drops
+ * locked pages, for C library headers older than the kernel. */
+#ifndef MADV_DONTNEED_LOCKED
+#define MADV_DONTNEED_LOCKED 24
+#endif
+
+bool arc_os_decommit(void *addr, size_t size)
 {
     /* Only whole OS pages can go back. The range's parts of the OS pages it shares with its
      * neighbours (when OS pages are larger than arcalloc's) are zeroed: the whole range then
@@ -176,15 +182,28 @@ void arc_os_decommit(void *addr, size_t size)
     uintptr_t inner_start = (start + mask) & ~mask, inner_end = end & ~mask;
     if (inner_start >= inner_end) {
         memset(addr, 0, size);
-        return;
+        return true;
     }
     memset(addr, 0, inner_start - start);
     memset((void *)inner_end, 0, end - inner_end);
     /* MADV_DONTNEED, not MADV_FREE: RSS must drop at once and the pages must read as zero,
-     * which lets calloc skip clearing fresh page runs. */
-    madvise((void *)inner_start, inner_end - inner_start, MADV_DONTNEED);
+     * which lets calloc skip clearing fresh page runs. It refuses pages the program locked
+     * (mlock, mlockall: EINVAL), which MADV_DONTNEED_LOCKED takes; that one is believed only
+     * when no page is left resident after it (qemu-user answers success and does nothing). */
+    void *inner = (void *)inner_start;
+    size_t len = inner_end - inner_start;
+    if (madvise(inner, len, MADV_DONTNEED) != 0 &&
+        (madvise(inner, len, MADV_DONTNEED_LOCKED) != 0 || arc_os_resident_in(inner, len) != 0))
+        return false;
     atomic_fetch_add_explicit(&count_decommit, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&bytes_decommitted, inner_end - inner_start, memory_order_relaxed);
+    atomic_fetch_add_explicit(&bytes_decommitted, len, memory_order_relaxed);
+    return true;
+}
+
+void arc_os_decommit_zero(void *addr, size_t size)
+{
+    if (!arc_os_decommit(addr, size))
+        memset(addr, 0, size);
 }
 
 bool arc_os_move(void *from, void *to, size_t size)

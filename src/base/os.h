@@ -40,8 +40,13 @@ void *arc_os_bump(arc_os_bump_t *bump, size_t size, size_t chunk);
 /* Gives the physical pages of [addr, addr+size) back; the range stays reserved and reads as
  * zero next time. ARC_PAGE_SIZE-aligned arguments: the whole OS pages inside go back, and the
  * bytes of an OS page the range covers only in part (it shares that page with a neighbour) are
- * zeroed instead, so those parts must be readable and writable. */
-void arc_os_decommit(void *addr, size_t size);
+ * zeroed instead, so those parts must be readable and writable. False when the kernel refused
+ * (pages the program locked, on a kernel before Linux 5.18): the whole OS pages then keep their
+ * bytes and stay resident. */
+bool arc_os_decommit(void *addr, size_t size);
+/* arc_os_decommit, and where the kernel refuses, zeros stored instead: the range reads as zero
+ * either way. The whole range must be readable and writable. */
+void arc_os_decommit_zero(void *addr, size_t size);
 /* Moves the pages of [from, from+size) to [to, to+size) (mremap, MREMAP_FIXED): `to` is
  * replaced, `from` is left unmapped (a hole). False when refused (nothing changed then), and
  * without a system call when the ranges are not whole OS pages: the caller copies instead. */

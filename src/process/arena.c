@@ -447,7 +447,10 @@ static void decommit_widened(uintptr_t addr, size_t pages, uintptr_t *lo, uintpt
     *hi = addr + pages * ARC_PAGE_SIZE;
     if (huge_state() != ARC_HUGE_NONE) /* huge pages may back the run even when off again */
         huge_widen(lo, hi);
-    arc_os_decommit((void *)*lo, *hi - *lo);
+    /* Refused (pages the program locked): the run is cleared by hand; the free pages widened
+     * to read as zero already, and those above the top cannot be written. */
+    if (!arc_os_decommit((void *)*lo, *hi - *lo))
+        memset((void *)addr, 0, pages * ARC_PAGE_SIZE);
 }
 
 /* A run is decommitted before its pages are free: once free, another thread may take and write
@@ -667,10 +670,10 @@ static bool clear_stretch(void *ctx, uintptr_t addr, size_t size, bool resident)
         return true;
     }
     if (++bc->stretches > CLEAR_STRETCHES_MAX) {
-        arc_os_decommit((void *)addr, bc->end - addr);
+        arc_os_decommit_zero((void *)addr, bc->end - addr);
         return false;
     }
-    arc_os_decommit((void *)addr, size);
+    arc_os_decommit_zero((void *)addr, size);
     return true;
 }
 
@@ -867,8 +870,8 @@ void arc_large_free(void *p, arc_large_t *large)
     }
     /* A moved run's pages are fresh zeros; its guards (not moved) may hold old bytes. */
     if (large->fresh && guard_pages && !large->lost) {
-        arc_os_decommit((void *)run, lead * ARC_PAGE_SIZE);
-        arc_os_decommit((char *)p + pages * ARC_PAGE_SIZE, guard_pages * ARC_PAGE_SIZE);
+        arc_os_decommit_zero((void *)run, lead * ARC_PAGE_SIZE);
+        arc_os_decommit_zero((char *)p + pages * ARC_PAGE_SIZE, guard_pages * ARC_PAGE_SIZE);
     }
     __atomic_store_n(&arc_arena.pagemap[page_index((uintptr_t)p)], ARC_MAP_FREED, __ATOMIC_RELEASE);
     atomic_fetch_sub_explicit(&arc_arena.large_bytes, pages * ARC_PAGE_SIZE, memory_order_relaxed);
@@ -905,7 +908,9 @@ bool arc_large_resize(void *p, arc_large_t *large, size_t new_size)
             /* Opened first: the new guard may overlap the old one (a shrink by fewer pages). */
             arc_os_guard((char *)p + have * ARC_PAGE_SIZE, guard_bytes, false);
             large->sealed &= arc_os_guard((void *)tail, guard_bytes, true);
-            arc_os_decommit((void *)tail, guard_bytes); /* the new guard is never read again */
+            /* The new guard is never read again, but a run cached sealed reads as zero
+             * throughout: one whose guard kept its bytes (locked pages) is not cached so. */
+            large->sealed &= arc_os_decommit((void *)tail, guard_bytes);
         }
         large->pages = want;
         atomic_fetch_sub_explicit(&arc_arena.large_bytes, (have - want) * ARC_PAGE_SIZE,

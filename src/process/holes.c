@@ -11,10 +11,11 @@
 #include "os.h"
 #include "vg.h"
 
-/* The held cache's release: the pages go back to the OS and stay the segment's. */
+/* The held cache's release: the pages go back to the OS and stay the segment's, reading as zero
+ * (stored zeros where the program locked them). */
 static void hole_release(uintptr_t addr, size_t pages)
 {
-    arc_os_decommit((void *)addr, pages * ARC_PAGE_SIZE);
+    arc_os_decommit_zero((void *)addr, pages * ARC_PAGE_SIZE);
 }
 
 void arc_hole_heap_setup(arc_heap_t *h)
