@@ -268,12 +268,15 @@ static bool size_fits(const void *p, size_t usable, size_t size, size_t align)
 #endif
 
 /* Page runs come zero-filled unless placed on dirty pages (a recently freed run, still
- * committed): clearing those costs less than the page faults a fresh run takes. Heap blocks
- * are always cleared. */
-static bool calloc_needs_clear(const void *p)
+ * committed): clearing those costs less than the page faults a fresh run takes, and only their
+ * resident pages are stored to (arc_large_clear). Heap blocks are always cleared. */
+static void calloc_clear(void *p, size_t total)
 {
     uintptr_t entry = arc_arena_entry(p);
-    return !(entry & ARC_MAP_LARGE) || ((arc_large_t *)(entry & ~ARC_MAP_LARGE))->dirty;
+    if (!(entry & ARC_MAP_LARGE))
+        memset(p, 0, total);
+    else if (((arc_large_t *)(entry & ~ARC_MAP_LARGE))->dirty)
+        arc_large_clear(p, total);
 }
 
 void *arc_calloc(size_t count, size_t size)
@@ -284,8 +287,10 @@ void *arc_calloc(size_t count, size_t size)
         return NULL;
     }
     void *p = arc_malloc(total);
-    if (p && (total <= ARC_LARGE_THRESHOLD || calloc_needs_clear(p)))
+    if (p && total <= ARC_LARGE_THRESHOLD)
         memset(p, 0, total);
+    else if (p)
+        calloc_clear(p, total);
     return p;
 }
 
@@ -628,8 +633,8 @@ void *arc_heap_calloc(arc_heap_t *h, size_t count, size_t size)
         return NULL;
     }
     void *p = shared_alloc(h, total, ARC_GRANULE);
-    if (p && calloc_needs_clear(p))
-        memset(p, 0, total);
+    if (p)
+        calloc_clear(p, total);
     return p;
 }
 

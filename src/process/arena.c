@@ -616,6 +616,50 @@ static void large_desc_free(arc_dirty_cache_t *cache, arc_large_t *large)
     arc_arena_unlock();
 }
 
+/* ---- clearing a large block ---------------------------------------------------------------
+ * A block on dirty pages that must read as zero (calloc's; secure mode's body at its free) is
+ * cleared as the kernel holds its pages: resident stretches by stores, the others by giving them
+ * back. Those cost nothing to clear and nothing to keep, where a store would fault each one in and
+ * keep it resident: a big calloc'd table the program writes sparsely, on the run of one it freed,
+ * stays as small as on fresh pages (64 MiB with 16 pages written: 16 pages resident, not 64 MiB).
+ * A page not resident is not known to be zero (it may be in swap), hence the decommit. */
+
+/* Stretches of pages not resident given back one by one; past this many the rest of the block
+ * goes back in one call, resident pages and all (a bound on the calls for a block whose pages
+ * alternate). */
+#define CLEAR_STRETCHES_MAX 64
+
+typedef struct block_clear {
+    uintptr_t lo, hi;
+    uint32_t stretches;
+} block_clear_t;
+
+static bool clear_stretch(void *ctx, uintptr_t addr, size_t size, bool resident)
+{
+    block_clear_t *bc = ctx;
+    uintptr_t from = addr > bc->lo ? addr : bc->lo; /* the kernel's pages may overhang the block */
+    uintptr_t to = addr + size < bc->hi ? addr + size : bc->hi;
+    if (from >= to)
+        return true;
+    if (resident) {
+        memset((void *)from, 0, to - from);
+        return true;
+    }
+    if (++bc->stretches > CLEAR_STRETCHES_MAX) {
+        arc_os_decommit_zero((void *)from, bc->hi - from);
+        return false;
+    }
+    arc_os_decommit_zero((void *)from, to - from);
+    return true;
+}
+
+void arc_large_clear(void *p, size_t bytes)
+{
+    block_clear_t bc = {.lo = (uintptr_t)p, .hi = (uintptr_t)p + bytes, .stretches = 0};
+    if (!arc_os_residency(bc.lo, bytes, clear_stretch, &bc))
+        memset(p, 0, bytes);
+}
+
 /* ---- guarded runs (secure mode) ---------------------------------------------------------------
  * A freed large run waits in its heap's guarded cache as it is: [guard][body][guard], both
  * guards PROT_NONE, the body cleared at its free and still committed (a body closed too would
@@ -636,11 +680,6 @@ static void large_desc_free(arc_dirty_cache_t *cache, arc_large_t *large)
 /* The rest of a split run is at least a guard, one OS page of body and a guard. */
 #define GUARDED_REST_GUARDS 3
 
-/* Stretches of a freed body its pages are not resident in that are given back one by one (so
- * that a page swapped out with old bytes reads as zero too); past this many the rest of the body
- * goes back in one call. */
-#define CLEAR_STRETCHES_MAX 8
-
 /* The guarded caches' release function: the whole run is opened (guards and body), then given
  * back. If the kernel refuses, its pages stay used: address space lost, never a page handed out
  * PROT_NONE. */
@@ -653,35 +692,6 @@ static void guarded_release(uintptr_t addr, size_t pages)
 void arc_arena_guarded_register(arc_dirty_cache_t *c)
 {
     arc_dirty_register_whole(c, guarded_release, ARC_LARGE_QUARANTINE_RUNS);
-}
-
-/* Clears a freed body: its resident pages with stores, the others by giving them back (they
- * cost nothing to clear and nothing to keep; stores would make them resident). */
-typedef struct body_clear {
-    uint32_t stretches;
-    uintptr_t end;
-} body_clear_t;
-
-static bool clear_stretch(void *ctx, uintptr_t addr, size_t size, bool resident)
-{
-    body_clear_t *bc = ctx;
-    if (resident) {
-        memset((void *)addr, 0, size);
-        return true;
-    }
-    if (++bc->stretches > CLEAR_STRETCHES_MAX) {
-        arc_os_decommit_zero((void *)addr, bc->end - addr);
-        return false;
-    }
-    arc_os_decommit_zero((void *)addr, size);
-    return true;
-}
-
-static void body_clear(uintptr_t body, size_t bytes)
-{
-    body_clear_t bc = {.stretches = 0, .end = body + bytes};
-    if (!arc_os_residency(body, bytes, clear_stretch, &bc))
-        memset((void *)body, 0, bytes);
 }
 
 /* One page of zeros to compare a cached body's pages with. */
@@ -858,7 +868,7 @@ void arc_large_free(void *p, arc_large_t *large)
      * memcheck, which wants every run fresh). */
     bool keep_sealed = large->sealed && !large->fresh && !large->lost && !ARC_VG_RUNNING();
     if (keep_sealed)
-        body_clear((uintptr_t)p, pages * ARC_PAGE_SIZE);
+        arc_large_clear(p, pages * ARC_PAGE_SIZE);
     /* Otherwise the guards are made accessible again before their pages can go to anyone else:
      * in one call over guards and run (the kernel's three mappings merge back into one), unless
      * the run's range is not arcalloc's any more. */
