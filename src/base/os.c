@@ -113,10 +113,16 @@ static void *map_aligned(size_t size, size_t align, int prot)
 
 static void *reserve_halving(size_t size, size_t min_size, size_t align, int prot, size_t *got)
 {
-    for (; size >= min_size; size /= 2) {
+    if (min_size == 0)
+        return NULL;
+    /* Halved sizes stay whole multiples of min_size. */
+    for (; size >= min_size; size = size / 2 / min_size * min_size) {
         /* A halved reservation asks only its own size in alignment: the full alignment would
          * cost as much address space again, which a tight RLIMIT_AS does not have. */
-        void *p = map_aligned(size, align < size ? align : size, prot);
+        size_t a = align;
+        while (a > size) /* a power of two still */
+            a /= 2;
+        void *p = map_aligned(size, a, prot);
         if (p) {
             atomic_fetch_add_explicit(&count_reserve, 1, memory_order_relaxed);
             *got = size;
@@ -474,7 +480,9 @@ int arc_os_getpid(void)
     return (int)getpid();
 }
 
-size_t arc_os_resident_bytes(void)
+/* Field `index` of /proc/self/statm (0: the address space's size, 1: resident), in bytes; 0
+ * when it cannot be read. */
+static size_t statm_bytes(int index)
 {
     char buf[128];
     int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
@@ -485,16 +493,32 @@ size_t arc_os_resident_bytes(void)
     if (n <= 0)
         return 0;
     buf[n] = '\0';
-    /* statm: size resident shared ...; the second field is resident pages. */
     const char *s = buf;
-    while (*s && *s != ' ')
-        s++;
+    for (int i = 0; i < index; i++) {
+        while (*s && *s != ' ')
+            s++;
+        while (*s == ' ')
+            s++;
+    }
     size_t pages = 0;
-    while (*s == ' ')
-        s++;
     while (*s >= '0' && *s <= '9')
         pages = pages * 10 + (size_t)(*s++ - '0');
     return pages * (size_t)sysconf(_SC_PAGESIZE); /* the kernel's real page, never a test's */
+}
+
+size_t arc_os_resident_bytes(void)
+{
+    return statm_bytes(1);
+}
+
+size_t arc_os_address_room(void)
+{
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_AS, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY ||
+        lim.rlim_cur >= (rlim_t)SIZE_MAX)
+        return SIZE_MAX;
+    size_t used = statm_bytes(0);
+    return (size_t)lim.rlim_cur > used ? (size_t)lim.rlim_cur - used : 0;
 }
 
 /* Pages whose residency one mincore call reports: a 4 KiB vector on the stack, 16 MiB of 4 KiB

@@ -18,8 +18,8 @@ size_t arc_os_page_size(void);
 
 /* Reserves up to `size` bytes of address space aligned to min(`align`, size) (powers of two),
  * readable and writable but not committed: pages cost memory only once touched. If the OS refuses
- * (RLIMIT_AS, strict overcommit) the size is halved until `min_size`; *got receives what was
- * reserved. Returns NULL when even min_size fails. */
+ * (RLIMIT_AS, strict overcommit) the size is halved, down to a whole multiple of `min_size`,
+ * until `min_size`; *got receives what was reserved. Returns NULL when even min_size fails. */
 void *arc_os_reserve(size_t size, size_t min_size, size_t align, size_t *got);
 /* The same, inaccessible (PROT_NONE) until arc_os_protect opens parts of it. Under strict
  * overcommit (vm.overcommit_memory=2, where the kernel ignores MAP_NORESERVE) it is also cheaper:
@@ -137,6 +137,9 @@ uint64_t arc_os_now_ns(void);
 bool arc_os_thread_start(void *(*fn)(void *), void *arg, size_t stack_bytes, const char *name);
 /* Resident bytes of the process, from /proc (0 when unknown). */
 size_t arc_os_resident_bytes(void);
+/* The address space the process may still map under its RLIMIT_AS (the limit less what it maps
+ * now), or SIZE_MAX when there is no limit. */
+size_t arc_os_address_room(void);
 /* Bytes of [start, start + len) that are resident (mincore), or SIZE_MAX when the OS cannot say
  * (a part of the range is not mapped). */
 size_t arc_os_resident_in(const void *start, size_t len);

@@ -333,17 +333,46 @@ static void huge_widen(uintptr_t *lo, uintptr_t *hi)
     arc_arena_unlock();
 }
 
+/* Under a cap on the process's address space (RLIMIT_AS), the window takes at most this share of
+ * what the process may still map, less the page allocator's state and the page map; the program
+ * keeps the rest for its stacks, libraries and own mappings (a window is reserved once, where
+ * glibc's heap grows into the same room as it goes). */
+#define ROOM_SHARE_NUM 3
+#define ROOM_SHARE_DEN 4
+
+/* Shrinks the window to a share of the room RLIMIT_AS leaves, in whole ARC_ARENA_MIN_RESERVE
+ * units, aligned to a huge page only: an alignment of the window's own size would ask the OS for
+ * twice the window, transiently. Segments need 1 MiB and huge pages 2 MiB; the page allocator
+ * serves larger alignments inside a window that has less. */
+static void window_fit_room(size_t *want, size_t *align)
+{
+    size_t room = arc_os_address_room();
+    if (room == SIZE_MAX)
+        return;
+    size_t share = room / ROOM_SHARE_DEN * ROOM_SHARE_NUM, state = arc_pages_state_size();
+    share = share > state ? share - state : 0;
+    share -= share / (ARC_PAGE_SIZE / sizeof(uintptr_t)); /* the page map: a word a page */
+    share = share / ARC_ARENA_MIN_RESERVE * ARC_ARENA_MIN_RESERVE;
+    if (share < ARC_ARENA_MIN_RESERVE)
+        share = ARC_ARENA_MIN_RESERVE;
+    if (share < *want) {
+        *want = share;
+        *align = ARC_HUGE_PAGE_SIZE;
+    }
+}
+
 bool arc_arena_init(void)
 {
     if (arc_arena.base)
         return true;
     secure_init();
-    size_t got = 0, want = (size_t)ARC_ADDRESS_SPACE_BYTES;
+    size_t got = 0, want = (size_t)ARC_ADDRESS_SPACE_BYTES, align = WINDOW_ALIGN;
     /* memcheck keeps state for every reserved byte: under valgrind the range is capped. */
     if (ARC_VG_RUNNING() && want > ARC_ARENA_VALGRIND_RESERVE)
         want = ARC_ARENA_VALGRIND_RESERVE;
+    window_fit_room(&want, &align);
     /* Closed: opened as the page allocator hands it out (the top, above). */
-    void *window = arc_os_reserve_closed(want, ARC_ARENA_MIN_RESERVE, WINDOW_ALIGN, &got);
+    void *window = arc_os_reserve_closed(want, ARC_ARENA_MIN_RESERVE, align, &got);
     if (!window)
         return false;
     /* One reservation holds the page map and, after it, the segment map. */

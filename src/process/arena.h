@@ -86,8 +86,9 @@ static inline size_t arc_guard_pages(void)
     size_t os_page = arc_os_page_size();
     return os_page <= ARC_GUARD_MAX_BYTES ? os_page / ARC_PAGE_SIZE : 0;
 }
-/* The smallest reservation accepted when the OS refuses the full address_space. */
-#define ARC_ARENA_MIN_RESERVE ((size_t)64 << 20)
+/* The smallest reservation accepted when the OS refuses the full address_space: eight segments
+ * (a program under a tight RLIMIT_AS still runs). */
+#define ARC_ARENA_MIN_RESERVE ((size_t)8 << 20)
 /* Under valgrind memcheck shadows every reserved byte, and 64 GiB takes it a minute: 2 GiB. */
 #define ARC_ARENA_VALGRIND_RESERVE ((size_t)2 << 30)
 

@@ -3,11 +3,15 @@
  * sizes until arcalloc says no. Every call must then return NULL with errno = ENOMEM, nothing
  * may crash, no block may lose its contents, and after freeing the program allocates again. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
+#include <pthread.h>
+#include <unistd.h>
 
 #include "arcalloc.h"
 #include "check.h"
@@ -28,8 +32,93 @@ static size_t pick(unsigned *r)
     return ((size_t)256 << 10) + (*r >> 4) % ((size_t)4 << 20);
 }
 
-int main(void)
+/* The process's mapped bytes now (/proc/self/statm's first field), read without stdio: fopen
+ * would malloc, starting arcalloc before the limit is set. */
+static size_t mapped_bytes(void)
 {
+    char buf[64] = {0};
+    int fd = open("/proc/self/statm", O_RDONLY);
+    if (fd < 0)
+        return 0;
+    ssize_t got = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    return got > 0 ? (size_t)strtoul(buf, NULL, 10) * (size_t)sysconf(_SC_PAGESIZE) : 0;
+}
+
+static void *thread_touch(void *arg)
+{
+    unsigned char *p = malloc(4096);
+    if (p)
+        memset(p, 7, 4096);
+    *(unsigned char **)arg = p;
+    return NULL;
+}
+
+/* A tight RLIMIT_AS, set before arcalloc starts: TIGHT_ROOM bytes beyond what the process maps.
+ * arcalloc must fit its window inside that room and leave part of it to the program: small and
+ * medium blocks work, a thread starts (its 8 MiB stack comes from the room left), the program
+ * maps memory of its own, and running out is ENOMEM, not a crash. Before, the smallest window
+ * arcalloc would take (64 MiB, asked twice over for its alignment) did not fit, and every
+ * allocation failed from the first. */
+enum { TIGHT_ROOM = 96 << 20, TIGHT_OWN_MAP = 8 << 20 };
+
+static int tight(void)
+{
+    size_t limit = mapped_bytes() + TIGHT_ROOM;
+    struct rlimit lim = {(rlim_t)limit, (rlim_t)limit};
+    CHECK(setrlimit(RLIMIT_AS, &lim) == 0);
+    unsigned char *first = malloc(100);
+    CHECKF(first != NULL, "malloc(100) under a %d MiB room: NULL", TIGHT_ROOM >> 20);
+    struct arc_stats st;
+    arc_stats_get(&st);
+    printf("tight: window %llu MiB of a %d MiB room\n",
+           (unsigned long long)(st.address_space_bytes >> 20), TIGHT_ROOM >> 20);
+    CHECK(st.address_space_bytes >= ((uint64_t)8 << 20) &&
+          st.address_space_bytes <= (uint64_t)TIGHT_ROOM / 4 * 3);
+    size_t n = 0, bytes = 0;
+    unsigned r = 7;
+    while (bytes < ((size_t)16 << 20) && n < MAX_BLOCKS) {
+        size_t size = pick(&r) % (64 << 10) + 1;
+        blocks[n] = malloc(size);
+        if (!blocks[n])
+            break;
+        memset(blocks[n], (int)(n & 0xff), size);
+        sizes[n++] = size;
+        bytes += size;
+    }
+    CHECKF(bytes >= ((size_t)16 << 20), "only %zu KiB allocated under the tight limit",
+           bytes >> 10);
+    pthread_t t;
+    unsigned char *from_thread = NULL;
+    int started = pthread_create(&t, NULL, thread_touch, &from_thread);
+    CHECKF(started == 0, "pthread_create under the tight limit: %d", started);
+    if (started == 0)
+        pthread_join(t, NULL);
+    CHECK(from_thread != NULL && from_thread[4095] == 7);
+    free(from_thread);
+    void *own =
+        mmap(NULL, TIGHT_OWN_MAP, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECKF(own != MAP_FAILED, "the program's own %d MiB mapping was refused", TIGHT_OWN_MAP >> 20);
+    if (own != MAP_FAILED)
+        munmap(own, TIGHT_OWN_MAP);
+    /* Running out: ENOMEM, blocks intact. */
+    CHECK_ERRNO_SET(0);
+    CHECK(CHECK_KEEP(malloc((size_t)TIGHT_ROOM)) == NULL && CHECK_ERRNO() == ENOMEM);
+    int intact = 1;
+    for (size_t i = 0; i < n; i++) {
+        intact &= blocks[i][0] == (unsigned char)(i & 0xff) &&
+                  blocks[i][sizes[i] - 1] == (unsigned char)(i & 0xff);
+        free(blocks[i]);
+    }
+    CHECK(intact);
+    free(first);
+    return check_done();
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "tight") == 0)
+        return tight();
     /* 768 MiB of address space for everything: code, stacks, arcalloc's reservation. */
     struct rlimit lim = {(rlim_t)768 << 20, (rlim_t)768 << 20};
     CHECK(setrlimit(RLIMIT_AS, &lim) == 0);
