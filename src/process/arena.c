@@ -741,14 +741,19 @@ static const unsigned char zero_page[ARC_PAGE_SIZE];
 #define CHECK_DRAW_STEP 0x9e3779b97f4a7c15ull
 #define CHECK_DRAW_MIX  0xbf58476d1ce4e5b9ull
 
+/* [at, at + bytes) reads as zero, else "write after free detected" at its first other byte.
+ * Compared a page at a time: zero_page is one page long. */
 static void check_zero(uintptr_t at, size_t bytes)
 {
-    if (memcmp((const void *)at, zero_page, bytes) == 0)
-        return;
-    const unsigned char *b = (const unsigned char *)at;
-    while (*b == 0)
-        b++;
-    arc_report_misuse("write after free detected", b);
+    for (size_t off = 0; off < bytes; off += ARC_PAGE_SIZE) {
+        size_t n = bytes - off < ARC_PAGE_SIZE ? bytes - off : ARC_PAGE_SIZE;
+        const unsigned char *b = (const unsigned char *)(at + off);
+        if (memcmp(b, zero_page, n) == 0)
+            continue;
+        while (*b == 0)
+            b++;
+        arc_report_misuse("write after free detected", b);
+    }
 }
 
 static void body_check(uintptr_t body, size_t bytes)

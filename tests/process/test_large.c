@@ -264,6 +264,32 @@ static void test_rss_returns(void)
     arc_free(ballast);
 }
 
+/* Page runs of a few pages (requests aligned past a page take runs whatever their size), each
+ * filled, freed and taken again over and over, two held back at a time so that freed runs wait,
+ * merge and are split again. In secure mode a run taken back from the guarded cache is checked
+ * zero (every page of a short one); every block must keep its own bytes, and no check may report
+ * a write that did not happen. (A check that compared a short run's pages with a single page of
+ * zeros, reading past it, was caught by the page64k build's test_malloc, whose runs are 16 pages;
+ * here, with 4 KiB pages, what lay past that page happened to read as zero.) */
+static void test_small_runs_reused(void)
+{
+    enum { SMALL_RUN_ALIGN = 8 * KIB, SMALL_RUN_ROUNDS = 48 };
+    void *held[2] = {NULL, NULL};
+    for (int r = 0; r < SMALL_RUN_ROUNDS; r++) {
+        size_t size = (size_t)(3 + r % 16) * PAGE - 100;
+        void *p = NULL;
+        CHECK(arc_posix_memalign(&p, SMALL_RUN_ALIGN, size) == 0 && p != NULL);
+        if (!p)
+            continue;
+        pattern_fill(p, size, (uint64_t)r);
+        CHECK(pattern_check(p, size, (uint64_t)r) == size);
+        arc_free(held[r % 2]);
+        held[r % 2] = p;
+    }
+    arc_free(held[0]);
+    arc_free(held[1]);
+}
+
 /* A big block calloc'd on the run of one the program wrote sparsely (a table of which it used a
  * few entries): only the pages that were resident are stored to and the others given back, so
  * the resident set stays about what the program wrote, where a store to every byte made all of
@@ -400,6 +426,7 @@ int main(void)
 #endif
     test_rss_returns();
     test_calloc_sparse();
+    test_small_runs_reused();
     test_locked_pages();
     return check_done();
 }
