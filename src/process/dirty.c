@@ -364,7 +364,10 @@ uintptr_t arc_dirty_take_whole(arc_dirty_cache_t *c, size_t pages, size_t spare_
 static bool take_at_run(arc_dirty_cache_t *c, uintptr_t addr, size_t pages, uint64_t *freed_ns)
 {
     *freed_ns = 0;
-    if (c->whole || __atomic_load_n(&c->count, __ATOMIC_RELAXED) == 0)
+    /* A racy peek lets a miss skip the lock, but not in a held cache: a purge there empties the
+     * slots before it decommits them under the lock, and its owner must wait for that lock before
+     * it writes the pages again (unlock_and_release). */
+    if (c->whole || (!c->held && __atomic_load_n(&c->count, __ATOMIC_RELAXED) == 0))
         return false;
     release_list_t rel = {.count = 0};
     bool found = false, marked = false;
