@@ -63,6 +63,7 @@ static pthread_mutex_t wake_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake_cond;
 static _Atomic bool armed;
 static bool purger_started, purger_starting; /* under wake_lock */
+static bool purger_stopping;                 /* under wake_lock: arc_dirty_purger_stop */
 static _Atomic bool purger_running;
 
 typedef struct release_list {
@@ -665,13 +666,29 @@ void arc_dirty_spare_push(arc_dirty_cache_t *c, void *block)
  * One thread, started by the first put that keeps a run (a program that never frees a large
  * block or a segment never gets it). It sleeps until the oldest cached run expires, gives back
  * what has expired in every cache, and with nothing cached sleeps until a put wakes it: an idle
- * program with nothing dirty costs no wake-up at all. */
+ * program with nothing dirty costs no wake-up at all. When the program's last thread holding a
+ * heap exits (arc_dirty_purger_stop) it gives everything back and ends, and the next put starts
+ * it again: a process whose main thread ends with pthread_exit ends with its last thread. */
+
+/* The purger's end (arc_dirty_purger_stop), wake_lock held: it gives back every cached run on
+ * its way out, since no thread of the program may be left to call the allocator. */
+static void *purger_end(void)
+{
+    purger_stopping = false;
+    purger_started = false;
+    atomic_store_explicit(&purger_running, false, memory_order_relaxed);
+    pthread_mutex_unlock(&wake_lock);
+    arc_dirty_purge_all();
+    return NULL;
+}
 
 static void *purger_main(void *arg)
 {
     (void)arg;
     pthread_mutex_lock(&wake_lock);
     for (;;) {
+        if (purger_stopping)
+            return purger_end();
         pthread_mutex_unlock(&wake_lock);
         /* Cleared before the sweep: a put after the sweep saw its cache finds it false and wakes
          * this thread, a put before is seen by the sweep. */
@@ -684,6 +701,8 @@ static void *purger_main(void *arg)
                 next = at;
         }
         pthread_mutex_lock(&wake_lock);
+        if (purger_stopping)
+            continue;
         if (next) {
             atomic_store(&armed, true);
             if (next < now + PURGER_MIN_SLEEP_NS)
@@ -692,7 +711,7 @@ static void *purger_main(void *arg)
                                   .tv_nsec = (long)(next % NS_PER_SEC)};
             pthread_cond_timedwait(&wake_cond, &wake_lock, &ts);
         } else {
-            while (!atomic_load(&armed))
+            while (!atomic_load(&armed) && !purger_stopping)
                 pthread_cond_wait(&wake_cond, &wake_lock);
         }
     }
@@ -730,6 +749,16 @@ static void purger_start_once(void)
     if (!ok) /* expired runs go back on the allocator's own calls */
         __atomic_store_n(&thread_allowed, false, __ATOMIC_RELAXED);
     atomic_store_explicit(&purger_running, ok, memory_order_relaxed);
+    pthread_mutex_unlock(&wake_lock);
+}
+
+void arc_dirty_purger_stop(void)
+{
+    pthread_mutex_lock(&wake_lock);
+    if (purger_started) {
+        purger_stopping = true;
+        pthread_cond_signal(&wake_cond);
+    }
     pthread_mutex_unlock(&wake_lock);
 }
 
@@ -815,7 +844,7 @@ void arc_dirty_fork_child(void)
 {
     pthread_mutex_init(&wake_lock, NULL);
     wake_cond_init();
-    purger_started = purger_starting = false;
+    purger_started = purger_starting = purger_stopping = false;
     atomic_store(&purger_running, false);
     atomic_store(&armed, false);
     for (arc_dirty_cache_t *c = atomic_load(&all_caches); c; c = c->next_all)

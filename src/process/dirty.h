@@ -129,6 +129,11 @@ uint32_t arc_dirty_list(arc_dirty_cache_t *c, arc_dirty_run_t *out, uint32_t max
  * first-class heap's, the heap consistent). */
 void arc_dirty_put(arc_dirty_cache_t *c, uintptr_t addr, size_t pages, size_t budget_pages);
 
+/* The program's last thread holding a heap is exiting: the purger thread gives back every cached
+ * run and ends, so that it is never what keeps the process alive (a program whose main thread
+ * ends with pthread_exit exits once its own threads have). The next put starts it again. */
+void arc_dirty_purger_stop(void);
+
 /* The decay time set at start-up (arc_dirty_setup), in nanoseconds. */
 uint64_t arc_dirty_decay_ns(void);
 

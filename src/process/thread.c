@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <string.h>
 
+#include "dirty.h"
 #include "startup.h"
 
 __thread arc_heap_t *arc_tls_heap __attribute__((tls_model("initial-exec")));
@@ -18,6 +19,9 @@ static _Atomic int init_state = INIT_NONE;
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static arc_heap_t *all_heaps, *abandoned_heaps, *destroyed_shared;
 static size_t heaps_created, heaps_reused, heaps_abandoned;
+/* Threads holding a heap now: when the last one exits, the purger thread is told to end, so
+ * that it never is the thread keeping the process alive. */
+static size_t threads_holding;
 static pthread_key_t heap_key;
 static const arc_byte_ops_t *thread_ops;
 
@@ -82,7 +86,12 @@ static void thread_exit(void *value)
     h->next_abandoned = abandoned_heaps;
     abandoned_heaps = h;
     heaps_abandoned++;
+    bool last = threads_holding > 0 && --threads_holding == 0;
     pthread_mutex_unlock(&registry_lock);
+    /* A main thread that ends with pthread_exit leaves the process to its other threads: the
+     * purger must not be one of them. */
+    if (last)
+        arc_dirty_purger_stop();
 }
 
 static void fork_prepare(void)
@@ -116,6 +125,7 @@ static void fork_child(void)
         if (h->kind == ARC_HEAP_SHARED)
             pthread_mutex_init(&h->lock, NULL);
     pthread_mutex_init(&registry_lock, NULL);
+    threads_holding = arc_tls_heap != NULL;
 }
 
 /* Threads arcalloc starts for itself (the purger): what their creation allocates (glibc's
@@ -179,12 +189,16 @@ arc_heap_t *arc_thread_heap_acquire(void)
         heaps_reused++;
         ARC_STAT_ADD(h, heap_reuses, 1);
     }
+    threads_holding += h != NULL;
     pthread_mutex_unlock(&registry_lock);
     if (!h) {
         h = arc_heap_make(thread_ops, ARC_HEAP_THREAD);
         if (!h)
             return NULL;
         registry_add(h);
+        pthread_mutex_lock(&registry_lock);
+        threads_holding++;
+        pthread_mutex_unlock(&registry_lock);
     }
     arc_tls_heap = h;
     pthread_setspecific(heap_key, h);

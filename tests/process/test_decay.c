@@ -4,9 +4,11 @@
  * holds grows a cached run into the free pages beside it; memory not reused goes
  * back after ARCALLOC_DECAY while the program sleeps; and the two other settings do what they say:
  * ARCALLOC_PURGE_THREAD=0 (decay only on allocator calls) and ARCALLOC_DECAY=0 (nothing kept);
- * free pages inside segments in use (holes) go back too. The mode is the first argument: reuse,
- * nothread, eager, holes. */
+ * free pages inside segments in use (holes) go back too; the purger thread never keeps a process
+ * alive once the program's own threads have ended. The mode is the first argument: reuse,
+ * nothread, eager, holes, lastthread. */
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -537,6 +539,84 @@ static int mode_holes(void)
     return check_done();
 }
 
+/* `lastthread`: the purger thread must never be what keeps a process alive. A child frees
+ * enough to start the purger and leave runs cached (emptied segments, a large block), starts a
+ * worker that outlives main by LINGER_MS, and ends main with pthread_exit: the process must end
+ * with the worker, its status 0. meson runs it with ARCALLOC_DECAY=60s, so waiting for the runs
+ * to decay would not do: the purger, told the last thread holding a heap is gone, gives them back
+ * and ends. Before, it slept on and the process never ended. */
+#define LINGER_MS     200
+#define EXIT_LIMIT_MS 10000
+#define SMALL_FREED   100000
+#define POLL_MS       20
+/* The child's status when the purger was not running before main's pthread_exit. */
+#define NO_PURGER_STATUS 3
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void *linger(void *arg)
+{
+    (void)arg;
+    sleep_ms(LINGER_MS);
+    free(malloc(100)); /* a heap for this thread too, given back as it exits */
+    return NULL;
+}
+
+static void lastthread_child(void)
+{
+    static void *blocks[SMALL_FREED];
+    for (size_t i = 0; i < SMALL_FREED; i++)
+        blocks[i] = malloc(64);
+    for (size_t i = 0; i < SMALL_FREED; i++)
+        free(blocks[i]);
+    void *big = malloc(8 * MIB);
+    if (big)
+        memset(big, 1, 8 * MIB);
+    free(big);
+    struct arc_stats st;
+    arc_stats_get(&st);
+    if (!st.purger_thread)
+        _exit(NO_PURGER_STATUS);
+    pthread_t t;
+    if (pthread_create(&t, NULL, linger, NULL) != 0)
+        _exit(1);
+    pthread_exit(NULL);
+}
+
+static int mode_lastthread(void)
+{
+    fflush(NULL);
+    uint64_t start = now_ms();
+    pid_t pid = fork();
+    if (pid == 0)
+        lastthread_child();
+    CHECK(pid > 0);
+    int status = 0;
+    pid_t done = 0;
+    while (pid > 0 && (done = waitpid(pid, &status, WNOHANG)) == 0 &&
+           now_ms() - start < EXIT_LIMIT_MS)
+        sleep_ms(POLL_MS);
+    uint64_t ms = now_ms() - start;
+    if (pid > 0 && done == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+    }
+    printf("lastthread: the process ended after %llu ms (status %#x)\n", (unsigned long long)ms,
+           status);
+    CHECKF(done == pid, "the process had not ended %d ms after its main thread's pthread_exit",
+           EXIT_LIMIT_MS);
+    CHECKF(done != pid || (WIFEXITED(status) && WEXITSTATUS(status) == 0),
+           "the process ended with status %#x (%d: the purger was not running)", status,
+           NO_PURGER_STATUS);
+    CHECK(ms >= LINGER_MS);
+    return check_done();
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "reuse";
@@ -546,5 +626,7 @@ int main(int argc, char **argv)
         return mode_eager();
     if (strcmp(mode, "holes") == 0)
         return mode_holes();
+    if (strcmp(mode, "lastthread") == 0)
+        return mode_lastthread();
     return mode_reuse();
 }
