@@ -104,7 +104,7 @@ static void test_calloc(void)
         /* Dirty some memory first so a calloc that reuses it must really clear it. */
         unsigned char *dirty = malloc(n);
         if (dirty)
-            memset(dirty, 0xa5, n);
+            fill_kept(dirty, 0xa5, n);
         free(dirty);
         unsigned char *p = calloc(n, 1);
         CHECKF(p != NULL && arc_owns(p), "calloc(%zu, 1) = %p", n, (void *)p);
@@ -197,7 +197,7 @@ static void test_aligned(void)
         CHECKF(p != NULL && arc_owns(p) && (uintptr_t)p % align == 0, "posix_memalign(%zu) = %p",
                align, p);
         if (p)
-            memset(p, 0x5a, 3 * align + 5);
+            fill_kept(p, 0x5a, 3 * align + 5);
         free(p);
         void *q = aligned_alloc(align, align * 2); /* C11: size a multiple of align */
         CHECKF(q != NULL && arc_owns(q) && (uintptr_t)q % align == 0, "aligned_alloc(%zu) = %p",

@@ -578,7 +578,7 @@ static void lastthread_child(void)
         free(blocks[i]);
     void *big = malloc(8 * MIB);
     if (big)
-        memset(big, 1, 8 * MIB);
+        fill_kept(big, 1, 8 * MIB);
     free(big);
     struct arc_stats st;
     arc_stats_get(&st);

@@ -171,7 +171,7 @@ static void reuse(bool asked, bool guarded)
         CHECK(big != NULL);
         if (!big)
             break;
-        memset(big, round, REUSE_TOUCH);
+        fill_kept(big, round, REUSE_TOUCH);
         bad += big[REUSE_TOUCH - 1] != (char)round;
         free(big);
     }

@@ -61,7 +61,7 @@ int main(void)
     void *again = malloc((size_t)1 << 20);
     CHECK(again != NULL);
     if (again)
-        memset(again, 2, (size_t)1 << 20);
+        fill_kept(again, 2, (size_t)1 << 20);
     free(again);
     for (size_t i = 1; i < held_count; i++)
         free(held[i]);

@@ -59,7 +59,7 @@ static void test_basic_sizes(void)
         CHECKF(aligned_to(p, 16), "malloc(%zu) = %p not 16-aligned", sizes[i], (void *)p);
         size_t usable = malloc_usable_size(p);
         CHECKF(usable >= sizes[i], "usable %zu < %zu", usable, sizes[i]);
-        memset(p, 0xab, usable);                     /* writable to its full usable size */
+        fill_kept(p, 0xab, usable);                  /* writable to its full usable size */
         CHECK(usable == 0 || p[usable - 1] == 0xab); /* malloc(0) may have no bytes */
         free(p);
     }
@@ -232,7 +232,7 @@ static void test_alignment(void)
             CHECKF(posix_memalign(&p, align, sizes[k]) == 0 && p, "posix_memalign(%zu)", align);
             CHECKF(aligned_to(p, align), "posix_memalign %p not aligned to %zu", p, align);
             CHECK(malloc_usable_size(p) >= sizes[k]);
-            memset(p, 1, sizes[k]);
+            fill_kept(p, 1, sizes[k]);
             free(p);
             void *q = aligned_alloc(align, sizes[k]);
             CHECKF(q && aligned_to(q, align), "aligned_alloc(%zu)", align);

@@ -257,7 +257,7 @@ static void cxx_delete_wrong_size(void)
 static void large_write_after_free(void)
 {
     char *p = malloc(LARGE_BLOCK);
-    memset(p, 1, LARGE_BLOCK);
+    fill_kept(p, 1, LARGE_BLOCK);
     sink = p;
     free(p);
     misused(sink);

@@ -341,7 +341,7 @@ int main(void)
         CHECK(p != NULL);
         if (!p)
             break;
-        memset(p, round, LARGE);
+        fill_kept(p, round, LARGE);
         CHECK(p[LARGE - 1] == (char)round);
         free(p);
         *(round == 0 ? &faults_first : &faults_rest) += minor_faults() - before;

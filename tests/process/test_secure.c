@@ -383,7 +383,7 @@ static int child_misuse(const char *what)
             unsigned char *b = malloc(n);
             for (size_t i = 0; i < n; i++)
                 fresh_zero &= b[i] == 0;
-            memset(b, 0x55, n);
+            fill_kept(b, 0x55, n);
             free(b);
         }
         printf("freed %d fresh %d\n", freed_zero, fresh_zero);
@@ -542,7 +542,7 @@ static int child_reuse(const char *how)
     } else if (strncmp(how, "split", 5) == 0) {
         unsigned char *big = malloc(3 * LARGE_SIZE);
         volatile uintptr_t big_at = (uintptr_t)big;
-        memset(big, 0x5a, malloc_usable_size(big));
+        fill_kept(big, 0x5a, malloc_usable_size(big));
         free(big);
         pass_quarantine();
         q = malloc(LARGE_SIZE);
@@ -621,7 +621,7 @@ static int child_large_quarantine(const char *how)
         return EXIT_BAD_CONTENT;
     size_t ua = malloc_usable_size(a);
     volatile uintptr_t a_at = (uintptr_t)a;
-    memset(a, 0xcd, ua);
+    fill_kept(a, 0xcd, ua);
     free(a);
     volatile unsigned char *freed = (volatile unsigned char *)a_at;
     int freed_zero = freed[0] == 0 && freed[ua / 2] == 0 && freed[ua - 1] == 0;
@@ -648,7 +648,7 @@ static int child_large_quarantine(const char *how)
             back = i;
             zero = all_zero(p, by_calloc ? LARGE_SIZE : malloc_usable_size(p));
         }
-        memset(p, 0xcd, malloc_usable_size(p));
+        fill_kept(p, 0xcd, malloc_usable_size(p));
         if (!keep)
             free(p);
     }

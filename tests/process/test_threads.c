@@ -198,7 +198,7 @@ static void *child_thread(void *arg)
 {
     (void)arg;
     void *p = malloc(1000);
-    memset(p, 1, 1000);
+    fill_kept(p, 1, 1000);
     free(p);
     return NULL;
 }

@@ -294,7 +294,7 @@ static void case_maps(void)
     unsigned char *below = malloc(MAPS_BELOW_BYTES);
     CHECK(below != NULL && (uintptr_t)below + MAPS_BELOW_BYTES <= high_top);
     if (below)
-        memset(below, 4, MAPS_BELOW_BYTES);
+        fill_kept(below, 4, MAPS_BELOW_BYTES);
     check_top(&w, "a 4 MiB run below the top", high_top);
     free(below);
     free(run);
