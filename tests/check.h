@@ -23,6 +23,15 @@ static inline void fill_kept(void *p, int byte, size_t n)
     set(p, byte, n);
 }
 
+/* Allocates n bytes and frees them, which the compiler keeps: it removes free(malloc(n)) whole
+ * (GCC and clang at -O2), and a test that does so to start arcalloc or to give a thread a heap
+ * did neither. */
+static inline void malloc_free_kept(size_t n)
+{
+    void *volatile p = malloc(n);
+    free(p);
+}
+
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
         if (cond) {                                                                                \

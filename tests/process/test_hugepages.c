@@ -208,7 +208,7 @@ static void reuse(bool asked, bool guarded)
 static void sparse(bool guarded)
 {
     static char *blocks[SPARSE_BLOCKS];
-    free(malloc(1));
+    malloc_free_kept(1);
     size_t rss_start = check_rss_bytes(), bad = 0;
     uintptr_t lo = UINTPTR_MAX, hi = 0;
     for (size_t i = 0; i < SPARSE_BLOCKS; i++) {
@@ -283,7 +283,7 @@ static void pool(void)
 {
     pthread_t tid[POOL_THREADS];
     size_t started = 0, bad = 0;
-    free(malloc(1));
+    malloc_free_kept(1);
     size_t rss_start = check_rss_bytes();
     CHECK(pthread_barrier_init(&pool_barrier, NULL, POOL_THREADS + 1) == 0);
     for (; started < POOL_THREADS; started++)
@@ -407,7 +407,7 @@ int main(int argc, char **argv)
            guarded ? ", secure mode's guard pages" : "",
            want ? "AnonHugePages > 0 under the blocks" : "no huge pages under the blocks");
 
-    free(malloc(1)); /* arcalloc started: its fixed costs are in the starting RSS */
+    malloc_free_kept(1); /* arcalloc started: its fixed costs are in the starting RSS */
     size_t rss_start = check_rss_bytes();
     chain_t c = fill(big ? BIG_BYTES : SMALL_BYTES);
     size_t rss = check_rss_bytes();

@@ -16,7 +16,7 @@ static size_t held_count;
 
 int main(void)
 {
-    free(malloc(1)); /* start arcalloc */
+    malloc_free_kept(1); /* start arcalloc */
     size_t reserved = 0;
     /* Fill with halving sizes: big blocks first, then whatever gaps remain. */
     for (size_t size = (size_t)ARC_ADDRESS_SPACE_BYTES / 8; size >= ((size_t)256 << 10);

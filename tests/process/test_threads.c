@@ -219,8 +219,7 @@ static void test_fork(void)
                 blocks[i] = malloc(16 + (size_t)i * 13);
             for (int i = 0; i < 1000; i++)
                 free(blocks[i]);
-            void *large = malloc(1 << 20);
-            free(large);
+            malloc_free_kept(1 << 20);
             pthread_t t;
             pthread_create(&t, NULL, child_thread, NULL);
             pthread_join(t, NULL);
