@@ -67,6 +67,7 @@ static void registry_add(arc_heap_t *h)
     h->next_all = all_heaps;
     all_heaps = h;
     heaps_created++;
+    threads_holding += h->kind == ARC_HEAP_THREAD; /* a new thread's heap: its thread holds it */
     pthread_mutex_unlock(&registry_lock);
 }
 
@@ -187,18 +188,15 @@ arc_heap_t *arc_thread_heap_acquire(void)
         h->abandoned = false;
         heaps_abandoned--;
         heaps_reused++;
+        threads_holding++;
         ARC_STAT_ADD(h, heap_reuses, 1);
     }
-    threads_holding += h != NULL;
     pthread_mutex_unlock(&registry_lock);
     if (!h) {
         h = arc_heap_make(thread_ops, ARC_HEAP_THREAD);
         if (!h)
             return NULL;
         registry_add(h);
-        pthread_mutex_lock(&registry_lock);
-        threads_holding++;
-        pthread_mutex_unlock(&registry_lock);
     }
     arc_tls_heap = h;
     pthread_setspecific(heap_key, h);

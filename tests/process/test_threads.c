@@ -113,19 +113,32 @@ static void *short_lived(void *arg)
     return malloc(64); /* freed by the joining thread: a cross-thread free of a dead heap */
 }
 
+/* Threads started together, then joined, in the churn tests. */
+#define CHURN_BATCH 8
+
+/* Starts CHURN_BATCH short-lived threads (numbered from `first`), joins them and frees the
+ * blocks they return; how many returned one. */
+static size_t short_lived_batch(size_t first)
+{
+    pthread_t tids[CHURN_BATCH];
+    for (size_t k = 0; k < CHURN_BATCH; k++)
+        CHECK(pthread_create(&tids[k], NULL, short_lived, (void *)(uintptr_t)(first + k)) == 0);
+    size_t returned = 0;
+    for (size_t k = 0; k < CHURN_BATCH; k++) {
+        void *ret = NULL;
+        pthread_join(tids[k], &ret);
+        returned += ret != NULL;
+        free(ret);
+    }
+    return returned;
+}
+
 static void test_thread_churn(void)
 {
-    enum { THREADS = 100000, BATCH = 8 };
+    enum { THREADS = 100000 };
     size_t arena_after_warmup = 0;
-    for (size_t t = 0; t < THREADS; t += BATCH) {
-        pthread_t tids[BATCH];
-        for (size_t k = 0; k < BATCH; k++)
-            CHECK(pthread_create(&tids[k], NULL, short_lived, (void *)(uintptr_t)(t + k)) == 0);
-        for (size_t k = 0; k < BATCH; k++) {
-            void *ret = NULL;
-            pthread_join(tids[k], &ret);
-            free(ret);
-        }
+    for (size_t t = 0; t < THREADS; t += CHURN_BATCH) {
+        CHECK(short_lived_batch(t) == CHURN_BATCH);
         if (t == 1000)
             arena_after_warmup = mallinfo2().arena;
     }
@@ -155,20 +168,11 @@ static void *trimmer(void *arg)
 
 static void test_trim_during_churn(void)
 {
-    enum { THREADS = 16000, BATCH = 8 };
+    enum { THREADS = 16000 };
     pthread_t trim_thread;
     CHECK(pthread_create(&trim_thread, NULL, trimmer, NULL) == 0);
-    for (size_t t = 0; t < THREADS; t += BATCH) {
-        pthread_t tids[BATCH];
-        for (size_t k = 0; k < BATCH; k++)
-            CHECK(pthread_create(&tids[k], NULL, short_lived, (void *)(uintptr_t)(t + k)) == 0);
-        for (size_t k = 0; k < BATCH; k++) {
-            void *ret = NULL;
-            pthread_join(tids[k], &ret);
-            CHECK(ret != NULL);
-            free(ret);
-        }
-    }
+    for (size_t t = 0; t < THREADS; t += CHURN_BATCH)
+        CHECK(short_lived_batch(t) == CHURN_BATCH);
     atomic_store(&stop_trim, 1);
     pthread_join(trim_thread, NULL);
     CHECKF(atomic_load(&trims) > 0, "%ld trims ran beside the threads", atomic_load(&trims));
