@@ -41,16 +41,18 @@ ARC_API const char *arc_result_str(int result);
 /* ---- page allocator ----------------------------------------------------------------------- */
 
 #define ARC_PAGE_SIZE 4096u
-/* Largest alignment arc_pages_alloc accepts: the map's base is aligned down to this. */
+/* Largest alignment arc_pages_alloc accepts. */
 #define ARC_PAGES_MAX_ALIGN ((size_t)1 << 30)
 /* Regions one page allocator can hold (init counts as the first). */
 #define ARC_PAGES_MAX_REGIONS 16
 
 /* A hierarchical bitmap over ARC_ADDRESS_SPACE_BYTES of address space starting at the first
- * region's start aligned down to ARC_PAGES_MAX_ALIGN. Its state is caller memory of
- * arc_pages_state_size() bytes, 64-byte aligned and ZERO-FILLED (static storage, calloc or a
- * fresh mmap): only the words covering pages in use are ever written, so a 1 TiB map costs
- * resident memory only where memory is allocated. */
+ * region's start aligned down to ARC_PAGES_MAX_ALIGN (or to the address space size when that is
+ * smaller); when the first region, no larger than that space, would then run past its end, the
+ * start is aligned down to the largest power of two that keeps the region whole. Its state is
+ * caller memory of arc_pages_state_size() bytes, 64-byte aligned and ZERO-FILLED (static storage,
+ * calloc or a fresh mmap): only the words covering pages in use are ever written, so a 1 TiB map
+ * costs resident memory only where memory is allocated. */
 typedef struct arc_pages arc_pages_t;
 
 ARC_API size_t arc_pages_state_size(void);

@@ -8,7 +8,8 @@
 
 /* Pages in the map window: one bit each (the 1t build needs the bitmap's largest capacity). */
 #define PAGES_WINDOW ((size_t)(ARC_ADDRESS_SPACE_BYTES / ARC_PAGE_SIZE))
-/* The window's base alignment: ARC_PAGES_MAX_ALIGN (arcalloc.h), unless the window is smaller. */
+/* The window's base alignment: ARC_PAGES_MAX_ALIGN (arcalloc.h), unless the window is smaller, or
+ * the first region would not fit in the window from a base so aligned (base_for). */
 #define PAGES_BASE_ALIGN                                                                           \
     ((uintptr_t)(ARC_ADDRESS_SPACE_BYTES < ARC_PAGES_MAX_ALIGN ? ARC_ADDRESS_SPACE_BYTES           \
                                                                : ARC_PAGES_MAX_ALIGN))
@@ -40,7 +41,7 @@ typedef struct arc_pages_region {
 } arc_pages_region_t;
 
 struct arc_pages {
-    uintptr_t base;  /* address of window page 0, PAGES_BASE_ALIGN aligned */
+    uintptr_t base;  /* address of window page 0: the first region aligned down (base_for) */
     size_t nregions; /* 0 until init */
     size_t total;    /* pages in all regions */
     size_t used;     /* pages handed out */
@@ -136,14 +137,31 @@ static bool addr_page(const arc_pages_t *pa, uintptr_t addr, size_t n, size_t *p
     return true;
 }
 
-/* The base is the (page-trimmed) start aligned down to PAGES_BASE_ALIGN. A state still holding
- * used pages cannot be initialised again (its words are not all clear). O(L). */
+/* The window's base for a first region whose whole pages start at s: s aligned down to
+ * PAGES_BASE_ALIGN, or to the largest smaller power of two from which the region still fits in
+ * the window. A region no larger than the window but straddling a PAGES_BASE_ALIGN boundary (the
+ * 256m build's arena, shrunk under RLIMIT_AS and aligned only to a huge page) would otherwise
+ * lose its pages past the window's end; alignments above the base's own are served by the phase
+ * in arc_pages_alloc. O(log PAGES_BASE_ALIGN). */
+static uintptr_t base_for(uintptr_t s, uintptr_t start, size_t size)
+{
+    uintptr_t e = size > UINTPTR_MAX - start ? UINTPTR_MAX : start + size;
+    size_t pages = e > s ? (size_t)((e - s) / ARC_PAGE_SIZE) : 0;
+    uintptr_t align = PAGES_BASE_ALIGN;
+    if (pages <= PAGES_WINDOW)
+        while (align > ARC_PAGE_SIZE && (s & (align - 1)) / ARC_PAGE_SIZE + pages > PAGES_WINDOW)
+            align /= 2;
+    return s & ~(align - 1);
+}
+
+/* A state still holding used pages cannot be initialised again (its words are not all clear).
+ * O(L). */
 int arc_pages_init(arc_pages_t *pa, uintptr_t start, size_t size)
 {
     if (!pa || size == 0 || start > UINTPTR_MAX - (ARC_PAGE_SIZE - 1) || (pa->nregions && pa->used))
         return ARC_INVALID_PARAM;
     uintptr_t s = (start + ARC_PAGE_SIZE - 1) & ~(uintptr_t)(ARC_PAGE_SIZE - 1);
-    arc_pages_t fresh = {.base = s & ~(PAGES_BASE_ALIGN - 1)};
+    arc_pages_t fresh = {.base = base_for(s, start, size)};
     size_t first, end;
     if (!region_trim(&fresh, start, size, &first, &end))
         return ARC_INVALID_PARAM;
@@ -163,7 +181,7 @@ int arc_pages_add_memory(arc_pages_t *pa, uintptr_t start, size_t size)
 
 /* Lowest fitting run, regions in the order added. Page index i is at base + i * page, so the
  * address is aligned when i % (align / page) equals the phase below (0 unless align exceeds
- * the base's own alignment, possible only when the window is under ARC_PAGES_MAX_ALIGN).
+ * the base's own alignment: a window under ARC_PAGES_MAX_ALIGN, or a base lowered by base_for).
  * Each search starts at its region's floor for the alignment. O(regions * L) for one page; O(L)
  * more per used run a search jumps over between the floor and the fit; O(n / 64 + L) to mark
  * the run. */
@@ -256,7 +274,7 @@ size_t arc_pages_check(const arc_pages_t *pa)
     if (pa->nregions == 0)
         return (pa->used != 0) + (pa->total != 0);
     size_t bad = 0, sum = 0;
-    if (pa->nregions > ARC_PAGES_MAX_REGIONS || pa->base % PAGES_BASE_ALIGN)
+    if (pa->nregions > ARC_PAGES_MAX_REGIONS || pa->base % ARC_PAGE_SIZE)
         return 1; /* nothing else can be trusted */
     for (size_t r = 0; r < pa->nregions; r++) {
         const arc_pages_region_t *a = &pa->regions[r];

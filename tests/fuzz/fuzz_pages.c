@@ -9,7 +9,8 @@
 
 #define PAGE ((uintptr_t)ARC_PAGE_SIZE)
 /* The map window (arcalloc.h): ARC_ADDRESS_SPACE_BYTES from the first region's start aligned
- * down to ARC_PAGES_MAX_ALIGN, or to the window size when that is smaller. */
+ * down to ARC_PAGES_MAX_ALIGN, or to the window size when that is smaller; less far when the
+ * region, no larger than the window, would run past its end from there (window_start). */
 #define WINDOW_PAGES ((size_t)(ARC_ADDRESS_SPACE_BYTES / ARC_PAGE_SIZE))
 #define BASE_ALIGN                                                                                 \
     ((uintptr_t)(ARC_ADDRESS_SPACE_BYTES < ARC_PAGES_MAX_ALIGN ? ARC_ADDRESS_SPACE_BYTES           \
@@ -134,6 +135,24 @@ static bool trim(uintptr_t at, uintptr_t start, size_t size, size_t *f, size_t *
     return true;
 }
 
+/* Where init puts the window for a first region: the largest power-of-two alignment, at most
+ * BASE_ALIGN, from which all of the region's whole pages lie inside the window; BASE_ALIGN when
+ * none can (a region larger than the window is trimmed to it). */
+static uintptr_t window_start(uintptr_t start, size_t size)
+{
+    uintptr_t s = (start + PAGE - 1) & ~(PAGE - 1);
+    uintptr_t e = (size > UINTPTR_MAX - start ? UINTPTR_MAX : start + size) & ~(PAGE - 1);
+    uintptr_t at = s & ~(BASE_ALIGN - 1);
+    if (e <= s || (e - s) / PAGE > WINDOW_PAGES)
+        return at;
+    for (uintptr_t align = BASE_ALIGN; align >= PAGE; align /= 2) {
+        at = s & ~(align - 1);
+        if ((e - at) / PAGE <= WINDOW_PAGES)
+            break;
+    }
+    return at;
+}
+
 static bool align_valid(size_t align)
 {
     return align && !(align & (align - 1)) && align % PAGE == 0 && align <= ARC_PAGES_MAX_ALIGN;
@@ -192,10 +211,10 @@ static void stats_check(void)
 
 static void do_init(uintptr_t start, size_t size)
 {
-    uintptr_t s = (start + PAGE - 1) & ~(PAGE - 1);
-    uintptr_t at = s & ~(BASE_ALIGN - 1);
+    bool valid = start <= UINTPTR_MAX - (PAGE - 1);
+    uintptr_t at = valid ? window_start(start, size) : 0;
     size_t f = 0, l = 0;
-    bool has = start <= UINTPTR_MAX - (PAGE - 1) && trim(at, start, size, &f, &l);
+    bool has = valid && trim(at, start, size, &f, &l);
     if (has && !in_one_slice(f, l))
         return; /* a region the model could not follow */
     int rc = arc_pages_init(pa, start, size);

@@ -15,7 +15,8 @@
 #define MIB  ((uintptr_t)1 << 20)
 #define GIB  ((uintptr_t)1 << 30)
 /* The map window: its size, and the alignment of its base (arcalloc.h: the first region's start
- * aligned down to ARC_PAGES_MAX_ALIGN, or to the window size when that is smaller). */
+ * aligned down to ARC_PAGES_MAX_ALIGN, or to the window size when that is smaller, when the
+ * region fits in the window from there). */
 #define WINDOW       ((uintptr_t)ARC_ADDRESS_SPACE_BYTES)
 #define WINDOW_ALIGN (WINDOW < ARC_PAGES_MAX_ALIGN ? WINDOW : (uintptr_t)ARC_PAGES_MAX_ALIGN)
 #define WINDOW_PAGES ((size_t)(WINDOW / PAGE))
@@ -225,6 +226,36 @@ static void test_regions(void)
     CHECK(arc_pages_check(s.pa) == 0);
     CHECK(arc_pages_init(s.pa, base, PAGE) == ARC_INVALID_PARAM); /* pages still in use */
     CHECK(arc_pages_dealloc(s.pa, base, WINDOW_PAGES) == ARC_OK);
+    CHECK(arc_pages_check(s.pa) == 0);
+    free(s.raw);
+}
+
+/* A first region no larger than the window that straddles a WINDOW_ALIGN boundary: it starts
+ *14 MiB below one and runs 64 MiB past the window's size less that alignment, as the 256m
+ * build's arena did when RLIMIT_AS shrank it to 64 MiB aligned to 2 MiB only. A base aligned
+ * down to WINDOW_ALIGN put its top 50 MiB past the window's end (allocation failed there while
+ * most of the arena was free); every page of it is usable, at every alignment. */
+static void test_straddle(void)
+{
+    const uintptr_t start = 8 * WINDOW_ALIGN - 14 * MIB, size = WINDOW - WINDOW_ALIGN + 64 * MIB;
+    const size_t pages = (size_t)(size / PAGE);
+    state_t s = state_new();
+    CHECK(arc_pages_init(s.pa, start, size) == ARC_OK);
+    check_stats(s.pa, pages, 0, "straddling region");
+    uintptr_t a = 0;
+    CHECK(arc_pages_alloc(s.pa, pages, PAGE, &a) == ARC_OK && a == start);
+    CHECK(arc_pages_dealloc(s.pa, start, pages) == ARC_OK);
+    CHECK(arc_pages_alloc_at(s.pa, start + size - PAGE, 1, PAGE) == ARC_OK);
+    CHECK(arc_pages_dealloc(s.pa, start + size - PAGE, 1) == ARC_OK);
+    for (uintptr_t align = PAGE; align <= ARC_PAGES_MAX_ALIGN; align *= 2) {
+        uintptr_t want = first_fit(start, start + size, 1, align);
+        int rc = arc_pages_alloc(s.pa, 1, align, &a);
+        CHECKF(want == NO_ADDR ? rc == ARC_NO_MEMORY : rc == ARC_OK && a == want,
+               "straddling region, align %#lx: rc %d at %#lx, want %#lx", (unsigned long)align, rc,
+               (unsigned long)a, (unsigned long)want);
+        if (rc == ARC_OK)
+            CHECK(arc_pages_dealloc(s.pa, a, 1) == ARC_OK);
+    }
     CHECK(arc_pages_check(s.pa) == 0);
     free(s.raw);
 }
@@ -643,6 +674,7 @@ int main(void)
     test_residency(); /* first, before the heap holds freed pages that calloc could reuse */
     test_seed();
     test_regions();
+    test_straddle();
     test_edges();
     test_several();
     test_alignments();
