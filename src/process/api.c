@@ -554,7 +554,7 @@ int arc_malloc_trim(size_t pad)
 {
     (void)pad;
     arc_heap_t *h = arc_tls_heap;
-    return (int)(h && arc_heap_trim(h, true)) | (int)arc_arena_purge(); /* both run */
+    return (int)(h && arc_heap_trim(h, false)) | (int)arc_arena_purge(); /* both run */
 }
 
 bool arc_owns(const void *p)

@@ -474,8 +474,8 @@ void arc_heap_free_to_owner(arc_heap_t *owner, void *p)
     remote_push(owner, p, p);
 }
 
-/* Empty spans go back to the byte allocator, then every empty segment but the heap's last. */
-bool arc_heap_trim(arc_heap_t *h, bool holes)
+/* Empty spans go back to the byte allocator, then every empty segment (heap.h). */
+bool arc_heap_trim(arc_heap_t *h, bool exiting)
 {
     size_t before = h->nsegments;
 #if ARC_SECURE
@@ -483,9 +483,9 @@ bool arc_heap_trim(arc_heap_t *h, bool holes)
 #endif
     arc_heap_outbox_flush(h);
     arc_heap_drain(h);
-    arc_span_release_empty(h);
+    arc_span_release_empty(h, exiting);
     empty_give_back(h, true);
-    if (holes)
+    if (!exiting)
         arc_hole_sweep_all(h);
     return h->nsegments < before;
 }

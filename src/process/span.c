@@ -339,7 +339,26 @@ void arc_span_free_slow(arc_heap_t *h, arc_span_t *span, const void *p)
     sweep_current(h);
 }
 
-void arc_span_release_empty(arc_heap_t *h)
+/* Classes whose current span is empty and lies in seg. O(classes). */
+static size_t empty_current_in(const arc_heap_t *h, const arc_segment_t *seg)
+{
+    size_t n = 0;
+    for (size_t c = 1; c < ARC_CLASSES; c++) {
+        const arc_span_t *cur = h->current[c];
+        n += cur != &arc_span_none && (cur->used & ARC_SPAN_COUNT) == 0 &&
+             arc_segment_of(cur->start) == seg;
+    }
+    return n;
+}
+
+/* With keep_current (a thread's exit), an empty current span stays for the thread that takes
+ * the heap next, which cuts its blocks from the pages this one touched. Given back, the byte
+ * allocator placed the next thread's spans elsewhere: 1000 threads one after another, each with
+ * 128 blocks of 16 B - 1 KiB and handing 32 to the main thread, took 7543 spans, and the process's
+ * RSS crept from 2.2 to 3.1 MiB (48 spans and 2.6 MiB kept). A current span stays only while its
+ * segment holds a block besides the empty current spans: a heap whose thread freed everything
+ * keeps no segment for spans. O(classes * spans) for the first pass, O(classes^2) the second. */
+void arc_span_release_empty(arc_heap_t *h, bool keep_current)
 {
     for (size_t c = 1; c < ARC_CLASSES; c++) {
         arc_span_t *head = h->current[c];
@@ -351,9 +370,19 @@ void arc_span_release_empty(arc_heap_t *h)
         arc_span_t *span = head;
         for (size_t i = 0; i < n; i++) {
             arc_span_t *next = span->next;
-            if ((span->used & ARC_SPAN_COUNT) == 0)
+            if ((span->used & ARC_SPAN_COUNT) == 0 && !(keep_current && span == head))
                 span_release(h, span);
             span = next;
         }
+    }
+    if (!keep_current)
+        return;
+    for (size_t c = 1; c < ARC_CLASSES; c++) {
+        arc_span_t *cur = h->current[c];
+        if (cur == &arc_span_none || (cur->used & ARC_SPAN_COUNT) != 0)
+            continue;
+        const arc_segment_t *seg = arc_segment_of(cur->start);
+        if (seg->backend_blocks == empty_current_in(h, seg))
+            span_release(h, cur);
     }
 }

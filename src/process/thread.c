@@ -71,8 +71,9 @@ static void registry_add(arc_heap_t *h)
     pthread_mutex_unlock(&registry_lock);
 }
 
-/* Thread exit: empty spans go back to the byte allocator (so it can coalesce), and the
- * heap waits for the next new thread. Blocks other threads free meanwhile wait on its list. */
+/* Thread exit: empty spans go back to the byte allocator (so it can coalesce), but for the
+ * current spans the next thread will cut from (arc_heap_trim), and the heap waits for it. Blocks
+ * other threads free meanwhile wait on its list. */
 static void thread_exit(void *value)
 {
     arc_heap_t *h = value;
@@ -80,7 +81,7 @@ static void thread_exit(void *value)
     if (!h)
         return;
     arc_heap_drain(h);
-    arc_heap_trim(h, false);
+    arc_heap_trim(h, true);
     ARC_STAT_PUBLISH(h); /* the peak's sum gets the heap's last changes */
     pthread_mutex_lock(&registry_lock);
     h->abandoned = true;

@@ -2,9 +2,10 @@
  * and the arena, read through arc_stats_get's counters: spans fill a segment with no gap between
  * them (packing), a heap that held many segments gives every one back once it empties (segment
  * give-back), and a class whose current span went back once keeps its next one pinned rather
- * than taking and returning a span per burst (span pinning). Uses the arc_ names so it measures
- * arcalloc under any sanitizer. Built only with -Dstats=true (the default): the span counters are
- * compiled out otherwise. */
+ * than taking and returning a span per burst (span pinning), and a thread taking over an exited
+ * thread's heap cuts its blocks from the spans that thread left (relay). Uses the arc_ names so it
+ * measures arcalloc under any sanitizer. Built only with -Dstats=true (the default): the span
+ * counters are compiled out otherwise. */
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -151,11 +152,70 @@ static void check_bursts(void)
            added, BURSTS);
 }
 
+/* Relay: RELAY_THREADS threads one after another, each allocating RELAY_BLOCKS small blocks of
+ * every class, freeing them but one in RELAY_HAND_ONE_IN, which it hands to the main thread to
+ * free after the join (into a heap no thread holds). Each thread takes over the heap of the one
+ * before, with the current spans it left: after the first, the threads take next to no span
+ * (RELAY_SPANS_MAX in all). When a thread's exit gave back every empty span, each next thread
+ * took about 7 spans, wherever the byte allocator placed them, and the pages a heap had touched
+ * crept over its segment. */
+#define RELAY_THREADS     400
+#define RELAY_BLOCKS      128
+#define RELAY_HAND_ONE_IN 4
+#define RELAY_SPANS_MAX   (RELAY_THREADS / 8)
+
+typedef struct {
+    size_t id;
+    void *handed[RELAY_BLOCKS / RELAY_HAND_ONE_IN];
+} relay_t;
+
+static void *relay_main(void *arg)
+{
+    relay_t *r = arg;
+    void *blocks[RELAY_BLOCKS];
+    for (size_t i = 0; i < RELAY_BLOCKS; i++) {
+        size_t size = 16 + (i * 37 + r->id * 11) % 1009; /* every small class */
+        blocks[i] = arc_malloc(size);
+        CHECK(blocks[i] != NULL);
+        if (blocks[i])
+            memset(blocks[i], (int)i, size);
+    }
+    for (size_t i = 0; i < RELAY_BLOCKS; i++) {
+        if (i % RELAY_HAND_ONE_IN == 0)
+            r->handed[i / RELAY_HAND_ONE_IN] = blocks[i];
+        else
+            arc_free(blocks[i]);
+    }
+    return NULL;
+}
+
+static void check_relay(void)
+{
+    static relay_t r;
+    struct arc_stats first, last;
+    for (size_t t = 0; t < RELAY_THREADS; t++) {
+        r.id = t;
+        pthread_t tid;
+        CHECK(pthread_create(&tid, NULL, relay_main, &r) == 0);
+        pthread_join(tid, NULL);
+        for (size_t i = 0; i < RELAY_BLOCKS / RELAY_HAND_ONE_IN; i++)
+            arc_free(r.handed[i]);
+        if (t == 0)
+            arc_stats_get(&first);
+    }
+    arc_stats_get(&last);
+    unsigned long long added = (unsigned long long)(last.spans_added - first.spans_added);
+    printf("relay: %llu spans taken by %d threads after the first\n", added, RELAY_THREADS - 1);
+    CHECKF(added <= RELAY_SPANS_MAX, "%llu spans taken by %d threads after the first", added,
+           RELAY_THREADS - 1);
+}
+
 int main(void)
 {
     arc_free(arc_malloc(1)); /* the main thread's heap exists from here on */
     check_packing(arc_backend_name());
     check_wave();
     check_bursts();
+    check_relay();
     return check_done();
 }
