@@ -137,14 +137,15 @@ static bool addr_page(const arc_pages_t *pa, uintptr_t addr, size_t n, size_t *p
     return true;
 }
 
-/* The window's base for a first region whose whole pages start at s: s aligned down to
- * PAGES_BASE_ALIGN, or to the largest smaller power of two from which the region still fits in
- * the window. A region no larger than the window but straddling a PAGES_BASE_ALIGN boundary (the
- * 256m build's arena, shrunk under RLIMIT_AS and aligned only to a huge page) would otherwise
+/* The window's base for a first region [start, start + size): its first whole page aligned
+ * down to PAGES_BASE_ALIGN, or to the largest smaller power of two from which the region still
+ * fits in the window. A region no larger than the window but straddling a PAGES_BASE_ALIGN boundary
+ * (the 256m build's arena, shrunk under RLIMIT_AS and aligned only to a huge page) would otherwise
  * lose its pages past the window's end; alignments above the base's own are served by the phase
  * in arc_pages_alloc. O(log PAGES_BASE_ALIGN). */
-static uintptr_t base_for(uintptr_t s, uintptr_t start, size_t size)
+static uintptr_t base_for(uintptr_t start, size_t size)
 {
+    uintptr_t s = (start + ARC_PAGE_SIZE - 1) & ~(uintptr_t)(ARC_PAGE_SIZE - 1);
     uintptr_t e = size > UINTPTR_MAX - start ? UINTPTR_MAX : start + size;
     size_t pages = e > s ? (size_t)((e - s) / ARC_PAGE_SIZE) : 0;
     uintptr_t align = PAGES_BASE_ALIGN;
@@ -160,8 +161,7 @@ int arc_pages_init(arc_pages_t *pa, uintptr_t start, size_t size)
 {
     if (!pa || size == 0 || start > UINTPTR_MAX - (ARC_PAGE_SIZE - 1) || (pa->nregions && pa->used))
         return ARC_INVALID_PARAM;
-    uintptr_t s = (start + ARC_PAGE_SIZE - 1) & ~(uintptr_t)(ARC_PAGE_SIZE - 1);
-    arc_pages_t fresh = {.base = base_for(s, start, size)};
+    arc_pages_t fresh = {.base = base_for(start, size)};
     size_t first, end;
     if (!region_trim(&fresh, start, size, &first, &end))
         return ARC_INVALID_PARAM;
