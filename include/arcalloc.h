@@ -56,7 +56,8 @@ ARC_API const char *arc_result_str(int result);
 typedef struct arc_pages arc_pages_t;
 
 ARC_API size_t arc_pages_state_size(void);
-/* Regions are trimmed to whole pages inside the map; nothing left is ARC_INVALID_PARAM. */
+/* Regions are trimmed to whole pages inside the map; nothing left is ARC_INVALID_PARAM. A region
+ * added where an earlier one ends extends that one (a run may span both; no new region slot). */
 ARC_API int arc_pages_init(arc_pages_t *pa, uintptr_t start, size_t size);
 ARC_API int arc_pages_add_memory(arc_pages_t *pa, uintptr_t start, size_t size);
 /* align is in bytes: a power of two, a multiple of ARC_PAGE_SIZE, at most ARC_PAGES_MAX_ALIGN. */

@@ -223,20 +223,32 @@ bool arc_os_move(void *from, void *to, size_t size)
     return true;
 }
 
-bool arc_os_map_at(void *addr, size_t size)
+/* A fresh NORESERVE mapping exactly at [addr, addr+size), never over another one; counted in
+ * `count` (maps or reservations). */
+static bool map_exactly(void *addr, size_t size, int prot, _Atomic size_t *count)
 {
     if (!whole_os_pages(addr, size))
         return refuse_part_of_page();
-    void *p = mmap(addr, size, PROT_READ | PROT_WRITE,
+    void *p = mmap(addr, size, prot,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
     if (p == MAP_FAILED)
         return false;
-    atomic_fetch_add_explicit(&count_map, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(count, 1, memory_order_relaxed);
     if (p != addr) { /* a kernel without MAP_FIXED_NOREPLACE took the address as a hint */
         arc_os_unmap(p, size);
         return false;
     }
     return true;
+}
+
+bool arc_os_map_at(void *addr, size_t size)
+{
+    return map_exactly(addr, size, PROT_READ | PROT_WRITE, &count_map);
+}
+
+bool arc_os_reserve_closed_at(void *addr, size_t size)
+{
+    return map_exactly(addr, size, PROT_NONE, &count_reserve);
 }
 
 /* The kernel's THP settings (Documentation/admin-guide/mm/transhuge.rst): `enabled` reads like

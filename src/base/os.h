@@ -55,6 +55,9 @@ bool arc_os_move(void *from, void *to, size_t size);
  * [addr, addr+size), only if nothing is mapped there (MAP_FIXED_NOREPLACE: never over another
  * mapping). Whole OS pages. False when refused. */
 bool arc_os_map_at(void *addr, size_t size);
+/* The same, inaccessible (as arc_os_reserve_closed): the arena's window placed, or grown, at an
+ * address of its choosing. */
+bool arc_os_reserve_closed_at(void *addr, size_t size);
 
 /* The kernel's transparent huge pages (THP), read from sysfs at start-up: its mode (`enabled`:
  * never, madvise, always; NEVER when it cannot be read) and the size of one huge page

@@ -104,12 +104,22 @@ static bool regions_cover(const arc_pages_t *pa, size_t first, size_t end)
     return true;
 }
 
-/* Adds a trimmed region after the overlap and count checks. O(regions). */
+/* Adds a trimmed region after the overlap and count checks. A region starting where an earlier
+ * one ends extends that one instead of taking a slot: a run may then span both, and memory grown
+ * in steps at the end of one range (the arena's window under RLIMIT_AS) stays one region however
+ * many steps it takes. Its floors stay true: the pages added are free and above them. O(regions).
+ */
 static int region_add(arc_pages_t *pa, size_t first, size_t end)
 {
     for (size_t r = 0; r < pa->nregions; r++)
         if (first < pa->regions[r].end && pa->regions[r].first < end)
             return ARC_MEMORY_OVERLAP;
+    for (size_t r = 0; r < pa->nregions; r++)
+        if (pa->regions[r].end == first) {
+            pa->regions[r].end = end;
+            pa->total += end - first;
+            return ARC_OK;
+        }
     if (pa->nregions == ARC_PAGES_MAX_REGIONS)
         return ARC_NO_MEMORY;
     pa->regions[pa->nregions++] = (arc_pages_region_t){.first = first, .end = end};

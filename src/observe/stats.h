@@ -23,7 +23,7 @@
     X(page_used_pages, "page allocator: pages handed out (segments, large blocks)")                \
     X(page_available_pages, "page allocator: pages free")                                          \
     X(page_peak_pages, "page allocator: highest page_used_pages")                                  \
-    X(address_space_bytes, "address range reserved at start-up")                                   \
+    X(address_space_bytes, "address range reserved (grown since under RLIMIT_AS)")                 \
     X(segments, "heap segments held now")                                                          \
     X(segment_bytes, "bytes of those segments")                                                    \
     X(large_live, "large blocks (page runs) live now")                                             \

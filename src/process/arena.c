@@ -1,9 +1,10 @@
-/* arena.c: reserves the process's address range (inaccessible above the highest page handed
- * out), runs the page allocator over it, keeps the page map, serves large page runs (with guards
- * before and after each in secure mode, freed runs kept dirty within a budget, moved by mremap),
- * decides secure mode at start-up and when the range gets transparent huge pages (freed runs then
- * go back in whole huge pages where they can). Every call here is a slow path under one mutex; it
- * never touches a byte allocator and never calls malloc. */
+/* arena.c: reserves the process's address range (inaccessible above the highest page handed out;
+ * under RLIMIT_AS it starts small and grows with the heap), runs the page allocator over it, keeps
+ * the page map, serves large page runs (with guards before and after each in secure mode, freed
+ * runs kept dirty within a budget, moved by mremap), decides secure mode at start-up and when the
+ * range gets transparent huge pages (freed runs then go back in whole huge pages where they can).
+ * Every call here is a slow path under one mutex; it never touches a byte allocator and never
+ * calls malloc. */
 #include "arena.h"
 
 #include <stdatomic.h>
@@ -286,7 +287,8 @@ static void huge_update(size_t adding)
     if (off) /* a big heap is gone: the next is judged afresh */
         atomic_store_explicit(&arc_arena.huge_recheck, 0, memory_order_relaxed);
     if (on || off) {
-        arc_os_hugepages((void *)arc_arena.base, arc_arena.size, on);
+        arc_os_hugepages((void *)arc_arena.base, __atomic_load_n(&arc_arena.size, __ATOMIC_RELAXED),
+                         on);
         atomic_store_explicit(&arc_arena.huge, on ? ARC_HUGE_ACTIVE : ARC_HUGE_WAITING,
                               memory_order_relaxed);
     }
@@ -334,26 +336,37 @@ static void huge_widen(uintptr_t *lo, uintptr_t *hi)
 }
 
 /* Under a cap on the process's address space (RLIMIT_AS), the window takes at most this share of
- * what the process may still map, less the page allocator's state and the page map; the program
- * keeps the rest for its stacks, libraries and own mappings (a window is reserved once, where
- * glibc's heap grows into the same room as it goes). */
+ * what the process may still map, less the page allocator's state and the maps; the program
+ * keeps the rest for its stacks, libraries and own mappings. The window grows later when it is
+ * full and the cap still leaves room (window_grow_locked), as glibc's heap grows into the same
+ * room as it goes. */
 #define ROOM_SHARE_NUM 3
 #define ROOM_SHARE_DEN 4
 
-/* Shrinks the window to a share of the room RLIMIT_AS leaves, in whole huge pages (at least
- * ARC_ARENA_MIN_RESERVE), aligned to a huge page only: an alignment of the window's own size would
- * ask the OS for twice the window, transiently. Segments need 1 MiB and huge pages 2 MiB; the page
- * allocator serves larger alignments inside a window that has less. Rounding down to whole
- * ARC_ARENA_MIN_RESERVE units instead left up to 6 MiB of the share unused: a python3 under
- * `ulimit -v 30000` got an 8 MiB window where 12 MiB fit. */
-static void window_fit_room(size_t *want, size_t *align)
+/* Bytes of the page map (a word a page) and the segment map (a word a segment) over `reach`. */
+static size_t maps_bytes(size_t reach)
+{
+    return reach / ARC_PAGE_SIZE * sizeof(uintptr_t) + reach / ARC_SEGMENT_SIZE * sizeof(uintptr_t);
+}
+
+/* Under RLIMIT_AS: *reach, the most the window may grow to, falls to the room the cap leaves
+ * (the process can never map more), and the window shrinks to a share of that room, in whole
+ * huge pages (at least ARC_ARENA_MIN_RESERVE), aligned to a huge page only: an alignment of the
+ * window's own size would ask the OS for twice the window, transiently. Segments need 1 MiB and
+ * huge pages 2 MiB; the page allocator serves larger alignments inside a window that has less.
+ * Rounding down to whole ARC_ARENA_MIN_RESERVE units instead left up to 6 MiB of the share
+ * unused: a python3 under `ulimit -v 30000` got an 8 MiB window where 12 MiB fit. */
+static bool window_fit_room(size_t *want, size_t *align, size_t *reach)
 {
     size_t room = arc_os_address_room();
     if (room == SIZE_MAX)
-        return;
-    size_t share = room / ROOM_SHARE_DEN * ROOM_SHARE_NUM, state = arc_pages_state_size();
+        return false;
+    size_t most = room / ARC_HUGE_PAGE_SIZE * ARC_HUGE_PAGE_SIZE + ARC_HUGE_PAGE_SIZE;
+    if (most < *reach)
+        *reach = most;
+    size_t share = room / ROOM_SHARE_DEN * ROOM_SHARE_NUM;
+    size_t state = arc_pages_state_size() + maps_bytes(*reach);
     share = share > state ? share - state : 0;
-    share -= share / (ARC_PAGE_SIZE / sizeof(uintptr_t)); /* the page map: a word a page */
     share = share / ARC_HUGE_PAGE_SIZE * ARC_HUGE_PAGE_SIZE;
     if (share < ARC_ARENA_MIN_RESERVE)
         share = ARC_ARENA_MIN_RESERVE;
@@ -361,6 +374,27 @@ static void window_fit_room(size_t *want, size_t *align)
         *want = share;
         *align = ARC_HUGE_PAGE_SIZE;
     }
+    return true;
+}
+
+/* A window that may grow (reach above its size) moves down by the growth it may ever take, so
+ * that the addresses above it stay free for it: the kernel places new mappings top-down, at the
+ * top of the highest gap that fits, so the program's later mappings fill that gap from above
+ * while the window grows into it from below, and the cap keeps the two from meeting. Where the
+ * kernel put it, the window had a library right above it (python3 under `ulimit -v`). The window
+ * is unmapped first (the cap has no room for two); NULL when the lower place is taken. */
+static void *window_place_low(void *window, size_t size, size_t reach)
+{
+    size_t gap = reach - size;
+    if ((uintptr_t)window < gap + WINDOW_ALIGN + ARC_ARENA_MIN_RESERVE) {
+        arc_os_unmap(window, size);
+        return NULL;
+    }
+    /* Aligned as the page allocator aligns its map's base, so that the map covers the growth
+     * (in a 256m build a window that grew across a 256 MiB boundary would stop there). */
+    void *low = (void *)(((uintptr_t)window - gap) & ~(uintptr_t)(WINDOW_ALIGN - 1));
+    arc_os_unmap(window, size);
+    return arc_os_reserve_closed_at(low, size) ? low : NULL;
 }
 
 bool arc_arena_init(void)
@@ -372,14 +406,27 @@ bool arc_arena_init(void)
     /* memcheck keeps state for every reserved byte: under valgrind the range is capped. */
     if (ARC_VG_RUNNING() && want > ARC_ARENA_VALGRIND_RESERVE)
         want = ARC_ARENA_VALGRIND_RESERVE;
-    window_fit_room(&want, &align);
+    size_t reach = want;
+    bool capped = window_fit_room(&want, &align, &reach);
+    /* Under a cap the window starts small and grows as the heap does (window_grow_locked), so
+     * that address space reserved and unused does not take the room the program's own big
+     * mappings need; where it cannot be placed so that it can grow, it takes its share at once. */
+    size_t share = want;
+    if (capped && want > ARC_ARENA_MIN_RESERVE)
+        want = ARC_ARENA_MIN_RESERVE;
     /* Closed: opened as the page allocator hands it out (the top, above). */
     void *window = arc_os_reserve_closed(want, ARC_ARENA_MIN_RESERVE, align, &got);
+    if (window && capped && reach > got)
+        window = window_place_low(window, got, reach);
+    if (!window && capped)
+        window = arc_os_reserve_closed(share, ARC_ARENA_MIN_RESERVE, align, &got);
     if (!window)
         return false;
+    if (!capped || reach < got || got == share)
+        reach = got; /* the window is all there is */
     /* One reservation holds the page map and, after it, the segment map. */
-    size_t page_map_bytes = got / ARC_PAGE_SIZE * sizeof(uintptr_t);
-    size_t map_bytes = page_map_bytes + got / ARC_SEGMENT_SIZE * sizeof(uintptr_t), map_got = 0;
+    size_t page_map_bytes = reach / ARC_PAGE_SIZE * sizeof(uintptr_t);
+    size_t map_bytes = maps_bytes(reach), map_got = 0;
     uintptr_t *pagemap = arc_os_reserve(map_bytes, map_bytes, ARC_PAGE_SIZE, &map_got);
     size_t state_bytes = arc_pages_state_size(), state_got = 0;
     arc_pages_t *pages = arc_os_reserve(state_bytes, state_bytes, ARC_PAGE_SIZE, &state_got);
@@ -396,8 +443,51 @@ bool arc_arena_init(void)
     arc_arena.segmap = pagemap + page_map_bytes / sizeof(uintptr_t);
     arc_arena.pages = pages;
     arc_arena.size = got;
+    arc_arena.reach = reach;
     arc_arena.top = (uintptr_t)window;
     arc_arena.base = (uintptr_t)window; /* last: arc_arena_entry() trusts size once base is set */
+    return true;
+}
+
+/* Caller holds the lock; the window is full for a run of `pages` aligned to `align`. Under
+ * RLIMIT_AS it grows in place: fresh closed address space mapped right after its end, at least
+ * the run (and its alignment) and at least ARC_ARENA_MIN_RESERVE or a share of the room left,
+ * whichever is less, never past `reach` or the room the cap leaves, and handed to the page
+ * allocator, whose region it extends (a run may span the old end). On success [*lo, *hi) is
+ * the part added, for the huge page advice the caller gives it once the lock is dropped.
+ * False, nothing changed, when there is no cap, no room, or the addresses are taken. */
+static bool window_grow_locked(size_t pages, size_t align, uintptr_t *lo, uintptr_t *hi)
+{
+    size_t size = arc_arena.size, left = arc_arena.reach - size;
+    if (left == 0)
+        return false;
+    size_t room = arc_os_address_room();
+    if (room == SIZE_MAX)
+        return false;
+    size_t need = pages * ARC_PAGE_SIZE + (align > ARC_HUGE_PAGE_SIZE ? align : 0);
+    size_t step = room / ROOM_SHARE_DEN * ROOM_SHARE_NUM;
+    if (step > ARC_ARENA_MIN_RESERVE)
+        step = ARC_ARENA_MIN_RESERVE;
+    size_t bytes = need > step ? need : step;
+    bytes = (bytes + ARC_HUGE_PAGE_SIZE - 1) / ARC_HUGE_PAGE_SIZE * ARC_HUGE_PAGE_SIZE;
+    if (bytes > left)
+        bytes = left;
+    if (bytes > room)
+        bytes = room / ARC_HUGE_PAGE_SIZE * ARC_HUGE_PAGE_SIZE;
+    uintptr_t end = arc_arena.base + size;
+    if (bytes == 0 || !arc_os_reserve_closed_at((void *)end, bytes))
+        return false;
+    size_t before = arc_pages_total_pages(arc_arena.pages);
+    size_t added = 0;
+    if (arc_pages_add_memory(arc_arena.pages, end, bytes) == ARC_OK)
+        added = (arc_pages_total_pages(arc_arena.pages) - before) * ARC_PAGE_SIZE;
+    if (added < bytes) /* past the page allocator's map (a 256m build): not kept */
+        arc_os_unmap((void *)(end + added), bytes - added);
+    if (added == 0)
+        return false;
+    __atomic_store_n(&arc_arena.size, size + added, __ATOMIC_RELEASE);
+    *lo = end;
+    *hi = end + added;
     return true;
 }
 
@@ -445,13 +535,23 @@ static uintptr_t pages_alloc_locked(size_t pages, size_t align)
     return addr;
 }
 
-/* Exactly [addr, addr + pages pages), when all of it is free. */
+/* Exactly [addr, addr + pages pages), when all of it is free; a run that would pass the window's
+ * end grows the window first where it can grow (a big block grown by realloc at the heap's end
+ * stays where it is, as glibc's top chunk does). */
 static bool pages_alloc_at(uintptr_t addr, size_t pages)
 {
+    uintptr_t end = addr + pages * ARC_PAGE_SIZE, grown_lo = 0, grown_hi = 0;
     arc_arena_lock();
     bool got = arc_pages_alloc_at(arc_arena.pages, addr, pages, ARC_PAGE_SIZE) == ARC_OK &&
                claimed_locked(addr, pages);
+    uintptr_t limit = arc_arena.base + arc_arena.size;
+    if (!got && addr <= limit && end > limit &&
+        window_grow_locked((end - limit) / ARC_PAGE_SIZE, ARC_PAGE_SIZE, &grown_lo, &grown_hi))
+        got = arc_pages_alloc_at(arc_arena.pages, addr, pages, ARC_PAGE_SIZE) == ARC_OK &&
+              claimed_locked(addr, pages);
     arc_arena_unlock();
+    if (grown_hi)
+        huge_match((void *)grown_lo, grown_hi - grown_lo);
     return got;
 }
 
@@ -571,14 +671,19 @@ uintptr_t arc_arena_pages_alloc(arc_dirty_cache_t *cache, size_t pages, size_t a
     if (cache)
         addr = pages_alloc_beside_cached(cache, pages, align);
     *dirty = addr != 0;
-    for (int attempt = 0; !addr && attempt < 2; attempt++) {
-        /* The range is full: runs cached anywhere are pages in use; give them back, once. */
-        if (attempt == 1 && !arc_dirty_purge_all())
+    uintptr_t grown_lo = 0, grown_hi = 0;
+    for (int attempt = 0; !addr && attempt < 3; attempt++) {
+        /* The range is full: runs cached anywhere are pages in use; give them back, once, when
+         * the window cannot grow (it grows only under a cap on the address space). */
+        if (attempt == 2 && !arc_dirty_purge_all())
             break;
         arc_arena_lock();
-        addr = pages_alloc_locked(pages, align);
+        if (attempt != 1 || window_grow_locked(pages, align, &grown_lo, &grown_hi))
+            addr = pages_alloc_locked(pages, align);
         arc_arena_unlock();
     }
+    if (grown_hi)
+        huge_match((void *)grown_lo, grown_hi - grown_lo);
     if (addr)
         huge_update(pages * ARC_PAGE_SIZE); /* the caller counts them in use next */
     return addr;
@@ -831,7 +936,7 @@ static bool guard_close_clean(void *addr, size_t bytes, bool old_bytes)
 void *arc_large_alloc(arc_heap_t *owner, arc_dirty_cache_t *cache, arc_dirty_cache_t *guarded,
                       size_t size, size_t align)
 {
-    if (size > arc_arena.size)
+    if (size > arc_arena.reach)
         return NULL;
     size_t pages = size ? (size + ARC_PAGE_SIZE - 1) / ARC_PAGE_SIZE : 1; /* memalign(a, 0) */
     size_t guard_pages = arc_arena.secure ? arc_guard_pages() : 0;
@@ -940,7 +1045,7 @@ bool arc_large_resize(void *p, arc_large_t *large, size_t new_size)
     size_t guard_bytes = guard_pages * ARC_PAGE_SIZE;
     if (guard_pages) /* the new end is an OS page's end too */
         want = (want + guard_pages - 1) / guard_pages * guard_pages;
-    if (want == 0 || new_size > arc_arena.size)
+    if (want == 0 || new_size > arc_arena.reach)
         return false;
     if (want == have)
         return true;

@@ -142,9 +142,12 @@ typedef enum arc_huge_state {
 } arc_huge_state_t;
 
 typedef struct arc_arena {
-    uintptr_t base;     /* window start; 0 until initialised */
-    size_t size;        /* window bytes (address_space, or less if the OS refused) */
-    uintptr_t top;      /* PROT_NONE from here up (arena.c); only raised, under the lock */
+    uintptr_t base; /* window start; 0 until initialised */
+    /* Window bytes (address_space, or less if the OS refused); under RLIMIT_AS it grows, under
+     * the lock, up to `reach` (arena.c, window_grow_locked), and is read without the lock. */
+    size_t size;
+    size_t reach;  /* bytes from base the page and segment maps cover: the most size can become */
+    uintptr_t top; /* PROT_NONE from here up (arena.c); only raised, under the lock */
     uintptr_t *pagemap; /* one entry per page: large runs (ARC_MAP_LARGE) */
     uintptr_t *segmap;  /* one entry per ARC_SEGMENT_SIZE: the heap segment filling it, or 0 */
     arc_pages_t *pages;
@@ -233,7 +236,7 @@ static inline size_t arc_large_usable(const arc_large_t *large)
 static inline uintptr_t arc_arena_entry(const void *p)
 {
     uintptr_t off = (uintptr_t)p - arc_arena.base;
-    if (off >= arc_arena.size)
+    if (off >= __atomic_load_n(&arc_arena.size, __ATOMIC_RELAXED))
         return 0;
     uintptr_t seg = arc_arena.segmap[off / ARC_SEGMENT_SIZE];
     return seg ? seg : arc_arena.pagemap[off / ARC_PAGE_SIZE];
@@ -244,14 +247,14 @@ static inline uintptr_t arc_arena_entry(const void *p)
 static inline uintptr_t arc_arena_segment(const void *p)
 {
     uintptr_t off = (uintptr_t)p - arc_arena.base;
-    if (off >= arc_arena.size)
+    if (off >= __atomic_load_n(&arc_arena.size, __ATOMIC_RELAXED))
         return 0;
     return arc_arena.segmap[off / ARC_SEGMENT_SIZE];
 }
 
 static inline bool arc_arena_contains(const void *p)
 {
-    return (uintptr_t)p - arc_arena.base < arc_arena.size;
+    return (uintptr_t)p - arc_arena.base < __atomic_load_n(&arc_arena.size, __ATOMIC_RELAXED);
 }
 
 /* p is in the window but no block starts on its page: reports it as a pointer into the middle of

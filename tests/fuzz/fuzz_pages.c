@@ -242,7 +242,7 @@ static void do_init(uintptr_t start, size_t size)
 
 static void do_add(uintptr_t start, size_t size)
 {
-    size_t f = 0, l = 0;
+    size_t f = 0, l = 0, joins = SIZE_MAX;
     int want = ARC_OK;
     if (!trim(base, start, size, &f, &l)) {
         want = ARC_INVALID_PARAM;
@@ -250,16 +250,24 @@ static void do_add(uintptr_t start, size_t size)
         for (size_t r = 0; r < nregions; r++)
             if (f < region_end[r] && region_first[r] < l)
                 want = ARC_MEMORY_OVERLAP;
-        if (want == ARC_OK && nregions == ARC_PAGES_MAX_REGIONS)
+        /* Starting where an earlier region ends, it extends that one (no new slot). */
+        for (size_t r = 0; r < nregions && want == ARC_OK && joins == SIZE_MAX; r++)
+            if (region_end[r] == f)
+                joins = r;
+        if (want == ARC_OK && joins == SIZE_MAX && nregions == ARC_PAGES_MAX_REGIONS)
             want = ARC_NO_MEMORY;
         if (want == ARC_OK && !in_one_slice(f, l))
             return; /* a region the model could not follow */
     }
     int rc = arc_pages_add_memory(pa, start, size);
     FUZZ_CHECK(rc == want, "add_memory(%#zx, %zu) -> %d, want %d", (size_t)start, size, rc, want);
-    if (rc == ARC_OK) {
+    if (rc == ARC_OK && joins != SIZE_MAX) {
+        region_end[joins] = l;
+    } else if (rc == ARC_OK) {
         region_first[nregions] = f;
         region_end[nregions++] = l;
+    }
+    if (rc == ARC_OK) {
         for (size_t i = f; i < l; i++)
             page_set(i, PAGE_FREE);
         model_total += l - f;

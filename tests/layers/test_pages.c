@@ -189,19 +189,28 @@ static void test_regions(void)
     CHECK(arc_pages_add_memory(pa, base + 21 * PAGE, 4 * PAGE) == ARC_MEMORY_OVERLAP);
     CHECK(arc_pages_add_memory(pa, base + 10 * PAGE + 5, PAGE) == ARC_INVALID_PARAM);
     check_stats(pa, 13, 0, "after refusals");
-    CHECK(arc_pages_add_memory(pa, base + 10 * PAGE, 2 * PAGE) == ARC_OK); /* adjacent */
-    CHECK(arc_pages_add_memory(pa, base, PAGE) == ARC_OK);                 /* adjacent below */
+    /* Adjacent at the end of the first region (pages 1-9): it extends that region, so a run may
+     * span both parts; before extending, 11 pages found no room. */
+    CHECK(arc_pages_alloc(pa, 11, PAGE, &a) == ARC_NO_MEMORY);
+    CHECK(arc_pages_add_memory(pa, base + 10 * PAGE, 2 * PAGE) == ARC_OK);
+    CHECK(arc_pages_alloc(pa, 11, PAGE, &a) == ARC_OK && a == base + PAGE);
+    CHECK(arc_pages_dealloc(pa, base + PAGE, 11) == ARC_OK);
+    CHECK(arc_pages_add_memory(pa, base, PAGE) == ARC_OK); /* adjacent below: a region of its own */
     check_stats(pa, 16, 0, "adjacent");
     CHECK(arc_pages_check(pa) == 0);
 
-    /* Up to ARC_PAGES_MAX_REGIONS regions in all, then ARC_NO_MEMORY. */
-    size_t have = 5, total = 16;
+    /* Up to ARC_PAGES_MAX_REGIONS regions in all, then ARC_NO_MEMORY: four so far (1-11, 20-21,
+     * the window's last two pages, 0). */
+    size_t have = 4, total = 16;
     for (uintptr_t at = base + 100 * PAGE; have < ARC_PAGES_MAX_REGIONS; at += 4 * PAGE) {
         CHECK(arc_pages_add_memory(pa, at, 2 * PAGE) == ARC_OK);
         have++;
         total += 2;
     }
     CHECK(arc_pages_add_memory(pa, base + 1000 * PAGE, 2 * PAGE) == ARC_NO_MEMORY);
+    /* A full table still takes memory that extends a region. */
+    CHECK(arc_pages_add_memory(pa, base + 12 * PAGE, 2 * PAGE) == ARC_OK);
+    total += 2;
     CHECK(arc_pages_add_memory(pa, base + 100 * PAGE, 2 * PAGE) == ARC_MEMORY_OVERLAP);
     check_stats(pa, total, 0, "full region table");
     CHECK(arc_pages_check(pa) == 0);
@@ -362,7 +371,9 @@ static void test_edges(void)
     free(s.raw);
 }
 
-/* Several regions: searched in the order added, runs never cross a region edge. */
+/* Several regions: searched in the order added, runs never cross a region edge. B ends where C
+ * starts but is added after it, so it stays a region of its own (a region that starts where an
+ * earlier one ends would extend that one instead: test_regions). */
 static void test_several(void)
 {
     const uintptr_t base = 2 * WINDOW_ALIGN;
@@ -370,27 +381,27 @@ static void test_several(void)
     arc_pages_t *pa = s.pa;
     uintptr_t a = 0;
     CHECK(arc_pages_init(pa, base + 100 * PAGE, 10 * PAGE) == ARC_OK);      /* A: 100..110 */
-    CHECK(arc_pages_add_memory(pa, base + 20 * PAGE, 30 * PAGE) == ARC_OK); /* B: 20..50 */
     CHECK(arc_pages_add_memory(pa, base + 50 * PAGE, 30 * PAGE) == ARC_OK); /* C: 50..80 */
+    CHECK(arc_pages_add_memory(pa, base + 20 * PAGE, 30 * PAGE) == ARC_OK); /* B: 20..50 */
     check_stats(pa, 70, 0, "three regions");
     CHECK(arc_pages_alloc(pa, 4, PAGE, &a) == ARC_OK && a == base + 100 * PAGE); /* A first */
-    CHECK(arc_pages_alloc(pa, 7, PAGE, &a) == ARC_OK && a == base + 20 * PAGE);  /* B */
+    CHECK(arc_pages_alloc(pa, 7, PAGE, &a) == ARC_OK && a == base + 50 * PAGE);  /* C */
     CHECK(arc_pages_alloc(pa, 6, PAGE, &a) == ARC_OK && a == base + 104 * PAGE); /* A again */
-    CHECK(arc_pages_alloc(pa, 24, PAGE, &a) == ARC_OK && a == base + 50 * PAGE); /* C */
-    CHECK(arc_pages_alloc(pa, 23, PAGE, &a) == ARC_OK && a == base + 27 * PAGE); /* B rest */
-    CHECK(arc_pages_alloc(pa, 7, PAGE, &a) == ARC_NO_MEMORY);                    /* C has 6 */
+    CHECK(arc_pages_alloc(pa, 24, PAGE, &a) == ARC_OK && a == base + 20 * PAGE); /* B */
+    CHECK(arc_pages_alloc(pa, 23, PAGE, &a) == ARC_OK && a == base + 57 * PAGE); /* C rest */
+    CHECK(arc_pages_alloc(pa, 7, PAGE, &a) == ARC_NO_MEMORY);                    /* B has 6 */
     CHECK(arc_pages_alloc(pa, 2, 32 * PAGE, &a) == ARC_NO_MEMORY);
-    CHECK(arc_pages_dealloc(pa, base + 45 * PAGE, 5) == ARC_OK); /* B: 45..50 */
-    CHECK(arc_pages_alloc(pa, 11, PAGE, &a) == ARC_NO_MEMORY);   /* 45..50 + 74..80 would cross */
-    CHECK(arc_pages_alloc_at(pa, base + 45 * PAGE, 11, PAGE) == ARC_INVALID_PARAM);
-    CHECK(arc_pages_alloc(pa, 6, PAGE, &a) == ARC_OK && a == base + 74 * PAGE);
+    CHECK(arc_pages_dealloc(pa, base + 50 * PAGE, 5) == ARC_OK); /* C: 50..55 */
+    CHECK(arc_pages_alloc(pa, 11, PAGE, &a) == ARC_NO_MEMORY);   /* 44..50 + 50..55 would cross */
+    CHECK(arc_pages_alloc_at(pa, base + 44 * PAGE, 11, PAGE) == ARC_INVALID_PARAM);
+    CHECK(arc_pages_alloc(pa, 6, PAGE, &a) == ARC_OK && a == base + 44 * PAGE);
     CHECK(arc_pages_alloc(pa, 1, 64 * PAGE, &a) == ARC_NO_MEMORY); /* page 64 is used */
     CHECK(arc_pages_dealloc(pa, base + 60 * PAGE, 10) == ARC_OK);
     CHECK(arc_pages_alloc(pa, 1, 64 * PAGE, &a) == ARC_OK && a == base + 64 * PAGE);
     CHECK(arc_pages_check(pa) == 0);
     /* Adjacent regions: a free may span the edge between pages of two runs. */
-    CHECK(arc_pages_dealloc(pa, base + 40 * PAGE, 5 + 10) == ARC_NOT_ALLOCATED); /* 45.. free */
-    CHECK(arc_pages_alloc_at(pa, base + 45 * PAGE, 5, PAGE) == ARC_OK);
+    CHECK(arc_pages_dealloc(pa, base + 40 * PAGE, 5 + 10) == ARC_NOT_ALLOCATED); /* 50.. free */
+    CHECK(arc_pages_alloc_at(pa, base + 50 * PAGE, 5, PAGE) == ARC_OK);
     CHECK(arc_pages_dealloc(pa, base + 40 * PAGE, 20) == ARC_OK); /* B 40..50 and C 50..60 */
     check_stats(pa, 70, 70 - 20 - 9, "across regions");
     CHECK(arc_pages_dealloc(pa, base + 75 * PAGE, 30) == ARC_INVALID_PARAM); /* past C, gap */
