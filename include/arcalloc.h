@@ -56,6 +56,11 @@ ARC_API const char *arc_result_str(int result);
 typedef struct arc_pages arc_pages_t;
 
 ARC_API size_t arc_pages_state_size(void);
+/* Less state, for a caller whose regions all lie within the first `bytes` of the map (from its
+ * base as above: a first region starting on a multiple of the address space size, or of
+ * ARC_PAGES_MAX_ALIGN when that is smaller, is its base): the bitmap's words for the pages past
+ * them are never read or written, so they need not exist. */
+ARC_API size_t arc_pages_state_size_below(size_t bytes);
 /* Regions are trimmed to whole pages inside the map; nothing left is ARC_INVALID_PARAM. A region
  * added where an earlier one ends extends that one (a run may span both; no new region slot). */
 ARC_API int arc_pages_init(arc_pages_t *pa, uintptr_t start, size_t size);

@@ -156,13 +156,24 @@ size_t arc_bitmap_words(size_t bits)
     return total;
 }
 
+size_t arc_bitmap_words_below(size_t bits, size_t n)
+{
+    size_t total = arc_bitmap_words(bits);
+    if (total == 0 || n >= bits)
+        return total;
+    return total - bits_words(bits) + bits_words(n);
+}
+
+/* The summaries come first and the leaf last, so that a prefix of the words serves the bits at
+ * the start of the map (arc_bitmap_words_below). */
 void arc_bitmap_setup(arc_bitmap_t *bm, uint64_t *words, size_t bits)
 {
     size_t w = bits_words(bits);
     unsigned lv = 0;
     *bm = (arc_bitmap_t){.bits = bits};
-    bm->level[0] = (arc_bitmap_level_t){.full = words, .any = words, .bits = bits, .words = w};
-    words += w;
+    bm->level[0] = (arc_bitmap_level_t){
+        .full = words + arc_bitmap_words(bits) - w, .any = NULL, .bits = bits, .words = w};
+    bm->level[0].any = bm->level[0].full;
     while (w > 1 && lv + 1 < ARC_BITMAP_MAX_LEVELS) {
         size_t below = w;
         w = bits_words(below);

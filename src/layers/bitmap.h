@@ -50,6 +50,9 @@ typedef struct arc_bitmap {
 
 /* Words a map of `bits` bits needs; 0 when bits is 0 or above ARC_BITMAP_MAX_BITS. O(L). */
 size_t arc_bitmap_words(size_t bits);
+/* Words enough for a map of `bits` bits on which every operation stays within bits [0, n): the
+ * summaries and the leaf words of those bits (the leaf is last in the words). O(L). */
+size_t arc_bitmap_words_below(size_t bits, size_t n);
 /* Points the header at arc_bitmap_words(bits) caller words, bits in 1 .. ARC_BITMAP_MAX_BITS;
  * never writes them (zero-filled words are an all-free map). O(L). */
 void arc_bitmap_setup(arc_bitmap_t *bm, uint64_t *words, size_t bits);

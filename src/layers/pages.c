@@ -53,8 +53,17 @@ struct arc_pages {
 /* O(1). */
 size_t arc_pages_state_size(void)
 {
-    size_t bytes = offsetof(arc_pages_t, words) + arc_bitmap_words(PAGES_WINDOW) * sizeof(uint64_t);
-    return (bytes + PAGES_STATE_ALIGN - 1) / PAGES_STATE_ALIGN * PAGES_STATE_ALIGN;
+    return arc_pages_state_size_below(ARC_ADDRESS_SPACE_BYTES);
+}
+
+/* The bitmap keeps its leaf last (bitmap.c), so the leaf words of the map's first pages are a
+ * prefix of the state. O(1). */
+size_t arc_pages_state_size_below(size_t bytes)
+{
+    size_t pages = bytes / ARC_PAGE_SIZE + (bytes % ARC_PAGE_SIZE != 0);
+    size_t words = arc_bitmap_words_below(PAGES_WINDOW, pages);
+    size_t total = offsetof(arc_pages_t, words) + words * sizeof(uint64_t);
+    return (total + PAGES_STATE_ALIGN - 1) / PAGES_STATE_ALIGN * PAGES_STATE_ALIGN;
 }
 
 /* Whole pages of [start, start + size) inside the window, as window pages [*first, *end);

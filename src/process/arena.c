@@ -365,7 +365,7 @@ static bool window_fit_room(size_t *want, size_t *align, size_t *reach)
     if (most < *reach)
         *reach = most;
     size_t share = room / ROOM_SHARE_DEN * ROOM_SHARE_NUM;
-    size_t state = arc_pages_state_size() + maps_bytes(*reach);
+    size_t state = arc_pages_state_size_below(*reach) + maps_bytes(*reach);
     share = share > state ? share - state : 0;
     share = share / ARC_HUGE_PAGE_SIZE * ARC_HUGE_PAGE_SIZE;
     if (share < ARC_ARENA_MIN_RESERVE)
@@ -416,19 +416,28 @@ bool arc_arena_init(void)
         want = ARC_ARENA_MIN_RESERVE;
     /* Closed: opened as the page allocator hands it out (the top, above). */
     void *window = arc_os_reserve_closed(want, ARC_ARENA_MIN_RESERVE, align, &got);
-    if (window && capped && reach > got)
+    bool grows = window && capped && reach > got;
+    if (grows)
         window = window_place_low(window, got, reach);
-    if (!window && capped)
+    if (!window && capped) {
+        /* Not placed to grow: the share at once, and the page allocator's whole state, which a
+         * window placed low needs only for its reach (it starts on the map's base). */
+        size_t more = arc_pages_state_size() - arc_pages_state_size_below(reach);
+        more = (more + ARC_HUGE_PAGE_SIZE - 1) / ARC_HUGE_PAGE_SIZE * ARC_HUGE_PAGE_SIZE;
+        share = share > more + ARC_ARENA_MIN_RESERVE ? share - more : ARC_ARENA_MIN_RESERVE;
         window = arc_os_reserve_closed(share, ARC_ARENA_MIN_RESERVE, align, &got);
+        grows = false;
+    }
     if (!window)
         return false;
-    if (!capped || reach < got || got == share)
+    if (!grows)
         reach = got; /* the window is all there is */
     /* One reservation holds the page map and, after it, the segment map. */
     size_t page_map_bytes = reach / ARC_PAGE_SIZE * sizeof(uintptr_t);
     size_t map_bytes = maps_bytes(reach), map_got = 0;
     uintptr_t *pagemap = arc_os_reserve(map_bytes, map_bytes, ARC_PAGE_SIZE, &map_got);
-    size_t state_bytes = arc_pages_state_size(), state_got = 0;
+    size_t state_bytes = grows ? arc_pages_state_size_below(reach) : arc_pages_state_size();
+    size_t state_got = 0;
     arc_pages_t *pages = arc_os_reserve(state_bytes, state_bytes, ARC_PAGE_SIZE, &state_got);
     if (!pagemap || !pages || arc_pages_init(pages, (uintptr_t)window, got) != ARC_OK) {
         arc_os_unmap(window, got);

@@ -5,6 +5,7 @@
  * goes through the public API only and must never assert anything that cannot fail. */
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "arcalloc.h"
@@ -678,6 +679,47 @@ static void test_residency(void)
     free(warm.raw);
 }
 
+/* A state of arc_pages_state_size_below(bytes) serves regions within the first `bytes` of the
+ * map: it ends right before an inaccessible page, so any word read or written past it faults
+ * (and the test dies). Runs of every alignment fill the regions, a region added at the end of
+ * the first one extends it, and one run then spans the whole range. */
+static void test_state_below(void)
+{
+    const uintptr_t base = 5 * WINDOW_ALIGN, bytes = WINDOW / 4;
+    size_t size = arc_pages_state_size_below(bytes), os_page = (size_t)sysconf(_SC_PAGESIZE);
+    CHECK(size % 64 == 0 && size < arc_pages_state_size());
+    CHECK(arc_pages_state_size_below(WINDOW) == arc_pages_state_size());
+    size_t mapped = (size + os_page - 1) / os_page * os_page;
+    char *raw =
+        mmap(NULL, mapped + os_page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(raw != MAP_FAILED);
+    if (raw == MAP_FAILED)
+        return;
+    CHECK(mprotect(raw + mapped, os_page, PROT_NONE) == 0);
+    arc_pages_t *pa = (arc_pages_t *)(raw + mapped - size);
+    CHECK(arc_pages_init(pa, base, bytes / 2) == ARC_OK);
+    size_t pages = (size_t)(bytes / PAGE), used = 0;
+    uintptr_t a = 0;
+    for (uintptr_t align = PAGE; align <= bytes / 8; align *= 4)
+        while (arc_pages_alloc(pa, 3, align, &a) == ARC_OK) {
+            CHECK(a % align == 0 && a >= base && a + 3 * PAGE <= base + bytes / 2);
+            used += 3;
+        }
+    check_stats(pa, pages / 2, used, "prefix state, first half");
+    CHECK(arc_pages_check(pa) == 0);
+    /* Free everything the first half holds, page by page where the runs were. */
+    for (uintptr_t at = base; at < base + bytes / 2; at += PAGE)
+        if (arc_pages_dealloc(pa, at, 1) == ARC_OK)
+            used--;
+    CHECK(used == 0);
+    CHECK(arc_pages_add_memory(pa, base + bytes / 2, bytes / 2) == ARC_OK);
+    check_stats(pa, pages, 0, "prefix state, extended");
+    CHECK(arc_pages_alloc(pa, pages, PAGE, &a) == ARC_OK && a == base);
+    CHECK(arc_pages_check(pa) == 0);
+    CHECK(arc_pages_dealloc(pa, base, pages) == ARC_OK);
+    munmap(raw, mapped + os_page);
+}
+
 int main(void)
 {
     CHECK(arc_pages_state_size() % 64 == 0);
@@ -688,6 +730,7 @@ int main(void)
     test_straddle();
     test_edges();
     test_several();
+    test_state_below();
     test_alignments();
     for (unsigned long long k = 0; k < MODEL_SEEDS; k++)
         test_model(0xA5A5F00DULL + k * 7919);
