@@ -170,10 +170,9 @@ void arc_bitmap_setup(arc_bitmap_t *bm, uint64_t *words, size_t bits)
 {
     size_t w = bits_words(bits);
     unsigned lv = 0;
+    uint64_t *leaf = words + arc_bitmap_words(bits) - w;
     *bm = (arc_bitmap_t){.bits = bits};
-    bm->level[0] = (arc_bitmap_level_t){
-        .full = words + arc_bitmap_words(bits) - w, .any = NULL, .bits = bits, .words = w};
-    bm->level[0].any = bm->level[0].full;
+    bm->level[0] = (arc_bitmap_level_t){.full = leaf, .any = leaf, .bits = bits, .words = w};
     while (w > 1 && lv + 1 < ARC_BITMAP_MAX_LEVELS) {
         size_t below = w;
         w = bits_words(below);

@@ -386,14 +386,12 @@ static bool window_fit_room(size_t *want, size_t *align, size_t *reach)
 static void *window_place_low(void *window, size_t size, size_t reach)
 {
     size_t gap = reach - size;
-    if ((uintptr_t)window < gap + WINDOW_ALIGN + ARC_ARENA_MIN_RESERVE) {
-        arc_os_unmap(window, size);
+    arc_os_unmap(window, size);
+    if ((uintptr_t)window < gap + WINDOW_ALIGN + ARC_ARENA_MIN_RESERVE)
         return NULL;
-    }
     /* Aligned as the page allocator aligns its map's base, so that the map covers the growth
      * (in a 256m build a window that grew across a 256 MiB boundary would stop there). */
     void *low = (void *)(((uintptr_t)window - gap) & ~(uintptr_t)(WINDOW_ALIGN - 1));
-    arc_os_unmap(window, size);
     return arc_os_reserve_closed_at(low, size) ? low : NULL;
 }
 
