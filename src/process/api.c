@@ -22,12 +22,12 @@ static void *secure_malloc(arc_heap_t *h, size_t size);
 /* malloc: a pop from the free list of the span of size's class, else the slow path. */
 void *arc_malloc(size_t size)
 {
-    arc_heap_t *h = arc_tls_heap;
+    arc_heap_t *h = arc_tls_alloc_heap; /* arc_heap_none (never secure) when there is none */
 #if ARC_SECURE
-    if (h != NULL && h->secure)
+    if (h->secure)
         return secure_malloc(h, size);
 #endif
-    if (arc_likely(h != NULL && size <= ARC_SMALL_MAX)) {
+    if (arc_likely(size <= ARC_SMALL_MAX)) {
         void *p = arc_heap_small_pop(h, size);
         if (arc_likely(p != NULL))
             return arc_prof_on_alloc(h, p, size);
@@ -94,9 +94,11 @@ static void large_count(arc_heap_t *h, size_t requested, size_t allocated, size_
 }
 
 /* The class's free list was empty: the next span (or a new one); out of memory goes the long way,
- * which sets errno. */
+ * which sets errno. A thread without a heap (arc_heap_none) goes the long way too: it takes one. */
 static ARC_NOINLINE void *malloc_miss(arc_heap_t *h, size_t size)
 {
+    if (h == &arc_heap_none)
+        return alloc_slow(size, ARC_GRANULE);
     void *p = arc_heap_small_slow(h, size);
     if (!p)
         return alloc_slow(size, ARC_GRANULE);

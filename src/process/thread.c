@@ -11,10 +11,19 @@
 #include "startup.h"
 
 __thread arc_heap_t *arc_tls_heap __attribute__((tls_model("initial-exec")));
+arc_heap_t arc_heap_none = {.current = {[0] = &arc_span_none}};
+__thread arc_heap_t *arc_tls_alloc_heap __attribute__((tls_model("initial-exec"))) = &arc_heap_none;
 static __thread bool tls_in_init __attribute__((tls_model("initial-exec")));
 
 enum { INIT_NONE, INIT_RUNNING, INIT_DONE, INIT_FAILED };
 static _Atomic int init_state = INIT_NONE;
+
+/* The thread's heap, h or none (NULL), for every reader of the two pointers. */
+static void tls_heap_set(arc_heap_t *h)
+{
+    arc_tls_heap = h;
+    arc_tls_alloc_heap = h ? h : &arc_heap_none;
+}
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static arc_heap_t *all_heaps, *abandoned_heaps, *destroyed_shared;
@@ -77,7 +86,7 @@ static void registry_add(arc_heap_t *h)
 static void thread_exit(void *value)
 {
     arc_heap_t *h = value;
-    arc_tls_heap = NULL;
+    tls_heap_set(NULL);
     if (!h)
         return;
     arc_heap_drain(h);
@@ -137,11 +146,11 @@ bool arc_thread_start_internal(void *(*fn)(void *), void *arg, size_t stack_byte
 {
     arc_heap_t *h = arc_tls_heap;
     bool nested = tls_in_init;
-    arc_tls_heap = NULL;
+    tls_heap_set(NULL);
     tls_in_init = true;
     bool ok = arc_os_thread_start(fn, arg, stack_bytes, name);
     tls_in_init = nested;
-    arc_tls_heap = h;
+    tls_heap_set(h);
     return ok;
 }
 
@@ -199,7 +208,7 @@ arc_heap_t *arc_thread_heap_acquire(void)
             return NULL;
         registry_add(h);
     }
-    arc_tls_heap = h;
+    tls_heap_set(h);
     pthread_setspecific(heap_key, h);
     return h;
 }

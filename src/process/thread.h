@@ -1,6 +1,6 @@
 /* thread.h: which heap the calling thread uses, process start-up, thread exit and fork. The
- * only thread-local state is the heap pointer (and an init guard), kept to what the fast path
- * needs. */
+ * only thread-local state is the heap pointer, its copy for malloc's fast path (and an init
+ * guard), kept to what the fast paths need. */
 #ifndef ARC_THREAD_H
 #define ARC_THREAD_H
 
@@ -9,6 +9,13 @@
 #include "heap.h"
 
 extern __thread arc_heap_t *arc_tls_heap __attribute__((tls_model("initial-exec")));
+/* The heap malloc's fast path pops from: the thread's heap, or arc_heap_none while it has none,
+ * so that the fast path needs no test for "no heap" (every class of arc_heap_none is empty, and
+ * its miss goes the slow way, which gives the thread a heap). Always set with arc_tls_heap. */
+extern __thread arc_heap_t *arc_tls_alloc_heap __attribute__((tls_model("initial-exec")));
+/* No heap: every size maps to class 0, whose current span has no free block. Never a segment's
+ * heap, never written. */
+extern arc_heap_t arc_heap_none;
 
 /* The calling thread's heap, starting arcalloc and adopting or creating a heap as needed. NULL
  * when arcalloc cannot start (address space refused) or is starting on this very thread. */
