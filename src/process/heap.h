@@ -417,14 +417,19 @@ static inline bool arc_live_test(const arc_segment_t *seg, const void *p)
     return (seg->live[bit / 64] >> (bit % 64)) & 1;
 }
 
-/* Clears p's live bit; false (nothing changed) when it was not set or p is not on a granule. */
+/* Clears p's live bit; false (nothing changed) when it was not set or p is not on a granule.
+ * Written so the compiler tests and flips the bit in a register (bt, btc): the word is loaded
+ * once and stored once. */
 static inline bool arc_live_take(arc_segment_t *seg, const void *p)
 {
-    size_t bit = ((uintptr_t)p - (uintptr_t)seg) / ARC_GRANULE;
-    uint64_t mask = (uint64_t)1 << (bit % 64), *word = &seg->live[bit / 64];
-    if (arc_unlikely(!(*word & mask) || ((uintptr_t)p % ARC_GRANULE)))
+    uintptr_t off = (uintptr_t)p - (uintptr_t)seg;
+    if (arc_unlikely(off % ARC_GRANULE))
         return false;
-    *word &= ~mask;
+    uint64_t *word = &seg->live[off / (ARC_GRANULE * 64)];
+    uint64_t bits = *word, mask = (uint64_t)1 << (off / ARC_GRANULE % 64);
+    if (arc_unlikely(!(bits & mask)))
+        return false;
+    *word = bits ^ mask;
     return true;
 }
 
