@@ -418,8 +418,8 @@ static inline bool arc_live_test(const arc_segment_t *seg, const void *p)
 }
 
 /* Clears p's live bit; false (nothing changed) when it was not set or p is not on a granule.
- * Written so the compiler tests and flips the bit in a register (bt, btc): the word is loaded
- * once and stored once. */
+ * The granule test comes first; the word is loaded once, tested, and stored back with the bit
+ * flipped by one xor (two instructions fewer on free's fast path than a clear by not + and). */
 static inline bool arc_live_take(arc_segment_t *seg, const void *p)
 {
     uintptr_t off = (uintptr_t)p - (uintptr_t)seg;
