@@ -4,6 +4,7 @@
  * or thread-local storage. */
 #include "heap.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "os.h"
@@ -32,6 +33,8 @@ arc_heap_t *arc_heap_make(const arc_byte_ops_t *ops, arc_heap_kind_t kind)
     h->prof_left = INT64_MAX;
 #endif
     atomic_init(&h->remote, NULL);
+    atomic_init(&h->remote_batches, NULL);
+    atomic_init(&h->batches_back, NULL);
     pthread_mutex_init(&h->lock, NULL);
     arc_dirty_register(&h->cache);
     arc_hole_heap_setup(h);
@@ -289,7 +292,7 @@ static void *block_alloc(arc_heap_t *h, size_t size, size_t align, size_t asked)
     size_t cls = arc_heap_class_aligned(h, size ? size : 1, align);
     if (cls)
         return arc_heap_class_slow(h, cls, size);
-    if (atomic_load_explicit(&h->remote, memory_order_relaxed))
+    if (arc_heap_has_remote(h))
         arc_heap_drain(h);
     size_t want = size ? size : 1; /* malloc(0) and memalign(a, 0) get a real block */
     /* Under valgrind a block gets one spare granule: the backend's own pointers to the next
@@ -314,7 +317,7 @@ static void *block_alloc(arc_heap_t *h, size_t size, size_t align, size_t asked)
 void *arc_heap_class_slow(arc_heap_t *h, size_t cls, size_t size)
 {
     arc_heap_outbox_flush(h);
-    if (atomic_load_explicit(&h->remote, memory_order_relaxed))
+    if (arc_heap_has_remote(h))
         arc_heap_drain(h);
     void *p = cls ? arc_span_alloc(h, cls, size) : arc_heap_block_alloc(h, size, ARC_GRANULE);
     ARC_STAT_CHECKPOINT(h);
@@ -368,8 +371,52 @@ static void *remote_link_load(const arc_heap_t *h, void *block)
     return *(void **)block;
 }
 
+/* Frees one block another thread handed back to h (`linked`: it came on the remote list, its
+ * first word a link). */
+static void drain_one(arc_heap_t *h, void *p, bool linked)
+{
+    arc_segment_t *seg = arc_segment_of(p);
+    if (h->kind == ARC_HEAP_THREAD) {
+#if ARC_SECURE
+        if (h->secure)
+            arc_secure_free(h, seg, p, linked);
+        else
+#else
+        (void)linked;
+#endif
+            arc_heap_free_own(h, seg, p);
+    } else {
+        if (!arc_live_take(seg, p))
+            arc_heap_bad_free(h, seg, p, ARC_OP_FREE);
+        arc_heap_backend_free(h, seg, p);
+    }
+    ARC_STAT_ADD(h, remote_frees_received, 1);
+}
+
+/* Pushes batch b onto the list at *list in one atomic step. Release order publishes what was
+ * written into the batch (its blocks to the owner, its emptiness to the sender). */
+static void batch_push(_Atomic(arc_remote_batch_t *) *list, arc_remote_batch_t *b)
+{
+    arc_remote_batch_t *head = atomic_load_explicit(list, memory_order_relaxed);
+    do {
+        b->next = head;
+    } while (!atomic_compare_exchange_weak_explicit(list, &head, b, memory_order_release,
+                                                    memory_order_relaxed));
+}
+
+/* Batches first: their blocks are read from an array, so the owner's misses on blocks the other
+ * core wrote overlap instead of waiting one on the next, as walking links must. */
 void arc_heap_drain(arc_heap_t *h)
 {
+    arc_remote_batch_t *b =
+        atomic_exchange_explicit(&h->remote_batches, NULL, memory_order_acquire);
+    while (b) {
+        arc_remote_batch_t *next = b->next; /* read before b goes back: its sender reuses it */
+        for (uint32_t i = 0; i < b->count; i++)
+            drain_one(h, b->blocks[i], false);
+        batch_push(&b->sender->batches_back, b);
+        b = next;
+    }
     void *p = atomic_exchange_explicit(&h->remote, NULL, memory_order_acquire);
     while (p) {
 #if ARC_SECURE
@@ -379,58 +426,63 @@ void arc_heap_drain(arc_heap_t *h)
             arc_heap_bad_free(h, arc_segment_of(p), p, ARC_OP_FREE);
 #endif
         void *next = remote_link_load(h, p);
-        arc_segment_t *seg = arc_segment_of(p);
-        if (h->kind == ARC_HEAP_THREAD) {
-#if ARC_SECURE
-            if (h->secure)
-                arc_secure_free(h, seg, p, true);
-            else
-#endif
-                arc_heap_free_own(h, seg, p);
-        } else {
-            if (!arc_live_take(seg, p))
-                arc_heap_bad_free(h, seg, p, ARC_OP_FREE);
-            arc_heap_backend_free(h, seg, p);
-        }
-        ARC_STAT_ADD(h, remote_frees_received, 1);
+        drain_one(h, p, true);
         p = next;
     }
 }
 
-/* Pushes the chain first .. last (linked already) on owner's remote list in one atomic step.
- * Release order publishes the links written into the blocks. */
-static void remote_push(arc_heap_t *owner, void *first, void *last)
+/* Pushes block p alone on owner's remote list in one atomic step. Release order publishes the
+ * link written into it. */
+static void remote_push(arc_heap_t *owner, void *p)
 {
     void *head = atomic_load_explicit(&owner->remote, memory_order_relaxed);
     do {
-        arc_link_store(owner, last, head);
-    } while (!atomic_compare_exchange_weak_explicit(&owner->remote, &head, first,
-                                                    memory_order_release, memory_order_relaxed));
+        arc_link_store(owner, p, head);
+    } while (!atomic_compare_exchange_weak_explicit(&owner->remote, &head, p, memory_order_release,
+                                                    memory_order_relaxed));
 }
 
 void arc_heap_outbox_flush(arc_heap_t *self)
 {
-    uint32_t n = self->out_count;
-    if (n == 0)
+    arc_remote_batch_t *b = self->outbox;
+    if (!b)
         return;
-    arc_heap_t *owner = self->out_owner;
-    for (uint32_t i = 0; i + 1 < n; i++)
-        arc_link_store(owner, self->outbox[i], self->outbox[i + 1]);
-    remote_push(owner, self->outbox[0], self->outbox[n - 1]);
+    batch_push(&self->out_owner->remote_batches, b);
+    self->outbox = NULL;
     self->out_owner = NULL;
-    self->out_count = 0;
 }
 
-/* Blocks for one other thread heap wait in the freeing thread's outbox and are pushed
+/* An empty batch for self's outbox: a spare, else those owners gave back, else a new one (NULL
+ * when metadata runs out). Only self's thread takes from batches_back, and it takes the whole
+ * list, so a batch pushed back meanwhile is never lost or taken twice. */
+static arc_remote_batch_t *batch_take(arc_heap_t *self)
+{
+    arc_remote_batch_t *b = self->spare_batches;
+    if (!b)
+        b = atomic_exchange_explicit(&self->batches_back, NULL, memory_order_acquire);
+    if (b) {
+        self->spare_batches = b->next;
+        return b;
+    }
+    int saved_errno = errno; /* free never changes errno; the metadata may be mapped here */
+    b = arc_arena_meta_alloc(sizeof *b);
+    errno = saved_errno;
+    if (b)
+        b->sender = self;
+    return b;
+}
+
+/* Blocks for one other thread heap wait in the freeing thread's outbox and are handed over
  * ARC_OUTBOX_BLOCKS at a time: one contended atomic per batch instead of one per block. A
  * block of another owner, the freeing thread's next malloc miss, trim and thread exit flush
  * it, so a block waits there at most until then. The owner checks each block when it drains
- * its list (a second free of a block it already took back is a double free there); a second
- * free of a block still in the outbox is caught here. */
+ * its batches: a second free is a double free there, whether the owner took the block back
+ * already or finds it twice in its batches (the first copy took its live bit). Nothing is
+ * written into a block on its way, so a block listed twice corrupts nothing before that. */
 void arc_heap_free_foreign(arc_heap_t *self, arc_heap_t *owner, void *p)
 {
 #if ARC_SECURE
-    /* Checked before a link overwrites the block's first word (its slack may start there). */
+    /* Checked by the thread that frees: the report names the free that went wrong. */
     if (owner->secure && owner->kind == ARC_HEAP_THREAD)
         arc_secure_check_remote(owner, arc_segment_of(p), p);
 #endif
@@ -439,15 +491,21 @@ void arc_heap_free_foreign(arc_heap_t *self, arc_heap_t *owner, void *p)
         return;
     }
     ARC_STAT_ADD(self, remote_frees_sent, 1);
-    if (self->out_owner != owner) {
+    if (self->out_owner != owner)
         arc_heap_outbox_flush(self);
+    arc_remote_batch_t *b = self->outbox;
+    if (!b) {
+        b = batch_take(self);
+        if (!b) {
+            remote_push(owner, p);
+            return;
+        }
+        b->count = 0;
+        self->outbox = b;
         self->out_owner = owner;
     }
-    for (uint32_t i = 0; i < self->out_count; i++)
-        if (self->outbox[i] == p)
-            arc_report_bad_pointer(ARC_OP_FREE, ARC_BAD_FREED, p);
-    self->outbox[self->out_count++] = p;
-    if (self->out_count == ARC_OUTBOX_BLOCKS)
+    b->blocks[b->count++] = p;
+    if (b->count == ARC_OUTBOX_BLOCKS)
         arc_heap_outbox_flush(self);
 }
 
@@ -471,7 +529,7 @@ void arc_heap_free_to_owner(arc_heap_t *owner, void *p)
     }
     /* Another thread's heap: hand the block back on its lock-free list; the owner checks and
      * frees it on its next slow path. */
-    remote_push(owner, p, p);
+    remote_push(owner, p);
 }
 
 /* Empty spans go back to the byte allocator, then every empty segment (heap.h). */

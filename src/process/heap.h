@@ -193,10 +193,23 @@ typedef enum arc_heap_kind { ARC_HEAP_THREAD = 0, ARC_HEAP_SHARED = 1 } arc_heap
 #define ARC_QUARANTINE_BYTES ((size_t)4 << 20)
 #endif
 
-/* Blocks a thread chains for another thread heap before it pushes them in one atomic step: 32
- * turns a contended compare-and-swap per free into one per 32 frees, and bounds what waits in a
- * thread that stops freeing to 32 blocks. */
+/* Blocks a thread gathers for another thread heap before it hands them over in one atomic step:
+ * 32 turns a contended compare-and-swap per free into one per 32 frees, and bounds what waits in
+ * a thread that stops freeing to 31 blocks. */
 #define ARC_OUTBOX_BLOCKS 32u
+
+/* A batch of blocks the thread of heap `sender` freed into another thread heap (heap.c): filled
+ * in the sender's outbox, pushed whole onto the owner's list, emptied by the owner, which reads
+ * the pointers here rather than links in the blocks, and pushed back onto the sender's list of
+ * emptied batches. Batches come from arena metadata and are never freed: heaps are never unmapped,
+ * so a batch can always go back to its sender, even one whose thread has ended. */
+typedef struct arc_remote_batch arc_remote_batch_t;
+struct arc_remote_batch {
+    arc_remote_batch_t *next; /* on the owner's list, the sender's emptied list or its spares */
+    arc_heap_t *sender;
+    uint32_t count;
+    void *blocks[ARC_OUTBOX_BLOCKS];
+};
 
 /* An empty span with no blocks: a class with no span points here, so malloc's fast path needs
  * no NULL test (its free list is always empty). Never written. */
@@ -230,12 +243,16 @@ struct arc_heap {
 #endif
     const arc_byte_ops_t *ops;
     arc_byte_allocator_t *backend;
-    _Atomic(void *) remote; /* blocks freed by other threads, linked through their first word */
-    /* Outbox: blocks this heap's thread freed into another thread heap, chained here and handed
-     * over with one atomic push (heap.c: arc_heap_free_foreign). */
+    /* Blocks other threads freed into this heap: one at a time by threads without a heap, linked
+     * through their first word, and in batches from other thread heaps. */
+    _Atomic(void *) remote;
+    _Atomic(arc_remote_batch_t *) remote_batches;
+    /* Outbox: the batch this heap's thread is filling for the thread heap out_owner (both NULL
+     * when none), its spare batches, and its batches that owners emptied and gave back. */
     arc_heap_t *out_owner;
-    uint32_t out_count;
-    void *outbox[ARC_OUTBOX_BLOCKS];
+    arc_remote_batch_t *outbox;
+    arc_remote_batch_t *spare_batches;
+    _Atomic(arc_remote_batch_t *) batches_back;
     arc_heap_kind_t kind;
     bool backend_ready, abandoned;
     pthread_mutex_t lock;       /* shared heaps: held by every operation */
@@ -301,6 +318,12 @@ void arc_heap_free_to_owner(arc_heap_t *owner, void *p);
 void arc_heap_free_foreign(arc_heap_t *self, arc_heap_t *owner, void *p);
 void arc_heap_outbox_flush(arc_heap_t *self);
 void arc_heap_drain(arc_heap_t *h);
+/* Other threads freed blocks into h that its drain has not taken yet. */
+static inline bool arc_heap_has_remote(arc_heap_t *h)
+{
+    return atomic_load_explicit(&h->remote, memory_order_relaxed) != NULL ||
+           atomic_load_explicit(&h->remote_batches, memory_order_relaxed) != NULL;
+}
 /* Empty spans and segments go back, and (malloc_trim) every free block large enough becomes a
  * hole. A thread's exit (`exiting`) makes no holes and keeps each class's current span, empty or
  * not, where its segment holds other blocks: the next thread takes the heap over soon, and would

@@ -122,8 +122,8 @@ static void *free_twice(void *p)
     return NULL;
 }
 
-/* The same from a thread that has a heap of its own (it allocated first): its frees of other
- * threads' blocks wait in its outbox, where the second one is caught. */
+/* The same from a thread that has a heap of its own (it allocated first): both frees go into
+ * one batch of its outbox, and the owner's drain meets the block twice. */
 static void *free_twice_with_heap(void *p)
 {
     sink = malloc(16); /* through the volatile: a malloc+free pair may be compiled away */
@@ -131,8 +131,8 @@ static void *free_twice_with_heap(void *p)
     return free_twice(p);
 }
 
-/* Another thread frees the main thread's small block twice: the second free is caught by the
- * freeing thread (the first still waits in its outbox) or by the owner when it takes both back. */
+/* Another thread frees the main thread's small block twice: the owner catches the second free
+ * when it takes both back. */
 static void double_free_other_thread(void *(*thread_main)(void *))
 {
     sink = malloc(64);

@@ -1,0 +1,192 @@
+/* test_remote.c: how blocks freed by one thread go back to the thread heap that owns them
+ * (src/process/heap.c): in batches from a thread with a heap, which the owner empties and gives
+ * back to their sender for reuse; one at a time on the owner's linked list from a thread without
+ * a heap; and a block listed twice either way is a double free when the owner drains it, before
+ * anything else is written. Linked with arcalloc's objects (the program's malloc is arcalloc's),
+ * so it can look at heap state; it owns only that look, never changes a heap but through the
+ * calls a program's frees make. */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "heap.h"
+#include "thread.h"
+
+/* Blocks the owner hands to another thread: three full batches and one partial. */
+#define HANDED_BLOCKS (3 * ARC_OUTBOX_BLOCKS + 4)
+#define BLOCK_BYTES   64
+
+static void *blocks[HANDED_BLOCKS];
+
+typedef struct {
+    arc_heap_t *owner;
+    size_t from, count;
+    bool take_heap;           /* allocate first, so the thread has a heap */
+    arc_heap_t *heap;         /* out: the thread's heap */
+    size_t batches_pending;   /* out: batches on the owner's list before the thread ends */
+    size_t blocks_in_outbox;  /* out: blocks still in its outbox then */
+    arc_remote_batch_t *used; /* out: the batch the last frees went into */
+} freer_t;
+
+static size_t batch_count(arc_remote_batch_t *b, size_t *blocks_total)
+{
+    size_t n = 0;
+    for (; b; b = b->next) {
+        n++;
+        if (blocks_total)
+            *blocks_total += b->count;
+    }
+    return n;
+}
+
+static void *freer(void *arg)
+{
+    freer_t *f = arg;
+    if (f->take_heap)
+        malloc_free_kept(BLOCK_BYTES);
+    f->heap = arc_tls_heap;
+    for (size_t i = f->from; i < f->from + f->count; i++) {
+        if (f->take_heap)
+            free(blocks[i]);
+        else
+            arc_heap_free_foreign(NULL, f->owner, blocks[i]); /* what a heapless free does */
+    }
+    f->batches_pending = batch_count(atomic_load(&f->owner->remote_batches), NULL);
+    f->used = f->heap ? f->heap->outbox : NULL;
+    f->blocks_in_outbox = f->used ? f->used->count : 0;
+    return NULL;
+}
+
+static void run_freer(freer_t *f)
+{
+    pthread_t t;
+    if (pthread_create(&t, NULL, freer, f) != 0) {
+        fprintf(stderr, "cannot start a thread\n");
+        exit(2);
+    }
+    pthread_join(t, NULL);
+}
+
+static void fill_blocks(size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        blocks[i] = malloc(BLOCK_BYTES);
+        if (!blocks[i]) {
+            fprintf(stderr, "malloc failed\n");
+            exit(2);
+        }
+    }
+}
+
+static size_t live_blocks(size_t count)
+{
+    size_t live = 0;
+    for (size_t i = 0; i < count; i++)
+        live += arc_live_test(arc_segment_of(blocks[i]), blocks[i]);
+    return live;
+}
+
+/* A thread with a heap hands blocks over in batches; the owner's drain frees every block and
+ * sends each batch back; the sender's heap, taken over by the next thread, reuses them. */
+static void batches_go_and_come_back(arc_heap_t *owner)
+{
+    fill_blocks(HANDED_BLOCKS);
+    freer_t f = {.owner = owner, .from = 0, .count = HANDED_BLOCKS, .take_heap = true};
+    run_freer(&f);
+    CHECK(f.heap != NULL && f.heap != owner);
+    CHECKF(f.batches_pending == 3, "%zu batches before the sender ended", f.batches_pending);
+    CHECKF(f.blocks_in_outbox == 4, "%zu blocks in the outbox", f.blocks_in_outbox);
+    /* The sender's exit handed over its partial batch; nothing was freed yet. */
+    size_t listed = 0;
+    CHECK(batch_count(atomic_load(&owner->remote_batches), &listed) == 4);
+    CHECK(listed == HANDED_BLOCKS);
+    for (arc_remote_batch_t *b = atomic_load(&owner->remote_batches); b; b = b->next)
+        CHECK(b->sender == f.heap);
+    CHECK(arc_heap_has_remote(owner));
+    CHECK(live_blocks(HANDED_BLOCKS) == HANDED_BLOCKS);
+
+    arc_heap_drain(owner);
+    CHECK(!arc_heap_has_remote(owner));
+    CHECKF(live_blocks(HANDED_BLOCKS) == 0, "%zu blocks still live", live_blocks(HANDED_BLOCKS));
+    arc_remote_batch_t *back = atomic_load(&f.heap->batches_back);
+    CHECKF(batch_count(back, NULL) == 4, "%zu batches back", batch_count(back, NULL));
+
+    /* The next thread takes the ended thread's heap over, and its outbox one of those batches. */
+    fill_blocks(ARC_OUTBOX_BLOCKS / 2);
+    freer_t g = {.owner = owner, .from = 0, .count = ARC_OUTBOX_BLOCKS / 2, .take_heap = true};
+    run_freer(&g);
+    CHECK(g.heap == f.heap);
+    bool reused = false;
+    for (arc_remote_batch_t *b = back; b; b = b->next)
+        reused |= b == g.used;
+    CHECK(g.used != NULL && reused);
+    arc_heap_drain(owner);
+    CHECK(live_blocks(ARC_OUTBOX_BLOCKS / 2) == 0);
+}
+
+/* A thread without a heap pushes blocks one at a time on the owner's linked list. */
+static void single_blocks(arc_heap_t *owner)
+{
+    fill_blocks(5);
+    freer_t f = {.owner = owner, .from = 0, .count = 5, .take_heap = false};
+    run_freer(&f);
+    CHECK(f.heap == NULL);
+    CHECK(atomic_load(&owner->remote) != NULL);
+    CHECK(atomic_load(&owner->remote_batches) == NULL);
+    CHECK(live_blocks(5) == 5);
+    arc_heap_drain(owner);
+    CHECK(atomic_load(&owner->remote) == NULL);
+    CHECK(live_blocks(5) == 0);
+}
+
+/* In a child: block 0 freed twice by a thread with a heap (twice in one batch) or without one
+ * (twice on the list); the owner's drain must abort with the double free on stderr. */
+static void double_listed(arc_heap_t *owner, bool take_heap, const char *what)
+{
+    int err[2];
+    if (pipe(err) != 0)
+        exit(2);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(err[1], 2);
+        close(err[0]);
+        fill_blocks(2);
+        blocks[1] = blocks[0];
+        freer_t f = {.owner = owner, .from = 0, .count = 2, .take_heap = take_heap};
+        run_freer(&f);
+        arc_heap_drain(owner);
+        _exit(0);
+    }
+    close(err[1]);
+    char text[512] = "";
+    size_t got = 0;
+    ssize_t n;
+    while (got + 1 < sizeof text && (n = read(err[0], text + got, sizeof text - 1 - got)) > 0)
+        got += (size_t)n;
+    text[got] = '\0';
+    close(err[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECKF(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "%s: the child was not aborted",
+           what);
+    CHECKF(strstr(text, "double free") != NULL, "%s: stderr said: %s", what, text);
+}
+
+int main(void)
+{
+    malloc_free_kept(BLOCK_BYTES); /* the main thread's heap: the owner */
+    arc_heap_t *owner = arc_tls_heap;
+    CHECK(owner != NULL);
+    if (!owner)
+        return check_done();
+    batches_go_and_come_back(owner);
+    single_blocks(owner);
+    double_listed(owner, true, "twice in one batch");
+    double_listed(owner, false, "twice on the linked list");
+    return check_done();
+}
