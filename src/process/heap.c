@@ -431,23 +431,43 @@ void arc_heap_drain(arc_heap_t *h)
     }
 }
 
-/* Pushes block p alone on owner's remote list in one atomic step. Release order publishes the
- * link written into it. */
-static void remote_push(arc_heap_t *owner, void *p)
+/* Pushes the chain first .. last (linked already) on owner's remote list in one atomic step.
+ * Release order publishes the links written into the blocks. */
+static void remote_push(arc_heap_t *owner, void *first, void *last)
 {
     void *head = atomic_load_explicit(&owner->remote, memory_order_relaxed);
     do {
-        arc_link_store(owner, p, head);
-    } while (!atomic_compare_exchange_weak_explicit(&owner->remote, &head, p, memory_order_release,
-                                                    memory_order_relaxed));
+        arc_link_store(owner, last, head);
+    } while (!atomic_compare_exchange_weak_explicit(&owner->remote, &head, first,
+                                                    memory_order_release, memory_order_relaxed));
 }
 
+/* A full batch goes over whole. Fewer blocks (the outbox flushed early: a block of another owner,
+ * a malloc miss, trim, exit) are linked through their first words and pushed on the owner's
+ * remote list, and the batch stays with its sender: only full batches cross, so the batches in
+ * other heaps are at most one per 32 blocks there (10 bytes a block), however the program's
+ * frees alternate between owners. A block twice in a chain would corrupt its links, so the
+ * blocks are checked for that first. */
 void arc_heap_outbox_flush(arc_heap_t *self)
 {
     arc_remote_batch_t *b = self->outbox;
     if (!b)
         return;
-    batch_push(&self->out_owner->remote_batches, b);
+    arc_heap_t *owner = self->out_owner;
+    uint32_t n = b->count;
+    if (n == ARC_OUTBOX_BLOCKS) {
+        batch_push(&owner->remote_batches, b);
+    } else {
+        for (uint32_t i = 1; i < n; i++)
+            for (uint32_t j = 0; j < i; j++)
+                if (b->blocks[j] == b->blocks[i])
+                    arc_report_bad_pointer(ARC_OP_FREE, ARC_BAD_FREED, b->blocks[i]);
+        for (uint32_t i = 0; i + 1 < n; i++)
+            arc_link_store(owner, b->blocks[i], b->blocks[i + 1]);
+        remote_push(owner, b->blocks[0], b->blocks[n - 1]);
+        b->next = self->spare_batches;
+        self->spare_batches = b;
+    }
     self->outbox = NULL;
     self->out_owner = NULL;
 }
@@ -476,9 +496,10 @@ static arc_remote_batch_t *batch_take(arc_heap_t *self)
  * ARC_OUTBOX_BLOCKS at a time: one contended atomic per batch instead of one per block. A
  * block of another owner, the freeing thread's next malloc miss, trim and thread exit flush
  * it, so a block waits there at most until then. The owner checks each block when it drains
- * its batches: a second free is a double free there, whether the owner took the block back
- * already or finds it twice in its batches (the first copy took its live bit). Nothing is
- * written into a block on its way, so a block listed twice corrupts nothing before that. */
+ * what it was handed: a second free is a double free there, whether the owner took the block
+ * back already or finds it twice in one batch (the first copy took its live bit; nothing is
+ * written into a block of a batch on its way). A block twice in a partial outbox is caught
+ * when it is flushed. */
 void arc_heap_free_foreign(arc_heap_t *self, arc_heap_t *owner, void *p)
 {
 #if ARC_SECURE
@@ -497,7 +518,7 @@ void arc_heap_free_foreign(arc_heap_t *self, arc_heap_t *owner, void *p)
     if (!b) {
         b = batch_take(self);
         if (!b) {
-            remote_push(owner, p);
+            remote_push(owner, p, p);
             return;
         }
         b->count = 0;
@@ -529,7 +550,7 @@ void arc_heap_free_to_owner(arc_heap_t *owner, void *p)
     }
     /* Another thread's heap: hand the block back on its lock-free list; the owner checks and
      * frees it on its next slow path. */
-    remote_push(owner, p);
+    remote_push(owner, p, p);
 }
 
 /* Empty spans go back to the byte allocator, then every empty segment (heap.h). */

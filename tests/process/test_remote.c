@@ -1,7 +1,7 @@
 /* test_remote.c: how blocks freed by one thread go back to the thread heap that owns them
- * (src/process/heap.c): in batches from a thread with a heap, which the owner empties and gives
- * back to their sender for reuse; one at a time on the owner's linked list from a thread without
- * a heap; and a block listed twice either way is a double free when the owner drains it, before
+ * (src/process/heap.c): full batches from a thread with a heap, which the owner empties and
+ * gives back to their sender for reuse; the rest of an outbox, and the blocks of a thread without
+ * a heap, on the owner's linked list; and a block listed twice is a double free, caught before
  * anything else is written. Linked with arcalloc's objects (the program's malloc is arcalloc's),
  * so it can look at heap state; it owns only that look, never changes a heap but through the
  * calls a program's frees make. */
@@ -101,10 +101,13 @@ static void batches_go_and_come_back(arc_heap_t *owner)
     CHECK(f.heap != NULL && f.heap != owner);
     CHECKF(f.batches_pending == 3, "%zu batches before the sender ended", f.batches_pending);
     CHECKF(f.blocks_in_outbox == 4, "%zu blocks in the outbox", f.blocks_in_outbox);
-    /* The sender's exit handed over its partial batch; nothing was freed yet. */
+    /* The sender's exit linked its last 4 blocks on the owner's list and kept their batch;
+     * nothing was freed yet. */
     size_t listed = 0;
-    CHECK(batch_count(atomic_load(&owner->remote_batches), &listed) == 4);
-    CHECK(listed == HANDED_BLOCKS);
+    CHECK(batch_count(atomic_load(&owner->remote_batches), &listed) == 3);
+    CHECK(listed == 3 * ARC_OUTBOX_BLOCKS);
+    CHECK(atomic_load(&owner->remote) != NULL);
+    CHECK(f.heap->spare_batches == f.used && f.used != NULL);
     for (arc_remote_batch_t *b = atomic_load(&owner->remote_batches); b; b = b->next)
         CHECK(b->sender == f.heap);
     CHECK(arc_heap_has_remote(owner));
@@ -114,19 +117,22 @@ static void batches_go_and_come_back(arc_heap_t *owner)
     CHECK(!arc_heap_has_remote(owner));
     CHECKF(live_blocks(HANDED_BLOCKS) == 0, "%zu blocks still live", live_blocks(HANDED_BLOCKS));
     arc_remote_batch_t *back = atomic_load(&f.heap->batches_back);
-    CHECKF(batch_count(back, NULL) == 4, "%zu batches back", batch_count(back, NULL));
+    CHECKF(batch_count(back, NULL) == 3, "%zu batches back", batch_count(back, NULL));
 
-    /* The next thread takes the ended thread's heap over, and its outbox one of those batches. */
-    fill_blocks(ARC_OUTBOX_BLOCKS / 2);
-    freer_t g = {.owner = owner, .from = 0, .count = ARC_OUTBOX_BLOCKS / 2, .take_heap = true};
+    /* The next thread takes the ended thread's heap over: its first batch is the kept one, its
+     * second one of those given back. */
+    size_t again = ARC_OUTBOX_BLOCKS + 8;
+    fill_blocks(again);
+    freer_t g = {.owner = owner, .from = 0, .count = again, .take_heap = true};
     run_freer(&g);
     CHECK(g.heap == f.heap);
+    CHECK(atomic_load(&owner->remote_batches) == f.used);
     bool reused = false;
     for (arc_remote_batch_t *b = back; b; b = b->next)
         reused |= b == g.used;
     CHECK(g.used != NULL && reused);
     arc_heap_drain(owner);
-    CHECK(live_blocks(ARC_OUTBOX_BLOCKS / 2) == 0);
+    CHECK(live_blocks(again) == 0);
 }
 
 /* A thread without a heap pushes blocks one at a time on the owner's linked list. */
@@ -144,9 +150,11 @@ static void single_blocks(arc_heap_t *owner)
     CHECK(live_blocks(5) == 0);
 }
 
-/* In a child: block 0 freed twice by a thread with a heap (twice in one batch) or without one
- * (twice on the list); the owner's drain must abort with the double free on stderr. */
-static void double_listed(arc_heap_t *owner, bool take_heap, const char *what)
+/* In a child: the first of `count` blocks freed twice, last, by a thread with a heap (a full
+ * batch: the owner's drain catches it; a partial one: its flush at the thread's exit) or without
+ * one (twice on the list: the owner's drain); the child must abort with the double free on
+ * stderr. */
+static void double_listed(arc_heap_t *owner, size_t count, bool take_heap, const char *what)
 {
     int err[2];
     if (pipe(err) != 0)
@@ -155,9 +163,9 @@ static void double_listed(arc_heap_t *owner, bool take_heap, const char *what)
     if (pid == 0) {
         dup2(err[1], 2);
         close(err[0]);
-        fill_blocks(2);
-        blocks[1] = blocks[0];
-        freer_t f = {.owner = owner, .from = 0, .count = 2, .take_heap = take_heap};
+        fill_blocks(count);
+        blocks[count - 1] = blocks[0];
+        freer_t f = {.owner = owner, .from = 0, .count = count, .take_heap = take_heap};
         run_freer(&f);
         arc_heap_drain(owner);
         _exit(0);
@@ -186,7 +194,8 @@ int main(void)
         return check_done();
     batches_go_and_come_back(owner);
     single_blocks(owner);
-    double_listed(owner, true, "twice in one batch");
-    double_listed(owner, false, "twice on the linked list");
+    double_listed(owner, ARC_OUTBOX_BLOCKS, true, "twice in a full batch");
+    double_listed(owner, 2, true, "twice in a partial outbox");
+    double_listed(owner, 2, false, "twice on the linked list");
     return check_done();
 }
