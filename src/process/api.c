@@ -202,16 +202,17 @@ static ARC_NOINLINE void free_slow(void *p, uintptr_t entry)
 }
 
 /* A block of another heap: another thread's (the freeing thread's outbox hands it over) or a
- * first-class heap's. A thread without a heap takes one here, for its outbox: a thread that only
- * frees what others allocated (a consumer) then hands blocks over in batches rather than with one
- * contended push each. Out of line so that free's fast path compares the thread's heap pointer
- * straight from TLS instead of keeping it in a register for this case. */
+ * first-class heap's. A thread without a heap takes one here, for its outbox (but not once its
+ * exit is over: arc_thread_heap_for_free): a thread that only frees what others allocated (a
+ * consumer) then hands blocks over in batches rather than with one contended push each. Out of line
+ * so that free's fast path compares the thread's heap pointer straight from TLS instead of keeping
+ * it in a register for this case. */
 static ARC_NOINLINE void free_remote(arc_segment_t *seg, void *p)
 {
     arc_heap_t *owner = seg->heap, *self = arc_tls_heap;
     if (arc_unlikely(!self) && owner->kind == ARC_HEAP_THREAD) {
         int saved_errno = errno; /* free never changes errno; taking a heap may map memory */
-        self = arc_thread_heap_acquire();
+        self = arc_thread_heap_for_free();
         errno = saved_errno;
     }
     arc_heap_free_foreign(self, owner, p);

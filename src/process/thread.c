@@ -14,6 +14,9 @@ __thread arc_heap_t *arc_tls_heap __attribute__((tls_model("initial-exec")));
 arc_heap_t arc_heap_none = {.current = {[0] = &arc_span_none}};
 __thread arc_heap_t *arc_tls_alloc_heap __attribute__((tls_model("initial-exec"))) = &arc_heap_none;
 static __thread bool tls_in_init __attribute__((tls_model("initial-exec")));
+/* The thread's exit has given its heap back: what destructors still free after that goes to the
+ * owners one block at a time (arc_thread_heap_for_free). */
+static __thread bool tls_exited __attribute__((tls_model("initial-exec")));
 
 enum { INIT_NONE, INIT_RUNNING, INIT_DONE, INIT_FAILED };
 static _Atomic int init_state = INIT_NONE;
@@ -87,6 +90,7 @@ static void thread_exit(void *value)
 {
     arc_heap_t *h = value;
     tls_heap_set(NULL);
+    tls_exited = true;
     if (!h)
         return;
     arc_heap_drain(h);
@@ -211,6 +215,13 @@ arc_heap_t *arc_thread_heap_acquire(void)
     tls_heap_set(h);
     pthread_setspecific(heap_key, h);
     return h;
+}
+
+arc_heap_t *arc_thread_heap_for_free(void)
+{
+    if (arc_tls_heap || tls_exited)
+        return arc_tls_heap;
+    return arc_thread_heap_acquire();
 }
 
 const arc_byte_ops_t *arc_thread_ops(void)

@@ -20,6 +20,12 @@ extern arc_heap_t arc_heap_none;
 /* The calling thread's heap, starting arcalloc and adopting or creating a heap as needed. NULL
  * when arcalloc cannot start (address space refused) or is starting on this very thread. */
 arc_heap_t *arc_thread_heap_acquire(void);
+/* The heap whose outbox a thread's free of another thread's block goes through: its own, or one
+ * taken now for a thread that never allocated, so that its frees go in batches. NULL once the
+ * thread's exit gave its heap back: a destructor that runs after that, in the last round of
+ * destructors, would take a heap that no exit gives back, with blocks waiting in its outbox for
+ * good. NULL also where arc_thread_heap_acquire is. */
+arc_heap_t *arc_thread_heap_for_free(void);
 /* True while this thread runs arcalloc's own start-up (allocations then use the bootstrap). */
 bool arc_thread_in_init(void);
 

@@ -5,6 +5,7 @@
  * anything else is written. Linked with arcalloc's objects (the program's malloc is arcalloc's),
  * so it can look at heap state; it owns only that look, never changes a heap but through the
  * calls a program's frees make. */
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -150,6 +151,48 @@ static void single_blocks(arc_heap_t *owner)
     CHECK(live_blocks(5) == 0);
 }
 
+/* A destructor of the program's own thread key, which runs after arcalloc's (its key is older)
+ * and asks for more rounds until the last: there it frees a block of the main thread. */
+static pthread_key_t late_key;
+static unsigned late_rounds;
+
+static void late_free(void *value)
+{
+    if (++late_rounds < PTHREAD_DESTRUCTOR_ITERATIONS) {
+        pthread_setspecific(late_key, value); /* once more, in the next round */
+        return;
+    }
+    free(value);
+}
+
+static void *late_freer(void *arg)
+{
+    malloc_free_kept(BLOCK_BYTES); /* a heap, which the thread's exit gives back */
+    pthread_setspecific(late_key, arg);
+    return NULL;
+}
+
+/* A block freed by a destructor after the thread's exit gave its heap back reaches its owner:
+ * the thread takes no heap for it, which no exit would give back, with the block in its outbox
+ * for good. */
+static void freed_after_exit(arc_heap_t *owner)
+{
+    if (pthread_key_create(&late_key, late_free) != 0) {
+        fprintf(stderr, "cannot make a thread key\n");
+        exit(2);
+    }
+    fill_blocks(1);
+    pthread_t t;
+    if (pthread_create(&t, NULL, late_freer, blocks[0]) != 0) {
+        fprintf(stderr, "cannot start a thread\n");
+        exit(2);
+    }
+    pthread_join(t, NULL);
+    CHECKF(late_rounds == PTHREAD_DESTRUCTOR_ITERATIONS, "%u rounds of destructors", late_rounds);
+    arc_heap_drain(owner);
+    CHECK(live_blocks(1) == 0);
+}
+
 /* In a child: the first of `count` blocks freed twice, last, by a thread with a heap (a full
  * batch: the owner's drain catches it; a partial one: its flush at the thread's exit) or without
  * one (twice on the list: the owner's drain); the child must abort with the double free on
@@ -194,6 +237,7 @@ int main(void)
         return check_done();
     batches_go_and_come_back(owner);
     single_blocks(owner);
+    freed_after_exit(owner);
     double_listed(owner, ARC_OUTBOX_BLOCKS, true, "twice in a full batch");
     double_listed(owner, 2, true, "twice in a partial outbox");
     double_listed(owner, 2, false, "twice on the linked list");
