@@ -442,44 +442,69 @@ static void remote_push(arc_heap_t *owner, void *first, void *last)
                                                     memory_order_release, memory_order_relaxed));
 }
 
-/* A full batch goes over whole. Fewer blocks (the outbox flushed early: a block of another owner,
- * a malloc miss, trim, exit) are linked through their first words and pushed on the owner's
- * remote list, and the batch stays with its sender: only full batches cross, so the batches in
- * other heaps are at most one per 32 blocks there (10 bytes a block), however the program's
- * frees alternate between owners. A block twice in a chain would corrupt its links, so the
- * blocks are checked for that first. */
+/* The batches owners emptied come back to self's spares. Only self's thread takes from
+ * batches_back, and it takes the whole list, so a batch pushed back meanwhile is never lost or
+ * taken twice. */
+static void batches_reclaim(arc_heap_t *self)
+{
+    arc_remote_batch_t *b =
+        atomic_exchange_explicit(&self->batches_back, NULL, memory_order_acquire);
+    while (b) {
+        arc_remote_batch_t *next = b->next;
+        b->next = self->spare_batches;
+        self->spare_batches = b;
+        self->batches_out--;
+        b = next;
+    }
+}
+
+/* The blocks of batch b go to owner linked through their first words, one atomic push, and b
+ * stays with self. A block twice in the chain would corrupt its links: that is checked first. */
+static void outbox_link(arc_heap_t *self, arc_heap_t *owner, arc_remote_batch_t *b)
+{
+    uint32_t n = b->count;
+    for (uint32_t i = 1; i < n; i++)
+        for (uint32_t j = 0; j < i; j++)
+            if (b->blocks[j] == b->blocks[i])
+                arc_report_bad_pointer(ARC_OP_FREE, ARC_BAD_FREED, b->blocks[i]);
+    for (uint32_t i = 0; i + 1 < n; i++)
+        arc_link_store(owner, b->blocks[i], b->blocks[i + 1]);
+    remote_push(owner, b->blocks[0], b->blocks[n - 1]);
+    b->next = self->spare_batches;
+    self->spare_batches = b;
+}
+
+/* A full batch goes over whole while fewer than ARC_OUTBOX_BATCHES_OUT of self's batches wait in
+ * other heaps. Fewer blocks (the outbox flushed early: a block of another owner, a malloc miss,
+ * trim, exit), or a full batch past that bound, go linked (outbox_link): only full batches cross,
+ * so the batches waiting in other heaps are at most one per 32 blocks waiting there, however the
+ * program's frees alternate between owners, and at most ARC_OUTBOX_BATCHES_OUT a heap, however
+ * long their owners leave them. */
 void arc_heap_outbox_flush(arc_heap_t *self)
 {
     arc_remote_batch_t *b = self->outbox;
     if (!b)
         return;
     arc_heap_t *owner = self->out_owner;
-    uint32_t n = b->count;
-    if (n == ARC_OUTBOX_BLOCKS) {
+    if (b->count == ARC_OUTBOX_BLOCKS && self->batches_out >= ARC_OUTBOX_BATCHES_OUT)
+        batches_reclaim(self);
+    if (b->count == ARC_OUTBOX_BLOCKS && self->batches_out < ARC_OUTBOX_BATCHES_OUT) {
         batch_push(&owner->remote_batches, b);
+        self->batches_out++;
     } else {
-        for (uint32_t i = 1; i < n; i++)
-            for (uint32_t j = 0; j < i; j++)
-                if (b->blocks[j] == b->blocks[i])
-                    arc_report_bad_pointer(ARC_OP_FREE, ARC_BAD_FREED, b->blocks[i]);
-        for (uint32_t i = 0; i + 1 < n; i++)
-            arc_link_store(owner, b->blocks[i], b->blocks[i + 1]);
-        remote_push(owner, b->blocks[0], b->blocks[n - 1]);
-        b->next = self->spare_batches;
-        self->spare_batches = b;
+        outbox_link(self, owner, b);
     }
     self->outbox = NULL;
     self->out_owner = NULL;
 }
 
-/* An empty batch for self's outbox: a spare, else those owners gave back, else a new one (NULL
- * when metadata runs out). Only self's thread takes from batches_back, and it takes the whole
- * list, so a batch pushed back meanwhile is never lost or taken twice. */
+/* An empty batch for self's outbox: a spare, else one owners gave back, else a new one (NULL
+ * when metadata runs out). */
 static arc_remote_batch_t *batch_take(arc_heap_t *self)
 {
+    if (!self->spare_batches)
+        batches_reclaim(self);
     arc_remote_batch_t *b = self->spare_batches;
-    if (!b)
-        b = atomic_exchange_explicit(&self->batches_back, NULL, memory_order_acquire);
     if (b) {
         self->spare_batches = b->next;
         return b;

@@ -197,6 +197,11 @@ typedef enum arc_heap_kind { ARC_HEAP_THREAD = 0, ARC_HEAP_SHARED = 1 } arc_heap
  * 32 turns a contended compare-and-swap per free into one per 32 frees, and bounds what waits in
  * a thread that stops freeing to 31 blocks. */
 #define ARC_OUTBOX_BLOCKS 32u
+/* Full batches one heap keeps in other heaps at most; past it a full outbox goes over linked, as
+ * a partial one does. 64 covers the hand-offs of the suite (a consumer's batches come back within
+ * a few dozen) and bounds a heap's batches to 65, about 20 KiB, however long an owner leaves them
+ * (without a bound, a million blocks waiting on a blocked thread held 10 MB of batches). */
+#define ARC_OUTBOX_BATCHES_OUT 64u
 
 /* A batch of blocks the thread of heap `sender` freed into another thread heap (heap.c): filled
  * in the sender's outbox, pushed whole onto the owner's list, emptied by the owner, which reads
@@ -252,6 +257,7 @@ struct arc_heap {
     arc_heap_t *out_owner;
     arc_remote_batch_t *outbox;
     arc_remote_batch_t *spare_batches;
+    uint32_t batches_out; /* its batches in other heaps, or given back and not reclaimed yet */
     _Atomic(arc_remote_batch_t *) batches_back;
     arc_heap_kind_t kind;
     bool backend_ready, abandoned;

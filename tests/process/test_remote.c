@@ -21,8 +21,10 @@
 /* Blocks the owner hands to another thread: three full batches and one partial. */
 #define HANDED_BLOCKS (3 * ARC_OUTBOX_BLOCKS + 4)
 #define BLOCK_BYTES   64
+/* Enough blocks for two full batches past the bound on a heap's batches out. */
+#define MOST_BLOCKS ((ARC_OUTBOX_BATCHES_OUT + 2) * ARC_OUTBOX_BLOCKS)
 
-static void *blocks[HANDED_BLOCKS];
+static void *blocks[MOST_BLOCKS];
 
 typedef struct {
     arc_heap_t *owner;
@@ -43,6 +45,18 @@ static size_t batch_count(arc_remote_batch_t *b, size_t *blocks_total)
             *blocks_total += b->count;
     }
     return n;
+}
+
+/* The next block on a heap's linked list (links are encoded in secure mode, heap.h). */
+static void *remote_next(const arc_heap_t *h, void *p)
+{
+#if ARC_SECURE
+    if (h->secure)
+        return (void *)(*(uintptr_t *)p ^ arc_link_code(h, p));
+#else
+    (void)h;
+#endif
+    return *(void **)p;
 }
 
 static void *freer(void *arg)
@@ -119,6 +133,9 @@ static void batches_go_and_come_back(arc_heap_t *owner)
     CHECKF(live_blocks(HANDED_BLOCKS) == 0, "%zu blocks still live", live_blocks(HANDED_BLOCKS));
     arc_remote_batch_t *back = atomic_load(&f.heap->batches_back);
     CHECKF(batch_count(back, NULL) == 3, "%zu batches back", batch_count(back, NULL));
+    arc_remote_batch_t *given_back[3] = {NULL, NULL, NULL};
+    for (size_t i = 0; back && i < 3; back = back->next)
+        given_back[i++] = back; /* their links change when the sender takes them again */
 
     /* The next thread takes the ended thread's heap over: its first batch is the kept one, its
      * second one of those given back. */
@@ -129,11 +146,39 @@ static void batches_go_and_come_back(arc_heap_t *owner)
     CHECK(g.heap == f.heap);
     CHECK(atomic_load(&owner->remote_batches) == f.used);
     bool reused = false;
-    for (arc_remote_batch_t *b = back; b; b = b->next)
-        reused |= b == g.used;
+    for (size_t i = 0; i < 3; i++)
+        reused |= given_back[i] == g.used;
     CHECK(g.used != NULL && reused);
     arc_heap_drain(owner);
     CHECK(live_blocks(again) == 0);
+}
+
+/* An owner that does not drain holds at most ARC_OUTBOX_BATCHES_OUT of one sender's batches:
+ * the full outboxes past them go linked; once the owner drains, batches cross again. */
+static void batches_bounded(arc_heap_t *owner)
+{
+    fill_blocks(MOST_BLOCKS);
+    freer_t f = {.owner = owner, .from = 0, .count = MOST_BLOCKS, .take_heap = true};
+    run_freer(&f);
+    size_t listed = 0;
+    CHECKF(batch_count(atomic_load(&owner->remote_batches), &listed) == ARC_OUTBOX_BATCHES_OUT,
+           "%zu batches", batch_count(atomic_load(&owner->remote_batches), NULL));
+    CHECK(listed == ARC_OUTBOX_BATCHES_OUT * ARC_OUTBOX_BLOCKS);
+    size_t linked = 0;
+    for (void *p = atomic_load(&owner->remote); p; p = remote_next(owner, p))
+        linked++;
+    CHECKF(linked == 2 * ARC_OUTBOX_BLOCKS, "%zu blocks linked", linked);
+    arc_heap_drain(owner);
+    CHECK(live_blocks(MOST_BLOCKS) == 0);
+
+    /* The owner gave every batch back: the next full outbox crosses as a batch again. */
+    fill_blocks(ARC_OUTBOX_BLOCKS);
+    freer_t g = {.owner = owner, .from = 0, .count = ARC_OUTBOX_BLOCKS, .take_heap = true};
+    run_freer(&g);
+    CHECK(g.heap == f.heap);
+    CHECK(batch_count(atomic_load(&owner->remote_batches), NULL) == 1);
+    arc_heap_drain(owner);
+    CHECK(live_blocks(ARC_OUTBOX_BLOCKS) == 0);
 }
 
 /* A thread without a heap pushes blocks one at a time on the owner's linked list. */
@@ -236,6 +281,7 @@ int main(void)
     if (!owner)
         return check_done();
     batches_go_and_come_back(owner);
+    batches_bounded(owner);
     single_blocks(owner);
     freed_after_exit(owner);
     double_listed(owner, ARC_OUTBOX_BLOCKS, true, "twice in a full batch");
