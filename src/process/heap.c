@@ -486,9 +486,10 @@ void arc_heap_outbox_flush(arc_heap_t *self)
     if (!b)
         return;
     arc_heap_t *owner = self->out_owner;
-    if (b->count == ARC_OUTBOX_BLOCKS && self->batches_out >= ARC_OUTBOX_BATCHES_OUT)
-        batches_reclaim(self);
-    if (b->count == ARC_OUTBOX_BLOCKS && self->batches_out < ARC_OUTBOX_BATCHES_OUT) {
+    bool full = b->count == ARC_OUTBOX_BLOCKS;
+    if (full && self->batches_out >= ARC_OUTBOX_BATCHES_OUT)
+        batches_reclaim(self); /* batches given back no longer count as out */
+    if (full && self->batches_out < ARC_OUTBOX_BATCHES_OUT) {
         batch_push(&owner->remote_batches, b);
         self->batches_out++;
     } else {
@@ -523,8 +524,8 @@ static arc_remote_batch_t *batch_take(arc_heap_t *self)
  * it, so a block waits there at most until then. The owner checks each block when it drains
  * what it was handed: a second free is a double free there, whether the owner took the block
  * back already or finds it twice in one batch (the first copy took its live bit; nothing is
- * written into a block of a batch on its way). A block twice in a partial outbox is caught
- * when it is flushed. */
+ * written into a block of a batch on its way). A block twice in an outbox that goes linked (a
+ * partial one, or one past the bound on batches out) is caught when it is flushed. */
 void arc_heap_free_foreign(arc_heap_t *self, arc_heap_t *owner, void *p)
 {
 #if ARC_SECURE
