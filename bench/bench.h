@@ -230,6 +230,30 @@ static inline unsigned long long bench_slot_churn(const char *name, size_t nslot
     return ops;
 }
 
+/* A slot-churn workload whose blocks come from plain malloc: its table, its steps at scale 1 and
+ * the fewest at any scale, its sizes and its empty-slot rate (bench_slot_churn). */
+typedef struct {
+    size_t slots, steps, min_steps, min_size, max_size;
+    unsigned skip_one_in;
+} bench_churn_t;
+
+static inline void *bench_churn_block(const char *name, size_t size, uint64_t r)
+{
+    (void)r;
+    return bench_malloc(name, size);
+}
+
+/* The whole program of such a workload: prints "NAME ops=N" (N = malloc + free calls). */
+static inline int bench_churn_main(const char *name, int argc, char **argv, const bench_churn_t *c)
+{
+    double scale = bench_scale(name, argc, argv);
+    size_t steps = bench_scaled(c->steps, scale, c->min_steps);
+    unsigned long long ops = bench_slot_churn(name, c->slots, steps, c->min_size, c->max_size,
+                                              c->skip_one_in, bench_churn_block);
+    printf("%s ops=%llu\n", name, ops);
+    return 0;
+}
+
 /* ---- memory --------------------------------------------------------------------------------- */
 
 /* Resident set now, in KiB, from /proc/self/statm (second field, in pages); -1 if unreadable. */

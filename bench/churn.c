@@ -18,20 +18,13 @@
  * at the table size. */
 #define CHURN_SKIP_ONE_IN 4u
 
-static const char *const name = "churn";
-
-static void *churn_block(const char *who, size_t size, uint64_t r)
-{
-    (void)r;
-    return bench_malloc(who, size);
-}
-
 int main(int argc, char **argv)
 {
-    double scale = bench_scale(name, argc, argv);
-    size_t steps = bench_scaled(CHURN_STEPS, scale, CHURN_MIN_STEPS);
-    unsigned long long ops = bench_slot_churn(name, CHURN_SLOTS, steps, CHURN_MIN_SIZE,
-                                              CHURN_MAX_SIZE, CHURN_SKIP_ONE_IN, churn_block);
-    printf("%s ops=%llu\n", name, ops);
-    return 0;
+    const bench_churn_t churn = {.slots = CHURN_SLOTS,
+                                 .steps = CHURN_STEPS,
+                                 .min_steps = CHURN_MIN_STEPS,
+                                 .min_size = CHURN_MIN_SIZE,
+                                 .max_size = CHURN_MAX_SIZE,
+                                 .skip_one_in = CHURN_SKIP_ONE_IN};
+    return bench_churn_main("churn", argc, argv, &churn);
 }

@@ -242,7 +242,7 @@ struct arc_stats {
     uint64_t frees;                /* blocks given back, all kinds */
     uint64_t live_bytes;           /* allocated_bytes - freed_bytes */
     uint64_t peak_live_bytes;      /* highest live_bytes seen at a slow path */
-    uint64_t cached_bytes;         /* free blocks in the spans of small blocks */
+    uint64_t cached_bytes;         /* free small blocks in spans, kept medium blocks */
     uint64_t byte_total_bytes;     /* byte allocators of all heaps: total_bytes */
     uint64_t byte_used_bytes;      /* ... used_bytes (whole spans count as used) */
     uint64_t byte_available_bytes; /* ... available_bytes */

@@ -5,9 +5,11 @@
 #define ARC_TESTS_CHECK_H
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static unsigned long check_passed, check_failed;
@@ -65,6 +67,37 @@ static inline void malloc_free_kept(size_t n)
 #define CHECK_ERRNO()      (*(volatile int *)&errno)
 static void *volatile check_sink;
 #define CHECK_KEEP(expr) (check_sink = (expr))
+
+/* Runs misuse(arg) in a forked child whose stderr goes to a pipe: the child must die of SIGABRT
+ * with `message` in what it wrote (an allocator's report of the misuse). `what` names the case in
+ * a failure. */
+static inline void check_aborts(void (*misuse)(void *), void *arg, const char *message,
+                                const char *what)
+{
+    int err[2];
+    if (pipe(err) != 0)
+        exit(2);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(err[1], 2);
+        close(err[0]);
+        misuse(arg);
+        _exit(0);
+    }
+    close(err[1]);
+    char text[512] = "";
+    size_t got = 0;
+    ssize_t n;
+    while (got + 1 < sizeof text && (n = read(err[0], text + got, sizeof text - 1 - got)) > 0)
+        got += (size_t)n;
+    text[got] = '\0';
+    close(err[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECKF(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "%s: the child was not aborted",
+           what);
+    CHECKF(strstr(text, message) != NULL, "%s: stderr said: %s", what, text);
+}
 
 static inline int check_done(void)
 {

@@ -26,7 +26,7 @@ LAYERS = [
     ("base", "src/base", "os out unwind report options vg"),
     ("hooks", "src/hooks", "counters prof_hooks startup"),
     ("memory", "src/process", "dirty arena zero"),
-    ("heap", "src/process", "heap span holes secure"),
+    ("heap", "src/process", "heap span holes secure medium"),
     ("threads", "src/process", "thread"),
     ("api", "src/process", "api"),
     ("observe", "src/observe", "stats prof info"),

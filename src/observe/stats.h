@@ -15,7 +15,7 @@
     X(frees, "blocks given back: small + medium + large")                                          \
     X(live_bytes, "bytes in the program's hands now: allocated_bytes - freed_bytes")               \
     X(peak_live_bytes, "highest live_bytes seen by a slow path (docs/stats.md: its bound)")        \
-    X(cached_bytes, "free blocks in the spans of small blocks, ready for reuse")                   \
+    X(cached_bytes, "free small blocks in spans and kept medium blocks, ready for reuse")          \
     X(byte_total_bytes, "byte allocators of all heaps: memory they can hand out")                  \
     X(byte_used_bytes, "byte allocators: in blocks handed out (whole spans included)")             \
     X(byte_available_bytes, "byte allocators: free, after their own bookkeeping")                  \

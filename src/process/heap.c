@@ -49,6 +49,10 @@ arc_heap_t *arc_heap_make(const arc_byte_ops_t *ops, arc_heap_kind_t kind)
     }
 #endif
     arc_span_classes_setup(h);
+    h->medium_on = kind == ARC_HEAP_THREAD && !ARC_VG_RUNNING();
+#if ARC_SECURE
+    h->medium_on = h->medium_on && !h->secure; /* a freed block waits in the quarantine instead */
+#endif
     return h;
 }
 
@@ -102,6 +106,11 @@ static void empty_remove(arc_heap_t *h, arc_segment_t *seg)
 }
 
 static void segment_release(arc_heap_t *h, arc_segment_t *seg);
+
+bool arc_heap_segment_may_go(const arc_heap_t *h)
+{
+    return h->nsegments > 1 || h->peak_segments >= ARC_HEAP_EMPTIED_AFTER_SEGMENTS;
+}
 
 /* Gives back every empty segment but the heap's only one (that one too when `all`: trim and
  * thread exit, or when the heap is empty after it held ARC_HEAP_EMPTIED_AFTER_SEGMENTS). */
@@ -239,6 +248,9 @@ void arc_heap_backend_free(arc_heap_t *h, arc_segment_t *seg, void *p)
     if (--seg->backend_blocks == 0) {
         empty_add(h, seg);
         empty_give_back(h, false);
+    } else if (seg->backend_blocks == seg->medium_kept && !h->medium_flushing &&
+               arc_heap_segment_may_go(h)) {
+        arc_heap_medium_flush(h); /* only kept blocks hold the segment: they go, and it does */
     }
     arc_hole_credit(h, usable);
 }
@@ -295,6 +307,20 @@ static void *block_alloc(arc_heap_t *h, size_t size, size_t align, size_t asked)
     if (arc_heap_has_remote(h))
         arc_heap_drain(h);
     size_t want = size ? size : 1; /* malloc(0) and memalign(a, 0) get a real block */
+    bool binned = h->medium_on && align <= ARC_GRANULE && size > ARC_SMALL_MAX &&
+                  size <= ARC_MEDIUM_CACHE_MAX;
+    if (binned) {
+        h->medium_taken++;
+        void *kept = arc_heap_medium_pop(h, size);
+        if (kept) {
+            ARC_STAT_CHECKPOINT(h);
+            return kept;
+        }
+        size_t b = arc_medium_bin(size);
+        if (h->medium_want[b] < ARC_MEDIUM_BIN_BLOCKS)
+            h->medium_want[b]++;
+        want = arc_medium_bin_size(b); /* so that it serves its whole bin once freed */
+    }
     /* Under valgrind a block gets one spare granule: the backend's own pointers to the next
      * block then never point inside the program's bytes, so memcheck calls a leak definite. */
     void *p = arc_heap_backend_alloc(h, ARC_VG_RUNNING() ? want + ARC_GRANULE : want, align);
@@ -336,14 +362,21 @@ void arc_heap_free_rare(arc_heap_t *h, arc_segment_t *seg, void *p)
         arc_heap_free_medium(h, seg, p);
 }
 
-/* A block of the byte allocator (not in a span), its live bit already clear. */
+/* A block of the byte allocator (not in a span), its live bit already clear: kept in the
+ * medium cache when it has room, else given back. */
 void arc_heap_free_medium(arc_heap_t *h, arc_segment_t *seg, void *p)
 {
     ARC_VG_FREE(p);
-    ARC_STAT_ADD(h, freed_bytes,
-                 h->ops->usable_size_in(h->backend, arc_segment_body(seg), p) / ARC_GRANULE *
-                     ARC_GRANULE);
+    size_t usable = h->ops->usable_size_in(h->backend, arc_segment_body(seg), p);
+    ARC_STAT_ADD(h, freed_bytes, usable / ARC_GRANULE * ARC_GRANULE);
     ARC_STAT_ADD(h, medium_frees, 1);
+    if (arc_heap_medium_keep(h, p, usable))
+        return;
+    arc_heap_medium_release(h, seg, p);
+}
+
+void arc_heap_medium_release(arc_heap_t *h, arc_segment_t *seg, void *p)
+{
     bool leaves_one = seg->backend_blocks == 2; /* read first: an emptied segment may go */
     arc_heap_backend_free(h, seg, p);
     if (leaves_one && h->kind == ARC_HEAP_THREAD)
@@ -588,6 +621,7 @@ bool arc_heap_trim(arc_heap_t *h, bool exiting)
 #endif
     arc_heap_outbox_flush(h);
     arc_heap_drain(h);
+    arc_heap_medium_flush(h);
     arc_span_release_empty(h, exiting);
     empty_give_back(h, true);
     if (!exiting)
@@ -628,6 +662,12 @@ void arc_heap_release_all(arc_heap_t *h)
     h->backend_ready = false;
     for (size_t c = 0; c < ARC_CLASSES; c++)
         h->current[c] = &arc_span_none;
+    for (size_t b = 0; b < ARC_MEDIUM_BINS; b++) { /* its blocks went with the segments */
+        h->medium[b] = NULL;
+        h->medium_count[b] = 0;
+        h->medium_want[b] = 0;
+    }
+    h->medium_bytes = 0;
 #if ARC_SECURE
     h->canaried_live = 0;
 #endif
@@ -716,7 +756,8 @@ void arc_heap_figures(arc_heap_t *h, arc_heap_figures_t *out)
         out->byte_available = h->ops->available_bytes(h->backend) + holes;
     }
     if (!shared)
-        out->cached = arc_heap_cached(h, NULL);
+        out->cached =
+            arc_heap_cached(h, NULL) + __atomic_load_n(&h->medium_bytes, __ATOMIC_RELAXED);
     if (shared)
         pthread_mutex_unlock(&h->lock);
 }

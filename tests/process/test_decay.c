@@ -411,6 +411,11 @@ static void quarantine_flush(int k)
         free(flush_pool[k][i]);
 }
 
+/* A thread heap keeps up to 8 freed blocks of a medium size for its next requests of that size
+ * (heap.h, ARC_MEDIUM_BIN_BLOCKS): blocks of the test's size, allocated before the stretches and
+ * freed first, fill that cache, so the stretches' blocks go back to the byte allocator. */
+enum { MEDIUM_CACHE_FILL = 8 };
+
 static bool page_resident(const void *p)
 {
     unsigned char v = 0;
@@ -447,6 +452,11 @@ static int mode_holes(void)
            HOLE_BLOCK / 1024);
     fflush(stdout);
     quarantine_flush_prepare();
+    void *cache_fill[MEDIUM_CACHE_FILL];
+    for (int i = 0; i < MEDIUM_CACHE_FILL; i++) {
+        cache_fill[i] = malloc(HOLE_BLOCK);
+        CHECK(cache_fill[i] != NULL);
+    }
     /* volatile: a compiler may drop a malloc whose block is only freed (clang does). */
     unsigned char *volatile pin = malloc(64);
     unsigned char *volatile trigger = malloc(HOLE_TRIGGER);
@@ -460,6 +470,8 @@ static int mode_holes(void)
         memset(blocks[i], i, HOLE_BLOCK);
     }
     struct arc_stats s0 = stats_now();
+    for (int i = 0; i < MEDIUM_CACHE_FILL; i++)
+        free(cache_fill[i]);
     for (int i = 0; i < count; i++)
         if (i % keep_every != 0)
             free(blocks[i]);

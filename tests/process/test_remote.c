@@ -238,39 +238,30 @@ static void freed_after_exit(arc_heap_t *owner)
     CHECK(live_blocks(1) == 0);
 }
 
-/* In a child: the first of `count` blocks freed twice, last, by a thread with a heap (a full
- * batch: the owner's drain catches it; a partial one: its flush at the thread's exit) or without
- * one (twice on the list: the owner's drain); the child must abort with the double free on
- * stderr. */
+/* The first of `count` blocks freed twice, last, by a thread with a heap (a full batch: the
+ * owner's drain catches it; a partial one: its flush at the thread's exit) or without one (twice
+ * on the list: the owner's drain). */
+typedef struct {
+    arc_heap_t *owner;
+    size_t count;
+    bool take_heap;
+} twice_t;
+
+static void free_twice(void *arg)
+{
+    twice_t *t = arg;
+    fill_blocks(t->count);
+    blocks[t->count - 1] = blocks[0];
+    freer_t f = {.owner = t->owner, .from = 0, .count = t->count, .take_heap = t->take_heap};
+    run_freer(&f);
+    arc_heap_drain(t->owner);
+}
+
+/* In a child: the double free must abort with its report on stderr. */
 static void double_listed(arc_heap_t *owner, size_t count, bool take_heap, const char *what)
 {
-    int err[2];
-    if (pipe(err) != 0)
-        exit(2);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(err[1], 2);
-        close(err[0]);
-        fill_blocks(count);
-        blocks[count - 1] = blocks[0];
-        freer_t f = {.owner = owner, .from = 0, .count = count, .take_heap = take_heap};
-        run_freer(&f);
-        arc_heap_drain(owner);
-        _exit(0);
-    }
-    close(err[1]);
-    char text[512] = "";
-    size_t got = 0;
-    ssize_t n;
-    while (got + 1 < sizeof text && (n = read(err[0], text + got, sizeof text - 1 - got)) > 0)
-        got += (size_t)n;
-    text[got] = '\0';
-    close(err[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    CHECKF(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "%s: the child was not aborted",
-           what);
-    CHECKF(strstr(text, "double free") != NULL, "%s: stderr said: %s", what, text);
+    twice_t t = {.owner = owner, .count = count, .take_heap = take_heap};
+    check_aborts(free_twice, &t, "double free", what);
 }
 
 int main(void)
