@@ -359,17 +359,27 @@ static void *realloc_with(arc_heap_t *shared, void *p, size_t size)
         size_t roomy = size + size / ARC_REALLOC_HEADROOM_DIV;
         want = roomy <= ARC_LARGE_THRESHOLD ? roomy : ARC_LARGE_THRESHOLD;
     }
+    /* The move passes by the thread heap's medium cache (heap.h): the new block is the size
+     * asked, which has its headroom already, and the old one, a size the block outgrew, goes
+     * straight back to the byte allocator, where it can join the free blocks beside it
+     * (`bench/realloc` peaked at 15.5 MiB through the cache, 13.7 MiB without). */
+    arc_heap_t *own = shared ? NULL : arc_tls_heap;
+    bool cache_on = own && own->medium_on;
+    if (cache_on)
+        own->medium_on = false;
     void *q = shared ? arc_heap_malloc(shared, want) : arc_malloc(want);
     if (!q && want != size)
         q = shared ? arc_heap_malloc(shared, size) : arc_malloc(size);
-    if (!q)
-        return NULL;
-    /* The copy may read past what the program asked for (up to the usable size): not its
-     * error. */
-    ARC_VG_QUIET();
-    memcpy(q, p, size < old ? size : old);
-    ARC_VG_LOUD();
-    arc_free(p);
+    if (q) {
+        /* The copy may read past what the program asked for (up to the usable size): not its
+         * error. */
+        ARC_VG_QUIET();
+        memcpy(q, p, size < old ? size : old);
+        ARC_VG_LOUD();
+        arc_free(p);
+    }
+    if (cache_on)
+        own->medium_on = true;
     return q;
 }
 

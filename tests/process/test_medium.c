@@ -158,6 +158,25 @@ static void bounded(arc_heap_t *h)
     CHECK(h->medium_bytes == 0 && kept_in(h) == 0);
 }
 
+/* A realloc that moves a block passes by the cache: the block it leaves goes back to the byte
+ * allocator, not into its bin, and the cache is on again after it. */
+static void realloc_moves(arc_heap_t *h)
+{
+    arc_malloc_trim(0);
+    unsigned char *p = malloc(SIZE_A);
+    CHECK(p != NULL);
+    fill_kept(p, 0x3c, SIZE_A);
+    uintptr_t old = (uintptr_t)p;
+    size_t kept_before = h->medium_count[bin_of(SIZE_A)];
+    unsigned char *q = realloc(p, 4 * SIZE_A);
+    CHECK(q != NULL && (uintptr_t)q != old && q[SIZE_A - 1] == 0x3c);
+    CHECKF(h->medium_count[bin_of(SIZE_A)] == kept_before,
+           "the block realloc left went into the cache");
+    CHECK(h->medium_on);
+    free(q);
+    check_bounds(h, "realloc");
+}
+
 /* A heap that frees far more than it asks for (a table dropped) keeps nothing: the kept blocks
  * go back with the rest, and no bin keeps again before a request misses it. */
 static void shrinking(arc_heap_t *h)
@@ -291,6 +310,7 @@ int main(void)
     wanted(h);
     bins_served();
     reuse(h);
+    realloc_moves(h);
     bounded(h);
     shrinking(h);
     segments_go(h);
