@@ -654,6 +654,17 @@ static inline void *arc_heap_small_pop(arc_heap_t *h, size_t size)
     return NULL;
 }
 
+/* Takes the first kept block of bin b (not empty) off the cache, its link words checked. */
+static inline arc_medium_link_t *arc_heap_medium_unlink(arc_heap_t *h, size_t b)
+{
+    arc_medium_link_t *block = arc_medium_link_of(h->medium[b]);
+    h->medium[b] = block->next;
+    h->medium_count[b]--;
+    h->medium_bytes -= block->usable;
+    arc_segment_of(block)->medium_kept--;
+    return block;
+}
+
 /* A kept block for a request of `size` bytes (ARC_SMALL_MAX < size <= ARC_MEDIUM_CACHE_MAX,
  * malloc's alignment) from its bin, live and counted, or NULL. */
 static inline void *arc_heap_medium_pop(arc_heap_t *h, size_t size)
@@ -661,14 +672,9 @@ static inline void *arc_heap_medium_pop(arc_heap_t *h, size_t size)
     size_t b = arc_medium_bin(size);
     if (h->medium[b] == NULL)
         return NULL;
-    arc_medium_link_t *p = arc_medium_link_of(h->medium[b]);
+    arc_medium_link_t *p = arc_heap_medium_unlink(h, b);
     size_t usable = p->usable;
-    h->medium[b] = p->next;
-    h->medium_count[b]--;
-    h->medium_bytes -= usable;
-    arc_segment_t *seg = arc_segment_of(p);
-    seg->medium_kept--;
-    arc_live_set(seg, p);
+    arc_live_set(arc_segment_of(p), p);
     ARC_STAT_ADD(h, requested_bytes, size);
     ARC_STAT_ADD(h, allocated_bytes, usable / ARC_GRANULE * ARC_GRANULE);
     ARC_STAT_ADD(h, medium_allocs, 1);

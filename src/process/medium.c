@@ -77,13 +77,8 @@ void arc_heap_medium_flush(arc_heap_t *h)
     h->medium_flushing = true;
     for (size_t b = 0; b < ARC_MEDIUM_BINS; b++) {
         while (h->medium[b]) {
-            arc_medium_link_t *block = arc_medium_link_of(h->medium[b]);
-            arc_segment_t *seg = arc_segment_of(block);
-            h->medium[b] = block->next;
-            h->medium_count[b]--;
-            h->medium_bytes -= block->usable;
-            seg->medium_kept--;
-            arc_heap_medium_release(h, seg, block);
+            arc_medium_link_t *block = arc_heap_medium_unlink(h, b);
+            arc_heap_medium_release(h, arc_segment_of(block), block);
         }
     }
     h->medium_flushing = false;
