@@ -673,10 +673,9 @@ static inline void *arc_heap_medium_pop(arc_heap_t *h, size_t size)
     if (h->medium[b] == NULL)
         return NULL;
     arc_medium_link_t *p = arc_heap_medium_unlink(h, b);
-    size_t usable = p->usable;
     arc_live_set(arc_segment_of(p), p);
     ARC_STAT_ADD(h, requested_bytes, size);
-    ARC_STAT_ADD(h, allocated_bytes, usable / ARC_GRANULE * ARC_GRANULE);
+    ARC_STAT_ADD(h, allocated_bytes, p->usable / ARC_GRANULE * ARC_GRANULE);
     ARC_STAT_ADD(h, medium_allocs, 1);
     (void)size;
     return p;
