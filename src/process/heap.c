@@ -668,6 +668,7 @@ void arc_heap_release_all(arc_heap_t *h)
         h->medium_want[b] = 0;
     }
     h->medium_bytes = 0;
+    h->medium_full = 0;
 #if ARC_SECURE
     h->canaried_live = 0;
 #endif

@@ -205,25 +205,43 @@ typedef enum arc_heap_kind { ARC_HEAP_THREAD = 0, ARC_HEAP_SHARED = 1 } arc_heap
 #define ARC_OUTBOX_BATCHES_OUT 64u
 
 /* Medium cache (medium.c): a thread heap keeps the blocks of the byte allocator it freed, up to
- * ARC_MEDIUM_CACHE_MAX bytes each, in bins of sizes, and hands one to the next request of its bin
- * without asking the byte allocator. Bins split each doubling above ARC_SMALL_MAX in
- * ARC_MEDIUM_BIN_SPLIT (at most 1/8 of a block is rounding); a request that finds its bin empty
- * takes a block of the bin's full size, so that once freed it serves every request of the bin.
- * Before it, a malloc and free of 4-16 KiB went through the byte allocator each time: 930
- * allocator instructions a pair, 2.5 to 3.8 times glibc's time (docs/design.md). */
+ * ARC_MEDIUM_CACHE_MAX bytes each (every heap block above the small sizes: larger ones are page
+ * runs), in bins of sizes, and hands one to the next request of its bin without asking the byte
+ * allocator. Bins split each doubling above ARC_SMALL_MAX in ARC_MEDIUM_BIN_SPLIT (at most 1/8 of
+ * a block is rounding); a request that finds its bin empty takes a block of the bin's full size,
+ * so that once freed it serves every request of the bin. Before it, a malloc and free of 4-16 KiB
+ * went through the byte allocator each time: 930 allocator instructions a pair, 2.5 to 3.8 times
+ * glibc's time; one buffer of 32-128 KiB taken and freed in a loop, 2.6 to 4.5 times
+ * (docs/design.md). */
 #define ARC_SMALL_SHIFT      10u /* log2(ARC_SMALL_MAX) */
 #define ARC_MEDIUM_SPLIT_LOG 3u
 #define ARC_MEDIUM_BIN_SPLIT (1u << ARC_MEDIUM_SPLIT_LOG)
-#define ARC_MEDIUM_MAX_SHIFT 15u /* log2(ARC_MEDIUM_CACHE_MAX) */
+#define ARC_MEDIUM_MAX_SHIFT 17u /* log2(ARC_MEDIUM_CACHE_MAX) */
 #define ARC_MEDIUM_CACHE_MAX ((size_t)1 << ARC_MEDIUM_MAX_SHIFT)
 #define ARC_MEDIUM_BINS      ((ARC_MEDIUM_MAX_SHIFT - ARC_SMALL_SHIFT) * ARC_MEDIUM_BIN_SPLIT)
 /* Blocks one bin keeps at most, and bytes the whole cache keeps at most: what a thread that goes
  * idle after freeing medium blocks leaves resident (the purger cannot take another thread's
  * blocks), as a class's current span is for small blocks. 8 blocks cover a loop that holds a few
- * buffers of one size at once; 256 KiB took `bench/medium` to 313 allocator instructions per
- * call, where 128 KiB gave 367 and 1 MiB 233. */
+ * buffers of one size at once. 512 KiB holds four blocks of the largest bin; with 256 KiB, a
+ * loop of one buffer of a random size in 32-128 KiB found a kept block too seldom (830 allocator
+ * instructions a pair against 457 with 512 KiB, callgrind). */
 #define ARC_MEDIUM_BIN_BLOCKS  8u
-#define ARC_MEDIUM_CACHE_BYTES ((size_t)256 << 10)
+#define ARC_MEDIUM_CACHE_BYTES ((size_t)512 << 10)
+/* A request above 32 KiB whose bin keeps nothing takes a kept block of the first bin that does,
+ * up to ARC_MEDIUM_REACH bins above its own: the block is then at most 13/9 of the bin's size (the
+ * widest step, from the first bin of a doubling). With 2 bins, one buffer of a random 32-128 KiB
+ * in a loop ran 2.2 times glibc's time; with 4, 1.3 times. Below 32 KiB a request takes its own
+ * bin only: a miss there costs the byte allocator's search, not a hole, and in a program holding
+ * thousands of blocks the reach let blocks drift to larger bins (`bench/medium`, 1-16 KiB: peak
+ * RSS 17.7 -> 19.9 MiB with it). */
+#define ARC_MEDIUM_REACH 4u
+#define ARC_MEDIUM_REACH_MASK                                                                      \
+    ((2ull << ARC_MEDIUM_REACH) - 1) /* bins b .. b + ARC_MEDIUM_REACH                             \
+                                      */
+#define ARC_MEDIUM_REACH_SHIFT 15u   /* log2 of the size above which requests reach */
+#define ARC_MEDIUM_REACH_BIN   ((ARC_MEDIUM_REACH_SHIFT - ARC_SMALL_SHIFT) * ARC_MEDIUM_BIN_SPLIT)
+_Static_assert(ARC_MEDIUM_CACHE_MAX == ARC_LARGE_THRESHOLD, "the cache covers every heap block");
+_Static_assert(ARC_MEDIUM_BINS <= 64, "medium_full has a bit per bin");
 _Static_assert(ARC_SMALL_MAX == (size_t)1 << ARC_SMALL_SHIFT, "ARC_SMALL_SHIFT is its log2");
 
 /* A batch of blocks the thread of heap `sender` freed into another thread heap (heap.c): filled
@@ -287,6 +305,7 @@ struct arc_heap {
     void *medium[ARC_MEDIUM_BINS];
     uint8_t medium_count[ARC_MEDIUM_BINS];
     uint8_t medium_want[ARC_MEDIUM_BINS]; /* blocks a bin may keep: one per miss, to the bound */
+    uint64_t medium_full;                 /* bit b set: bin b keeps a block */
     uint32_t medium_taken, medium_given;  /* medium.c: requests and frees in this window */
     bool medium_on;
     bool medium_flushing; /* medium.c: the flush under way gives back blocks one by one */
@@ -659,20 +678,23 @@ static inline arc_medium_link_t *arc_heap_medium_unlink(arc_heap_t *h, size_t b)
 {
     arc_medium_link_t *block = arc_medium_link_of(h->medium[b]);
     h->medium[b] = block->next;
-    h->medium_count[b]--;
+    if (--h->medium_count[b] == 0)
+        h->medium_full &= ~((uint64_t)1 << b);
     h->medium_bytes -= block->usable;
     arc_segment_of(block)->medium_kept--;
     return block;
 }
 
 /* A kept block for a request of `size` bytes (ARC_SMALL_MAX < size <= ARC_MEDIUM_CACHE_MAX,
- * malloc's alignment) from its bin, live and counted, or NULL. */
+ * malloc's alignment) from its bin (or, from ARC_MEDIUM_REACH_BIN on, one of the ARC_MEDIUM_REACH
+ * above), live and counted, or NULL. */
 static inline void *arc_heap_medium_pop(arc_heap_t *h, size_t size)
 {
     size_t b = arc_medium_bin(size);
-    if (h->medium[b] == NULL)
+    uint64_t near = (h->medium_full >> b) & (b >= ARC_MEDIUM_REACH_BIN ? ARC_MEDIUM_REACH_MASK : 1);
+    if (near == 0)
         return NULL;
-    arc_medium_link_t *p = arc_heap_medium_unlink(h, b);
+    arc_medium_link_t *p = arc_heap_medium_unlink(h, b + (size_t)__builtin_ctzll(near));
     arc_live_set(arc_segment_of(p), p);
     ARC_STAT_ADD(h, requested_bytes, size);
     ARC_STAT_ADD(h, allocated_bytes, p->usable / ARC_GRANULE * ARC_GRANULE);

@@ -67,6 +67,7 @@ bool arc_heap_medium_keep(arc_heap_t *h, void *p, size_t usable)
     block->check = arc_medium_check(block);
     h->medium[b] = block;
     h->medium_count[b]++;
+    h->medium_full |= (uint64_t)1 << b;
     h->medium_bytes += usable;
     seg->medium_kept++;
     return true;

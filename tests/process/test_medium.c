@@ -1,12 +1,13 @@
 /* test_medium.c: a thread heap's cache of freed medium blocks (src/process/medium.c, heap.h
- * "Medium cache"): a freed block of 1-32 KiB comes back for the next request of its bin, every
- * block serves every size of its bin, the cache keeps no more than its bounds, gives its blocks
- * back when the heap shrinks, at malloc_trim and at a thread's exit, and never lets a segment that
- * only kept blocks hold stay; misuse of a kept block is reported. Linked with arcalloc's objects
- * (the program's malloc is arcalloc's) so it can look at heap state; it changes a heap only
- * through the calls a program makes. Built with -fno-builtin: a compiler that knows malloc as a
- * builtin takes it to write nothing but errno, and may read a heap's fields across it from a
- * register (GCC moved a read of the segment count past the mallocs that changed it). */
+ * "Medium cache"): a freed block of 1-128 KiB comes back for the next request of its bin or of
+ * the few bins below it, every block serves every size of its bin, the cache keeps no more than its
+ * bounds, gives its blocks back when the heap shrinks, at malloc_trim and at a thread's exit, and
+ * never lets a segment that only kept blocks hold stay; misuse of a kept block is reported. Linked
+ * with arcalloc's objects (the program's malloc is arcalloc's) so it can look at heap state; it
+ * changes a heap only through the calls a program makes. Built with -fno-builtin: a compiler that
+ * knows malloc as a builtin takes it to write nothing but errno, and may read a heap's fields
+ * across it from a register (GCC moved a read of the segment count past the mallocs that changed
+ * it). */
 #include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -56,7 +57,7 @@ static void check_bounds(const arc_heap_t *h, const char *when)
            (size_t)ARC_MEDIUM_CACHE_BYTES);
 }
 
-/* Bins: every request of 1025 .. 32768 bytes maps to a bin whose size holds it and whose
+/* Bins: every request of 1025 .. 131072 bytes maps to a bin whose size holds it and whose
  * lower neighbour's does not. */
 static void bins_map(void)
 {
@@ -67,7 +68,8 @@ static void bins_map(void)
                   (b == 0 ? n > ARC_SMALL_MAX : arc_medium_bin_size(b - 1) < n);
     }
     CHECKF(mapped, "a request maps to a bin that does not hold it, or to one too large");
-    CHECK(arc_medium_bin_size(0) == 1152 && arc_medium_bin_size(ARC_MEDIUM_BINS - 1) == 32768);
+    CHECK(arc_medium_bin_size(0) == 1152 &&
+          arc_medium_bin_size(ARC_MEDIUM_BINS - 1) == ARC_LARGE_THRESHOLD);
 }
 
 /* Each miss lets its bin keep one more block (a size no other case asks for, so its bin starts
@@ -135,6 +137,50 @@ static void reuse(arc_heap_t *h)
     free(z);
     free(other);
     check_bounds(h, "reuse");
+}
+
+/* A request above 32 KiB whose bin keeps nothing takes a kept block of a bin at most
+ * ARC_MEDIUM_REACH above its own, never one further up; a request below takes its own bin's
+ * blocks only. Blocks up to the large threshold are kept, a large run is not. */
+static void reach(arc_heap_t *h)
+{
+    enum { SIZE_R = 40000 }; /* the second bin above 32 KiB: 36865 .. 40960 bytes */
+    arc_malloc_trim(0);
+    size_t b = bin_of(SIZE_R);
+    CHECK(b == ARC_MEDIUM_REACH_BIN + 1);
+    size_t top = arc_medium_bin_size(b + ARC_MEDIUM_REACH);
+    void *volatile far = malloc(top);
+    uintptr_t kept = (uintptr_t)far;
+    free(far);
+    CHECKF(h->medium_count[b + ARC_MEDIUM_REACH] == 1, "a freed block of %zu bytes was not kept",
+           top);
+    void *volatile below = malloc(arc_medium_bin_size(b - 1)); /* one bin too far down */
+    CHECKF((uintptr_t)below != kept, "a request %u bins below took the kept block",
+           ARC_MEDIUM_REACH + 1);
+    void *volatile near = malloc(SIZE_R);
+    CHECKF((uintptr_t)near == kept, "a request %u bins below did not take the kept block",
+           ARC_MEDIUM_REACH);
+    CHECK(malloc_usable_size(near) >= top && h->medium_count[b + ARC_MEDIUM_REACH] == 0);
+    free(near);
+    free(below);
+    /* Below 32 KiB: the next bin's block stays for its own requests. */
+    size_t last_own = ARC_MEDIUM_REACH_BIN - 1;
+    void *volatile own = malloc(arc_medium_bin_size(last_own));
+    uintptr_t own_at = (uintptr_t)own;
+    free(own);
+    CHECK(h->medium_count[last_own] == 1);
+    void *volatile lower = malloc(arc_medium_bin_size(last_own - 1));
+    CHECKF((uintptr_t)lower != own_at, "a request below 32 KiB took the next bin's block");
+    free(lower);
+    size_t bytes = h->medium_bytes;
+    void *volatile last = malloc(ARC_LARGE_THRESHOLD); /* the largest heap block */
+    free(last);
+    CHECKF(h->medium_bytes > bytes, "a block of %zu bytes was not kept", ARC_LARGE_THRESHOLD);
+    bytes = h->medium_bytes;
+    void *volatile run = malloc(ARC_LARGE_THRESHOLD + 1); /* a large run */
+    free(run);
+    CHECK(h->medium_bytes == bytes);
+    check_bounds(h, "reach");
 }
 
 /* Many blocks of many bins freed at once: each bin keeps at most its bound, the cache at most
@@ -311,6 +357,7 @@ int main(void)
     bins_served();
     reuse(h);
     realloc_moves(h);
+    reach(h);
     bounded(h);
     shrinking(h);
     segments_go(h);
