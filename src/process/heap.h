@@ -235,10 +235,10 @@ typedef enum arc_heap_kind { ARC_HEAP_THREAD = 0, ARC_HEAP_SHARED = 1 } arc_heap
  * thousands of blocks the reach let blocks drift to larger bins (`bench/medium`, 1-16 KiB: peak
  * RSS 17.7 -> 19.9 MiB with it). */
 #define ARC_MEDIUM_REACH 4u
-#define ARC_MEDIUM_REACH_MASK                                                                      \
-    ((2ull << ARC_MEDIUM_REACH) - 1) /* bins b .. b + ARC_MEDIUM_REACH                             \
-                                      */
-#define ARC_MEDIUM_REACH_SHIFT 15u   /* log2 of the size above which requests reach */
+/* Bins b .. b + ARC_MEDIUM_REACH of medium_full >> b. */
+#define ARC_MEDIUM_REACH_MASK ((2ull << ARC_MEDIUM_REACH) - 1)
+/* log2 of the size above which requests reach. */
+#define ARC_MEDIUM_REACH_SHIFT 15u
 #define ARC_MEDIUM_REACH_BIN   ((ARC_MEDIUM_REACH_SHIFT - ARC_SMALL_SHIFT) * ARC_MEDIUM_BIN_SPLIT)
 _Static_assert(ARC_MEDIUM_CACHE_MAX == ARC_LARGE_THRESHOLD, "the cache covers every heap block");
 _Static_assert(ARC_MEDIUM_BINS <= 64, "medium_full has a bit per bin");
