@@ -223,8 +223,8 @@ typedef enum arc_heap_kind { ARC_HEAP_THREAD = 0, ARC_HEAP_SHARED = 1 } arc_heap
  * idle after freeing medium blocks leaves resident (the purger cannot take another thread's
  * blocks), as a class's current span is for small blocks. 8 blocks cover a loop that holds a few
  * buffers of one size at once. 512 KiB holds four blocks of the largest bin; with 256 KiB, a
- * loop of one buffer of a random size in 32-128 KiB found a kept block too seldom (830 allocator
- * instructions a pair against 457 with 512 KiB, callgrind). */
+ * loop of one buffer of a random size in 32-128 KiB found a kept block too seldom (772
+ * instructions a pair, the whole program under callgrind, against 457 with 512 KiB). */
 #define ARC_MEDIUM_BIN_BLOCKS  8u
 #define ARC_MEDIUM_CACHE_BYTES ((size_t)512 << 10)
 /* A request above 32 KiB whose bin keeps nothing takes a kept block of the first bin that does,
