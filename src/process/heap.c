@@ -307,11 +307,10 @@ static void *block_alloc(arc_heap_t *h, size_t size, size_t align, size_t asked)
     if (arc_heap_has_remote(h))
         arc_heap_drain(h);
     size_t want = size ? size : 1; /* malloc(0) and memalign(a, 0) get a real block */
-    bool binned = h->medium_on && align <= ARC_GRANULE && size > ARC_SMALL_MAX &&
-                  size <= ARC_MEDIUM_CACHE_MAX;
+    bool binned = h->medium_on && size > ARC_SMALL_MAX && size <= ARC_MEDIUM_CACHE_MAX;
     if (binned) {
         h->medium_taken++;
-        void *kept = arc_heap_medium_pop(h, size);
+        void *kept = arc_heap_medium_pop(h, size, align);
         if (kept) {
             ARC_STAT_CHECKPOINT(h);
             return kept;

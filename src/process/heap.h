@@ -685,22 +685,28 @@ static inline arc_medium_link_t *arc_heap_medium_unlink(arc_heap_t *h, size_t b)
     return block;
 }
 
-/* A kept block for a request of `size` bytes (ARC_SMALL_MAX < size <= ARC_MEDIUM_CACHE_MAX,
- * malloc's alignment) from its bin (or, from ARC_MEDIUM_REACH_BIN on, one of the ARC_MEDIUM_REACH
- * above), live and counted, or NULL. */
-static inline void *arc_heap_medium_pop(arc_heap_t *h, size_t size)
+/* A kept block for a request of `size` bytes (ARC_SMALL_MAX < size <= ARC_MEDIUM_CACHE_MAX)
+ * aligned to `align` (a power of two, at most ARC_HEAP_MAX_ALIGN), from its bin (or, from
+ * ARC_MEDIUM_REACH_BIN on, one of the ARC_MEDIUM_REACH above), live and counted, or NULL. Only
+ * each bin's first block is looked at: a program that asks for one alignment gets back the
+ * blocks it freed, and those have it. */
+static inline void *arc_heap_medium_pop(arc_heap_t *h, size_t size, size_t align)
 {
     size_t b = arc_medium_bin(size);
     uint64_t near = (h->medium_full >> b) & (b >= ARC_MEDIUM_REACH_BIN ? ARC_MEDIUM_REACH_MASK : 1);
-    if (near == 0)
-        return NULL;
-    arc_medium_link_t *p = arc_heap_medium_unlink(h, b + (size_t)__builtin_ctzll(near));
-    arc_live_set(arc_segment_of(p), p);
-    ARC_STAT_ADD(h, requested_bytes, size);
-    ARC_STAT_ADD(h, allocated_bytes, p->usable / ARC_GRANULE * ARC_GRANULE);
-    ARC_STAT_ADD(h, medium_allocs, 1);
-    (void)size;
-    return p;
+    for (; near != 0; near &= near - 1) {
+        size_t k = b + (size_t)__builtin_ctzll(near);
+        if (((uintptr_t)h->medium[k] & (align - 1)) != 0)
+            continue;
+        arc_medium_link_t *p = arc_heap_medium_unlink(h, k);
+        arc_live_set(arc_segment_of(p), p);
+        ARC_STAT_ADD(h, requested_bytes, size);
+        ARC_STAT_ADD(h, allocated_bytes, p->usable / ARC_GRANULE * ARC_GRANULE);
+        ARC_STAT_ADD(h, medium_allocs, 1);
+        (void)size;
+        return p;
+    }
+    return NULL;
 }
 
 /* Heap profiler samples (heap.c): an allocation whose countdown ran out; a freed block of a

@@ -183,6 +183,61 @@ static void reach(arc_heap_t *h)
     check_bounds(h, "reach");
 }
 
+/* An aligned request takes a kept block whose address has its alignment: a page-aligned buffer
+ * freed comes back for the next page-aligned request of its bin; a kept block without the
+ * alignment is left for the requests it fits. */
+static void aligned(arc_heap_t *h)
+{
+    enum { PAGE = 4096, SIZE_P = 3 * PAGE };
+    arc_malloc_trim(0);
+    size_t b = bin_of(SIZE_P);
+    void *volatile first = NULL;
+    CHECK(posix_memalign((void **)&first, PAGE, SIZE_P) == 0 && first != NULL);
+    CHECK(((uintptr_t)first & (PAGE - 1)) == 0);
+    void *volatile second = NULL; /* a miss lets the bin keep two */
+    CHECK(posix_memalign((void **)&second, PAGE, SIZE_P) == 0);
+    uintptr_t at = (uintptr_t)first;
+    free(second);
+    free(first);
+    CHECKF(h->medium_count[b] == 2, "%u page-aligned blocks kept, not 2", h->medium_count[b]);
+    void *volatile again = aligned_alloc(PAGE, SIZE_P - 100);
+    CHECKF((uintptr_t)again == at, "a page-aligned request got %p, not the kept block %p",
+           (void *)again, (void *)at);
+    CHECK(h->medium_count[b] == 1);
+    free(again);
+    /* A kept block at an odd granule: an aligned request leaves it, malloc takes it. */
+    enum { TRIES = 64 };
+    void *hold[2 * TRIES];
+    size_t held = 0;
+    void *volatile odd = NULL;
+    for (int i = 0; i < TRIES && odd == NULL; i++) {
+        hold[held++] = malloc(ARC_SMALL_MAX + 1 + 16 * (size_t)i); /* moves the next block on */
+        void *q = malloc(SIZE_P);
+        if (((uintptr_t)q & (PAGE - 1)) != 0)
+            odd = q;
+        else
+            hold[held++] = q;
+    }
+    CHECKF(odd != NULL, "no block of %d bytes off a page boundary in %d tries", SIZE_P, TRIES);
+    while (held > 0)
+        free(hold[--held]);
+    arc_malloc_trim(0);
+    CHECK(h->medium_count[b] == 0);
+    uintptr_t odd_at = (uintptr_t)odd;
+    h->medium_want[b] = 1;
+    free(odd);
+    CHECK(h->medium_count[b] == 1 && (uintptr_t)h->medium[b] == odd_at);
+    void *volatile paged = memalign(PAGE, SIZE_P);
+    CHECKF(paged != NULL && ((uintptr_t)paged & (PAGE - 1)) == 0 && (uintptr_t)paged != odd_at,
+           "a page-aligned request took a kept block off a page boundary");
+    CHECK(h->medium_count[b] == 1);
+    void *volatile plain = malloc(SIZE_P);
+    CHECK((uintptr_t)plain == odd_at && h->medium_count[b] == 0);
+    free(plain);
+    free(paged);
+    check_bounds(h, "aligned");
+}
+
 /* Many blocks of many bins freed at once: each bin keeps at most its bound, the cache at most
  * its bytes; a bin keeps only as many blocks as requests missed it. */
 static void bounded(arc_heap_t *h)
@@ -358,6 +413,7 @@ int main(void)
     reuse(h);
     realloc_moves(h);
     reach(h);
+    aligned(h);
     bounded(h);
     shrinking(h);
     segments_go(h);
