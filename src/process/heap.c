@@ -621,7 +621,7 @@ bool arc_heap_trim(arc_heap_t *h, bool exiting)
     arc_heap_outbox_flush(h);
     arc_heap_drain(h);
     arc_heap_medium_flush(h);
-    arc_span_release_empty(h, exiting);
+    arc_span_release_empty(h);
     empty_give_back(h, true);
     if (!exiting)
         arc_hole_sweep_all(h);

@@ -446,10 +446,10 @@ static inline bool arc_heap_has_remote(arc_heap_t *h)
            atomic_load_explicit(&h->remote_batches, memory_order_relaxed) != NULL;
 }
 /* Empty spans and segments go back, and (malloc_trim) every free block large enough becomes a
- * hole. A thread's exit (`exiting`) makes no holes and keeps each class's current span, empty or
- * not, where its segment holds other blocks: the next thread takes the heap over soon, and would
- * only take the holes back (10 000 short threads made 23 holes each, and their heaps grew 64
- * segments where 3 did) and cut its spans elsewhere (span.c, arc_span_release_empty). */
+ * hole. Each class's current span stays, empty or not, where its segment holds other blocks
+ * (span.c, arc_span_release_empty). A thread's exit (`exiting`) makes no holes: the next thread
+ * takes the heap over soon, and would only take the holes back (10 000 short threads made 23
+ * holes each, and their heaps grew 64 segments where 3 did). */
 bool arc_heap_trim(arc_heap_t *h, bool exiting);
 /* Free bytes in the heap's spans, in total and (counts not NULL) per 16-byte bin: counts[b]
  * blocks of b * 16 bytes. A snapshot for reports, safe to take while the owner runs. */
@@ -505,9 +505,8 @@ static inline void arc_hole_credit(arc_heap_t *h, size_t bytes)
 void arc_span_classes_setup(arc_heap_t *h);
 void *arc_span_alloc(arc_heap_t *h, size_t cls, size_t size);            /* NULL: out of memory */
 void arc_span_free_slow(arc_heap_t *h, arc_span_t *span, const void *p); /* after the push */
-/* Trim: every empty span, or (keep_current) all but each class's current one where its segment
- * holds other blocks. */
-void arc_span_release_empty(arc_heap_t *h, bool keep_current);
+/* Trim: every empty span but each class's current one where its segment holds other blocks. */
+void arc_span_release_empty(arc_heap_t *h);
 /* A class's current span that is the last block of its segment goes back when empty, or loses
  * its pin, so that its emptying reaches arc_span_free_slow: a program that freed everything
  * keeps no segment for a span it is not using. Called where a segment may have dropped to one

@@ -59,6 +59,11 @@ static bool holes_wanted(void)
 
 static uint64_t hole_return(arc_heap_t *h, arc_segment_t *seg, void **link, bool for_request);
 
+/* A range of OS pages, [lo, hi). */
+typedef struct page_range {
+    uintptr_t lo, hi;
+} page_range_t;
+
 /* Where on seg's list is a hole that touches the free block p of `usable` bytes (nothing but a
  * block header between them), or NULL. */
 static void **hole_touching(arc_heap_t *h, arc_segment_t *seg, const void *p, size_t usable)
@@ -107,12 +112,16 @@ static void *hole_take(arc_heap_t *h, size_t min_size)
     return p;
 }
 
+/* hole_keep's since_ns for a hole whose pages are all decommitted already (arc_hole_alloc). */
+#define HOLE_CLEAN UINT64_MAX
+
 /* p, a block just taken out of the byte allocator, becomes a hole whose pages count as freed at
- * since_ns (0: now). False when the held cache has all its slots waiting (32 holes): p goes
- * back to the byte allocator, its pages in use until a later sweep. Giving the pages of further
- * holes back at once instead brought a heap of 150 MB that frees nine blocks in ten and sleeps
- * from 145 to 45 MB, but the same heap refilled after its sleep faulted 135 000 pages in where
- * it had 37 000 (the refill's frees swept, the mallocs took the holes back, fresh). */
+ * since_ns (0: now; HOLE_CLEAN: they are back with the OS, and are not held again). False when the
+ * held cache has all its slots waiting (32 holes): p goes back to the byte allocator, its pages in
+ * use until a later sweep. Giving the pages of further holes back at once instead brought a heap of
+ * 150 MB that frees nine blocks in ten and sleeps from 145 to 45 MB, but the same heap refilled
+ * after its sleep faulted 135 000 pages in where it had 37 000 (the refill's frees swept, the
+ * mallocs took the holes back, fresh). */
 static bool hole_keep(arc_heap_t *h, void *p, uint64_t since_ns)
 {
     arc_segment_t *seg = arc_segment_of(p);
@@ -120,6 +129,8 @@ static bool hole_keep(arc_heap_t *h, void *p, uint64_t since_ns)
     size_t usable = h->ops->usable_size_in(h->backend, body, p);
     uintptr_t lo, hi;
     hole_pages(p, usable, &lo, &hi);
+    if (since_ns == HOLE_CLEAN)
+        lo = hi; /* nothing to hold: its pages are back with the OS already */
     if (hi > lo && !arc_dirty_hold(&h->held, lo, (hi - lo) / ARC_PAGE_SIZE, since_ns)) {
         h->ops->dealloc_in(h->backend, body, p, usable, ARC_GRANULE);
         return false;
@@ -214,6 +225,24 @@ static void **hole_best(arc_heap_t *h, size_t least, arc_segment_t **seg_out)
     return best;
 }
 
+/* The inner pages of seg's hole p: hole_pages of its usable bytes. */
+static page_range_t hole_range(arc_heap_t *h, arc_segment_t *seg, const void *p)
+{
+    page_range_t span;
+    hole_pages(p, h->ops->usable_size_in(h->backend, arc_segment_body(seg), p), &span.lo, &span.hi);
+    return span;
+}
+
+/* Whether the inner pages of the block p lie within one of the n page spans. */
+static bool hole_inside(arc_heap_t *h, const void *p, const page_range_t *spans, size_t n)
+{
+    page_range_t in = hole_range(h, arc_segment_of(p), p);
+    for (size_t i = 0; i < n; i++)
+        if (in.lo >= spans[i].lo && in.hi <= spans[i].hi)
+            return true;
+    return in.lo >= in.hi; /* no inner page: nothing to hold */
+}
+
 int arc_hole_alloc(arc_heap_t *h, size_t size, size_t align, void **out)
 {
     /* The smallest hole with room for the request and its worst alignment gap (what the
@@ -223,7 +252,8 @@ int arc_hole_alloc(arc_heap_t *h, size_t size, size_t align, void **out)
      * holes none of which serves grows instead of trying them all. */
     int rc = ARC_NO_MEMORY;
     uint64_t since = 0;
-    size_t returned = 0;
+    size_t returned = 0, nclean = 0;
+    page_range_t clean[ARC_HOLE_RETURN_MAX]; /* inner pages of returned holes, decommitted */
     for (size_t least = size + align; rc != ARC_OK && returned < ARC_HOLE_RETURN_MAX;
          least = size) {
         arc_segment_t *seg = NULL;
@@ -232,18 +262,28 @@ int arc_hole_alloc(arc_heap_t *h, size_t size, size_t align, void **out)
             break;
         if (!link)
             continue; /* no hole with room for the gap: try those of `size` */
+        page_range_t pages = hole_range(h, seg, *link);
         uint64_t hole_since = hole_return(h, seg, link, true);
+        if (hole_since == 0)
+            clean[nclean++] = pages;
         since = hole_since > since ? hole_since : since;
         returned++;
         rc = h->ops->alloc(h->backend, size, align, out);
     }
     /* What the request left of the holes is taken out again at once, as old as the youngest of
      * them: pages a program stopped using still go back on time while it takes a block now and
-     * then. Pages already given back (since 0) go back again at the next purge (a header may
-     * have been written there). */
+     * then. A rest inside a hole whose pages had gone back already holds nothing: the request's
+     * block and the headers the byte allocator wrote lie outside its inner pages, which are
+     * still decommitted (holding them again gave each malloc that carved a block from such a
+     * hole one madvise of the whole rest: 44 a burst of 100 blocks between two malloc_trim
+     * calls). Any other rest may have had a header written in a page given back before: its
+     * pages go back again at the next purge (held as freed long ago). */
     for (size_t i = 0; i < returned && holes_wanted(); i++) {
         void *rest = hole_take(h, hole_min());
-        if (!rest || !hole_keep(h, rest, since ? since : 1))
+        if (!rest)
+            break;
+        uint64_t rest_since = hole_inside(h, rest, clean, nclean) ? HOLE_CLEAN : since ? since : 1;
+        if (!hole_keep(h, rest, rest_since))
             break;
     }
     return rc;

@@ -7,6 +7,7 @@
  * free pages inside segments in use (holes) go back too; the purger thread never keeps a process
  * alive once the program's own threads have ended. The mode is the first argument: reuse,
  * nothread, eager, holes, lastthread. */
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -392,6 +393,9 @@ static int mode_eager(void)
  * 4 stretches of 7 blocks with 4 KiB OS pages; with larger ones 2 stretches of 6 OS pages each,
  * all in the heap's first segment. A 64 KiB block freed last starts a sweep over all of them. */
 enum { HOLE_BLOCK = 8 * 1024, HOLE_BLOCKS_MAX = 256, HOLE_LOOP = 2000, HOLE_TRIGGER = 64 * 1024 };
+/* Requests cut from holes after a trim: larger than the least hole (heap.h, ARC_HOLE_MIN_BYTES,
+ * 16 KiB), so no free block outside the holes serves them. */
+enum { HOLE_CARVE = 20 * 1024, HOLE_CARVES = 16 };
 /* Secure builds hold freed blocks in a quarantine of 256 (heap.h): this many more frees push the
  * test's blocks out of it into the byte allocator. The blocks freed so are allocated before the
  * holes are made: allocated then, a new span could come out of a hole. */
@@ -547,6 +551,30 @@ static int mode_holes(void)
      * needs 128 KiB, and the 40 KiB block may find a smaller free block). */
     CHECK(s4.holes_made == s3.holes_made || s4.holes_wasted > s3.holes_wasted);
     CHECK(s4.holes_made - s3.holes_made < HOLE_LOOP / 20);
+    /* After malloc_trim every free block of HOLE_MIN or more is a hole whose pages went back:
+     * requests larger than that are cut from the holes, and what each leaves is a hole again
+     * whose pages are still decommitted, so it costs no madvise (one each before: the rest's
+     * pages were given back again). */
+    malloc_trim(0);
+    struct arc_stats s5 = stats_now();
+    unsigned char *carved[HOLE_CARVES];
+    for (int i = 0; i < HOLE_CARVES; i++) {
+        carved[i] = malloc(HOLE_CARVE);
+        CHECK(carved[i] != NULL);
+        if (carved[i])
+            carved[i][HOLE_CARVE - 1] = (unsigned char)i;
+    }
+    struct arc_stats s6 = stats_now();
+    unsigned long long carve_calls = (unsigned long long)(s6.madvise_calls - s5.madvise_calls);
+    printf("holes: %d blocks of %d KiB cut after a trim: %llu madvise calls, %llu holes taken "
+           "back\n",
+           HOLE_CARVES, HOLE_CARVE / 1024, carve_calls,
+           (unsigned long long)(s6.holes_returned - s5.holes_returned));
+    if (os_page <= 4096)
+        CHECKF(carve_calls <= HOLE_CARVES / 4, "%llu madvise calls for %d requests", carve_calls,
+               HOLE_CARVES);
+    for (int i = 0; i < HOLE_CARVES; i++)
+        free(carved[i]);
     free(pin);
     return check_done();
 }

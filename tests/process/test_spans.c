@@ -3,7 +3,8 @@
  * them (packing), a heap that held many segments gives every one back once it empties (segment
  * give-back), and a class whose current span went back once keeps its next one pinned rather
  * than taking and returning a span per burst (span pinning), and a thread taking over an exited
- * thread's heap cuts its blocks from the spans that thread left (relay). Uses the arc_ names so it
+ * thread's heap cuts its blocks from the spans that thread left (relay), and malloc_trim keeps each
+ * class's current span while its segment holds other blocks (trim). Uses the arc_ names so it
  * measures arcalloc under any sanitizer. Built only with -Dstats=true (the default): the span
  * counters are compiled out otherwise. */
 #include <pthread.h>
@@ -210,6 +211,60 @@ static void check_relay(void)
            RELAY_THREADS - 1);
 }
 
+/* Trim: malloc_trim gives back every empty span but each class's current one while its segment
+ * holds another block, so a program that trims after each burst of small blocks cuts the next
+ * burst from the same spans (TRIM_SPANS_MAX taken in all after the first round; every class's
+ * span each round when trim gave them all back), and once the segment holds nothing else the
+ * current spans go too, and the segment with them. */
+#define TRIM_ROUNDS    50
+#define TRIM_CLASSES   40 /* sizes 16 + 25 * i: one block of as many classes */
+#define TRIM_SPANS_MAX (TRIM_ROUNDS / 5)
+
+typedef struct {
+    struct arc_stats start, first, rounds, kept, last;
+} trim_t;
+
+static void *trim_main(void *arg)
+{
+    trim_t *t = arg;
+    arc_stats_get(&t->start);
+    void *live = arc_malloc(48); /* holds the segment */
+    for (int round = 0; round < TRIM_ROUNDS; round++) {
+        void *blocks[TRIM_CLASSES];
+        for (size_t i = 0; i < TRIM_CLASSES; i++)
+            blocks[i] = arc_malloc(16 + 25 * i);
+        for (size_t i = 0; i < TRIM_CLASSES; i++)
+            arc_free(blocks[i]);
+        arc_malloc_trim(0);
+        if (round == 0)
+            arc_stats_get(&t->first);
+    }
+    arc_stats_get(&t->rounds);
+    arc_free(live);
+    arc_stats_get(&t->kept);
+    arc_malloc_trim(0);
+    arc_stats_get(&t->last);
+    return NULL;
+}
+
+static void check_trim(void)
+{
+    static trim_t t;
+    pthread_t tid;
+    CHECK(pthread_create(&tid, NULL, trim_main, &t) == 0);
+    pthread_join(tid, NULL);
+    unsigned long long first = (unsigned long long)(t.first.spans_added - t.start.spans_added);
+    unsigned long long added = (unsigned long long)(t.rounds.spans_added - t.first.spans_added);
+    printf("trim: %llu spans in the first round, %llu in %d more\n", first, added, TRIM_ROUNDS - 1);
+    CHECKF(added <= TRIM_SPANS_MAX, "%llu spans taken in %d rounds after the first", added,
+           TRIM_ROUNDS - 1);
+    /* The thread may have taken over an exited thread's heap, with its segments: the last trim
+     * gives back at least the one the live block held. */
+    CHECKF(t.last.segments < t.kept.segments,
+           "segments %llu after the last trim, %llu before it: the current spans held one",
+           (unsigned long long)t.last.segments, (unsigned long long)t.kept.segments);
+}
+
 int main(void)
 {
     arc_free(arc_malloc(1)); /* the main thread's heap exists from here on */
@@ -217,5 +272,6 @@ int main(void)
     check_wave();
     check_bursts();
     check_relay();
+    check_trim();
     return check_done();
 }
