@@ -15,6 +15,9 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/auxv.h>
+#if defined(__GLIBC__) && __has_include(<sys/single_threaded.h>)
+#include <sys/single_threaded.h>
+#endif
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -485,6 +488,17 @@ bool arc_os_thread_start(void *(*fn)(void *), void *arg, size_t stack_bytes, con
     if (ok && name)
         pthread_setname_np(tid, name); /* shown by ps -L and top -H; failure changes nothing */
     return ok;
+}
+
+bool arc_os_thread_start_safe_anywhere(void)
+{
+#if defined(__GLIBC__) && __has_include(<sys/single_threaded.h>)
+    return __libc_single_threaded; /* glibc 2.32+: false once a thread was ever started */
+#elif defined(__GLIBC__)
+    return false; /* an older glibc does not say */
+#else
+    return true;
+#endif
 }
 
 int arc_os_getpid(void)

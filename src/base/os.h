@@ -138,6 +138,11 @@ uint64_t arc_os_now_ns(void);
  * named `name` for ps and debuggers. False when the OS refuses. The caller must hold no lock a
  * nested malloc could need: thread creation allocates. */
 bool arc_os_thread_start(void *(*fn)(void *), void *arg, size_t stack_bytes, const char *name);
+/* Whether starting a thread may be done from inside any free the C library makes: glibc frees a
+ * joined thread's thread-local blocks while it holds its stack-cache lock, which pthread_create
+ * takes, so there only while the process has never started a thread (none is cached then). True
+ * with musl, whose threads keep their thread-local blocks in their own mapping. */
+bool arc_os_thread_start_safe_anywhere(void);
 /* Resident bytes of the process, from /proc (0 when unknown). */
 size_t arc_os_resident_bytes(void);
 /* The address space the process may still map under its RLIMIT_AS (the limit less what it maps

@@ -664,11 +664,13 @@ void arc_dirty_spare_push(arc_dirty_cache_t *c, void *block)
 
 /* ---- the purger ----------------------------------------------------------------------------
  * One thread, started by the first put that keeps a run (a program that never frees a large
- * block or a segment never gets it). It sleeps until the oldest cached run expires, gives back
- * what has expired in every cache, and with nothing cached sleeps until a put wakes it: an idle
- * program with nothing dirty costs no wake-up at all. When the program's last thread holding a
- * heap exits (arc_dirty_purger_stop) it gives everything back and ends, and the next put starts
- * it again: a process whose main thread ends with pthread_exit ends with its last thread. */
+ * block or a segment never gets it) or, once the process has other threads, by the allocations
+ * (arc_dirty_purger_poke): there a put may run where no thread can be started. It sleeps until the
+ * oldest cached run expires, gives back what has expired in every cache, and with nothing cached
+ * sleeps until a put wakes it: an idle program with nothing dirty costs no wake-up at all. When the
+ * program's last thread holding a heap exits (arc_dirty_purger_stop) it gives everything back and
+ * ends, and the next put starts it again: a process whose main thread ends with pthread_exit ends
+ * with its last thread. */
 
 /* The purger's end (arc_dirty_purger_stop), wake_lock held: it gives back every cached run on
  * its way out, since no thread of the program may be left to call the allocator. */
@@ -727,14 +729,9 @@ static void wake_cond_init(void)
     pthread_condattr_destroy(&attr);
 }
 
-/* Starts the purger the first time a put is about to keep a run, before the run is cached: were
- * the thread's creation to allocate on the run being freed, a second free of it by mistake would
- * no longer read as a double free. No lock is held here. */
-static void purger_start_once(void)
+/* Starts the purger thread, unless it runs or may not. No lock is held here. */
+static void purger_start(void)
 {
-    if (atomic_load_explicit(&purger_running, memory_order_relaxed) ||
-        !__atomic_load_n(&thread_allowed, __ATOMIC_RELAXED))
-        return;
     pthread_mutex_lock(&wake_lock);
     bool start = thread_allowed && !purger_started && !purger_starting;
     if (start)
@@ -750,6 +747,30 @@ static void purger_start_once(void)
         __atomic_store_n(&thread_allowed, false, __ATOMIC_RELAXED);
     atomic_store_explicit(&purger_running, ok, memory_order_relaxed);
     pthread_mutex_unlock(&wake_lock);
+}
+
+static bool purger_wanted(void)
+{
+    return !atomic_load_explicit(&purger_running, memory_order_relaxed) &&
+           __atomic_load_n(&thread_allowed, __ATOMIC_RELAXED) && decay_ns != 0;
+}
+
+/* Starts the purger the first time a put is about to keep a run, before the run is cached: were
+ * the thread's creation to allocate on the run being freed, a second free of it by mistake would
+ * no longer read as a double free. A put may run inside a free the C library makes with its
+ * stack-cache lock held (glibc, joining threads: pthread_join froze in pthread_create here), so
+ * only where the OS layer says any free may start a thread; elsewhere the next allocation
+ * starts it (arc_dirty_purger_poke). */
+static void purger_start_once(void)
+{
+    if (purger_wanted() && arc_os_thread_start_safe_anywhere())
+        purger_start();
+}
+
+void arc_dirty_purger_poke(void)
+{
+    if (purger_wanted() && !arc_os_thread_start_safe_anywhere())
+        purger_start();
 }
 
 void arc_dirty_purger_stop(void)

@@ -134,6 +134,11 @@ void arc_dirty_put(arc_dirty_cache_t *c, uintptr_t addr, size_t pages, size_t bu
  * ends with pthread_exit exits once its own threads have). The next put starts it again. */
 void arc_dirty_purger_stop(void);
 
+/* Called on allocation paths, where starting a thread is safe: starts the purger thread when the
+ * process has other threads and it does not run yet (a put there may be inside a free the C
+ * library makes under a lock thread creation takes, and does not start it). Cheap when it runs. */
+void arc_dirty_purger_poke(void);
+
 /* The decay time set at start-up (arc_dirty_setup), in nanoseconds. */
 uint64_t arc_dirty_decay_ns(void);
 

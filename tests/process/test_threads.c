@@ -1,7 +1,8 @@
 /* test_threads.c: threads on arcalloc. Cross-thread frees with content checks, a hundred
  * thousand short-lived threads that must not grow the process, malloc_trim from one thread while
- * others come and go, and fork while other threads allocate (each fork's child allocates and
- * frees; a deadlock fails by the alarm). */
+ * others come and go, fork while other threads allocate (each fork's child allocates and
+ * frees; a deadlock fails by the alarm), and 300 threads joined at once before the purger thread
+ * runs. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -240,9 +241,68 @@ static void test_fork(void)
     CHECKF(ok == FORKS, "%d of %d children allocated and exited cleanly", ok, FORKS);
 }
 
+/* ---- many threads joined at once, before anything started the purger ----
+ * Joining threads whose stacks overflow glibc's cache of stacks (40 MiB) frees their TLS blocks
+ * while glibc holds its stack-cache lock, and pthread_create takes that lock. A free that started
+ * the purger thread there (the first run held for decay, from the blocks and spans those frees
+ * gave back) waited on the lock its own caller held, for ever. Run in a child before any other
+ * test, so that the purger is not running yet; a hang is killed after PARKED_TIMEOUT_S. */
+enum { PARKED_THREADS = 300, PARKED_TIMEOUT_S = 15 };
+static pthread_barrier_t parked_barrier;
+
+static void *parked(void *arg)
+{
+    unsigned char *p = malloc(100 + (uintptr_t)arg % 900);
+    if (p)
+        memset(p, 1, 100);
+    pthread_barrier_wait(&parked_barrier); /* all live at once: no stack is reused */
+    pthread_barrier_wait(&parked_barrier);
+    free(p);
+    return NULL;
+}
+
+static void test_join_many(void)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        pthread_t t[PARKED_THREADS];
+        int started = 0;
+        pthread_barrier_init(&parked_barrier, NULL, PARKED_THREADS + 1);
+        for (int i = 0; i < PARKED_THREADS; i++)
+            started += pthread_create(&t[i], NULL, parked, (void *)(uintptr_t)i) == 0;
+        if (started != PARKED_THREADS)
+            _exit(2);
+        pthread_barrier_wait(&parked_barrier);
+        pthread_barrier_wait(&parked_barrier);
+        for (int i = 0; i < PARKED_THREADS; i++)
+            pthread_join(t[i], NULL);
+        _exit(0);
+    }
+    /* The parent keeps the time: a thread stuck inside pthread_create has every signal blocked,
+     * so the child's own alarm may never be delivered. */
+    int status = 0, waited_ms = 0;
+    pid_t done = 0;
+    while (pid > 0 && (done = waitpid(pid, &status, WNOHANG)) == 0 &&
+           waited_ms < PARKED_TIMEOUT_S * 1000) {
+        usleep(10000);
+        waited_ms += 10;
+    }
+    if (pid > 0 && done == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+    }
+    CHECKF(done == pid, "%d threads joined: the child hung for %d s (killed)", PARKED_THREADS,
+           PARKED_TIMEOUT_S);
+    CHECKF(done != pid || (WIFEXITED(status) && WEXITSTATUS(status) == 0),
+           "%d threads joined: the child %s %d", PARKED_THREADS,
+           WIFSIGNALED(status) ? "died of signal" : "exited with",
+           WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+}
+
 int main(void)
 {
     alarm(240); /* the whole program: a hang fails instead of stalling CI */
+    test_join_many();
     test_cross_thread();
     test_thread_churn();
     test_trim_during_churn();
