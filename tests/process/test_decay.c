@@ -7,7 +7,6 @@
  * free pages inside segments in use (holes) go back too; the purger thread never keeps a process
  * alive once the program's own threads have ended. The mode is the first argument: reuse,
  * nothread, eager, holes, lastthread. */
-#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -305,8 +304,9 @@ static void check_run_grows(void)
     free(c);
 }
 
-/* A child forked while the purger runs has none: its first kept run starts its own, which gives
- * that run back while the child sleeps. */
+/* A child forked while the purger runs has none: its first allocation (or, where the C library
+ * says the process never had threads, its first kept run) starts its own, which gives that run
+ * back while the child sleeps. */
 static void check_fork(void)
 {
     unsigned long failed_before = check_failed;
@@ -555,7 +555,7 @@ static int mode_holes(void)
      * requests larger than that are cut from the holes, and what each leaves is a hole again
      * whose pages are still decommitted, so it costs no madvise (one each before: the rest's
      * pages were given back again). */
-    malloc_trim(0);
+    arc_malloc_trim(0);
     struct arc_stats s5 = stats_now();
     unsigned char *carved[HOLE_CARVES];
     for (int i = 0; i < HOLE_CARVES; i++) {
