@@ -99,7 +99,7 @@ static ARC_NOINLINE void *malloc_miss(arc_heap_t *h, size_t size)
 {
     if (h == &arc_heap_none)
         return alloc_slow(size, ARC_GRANULE);
-    arc_dirty_purger_poke();
+    arc_dirty_purger_poke_if_wanted();
     void *p = arc_heap_small_slow(h, size);
     if (!p)
         return alloc_slow(size, ARC_GRANULE);
@@ -122,11 +122,12 @@ static ARC_NOINLINE void *secure_malloc(arc_heap_t *h, size_t size)
 }
 #endif
 
-/* Allocation's slow paths start the purger thread where frees may not (dirty.h). */
+/* Allocation's slow paths start the purger thread when a put could not (dirty.h); a thread's
+ * first allocation does in arc_thread_heap_acquire. */
 static ARC_NOINLINE void *alloc_slow(size_t size, size_t align)
 {
-    arc_dirty_purger_poke();
     arc_heap_t *h = arc_thread_heap_acquire();
+    arc_dirty_purger_poke_if_wanted();
     void *p = NULL;
     if (!h) {
         if (arc_thread_in_init() && align <= ARC_GRANULE)

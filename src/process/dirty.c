@@ -763,12 +763,19 @@ static bool purger_wanted(void)
  * starts it (arc_dirty_purger_poke). */
 static void purger_start_once(void)
 {
-    if (purger_wanted() && arc_os_thread_start_safe_anywhere())
+    if (!purger_wanted())
+        return;
+    if (arc_os_thread_start_safe_anywhere())
         purger_start();
+    else
+        atomic_store_explicit(&arc_dirty_start_wanted, true, memory_order_relaxed);
 }
+
+_Atomic bool arc_dirty_start_wanted;
 
 void arc_dirty_purger_poke(void)
 {
+    atomic_store_explicit(&arc_dirty_start_wanted, false, memory_order_relaxed);
     if (purger_wanted() && !arc_os_thread_start_safe_anywhere())
         purger_start();
 }
@@ -868,6 +875,9 @@ void arc_dirty_fork_child(void)
     purger_started = purger_starting = purger_stopping = false;
     atomic_store(&purger_running, false);
     atomic_store(&armed, false);
+    /* The child's C library may still say threads ran (glibc does not reset its flag), so its
+     * puts may not start a purger of its own: its next allocation slow path does. */
+    atomic_store_explicit(&arc_dirty_start_wanted, true, memory_order_relaxed);
     for (arc_dirty_cache_t *c = atomic_load(&all_caches); c; c = c->next_all)
         pthread_mutex_init(&c->lock, NULL);
     pthread_mutex_init(&registry_lock, NULL);

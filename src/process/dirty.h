@@ -9,6 +9,7 @@
 #define ARC_DIRTY_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -136,8 +137,16 @@ void arc_dirty_purger_stop(void);
 
 /* Called on allocation paths, where starting a thread is safe: starts the purger thread when the
  * process has other threads and it does not run yet (a put there may be inside a free the C
- * library makes under a lock thread creation takes, and does not start it). Cheap when it runs. */
+ * library makes under a lock thread creation takes, and does not start it). A thread's first
+ * allocation calls it; other slow paths call arc_dirty_purger_poke_if_wanted. */
 void arc_dirty_purger_poke(void);
+/* Set when a put could not start the purger (arc_dirty_purger_poke clears it). */
+extern _Atomic bool arc_dirty_start_wanted;
+static inline void arc_dirty_purger_poke_if_wanted(void)
+{
+    if (__builtin_expect(atomic_load_explicit(&arc_dirty_start_wanted, memory_order_relaxed), 0))
+        arc_dirty_purger_poke();
+}
 
 /* The decay time set at start-up (arc_dirty_setup), in nanoseconds. */
 uint64_t arc_dirty_decay_ns(void);

@@ -189,10 +189,10 @@ static bool process_ready(void)
     return state == INIT_DONE;
 }
 
-arc_heap_t *arc_thread_heap_acquire(void)
+/* Takes a heap for this thread: an abandoned one, else a new one. NULL at start-up, while
+ * arcalloc starts a thread of its own, or out of memory. */
+static arc_heap_t *heap_take(void)
 {
-    if (arc_tls_heap)
-        return arc_tls_heap;
     if (tls_in_init || !process_ready()) /* start-up, or starting an internal thread */
         return NULL;
     pthread_mutex_lock(&registry_lock);
@@ -217,11 +217,23 @@ arc_heap_t *arc_thread_heap_acquire(void)
     return h;
 }
 
+arc_heap_t *arc_thread_heap_acquire(void)
+{
+    if (arc_tls_heap)
+        return arc_tls_heap;
+    arc_heap_t *h = heap_take();
+    /* A thread's first allocation: where the process has other threads, the purger starts here
+     * if it does not run, since frees may not start it (dirty.h). Not in a free's heap_take. */
+    if (h)
+        arc_dirty_purger_poke();
+    return h;
+}
+
 arc_heap_t *arc_thread_heap_for_free(void)
 {
     if (arc_tls_heap || tls_exited)
         return arc_tls_heap;
-    return arc_thread_heap_acquire();
+    return heap_take();
 }
 
 const arc_byte_ops_t *arc_thread_ops(void)
