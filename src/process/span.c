@@ -386,5 +386,9 @@ void arc_span_release_empty(arc_heap_t *h)
         const arc_segment_t *seg = arc_segment_of(cur->start);
         if (seg->backend_blocks == empty_current_in(h, seg))
             span_release(h, cur);
+#if ARC_SECURE
+        else if (h->secure) /* kept: its free blocks are checked as a released span's are */
+            arc_secure_span_check(cur);
+#endif
     }
 }
