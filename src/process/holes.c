@@ -228,17 +228,18 @@ static void **hole_best(arc_heap_t *h, size_t least, arc_segment_t **seg_out)
 /* The inner pages of seg's hole p: hole_pages of its usable bytes. */
 static page_range_t hole_range(arc_heap_t *h, arc_segment_t *seg, const void *p)
 {
-    page_range_t span;
-    hole_pages(p, h->ops->usable_size_in(h->backend, arc_segment_body(seg), p), &span.lo, &span.hi);
-    return span;
+    page_range_t range;
+    hole_pages(p, h->ops->usable_size_in(h->backend, arc_segment_body(seg), p), &range.lo,
+               &range.hi);
+    return range;
 }
 
-/* Whether the inner pages of the block p lie within one of the n page spans. */
-static bool hole_inside(arc_heap_t *h, const void *p, const page_range_t *spans, size_t n)
+/* Whether the inner pages of the block p lie within one of the n page ranges. */
+static bool hole_inside(arc_heap_t *h, const void *p, const page_range_t *ranges, size_t n)
 {
     page_range_t in = hole_range(h, arc_segment_of(p), p);
     for (size_t i = 0; i < n; i++)
-        if (in.lo >= spans[i].lo && in.hi <= spans[i].hi)
+        if (in.lo >= ranges[i].lo && in.hi <= ranges[i].hi)
             return true;
     return in.lo >= in.hi; /* no inner page: nothing to hold */
 }

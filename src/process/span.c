@@ -360,7 +360,7 @@ static size_t empty_current_in(const arc_heap_t *h, const arc_segment_t *seg)
  * 3.1 MiB (48 spans and 2.6 MiB kept). Given back at malloc_trim, a program that trims after
  * each burst of requests faulted each class's page in again at the next burst: 100 blocks of
  * 16 B - 3 KiB and a trim, 20 000 times beside 50 000 live blocks, took 61 page faults a burst
- * and 2.7x glibc's time, 36 and 1.6x with current spans kept. O(classes * spans) for the first
+ * and 2.5x glibc's time, 36 and 1.45x with current spans kept. O(classes * spans) for the first
  * pass, O(classes^2) the second. */
 void arc_span_release_empty(arc_heap_t *h)
 {

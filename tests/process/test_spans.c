@@ -14,6 +14,14 @@
 #include "arcalloc.h"
 #include "check.h"
 
+/* Runs fn(arg) on a fresh thread and waits for it: each case measures a heap of its own. */
+static void run_thread(void *(*fn)(void *), void *arg)
+{
+    pthread_t tid;
+    CHECK(pthread_create(&tid, NULL, fn, arg) == 0);
+    pthread_join(tid, NULL);
+}
+
 /* A wave: a fresh thread fills about WAVE_BYTES with small blocks, then frees them all. Its heap
  * held 8 segments or more, so once empty it gives every one back (heap.h:
  * ARC_HEAP_EMPTIED_AFTER_SEGMENTS). */
@@ -45,9 +53,7 @@ static void check_wave(void)
     static wave_t w;
     struct arc_stats s0;
     arc_stats_get(&s0);
-    pthread_t tid;
-    CHECK(pthread_create(&tid, NULL, wave_main, &w) == 0);
-    pthread_join(tid, NULL);
+    run_thread(wave_main, &w);
     CHECKF(w.peak.segments >= s0.segments + WAVE_SEGMENTS, "segments %llu at the peak, %llu before",
            (unsigned long long)w.peak.segments, (unsigned long long)s0.segments);
     CHECKF(w.after.segments <= s0.segments + WAVE_KEPT_MAX,
@@ -96,9 +102,7 @@ static void check_packing(const char *backend)
                               : strcmp(backend, "buddy") == 0 ? 29
                                                               : 31;
     static pack_t k;
-    pthread_t tid;
-    CHECK(pthread_create(&tid, NULL, pack_main, &k) == 0);
-    pthread_join(tid, NULL);
+    run_thread(pack_main, &k);
     printf("packing (%s): the first segment held %llu spans of %d-byte blocks\n", backend, k.spans,
            PACK_BLOCK);
     CHECKF(k.spans >= want, "%s: %llu spans in a segment, expected at least %llu", backend, k.spans,
@@ -141,9 +145,7 @@ static void *burst_main(void *arg)
 static void check_bursts(void)
 {
     static burst_t b;
-    pthread_t tid;
-    CHECK(pthread_create(&tid, NULL, burst_main, &b) == 0);
-    pthread_join(tid, NULL);
+    run_thread(burst_main, &b);
     unsigned long long added = (unsigned long long)(b.after.spans_added - b.before.spans_added);
     /* The 1 KiB class takes about one span per burst; the bursty class should add next to
      * nothing on top (one span per burst without the re-pin: twice as many). */
@@ -196,9 +198,7 @@ static void check_relay(void)
     struct arc_stats first, last;
     for (size_t t = 0; t < RELAY_THREADS; t++) {
         r.id = t;
-        pthread_t tid;
-        CHECK(pthread_create(&tid, NULL, relay_main, &r) == 0);
-        pthread_join(tid, NULL);
+        run_thread(relay_main, &r);
         for (size_t i = 0; i < RELAY_BLOCKS / RELAY_HAND_ONE_IN; i++)
             arc_free(r.handed[i]);
         if (t == 0)
@@ -250,9 +250,7 @@ static void *trim_main(void *arg)
 static void check_trim(void)
 {
     static trim_t t;
-    pthread_t tid;
-    CHECK(pthread_create(&tid, NULL, trim_main, &t) == 0);
-    pthread_join(tid, NULL);
+    run_thread(trim_main, &t);
     unsigned long long first = (unsigned long long)(t.first.spans_added - t.start.spans_added);
     unsigned long long added = (unsigned long long)(t.rounds.spans_added - t.first.spans_added);
     printf("trim: %llu spans in the first round, %llu in %d more\n", first, added, TRIM_ROUNDS - 1);
