@@ -1,12 +1,19 @@
 /* tlsf.c: the TLSF byte allocator (Masmano et al., ECRTS 2004): two-level segregated free lists
- * with O(1) alloc and free over regions the caller hands in; owns the block and region layout.
+ * with O(1) alloc and free over regions the caller hands in (dealloc_in; dealloc and usable_size
+ * first find the region, O(log regions)); owns the block and region layout.
  * Never calls the OS, never allocates, holds no globals or locks, never prints.
  *
  * Layout. A region is trimmed inward to ARC_MIN_ALIGN (16-byte) boundaries: start rounded up,
  * end rounded down; what is left must hold the region header, one minimum block and the end
  * sentinel (REGION_MIN bytes) or add_memory says ARC_INVALID_PARAM.
  *
- *   [region header 16][block][block]...[block][sentinel 16]
+ *   [region header 32][block][block]...[block][sentinel 16]
+ *
+ * The region header is the region's node in the byte allocators' address treap (region_tree.h):
+ * adding, removing and finding a region are O(log regions), so a heap of tens of thousands of
+ * regions (a malloc heap's segments) adds its next one as fast as its first. dealloc and
+ * usable_size find ptr's region in the treap and judge ptr within its exact bounds; the _in
+ * variants are told the region.
  *
  * Every block starts on a 16-byte boundary with a 16-byte header {prev_phys, head}; its payload
  * follows, so every payload is 16-byte aligned. `head` holds the block's stride (bytes to the
@@ -18,7 +25,7 @@
  * that ends the region's physical chain.
  *
  * Statistics (exact after every operation):
- *   total_bytes     = sum over regions of their initial block's stride = trimmed size - 32.
+ *   total_bytes     = sum over regions of their initial block's stride = trimmed size - 48.
  *   used_bytes      = sum of usable_size() of live blocks (stride - 8 each).
  *   available_bytes = total - used - 8 * live blocks = sum of the strides of the free blocks.
  * So total = used + live headers + available. The largest single block obtainable is a free
@@ -43,6 +50,7 @@
 #include "arcalloc.h"
 #include "bits.h"
 #include "ilist.h"
+#include "region_tree.h"
 
 /* ---- constants ---------------------------------------------------------------------------- */
 
@@ -118,23 +126,18 @@ typedef struct arc_tlsf_block {
 _Static_assert(BLOCK_HEADER_SIZE == GRANULE, "payloads stay 16-byte aligned");
 _Static_assert(MIN_STRIDE % GRANULE == 0, "strides are whole granules");
 
+/* A region header: its treap node, [lo, hi) the trimmed region, header and sentinel included.
+ * A pointer into a header is outside every block's bounds (block_bounds), so it never passes
+ * for a live block (tests/fuzz/crashes/fuzz_byte_tlsf/region-header-free). */
 typedef struct arc_tlsf_region {
-    struct arc_tlsf_region *next; /* the region list, newest first */
-    /* Trimmed bytes, header and sentinel included, with REGION_MARK set: read through
-     * region_size(). The header sits where a block header would, so a pointer 16 bytes into a
-     * region must not pass for a live block: its head word carries a reserved flag
-     * (found by the fuzzer, tests/fuzz/crashes/fuzz_byte_tlsf/region-header-free). */
-    size_t size_marked;
+    arc_region_node_t node;
 } arc_tlsf_region_t;
 
 #define REGION_HEADER_SIZE sizeof(arc_tlsf_region_t)
-/* A reserved head-word flag (always zero in real blocks), set in every region header. */
-#define REGION_MARK ((size_t)4)
-_Static_assert((REGION_MARK & BLOCK_RESERVED) == REGION_MARK, "the mark must be a reserved flag");
 
 static inline size_t region_size(const arc_tlsf_region_t *r)
 {
-    return r->size_marked & ~REGION_MARK;
+    return r->node.hi - r->node.lo;
 }
 #define SENTINEL_SIZE   BLOCK_HEADER_SIZE
 #define REGION_OVERHEAD (REGION_HEADER_SIZE + SENTINEL_SIZE)
@@ -147,8 +150,7 @@ typedef struct arc_tlsf {
     uint64_t fl_bitmap;                          /* bit fl: sl_bitmap[fl] != 0 */
     uint64_t sl_bitmap[FL_COUNT];                /* bit sl: heads[fl][sl] != NULL */
     arc_ilist_link_t *heads[FL_COUNT][SL_COUNT]; /* free blocks (block_of_link) */
-    arc_tlsf_region_t *regions;
-    uintptr_t span_lo, span_hi; /* lowest region start, highest region end: dealloc's bound */
+    arc_region_tree_t regions;
     size_t total, used, live;
 #if ARC_SECURE
     uint64_t key; /* seals every head word (arc_byte_set_key); never zero */
@@ -441,27 +443,52 @@ static int tlsf_take_free(arc_byte_allocator_t *a, size_t min_size, void **out)
 
 /* ---- dealloc ------------------------------------------------------------------------------ */
 
-/* The live block whose payload is ptr, or NULL when cheap O(1) checks say it cannot be one:
- * outside every region's span, misaligned, flagged free, a stride that is not a granule multiple
- * or runs past the span, a next block that thinks we are free, or a PREV_FREE flag whose
- * prev_phys does not lead back to us. The span check reads no memory; a pointer into a gap
- * between regions is judged by its (foreign) header, since an exact region test is O(regions). */
-static arc_tlsf_block_t *block_live_at(const arc_tlsf_t *t, const void *ptr)
+/* Where a block of one region may lie: its first block's header, and its sentinel (the end of the
+ * last block). */
+typedef struct block_bounds {
+    uintptr_t first, end;
+} block_bounds_t;
+
+static block_bounds_t bounds_of(const arc_tlsf_region_t *r)
+{
+    return (block_bounds_t){r->node.lo + REGION_HEADER_SIZE, r->node.hi - SENTINEL_SIZE};
+}
+
+/* The bounds of the region holding ptr (O(log regions)); false when no region does. */
+static bool bounds_find(const arc_tlsf_t *t, const void *ptr, block_bounds_t *out)
+{
+    const arc_region_node_t *n = arc_region_tree_find(&t->regions, (uintptr_t)ptr);
+    if (n)
+        *out = bounds_of((const arc_tlsf_region_t *)n);
+    return n != NULL;
+}
+
+/* The bounds of the region the caller says ptr is in: `region`, as given to init/add_memory. */
+static block_bounds_t bounds_in(const void *region)
+{
+    uintptr_t lo = ((uintptr_t)region + GRANULE - 1) & ~(uintptr_t)(GRANULE - 1);
+    return bounds_of((const arc_tlsf_region_t *)lo);
+}
+
+/* The live block whose payload is ptr within bounds `in`, or NULL when cheap O(1) checks say it
+ * cannot be one: outside the region's blocks, misaligned, flagged free, a stride that is not a
+ * granule multiple or runs past the region, a next block that thinks we are free, or a PREV_FREE
+ * flag whose prev_phys does not lead back to us. */
+static arc_tlsf_block_t *block_live_at(block_bounds_t in, const void *ptr)
 {
     uintptr_t p = (uintptr_t)ptr;
-    if (!t->regions || p % GRANULE || p < t->span_lo + REGION_HEADER_SIZE + BLOCK_HEADER_SIZE ||
-        p >= t->span_hi - SENTINEL_SIZE)
+    if (p % GRANULE || p < in.first + BLOCK_HEADER_SIZE || p >= in.end)
         return NULL;
     arc_tlsf_block_t *b = block_at(p - BLOCK_HEADER_SIZE);
     size_t stride = block_stride(b);
     if (block_head(b) & (BLOCK_FREE | BLOCK_RESERVED) || stride < MIN_STRIDE ||
-        stride > t->span_hi - SENTINEL_SIZE - (uintptr_t)b)
+        stride > in.end - (uintptr_t)b)
         return NULL;
     if (block_prev_is_free(block_next(b)))
         return NULL;
     if (block_prev_is_free(b)) {
         uintptr_t prev = (uintptr_t)b->prev_phys;
-        if (prev % GRANULE || prev < t->span_lo || prev >= (uintptr_t)b ||
+        if (prev % GRANULE || prev < in.first || prev >= (uintptr_t)b ||
             (uintptr_t)b - prev < MIN_STRIDE || !block_is_free(block_at(prev)) ||
             block_stride(block_at(prev)) != (uintptr_t)b - prev)
             return NULL;
@@ -472,30 +499,28 @@ static arc_tlsf_block_t *block_live_at(const arc_tlsf_t *t, const void *ptr)
 #if ARC_SECURE
 /* Secure builds: true when a head word dealloc or usable_size reads for ptr fails its seal: the
  * block's own, its successor's, a free predecessor's (coalescing) and the one after a free
- * successor (whose PREV_FREE flag the merge rewrites). Pointers the span check refuses are left
- * to block_live_at (ARC_NOT_ALLOCATED), as are well-sealed heads that are no live block. */
-static bool header_bad(const arc_tlsf_t *t, const void *ptr)
+ * successor (whose PREV_FREE flag the merge rewrites). Pointers outside the region's blocks are
+ * left to block_live_at (ARC_NOT_ALLOCATED), as are well-sealed heads that are no live block. */
+static bool header_bad(const arc_tlsf_t *t, block_bounds_t in, const void *ptr)
 {
     uintptr_t p = (uintptr_t)ptr;
-    if (!t->regions || p % GRANULE || p < t->span_lo + REGION_HEADER_SIZE + BLOCK_HEADER_SIZE ||
-        p >= t->span_hi - SENTINEL_SIZE)
+    if (p % GRANULE || p < in.first + BLOCK_HEADER_SIZE || p >= in.end)
         return false;
     const arc_tlsf_block_t *b = block_at(p - BLOCK_HEADER_SIZE);
     if (!block_sealed(t, b))
         return true;
-    uintptr_t end = t->span_hi - SENTINEL_SIZE;
     size_t stride = block_stride(b);
-    if (block_is_free(b) || stride < MIN_STRIDE || stride > end - (uintptr_t)b)
+    if (block_is_free(b) || stride < MIN_STRIDE || stride > in.end - (uintptr_t)b)
         return false;
     const arc_tlsf_block_t *next = block_next(b);
     if (!block_sealed(t, next))
         return true;
     if (block_is_free(next) && block_stride(next) >= MIN_STRIDE &&
-        block_stride(next) <= end - (uintptr_t)next && !block_sealed(t, block_next(next)))
+        block_stride(next) <= in.end - (uintptr_t)next && !block_sealed(t, block_next(next)))
         return true;
     if (block_prev_is_free(b)) {
         uintptr_t prev = (uintptr_t)b->prev_phys;
-        if (prev % GRANULE == 0 && prev >= t->span_lo && prev < (uintptr_t)b &&
+        if (prev % GRANULE == 0 && prev >= in.first && prev < (uintptr_t)b &&
             !block_sealed(t, block_at(prev)))
             return true;
     }
@@ -533,15 +558,14 @@ static void block_release(arc_tlsf_t *t, arc_tlsf_block_t *b)
 
 /* dealloc(ptr, size, align): size above the block's usable size cannot be what alloc was asked,
  * so it is ARC_NOT_ALLOCATED too; align is not needed. */
-static int tlsf_dealloc(arc_byte_allocator_t *a, void *ptr, size_t size, size_t align)
+/* dealloc of ptr, judged within bounds `in`. */
+static int dealloc_within(arc_tlsf_t *t, block_bounds_t in, void *ptr, size_t size)
 {
-    arc_tlsf_t *t = tlsf_of(a);
 #if ARC_SECURE
-    if (header_bad(t, ptr))
+    if (header_bad(t, in, ptr))
         return ARC_INVALID_PARAM;
 #endif
-    arc_tlsf_block_t *b = block_live_at(t, ptr);
-    (void)align;
+    arc_tlsf_block_t *b = block_live_at(in, ptr);
     if (!b || size > block_usable(b))
         return ARC_NOT_ALLOCATED;
     t->used -= block_usable(b);
@@ -550,13 +574,27 @@ static int tlsf_dealloc(arc_byte_allocator_t *a, void *ptr, size_t size, size_t 
     return ARC_OK;
 }
 
+static int tlsf_dealloc(arc_byte_allocator_t *a, void *ptr, size_t size, size_t align)
+{
+    arc_tlsf_t *t = tlsf_of(a);
+    block_bounds_t in;
+    (void)align;
+    if (!bounds_find(t, ptr, &in))
+        return ARC_NOT_ALLOCATED;
+    return dealloc_within(t, in, ptr, size);
+}
+
 static size_t tlsf_usable_size(const arc_byte_allocator_t *a, const void *ptr)
 {
+    const arc_tlsf_t *t = tlsf_of_const(a);
+    block_bounds_t in;
+    if (!bounds_find(t, ptr, &in))
+        return 0;
 #if ARC_SECURE
-    if (header_bad(tlsf_of_const(a), ptr))
+    if (header_bad(t, in, ptr))
         return 0;
 #endif
-    const arc_tlsf_block_t *b = block_live_at(tlsf_of_const(a), ptr);
+    const arc_tlsf_block_t *b = block_live_at(in, ptr);
     return b ? block_usable(b) : 0;
 }
 
@@ -575,12 +613,12 @@ static size_t tlsf_usable_size_in(const arc_byte_allocator_t *a, const void *reg
     return block_usable(b);
 }
 
-/* TLSF finds nothing through the region: its checks are O(1) already. */
+/* The region is the caller's word: no treap walk, the same O(1) checks within its bounds. */
 static int tlsf_dealloc_in(arc_byte_allocator_t *a, void *region, void *ptr, size_t size,
                            size_t align)
 {
-    (void)region;
-    return tlsf_dealloc(a, ptr, size, align);
+    (void)align;
+    return dealloc_within(tlsf_of(a), bounds_in(region), ptr, size);
 }
 
 /* ---- regions ------------------------------------------------------------------------------ */
@@ -599,26 +637,6 @@ static int region_trim(const void *start, size_t size, uintptr_t *lo, uintptr_t 
     return ARC_OK;
 }
 
-static bool region_overlaps(const arc_tlsf_t *t, uintptr_t lo, uintptr_t hi)
-{
-    for (const arc_tlsf_region_t *r = t->regions; r; r = r->next)
-        if (lo < (uintptr_t)r + region_size(r) && (uintptr_t)r < hi)
-            return true;
-    return false;
-}
-
-static void region_span_update(arc_tlsf_t *t)
-{
-    t->span_lo = UINTPTR_MAX;
-    t->span_hi = 0;
-    for (const arc_tlsf_region_t *r = t->regions; r; r = r->next) {
-        if ((uintptr_t)r < t->span_lo)
-            t->span_lo = (uintptr_t)r;
-        if ((uintptr_t)r + region_size(r) > t->span_hi)
-            t->span_hi = (uintptr_t)r + region_size(r);
-    }
-}
-
 static arc_tlsf_block_t *region_first_block(const arc_tlsf_region_t *r)
 {
     return block_at((uintptr_t)r + REGION_HEADER_SIZE);
@@ -631,12 +649,12 @@ static int tlsf_add_memory(arc_byte_allocator_t *a, void *start, size_t size)
     int rc = region_trim(start, size, &lo, &hi);
     if (rc)
         return rc;
-    if (region_overlaps(t, lo, hi))
+    if (arc_region_tree_find_overlap(&t->regions, lo, hi))
         return ARC_MEMORY_OVERLAP;
     arc_tlsf_region_t *r = (arc_tlsf_region_t *)lo;
-    r->size_marked = (hi - lo) | REGION_MARK;
-    r->next = t->regions;
-    t->regions = r;
+    r->node.lo = lo;
+    r->node.hi = hi;
+    arc_region_tree_insert(&t->regions, &r->node);
     arc_tlsf_block_t *b = region_first_block(r);
     block_set_head(t, b, (hi - lo - REGION_OVERHEAD) | BLOCK_FREE);
     arc_tlsf_block_t *sentinel = block_at(hi - SENTINEL_SIZE);
@@ -644,7 +662,6 @@ static int tlsf_add_memory(arc_byte_allocator_t *a, void *start, size_t size)
     block_set_head(t, sentinel, BLOCK_PREV_FREE); /* stride 0, live */
     list_insert(t, b);
     t->total += block_stride(b);
-    region_span_update(t);
     return ARC_OK;
 }
 
@@ -662,23 +679,28 @@ static int tlsf_init(arc_byte_allocator_t *a, void *start, size_t size)
 #if ARC_SECURE
 /* Re-seals every head word of every region's chain under the new key (0: the default). A head
  * already bad under the old key ends that region's walk and stays bad. */
+/* One region's head words, re-sealed from the key in ctx[0] to the one in ctx[1]. */
+static void region_reseal(const arc_region_node_t *node, void *ctx)
+{
+    const uint64_t *keys = ctx;
+    const arc_tlsf_region_t *r = (const arc_tlsf_region_t *)node;
+    uintptr_t end = bounds_of(r).end;
+    arc_tlsf_block_t *b = region_first_block(r);
+    while ((b->head & SEAL_MASK) == seal_of(keys[0], b, block_head(b))) {
+        b->head = block_head(b) | seal_of(keys[1], b, block_head(b));
+        size_t stride = block_stride(b);
+        if ((uintptr_t)b >= end || stride < MIN_STRIDE || stride > end - (uintptr_t)b)
+            break; /* the sentinel, or a chain that cannot be followed */
+        b = block_next(b);
+    }
+}
+
 static void tlsf_set_key(arc_byte_allocator_t *a, uint64_t key)
 {
     arc_tlsf_t *t = tlsf_of(a);
-    uint64_t old = t->key;
-    key = key ? key : key_default(a);
-    for (const arc_tlsf_region_t *r = t->regions; r; r = r->next) {
-        uintptr_t end = (uintptr_t)r + region_size(r) - SENTINEL_SIZE;
-        arc_tlsf_block_t *b = region_first_block(r);
-        while ((b->head & SEAL_MASK) == seal_of(old, b, block_head(b))) {
-            b->head = block_head(b) | seal_of(key, b, block_head(b));
-            size_t stride = block_stride(b);
-            if ((uintptr_t)b >= end || stride < MIN_STRIDE || stride > end - (uintptr_t)b)
-                break; /* the sentinel, or a chain that cannot be followed */
-            b = block_next(b);
-        }
-    }
-    t->key = key;
+    uint64_t keys[2] = {t->key, key ? key : key_default(a)};
+    arc_region_tree_walk(&t->regions, region_reseal, keys);
+    t->key = keys[1];
 }
 #endif
 
@@ -688,19 +710,16 @@ static int tlsf_remove_memory(arc_byte_allocator_t *a, void *start, size_t size)
     uintptr_t lo, hi;
     if (region_trim(start, size, &lo, &hi))
         return ARC_INVALID_PARAM;
-    arc_tlsf_region_t **link = &t->regions;
-    while (*link && ((uintptr_t)*link != lo || region_size(*link) != hi - lo))
-        link = &(*link)->next;
-    arc_tlsf_region_t *r = *link;
-    if (!r)
+    arc_region_node_t *n = arc_region_tree_find(&t->regions, lo);
+    if (!n || n->lo != lo || n->hi != hi)
         return ARC_INVALID_PARAM;
+    arc_tlsf_region_t *r = (arc_tlsf_region_t *)n;
     arc_tlsf_block_t *b = region_first_block(r);
     if (!block_is_free(b) || block_stride(b) != region_size(r) - REGION_OVERHEAD)
         return ARC_INVALID_PARAM; /* something in it is live */
     list_remove(t, b, list_of(block_stride(b)));
-    *link = r->next;
+    arc_region_tree_remove(&t->regions, n);
     t->total -= block_stride(b);
-    region_span_update(t);
     return ARC_OK;
 }
 
@@ -734,10 +753,11 @@ typedef struct check_tally {
  * free blocks adjacent, the sentinel exactly at the end. */
 static size_t region_check(const arc_tlsf_t *t, const arc_tlsf_region_t *r, check_tally_t *tally)
 {
+    (void)t; /* read by the seal checks of secure builds only */
     size_t bad = 0;
     uintptr_t end = (uintptr_t)r + region_size(r);
-    if ((uintptr_t)r % GRANULE || region_size(r) % GRANULE || region_size(r) < REGION_MIN ||
-        (uintptr_t)r < t->span_lo || end > t->span_hi)
+    if ((uintptr_t)r % GRANULE || r->node.lo != (uintptr_t)r || region_size(r) % GRANULE ||
+        region_size(r) < REGION_MIN)
         return 1; /* the chain cannot be trusted */
     const arc_tlsf_block_t *prev = NULL, *b = region_first_block(r);
     size_t sum = 0;
@@ -801,13 +821,26 @@ static size_t lists_check(const arc_tlsf_t *t, size_t max_blocks, check_tally_t 
     return bad;
 }
 
+/* The treap walk's visit: one region's chain into the tally. */
+typedef struct region_walk {
+    const arc_tlsf_t *t;
+    check_tally_t *tally;
+    size_t bad;
+} region_walk_t;
+
+static void region_visit(const arc_region_node_t *node, void *ctx)
+{
+    region_walk_t *w = ctx;
+    w->bad += region_check(w->t, (const arc_tlsf_region_t *)node, w->tally);
+}
+
 static size_t tlsf_check(const arc_byte_allocator_t *a)
 {
     const arc_tlsf_t *t = tlsf_of_const(a);
     check_tally_t walk = {0}, lists = {0};
-    size_t bad = 0;
-    for (const arc_tlsf_region_t *r = t->regions; r; r = r->next)
-        bad += region_check(t, r, &walk);
+    region_walk_t regions = {.t = t, .tally = &walk, .bad = 0};
+    size_t bad = arc_region_tree_walk(&t->regions, region_visit, &regions);
+    bad += regions.bad;
     bad += lists_check(t, walk.free_blocks, &lists);
     bad += lists.free_blocks != walk.free_blocks; /* a free block missing from its list */
     bad += lists.free_bytes != walk.free_bytes || lists.free_addr_sum != walk.free_addr_sum;

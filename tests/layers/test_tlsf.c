@@ -1,5 +1,5 @@
 /* test_tlsf.c: what only the TLSF backend promises (src/layers/tlsf.c's layout): exact statistics
- * (an 8-byte head word a live block, 32 bytes a region), the smallest region, refusals of pointers
+ * (an 8-byte head word a live block, 48 bytes a region), the smallest region, refusals of pointers
  * into its headers and sentinels, check() seeing a broken head word, immediate coalescing in
  * every order, aligned blocks whose gaps merge back, one region's whole size as one block,
  * exhaustion that wastes nothing but a tail, and a pool above 8 GiB. Stats are predicted by the
@@ -20,8 +20,8 @@
 /* Layout facts documented at the top of src/layers/tlsf.c, restated so the stats can be predicted.
  */
 #define LIVE_HEADER     8u  /* a live block costs its usable size plus one 8-byte head word */
-#define REGION_OVERHEAD 32u /* region header + end sentinel: total = trimmed size - 32 */
-#define REGION_MIN      64u /* region overhead + one minimum (32-byte) block */
+#define REGION_OVERHEAD 48u /* region header + end sentinel: total = trimmed size - 48 */
+#define REGION_MIN      80u /* region overhead + one minimum (32-byte) block */
 #define MIN_ALIGN       ((size_t)ARC_MIN_ALIGN)
 
 #define KIB ((size_t)1 << 10)
@@ -75,7 +75,7 @@ static void pool_close(pool_t *p)
     p->a = NULL;
 }
 
-/* init (first) or add_memory; on success the expected total grows by the trimmed size - 32. */
+/* init (first) or add_memory; on success the expected total grows by the trimmed size - 48. */
 static int pool_add(pool_t *p, void *start, size_t size, int first)
 {
     int rc = first ? ops->init(p->a, start, size) : ops->add_memory(p->a, start, size);
@@ -159,7 +159,7 @@ static void test_params(void)
 
     /* Regions: one byte short, exactly one minimum block. */
     CHECK(pool_add(&p, buf, REGION_MIN - 1, 1) == ARC_INVALID_PARAM);
-    CHECK(pool_add(&p, buf + 1, REGION_MIN + 14, 1) == ARC_INVALID_PARAM); /* trims to 48 */
+    CHECK(pool_add(&p, buf + 1, REGION_MIN + 14, 1) == ARC_INVALID_PARAM); /* trims to 64 */
     CHECK(pool_add(&p, buf, REGION_MIN, 1) == ARC_OK);
     EXPECT(&p);
     CHECK(p.total == REGION_MIN - REGION_OVERHEAD);
@@ -204,8 +204,10 @@ static void test_misuse(void)
     unsigned char *wrong[] = {
         x + 16,              /* interior, zero header */
         x + 160,             /* interior, zero header */
-        buf + 16,            /* the first block's header word */
-        buf + 32 * KIB + 16, /* the second region's first header word */
+        buf + 16,            /* inside the first region's header */
+        buf + 32,            /* the first block's header word */
+        buf + 32 * KIB + 16, /* inside the second region's header */
+        buf + 32 * KIB + 32, /* the second region's first block header word */
         buf + 16 * KIB - 16, /* the first region's sentinel slot */
         buf + 32 * KIB - 16, /* the end of the gap, right before the second region */
         buf + 48 * KIB - 16, /* the sentinel */
@@ -401,6 +403,65 @@ static void test_regions(void)
     pool_close(&p);
 }
 
+/* Many regions (a malloc heap's segments): MANY_REGIONS of MANY_SIZE bytes with a gap after each,
+ * added in a shuffled order; each serves a block, refuses an overlapping add in its middle and a
+ * pointer into the gap after it, and comes back out by remove_memory in another order, leaving a
+ * pool whose check() is clean throughout. Regions sit in an address treap (tlsf.c's header), so
+ * every step is O(log regions). */
+#define MANY_REGIONS 4096u
+#define MANY_SIZE    (4 * KIB)
+#define MANY_STRIDE  (MANY_SIZE + 4 * KIB) /* each region, then a gap no region covers */
+
+static void shuffle(void **v, size_t n, check_rng_t *rng);
+
+static void test_many_regions(void)
+{
+    static void *starts[MANY_REGIONS], *blocks[MANY_REGIONS];
+    unsigned char *buf = buffer(MANY_REGIONS * MANY_STRIDE);
+    check_rng_t rng = {0x7e9a};
+    pool_t p;
+    pool_open(&p);
+    p.full_check = 0; /* one check() per phase: each walks every region */
+    for (size_t i = 0; i < MANY_REGIONS; i++)
+        starts[i] = buf + i * MANY_STRIDE;
+    shuffle(starts, MANY_REGIONS, &rng);
+    size_t bad_add = 0, bad_overlap = 0, bad_gap = 0, bad_block = 0, bad_remove = 0;
+    for (size_t i = 0; i < MANY_REGIONS; i++)
+        bad_add += pool_add(&p, starts[i], MANY_SIZE, i == 0) != ARC_OK;
+    CHECKF(bad_add == 0, "%zu of %u regions refused", bad_add, MANY_REGIONS);
+    CHECK(ops->check(p.a) == 0);
+    EXPECT(&p);
+    for (size_t i = 0; i < MANY_REGIONS; i++) {
+        unsigned char *r = buf + i * MANY_STRIDE;
+        bad_overlap += ops->add_memory(p.a, r + MANY_SIZE / 2, MANY_SIZE) != ARC_MEMORY_OVERLAP;
+        bad_gap += usable(&p, r + MANY_SIZE + 2 * KIB) != 0 ||
+                   ops->dealloc(p.a, r + MANY_SIZE + 2 * KIB, 1, 1) != ARC_NOT_ALLOCATED;
+    }
+    for (size_t i = 0; i < MANY_REGIONS; i++) {
+        blocks[i] = NULL;
+        bad_block += pool_alloc(&p, MANY_SIZE / 2, 1, &blocks[i]) != ARC_OK;
+    }
+    CHECK(ops->check(p.a) == 0);
+    EXPECT(&p);
+    shuffle(blocks, MANY_REGIONS, &rng);
+    for (size_t i = 0; i < MANY_REGIONS; i++)
+        bad_block += blocks[i] == NULL || pool_free(&p, blocks[i], 1, 1) != ARC_OK;
+    CHECKF(bad_overlap == 0, "%zu overlapping regions taken", bad_overlap);
+    CHECKF(bad_gap == 0, "%zu pointers into gaps between regions taken", bad_gap);
+    CHECKF(bad_block == 0, "%zu blocks not served or not taken back", bad_block);
+    EXPECT(&p);
+    shuffle(starts, MANY_REGIONS, &rng);
+    for (size_t i = 0; i < MANY_REGIONS; i++) {
+        bad_remove += ops->remove_memory(p.a, starts[i], MANY_SIZE) != ARC_OK;
+        if (i % (MANY_REGIONS / 4) == 0)
+            bad_remove += ops->check(p.a) != 0;
+    }
+    CHECKF(bad_remove == 0, "%zu regions not removed cleanly", bad_remove);
+    CHECK(ops->total_bytes(p.a) == 0 && ops->check(p.a) == 0);
+    free(buf);
+    pool_close(&p);
+}
+
 /* ---- exhaustion --------------------------------------------------------------------------- */
 
 static void shuffle(void **v, size_t n, check_rng_t *rng)
@@ -506,6 +567,7 @@ int main(void)
     test_coalesce();
     test_alignment_gaps();
     test_regions();
+    test_many_regions();
     test_exhaustion();
     test_big_pool();
     return check_done();
