@@ -103,16 +103,18 @@ static void secure_init(void)
 }
 
 /* ---- huge pages ------------------------------------------------------------------------------
- * The window is one mapping; MADV_HUGEPAGE on all of it lets every 2 MiB-aligned extent of it be
- * backed by one huge page when it is first touched, which a segment pair, a large run or a mix of
- * both then share (the page allocator fills the lowest free pages first, so extents fill up
- * before new ones are touched). One call for the whole window, not one per extent: the mapping
- * stays one (a madvise on part of a mapping splits it in the kernel). With `auto` the call waits
- * until ARC_HUGE_AUTO_BYTES are in use, so a small program keeps 4 KiB pages, and
- * MADV_NOHUGEPAGE takes it back when no more than ARC_HUGE_AUTO_OFF_BYTES are, so a program that
- * freed a big heap does not grow its next small one in huge pages. Huge pages already there stay
- * until their extent goes back; pages faulted in before stay small (the kernel's khugepaged may
- * merge them later). */
+ * MADV_HUGEPAGE on the window lets every 2 MiB-aligned extent of it be backed by one huge page
+ * when it is first touched, which a segment pair, a large run or a mix of both then share (the
+ * page allocator fills the lowest free pages first, so extents fill up before new ones are
+ * touched). Advice goes to whole stretches, not one call per extent, and only to the open part
+ * below the top (and to what each rise of the top opens), so the closed rest stays one mapping
+ * (a madvise on part of a mapping splits it in the kernel). With `auto` it waits until
+ * ARC_HUGE_AUTO_BYTES are in use, so a small program keeps 4 KiB pages, covers the window only up
+ * to a frontier ahead of the heap that moves on while what lies past it is dense (arena.h,
+ * ARC_HUGE_AHEAD), and MADV_NOHUGEPAGE takes it back when no more than ARC_HUGE_AUTO_OFF_BYTES
+ * are in use, so a program that freed a big heap does not grow its next small one in huge pages.
+ * Huge pages already there stay until their extent goes back; pages faulted in before stay small
+ * (the kernel's khugepaged may merge them later). */
 
 /* Start-up: what the kernel allows and what ARCALLOC_HUGEPAGES asks. Under valgrind nothing is
  * asked: memcheck's own mappings are what count there. */
@@ -130,6 +132,9 @@ static void huge_init(void *window, size_t size)
     /* In mode always the kernel would back the window with huge pages unasked: refused while
      * they are not on (auto), or for good (off). */
     arc_arena.huge_refuse = thp.mode == ARC_OS_THP_ALWAYS && !ARC_VG_RUNNING();
+    /* Asked for at once, huge pages cover the whole window, grown or not. */
+    atomic_store_explicit(&arc_arena.huge_end, state == ARC_HUGE_ACTIVE ? UINTPTR_MAX : 0,
+                          memory_order_relaxed);
     if (state == ARC_HUGE_ACTIVE)
         arc_os_hugepages(window, size, true);
     else if (arc_arena.huge_refuse)
@@ -170,10 +175,33 @@ static arc_huge_state_t huge_state(void)
 _Static_assert(WINDOW_ALIGN % TOP_GRAIN_HUGE == 0,
                "rounding addresses up to the grain ends the top on a huge page extent's end");
 
+/* Caller holds the lock: the part of [lo, hi), just opened, that lies below huge_end asks for huge
+ * pages while `auto` has them on. Advice is given only to what is open, so the closed rest of the
+ * window stays one mapping with it (a madvise over part of a mapping splits it). */
+static void huge_advise_opened_locked(uintptr_t lo, uintptr_t hi)
+{
+    if (!arc_arena.huge_auto || huge_state() != ARC_HUGE_ACTIVE)
+        return;
+    uintptr_t end = atomic_load_explicit(&arc_arena.huge_end, memory_order_relaxed);
+    if (hi > end)
+        hi = end;
+    if (hi > lo)
+        arc_os_hugepages((void *)lo, hi - lo, true);
+}
+
 /* Caller holds the lock: opens the window up to `end` rounded up to the grain of the moment.
  * False when the kernel refuses (vm.max_map_count; under strict overcommit the commit limit,
  * since a closed mapping is charged only as it opens): nothing changed then. */
+static bool top_raise_locked(uintptr_t end, bool advise);
+
 static bool top_open_locked(uintptr_t end)
+{
+    return top_raise_locked(end, true);
+}
+
+/* top_open_locked, but the pages opened are not advised when `advise` is false (huge_extend
+ * advises them with the rest of its range, in one call). */
+static bool top_raise_locked(uintptr_t end, bool advise)
 {
     size_t os_page = arc_os_page_size();
     size_t grain =
@@ -186,6 +214,8 @@ static bool top_open_locked(uintptr_t end)
         return true;
     if (!arc_os_protect((void *)arc_arena.top, top - arc_arena.top, true))
         return false;
+    if (advise)
+        huge_advise_opened_locked(arc_arena.top, top);
     arc_arena.top = top;
     return true;
 }
@@ -195,15 +225,6 @@ static bool top_open_locked(uintptr_t end)
 static bool top_cover_locked(uintptr_t end)
 {
     return end <= arc_arena.top || top_open_locked(end);
-}
-
-/* Huge pages just went on: the top moves to the next huge page boundary. A refusal leaves it
- * where it is (only that extent then goes without a huge page). */
-static void top_round_huge(void)
-{
-    arc_arena_lock();
-    top_open_locked(arc_arena.top);
-    arc_arena_unlock();
 }
 
 /* Bytes in heap segments and live large runs, plus `adding` not counted yet. */
@@ -227,47 +248,107 @@ static size_t huge_on_bytes(void)
     return recheck > ARC_HUGE_AUTO_BYTES ? recheck : ARC_HUGE_AUTO_BYTES;
 }
 
-/* Whether the heaps' segments are touched densely enough for huge pages: their resident bytes
- * against their bytes, less `adding` (what was just taken is untouched yet), at least
- * 1/ARC_HUGE_DENSE_DIV. Segments are where a program's small and medium blocks are, written as
- * they are handed out, so their residency says how much of each block it uses; a large run is
+/* Whether the heaps' segments from `lo` up are touched densely enough for huge pages: their
+ * resident bytes against their bytes, less `adding` (what was just taken is untouched yet), at
+ * least 1/ARC_HUGE_DENSE_DIV. Segments are where a program's small and medium blocks are, written
+ * as they are handed out, so their residency says how much of each block it uses; a large run is
  * taken as dense (a big calloc'd table the program has not reached yet would look sparse, and it
- * fills it soon). While huge pages are off the kernel counts exactly the 4 KiB pages touched; once
- * they are on one touch makes 2 MiB resident, so the window is judged only before. Each segment
+ * fills it soon). Only pages on 4 KiB pages can be judged (one touch makes a whole huge page
+ * resident): the window before huge pages go on, the stretch past huge_end after. Each segment
  * is one mincore call, made only at the threshold and at each growth past it. */
-static bool huge_dense(size_t adding)
+typedef enum huge_judgment {
+    HUGE_DENSE,
+    HUGE_SPARSE,
+    HUGE_UNKNOWN, /* segments there, but too few to judge by (ARC_HUGE_EVIDENCE_BYTES) */
+    HUGE_RUNS,    /* no segment there yet: large runs, taken as dense (or the segment just taken) */
+} huge_judgment_t;
+
+static huge_judgment_t huge_dense(uintptr_t lo, size_t adding)
 {
-    size_t bytes = atomic_load_explicit(&arc_arena.segment_bytes, memory_order_relaxed);
-    bytes = bytes > adding ? bytes - adding : 0;
-    if (bytes < ARC_HUGE_EVIDENCE_BYTES)
-        return true;
     arc_arena_lock();
-    size_t entries = (arc_arena.top - arc_arena.base + ARC_SEGMENT_SIZE - 1) / ARC_SEGMENT_SIZE;
+    uintptr_t top = arc_arena.top;
     arc_arena_unlock();
-    size_t resident = 0;
-    for (size_t i = 0; i < entries; i++) {
-        uintptr_t seg = __atomic_load_n(&arc_arena.segmap[i], __ATOMIC_RELAXED);
+    size_t bytes = 0, resident = 0;
+    for (uintptr_t at = lo; at < top; at += ARC_SEGMENT_SIZE) {
+        uintptr_t seg = __atomic_load_n(&arc_arena.segmap[(at - arc_arena.base) / ARC_SEGMENT_SIZE],
+                                        __ATOMIC_RELAXED);
         if (!seg)
             continue;
         size_t in = arc_os_resident_in((void *)seg, ARC_SEGMENT_SIZE);
         resident += in == SIZE_MAX ? ARC_SEGMENT_SIZE : in; /* unknown: as dense as can be */
+        bytes += ARC_SEGMENT_SIZE;
     }
-    return resident >= bytes / ARC_HUGE_DENSE_DIV;
+    if (bytes == 0)
+        return HUGE_RUNS;
+    bytes = bytes > adding ? bytes - adding : 0;
+    if (bytes < ARC_HUGE_EVIDENCE_BYTES)
+        return HUGE_UNKNOWN;
+    return resident >= bytes / ARC_HUGE_DENSE_DIV ? HUGE_DENSE : HUGE_SPARSE;
+}
+
+/* While huge pages are on: whether the heap has grown ARC_HUGE_STRETCH_BYTES past the part of
+ * the window that asks for them, and its bytes in use are past the last judgment's recheck. */
+static bool huge_stretch_due(size_t in_use)
+{
+    uintptr_t top = __atomic_load_n(&arc_arena.top, __ATOMIC_RELAXED);
+    uintptr_t end = atomic_load_explicit(&arc_arena.huge_end, memory_order_relaxed);
+    return top >= end + ARC_HUGE_STRETCH_BYTES && in_use >= huge_on_bytes();
+}
+
+/* Huge lock held: huge pages on, from `from` up to ARC_HUGE_AHEAD times the heap's reach (the
+ * top), ARC_HUGE_AHEAD_MIN at least, a huge page boundary within the window. The top moves to the
+ * next huge page boundary first (a refusal leaves it where it is: only that extent then goes
+ * without a huge page), before the run that crossed the threshold is touched; what is open is
+ * advised in one call, the rest as the top rises over it (huge_advise_opened_locked). Under the
+ * arena lock, so that no rise of the top falls between the two. */
+static void huge_extend(uintptr_t from)
+{
+    uintptr_t base = arc_arena.base;
+    arc_arena_lock();
+    uintptr_t limit = base + arc_arena.size, top = arc_arena.top, reach = top - base;
+    uintptr_t end =
+        reach <= (limit - base) / ARC_HUGE_AHEAD ? base + reach * ARC_HUGE_AHEAD : limit;
+    if (end - base < ARC_HUGE_AHEAD_MIN)
+        end = base + ARC_HUGE_AHEAD_MIN;
+    end = (end + ARC_HUGE_PAGE_SIZE - 1) & ~(uintptr_t)(ARC_HUGE_PAGE_SIZE - 1);
+    if (end > limit)
+        end = limit;
+    atomic_store_explicit(&arc_arena.huge_end, end, memory_order_relaxed);
+    atomic_store_explicit(&arc_arena.huge, ARC_HUGE_ACTIVE, memory_order_relaxed);
+    top_raise_locked(top, false);
+    top = arc_arena.top;
+    uintptr_t open_end = end < top ? end : top;
+    if (open_end > from)
+        arc_os_hugepages((void *)from, open_end - from, true);
+    arc_arena_unlock();
+}
+
+/* Huge lock held: huge pages off, the whole window refusing them (its two mappings merge back
+ * into one advice). */
+static void huge_retract(void)
+{
+    arc_arena_lock();
+    atomic_store_explicit(&arc_arena.huge_end, arc_arena.base, memory_order_relaxed);
+    atomic_store_explicit(&arc_arena.huge, ARC_HUGE_WAITING, memory_order_relaxed);
+    arc_os_hugepages((void *)arc_arena.base, arc_arena.size, false);
+    arc_arena_unlock();
 }
 
 /* `auto`: switches huge pages on when the bytes in use (with `adding` bytes just handed out)
  * reach ARC_HUGE_AUTO_BYTES and the heaps are touched densely (else it waits until they have
- * grown by a quarter), off when they fall to ARC_HUGE_AUTO_OFF_BYTES. Called when fresh pages
- * are taken (a run a cache kept is resident already: the advice no longer matters to it) and
- * when pages go back. Two relaxed loads when nothing changes; called without the arena lock (it
- * makes system calls). */
+ * grown by a quarter), off when they fall to ARC_HUGE_AUTO_OFF_BYTES; while they are on, extends
+ * the part of the window that asks for them once the heap has grown past it and that stretch is
+ * dense too (arena.h, ARC_HUGE_AHEAD). Called when fresh pages are taken (a run a cache kept is
+ * resident already: the advice no longer matters to it) and when pages go back. A few relaxed
+ * loads when nothing changes; called without the arena lock (it makes system calls). */
 static void huge_update(size_t adding)
 {
     arc_huge_state_t state = huge_state();
     if (state == ARC_HUGE_NONE || !arc_arena.huge_auto)
         return;
     size_t in_use = huge_in_use(adding);
-    if (state == ARC_HUGE_ACTIVE ? in_use > ARC_HUGE_AUTO_OFF_BYTES : in_use < huge_on_bytes()) {
+    if (state == ARC_HUGE_ACTIVE ? in_use > ARC_HUGE_AUTO_OFF_BYTES && !huge_stretch_due(in_use)
+                                 : in_use < huge_on_bytes()) {
         /* A sparse heap that is gone: the next big one is judged at the threshold again. */
         if (state == ARC_HUGE_WAITING && in_use <= ARC_HUGE_AUTO_OFF_BYTES &&
             atomic_load_explicit(&arc_arena.huge_recheck, memory_order_relaxed) != 0)
@@ -279,22 +360,27 @@ static void huge_update(size_t adding)
     in_use = huge_in_use(adding);
     bool on = state == ARC_HUGE_WAITING && in_use >= huge_on_bytes();
     bool off = state == ARC_HUGE_ACTIVE && in_use <= ARC_HUGE_AUTO_OFF_BYTES;
-    if (on && !huge_dense(adding)) {
+    bool extend = state == ARC_HUGE_ACTIVE && !off && huge_stretch_due(in_use);
+    uintptr_t from =
+        on ? arc_arena.base : atomic_load_explicit(&arc_arena.huge_end, memory_order_relaxed);
+    /* The window's start with too few segments to judge: the program's first big run, which it
+     * will write. A stretch with too few: it waits for more. */
+    huge_judgment_t judged = on || extend ? huge_dense(from, on ? adding : 0) : HUGE_DENSE;
+    if (judged == HUGE_SPARSE)
         atomic_store_explicit(&arc_arena.huge_recheck, in_use + in_use / ARC_HUGE_RECHECK_GROWTH,
                               memory_order_relaxed);
-        on = false;
-    }
-    if (off) /* a big heap is gone: the next is judged afresh */
+    uintptr_t top = __atomic_load_n(&arc_arena.top, __ATOMIC_RELAXED);
+    bool waits =
+        judged == HUGE_UNKNOWN || (judged == HUGE_RUNS && top - from <= ARC_HUGE_STRETCH_BYTES);
+    if (judged == HUGE_SPARSE || (extend && waits))
+        on = extend = false;
+    if (off || on || extend) /* the next judgment is at the threshold, or at the next stretch */
         atomic_store_explicit(&arc_arena.huge_recheck, 0, memory_order_relaxed);
-    if (on || off) {
-        arc_os_hugepages((void *)arc_arena.base, __atomic_load_n(&arc_arena.size, __ATOMIC_RELAXED),
-                         on);
-        atomic_store_explicit(&arc_arena.huge, on ? ARC_HUGE_ACTIVE : ARC_HUGE_WAITING,
-                              memory_order_relaxed);
-    }
+    if (on || extend)
+        huge_extend(from);
+    else if (off)
+        huge_retract();
     pthread_mutex_unlock(&huge_lock);
-    if (on) /* before the run that crossed the threshold is touched (the top, below) */
-        top_round_huge();
 }
 
 /* A mapping made anew inside the window (arc_large_move's refill) gets the window's advice. */
@@ -302,10 +388,17 @@ static void huge_match(void *addr, size_t size)
 {
     pthread_mutex_lock(&huge_lock);
     arc_huge_state_t state = huge_state();
-    if (state == ARC_HUGE_ACTIVE)
-        arc_os_hugepages(addr, size, true);
-    else if (state == ARC_HUGE_WAITING || arc_arena.huge_refuse)
-        arc_os_hugepages(addr, size, false);
+    uintptr_t lo = (uintptr_t)addr, hi = lo + size;
+    uintptr_t end = state == ARC_HUGE_ACTIVE
+                        ? atomic_load_explicit(&arc_arena.huge_end, memory_order_relaxed)
+                        : lo;
+    uintptr_t mid = end < lo ? lo : end > hi ? hi : end; /* [lo, mid) asks for huge pages */
+    if (mid > lo)
+        arc_os_hugepages(addr, mid - lo, true);
+    if (hi > mid && state != ARC_HUGE_NONE)
+        arc_os_hugepages((void *)mid, hi - mid, false);
+    else if (hi > mid && arc_arena.huge_refuse)
+        arc_os_hugepages((void *)mid, hi - mid, false);
     pthread_mutex_unlock(&huge_lock);
 }
 

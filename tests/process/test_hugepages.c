@@ -26,6 +26,12 @@
  *          what is in use, so huge pages are never asked for (no `hg`, no AnonHugePages under
  *          the blocks) and RSS grows by about what was touched, not by 64 MiB. (Secure mode
  *          writes every block it hands out: its window is dense; its guards keep huge pages off.)
+ *   late   (auto) the blocks of `sparse`, LATE_BLOCKS of them, after a 4 MiB table the program
+ *          fills: that first big run turns huge pages on with no segment to judge by, but they
+ *          cover the window only LATE_AHEAD ahead; the blocks past it are judged and found sparse,
+ *          so none of them is under a huge page and RSS grows by what was written plus at most
+ *          that much, not by every 2 MiB extent the blocks reach (192 MiB). (Secure mode writes
+ *          every block it hands out, as in `sparse`: only that no huge page forms is checked.)
  *
  * Secure mode (a -Dsecure=true build, unless ARCALLOC_SECURE=0) puts a PROT_NONE guard page at
  * the end of every segment and large run, which splits every 2 MiB extent: there no case expects
@@ -366,6 +372,72 @@ static void drain(chain_t *c)
     CHECKF(bad == 0, "%zu bytes of the blocks changed", bad);
 }
 
+/* `late`: see the top. The table turns huge pages on at once (it is 3 MiB or more in use);
+ * LATE_AHEAD is how far ahead of the heap they then cover (src/process/arena.h,
+ * ARC_HUGE_AHEAD_MIN), so the blocks from LATE_PAST on lie beyond it whatever else the window
+ * holds below them (LATE_PAST blocks are twice that). */
+#define LATE_TABLE  ((size_t)4 * MIB)
+#define LATE_AHEAD  ((size_t)64 * MIB)
+#define LATE_BLOCKS 3072
+#define LATE_PAST   (2 * LATE_AHEAD / SPARSE_BLOCK)
+
+static void late(bool huge_possible, bool guarded)
+{
+    static char *blocks[LATE_BLOCKS];
+    malloc_free_kept(1);
+    size_t rss_start = check_rss_bytes(), bad = 0;
+    char *table = malloc(LATE_TABLE);
+    CHECK(table != NULL);
+    if (!table)
+        return;
+    memset(table, 1, LATE_TABLE);
+    uintptr_t lo = UINTPTR_MAX, hi = 0;
+    for (size_t i = 0; i < LATE_BLOCKS; i++) {
+        blocks[i] = malloc(SPARSE_BLOCK);
+        CHECK(blocks[i] != NULL);
+        if (!blocks[i])
+            return;
+        memset(blocks[i], (int)(i & 0xff), SPARSE_WRITTEN);
+        if (i >= LATE_PAST && (uintptr_t)blocks[i] < lo)
+            lo = (uintptr_t)blocks[i];
+        if (i >= LATE_PAST && (uintptr_t)blocks[i] + SPARSE_BLOCK > hi)
+            hi = (uintptr_t)blocks[i] + SPARSE_BLOCK;
+    }
+    size_t rss = check_rss_bytes();
+    long range = range_huge_kib(lo, hi);
+    char table_flag = huge_flag(table), flag = huge_flag(blocks[LATE_BLOCKS - 1]);
+    printf("late: a %zu MiB table, then %d blocks of %zu KiB with %zu KiB of each written: RSS "
+           "%zu -> %zu KiB; AnonHugePages %ld KiB under the last %zu blocks; window flag '%c' at "
+           "the table, '%c' at the last block\n",
+           LATE_TABLE / MIB, LATE_BLOCKS, SPARSE_BLOCK / KIB, SPARSE_WRITTEN / KIB, rss_start / KIB,
+           rss / KIB, range, (size_t)LATE_BLOCKS - LATE_PAST, table_flag, flag);
+    CHECK(table_flag != '?' && flag != '?');
+    /* The case is what it claims: the table did turn huge pages on. */
+    if (huge_possible)
+        CHECKF(table_flag == 'h', "the table did not turn huge pages on (flag '%c')", table_flag);
+    CHECKF(range == 0, "%ld KiB of huge pages under blocks written at 1/32, past the first %zu MiB",
+           range, LATE_AHEAD / MIB);
+    /* Secure mode clears each medium block as it hands it out: the blocks are dense, huge pages
+     * may be asked for over them (its guard pages keep them from forming), and RSS is what was
+     * handed out (as in `sparse`). */
+    if (!guarded) {
+        CHECKF(flag != 'h', "huge pages asked for over the sparse blocks past the first %zu MiB",
+               LATE_AHEAD / MIB);
+        size_t limit = rss_start + LATE_TABLE + LATE_AHEAD +
+                       LATE_BLOCKS * (SPARSE_WRITTEN + SPARSE_BACKEND_WRITES) + SPARSE_RSS_EXTRA;
+        CHECKF(rss <= limit,
+               "a table and sparse blocks grew RSS from %zu to %zu KiB (limit %zu KiB)",
+               rss_start / KIB, rss / KIB, limit / KIB);
+    }
+    for (size_t i = 0; i < LATE_BLOCKS; i++) {
+        bad +=
+            blocks[i][0] != (char)(i & 0xff) || blocks[i][SPARSE_WRITTEN - 1] != (char)(i & 0xff);
+        free(blocks[i]);
+    }
+    free(table);
+    CHECKF(bad == 0, "%zu sparse blocks lost their bytes", bad);
+}
+
 int main(int argc, char **argv)
 {
     const char *which = argc > 1 ? argv[1] : "big";
@@ -380,9 +452,15 @@ int main(int argc, char **argv)
         (strcmp(which, "big") == 0 || strcmp(which, "on") == 0) && mode != THP_NEVER && !guarded;
     if (strcmp(which, "big") && strcmp(which, "small") && strcmp(which, "off") &&
         strcmp(which, "on") && strcmp(which, "reuse") && strcmp(which, "pool") &&
-        strcmp(which, "sparse")) {
-        fprintf(stderr, "usage: test_hugepages big|small|off|on|reuse|pool|sparse\n");
+        strcmp(which, "sparse") && strcmp(which, "late")) {
+        fprintf(stderr, "usage: test_hugepages big|small|off|on|reuse|pool|sparse|late\n");
         return 2;
+    }
+    if (strcmp(which, "late") == 0) {
+        printf("case late, THP mode %s%s: expecting huge pages under the table only\n", mode_name,
+               guarded ? ", secure mode's guard pages" : "");
+        late(mode != THP_NEVER && !guarded, guarded);
+        return check_done();
     }
     if (strcmp(which, "sparse") == 0) {
         printf("case sparse, THP mode %s: expecting no huge pages asked for\n", mode_name);
