@@ -474,10 +474,17 @@ static block_bounds_t bounds_in(const void *region)
  * cannot be one: outside the region's blocks, misaligned, flagged free, a stride that is not a
  * granule multiple or runs past the region, a next block that thinks we are free, or a PREV_FREE
  * flag whose prev_phys does not lead back to us. */
+/* Whether p could be a block's payload within bounds `in`: on a granule, past the first block's
+ * header and before the sentinel. */
+static bool payload_within(block_bounds_t in, uintptr_t p)
+{
+    return p % GRANULE == 0 && p >= in.first + BLOCK_HEADER_SIZE && p < in.end;
+}
+
 static arc_tlsf_block_t *block_live_at(block_bounds_t in, const void *ptr)
 {
     uintptr_t p = (uintptr_t)ptr;
-    if (p % GRANULE || p < in.first + BLOCK_HEADER_SIZE || p >= in.end)
+    if (!payload_within(in, p))
         return NULL;
     arc_tlsf_block_t *b = block_at(p - BLOCK_HEADER_SIZE);
     size_t stride = block_stride(b);
@@ -504,7 +511,7 @@ static arc_tlsf_block_t *block_live_at(block_bounds_t in, const void *ptr)
 static bool header_bad(const arc_tlsf_t *t, block_bounds_t in, const void *ptr)
 {
     uintptr_t p = (uintptr_t)ptr;
-    if (p % GRANULE || p < in.first + BLOCK_HEADER_SIZE || p >= in.end)
+    if (!payload_within(in, p))
         return false;
     const arc_tlsf_block_t *b = block_at(p - BLOCK_HEADER_SIZE);
     if (!block_sealed(t, b))

@@ -189,18 +189,11 @@ static void huge_advise_opened_locked(uintptr_t lo, uintptr_t hi)
         arc_os_hugepages((void *)lo, hi - lo, true);
 }
 
-/* Caller holds the lock: opens the window up to `end` rounded up to the grain of the moment.
- * False when the kernel refuses (vm.max_map_count; under strict overcommit the commit limit,
- * since a closed mapping is charged only as it opens): nothing changed then. */
-static bool top_raise_locked(uintptr_t end, bool advise);
-
-static bool top_open_locked(uintptr_t end)
-{
-    return top_raise_locked(end, true);
-}
-
-/* top_open_locked, but the pages opened are not advised when `advise` is false (huge_extend
- * advises them with the rest of its range, in one call). */
+/* Caller holds the lock: opens the window up to `end` rounded up to the grain of the moment, and
+ * advises what it opened when `advise` (huge_extend, which advises it with the rest of its range
+ * in one call, passes false). False when the kernel refuses (vm.max_map_count; under strict
+ * overcommit the commit limit, since a closed mapping is charged only as it opens): nothing
+ * changed then. */
 static bool top_raise_locked(uintptr_t end, bool advise)
 {
     size_t os_page = arc_os_page_size();
@@ -218,6 +211,11 @@ static bool top_raise_locked(uintptr_t end, bool advise)
         huge_advise_opened_locked(arc_arena.top, top);
     arc_arena.top = top;
     return true;
+}
+
+static bool top_open_locked(uintptr_t end)
+{
+    return top_raise_locked(end, true);
 }
 
 /* Caller holds the lock and has just taken [addr, end) from the page allocator: false when the
@@ -395,9 +393,7 @@ static void huge_match(void *addr, size_t size)
     uintptr_t mid = end < lo ? lo : end > hi ? hi : end; /* [lo, mid) asks for huge pages */
     if (mid > lo)
         arc_os_hugepages(addr, mid - lo, true);
-    if (hi > mid && state != ARC_HUGE_NONE)
-        arc_os_hugepages((void *)mid, hi - mid, false);
-    else if (hi > mid && arc_arena.huge_refuse)
+    if (hi > mid && (state != ARC_HUGE_NONE || arc_arena.huge_refuse))
         arc_os_hugepages((void *)mid, hi - mid, false);
     pthread_mutex_unlock(&huge_lock);
 }

@@ -211,23 +211,46 @@ static void reuse(bool asked, bool guarded)
 #define SPARSE_BACKEND_WRITES ((size_t)8 * KIB)
 #define SPARSE_RSS_EXTRA      ((size_t)4 * MIB)
 
+/* Allocates n blocks of SPARSE_BLOCK bytes and writes the first SPARSE_WRITTEN of each (block
+ * i with byte i); [*lo, *hi) spans the blocks from `first` on. False when one is refused. */
+static bool sparse_fill(char **blocks, size_t n, size_t first, uintptr_t *lo, uintptr_t *hi)
+{
+    *lo = UINTPTR_MAX;
+    *hi = 0;
+    for (size_t i = 0; i < n; i++) {
+        blocks[i] = malloc(SPARSE_BLOCK);
+        CHECK(blocks[i] != NULL);
+        if (!blocks[i])
+            return false;
+        memset(blocks[i], (int)(i & 0xff), SPARSE_WRITTEN);
+        if (i >= first && (uintptr_t)blocks[i] < *lo)
+            *lo = (uintptr_t)blocks[i];
+        if (i >= first && (uintptr_t)blocks[i] + SPARSE_BLOCK > *hi)
+            *hi = (uintptr_t)blocks[i] + SPARSE_BLOCK;
+    }
+    return true;
+}
+
+/* Checks what sparse_fill wrote and frees the n blocks; how many lost their bytes. */
+static size_t sparse_check_free(char **blocks, size_t n)
+{
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        bad +=
+            blocks[i][0] != (char)(i & 0xff) || blocks[i][SPARSE_WRITTEN - 1] != (char)(i & 0xff);
+        free(blocks[i]);
+    }
+    return bad;
+}
+
 static void sparse(bool guarded)
 {
     static char *blocks[SPARSE_BLOCKS];
     malloc_free_kept(1);
-    size_t rss_start = check_rss_bytes(), bad = 0;
-    uintptr_t lo = UINTPTR_MAX, hi = 0;
-    for (size_t i = 0; i < SPARSE_BLOCKS; i++) {
-        blocks[i] = malloc(SPARSE_BLOCK);
-        CHECK(blocks[i] != NULL);
-        if (!blocks[i])
-            return;
-        memset(blocks[i], (int)(i & 0xff), SPARSE_WRITTEN);
-        if ((uintptr_t)blocks[i] < lo)
-            lo = (uintptr_t)blocks[i];
-        if ((uintptr_t)blocks[i] + SPARSE_BLOCK > hi)
-            hi = (uintptr_t)blocks[i] + SPARSE_BLOCK;
-    }
+    size_t rss_start = check_rss_bytes();
+    uintptr_t lo, hi;
+    if (!sparse_fill(blocks, SPARSE_BLOCKS, 0, &lo, &hi))
+        return;
     size_t rss = check_rss_bytes();
     long range = range_huge_kib(lo, hi);
     char flag = huge_flag(blocks[SPARSE_BLOCKS - 1]);
@@ -247,11 +270,60 @@ static void sparse(bool guarded)
         CHECKF(rss <= limit, "sparse blocks grew RSS from %zu to %zu KiB (limit %zu KiB)",
                rss_start / KIB, rss / KIB, limit / KIB);
     }
-    for (size_t i = 0; i < SPARSE_BLOCKS; i++) {
-        bad +=
-            blocks[i][0] != (char)(i & 0xff) || blocks[i][SPARSE_WRITTEN - 1] != (char)(i & 0xff);
-        free(blocks[i]);
+    size_t bad = sparse_check_free(blocks, SPARSE_BLOCKS);
+    CHECKF(bad == 0, "%zu sparse blocks lost their bytes", bad);
+}
+
+/* `late`: see the top. The table turns huge pages on at once (it is 3 MiB or more in use);
+ * LATE_AHEAD is how far ahead of the heap they then cover (src/process/arena.h,
+ * ARC_HUGE_AHEAD_MIN), so the blocks from LATE_PAST on lie beyond it whatever else the window
+ * holds below them (LATE_PAST blocks are twice that). */
+#define LATE_TABLE  ((size_t)4 * MIB)
+#define LATE_AHEAD  ((size_t)64 * MIB)
+#define LATE_BLOCKS 3072
+#define LATE_PAST   (2 * LATE_AHEAD / SPARSE_BLOCK)
+
+static void late(bool huge_possible, bool guarded)
+{
+    static char *blocks[LATE_BLOCKS];
+    malloc_free_kept(1);
+    size_t rss_start = check_rss_bytes();
+    char *table = malloc(LATE_TABLE);
+    CHECK(table != NULL);
+    if (!table)
+        return;
+    memset(table, 1, LATE_TABLE);
+    uintptr_t lo, hi;
+    if (!sparse_fill(blocks, LATE_BLOCKS, LATE_PAST, &lo, &hi))
+        return;
+    size_t rss = check_rss_bytes();
+    long range = range_huge_kib(lo, hi);
+    char table_flag = huge_flag(table), flag = huge_flag(blocks[LATE_BLOCKS - 1]);
+    printf("late: a %zu MiB table, then %d blocks of %zu KiB with %zu KiB of each written: RSS "
+           "%zu -> %zu KiB; AnonHugePages %ld KiB under the last %zu blocks; window flag '%c' at "
+           "the table, '%c' at the last block\n",
+           LATE_TABLE / MIB, LATE_BLOCKS, SPARSE_BLOCK / KIB, SPARSE_WRITTEN / KIB, rss_start / KIB,
+           rss / KIB, range, (size_t)LATE_BLOCKS - LATE_PAST, table_flag, flag);
+    CHECK(table_flag != '?' && flag != '?');
+    /* The case is what it claims: the table did turn huge pages on. */
+    if (huge_possible)
+        CHECKF(table_flag == 'h', "the table did not turn huge pages on (flag '%c')", table_flag);
+    CHECKF(range == 0, "%ld KiB of huge pages under blocks written at 1/32, past the first %zu MiB",
+           range, LATE_AHEAD / MIB);
+    /* Secure mode clears each medium block as it hands it out: the blocks are dense, huge pages
+     * may be asked for over them (its guard pages keep them from forming), and RSS is what was
+     * handed out (as in `sparse`). */
+    if (!guarded) {
+        CHECKF(flag != 'h', "huge pages asked for over the sparse blocks past the first %zu MiB",
+               LATE_AHEAD / MIB);
+        size_t limit = rss_start + LATE_TABLE + LATE_AHEAD +
+                       LATE_BLOCKS * (SPARSE_WRITTEN + SPARSE_BACKEND_WRITES) + SPARSE_RSS_EXTRA;
+        CHECKF(rss <= limit,
+               "a table and sparse blocks grew RSS from %zu to %zu KiB (limit %zu KiB)",
+               rss_start / KIB, rss / KIB, limit / KIB);
     }
+    size_t bad = sparse_check_free(blocks, LATE_BLOCKS);
+    free(table);
     CHECKF(bad == 0, "%zu sparse blocks lost their bytes", bad);
 }
 
@@ -370,72 +442,6 @@ static void drain(chain_t *c)
         free(b);
     }
     CHECKF(bad == 0, "%zu bytes of the blocks changed", bad);
-}
-
-/* `late`: see the top. The table turns huge pages on at once (it is 3 MiB or more in use);
- * LATE_AHEAD is how far ahead of the heap they then cover (src/process/arena.h,
- * ARC_HUGE_AHEAD_MIN), so the blocks from LATE_PAST on lie beyond it whatever else the window
- * holds below them (LATE_PAST blocks are twice that). */
-#define LATE_TABLE  ((size_t)4 * MIB)
-#define LATE_AHEAD  ((size_t)64 * MIB)
-#define LATE_BLOCKS 3072
-#define LATE_PAST   (2 * LATE_AHEAD / SPARSE_BLOCK)
-
-static void late(bool huge_possible, bool guarded)
-{
-    static char *blocks[LATE_BLOCKS];
-    malloc_free_kept(1);
-    size_t rss_start = check_rss_bytes(), bad = 0;
-    char *table = malloc(LATE_TABLE);
-    CHECK(table != NULL);
-    if (!table)
-        return;
-    memset(table, 1, LATE_TABLE);
-    uintptr_t lo = UINTPTR_MAX, hi = 0;
-    for (size_t i = 0; i < LATE_BLOCKS; i++) {
-        blocks[i] = malloc(SPARSE_BLOCK);
-        CHECK(blocks[i] != NULL);
-        if (!blocks[i])
-            return;
-        memset(blocks[i], (int)(i & 0xff), SPARSE_WRITTEN);
-        if (i >= LATE_PAST && (uintptr_t)blocks[i] < lo)
-            lo = (uintptr_t)blocks[i];
-        if (i >= LATE_PAST && (uintptr_t)blocks[i] + SPARSE_BLOCK > hi)
-            hi = (uintptr_t)blocks[i] + SPARSE_BLOCK;
-    }
-    size_t rss = check_rss_bytes();
-    long range = range_huge_kib(lo, hi);
-    char table_flag = huge_flag(table), flag = huge_flag(blocks[LATE_BLOCKS - 1]);
-    printf("late: a %zu MiB table, then %d blocks of %zu KiB with %zu KiB of each written: RSS "
-           "%zu -> %zu KiB; AnonHugePages %ld KiB under the last %zu blocks; window flag '%c' at "
-           "the table, '%c' at the last block\n",
-           LATE_TABLE / MIB, LATE_BLOCKS, SPARSE_BLOCK / KIB, SPARSE_WRITTEN / KIB, rss_start / KIB,
-           rss / KIB, range, (size_t)LATE_BLOCKS - LATE_PAST, table_flag, flag);
-    CHECK(table_flag != '?' && flag != '?');
-    /* The case is what it claims: the table did turn huge pages on. */
-    if (huge_possible)
-        CHECKF(table_flag == 'h', "the table did not turn huge pages on (flag '%c')", table_flag);
-    CHECKF(range == 0, "%ld KiB of huge pages under blocks written at 1/32, past the first %zu MiB",
-           range, LATE_AHEAD / MIB);
-    /* Secure mode clears each medium block as it hands it out: the blocks are dense, huge pages
-     * may be asked for over them (its guard pages keep them from forming), and RSS is what was
-     * handed out (as in `sparse`). */
-    if (!guarded) {
-        CHECKF(flag != 'h', "huge pages asked for over the sparse blocks past the first %zu MiB",
-               LATE_AHEAD / MIB);
-        size_t limit = rss_start + LATE_TABLE + LATE_AHEAD +
-                       LATE_BLOCKS * (SPARSE_WRITTEN + SPARSE_BACKEND_WRITES) + SPARSE_RSS_EXTRA;
-        CHECKF(rss <= limit,
-               "a table and sparse blocks grew RSS from %zu to %zu KiB (limit %zu KiB)",
-               rss_start / KIB, rss / KIB, limit / KIB);
-    }
-    for (size_t i = 0; i < LATE_BLOCKS; i++) {
-        bad +=
-            blocks[i][0] != (char)(i & 0xff) || blocks[i][SPARSE_WRITTEN - 1] != (char)(i & 0xff);
-        free(blocks[i]);
-    }
-    free(table);
-    CHECKF(bad == 0, "%zu sparse blocks lost their bytes", bad);
 }
 
 int main(int argc, char **argv)
