@@ -278,7 +278,7 @@ struct arc_heap {
     uint32_t quarantine_head, quarantine_count; /* secure.c: the ring of freed blocks */
     uint32_t quarantine_scrub;                  /* the next block arc_secure_scrub checks */
     size_t quarantine_bytes;
-    void *quarantine[ARC_QUARANTINE_SLOTS];
+    uintptr_t quarantine[ARC_QUARANTINE_SLOTS]; /* blocks, with secure.c's mark in bit 0 */
     /* First-class heaps: their live blocks of the byte allocator, each with a canary that
      * arc_heap_shared_used leaves out (the program's usable bytes, as in default mode). */
     size_t canaried_live;

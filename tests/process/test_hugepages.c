@@ -24,18 +24,24 @@
  *   sparse (auto) SPARSE_BLOCKS blocks of 64 KiB of which the program writes the first 2 KiB
  *          (a server's connection buffers), 64 MiB in use: the window is resident at 1/32 of
  *          what is in use, so huge pages are never asked for (no `hg`, no AnonHugePages under
- *          the blocks) and RSS grows by about what was touched, not by 64 MiB. (Secure mode
- *          writes every block it hands out: its window is dense; its guards keep huge pages off.)
+ *          the blocks) and RSS grows by about what was touched, not by 64 MiB. Secure mode too:
+ *          it clears blocks of 64 KiB or more, at malloc and at free, by the pages the kernel
+ *          holds, not by writing every page.
  *   late   (auto) the blocks of `sparse`, LATE_BLOCKS of them, after a 4 MiB table the program
  *          fills: that first big run turns huge pages on with no segment to judge by, but they
  *          cover the window only LATE_AHEAD ahead; the blocks past it are judged and found sparse,
  *          so none of them is under a huge page and RSS grows by what was written plus at most
- *          that much, not by every 2 MiB extent the blocks reach (192 MiB). (Secure mode writes
- *          every block it hands out, as in `sparse`: only that no huge page forms is checked.)
+ *          that much, not by every 2 MiB extent the blocks reach (192 MiB). Secure mode too, as
+ *          in `sparse`.
+ *   body   (auto) blocks of BODY_SIZES, each touched page by page: where huge pages may form,
+ *          a block's pages come in 2 MiB at a fault but at the block's ends (fewer than
+ *          BODY_FAULTS_MAX faults for its touch), and in secure mode each starts on a 2 MiB
+ *          boundary (its guard is the page before), where a body one page past the boundary
+ *          faulted its first 2 MiB page by page.
  *
- * Secure mode (a -Dsecure=true build, unless ARCALLOC_SECURE=0) puts a PROT_NONE guard page at
- * the end of every segment and large run, which splits every 2 MiB extent: there no case expects
- * huge pages under the blocks, and every case checks there are none.
+ * Secure mode (a -Dsecure=true build, unless ARCALLOC_SECURE=0) puts a guard page before and
+ * after every segment and large run, and no huge page can hold a guard: but for `body`, no case
+ * expects huge pages under its blocks there, and every case checks there are none.
  *
  * Huge pages depend on the kernel finding free 2 MiB of physical memory; on a machine short of
  * it the kernel falls back to 4 KiB pages and `big`/`on` fail with a message that says so. The
@@ -46,6 +52,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "arcalloc.h"
 #include "arcalloc_config.h"
@@ -200,6 +207,48 @@ static void reuse(bool asked, bool guarded)
     free(small);
 }
 
+/* `body`: see the top. Sizes of two huge pages and more, one of them not a whole number of pages;
+ * a touch takes one fault per huge page and up to 512 at the block's unaligned end (the 4 KiB
+ * pages of its last partial huge page), where a start one page past a boundary took 511 more. */
+static const size_t body_sizes[] = {(size_t)6 * MIB, (size_t)5 * MIB + 12345};
+#define BODY_FAULTS_MAX 520
+#define BODY_ALIGN      ((uintptr_t)2 * MIB)
+
+static long minor_faults(void)
+{
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_minflt : -1;
+}
+
+static void body(bool huge_possible, bool guarded)
+{
+    for (size_t i = 0; i < sizeof body_sizes / sizeof body_sizes[0]; i++) {
+        size_t n = body_sizes[i];
+        char *p = malloc(n);
+        CHECK(p != NULL);
+        if (!p)
+            return;
+        long before = minor_faults();
+        for (size_t off = 0; off < n; off += 4 * KIB)
+            p[off] = (char)off;
+        long faults = minor_faults() - before;
+        uintptr_t offset = (uintptr_t)p % BODY_ALIGN;
+        printf("body: a %zu-byte block at %zu KiB past a 2 MiB boundary: %ld faults to touch its "
+               "%zu pages\n",
+               n, (size_t)(offset / KIB), faults, n / (4 * KIB));
+        if (huge_possible && guarded)
+            CHECKF(offset == 0, "a guarded body of %zu bytes starts %zu bytes past a huge page", n,
+                   (size_t)offset);
+        if (huge_possible)
+            CHECKF(faults >= 0 && faults < BODY_FAULTS_MAX,
+                   "%ld faults to touch %zu bytes under huge pages (is memory too fragmented for "
+                   "2 MiB pages? see /proc/buddyinfo)",
+                   faults, n);
+        CHECK(p[n - 1] == (char)((n - 1) / (4 * KIB) * (4 * KIB)));
+        free(p);
+    }
+}
+
 /* `sparse`: see the top. 64 MiB in use is sixteen times past the threshold, so every doubling's
  * look at the window finds it sparse. RSS may grow by what was written plus two pages a block
  * that the byte allocator writes (a block's header, a free neighbour's links: buddy splits each
@@ -243,7 +292,7 @@ static size_t sparse_check_free(char **blocks, size_t n)
     return bad;
 }
 
-static void sparse(bool guarded)
+static void sparse(void)
 {
     static char *blocks[SPARSE_BLOCKS];
     malloc_free_kept(1);
@@ -259,17 +308,13 @@ static void sparse(bool guarded)
            SPARSE_BLOCKS, SPARSE_BLOCK / KIB, SPARSE_WRITTEN / KIB, rss_start / KIB, rss / KIB,
            range, flag);
     CHECKF(range == 0, "%ld KiB of huge pages under blocks written at 1/32", range);
-    /* Secure mode clears each medium block as it hands it out: every page is written, the
-     * window is dense and huge pages may be asked for (its guard pages keep them from forming),
-     * and RSS is what was handed out. */
+    /* Secure mode too: it clears a block of 64 KiB or more by the pages the kernel holds. */
     CHECK(flag != '?');
-    if (!guarded) {
-        CHECKF(flag != 'h', "huge pages asked for over a sparse window (flag '%c')", flag);
-        size_t limit =
-            rss_start + SPARSE_BLOCKS * (SPARSE_WRITTEN + SPARSE_BACKEND_WRITES) + SPARSE_RSS_EXTRA;
-        CHECKF(rss <= limit, "sparse blocks grew RSS from %zu to %zu KiB (limit %zu KiB)",
-               rss_start / KIB, rss / KIB, limit / KIB);
-    }
+    CHECKF(flag != 'h', "huge pages asked for over a sparse window (flag '%c')", flag);
+    size_t limit =
+        rss_start + SPARSE_BLOCKS * (SPARSE_WRITTEN + SPARSE_BACKEND_WRITES) + SPARSE_RSS_EXTRA;
+    CHECKF(rss <= limit, "sparse blocks grew RSS from %zu to %zu KiB (limit %zu KiB)",
+           rss_start / KIB, rss / KIB, limit / KIB);
     size_t bad = sparse_check_free(blocks, SPARSE_BLOCKS);
     CHECKF(bad == 0, "%zu sparse blocks lost their bytes", bad);
 }
@@ -283,7 +328,7 @@ static void sparse(bool guarded)
 #define LATE_BLOCKS 3072
 #define LATE_PAST   (2 * LATE_AHEAD / SPARSE_BLOCK)
 
-static void late(bool huge_possible, bool guarded)
+static void late(bool huge_possible)
 {
     static char *blocks[LATE_BLOCKS];
     malloc_free_kept(1);
@@ -310,18 +355,13 @@ static void late(bool huge_possible, bool guarded)
         CHECKF(table_flag == 'h', "the table did not turn huge pages on (flag '%c')", table_flag);
     CHECKF(range == 0, "%ld KiB of huge pages under blocks written at 1/32, past the first %zu MiB",
            range, LATE_AHEAD / MIB);
-    /* Secure mode clears each medium block as it hands it out: the blocks are dense, huge pages
-     * may be asked for over them (its guard pages keep them from forming), and RSS is what was
-     * handed out (as in `sparse`). */
-    if (!guarded) {
-        CHECKF(flag != 'h', "huge pages asked for over the sparse blocks past the first %zu MiB",
-               LATE_AHEAD / MIB);
-        size_t limit = rss_start + LATE_TABLE + LATE_AHEAD +
-                       LATE_BLOCKS * (SPARSE_WRITTEN + SPARSE_BACKEND_WRITES) + SPARSE_RSS_EXTRA;
-        CHECKF(rss <= limit,
-               "a table and sparse blocks grew RSS from %zu to %zu KiB (limit %zu KiB)",
-               rss_start / KIB, rss / KIB, limit / KIB);
-    }
+    /* Secure mode too (as in `sparse`). */
+    CHECKF(flag != 'h', "huge pages asked for over the sparse blocks past the first %zu MiB",
+           LATE_AHEAD / MIB);
+    size_t limit = rss_start + LATE_TABLE + LATE_AHEAD +
+                   LATE_BLOCKS * (SPARSE_WRITTEN + SPARSE_BACKEND_WRITES) + SPARSE_RSS_EXTRA;
+    CHECKF(rss <= limit, "a table and sparse blocks grew RSS from %zu to %zu KiB (limit %zu KiB)",
+           rss_start / KIB, rss / KIB, limit / KIB);
     size_t bad = sparse_check_free(blocks, LATE_BLOCKS);
     free(table);
     CHECKF(bad == 0, "%zu sparse blocks lost their bytes", bad);
@@ -458,19 +498,25 @@ int main(int argc, char **argv)
         (strcmp(which, "big") == 0 || strcmp(which, "on") == 0) && mode != THP_NEVER && !guarded;
     if (strcmp(which, "big") && strcmp(which, "small") && strcmp(which, "off") &&
         strcmp(which, "on") && strcmp(which, "reuse") && strcmp(which, "pool") &&
-        strcmp(which, "sparse") && strcmp(which, "late")) {
-        fprintf(stderr, "usage: test_hugepages big|small|off|on|reuse|pool|sparse|late\n");
+        strcmp(which, "sparse") && strcmp(which, "late") && strcmp(which, "body")) {
+        fprintf(stderr, "usage: test_hugepages big|small|off|on|reuse|pool|sparse|late|body\n");
         return 2;
+    }
+    if (strcmp(which, "body") == 0) {
+        printf("case body, THP mode %s%s: expecting blocks under huge pages\n", mode_name,
+               guarded ? ", secure mode's guard pages" : "");
+        body(mode != THP_NEVER, guarded);
+        return check_done();
     }
     if (strcmp(which, "late") == 0) {
         printf("case late, THP mode %s%s: expecting huge pages under the table only\n", mode_name,
                guarded ? ", secure mode's guard pages" : "");
-        late(mode != THP_NEVER && !guarded, guarded);
+        late(mode != THP_NEVER && !guarded);
         return check_done();
     }
     if (strcmp(which, "sparse") == 0) {
         printf("case sparse, THP mode %s: expecting no huge pages asked for\n", mode_name);
-        sparse(guarded);
+        sparse();
         return check_done();
     }
     if (strcmp(which, "pool") == 0) {
