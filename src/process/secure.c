@@ -242,13 +242,6 @@ WIDE_TARGET static void clear_wide(void *p, size_t bytes)
 #define WIDE_VECTORS 0
 #endif
 
-void arc_secure_setup(void)
-{
-#if WIDE_VECTORS
-    wide = arc_os_cpu_wide_vectors();
-#endif
-}
-
 /* Blocks of up to this many bytes are checked and cleared inline: two or four 16-byte vectors,
  * the second pair overlapping the first (most small blocks are this short, where a loop's set-up
  * costs more than the bytes). */
@@ -312,6 +305,12 @@ static inline void clear_block(void *p, size_t bytes)
  * of a resident block do (2.0 us for 64 KiB, measured 2026-12-07), and saves the faults, and the
  * resident pages, of the pages the program never touched. */
 #define SPARSE_MIN_BYTES ((size_t)64 << 10)
+/* ... and it spans this many OS pages: with fewer, most of its pages are shared with what lies
+ * around it and are written whole (64 KiB pages: a medium block never qualifies). */
+#define SPARSE_MIN_OS_PAGES 4u
+
+/* max(SPARSE_MIN_BYTES, SPARSE_MIN_OS_PAGES OS pages), set by arc_secure_setup. */
+static size_t sparse_min = SPARSE_MIN_BYTES;
 /* A ring entry's low bit: the block had pages not resident when it was cleared at its free
  * (blocks are ARC_GRANULE-aligned, so the bit is free). */
 #define QUARANTINE_SPARSE ((uintptr_t)1)
@@ -319,7 +318,7 @@ static inline void clear_block(void *p, size_t bytes)
 /* Clears a freed medium block; true when it had pages not resident (left so). */
 static bool clear_medium(void *p, size_t bytes)
 {
-    if (bytes < SPARSE_MIN_BYTES) {
+    if (bytes < sparse_min) {
         clear_block(p, bytes);
         return false;
     }
@@ -352,6 +351,15 @@ static bool resident_all_zero(void *p, size_t bytes)
     return s.zero;
 }
 
+void arc_secure_setup(void)
+{
+    size_t os_pages = SPARSE_MIN_OS_PAGES * arc_os_page_size();
+    sparse_min = os_pages > SPARSE_MIN_BYTES ? os_pages : SPARSE_MIN_BYTES;
+#if WIDE_VECTORS
+    wide = arc_os_cpu_wide_vectors();
+#endif
+}
+
 /* A small block of `block` bytes just taken for a request of n: zero since its free (or its
  * span's cut) but for the link word the free list wrote, which is cleared; then its canary. */
 static ARC_INLINE void prepare_small(arc_heap_t *h, void *p, size_t n, size_t block)
@@ -370,7 +378,7 @@ void arc_secure_prepare(arc_heap_t *h, void *p, size_t n, size_t block, bool sma
     }
     /* The byte allocator keeps its own words in free blocks: clear what the program gets. The
      * canary may lie past what memcheck was told of (block_alloc pads under valgrind). */
-    if (n >= SPARSE_MIN_BYTES)
+    if (n >= sparse_min)
         arc_large_clear(p, n);
     else
         memset(p, 0, n);
