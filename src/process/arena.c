@@ -1030,32 +1030,6 @@ static bool guard_close_clean(void *addr, size_t bytes, bool old_bytes)
     return arc_os_guard(addr, bytes, true);
 }
 
-/* Pages of one huge page: a guarded body of at least this many starts on a huge page. */
-#define HUGE_RUN_PAGES (ARC_HUGE_PAGE_SIZE / ARC_PAGE_SIZE)
-
-/* A fresh guarded run of `total` pages whose body (after `lead` pages of guard) starts on a huge
- * page boundary when it spans one or more huge pages and huge pages may back the window: a guard
- * is a page of its own, so the huge page holding one is made of 4 KiB pages, and a body that
- * started just past a boundary faulted the first 2 MiB of itself page by page (a 24 MiB block:
- * 511 faults instead of one). The pages before the run that this placement skips go back at
- * once. Other runs: where the page allocator puts them. */
-static uintptr_t guarded_run_alloc(arc_dirty_cache_t *cache, size_t total, size_t lead,
-                                   size_t align, bool *dirty)
-{
-    if (huge_state() == ARC_HUGE_NONE || total < lead + HUGE_RUN_PAGES || lead >= HUGE_RUN_PAGES ||
-        align > ARC_HUGE_PAGE_SIZE)
-        return arc_arena_pages_alloc(cache, total, align, dirty);
-    size_t skip = HUGE_RUN_PAGES - lead;
-    uintptr_t at = arc_arena_pages_alloc(cache, skip + total, ARC_HUGE_PAGE_SIZE, dirty);
-    if (!at)
-        return arc_arena_pages_alloc(cache, total, align, dirty);
-    if (*dirty)
-        arc_arena_pages_free(cache, at, skip);
-    else
-        run_release_clean(at, skip);
-    return at + skip * ARC_PAGE_SIZE;
-}
-
 void *arc_large_alloc(arc_heap_t *owner, arc_dirty_cache_t *cache, arc_dirty_cache_t *guarded,
                       size_t size, size_t align)
 {
@@ -1088,9 +1062,7 @@ void *arc_large_alloc(arc_heap_t *owner, arc_dirty_cache_t *cache, arc_dirty_cac
      * after free between the lines read may remain, so calloc clears it. */
     bool sealed = run != 0;
     dirty = sealed;
-    if (!run && guard)
-        run = guarded_run_alloc(cache, total, lead, align, &dirty);
-    else if (!run)
+    if (!run)
         run = arc_arena_pages_alloc(cache, total, align, &dirty);
     if (!run) {
         large_desc_free(cache, large);

@@ -33,15 +33,10 @@
  *          so none of them is under a huge page and RSS grows by what was written plus at most
  *          that much, not by every 2 MiB extent the blocks reach (192 MiB). Secure mode too, as
  *          in `sparse`.
- *   body   (auto) blocks of BODY_SIZES, each touched page by page: where huge pages may form,
- *          a block's pages come in 2 MiB at a fault but at the block's ends (fewer than
- *          BODY_FAULTS_MAX faults for its touch), and in secure mode each starts on a 2 MiB
- *          boundary (its guard is the page before), where a body one page past the boundary
- *          faulted its first 2 MiB page by page.
  *
- * Secure mode (a -Dsecure=true build, unless ARCALLOC_SECURE=0) puts a guard page before and
- * after every segment and large run, and no huge page can hold a guard: but for `body`, no case
- * expects huge pages under its blocks there, and every case checks there are none.
+ * Secure mode (a -Dsecure=true build, unless ARCALLOC_SECURE=0) puts a PROT_NONE guard page at
+ * the end of every segment and large run, which splits every 2 MiB extent: there no case expects
+ * huge pages under the blocks, and every case checks there are none.
  *
  * Huge pages depend on the kernel finding free 2 MiB of physical memory; on a machine short of
  * it the kernel falls back to 4 KiB pages and `big`/`on` fail with a message that says so. The
@@ -52,7 +47,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include "arcalloc.h"
 #include "arcalloc_config.h"
@@ -206,48 +200,6 @@ static void reuse(bool asked, bool guarded)
         CHECKF(calls == 0 && flag != 'h', "huge pages asked for where none may be");
     }
     free(small);
-}
-
-/* `body`: see the top. Sizes of two huge pages and more, one of them not a whole number of pages;
- * a touch takes one fault per huge page and up to 512 at the block's unaligned end (the 4 KiB
- * pages of its last partial huge page), where a start one page past a boundary took 511 more. */
-static const size_t body_sizes[] = {(size_t)6 * MIB, (size_t)5 * MIB + 12345};
-#define BODY_FAULTS_MAX 520
-#define BODY_ALIGN      ((uintptr_t)2 * MIB)
-
-static long minor_faults(void)
-{
-    struct rusage ru;
-    return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_minflt : -1;
-}
-
-static void body(bool huge_possible, bool guarded)
-{
-    for (size_t i = 0; i < sizeof body_sizes / sizeof body_sizes[0]; i++) {
-        size_t n = body_sizes[i];
-        char *p = malloc(n);
-        CHECK(p != NULL);
-        if (!p)
-            return;
-        long before = minor_faults();
-        for (size_t off = 0; off < n; off += 4 * KIB)
-            p[off] = (char)off;
-        long faults = minor_faults() - before;
-        uintptr_t offset = (uintptr_t)p % BODY_ALIGN;
-        printf("body: a %zu-byte block at %zu KiB past a 2 MiB boundary: %ld faults to touch its "
-               "%zu pages\n",
-               n, (size_t)(offset / KIB), faults, n / (4 * KIB));
-        if (huge_possible && guarded)
-            CHECKF(offset == 0, "a guarded body of %zu bytes starts %zu bytes past a huge page", n,
-                   (size_t)offset);
-        if (huge_possible)
-            CHECKF(faults >= 0 && faults < BODY_FAULTS_MAX,
-                   "%ld faults to touch %zu bytes under huge pages (is memory too fragmented for "
-                   "2 MiB pages? see /proc/buddyinfo)",
-                   faults, n);
-        CHECK(p[n - 1] == (char)((n - 1) / (4 * KIB) * (4 * KIB)));
-        free(p);
-    }
 }
 
 /* `sparse`: see the top. 64 MiB in use is sixteen times past the threshold, so every doubling's
@@ -513,15 +465,9 @@ int main(int argc, char **argv)
         (strcmp(which, "big") == 0 || strcmp(which, "on") == 0) && mode != THP_NEVER && !guarded;
     if (strcmp(which, "big") && strcmp(which, "small") && strcmp(which, "off") &&
         strcmp(which, "on") && strcmp(which, "reuse") && strcmp(which, "pool") &&
-        strcmp(which, "sparse") && strcmp(which, "late") && strcmp(which, "body")) {
-        fprintf(stderr, "usage: test_hugepages big|small|off|on|reuse|pool|sparse|late|body\n");
+        strcmp(which, "sparse") && strcmp(which, "late")) {
+        fprintf(stderr, "usage: test_hugepages big|small|off|on|reuse|pool|sparse|late\n");
         return 2;
-    }
-    if (strcmp(which, "body") == 0) {
-        printf("case body, THP mode %s%s: expecting blocks under huge pages\n", mode_name,
-               guarded ? ", secure mode's guard pages" : "");
-        body(mode != THP_NEVER, guarded);
-        return check_done();
     }
     if (strcmp(which, "late") == 0) {
         printf("case late, THP mode %s%s: expecting huge pages under the table only\n", mode_name,
