@@ -169,6 +169,14 @@ _Static_assert(ARC_LARGE_THRESHOLD + ARC_HEAP_MAX_ALIGN < ARC_SEGMENT_SIZE - siz
 /* Request granules -> size bin: one bin per 16-byte size up to ARC_SMALL_MAX (arcalloc.h). */
 _Static_assert(ARC_SIZE_BINS == ARC_SMALL_MAX / ARC_GRANULE + 1, "one bin per 16-byte size");
 
+/* Alignments a span class can give beyond the granule's: 32 B (2^ARC_ALIGN_ROW0_SHIFT) up to
+ * ARC_SMALL_MAX, one row of a heap's class_aligned table each (arc_heap_class_aligned). */
+#define ARC_ALIGN_ROW0_SHIFT 5
+#define ARC_ALIGN_ROWS       6u
+_Static_assert(((size_t)1 << ARC_ALIGN_ROW0_SHIFT) == 2 * ARC_GRANULE, "row 0: twice the granule");
+_Static_assert(((size_t)1 << (ARC_ALIGN_ROW0_SHIFT + ARC_ALIGN_ROWS - 1)) == ARC_SMALL_MAX,
+               "the last row: the largest small block");
+
 /* Growth headroom of a moved realloc (api.c): 1/4, the spacing of a size class in allocators with
  * four classes per doubling, so repeated growth copies each byte a bounded number of times. */
 #define ARC_REALLOC_HEADROOM_DIV 4
@@ -264,6 +272,8 @@ extern arc_span_t arc_span_none;
 struct arc_heap {
     arc_span_t *current[ARC_CLASSES]; /* fast path first: each class's span to allocate from */
     uint8_t class_of[ARC_SIZE_BINS];  /* request granules -> class (0: none, the byte allocator) */
+    /* Row r: requests aligned to 2^(r + ARC_ALIGN_ROW0_SHIFT), granules -> class (0: none). */
+    uint8_t class_aligned[ARC_ALIGN_ROWS][ARC_SIZE_BINS];
     uint8_t sweep_class;              /* span.c: the class whose empty current span goes next */
     uint32_t span_events;             /* span.c: spans taken plus spans given back, wrapping */
     uint32_t dropped_at[ARC_CLASSES]; /* span.c: span_events when a current span last went back */
@@ -344,20 +354,19 @@ extern const uint16_t arc_class_size[ARC_CLASSES];
 /* The class of a request of `size` bytes aligned to `align` (a power of two), or 0 when a span
  * cannot serve it (the byte allocator does). A span starts on a page and cuts blocks of its
  * class size one after another, so every block of a class whose size is a multiple of `align`
- * is aligned: aligned_alloc(64, 200) takes a 256-byte block. With this class table the class of
- * the size rounded up to `align` is always such a multiple (every class above 128 B is a
- * multiple of 32, above 256 B of 64, and so on); the loop guards a table without that. */
+ * is aligned: aligned_alloc(64, 200) takes a 256-byte block. Every class size is a multiple of
+ * the granule, so up to it the class is malloc's; above it the heap's class_aligned row of the
+ * alignment answers (span.c fills it: the first class from the size rounded up to `align` whose
+ * size is a multiple of it). A granule's sizes round up alike, since `align` is a whole number of
+ * granules. */
 static inline size_t arc_heap_class_aligned(const arc_heap_t *h, size_t size, size_t align)
 {
     if (align > ARC_SMALL_MAX || size > ARC_SMALL_MAX)
         return 0;
-    size_t rounded = (size + align - 1) & ~(align - 1);
-    if (rounded > ARC_SMALL_MAX)
-        return 0;
-    size_t cls = h->class_of[(rounded + ARC_GRANULE - 1) / ARC_GRANULE];
-    while (cls != 0 && (arc_class_size[cls] & (align - 1)) != 0)
-        cls = cls + 1 < ARC_CLASSES ? cls + 1 : 0;
-    return cls;
+    size_t g = (size + ARC_GRANULE - 1) / ARC_GRANULE;
+    if (align <= ARC_GRANULE)
+        return h->class_of[g];
+    return h->class_aligned[__builtin_ctzll(align) - ARC_ALIGN_ROW0_SHIFT][g];
 }
 
 /* Creation and teardown (heap.c). The backend state follows the struct in the same metadata. */

@@ -40,6 +40,22 @@ const uint16_t arc_class_size[ARC_CLASSES] = {
 };
 _Static_assert(ARC_SMALL_MAX == 1024, "the last class is the largest small block");
 
+/* Row r of class_aligned, from class_of: the class of a granule's sizes rounded up to the row's
+ * alignment, or the next class whose size is a multiple of it (0: none, or past the last). */
+static void class_aligned_setup(arc_heap_t *h)
+{
+    for (size_t r = 0; r < ARC_ALIGN_ROWS; r++) {
+        size_t align = (size_t)1 << (r + ARC_ALIGN_ROW0_SHIFT);
+        for (size_t g = 0; g < ARC_SIZE_BINS; g++) {
+            size_t rounded = (g * ARC_GRANULE + align - 1) & ~(align - 1);
+            size_t cls = rounded > ARC_SMALL_MAX ? 0 : h->class_of[rounded / ARC_GRANULE];
+            while (cls != 0 && (arc_class_size[cls] & (align - 1)) != 0)
+                cls = cls + 1 < ARC_CLASSES ? cls + 1 : 0;
+            h->class_aligned[r][g] = (uint8_t)cls;
+        }
+    }
+}
+
 /* Small requests of a thread heap go to spans; a shared heap, or any heap under valgrind (where
  * every block must pass the slow paths that tell memcheck), keeps class_of at 0. */
 void arc_span_classes_setup(arc_heap_t *h)
@@ -52,17 +68,19 @@ void arc_span_classes_setup(arc_heap_t *h)
     for (size_t c = 1; c < ARC_CLASSES; c++)
         h->block_magic[c] = UINT64_MAX / arc_class_size[c] + 1;
 #endif
-    if (h->kind != ARC_HEAP_THREAD || ARC_VG_RUNNING())
-        return;
-    /* Zero granules: class 0, whose current span never has a free block, so malloc(0) leaves
-     * the fast path with no test of its own and gets a zero-size block (zero.c) on the slow one. */
-    h->class_of[0] = 0;
-    size_t c = 1;
-    for (size_t g = 1; g < ARC_SIZE_BINS; g++) {
-        while (arc_class_size[c] < g * ARC_GRANULE)
-            c++;
-        h->class_of[g] = (uint8_t)c;
+    memset(h->class_of, 0, sizeof h->class_of);
+    if (h->kind == ARC_HEAP_THREAD && !ARC_VG_RUNNING()) {
+        /* Zero granules: class 0, whose current span never has a free block, so malloc(0)
+         * leaves the fast path with no test of its own and gets a zero-size block (zero.c) on the
+         * slow one. */
+        size_t c = 1;
+        for (size_t g = 1; g < ARC_SIZE_BINS; g++) {
+            while (arc_class_size[c] < g * ARC_GRANULE)
+                c++;
+            h->class_of[g] = (uint8_t)c;
+        }
     }
+    class_aligned_setup(h);
 }
 
 /* ---- the ring of spans with room ------------------------------------------------------------
