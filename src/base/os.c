@@ -557,7 +557,10 @@ bool arc_os_residency(uintptr_t start, size_t len, arc_os_stretch_fn *fn, void *
     uintptr_t lo = start & ~(uintptr_t)(page - 1);
     uintptr_t hi = (start + len + page - 1) & ~(uintptr_t)(page - 1);
     unsigned char vec[RESIDENT_VECTOR];
-    uintptr_t from = lo; /* the stretch under way: [from, at + i * page) */
+    /* The stretch under way: [from, at + i * page). The first starts at `start` and the last
+     * ends at start + len: the kernel's pages at the ends may overhang the range; the bounds
+     * between stretches, page boundaries above lo and below hi, lie inside it. */
+    uintptr_t from = start;
     bool resident = false;
     for (uintptr_t at = lo; at < hi;) {
         size_t pages = (hi - at) / page < RESIDENT_VECTOR ? (hi - at) / page : RESIDENT_VECTOR;
@@ -577,8 +580,8 @@ bool arc_os_residency(uintptr_t start, size_t len, arc_os_stretch_fn *fn, void *
         }
         at += pages * page;
     }
-    if (hi > lo)
-        fn(ctx, from, hi - from, resident);
+    if (len > 0)
+        fn(ctx, from, start + len - from, resident);
     return true;
 }
 

@@ -154,8 +154,9 @@ size_t arc_os_resident_in(const void *start, size_t len);
 /* Called by arc_os_residency for one stretch of pages all resident or all not; returns false to
  * stop the walk. */
 typedef bool arc_os_stretch_fn(void *ctx, uintptr_t addr, size_t size, bool resident);
-/* Walks [start, start + len) (whole OS pages) in address order, stretch by stretch (mincore);
- * false when the OS cannot say (the stretches seen so far were reported). */
+/* Walks [start, start + len) in address order, stretch by stretch (mincore, by the kernel's
+ * pages), each stretch within the range (the pages at its ends may overhang it); false when the
+ * OS cannot say (the stretches seen so far were reported). */
 bool arc_os_residency(uintptr_t start, size_t len, arc_os_stretch_fn *fn, void *ctx);
 /* The process's peak resident bytes (getrusage; 0 when unknown). */
 size_t arc_os_peak_resident_bytes(void);

@@ -862,33 +862,29 @@ static void large_desc_free(arc_dirty_cache_t *cache, arc_large_t *large)
 #define CLEAR_STRETCHES_MAX 64
 
 typedef struct block_clear {
-    uintptr_t lo, hi;
+    uintptr_t hi;
     uint32_t stretches;
 } block_clear_t;
 
 static bool clear_stretch(void *ctx, uintptr_t addr, size_t size, bool resident)
 {
     block_clear_t *bc = ctx;
-    uintptr_t from = addr > bc->lo ? addr : bc->lo; /* the kernel's pages may overhang the block */
-    uintptr_t to = addr + size < bc->hi ? addr + size : bc->hi;
-    if (from >= to)
-        return true;
     if (resident) {
-        memset((void *)from, 0, to - from);
+        memset((void *)addr, 0, size);
         return true;
     }
     if (++bc->stretches > CLEAR_STRETCHES_MAX) {
-        arc_os_decommit_zero((void *)from, bc->hi - from);
+        arc_os_decommit_zero((void *)addr, bc->hi - addr);
         return false;
     }
-    arc_os_decommit_zero((void *)from, to - from);
+    arc_os_decommit_zero((void *)addr, size);
     return true;
 }
 
 bool arc_large_clear(void *p, size_t bytes)
 {
-    block_clear_t bc = {.lo = (uintptr_t)p, .hi = (uintptr_t)p + bytes, .stretches = 0};
-    if (!arc_os_residency(bc.lo, bytes, clear_stretch, &bc))
+    block_clear_t bc = {.hi = (uintptr_t)p + bytes, .stretches = 0};
+    if (!arc_os_residency((uintptr_t)p, bytes, clear_stretch, &bc))
         memset(p, 0, bytes);
     return bc.stretches == 0;
 }

@@ -325,19 +325,12 @@ static bool clear_medium(void *p, size_t bytes)
     return !arc_large_clear(p, bytes);
 }
 
-typedef struct resident_scan {
-    uintptr_t lo, hi;
-    bool zero;
-} resident_scan_t;
-
+/* ctx: a bool, cleared at the first resident stretch that is not all zero. */
 static bool scan_stretch(void *ctx, uintptr_t addr, size_t size, bool resident)
 {
-    resident_scan_t *s = ctx;
-    uintptr_t from = addr > s->lo ? addr : s->lo; /* the kernel's pages may overhang the block */
-    uintptr_t to = addr + size < s->hi ? addr + size : s->hi;
-    if (!resident || from >= to || all_zero((void *)from, to - from))
+    if (!resident || all_zero((void *)addr, size))
         return true;
-    s->zero = false;
+    *(bool *)ctx = false;
     return false;
 }
 
@@ -345,10 +338,10 @@ static bool scan_stretch(void *ctx, uintptr_t addr, size_t size, bool resident)
  * hold the zeros they were swapped out with). */
 static bool resident_all_zero(void *p, size_t bytes)
 {
-    resident_scan_t s = {.lo = (uintptr_t)p, .hi = (uintptr_t)p + bytes, .zero = true};
-    if (!arc_os_residency(s.lo, bytes, scan_stretch, &s))
+    bool zero = true;
+    if (!arc_os_residency((uintptr_t)p, bytes, scan_stretch, &zero))
         return all_zero(p, bytes);
-    return s.zero;
+    return zero;
 }
 
 void arc_secure_setup(void)
