@@ -271,11 +271,10 @@ static bool size_fits(const void *p, size_t usable, size_t size, size_t align)
     if (entry == 0)
         return arc_zero_contains(p) ? size == 0 : size <= usable;
     if (entry & ARC_MAP_LARGE) {
-        /* A large run holds exactly the pages arc_large_alloc (or a resize) gives `size`: whole
-         * pages, whole OS pages when guarded, one page for size 0 (memalign above a page). */
+        /* A large run holds exactly the pages arc_large_alloc (or a resize) gives `size`. */
         const arc_large_t *large = (const arc_large_t *)(entry & ~ARC_MAP_LARGE);
-        size_t unit = large->guard ? arc_guard_pages() * ARC_PAGE_SIZE : ARC_PAGE_SIZE;
-        return size <= usable && (size ? (size + unit - 1) / unit * unit : unit) == usable;
+        return size <= usable &&
+               arc_large_body_pages(size, align, large->guard) * ARC_PAGE_SIZE == usable;
     }
     return arc_secure_size_fits((const arc_segment_t *)entry, p, usable + ARC_CANARY_BYTES, size,
                                 align);

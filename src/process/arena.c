@@ -1026,21 +1026,36 @@ static bool guard_close_clean(void *addr, size_t bytes, bool old_bytes)
     return arc_os_guard(addr, bytes, true);
 }
 
+/* A run aligned beyond a page, to at most this, is a whole number of its alignment: freed, it
+ * starts on the alignment and so does every part a later aligned request carves out of it, and
+ * none of it is a tail no aligned request can take. Runs of a few pages aligned to 16 KiB..256 KiB
+ * came and went with their caches full of such tails: each request faulted in fresh pages and
+ * each put released an old run (2.0-2.6 times glibc's time; docs/benchmarks.md, "Aligned page
+ * runs"). The pages past the request are address space until written. Above a segment's size,
+ * alignments are rare and the rounding would cost whole segments of address space a block. */
+#define ALIGNED_RUN_UNIT_MAX ARC_SEGMENT_SIZE
+
+size_t arc_large_body_pages(size_t size, size_t align, bool guard)
+{
+    size_t pages = size ? (size + ARC_PAGE_SIZE - 1) / ARC_PAGE_SIZE : 1; /* memalign(a, 0) */
+    size_t unit = guard ? arc_guard_pages() : 1; /* a guarded body is whole OS pages */
+    if (align > ARC_PAGE_SIZE && align <= ALIGNED_RUN_UNIT_MAX && align / ARC_PAGE_SIZE > unit)
+        unit = align / ARC_PAGE_SIZE;
+    return (pages + unit - 1) / unit * unit;
+}
+
 void *arc_large_alloc(arc_heap_t *owner, arc_dirty_cache_t *cache, arc_dirty_cache_t *guarded,
                       size_t size, size_t align)
 {
     if (size > arc_arena.reach)
         return NULL;
-    size_t pages = size ? (size + ARC_PAGE_SIZE - 1) / ARC_PAGE_SIZE : 1; /* memalign(a, 0) */
     size_t guard_pages = arc_arena.secure ? arc_guard_pages() : 0;
     bool guard = guard_pages > 0, dirty = false;
+    size_t pages = arc_large_body_pages(size, align, guard);
     if (align < ARC_PAGE_SIZE)
         align = ARC_PAGE_SIZE;
-    if (guard) { /* the run and its guard are whole OS pages (one OS page: guard_pages) */
-        pages = (pages + guard_pages - 1) / guard_pages * guard_pages;
-        if (align < guard_pages * ARC_PAGE_SIZE)
-            align = guard_pages * ARC_PAGE_SIZE;
-    }
+    if (guard && align < guard_pages * ARC_PAGE_SIZE) /* the guard is whole OS pages too */
+        align = guard_pages * ARC_PAGE_SIZE;
     if (align > ARC_PAGES_MAX_ALIGN)
         return NULL;
     /* The guard before the run: a whole number of alignments, so the block stays aligned. */

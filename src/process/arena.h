@@ -228,6 +228,9 @@ void arc_arena_segment_remove(uintptr_t seg, bool only);
  * samples (arena.c), so it counts as dirty for calloc. */
 void *arc_large_alloc(arc_heap_t *owner, arc_dirty_cache_t *cache, arc_dirty_cache_t *guarded,
                       size_t size, size_t align);
+/* Pages of the body of a run for `size` bytes aligned to `align` (a power of two; `guard`:
+ * secure mode's guarded run, whose body is whole OS pages): its usable size. */
+size_t arc_large_body_pages(size_t size, size_t align, bool guard);
 /* Secure mode: c becomes a cache of guarded runs, each [guard][body][guard] with both guards
  * PROT_NONE; a run it gives back is made accessible before its pages are free. */
 void arc_arena_guarded_register(arc_dirty_cache_t *c);

@@ -290,6 +290,49 @@ static void test_small_runs_reused(void)
     arc_free(held[1]);
 }
 
+/* Blocks aligned beyond a page come and go in a live set, each of a random size: every run is a
+ * whole number of its alignment (usable size), so a freed one serves any later request of its
+ * alignment up to its size, and parts carved out of it keep the alignment. When runs were just
+ * the request's pages, freed runs split into tails no aligned request could take: the cache
+ * filled with them, each put gave an old run back (a madvise call) and each request faulted in
+ * fresh pages (one call per 3 requests, 0.4 faults per request: 2-2.6 times glibc's time). */
+static void test_aligned_runs_reused(void)
+{
+    enum { ALIGNED_SLOTS = 64, ALIGNED_STEPS = 3000, ALIGNED_MADVISE_MAX = ALIGNED_STEPS / 30 };
+    static const size_t aligns[] = {16 * KIB, 64 * KIB, 256 * KIB};
+    check_rng_t rng = {0x5eed};
+    for (size_t a = 0; a < sizeof aligns / sizeof aligns[0]; a++) {
+        size_t align = aligns[a];
+        unsigned char *slot[ALIGNED_SLOTS] = {NULL};
+        struct arc_stats s0, s1;
+        arc_stats_get(&s0);
+        for (int step = 0; step < ALIGNED_STEPS; step++) {
+            size_t k = (size_t)check_range(&rng, 0, ALIGNED_SLOTS - 1);
+            arc_free(slot[k]);
+            slot[k] = NULL;
+            size_t size = (size_t)check_range(&rng, 1000, 2 * align);
+            void *p = NULL;
+            CHECK(arc_posix_memalign(&p, align, size) == 0 && p != NULL);
+            if (!p)
+                continue;
+            size_t usable = arc_malloc_usable_size(p);
+            CHECKF((uintptr_t)p % align == 0 && usable >= size && usable % align == 0,
+                   "posix_memalign(%zu, %zu): %p of %zu usable bytes", align, size, p, usable);
+            slot[k] = p;
+            slot[k][0] = (unsigned char)step;
+            slot[k][size - 1] = (unsigned char)step;
+        }
+        arc_stats_get(&s1);
+        unsigned long long calls = (unsigned long long)(s1.madvise_calls - s0.madvise_calls);
+        printf("aligned runs of %zu KiB: %d requests, %llu madvise calls\n", align / KIB,
+               ALIGNED_STEPS, calls);
+        CHECKF(calls <= ALIGNED_MADVISE_MAX, "%llu madvise calls for %d aligned requests", calls,
+               ALIGNED_STEPS);
+        for (size_t k = 0; k < ALIGNED_SLOTS; k++)
+            arc_free(slot[k]);
+    }
+}
+
 /* A big block calloc'd on the run of one the program wrote sparsely (a table of which it used a
  * few entries): only the pages that were resident are stored to and the others given back, so
  * the resident set stays about what the program wrote, where a store to every byte made all of
@@ -427,6 +470,7 @@ int main(void)
     test_rss_returns();
     test_calloc_sparse();
     test_small_runs_reused();
+    test_aligned_runs_reused();
     test_locked_pages();
     return check_done();
 }
