@@ -32,19 +32,16 @@ static void *aligned_block(const char *who, size_t size, uint64_t r)
     } else {
         p = aligned_alloc(align, (size + align - 1) / align * align);
     }
-    if (!p)
-        bench_fail(who, "aligned request of %zu bytes at %zu returned NULL", size, align);
-    if ((uintptr_t)p % align != 0)
-        bench_fail(who, "block %p of %zu bytes is not aligned to %zu", p, size, align);
-    return p;
+    return bench_aligned_block(who, p, size, align);
 }
 
 int main(int argc, char **argv)
 {
-    double scale = bench_scale(name, argc, argv);
-    size_t steps = bench_scaled(ALIGNED_STEPS, scale, ALIGNED_MIN_STEPS);
-    unsigned long long ops = bench_slot_churn(name, ALIGNED_SLOTS, steps, ALIGNED_MIN_SIZE,
-                                              ALIGNED_MAX_SIZE, 0, aligned_block);
-    printf("%s ops=%llu\n", name, ops);
-    return 0;
+    const bench_churn_t aligned = {.slots = ALIGNED_SLOTS,
+                                   .steps = ALIGNED_STEPS,
+                                   .min_steps = ALIGNED_MIN_STEPS,
+                                   .min_size = ALIGNED_MIN_SIZE,
+                                   .max_size = ALIGNED_MAX_SIZE,
+                                   .alloc = aligned_block};
+    return bench_churn_main(name, argc, argv, &aligned);
 }

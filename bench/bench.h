@@ -152,6 +152,17 @@ static inline void *bench_malloc(const char *name, size_t n)
     return p;
 }
 
+/* p, the answer to an aligned request of `size` bytes at `align`, or a failure if it is NULL or
+ * not aligned. */
+static inline void *bench_aligned_block(const char *name, void *p, size_t size, size_t align)
+{
+    if (!p)
+        bench_fail(name, "aligned request of %zu bytes at %zu returned NULL", size, align);
+    if ((uintptr_t)p % align != 0)
+        bench_fail(name, "block %p of %zu bytes is not aligned to %zu", p, size, align);
+    return p;
+}
+
 /* ---- slot tables ------------------------------------------------------------------------------
  * The churn-style workloads keep blocks in a table of slots: each block carries a tag pattern
  * over its first `size` bytes, checked when the block is freed. */
@@ -230,11 +241,12 @@ static inline unsigned long long bench_slot_churn(const char *name, size_t nslot
     return ops;
 }
 
-/* A slot-churn workload whose blocks come from plain malloc: its table, its steps at scale 1 and
- * the fewest at any scale, its sizes and its empty-slot rate (bench_slot_churn). */
+/* A slot-churn workload: its table, its steps at scale 1 and the fewest at any scale, its sizes,
+ * its empty-slot rate (bench_slot_churn) and where its blocks come from (NULL: plain malloc). */
 typedef struct {
     size_t slots, steps, min_steps, min_size, max_size;
     unsigned skip_one_in;
+    bench_alloc_fn alloc;
 } bench_churn_t;
 
 static inline void *bench_churn_block(const char *name, size_t size, uint64_t r)
@@ -248,8 +260,9 @@ static inline int bench_churn_main(const char *name, int argc, char **argv, cons
 {
     double scale = bench_scale(name, argc, argv);
     size_t steps = bench_scaled(c->steps, scale, c->min_steps);
-    unsigned long long ops = bench_slot_churn(name, c->slots, steps, c->min_size, c->max_size,
-                                              c->skip_one_in, bench_churn_block);
+    unsigned long long ops =
+        bench_slot_churn(name, c->slots, steps, c->min_size, c->max_size, c->skip_one_in,
+                         c->alloc ? c->alloc : bench_churn_block);
     printf("%s ops=%llu\n", name, ops);
     return 0;
 }
