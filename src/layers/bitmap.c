@@ -278,7 +278,8 @@ size_t arc_bitmap_find_run(const arc_bitmap_t *bm, size_t lo, size_t hi, size_t 
 
 /* Checks word w of level lv (reached because something under it is used) against its children
  * and descends into every child that has, or claims to have, a used bit. */
-static size_t word_check(const arc_bitmap_t *bm, unsigned lv, size_t w, size_t *set_bits)
+static size_t word_check(const arc_bitmap_t *bm, unsigned lv, size_t w, size_t backed,
+                         size_t *set_bits)
 {
     const arc_bitmap_level_t *cur = &bm->level[lv];
     if (lv == 0) {
@@ -294,6 +295,12 @@ static size_t word_check(const arc_bitmap_t *bm, unsigned lv, size_t w, size_t *
     size_t children = cur->bits - first;
     if (children > ARC_BITMAP_WORD_BITS)
         children = ARC_BITMAP_WORD_BITS;
+    if (lv == 1) { /* leaf words past the caller's memory are not read */
+        size_t leaf_words = (backed + ARC_BITMAP_WORD_BITS - 1) >> ARC_BITMAP_WORD_SHIFT;
+        children = first >= leaf_words             ? 0
+                   : children < leaf_words - first ? children
+                                                   : leaf_words - first;
+    }
     for (size_t c = 0; c < children; c++) {
         size_t j = first + c;
         bool claims_any = (any >> c) & 1, claims_full = (full >> c) & 1;
@@ -301,21 +308,23 @@ static size_t word_check(const arc_bitmap_t *bm, unsigned lv, size_t w, size_t *
         bool is_full = word_saturated(below, below->full, j, true);
         bad += (claims_any != has_any) + (claims_full != is_full);
         if (claims_any || has_any || below->full[j] != 0)
-            bad += word_check(bm, lv - 1, j, set_bits);
+            bad += word_check(bm, lv - 1, j, backed, set_bits);
     }
     return bad;
 }
 
-size_t arc_bitmap_check(const arc_bitmap_t *bm, size_t *set_bits)
+size_t arc_bitmap_check(const arc_bitmap_t *bm, size_t backed, size_t *set_bits)
 {
     size_t bad = 0, seen = 0;
     for (unsigned lv = 0; lv <= bm->top; lv++) {
         const arc_bitmap_level_t *cur = &bm->level[lv];
+        if (lv == 0 && (cur->words - 1) << ARC_BITMAP_WORD_SHIFT >= backed)
+            continue; /* the leaf's last word is not in the caller's words */
         uint64_t pad = level_padding(cur, cur->words - 1);
         if ((cur->full[cur->words - 1] & pad) || (cur->any[cur->words - 1] & pad))
             bad++; /* bits past the end are never used */
     }
-    bad += word_check(bm, bm->top, 0, &seen);
+    bad += word_check(bm, bm->top, 0, backed, &seen);
     if (set_bits)
         *set_bits = seen;
     return bad;

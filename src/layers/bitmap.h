@@ -80,7 +80,10 @@ size_t arc_bitmap_find_run_open(const arc_bitmap_t *bm, size_t lo, size_t hi, si
                                 size_t align, size_t phase, size_t *open);
 /* Broken invariants, walking only words under a set `any` bit (and reading their children):
  * summaries against their children, padding bits clear. *set_bits receives the used bits seen.
+ * `backed`: the bits whose leaf words the caller's memory holds (the capacity, or the n of
+ * arc_bitmap_words_below); no leaf word past them is read, so the leaf's padding is checked only
+ * when its word is one of them.
  * O(words in use * 64). */
-size_t arc_bitmap_check(const arc_bitmap_t *bm, size_t *set_bits);
+size_t arc_bitmap_check(const arc_bitmap_t *bm, size_t backed, size_t *set_bits);
 
 #endif

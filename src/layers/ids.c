@@ -108,7 +108,7 @@ size_t arc_ids_check(const arc_ids_t *ids)
     if (ids->capacity == 0 || ids->capacity > ARC_BITMAP_MAX_BITS)
         return 1;
     size_t set = 0;
-    size_t bad = arc_bitmap_check(&ids->map, &set);
+    size_t bad = arc_bitmap_check(&ids->map, ids->map.bits, &set);
     bad += set != ids->used;
     bad += ids->used > ids->capacity;
     return bad;

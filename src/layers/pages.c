@@ -292,20 +292,23 @@ size_t arc_pages_check(const arc_pages_t *pa)
 {
     if (pa->nregions == 0)
         return (pa->used != 0) + (pa->total != 0);
-    size_t bad = 0, sum = 0;
+    size_t bad = 0, sum = 0, reach = 0;
     if (pa->nregions > ARC_PAGES_MAX_REGIONS || pa->base % ARC_PAGE_SIZE)
         return 1; /* nothing else can be trusted */
     for (size_t r = 0; r < pa->nregions; r++) {
         const arc_pages_region_t *a = &pa->regions[r];
         bad += !(a->first < a->end && a->end <= PAGES_WINDOW);
         sum += a->end - a->first;
+        if (a->end > reach)
+            reach = a->end;
         for (size_t o = 0; o < r; o++)
             bad += a->first < pa->regions[o].end && pa->regions[o].first < a->end;
     }
     bad += sum != pa->total;
     bad += pa->used > pa->total;
     size_t set = 0;
-    bad += arc_bitmap_check(&pa->map, &set);
+    /* A state of arc_pages_state_size_below holds the map's words up to its regions' reach. */
+    bad += arc_bitmap_check(&pa->map, reach, &set);
     bad += set != pa->used;
     /* Gaps: from each region end (and page 0) to the next region start above it. */
     for (size_t r = 0; r <= pa->nregions; r++) {

@@ -83,7 +83,7 @@ static void rand_range(check_rng_t *r, size_t cap, size_t *from, size_t *to)
 static void compare_full(const arc_bitmap_t *bm, const model_t *m, const char *what)
 {
     size_t set = SIZE_MAX;
-    size_t bad = arc_bitmap_check(bm, &set);
+    size_t bad = arc_bitmap_check(bm, bm->bits, &set);
     CHECKF(bad == 0, "%s: %zu violations (bits %zu)", what, bad, m->bits);
     CHECKF(set == m->count, "%s: %zu set, model %zu (bits %zu)", what, set, m->count, m->bits);
 }
@@ -221,19 +221,19 @@ static void test_capacity(size_t cap, unsigned long long seed)
         uint64_t *any1 = &bm.level[1].any[used / 64 / 64];
         uint64_t saved = *any1;
         *any1 ^= (uint64_t)1 << (used / 64 % 64);
-        CHECK(arc_bitmap_check(&bm, NULL) > 0);
+        CHECK(arc_bitmap_check(&bm, bm.bits, NULL) > 0);
         *any1 = saved;
         uint64_t *full1 = &bm.level[1].full[used / 64 / 64];
         saved = *full1;
         *full1 ^= (uint64_t)1 << (used / 64 % 64);
-        CHECK(arc_bitmap_check(&bm, NULL) > 0);
+        CHECK(arc_bitmap_check(&bm, bm.bits, NULL) > 0);
         *full1 = saved;
-        CHECK(arc_bitmap_check(&bm, NULL) == 0);
+        CHECK(arc_bitmap_check(&bm, bm.bits, NULL) == 0);
     }
     if (cap % 64) {
         uint64_t *last = &bm.level[0].full[bm.level[0].words - 1];
         *last ^= (uint64_t)1 << 63;
-        CHECK(arc_bitmap_check(&bm, NULL) > 0);
+        CHECK(arc_bitmap_check(&bm, bm.bits, NULL) > 0);
         *last ^= (uint64_t)1 << 63;
     }
     compare_full(&bm, &m, "after corruption tests");
@@ -266,11 +266,11 @@ static void test_words(void)
     CHECK(arc_bitmap_find_run(&bm, 0, ARC_BITMAP_MAX_BITS, 64, 64, 0) == ARC_BITMAP_MAX_BITS - 64);
     CHECK(arc_bitmap_find_run(&bm, 0, ARC_BITMAP_MAX_BITS, 101, 1, 0) == ARC_BITMAP_NONE);
     size_t set = 0;
-    CHECK(arc_bitmap_check(&bm, &set) == 0);
+    CHECK(arc_bitmap_check(&bm, bm.bits, &set) == 0);
     CHECK(set == ARC_BITMAP_MAX_BITS - 100);
     arc_bitmap_clear(&bm, 1, ARC_BITMAP_MAX_BITS);
     CHECK(arc_bitmap_next_used(&bm, 1, ARC_BITMAP_MAX_BITS) == ARC_BITMAP_NONE);
-    CHECK(arc_bitmap_check(&bm, &set) == 0 && set == 1);
+    CHECK(arc_bitmap_check(&bm, bm.bits, &set) == 0 && set == 1);
     free(big);
 }
 
