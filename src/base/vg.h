@@ -17,16 +17,25 @@ void arc_vg_detect(void);
 #if ARC_VALGRIND
 #include <valgrind/memcheck.h>
 #include <valgrind/valgrind.h>
-#define ARC_VG_RUNNING()               arc_vg_memcheck
-#define ARC_VG_MALLOC(p, size, zeroed) VALGRIND_MALLOCLIKE_BLOCK((p), (size), 0, (zeroed))
-#define ARC_VG_FREE(p)                 VALGRIND_FREELIKE_BLOCK((p), 0)
+#define ARC_VG_RUNNING() arc_vg_memcheck
+/* A request runs its magic instruction sequence and fills its argument block even outside
+ * valgrind (17 instructions on x86-64), and memcheck is the only tool that reads these: each is
+ * asked only under memcheck (bench/medium: 11 allocator instructions a call fewer). */
+#define ARC_VG_ASK(request)                                                                        \
+    do {                                                                                           \
+        if (arc_vg_memcheck)                                                                       \
+            request;                                                                               \
+    } while (0)
+#define ARC_VG_MALLOC(p, size, zeroed)                                                             \
+    ARC_VG_ASK(VALGRIND_MALLOCLIKE_BLOCK((p), (size), 0, (zeroed)))
+#define ARC_VG_FREE(p) ARC_VG_ASK(VALGRIND_FREELIKE_BLOCK((p), 0))
 /* Backend headers live just before a block; memory recycled from a freed block may still be
  * marked inaccessible there. */
-#define ARC_VG_DEFINED(p, n) VALGRIND_MAKE_MEM_DEFINED((p), (n))
+#define ARC_VG_DEFINED(p, n) ARC_VG_ASK(VALGRIND_MAKE_MEM_DEFINED((p), (n)))
 /* The allocator's own reads and writes of free memory (list links, headers) are not the
  * program's errors. */
-#define ARC_VG_QUIET() VALGRIND_DISABLE_ERROR_REPORTING
-#define ARC_VG_LOUD()  VALGRIND_ENABLE_ERROR_REPORTING
+#define ARC_VG_QUIET() ARC_VG_ASK(VALGRIND_DISABLE_ERROR_REPORTING)
+#define ARC_VG_LOUD()  ARC_VG_ASK(VALGRIND_ENABLE_ERROR_REPORTING)
 #else
 #define ARC_VG_RUNNING()               false
 #define ARC_VG_MALLOC(p, size, zeroed) ((void)(p), (void)(size), (void)(zeroed))
