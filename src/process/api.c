@@ -12,6 +12,7 @@
 
 static void *alloc_slow(size_t size, size_t align);
 static void *malloc_miss(arc_heap_t *h, size_t size);
+static void *malloc_medium(arc_heap_t *h, size_t size);
 static void free_slow(void *p, uintptr_t entry);
 static void free_remote(arc_segment_t *seg, void *p);
 
@@ -19,7 +20,8 @@ static void free_remote(arc_segment_t *seg, void *p);
 static void *secure_malloc(arc_heap_t *h, size_t size);
 #endif
 
-/* malloc: a pop from the free list of the span of size's class, else the slow path. */
+/* malloc: a pop from the free list of the span of size's class, a medium block the heap kept,
+ * else the slow path. */
 void *arc_malloc(size_t size)
 {
     arc_heap_t *h = arc_tls_alloc_heap; /* arc_heap_none (never secure) when there is none */
@@ -33,6 +35,8 @@ void *arc_malloc(size_t size)
             return arc_prof_on_alloc(h, p, size);
         return malloc_miss(h, size);
     }
+    if (size <= ARC_MEDIUM_CACHE_MAX)
+        return malloc_medium(h, size);
     return alloc_slow(size, ARC_GRANULE);
 }
 
@@ -95,6 +99,16 @@ static void large_count(arc_heap_t *h, size_t requested, size_t allocated, size_
 
 /* The class's free list was empty: the next span (or a new one); out of memory goes the long way,
  * which sets errno. A thread without a heap (arc_heap_none) goes the long way too: it takes one. */
+/* A medium request: a block the thread's heap kept (heap.h), else the slow path. Out of line so
+ * that the small path above keeps no registers. */
+static ARC_NOINLINE void *malloc_medium(arc_heap_t *h, size_t size)
+{
+    void *p = arc_heap_medium_take(h, size);
+    if (p != NULL)
+        return arc_prof_on_alloc(h, p, size);
+    return alloc_slow(size, ARC_GRANULE);
+}
+
 static ARC_NOINLINE void *malloc_miss(arc_heap_t *h, size_t size)
 {
     if (h == &arc_heap_none)

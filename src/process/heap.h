@@ -717,6 +717,21 @@ static inline void *arc_heap_medium_pop(arc_heap_t *h, size_t size, size_t align
     return NULL;
 }
 
+/* malloc's fast path for a medium request (ARC_SMALL_MAX < size <= ARC_MEDIUM_CACHE_MAX), owner
+ * thread: a kept block, counted as block_alloc counts one (the request in the shrink window, the
+ * peak's checkpoint), or NULL (the slow path asks again, after blocks other threads freed). */
+static inline void *arc_heap_medium_take(arc_heap_t *h, size_t size)
+{
+    if (h->medium_full == 0) /* arc_heap_none's, and every heap's without the cache */
+        return NULL;
+    void *p = arc_heap_medium_pop(h, size, ARC_GRANULE);
+    if (p) {
+        h->medium_taken++;
+        ARC_STAT_CHECKPOINT(h);
+    }
+    return p;
+}
+
 /* Heap profiler samples (heap.c): an allocation whose countdown ran out; a freed block of a
  * segment, or a large run, that may hold a sample. */
 #if ARC_PROF
