@@ -8,8 +8,10 @@
 #
 #   tests/fuzz/run_fuzz.sh BUILD_DIR SECONDS [HARNESS...]
 #   FUZZ_ARGS="-jobs=2 -workers=2" tests/fuzz/run_fuzz.sh build-fuzz 60 fuzz_malloc
+#   FUZZ_PARALLEL=1 tests/fuzz/run_fuzz.sh build-fuzz 45     # one harness at a time
 #   FUZZ_MESON_ARGS=-Dsecure=true tests/fuzz/run_fuzz.sh build-fuzz-secure 30 fuzz_malloc
 # FUZZ_MESON_ARGS: extra meson options, used when BUILD_DIR is configured (the secure variant).
+# FUZZ_PARALLEL: harnesses run at once (default: the cores nproc reports).
 set -u
 
 usage() {
@@ -51,24 +53,25 @@ if ! ninja -C "$build" "${targets[@]}" >"$build/fuzz-build.log" 2>&1; then
     exit 1
 fi
 
-passed=0
-failed=0
-failures=()
 # SECONDS of fuzzing, plus start-up and the final corpus pass; a harness that hangs is stopped.
 limit=$((seconds + 120))
-for h in "${harnesses[@]}"; do
-    work="$build/fuzz-run/$h"
+
+# Runs harness $1 in its own work directory and writes its one result line, then the lines that
+# explain a failure, to $work/result; its exit status is the harness's verdict.
+fuzz_one() {
+    local h=$1 work="$build/fuzz-run/$1"
     rm -rf "$work"
     mkdir -p "$work/corpus" "$work/artifacts"
     cp "$here/corpus/$h"/* "$work/corpus/" 2>/dev/null
-    extra=()
+    local extra=()
     [ -d "$here/crashes/$h" ] && extra+=("$here/crashes/$h")
-    log="$work/fuzz.log"
+    local log="$work/fuzz.log"
     # shellcheck disable=SC2086 # FUZZ_ARGS is a list of libFuzzer flags
     timeout "$limit" "$build/tests/fuzz/$h" -max_total_time="$seconds" -timeout=60 \
         -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$work/artifacts/" \
         ${FUZZ_ARGS:-} "$work/corpus" "${extra[@]}" >"$log" 2>&1
-    rc=$?
+    local rc=$?
+    local execs status cov ft corp crashes line
     execs=$(grep -E '^stat::number_of_executed_units:' "$log" | tail -1 | awk '{print $2}')
     status=$(grep -E '^#[0-9]+' "$log" | tail -1)
     cov=$(echo "$status" | sed -n 's/.* cov: \([0-9]*\).*/\1/p')
@@ -77,16 +80,45 @@ for h in "${harnesses[@]}"; do
     crashes=$(find "$work/artifacts" -type f | sort)
     line="$h: ${execs:-?} executions in ${seconds}s, cov ${cov:-?}, ft ${ft:-?}, corpus ${corp:-?}"
     if [ $rc -eq 0 ] && [ -z "$crashes" ]; then
-        passed=$((passed + 1))
-        echo "== $line: ok"
-    else
-        failed=$((failed + 1))
-        failures+=("$h")
+        echo "== $line: ok" >"$work/result"
+        return 0
+    fi
+    {
         echo "== $line: FAILED (exit $rc)"
         grep -E 'model disagrees|ERROR: |SUMMARY: |arcalloc: ' "$log" | head -5 | sed 's/^/   /'
         for c in $crashes; do echo "   reproducer kept: $c"; done
         echo "   log: $log"
+    } >"$work/result"
+    return 1
+}
+
+# FUZZ_PARALLEL harnesses at once (default: one per core): each is one process on one core, so
+# CI's fuzzing step takes its harnesses' time divided by the cores instead of their sum.
+parallel=${FUZZ_PARALLEL:-$(nproc 2>/dev/null || echo 1)}
+case $parallel in '' | *[!0-9]* | 0) parallel=1 ;; esac
+running=0
+for h in "${harnesses[@]}"; do
+    if [ "$running" -ge "$parallel" ]; then
+        wait -n
+        running=$((running - 1))
     fi
+    fuzz_one "$h" &
+    running=$((running + 1))
+done
+wait
+
+passed=0
+failed=0
+failures=()
+for h in "${harnesses[@]}"; do
+    result="$build/fuzz-run/$h/result"
+    if [ -f "$result" ] && head -1 "$result" | grep -q ': ok$'; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        failures+=("$h")
+    fi
+    cat "$result" 2>/dev/null || echo "== $h: FAILED (no result)"
 done
 [ ${#failures[@]} -gt 0 ] && echo "failed: ${failures[*]}"
 echo "$passed passed, $failed failed"
