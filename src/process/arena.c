@@ -109,7 +109,8 @@ static void secure_init(void)
  * touched). Advice goes to whole stretches, not one call per extent, and only to the open part
  * below the top (and to what each rise of the top opens), so the closed rest stays one mapping
  * (a madvise on part of a mapping splits it in the kernel). With `auto` it waits until
- * ARC_HUGE_AUTO_BYTES are in use, so a small program keeps 4 KiB pages, covers the window only up
+ * ARC_HUGE_AUTO_BYTES are in use (or more than ARC_HUGE_AUTO_RUN_BYTES in ARC_HUGE_AUTO_RUNS
+ * large runs), so a small program keeps 4 KiB pages, covers the window only up
  * to a frontier ahead of the heap that moves on while what lies past it is dense (arena.h,
  * ARC_HUGE_AHEAD), and MADV_NOHUGEPAGE takes it back when no more than ARC_HUGE_AUTO_OFF_BYTES
  * are in use, so a program that freed a big heap does not grow its next small one in huge pages.
@@ -246,6 +247,23 @@ static size_t huge_on_bytes(void)
     return recheck > ARC_HUGE_AUTO_BYTES ? recheck : ARC_HUGE_AUTO_BYTES;
 }
 
+/* `auto`, huge pages off: whether to weigh turning them on, with `in_use` bytes in use (`adding`
+ * of them just taken, for a large run when `run`): at ARC_HUGE_AUTO_BYTES, or when the live runs
+ * pass ARC_HUGE_AUTO_RUN_BYTES and ARC_HUGE_AUTO_RUNS. Once the heaps were found sparse only their
+ * growth by a quarter counts (huge_on_bytes), so a sparse heap beside big runs is not judged again
+ * at every fresh run. */
+static bool huge_due(size_t in_use, size_t adding, bool run)
+{
+    if (in_use >= huge_on_bytes())
+        return true;
+    size_t runs = atomic_load_explicit(&arc_arena.large_bytes, memory_order_relaxed);
+    size_t count = atomic_load_explicit(&arc_arena.large_count, memory_order_relaxed);
+    if (run)
+        runs += adding, count++;
+    return runs > ARC_HUGE_AUTO_RUN_BYTES && count >= ARC_HUGE_AUTO_RUNS &&
+           atomic_load_explicit(&arc_arena.huge_recheck, memory_order_relaxed) == 0;
+}
+
 /* Whether the heaps' segments from `lo` up are touched densely enough for huge pages: their
  * resident bytes against their bytes, less `adding` (what was just taken is untouched yet), at
  * least 1/ARC_HUGE_DENSE_DIV. Segments are where a program's small and medium blocks are, written
@@ -339,14 +357,14 @@ static void huge_retract(void)
  * dense too (arena.h, ARC_HUGE_AHEAD). Called when fresh pages are taken (a run a cache kept is
  * resident already: the advice no longer matters to it) and when pages go back. A few relaxed
  * loads when nothing changes; called without the arena lock (it makes system calls). */
-static void huge_update(size_t adding)
+static void huge_update(size_t adding, bool run)
 {
     arc_huge_state_t state = huge_state();
     if (state == ARC_HUGE_NONE || !arc_arena.huge_auto)
         return;
     size_t in_use = huge_in_use(adding);
     if (state == ARC_HUGE_ACTIVE ? in_use > ARC_HUGE_AUTO_OFF_BYTES && !huge_stretch_due(in_use)
-                                 : in_use < huge_on_bytes()) {
+                                 : !huge_due(in_use, adding, run)) {
         /* A sparse heap that is gone: the next big one is judged at the threshold again. */
         if (state == ARC_HUGE_WAITING && in_use <= ARC_HUGE_AUTO_OFF_BYTES &&
             atomic_load_explicit(&arc_arena.huge_recheck, memory_order_relaxed) != 0)
@@ -356,7 +374,7 @@ static void huge_update(size_t adding)
     pthread_mutex_lock(&huge_lock);
     state = huge_state();
     in_use = huge_in_use(adding);
-    bool on = state == ARC_HUGE_WAITING && in_use >= huge_on_bytes();
+    bool on = state == ARC_HUGE_WAITING && huge_due(in_use, adding, run);
     bool off = state == ARC_HUGE_ACTIVE && in_use <= ARC_HUGE_AUTO_OFF_BYTES;
     bool extend = state == ARC_HUGE_ACTIVE && !off && huge_stretch_due(in_use);
     uintptr_t from =
@@ -705,7 +723,7 @@ void arc_arena_run_decommit(uintptr_t addr, size_t pages)
             arc_pages_dealloc(arc_arena.pages, end, (hi - end) / ARC_PAGE_SIZE);
         arc_arena_unlock();
     }
-    huge_update(pages * ARC_PAGE_SIZE); /* fresh pages again, which the caller counts next */
+    huge_update(pages * ARC_PAGE_SIZE, false); /* fresh pages again, which the caller counts next */
 }
 
 /* Pages whose bytes are known to be zero (moved away by mremap) need no decommit. */
@@ -754,7 +772,8 @@ static uintptr_t pages_alloc_beside_cached(arc_dirty_cache_t *cache, size_t page
     return 0;
 }
 
-uintptr_t arc_arena_pages_alloc(arc_dirty_cache_t *cache, size_t pages, size_t align, bool *dirty)
+uintptr_t arc_arena_pages_alloc(arc_dirty_cache_t *cache, size_t pages, size_t align, bool run,
+                                bool *dirty)
 {
     uintptr_t addr = cache ? arc_dirty_take(cache, pages, align) : 0;
     if (addr) {
@@ -781,7 +800,7 @@ uintptr_t arc_arena_pages_alloc(arc_dirty_cache_t *cache, size_t pages, size_t a
     if (grown_hi)
         huge_match((void *)grown_lo, grown_hi - grown_lo);
     if (addr)
-        huge_update(pages * ARC_PAGE_SIZE); /* the caller counts them in use next */
+        huge_update(pages * ARC_PAGE_SIZE, run); /* the caller counts them in use next */
     return addr;
 }
 
@@ -792,7 +811,7 @@ void arc_arena_pages_free(arc_dirty_cache_t *cache, uintptr_t addr, size_t pages
         arc_arena_run_release(addr, pages);
     else
         arc_dirty_put(cache, addr, pages, dirty_budget_pages());
-    huge_update(0); /* the caller no longer counts them in use */
+    huge_update(0, false); /* the caller no longer counts them in use */
 }
 
 void arc_arena_segment_add(uintptr_t seg, bool only)
@@ -1074,7 +1093,7 @@ void *arc_large_alloc(arc_heap_t *owner, arc_dirty_cache_t *cache, arc_dirty_cac
     bool sealed = run != 0;
     dirty = sealed;
     if (!run)
-        run = arc_arena_pages_alloc(cache, total, align, &dirty);
+        run = arc_arena_pages_alloc(cache, total, align, true, &dirty);
     if (!run) {
         large_desc_free(cache, large);
         return NULL;

@@ -110,6 +110,18 @@ _Static_assert(ARC_HUGE_PAGE_SIZE % ARC_SEGMENT_SIZE == 0,
  * busy heap dearly (bench/largethreads, 18 MiB live: 968 faults and 0.06 s at 4 MiB of
  * segments, 2 003 and 0.13 s at 8 MiB, 14 247 and 1.1 s at 16 MiB). */
 #define ARC_HUGE_AUTO_BYTES ((size_t)3 << 20)
+/* ... or once more than this is in use in large runs alone. A run is written whole as a rule (a
+ * program asks for a big block to fill it), so a huge page over runs wastes at most the part of
+ * the last extent they do not reach, not the untouched rest of small heaps' segments; and the
+ * runs taken before the switch stay on 4 KiB pages for as long as their extent holds any (16
+ * threads cycling blocks of 130-530 KiB, bench/largethreads: the first 3 MiB of runs took 768
+ * of its 1 100 faults). One segment's worth: the switch comes before the runs that follow the
+ * first segment leave its huge page extent. */
+#define ARC_HUGE_AUTO_RUN_BYTES ARC_SEGMENT_SIZE
+/* ... in this many live runs at least: a program keeping one big buffer beside a small heap is
+ * a small program still (one 1.1 MiB buffer: 3.0 MB of RSS, 5.9 MB with the huge page its run's
+ * end reaches into), while one cycling many runs goes on taking fresh extents. */
+#define ARC_HUGE_AUTO_RUNS 4u
 /* ... and given up again (MADV_NOHUGEPAGE: new faults get 4 KiB pages) when no more than one
  * segment's worth is in use so counted: the program freed its big heap, and what it allocates
  * next is a small heap again (tests/test_rss.c: after freeing 1 GiB, the next segment in a huge
@@ -201,8 +213,10 @@ bool arc_arena_init(void);
 void *arc_arena_meta_alloc(size_t size);
 /* A run of pages aligned to `align`: a run `cache` kept (committed, old bytes: *dirty set), else
  * fresh zero-filled pages from the page allocator. When the range is full every cache gives its
- * runs back and the page allocator is asked once more. 0 when it cannot. */
-uintptr_t arc_arena_pages_alloc(arc_dirty_cache_t *cache, size_t pages, size_t align, bool *dirty);
+ * runs back and the page allocator is asked once more. 0 when it cannot. `run`: the pages are
+ * for a large block, not a segment (huge pages go on sooner for runs: ARC_HUGE_AUTO_RUN_BYTES). */
+uintptr_t arc_arena_pages_alloc(arc_dirty_cache_t *cache, size_t pages, size_t align, bool run,
+                                bool *dirty);
 /* The run goes to `cache` (kept committed until it decays, within a budget) or, when cache is
  * NULL, back to the OS at once. */
 void arc_arena_pages_free(arc_dirty_cache_t *cache, uintptr_t addr, size_t pages);

@@ -33,6 +33,12 @@
  *          so none of them is under a huge page and RSS grows by what was written plus at most
  *          that much, not by every 2 MiB extent the blocks reach (192 MiB). Secure mode too, as
  *          in `sparse`.
+ *   runs   (auto) RUNS_COUNT large blocks of RUNS_BYTES beside a small heap, 1.75 MiB in all: under
+ *          the threshold, but past the 1 MiB in ARC_HUGE_AUTO_RUNS live runs at which huge pages
+ *          go on for runs alone (src/process/arena.h), so the runs after the first huge page
+ *          extent are under a huge page where the kernel gives them, and the window asks for them.
+ *   onerun (auto) one large block of ONE_RUN_BYTES (2.5 MiB) beside a small heap: one buffer is
+ *          a small program still, so no huge page is asked for.
  *
  * Secure mode (a -Dsecure=true build, unless ARCALLOC_SECURE=0) puts a PROT_NONE guard page at
  * the end of every segment and large run, which splits every 2 MiB extent: there no case expects
@@ -199,6 +205,62 @@ static void reuse(bool asked, bool guarded)
     } else {
         CHECKF(calls == 0 && flag != 'h', "huge pages asked for where none may be");
     }
+    free(small);
+}
+
+/* `runs` and `onerun`: see the top. Seven runs of 256 KiB after the heap's first segment: the
+ * fifth is the first in the second huge page extent, and the first past the runs' 1 MiB. */
+#define RUNS_BYTES    ((size_t)256 * KIB)
+#define RUNS_COUNT    7
+#define ONE_RUN_BYTES ((size_t)2560 * KIB)
+
+static void runs(bool many, bool asked, bool formed)
+{
+    char *blocks[RUNS_COUNT] = {0};
+    size_t count = many ? RUNS_COUNT : 1, size = many ? RUNS_BYTES : ONE_RUN_BYTES;
+    uintptr_t lo = UINTPTR_MAX, hi = 0;
+    char *small = malloc(64);
+    CHECK(small != NULL);
+    struct arc_stats before, after;
+    arc_stats_get(&before);
+    for (size_t i = 0; i < count; i++) {
+        blocks[i] = malloc(size);
+        CHECK(blocks[i] != NULL);
+        if (!blocks[i])
+            return;
+        memset(blocks[i], (int)i + 1, size);
+        if ((uintptr_t)blocks[i] < lo)
+            lo = (uintptr_t)blocks[i];
+        if ((uintptr_t)blocks[i] + size > hi)
+            hi = (uintptr_t)blocks[i] + size;
+    }
+    arc_stats_get(&after);
+    unsigned long long calls = (unsigned long long)(after.hugepage_calls - before.hugepage_calls);
+    long range = range_huge_kib(lo, hi);
+    char flag = huge_flag(blocks[count - 1]);
+    printf("%s: %zu blocks of %zu KiB beside a small heap: %llu huge-page madvise calls, window "
+           "flag '%c' at the last, AnonHugePages %ld KiB under the blocks\n",
+           many ? "runs" : "onerun", count, size / KIB, calls, flag, range);
+    CHECK(flag != '?' && range >= 0);
+    if (many && asked) {
+        CHECKF(calls >= 1 && flag == 'h',
+               "%zu runs of %zu KiB did not turn huge pages on (%llu calls, flag '%c')", count,
+               size / KIB, calls, flag);
+        if (formed)
+            CHECKF(range > 0,
+                   "no huge page under the runs past the first extent (is memory too fragmented "
+                   "for 2 MiB pages? see /proc/buddyinfo)");
+    } else {
+        CHECKF(calls == 0 && flag != 'h' && range == 0,
+               "huge pages asked for (%llu calls, flag '%c', %ld KiB) where none may be", calls,
+               flag, range);
+    }
+    size_t bad = 0;
+    for (size_t i = 0; i < count; i++) {
+        bad += blocks[i][0] != (char)(i + 1) || blocks[i][size - 1] != (char)(i + 1);
+        free(blocks[i]);
+    }
+    CHECKF(bad == 0, "%zu blocks lost their bytes", bad);
     free(small);
 }
 
@@ -465,9 +527,20 @@ int main(int argc, char **argv)
         (strcmp(which, "big") == 0 || strcmp(which, "on") == 0) && mode != THP_NEVER && !guarded;
     if (strcmp(which, "big") && strcmp(which, "small") && strcmp(which, "off") &&
         strcmp(which, "on") && strcmp(which, "reuse") && strcmp(which, "pool") &&
-        strcmp(which, "sparse") && strcmp(which, "late")) {
-        fprintf(stderr, "usage: test_hugepages big|small|off|on|reuse|pool|sparse|late\n");
+        strcmp(which, "sparse") && strcmp(which, "late") && strcmp(which, "runs") &&
+        strcmp(which, "onerun")) {
+        fprintf(stderr,
+                "usage: test_hugepages big|small|off|on|reuse|pool|sparse|late|runs|onerun\n");
         return 2;
+    }
+    if (strcmp(which, "runs") == 0 || strcmp(which, "onerun") == 0) {
+        bool many = strcmp(which, "runs") == 0, asked = mode != THP_NEVER;
+        printf("case %s, THP mode %s%s: expecting %s\n", which, mode_name,
+               guarded ? ", secure mode's guard pages" : "",
+               many && asked ? "huge pages asked for" : "no huge pages asked for");
+        malloc_free_kept(1);
+        runs(many, asked, asked && !guarded);
+        return check_done();
     }
     if (strcmp(which, "late") == 0) {
         printf("case late, THP mode %s%s: expecting huge pages under the table only\n", mode_name,
