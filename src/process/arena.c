@@ -302,22 +302,38 @@ static huge_judgment_t huge_dense(uintptr_t lo, size_t adding)
     return resident >= bytes / ARC_HUGE_DENSE_DIV ? HUGE_DENSE : HUGE_SPARSE;
 }
 
+static bool huge_provisional(void)
+{
+    return atomic_load_explicit(&arc_arena.huge_provisional, memory_order_relaxed);
+}
+
 /* While huge pages are on: whether the heap has grown ARC_HUGE_STRETCH_BYTES past the part of
- * the window that asks for them, and its bytes in use are past the last judgment's recheck. */
+ * the window that asks for them (ARC_HUGE_EVIDENCE_BYTES past the runs' cover while it is
+ * provisional), and its bytes in use are past the last judgment's recheck. */
 static bool huge_stretch_due(size_t in_use)
 {
     uintptr_t top = __atomic_load_n(&arc_arena.top, __ATOMIC_RELAXED);
     uintptr_t end = atomic_load_explicit(&arc_arena.huge_end, memory_order_relaxed);
-    return top >= end + ARC_HUGE_STRETCH_BYTES && in_use >= huge_on_bytes();
+    size_t stretch = huge_provisional() ? ARC_HUGE_EVIDENCE_BYTES : ARC_HUGE_STRETCH_BYTES;
+    return top >= end + stretch && in_use >= huge_on_bytes();
+}
+
+/* While the cover is provisional: whether a fresh large run (`run`) has taken pages past it. */
+static bool huge_cover_due(bool run)
+{
+    return run && huge_provisional() &&
+           __atomic_load_n(&arc_arena.top, __ATOMIC_RELAXED) >
+               atomic_load_explicit(&arc_arena.huge_end, memory_order_relaxed);
 }
 
 /* Huge lock held: huge pages on, from `from` up to ARC_HUGE_AHEAD times the heap's reach (the
- * top), ARC_HUGE_AHEAD_MIN at least, a huge page boundary within the window. The top moves to the
+ * top), ARC_HUGE_AHEAD_MIN at least, a huge page boundary within the window; when `provisional`,
+ * only up to the top (the runs taken so far: huge_provisional). The top moves to the
  * next huge page boundary first (a refusal leaves it where it is: only that extent then goes
  * without a huge page), before the run that crossed the threshold is touched; what is open is
  * advised in one call, the rest as the top rises over it (huge_advise_opened_locked). Under the
  * arena lock, so that no rise of the top falls between the two. */
-static void huge_extend(uintptr_t from)
+static void huge_extend(uintptr_t from, bool provisional)
 {
     uintptr_t base = arc_arena.base;
     arc_arena_lock();
@@ -329,10 +345,13 @@ static void huge_extend(uintptr_t from)
     end = (end + ARC_HUGE_PAGE_SIZE - 1) & ~(uintptr_t)(ARC_HUGE_PAGE_SIZE - 1);
     if (end > limit)
         end = limit;
-    atomic_store_explicit(&arc_arena.huge_end, end, memory_order_relaxed);
     atomic_store_explicit(&arc_arena.huge, ARC_HUGE_ACTIVE, memory_order_relaxed);
     top_raise_locked(top, false);
     top = arc_arena.top;
+    if (provisional)
+        end = top;
+    atomic_store_explicit(&arc_arena.huge_end, end, memory_order_relaxed);
+    atomic_store_explicit(&arc_arena.huge_provisional, provisional, memory_order_relaxed);
     uintptr_t open_end = end < top ? end : top;
     if (open_end > from)
         arc_os_hugepages((void *)from, open_end - from, true);
@@ -345,6 +364,7 @@ static void huge_retract(void)
 {
     arc_arena_lock();
     atomic_store_explicit(&arc_arena.huge_end, arc_arena.base, memory_order_relaxed);
+    atomic_store_explicit(&arc_arena.huge_provisional, false, memory_order_relaxed);
     atomic_store_explicit(&arc_arena.huge, ARC_HUGE_WAITING, memory_order_relaxed);
     arc_os_hugepages((void *)arc_arena.base, arc_arena.size, false);
     arc_arena_unlock();
@@ -363,8 +383,9 @@ static void huge_update(size_t adding, bool run)
     if (state == ARC_HUGE_NONE || !arc_arena.huge_auto)
         return;
     size_t in_use = huge_in_use(adding);
-    if (state == ARC_HUGE_ACTIVE ? in_use > ARC_HUGE_AUTO_OFF_BYTES && !huge_stretch_due(in_use)
-                                 : !huge_due(in_use, adding, run)) {
+    if (state == ARC_HUGE_ACTIVE
+            ? in_use > ARC_HUGE_AUTO_OFF_BYTES && !huge_stretch_due(in_use) && !huge_cover_due(run)
+            : !huge_due(in_use, adding, run)) {
         /* A sparse heap that is gone: the next big one is judged at the threshold again. */
         if (state == ARC_HUGE_WAITING && in_use <= ARC_HUGE_AUTO_OFF_BYTES &&
             atomic_load_explicit(&arc_arena.huge_recheck, memory_order_relaxed) != 0)
@@ -376,11 +397,14 @@ static void huge_update(size_t adding, bool run)
     in_use = huge_in_use(adding);
     bool on = state == ARC_HUGE_WAITING && huge_due(in_use, adding, run);
     bool off = state == ARC_HUGE_ACTIVE && in_use <= ARC_HUGE_AUTO_OFF_BYTES;
-    bool extend = state == ARC_HUGE_ACTIVE && !off && huge_stretch_due(in_use);
+    bool cover = state == ARC_HUGE_ACTIVE && !off && huge_cover_due(run);
+    bool extend = state == ARC_HUGE_ACTIVE && !off && !cover && huge_stretch_due(in_use);
+    bool provisional = huge_provisional();
     uintptr_t from =
         on ? arc_arena.base : atomic_load_explicit(&arc_arena.huge_end, memory_order_relaxed);
-    /* The window's start with too few segments to judge: the program's first big run, which it
-     * will write. A stretch with too few: it waits for more. */
+    /* The window's start with too few segments to judge: the program's first big runs, which it
+     * will write; huge pages cover them, and what comes after them is judged as it comes. A
+     * stretch with too few: it waits for more. */
     huge_judgment_t judged = on || extend ? huge_dense(from, on ? adding : 0) : HUGE_DENSE;
     if (judged == HUGE_SPARSE)
         atomic_store_explicit(&arc_arena.huge_recheck, in_use + in_use / ARC_HUGE_RECHECK_GROWTH,
@@ -388,12 +412,18 @@ static void huge_update(size_t adding, bool run)
     uintptr_t top = __atomic_load_n(&arc_arena.top, __ATOMIC_RELAXED);
     bool waits =
         judged == HUGE_UNKNOWN || (judged == HUGE_RUNS && top - from <= ARC_HUGE_STRETCH_BYTES);
+    /* Past the runs' cover only segments found dense move it on: runs there were covered as
+     * they came (huge_cover_due), and a segment just taken is not in the map yet. */
+    if (extend && provisional)
+        extend = judged == HUGE_DENSE;
     if (judged == HUGE_SPARSE || (extend && waits))
         on = extend = false;
     if (off || on || extend) /* the next judgment is at the threshold, or at the next stretch */
         atomic_store_explicit(&arc_arena.huge_recheck, 0, memory_order_relaxed);
-    if (on || extend)
-        huge_extend(from);
+    if (on)
+        huge_extend(from, judged == HUGE_RUNS || judged == HUGE_UNKNOWN);
+    else if (extend || cover)
+        huge_extend(from, cover);
     else if (off)
         huge_retract();
     pthread_mutex_unlock(&huge_lock);

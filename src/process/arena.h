@@ -155,9 +155,12 @@ _Static_assert(ARC_HUGE_AUTO_OFF_BYTES < ARC_HUGE_AUTO_BYTES, "off below on");
  * sparsely it wrote its blocks: 20 000 buffers of 64 KiB with 2 KiB of each used took 1.37 GB of
  * RSS where glibc takes 126 MB (now 246 MB). Each extension costs a dense heap one huge page
  * extent on 4 KiB pages, 512 faults: none up to 64 MiB, then one per growth by four. The 64 MiB
- * bounds what a sparse heap can lose to huge pages before it is judged, and keeps every heap of
- * bench/ within the first frontier, as it was (bench/frag, 50 MiB: 161 faults; at four times the
- * reach only, 670). */
+ * bounds what a sparse heap can lose to huge pages before it is judged, and keeps every dense heap
+ * of bench/ within the first frontier (bench/frag, 50 MiB: 161 faults; at four times the reach
+ * only, 670). Huge pages turned on by runs alone, with no segment to judge by, cover only the
+ * runs until the segments after them are judged (arc_arena_t.huge_provisional): a sparse heap
+ * after a big table no longer has the first 64 MiB resident whole (bench/connbufs 149 -> 99 MiB),
+ * for one extent of 4 KiB pages in a dense one (bench/frag 171 -> 685 faults). */
 #define ARC_HUGE_AHEAD         4u
 #define ARC_HUGE_AHEAD_MIN     ((size_t)64 << 20)
 #define ARC_HUGE_STRETCH_BYTES ARC_HUGE_PAGE_SIZE
@@ -201,6 +204,11 @@ typedef struct arc_arena {
     /* While huge pages are on, the end of the part of the window that asks for them: the heap
      * grows past it on 4 KiB pages until that stretch has been judged (arena.c, huge_update). */
     _Atomic uintptr_t huge_end;
+    /* Huge pages went on with no segments to judge by (the program's first big runs): huge_end
+     * then covers only the runs taken so far, a fresh run past it moves it over that run, and
+     * the segments past it are judged as soon as ARC_HUGE_EVIDENCE_BYTES of them lie there, a
+     * dense stretch moving it ARC_HUGE_AHEAD on (arena.c, huge_update). */
+    _Atomic bool huge_provisional;
 } arc_arena_t;
 
 extern arc_arena_t arc_arena;

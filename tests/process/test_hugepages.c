@@ -28,11 +28,12 @@
  *          it clears blocks of 64 KiB or more, at malloc and at free, by the pages the kernel
  *          holds, not by writing every page (where OS pages are 4 KiB: kept_sparse).
  *   late   (auto) the blocks of `sparse`, LATE_BLOCKS of them, after a 4 MiB table the program
- *          fills: that first big run turns huge pages on with no segment to judge by, but they
- *          cover the window only LATE_AHEAD ahead; the blocks past it are judged and found sparse,
- *          so none of them is under a huge page and RSS grows by what was written plus at most
- *          that much, not by every 2 MiB extent the blocks reach (192 MiB). Secure mode too, as
- *          in `sparse`.
+ *          fills: that first big run turns huge pages on with no segment to judge by, so they
+ *          cover only the runs (arena.h, huge_provisional); the blocks after it are judged and
+ *          found sparse, so none of them from LATE_PAST on is under a huge page and RSS grows by
+ *          what was written plus the huge page the table's end reaches into (LATE_EXTENT), not by
+ *          every 2 MiB extent the blocks reach (192 MiB), nor by the 64 MiB the heap's first
+ *          frontier once covered whatever lay there. Secure mode too, as in `sparse`.
  *   runs   (auto) RUNS_COUNT large blocks of RUNS_BYTES beside a small heap, 1.75 MiB in all: under
  *          the threshold, but past the 1 MiB in ARC_HUGE_AUTO_RUNS live runs at which huge pages
  *          go on for runs alone (src/process/arena.h), so the runs after the first huge page
@@ -346,12 +347,14 @@ static void sparse(void)
     CHECKF(bad == 0, "%zu sparse blocks lost their bytes", bad);
 }
 
-/* `late`: see the top. The table turns huge pages on at once (it is 3 MiB or more in use);
- * LATE_AHEAD is how far ahead of the heap they then cover (src/process/arena.h,
- * ARC_HUGE_AHEAD_MIN), so the blocks from LATE_PAST on lie beyond it whatever else the window
- * holds below them (LATE_PAST blocks are twice that). */
+/* `late`: see the top. The table turns huge pages on at once (it is 3 MiB or more in use).
+ * LATE_AHEAD is how far ahead of the heap a dense heap's frontier covers (src/process/arena.h,
+ * ARC_HUGE_AHEAD_MIN): the blocks from LATE_PAST on lie beyond it whatever else the window holds
+ * below them (LATE_PAST blocks are twice that). LATE_EXTENT: the huge page the table's end
+ * reaches into, which the first blocks share. */
 #define LATE_TABLE  ((size_t)4 * MIB)
 #define LATE_AHEAD  ((size_t)64 * MIB)
+#define LATE_EXTENT ((size_t)2 * MIB)
 #define LATE_BLOCKS 3072
 #define LATE_PAST   (2 * LATE_AHEAD / SPARSE_BLOCK)
 
@@ -385,7 +388,7 @@ static void late(bool huge_possible)
     if (kept_sparse()) { /* as in `sparse` */
         CHECKF(flag != 'h', "huge pages asked for over the sparse blocks past the first %zu MiB",
                LATE_AHEAD / MIB);
-        size_t limit = rss_start + LATE_TABLE + LATE_AHEAD +
+        size_t limit = rss_start + LATE_TABLE + LATE_EXTENT +
                        LATE_BLOCKS * (SPARSE_WRITTEN + SPARSE_BACKEND_WRITES) + SPARSE_RSS_EXTRA;
         CHECKF(rss <= limit,
                "a table and sparse blocks grew RSS from %zu to %zu KiB (limit %zu KiB)",
