@@ -370,13 +370,15 @@ static void huge_retract(void)
     arc_arena_unlock();
 }
 
-/* `auto`: switches huge pages on when the bytes in use (with `adding` bytes just handed out)
- * reach ARC_HUGE_AUTO_BYTES and the heaps are touched densely (else it waits until they have
- * grown by a quarter), off when they fall to ARC_HUGE_AUTO_OFF_BYTES; while they are on, extends
- * the part of the window that asks for them once the heap has grown past it and that stretch is
- * dense too (arena.h, ARC_HUGE_AHEAD). Called when fresh pages are taken (a run a cache kept is
- * resident already: the advice no longer matters to it) and when pages go back. A few relaxed
- * loads when nothing changes; called without the arena lock (it makes system calls). */
+/* `auto`: switches huge pages on when the bytes in use (with `adding` bytes just handed out, for
+ * a large run when `run`) reach ARC_HUGE_AUTO_BYTES, or several live runs pass
+ * ARC_HUGE_AUTO_RUN_BYTES (huge_due), and the heaps are touched densely (else it waits until they
+ * have grown by a quarter), off when they fall to ARC_HUGE_AUTO_OFF_BYTES; while they are on,
+ * extends the part of the window that asks for them once the heap has grown past it and that
+ * stretch is dense too (arena.h, ARC_HUGE_AHEAD), or, while that part is only the runs' cover
+ * (huge_provisional), over each fresh run taken past it. Called when fresh pages are taken (a run a
+ * cache kept is resident already: the advice no longer matters to it) and when pages go back. A few
+ * relaxed loads when nothing changes; called without the arena lock (it makes system calls). */
 static void huge_update(size_t adding, bool run)
 {
     arc_huge_state_t state = huge_state();
