@@ -69,7 +69,7 @@ static size_t segment_guard_pages(void)
 /* The byte allocator's region of a segment: after the header, up to the guard if any. */
 static size_t segment_body_size(void)
 {
-    return ARC_SEGMENT_SIZE - ARC_SEGMENT_HEADER - segment_guard_pages() * ARC_PAGE_SIZE;
+    return ARC_SEGMENT_SIZE - ARC_SEGMENT_BODY_OFFSET - segment_guard_pages() * ARC_PAGE_SIZE;
 }
 
 /* Closes the segment's guard (or opens it again before its pages go back). */
@@ -153,7 +153,7 @@ static bool heap_grow(arc_heap_t *h)
     /* The header's maps must read as zero; the byte allocator sets up the body itself. */
     if (dirty)
         memset(seg, 0, ARC_SEGMENT_HEADER);
-    void *body = (char *)seg + ARC_SEGMENT_HEADER;
+    void *body = arc_segment_body(seg);
     size_t body_size = segment_body_size();
     int rc = h->backend_ready ? h->ops->add_memory(h->backend, body, body_size)
                               : h->ops->init(h->backend, body, body_size);
@@ -190,7 +190,7 @@ static void segment_unmap(arc_heap_t *h, arc_segment_t *seg, bool only)
 
 static void segment_release(arc_heap_t *h, arc_segment_t *seg)
 {
-    void *body = (char *)seg + ARC_SEGMENT_HEADER;
+    void *body = arc_segment_body(seg);
     arc_hole_return_segment(h, seg); /* its pages are no longer the heap's to decommit */
     ARC_VG_QUIET();
     int rc = h->ops->remove_memory(h->backend, body, segment_body_size());
@@ -818,7 +818,7 @@ void arc_heap_forget_large(arc_large_t *large)
 
 _Noreturn void arc_heap_bad_free(arc_heap_t *h, arc_segment_t *seg, const void *p, arc_op_t op)
 {
-    uintptr_t body = (uintptr_t)seg + ARC_SEGMENT_HEADER;
+    uintptr_t body = (uintptr_t)arc_segment_body(seg);
     uintptr_t guard = (uintptr_t)seg + ARC_SEGMENT_SIZE - segment_guard_pages() * ARC_PAGE_SIZE;
     if ((uintptr_t)p < body || (uintptr_t)p >= guard) /* the header, or the guard page */
         arc_report_bad_pointer(op, ARC_BAD_FOREIGN, p);

@@ -160,10 +160,18 @@ typedef struct arc_segment {
     uint64_t live[ARC_LIVE_WORDS];
 } arc_segment_t;
 
-/* The byte allocator's memory starts after the header. */
+/* The header's bytes, and where the byte allocator's memory (the body) starts: on the first page
+ * boundary after the header, so that the body's first block starts a few bytes into a page. A
+ * block whose program writes only its start (a buffer partly filled) then keeps to one page where
+ * a body right after the header would put that start near a page's end and the write across two
+ * (bench/connbufs: 64 KiB buffers with 2 KiB written). The header's last page is resident
+ * anyway; what the body gives up is the rest of that page, under ARC_PAGE_SIZE of address space. */
 #define ARC_SEGMENT_HEADER sizeof(arc_segment_t)
-_Static_assert(sizeof(arc_segment_t) % 64 == 0, "segment body must stay 64-byte aligned");
-_Static_assert(ARC_LARGE_THRESHOLD + ARC_HEAP_MAX_ALIGN < ARC_SEGMENT_SIZE - sizeof(arc_segment_t),
+#define ARC_SEGMENT_BODY_OFFSET                                                                    \
+    ((ARC_SEGMENT_HEADER + ARC_PAGE_SIZE - 1) / ARC_PAGE_SIZE * ARC_PAGE_SIZE)
+_Static_assert(sizeof(arc_segment_t) % 64 == 0, "the header's maps stay 64-byte aligned");
+_Static_assert(ARC_LARGE_THRESHOLD + ARC_HEAP_MAX_ALIGN <
+                   ARC_SEGMENT_SIZE - ARC_SEGMENT_BODY_OFFSET,
                "every heap request must fit in a fresh segment");
 
 /* Request granules -> size bin: one bin per 16-byte size up to ARC_SMALL_MAX (arcalloc.h). */
@@ -535,7 +543,7 @@ static inline arc_segment_t *arc_segment_of(const void *p)
 /* Where the byte allocator's region of a segment starts: the `region` of its _in calls. */
 static inline void *arc_segment_body(arc_segment_t *seg)
 {
-    return (char *)seg + ARC_SEGMENT_HEADER;
+    return (char *)seg + ARC_SEGMENT_BODY_OFFSET;
 }
 
 /* The span p lies in, or NULL for a block of the byte allocator. */
