@@ -123,6 +123,12 @@ typedef struct arc_byte_ops {
      * malloc heap takes long-free blocks so to give their pages back to the OS while the rest
      * of their region stays in use. */
     int (*take_free)(arc_byte_allocator_t *a, size_t min_size, void **out);
+    /* usable_size for a caller that knows which region holds ptr: the same checks (0 for what is
+     * not a live block start, and for a block whose in-band bookkeeping is damaged: tlsf, the
+     * head words of the block and its neighbours, which an overflow reaches first), without the
+     * region lookup. O(1). The malloc heap asks it before it keeps a freed block for reuse. */
+    size_t (*usable_size_checked_in)(const arc_byte_allocator_t *a, const void *region,
+                                     const void *ptr);
 } arc_byte_ops_t;
 
 /* Every block any backend returns is aligned to at least this (malloc's guarantee). */

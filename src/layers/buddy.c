@@ -441,12 +441,23 @@ static size_t buddy_usable_size_in(const arc_byte_allocator_t *a, const void *re
     return (size_t)1 << (*map_byte(region_at(region), (uintptr_t)ptr) & MAP_ORDER_MASK);
 }
 
-static size_t buddy_usable_size(const arc_byte_allocator_t *a, const void *ptr)
+/* The size of the live block starting at ptr in region r (NULL: none), else 0. */
+static size_t live_size(const arc_buddy_region_t *r, const void *ptr)
 {
-    const arc_buddy_t *b = buddy_of_const(a);
-    const arc_buddy_region_t *r = region_find(b, (uintptr_t)ptr);
     unsigned k = r ? block_live_order(r, (uintptr_t)ptr) : 0;
     return k ? (size_t)1 << k : 0;
+}
+
+static size_t buddy_usable_size(const arc_byte_allocator_t *a, const void *ptr)
+{
+    return live_size(region_find(buddy_of_const(a), (uintptr_t)ptr), ptr);
+}
+
+static size_t buddy_usable_size_checked_in(const arc_byte_allocator_t *a, const void *region,
+                                           const void *ptr)
+{
+    (void)a;
+    return live_size(region_at(region), ptr);
 }
 
 /* ---- regions ------------------------------------------------------------------------------ */
@@ -671,6 +682,7 @@ const arc_byte_ops_t arc_buddy_ops = {
     .dealloc = buddy_dealloc,
     .usable_size = buddy_usable_size,
     .usable_size_in = buddy_usable_size_in,
+    .usable_size_checked_in = buddy_usable_size_checked_in,
     .dealloc_in = buddy_dealloc_in,
     .total_bytes = buddy_total_bytes,
     .used_bytes = buddy_used_bytes,

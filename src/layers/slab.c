@@ -714,16 +714,16 @@ static size_t slab_usable_size_in(const arc_byte_allocator_t *a, const void *reg
     return entry_len(e) << PAGE_LOG2;
 }
 
-static size_t slab_usable_size(const arc_byte_allocator_t *a, const void *ptr)
+/* The usable size of the live block starting at addr, whose page's map word is e, else 0. */
+static size_t live_size(const arc_byte_allocator_t *a, uintptr_t addr, uint64_t e)
 {
-    arc_slab_region_t *r = NULL;
-    uintptr_t addr = (uintptr_t)ptr;
-    uint64_t e = page_entry(slab_of_const(a), addr, &r);
     if ((e & PAGE_KIND_MASK) == PAGE_SLAB) {
         const arc_slab_span_t *slab = (const arc_slab_span_t *)(addr & ~(SLAB_BYTES - 1));
 #if ARC_SECURE
         if (!slab_sealed(slab_of_const(a)->key, slab))
             return 0;
+#else
+        (void)a;
 #endif
         uint32_t i = slab_index(slab, addr);
         return i != UINT32_MAX && slab_bit(slab, i) ? slab->size : 0;
@@ -731,6 +731,18 @@ static size_t slab_usable_size(const arc_byte_allocator_t *a, const void *ptr)
     if ((e & (PAGE_KIND_MASK | PAGE_HEAD)) == PAGE_RUN_HEAD && addr % PAGE_BYTES == 0)
         return entry_len(e) << PAGE_LOG2;
     return 0;
+}
+
+static size_t slab_usable_size(const arc_byte_allocator_t *a, const void *ptr)
+{
+    arc_slab_region_t *r = NULL;
+    return live_size(a, (uintptr_t)ptr, page_entry(slab_of_const(a), (uintptr_t)ptr, &r));
+}
+
+static size_t slab_usable_size_checked_in(const arc_byte_allocator_t *a, const void *region,
+                                          const void *ptr)
+{
+    return live_size(a, (uintptr_t)ptr, region_entry(region_at(region), (uintptr_t)ptr));
 }
 
 /* ---- regions ------------------------------------------------------------------------------ */
@@ -1012,6 +1024,7 @@ const arc_byte_ops_t arc_slab_ops = {
     .dealloc = slab_dealloc,
     .usable_size = slab_usable_size,
     .usable_size_in = slab_usable_size_in,
+    .usable_size_checked_in = slab_usable_size_checked_in,
     .dealloc_in = slab_dealloc_in,
     .total_bytes = slab_total_bytes,
     .used_bytes = slab_used_bytes,

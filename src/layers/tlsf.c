@@ -470,10 +470,6 @@ static block_bounds_t bounds_in(const void *region)
     return bounds_of((const arc_tlsf_region_t *)lo);
 }
 
-/* The live block whose payload is ptr within bounds `in`, or NULL when cheap O(1) checks say it
- * cannot be one: outside the region's blocks, misaligned, flagged free, a stride that is not a
- * granule multiple or runs past the region, a next block that thinks we are free, or a PREV_FREE
- * flag whose prev_phys does not lead back to us. */
 /* Whether p could be a block's payload within bounds `in`: on a granule, past the first block's
  * header and before the sentinel. */
 static bool payload_within(block_bounds_t in, uintptr_t p)
@@ -481,6 +477,10 @@ static bool payload_within(block_bounds_t in, uintptr_t p)
     return p % GRANULE == 0 && p >= in.first + BLOCK_HEADER_SIZE && p < in.end;
 }
 
+/* The live block whose payload is ptr within bounds `in`, or NULL when cheap O(1) checks say it
+ * cannot be one: outside the region's blocks, misaligned, flagged free, a stride that is not a
+ * granule multiple or runs past the region, a next block that thinks we are free, or a PREV_FREE
+ * flag whose prev_phys does not lead back to us. */
 static arc_tlsf_block_t *block_live_at(block_bounds_t in, const void *ptr)
 {
     uintptr_t p = (uintptr_t)ptr;
@@ -591,18 +591,25 @@ static int tlsf_dealloc(arc_byte_allocator_t *a, void *ptr, size_t size, size_t 
     return dealloc_within(t, in, ptr, size);
 }
 
+/* The usable bytes of the live block ptr within bounds `in`; 0 when its head words (its own, the
+ * next block's, a free predecessor's) say it is not one: freed, or overwritten by an overflow. */
+static size_t usable_within(const arc_tlsf_t *t, block_bounds_t in, const void *ptr)
+{
+#if ARC_SECURE
+    if (header_bad(t, in, ptr))
+        return 0;
+#else
+    (void)t;
+#endif
+    const arc_tlsf_block_t *b = block_live_at(in, ptr);
+    return b ? block_usable(b) : 0;
+}
+
 static size_t tlsf_usable_size(const arc_byte_allocator_t *a, const void *ptr)
 {
     const arc_tlsf_t *t = tlsf_of_const(a);
     block_bounds_t in;
-    if (!bounds_find(t, ptr, &in))
-        return 0;
-#if ARC_SECURE
-    if (header_bad(t, in, ptr))
-        return 0;
-#endif
-    const arc_tlsf_block_t *b = block_live_at(in, ptr);
-    return b ? block_usable(b) : 0;
+    return bounds_find(t, ptr, &in) ? usable_within(t, in, ptr) : 0;
 }
 
 /* The heap knows the region and that ptr is live: the header word is the whole answer. */
@@ -618,6 +625,14 @@ static size_t tlsf_usable_size_in(const arc_byte_allocator_t *a, const void *reg
     (void)a;
 #endif
     return block_usable(b);
+}
+
+/* usable_size's checks without the region lookup: an overflow that reached the next block's head
+ * word shows here, at the free that would hand the block on. */
+static size_t tlsf_usable_size_checked_in(const arc_byte_allocator_t *a, const void *region,
+                                          const void *ptr)
+{
+    return usable_within(tlsf_of_const(a), bounds_in(region), ptr);
 }
 
 /* The region is the caller's word: no treap walk, the same O(1) checks within its bounds. */
@@ -867,6 +882,7 @@ const arc_byte_ops_t arc_tlsf_ops = {
     .dealloc = tlsf_dealloc,
     .usable_size = tlsf_usable_size,
     .usable_size_in = tlsf_usable_size_in,
+    .usable_size_checked_in = tlsf_usable_size_checked_in,
     .dealloc_in = tlsf_dealloc_in,
     .total_bytes = tlsf_total_bytes,
     .used_bytes = tlsf_used_bytes,

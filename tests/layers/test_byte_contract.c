@@ -170,6 +170,7 @@ static int take(block_t *b, size_t size, size_t align)
     CHECKF((uintptr_t)p % want == 0, "alloc(%zu, %zu) = %p", size, align, p);
     CHECKF(r != NULL, "alloc(%zu, %zu) = %p + %zu: outside every region", size, align, p, usable);
     CHECK(!r || ops->usable_size_in(st, r->start, p) == usable);
+    CHECK(!r || ops->usable_size_checked_in(st, r->start, p) == usable);
     *b = (block_t){p, size, align, usable};
     model_used += usable;
     STATS();
@@ -430,9 +431,18 @@ static void test_refusals(unsigned char *pool)
     CHECK(ops->usable_size(st, &local) == 0 && ops->usable_size(st, NULL) == 0);
     CHECK(ops->usable_size(st, pool + MIB) == 0 && ops->usable_size(st, big.ptr + 4 * KIB) == 0);
     CHECK(ops->usable_size(st, p.ptr) == p.usable && ops->usable_size(st, q.ptr) == q.usable);
+    /* usable_size_checked_in: the same answers, given the region (the pool). */
+    const void *in = pool;
+    CHECK(ops->usable_size_checked_in(st, in, p.ptr + ARC_MIN_ALIGN) == 0);
+    CHECK(ops->usable_size_checked_in(st, in, p.ptr + 1) == 0);
+    CHECK(ops->usable_size_checked_in(st, in, big.ptr + 4 * KIB) == 0);
+    CHECK(ops->usable_size_checked_in(st, in, pool) == 0);
+    CHECK(ops->usable_size_checked_in(st, in, p.ptr) == p.usable);
+    CHECK(ops->usable_size_checked_in(st, in, big.ptr) == big.usable);
     /* Double frees: the block alone, then after its neighbours went too. */
     give(&p);
     CHECK(ops->usable_size(st, p.ptr) == 0);
+    CHECK(ops->usable_size_checked_in(st, in, p.ptr) == 0);
     REFUSE(p.ptr, p.size);
     give(&q);
     REFUSE(q.ptr, q.size);

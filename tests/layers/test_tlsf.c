@@ -283,6 +283,44 @@ static void test_check_detects(void)
     pool_close(&p);
 }
 
+/* usable_size_checked_in, given the region, checks the head words as usable_size does: the malloc
+ * heap asks it at every free of a medium block it would keep for reuse, so an overflow that
+ * reached the next block's head word must turn it to 0 (usable_size_in trusts the head word). */
+static void test_usable_checked_in(void)
+{
+    pool_t p;
+    pool_open(&p);
+    unsigned char *buf = buffer(64 * KIB);
+    CHECK(pool_add(&p, buf, 64 * KIB, 1) == ARC_OK);
+    unsigned char *x = MUST_ALLOC(&p, 300, 1);
+    unsigned char *y = MUST_ALLOC(&p, 200, 1);
+    if (!x || !y)
+        return;
+    size_t ux = usable(&p, x), uy = usable(&p, y);
+    CHECK(y == x + ux + LIVE_HEADER); /* x's overflow reaches y's head word first */
+    CHECK(ops->usable_size_checked_in(p.a, buf, x) == ux &&
+          ops->usable_size_checked_in(p.a, buf, y) == uy);
+    unsigned char head[8], ones[8];
+    memcpy(head, y - 8, sizeof head);
+    memset(ones, 0xff, sizeof ones);
+    memcpy(y - 8, ones, sizeof ones);                     /* 8 bytes written past x */
+    CHECK(ops->usable_size_checked_in(p.a, buf, x) == 0); /* its successor calls it free */
+    CHECK(ops->usable_size_checked_in(p.a, buf, y) == 0); /* flagged free and reserved */
+    CHECK(REFUSED(ops->dealloc_in(p.a, buf, x, 300, 1)));
+    memset(y - 8, 0, sizeof head); /* a zero head word: no stride */
+    CHECK(ops->usable_size_checked_in(p.a, buf, y) == 0);
+    CHECK(REFUSED(ops->dealloc_in(p.a, buf, y, 200, 1)));
+    memcpy(y - 8, head, sizeof head); /* mended: the refusals changed nothing */
+    CHECK(ops->usable_size_checked_in(p.a, buf, x) == ux &&
+          ops->usable_size_checked_in(p.a, buf, y) == uy);
+    MUST_FREE(&p, y, 200, 1);
+    CHECK(ops->usable_size_checked_in(p.a, buf, y) == 0); /* freed */
+    MUST_FREE(&p, x, 300, 1);
+    EXPECT(&p);
+    free(buf);
+    pool_close(&p);
+}
+
 /* ---- coalescing and alignment ------------------------------------------------------------- */
 
 static void test_coalesce(void)
@@ -564,6 +602,7 @@ int main(void)
     test_params();
     test_misuse();
     test_check_detects();
+    test_usable_checked_in();
     test_coalesce();
     test_alignment_gaps();
     test_regions();
