@@ -203,6 +203,18 @@ static void test_first_spans(void)
            first_spans_resident);
 }
 
+/* Pages of the 1 MiB segment at seg resident now. */
+static size_t segment_resident(uintptr_t seg)
+{
+    unsigned char vec[SEGMENT_BYTES / OS_PAGE];
+    size_t pages = 0;
+    if (mincore((void *)seg, SEGMENT_BYTES, vec) != 0)
+        return SEGMENT_BYTES / OS_PAGE;
+    for (size_t i = 0; i < sizeof vec; i++)
+        pages += vec[i] & 1;
+    return pages;
+}
+
 /* Buffers a program fills only the start of (a server's 64 KiB receive buffers with a 2 KiB
  * request in each): each must keep one page resident, not two. A segment's body starts on a page
  * (heap.h, ARC_SEGMENT_BODY_OFFSET), so the first buffer starts a few bytes into a page and each
@@ -235,12 +247,8 @@ static void *filled_buffers(void *arg)
         if (k == filled_segments && filled_segments < FILLED_SEGMENTS_MAX)
             segments[filled_segments++] = seg;
     }
-    for (size_t k = 0; k < filled_segments; k++) {
-        unsigned char vec[SEGMENT_BYTES / OS_PAGE];
-        if (mincore((void *)segments[k], SEGMENT_BYTES, vec) == 0)
-            for (size_t i = 0; i < sizeof vec; i++)
-                filled_resident += vec[i] & 1;
-    }
+    for (size_t k = 0; k < filled_segments; k++)
+        filled_resident += segment_resident(segments[k]);
     for (size_t i = 0; i < FILLED_BUFFERS; i++)
         free(buffers[i]);
     return NULL;
@@ -263,18 +271,6 @@ static void test_filled_buffers(void)
                filled_resident <= per_buffer * FILLED_BUFFERS + filled_segments * per_segment,
            "%d buffers with their first %d KiB written keep %zu pages of %zu segments resident",
            FILLED_BUFFERS, FILLED_WRITTEN / KIB, filled_resident, filled_segments);
-}
-
-/* Pages of the 1 MiB segment at seg resident now. */
-static size_t segment_resident(uintptr_t seg)
-{
-    unsigned char vec[SEGMENT_BYTES / OS_PAGE];
-    size_t pages = 0;
-    if (mincore((void *)seg, SEGMENT_BYTES, vec) != 0)
-        return SEGMENT_BYTES / OS_PAGE;
-    for (size_t i = 0; i < sizeof vec; i++)
-        pages += vec[i] & 1;
-    return pages;
 }
 
 /* A few blocks that live on (a program's tables, what pthread_create keeps) sit in the heap's
