@@ -264,42 +264,123 @@ static bool huge_due(size_t in_use, size_t adding, bool run)
            atomic_load_explicit(&arc_arena.huge_recheck, memory_order_relaxed) == 0;
 }
 
-/* Whether the heaps' segments from `lo` up are touched densely enough for huge pages: their
- * resident bytes against their bytes, less `adding` (what was just taken is untouched yet), at
- * least 1/ARC_HUGE_DENSE_DIV. Segments are where a program's small and medium blocks are, written
- * as they are handed out, so their residency says how much of each block it uses; a large run is
- * taken as dense (a big calloc'd table the program has not reached yet would look sparse, and it
- * fills it soon). Only pages on 4 KiB pages can be judged (one touch makes a whole huge page
- * resident): the window before huge pages go on, the stretch past huge_end after. Each segment
- * is one mincore call, made only at the threshold and at each growth past it. */
+/* Whether what the heaps hold from `lo` up is touched densely enough for huge pages: resident
+ * bytes against bytes, at least 1/ARC_HUGE_DENSE_DIV, for their segments (less `adding`: what was
+ * just taken is untouched yet) and for their large runs, each judged on its own once there are
+ * ARC_HUGE_EVIDENCE_BYTES of it. Segments hold a program's small and medium blocks, written as
+ * they are handed out, so their residency says how much of each block it uses. Runs already
+ * handed out say the same of big blocks: a server's read buffers of 256 KiB with a message in
+ * the first pages each are sparse, and huge pages would make every one resident whole (5 000 of
+ * them: 1.29 GB and 3.3 s on this guest, against 21 MB and 0.02 s with 4 KiB pages). The run
+ * being taken is not in the page map yet, so a table the program has just asked for and will
+ * fill is not held against it; one taken earlier and not filled yet is, until the next look at
+ * each growth by a quarter. Only pages on 4 KiB pages can be judged (one touch makes a whole huge
+ * page resident): the window before huge pages go on, the stretch past huge_end after. Each
+ * segment and each run judged is one mincore call, made only at the threshold and at each growth
+ * past it. */
 typedef enum huge_judgment {
     HUGE_DENSE,
     HUGE_SPARSE,
-    HUGE_UNKNOWN, /* segments there, but too few to judge by (ARC_HUGE_EVIDENCE_BYTES) */
-    HUGE_RUNS,    /* no segment there yet: large runs, taken as dense (or the segment just taken) */
+    HUGE_UNKNOWN,  /* segments there, but too few to judge by (ARC_HUGE_EVIDENCE_BYTES) */
+    HUGE_RUNS,     /* no segment there yet: large runs, found dense */
+    HUGE_RUNS_FEW, /* no segment there yet, and too few runs to judge by */
 } huge_judgment_t;
 
-static huge_judgment_t huge_dense(uintptr_t lo, size_t adding)
+/* Bytes and resident bytes of what one look judged. */
+typedef struct huge_tally {
+    size_t bytes, resident;
+} huge_tally_t;
+
+/* Adds [addr, addr + len) to t, unless `started` and none of it is resident. */
+static void huge_tally_add(huge_tally_t *t, uintptr_t addr, size_t len, bool started)
+{
+    size_t in = arc_os_resident_in((void *)addr, len);
+    if (in == 0 && started)
+        return;
+    t->resident += in == SIZE_MAX ? len : in; /* unknown: as dense as can be */
+    t->bytes += len;
+}
+
+/* Whether t holds `evidence` bytes at least, resident at less than 1/ARC_HUGE_DENSE_DIV. */
+static bool huge_tally_sparse(const huge_tally_t *t, size_t evidence)
+{
+    return t->bytes >= evidence && t->resident < t->bytes / ARC_HUGE_DENSE_DIV;
+}
+
+/* Where the head of a run of `bytes` at `at` ends: ARC_HUGE_RUN_EVIDENCE_BYTES into it, rounded up
+ * to a huge page boundary, or the run's end. Past the cover's limit a big run's head stays on 4 KiB
+ * pages for the next look to judge and the rest asks for huge pages at once (huge_tail_start). */
+static uintptr_t huge_head_end(uintptr_t at, size_t bytes)
+{
+    uintptr_t head = (at + ARC_HUGE_RUN_EVIDENCE_BYTES + ARC_HUGE_PAGE_SIZE - 1) &
+                     ~(uintptr_t)(ARC_HUGE_PAGE_SIZE - 1);
+    return head < at + bytes ? head : at + bytes;
+}
+
+/* The live large runs that start in [lo, hi), the ARC_HUGE_JUDGE_RUNS nearest below hi, read from
+ * the page map without the lock: a run freed meanwhile may be counted or missed, and a descriptor
+ * reused meanwhile (its address no longer the page's) is passed over. A run with no page resident
+ * is not counted: the program has not begun to use it (a table it got from calloc and fills
+ * next: bench/frag's first 3.8 MB), where a sparse buffer has its first bytes written. */
+static huge_tally_t huge_runs_tally(uintptr_t lo, uintptr_t hi, bool heads)
+{
+    const size_t seg_pages = ARC_SEGMENT_SIZE / ARC_PAGE_SIZE;
+    huge_tally_t t = {0, 0};
+    size_t first = (lo - arc_arena.base) / ARC_PAGE_SIZE, i = (hi - arc_arena.base) / ARC_PAGE_SIZE;
+    for (size_t runs = 0; i > first && runs < ARC_HUGE_JUDGE_RUNS;) {
+        i--;
+        if (__atomic_load_n(&arc_arena.segmap[i / seg_pages], __ATOMIC_RELAXED)) {
+            i -= i % seg_pages; /* a segment: no run starts in it */
+            continue;
+        }
+        uintptr_t e = __atomic_load_n(&arc_arena.pagemap[i], __ATOMIC_ACQUIRE);
+        if (!(e & ARC_MAP_LARGE) || e == ARC_MAP_FREED)
+            continue;
+        const arc_large_t *large = (const arc_large_t *)(e & ~ARC_MAP_LARGE);
+        uintptr_t addr = __atomic_load_n(&large->addr, __ATOMIC_RELAXED);
+        size_t pages = __atomic_load_n(&large->pages, __ATOMIC_RELAXED);
+        if (addr != arc_arena.base + i * ARC_PAGE_SIZE || pages == 0 || addr >= hi)
+            continue;
+        size_t len = pages * ARC_PAGE_SIZE < hi - addr ? pages * ARC_PAGE_SIZE : hi - addr;
+        if (heads) /* only what lies on 4 KiB pages */
+            len = huge_head_end(addr, len) - addr;
+        huge_tally_add(&t, addr, len, true);
+        runs++;
+    }
+    return t;
+}
+
+static huge_judgment_t huge_dense(uintptr_t lo, size_t adding, bool heads, bool *runs_judged)
 {
     arc_arena_lock();
     uintptr_t top = arc_arena.top;
     arc_arena_unlock();
-    size_t bytes = 0, resident = 0;
+    huge_tally_t segs = {0, 0};
     for (uintptr_t at = lo; at < top; at += ARC_SEGMENT_SIZE) {
         uintptr_t seg = __atomic_load_n(&arc_arena.segmap[(at - arc_arena.base) / ARC_SEGMENT_SIZE],
                                         __ATOMIC_RELAXED);
-        if (!seg)
-            continue;
-        size_t in = arc_os_resident_in((void *)seg, ARC_SEGMENT_SIZE);
-        resident += in == SIZE_MAX ? ARC_SEGMENT_SIZE : in; /* unknown: as dense as can be */
-        bytes += ARC_SEGMENT_SIZE;
+        if (seg)
+            huge_tally_add(&segs, seg, ARC_SEGMENT_SIZE, false);
     }
-    if (bytes == 0)
-        return HUGE_RUNS;
-    bytes = bytes > adding ? bytes - adding : 0;
-    if (bytes < ARC_HUGE_EVIDENCE_BYTES)
-        return HUGE_UNKNOWN;
-    return resident >= bytes / ARC_HUGE_DENSE_DIV ? HUGE_DENSE : HUGE_SPARSE;
+    huge_tally_t runs = huge_runs_tally(lo, top, heads);
+    *runs_judged = runs.bytes >= ARC_HUGE_RUN_EVIDENCE_BYTES;
+    /* Segments weigh from ARC_HUGE_EVIDENCE_BYTES, and over the whole window only beyond the
+     * heaps' only segments, as in huge_in_use (a thread's first segment is resident where used,
+     * mostly empty in a program of big buffers: bench/alignedruns' 20 KiB of 1 MiB). */
+    size_t seg_bytes = segs.bytes > adding ? segs.bytes - adding : 0;
+    bool segs_weigh =
+        seg_bytes >= ARC_HUGE_EVIDENCE_BYTES &&
+        (lo != arc_arena.base ||
+         seg_bytes > atomic_load_explicit(&arc_arena.only_segment_bytes, memory_order_relaxed));
+    if (!segs_weigh) {
+        if (*runs_judged)
+            return huge_tally_sparse(&runs, ARC_HUGE_RUN_EVIDENCE_BYTES) ? HUGE_SPARSE : HUGE_RUNS;
+        return segs.bytes == 0 ? HUGE_RUNS_FEW : HUGE_UNKNOWN;
+    }
+    /* Segments and runs weigh by their bytes: what matters is how much of the window huge pages
+     * would make resident that is not now. */
+    huge_tally_t all = {.bytes = seg_bytes + runs.bytes, .resident = segs.resident + runs.resident};
+    return huge_tally_sparse(&all, ARC_HUGE_EVIDENCE_BYTES) ? HUGE_SPARSE : HUGE_DENSE;
 }
 
 static bool huge_provisional(void)
@@ -318,22 +399,46 @@ static bool huge_stretch_due(size_t in_use)
     return top >= end + stretch && in_use >= huge_on_bytes();
 }
 
-/* While the cover is provisional: whether a fresh large run (`run`) has taken pages past it. */
-static bool huge_cover_due(bool run)
+/* While the cover is provisional: whether a fresh large run at `at` (0: none) has taken pages
+ * past it, and starts below the cover's limit (arena.h, ARC_HUGE_COVER_GROWTH). */
+static bool huge_cover_due(uintptr_t at)
 {
-    return run && huge_provisional() &&
+    return at && huge_provisional() &&
            __atomic_load_n(&arc_arena.top, __ATOMIC_RELAXED) >
-               atomic_load_explicit(&arc_arena.huge_end, memory_order_relaxed);
+               atomic_load_explicit(&arc_arena.huge_end, memory_order_relaxed) &&
+           at < atomic_load_explicit(&arc_arena.huge_cover_limit, memory_order_relaxed);
+}
+
+/* ... and past the limit, while the last look found the runs dense: where the whole huge pages
+ * of the fresh run of `bytes` at `at` past its head and past the cover start, which then ask for
+ * huge pages at once (up to huge_tail_end); 0 when there are none. */
+static uintptr_t huge_tail_end(uintptr_t at, size_t bytes)
+{
+    return (at + bytes) & ~(uintptr_t)(ARC_HUGE_PAGE_SIZE - 1);
+}
+
+static uintptr_t huge_tail_start(uintptr_t at, size_t bytes)
+{
+    if (!at || !huge_provisional() ||
+        !atomic_load_explicit(&arc_arena.huge_tails, memory_order_relaxed) ||
+        at < atomic_load_explicit(&arc_arena.huge_cover_limit, memory_order_relaxed))
+        return 0;
+    uintptr_t head = huge_head_end(at, bytes);
+    uintptr_t end = atomic_load_explicit(&arc_arena.huge_end, memory_order_relaxed);
+    uintptr_t from = head > end ? head : end; /* below the cover it asks for them already */
+    return huge_tail_end(at, bytes) > from ? from : 0;
 }
 
 /* Huge lock held: huge pages on, from `from` up to ARC_HUGE_AHEAD times the heap's reach (the
  * top), ARC_HUGE_AHEAD_MIN at least, a huge page boundary within the window; when `provisional`,
- * only up to the top (the runs taken so far: huge_provisional). The top moves to the
+ * only up to the top (the runs taken so far: huge_provisional), and fresh runs may move it on
+ * until the reach has grown ARC_HUGE_COVER_GROWTH times (set by a look, not by such a move:
+ * `moved_by_run`). The top moves to the
  * next huge page boundary first (a refusal leaves it where it is: only that extent then goes
  * without a huge page), before the run that crossed the threshold is touched; what is open is
  * advised in one call, the rest as the top rises over it (huge_advise_opened_locked). Under the
  * arena lock, so that no rise of the top falls between the two. */
-static void huge_extend(uintptr_t from, bool provisional)
+static void huge_extend(uintptr_t from, bool provisional, bool moved_by_run)
 {
     uintptr_t base = arc_arena.base;
     arc_arena_lock();
@@ -350,6 +455,16 @@ static void huge_extend(uintptr_t from, bool provisional)
     top = arc_arena.top;
     if (provisional)
         end = top;
+    if (provisional && !moved_by_run) { /* a look found the runs dense (or too few to judge) */
+        size_t reach_now = top - base, room = limit - top;
+        size_t more = reach_now <= room / (ARC_HUGE_COVER_GROWTH - 1)
+                          ? reach_now * (ARC_HUGE_COVER_GROWTH - 1)
+                          : room;
+        if (more < ARC_HUGE_AHEAD_MIN && room >= ARC_HUGE_AHEAD_MIN)
+            more = ARC_HUGE_AHEAD_MIN;
+        atomic_store_explicit(&arc_arena.huge_cover_limit, top + more, memory_order_relaxed);
+        atomic_store_explicit(&arc_arena.huge_tails, true, memory_order_relaxed);
+    }
     atomic_store_explicit(&arc_arena.huge_end, end, memory_order_relaxed);
     atomic_store_explicit(&arc_arena.huge_provisional, provisional, memory_order_relaxed);
     uintptr_t open_end = end < top ? end : top;
@@ -376,18 +491,21 @@ static void huge_retract(void)
  * have grown by a quarter), off when they fall to ARC_HUGE_AUTO_OFF_BYTES; while they are on,
  * extends the part of the window that asks for them once the heap has grown past it and that
  * stretch is dense too (arena.h, ARC_HUGE_AHEAD), or, while that part is only the runs' cover
- * (huge_provisional), over each fresh run taken past it. Called when fresh pages are taken (a run a
- * cache kept is resident already: the advice no longer matters to it) and when pages go back. A few
- * relaxed loads when nothing changes; called without the arena lock (it makes system calls). */
-static void huge_update(size_t adding, bool run)
+ * (huge_provisional), over each fresh run taken past it up to its limit, and past that over the
+ * tails of big runs while the runs last looked at were dense. Called when fresh pages are taken
+ * (`adding` bytes, a large run's at `run_at`, else 0; a run a cache kept is resident already: the
+ * advice no longer matters to it) and when pages go back. A few relaxed loads when nothing
+ * changes; called without the arena lock (it makes system calls). */
+static void huge_update(size_t adding, uintptr_t run_at)
 {
+    bool run = run_at != 0;
     arc_huge_state_t state = huge_state();
     if (state == ARC_HUGE_NONE || !arc_arena.huge_auto)
         return;
     size_t in_use = huge_in_use(adding);
-    if (state == ARC_HUGE_ACTIVE
-            ? in_use > ARC_HUGE_AUTO_OFF_BYTES && !huge_stretch_due(in_use) && !huge_cover_due(run)
-            : !huge_due(in_use, adding, run)) {
+    if (state == ARC_HUGE_ACTIVE ? in_use > ARC_HUGE_AUTO_OFF_BYTES && !huge_stretch_due(in_use) &&
+                                       !huge_cover_due(run_at) && !huge_tail_start(run_at, adding)
+                                 : !huge_due(in_use, adding, run)) {
         /* A sparse heap that is gone: the next big one is judged at the threshold again. */
         if (state == ARC_HUGE_WAITING && in_use <= ARC_HUGE_AUTO_OFF_BYTES &&
             atomic_load_explicit(&arc_arena.huge_recheck, memory_order_relaxed) != 0)
@@ -398,36 +516,54 @@ static void huge_update(size_t adding, bool run)
     state = huge_state();
     in_use = huge_in_use(adding);
     bool on = state == ARC_HUGE_WAITING && huge_due(in_use, adding, run);
+    bool on_by_runs = on && in_use < huge_on_bytes(); /* several runs, below the threshold */
     bool off = state == ARC_HUGE_ACTIVE && in_use <= ARC_HUGE_AUTO_OFF_BYTES;
-    bool cover = state == ARC_HUGE_ACTIVE && !off && huge_cover_due(run);
+    bool cover = state == ARC_HUGE_ACTIVE && !off && huge_cover_due(run_at);
     bool extend = state == ARC_HUGE_ACTIVE && !off && !cover && huge_stretch_due(in_use);
     bool provisional = huge_provisional();
     uintptr_t from =
         on ? arc_arena.base : atomic_load_explicit(&arc_arena.huge_end, memory_order_relaxed);
     /* The window's start with too few segments to judge: the program's first big runs, which it
      * will write; huge pages cover them, and what comes after them is judged as it comes. A
-     * stretch with too few: it waits for more. */
-    huge_judgment_t judged = on || extend ? huge_dense(from, on ? adding : 0) : HUGE_DENSE;
+     * stretch with too few: it waits for more. Several runs below the threshold turn huge pages
+     * on only once those handed out before are found dense: till then each fresh run looks
+     * again. */
+    bool runs_judged = false;
+    huge_judgment_t judged = on || extend ? huge_dense(from, on && !run ? adding : 0,
+                                                       extend && provisional, &runs_judged)
+                                          : HUGE_DENSE;
     if (judged == HUGE_SPARSE)
         atomic_store_explicit(&arc_arena.huge_recheck, in_use + in_use / ARC_HUGE_RECHECK_GROWTH,
                               memory_order_relaxed);
+    if (judged == HUGE_SPARSE && extend && provisional) /* no more tails until a look finds dense */
+        atomic_store_explicit(&arc_arena.huge_tails, false, memory_order_relaxed);
     uintptr_t top = __atomic_load_n(&arc_arena.top, __ATOMIC_RELAXED);
     bool waits =
-        judged == HUGE_UNKNOWN || (judged == HUGE_RUNS && top - from <= ARC_HUGE_STRETCH_BYTES);
-    /* Past the runs' cover only segments found dense move it on: runs there were covered as
-     * they came (huge_cover_due), and a segment just taken is not in the map yet. */
+        judged == HUGE_UNKNOWN || (judged == HUGE_RUNS_FEW && top - from <= ARC_HUGE_STRETCH_BYTES);
+    if (on_by_runs && !runs_judged)
+        on = false;
+
+    /* Past the runs' cover, segments found dense move the frontier on, runs found dense (those
+     * past the cover's limit, on 4 KiB pages) the cover; a segment or run just taken is not in
+     * the maps yet. */
     if (extend && provisional)
-        extend = judged == HUGE_DENSE;
+        extend = judged == HUGE_DENSE || judged == HUGE_RUNS;
     if (judged == HUGE_SPARSE || (extend && waits))
         on = extend = false;
     if (off || on || extend) /* the next judgment is at the threshold, or at the next stretch */
         atomic_store_explicit(&arc_arena.huge_recheck, 0, memory_order_relaxed);
     if (on)
-        huge_extend(from, judged == HUGE_RUNS || judged == HUGE_UNKNOWN);
+        huge_extend(from, judged == HUGE_RUNS || judged == HUGE_RUNS_FEW || judged == HUGE_UNKNOWN,
+                    false);
     else if (extend || cover)
-        huge_extend(from, cover);
+        huge_extend(from, cover || (provisional && judged == HUGE_RUNS), cover);
     else if (off)
         huge_retract();
+    else if (state == ARC_HUGE_ACTIVE && huge_tail_start(run_at, adding)) {
+        uintptr_t tail = huge_tail_start(run_at, adding);
+        arc_os_hugepages((void *)tail, huge_tail_end(run_at, adding) - tail, true);
+    }
+
     pthread_mutex_unlock(&huge_lock);
 }
 
@@ -755,7 +891,7 @@ void arc_arena_run_decommit(uintptr_t addr, size_t pages)
             arc_pages_dealloc(arc_arena.pages, end, (hi - end) / ARC_PAGE_SIZE);
         arc_arena_unlock();
     }
-    huge_update(pages * ARC_PAGE_SIZE, false); /* fresh pages again, which the caller counts next */
+    huge_update(pages * ARC_PAGE_SIZE, 0); /* fresh pages again, which the caller counts next */
 }
 
 /* Pages whose bytes are known to be zero (moved away by mremap) need no decommit. */
@@ -832,7 +968,7 @@ uintptr_t arc_arena_pages_alloc(arc_dirty_cache_t *cache, size_t pages, size_t a
     if (grown_hi)
         huge_match((void *)grown_lo, grown_hi - grown_lo);
     if (addr)
-        huge_update(pages * ARC_PAGE_SIZE, run); /* the caller counts them in use next */
+        huge_update(pages * ARC_PAGE_SIZE, run ? addr : 0); /* the caller counts them in use next */
     return addr;
 }
 
@@ -843,7 +979,7 @@ void arc_arena_pages_free(arc_dirty_cache_t *cache, uintptr_t addr, size_t pages
         arc_arena_run_release(addr, pages);
     else
         arc_dirty_put(cache, addr, pages, dirty_budget_pages());
-    huge_update(0, false); /* the caller no longer counts them in use */
+    huge_update(0, 0); /* the caller no longer counts them in use */
 }
 
 void arc_arena_segment_add(uintptr_t seg, bool only)

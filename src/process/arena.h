@@ -110,10 +110,11 @@ _Static_assert(ARC_HUGE_PAGE_SIZE % ARC_SEGMENT_SIZE == 0,
  * busy heap dearly (bench/largethreads, 18 MiB live: 968 faults and 0.06 s at 4 MiB of
  * segments, 2 003 and 0.13 s at 8 MiB, 14 247 and 1.1 s at 16 MiB). */
 #define ARC_HUGE_AUTO_BYTES ((size_t)3 << 20)
-/* ... or once more than this is in use in large runs alone. A run is written whole as a rule (a
- * program asks for a big block to fill it), so a huge page over runs wastes at most the part of
- * the last extent they do not reach, not the untouched rest of small heaps' segments; and the
- * runs taken before the switch stay on 4 KiB pages for as long as their extent holds any (16
+/* ... or once more than this is in use in large runs alone, when the runs handed out before are
+ * dense (arena.c, huge_dense: a server's sparse read buffers are not); a huge page over dense runs
+ * wastes at most the part of the last extent they do not reach, not the untouched rest of small
+ * heaps' segments; and the runs taken before the switch stay on 4 KiB pages for as long as their
+ * extent holds any (16
  * threads cycling blocks of 130-530 KiB, bench/largethreads: the first 3 MiB of runs took 768
  * of its 1 100 faults). One segment's worth: the switch comes before the runs that follow the
  * first segment leave its huge page extent. */
@@ -141,6 +142,16 @@ _Static_assert(ARC_HUGE_AUTO_OFF_BYTES < ARC_HUGE_AUTO_BYTES, "off below on");
 /* Segments of fewer bytes than this (besides the one just taken) are too little to judge by, and
  * count as dense: a program's first big run turns huge pages on, as its pages will be written. */
 #define ARC_HUGE_EVIDENCE_BYTES ARC_SEGMENT_SIZE
+/* Large runs handed out (and begun: one page of them resident) before the one being taken are
+ * evidence from half that: runs are written as they come, and the program's first few are what
+ * decides whether a program cycling many of them gets huge pages before its first megabytes of
+ * runs have gone by on 4 KiB pages (bench/largethreads: 1 016 faults at a whole segment's worth,
+ * 524 before runs were judged at all). */
+#define ARC_HUGE_RUN_EVIDENCE_BYTES (ARC_SEGMENT_SIZE / 2)
+/* Large runs one look judges at most (arena.c, huge_runs_tally), the nearest below the top: one
+ * mincore call each (about 2 us here), so a heap of thousands of runs costs half a millisecond a
+ * look, a few dozen looks as it grows to gigabytes. */
+#define ARC_HUGE_JUDGE_RUNS 256u
 /* Heaps found sparse are judged again once the bytes in use have grown by 1/this (a quarter): a
  * program that grows to N bytes is judged about log(N)/log(1.25) times, one mincore call a
  * segment each time. */
@@ -164,6 +175,17 @@ _Static_assert(ARC_HUGE_AUTO_OFF_BYTES < ARC_HUGE_AUTO_BYTES, "off below on");
 #define ARC_HUGE_AHEAD         4u
 #define ARC_HUGE_AHEAD_MIN     ((size_t)64 << 20)
 #define ARC_HUGE_STRETCH_BYTES ARC_HUGE_PAGE_SIZE
+/* A provisional cover (huge_provisional) follows fresh runs until the heap's reach has grown to
+ * this many times what it was when a look last found the runs dense, or by ARC_HUGE_AHEAD_MIN
+ * when that is more. A run starting past that keeps its head on 4 KiB pages (arena.c,
+ * huge_head_end) and, while that look was dense, asks for huge pages over the rest; the heads
+ * there are judged once ARC_HUGE_RUN_EVIDENCE_BYTES of them lie past the cover: dense, the cover
+ * moves on; sparse, no more tails. So a program whose first buffers are filled and whose later
+ * ones are scattered sparsely has at most this much more of them resident whole (test_hugepages
+ * `lateruns`: 75 MB where it had 507), and one whose runs stay dense loses one head to 4 KiB
+ * pages each time (bench/large: 313 -> 833 faults; `bigruns`). */
+#define ARC_HUGE_COVER_GROWTH 4u
+_Static_assert(ARC_HUGE_COVER_GROWTH >= 2, "the cover can follow fresh runs at all");
 
 /* Where the window stands with huge pages. */
 typedef enum arc_huge_state {
@@ -209,6 +231,11 @@ typedef struct arc_arena {
      * the segments past it are judged as soon as ARC_HUGE_EVIDENCE_BYTES of them lie there, a
      * dense stretch moving it ARC_HUGE_AHEAD on (arena.c, huge_update). */
     _Atomic bool huge_provisional;
+    /* While it is: a fresh run starting past this stays on 4 KiB pages (ARC_HUGE_COVER_GROWTH),
+     * but for the whole huge pages past its head while `huge_tails` (the last look at the runs
+     * found them dense). */
+    _Atomic uintptr_t huge_cover_limit;
+    _Atomic bool huge_tails;
 } arc_arena_t;
 
 extern arc_arena_t arc_arena;

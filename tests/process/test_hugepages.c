@@ -40,15 +40,34 @@
  *          extent are under a huge page where the kernel gives them, and the window asks for them.
  *   onerun (auto) one large block of ONE_RUN_BYTES (2.5 MiB) beside a small heap: one buffer is
  *          a small program still, so no huge page is asked for.
+ *   sparseruns (auto) RUNS_SPARSE_COUNT large blocks of 256 KiB of which the program writes the
+ *          first 2 KiB (a server's read buffers), 64 MiB in use: the runs handed out are judged
+ *          as segments are, found sparse, so huge pages are never asked for and RSS grows by
+ *          about what was written (the library before: 64 MiB of huge pages, every run resident
+ *          whole).
+ *   lateruns (auto) the blocks of `sparseruns`, LATERUNS_COUNT of them, after a 4 MiB table the
+ *          program fills: the table turns huge pages on and their cover follows the runs after
+ *          it only until the heap's reach has grown by ARC_HUGE_AHEAD_MIN (64 MiB) past it; the
+ *          runs past that are judged, found sparse, and none of them from LATERUNS_PAST on is
+ *          under a huge page, so RSS grows by at most the table, those 64 MiB and what was
+ *          written, not by every extent the blocks reach (the library before: 256 MiB).
+ *   bigruns (auto) a 4 MiB table filled, then BIGRUNS_COUNT blocks of 16 MiB filled: past the
+ *          cover's 64 MiB the heads of the runs are judged on 4 KiB pages and found dense, and the
+ *          rest of each run asks for huge pages at once, so the last blocks are under huge pages
+ *          where the kernel gives them, as the first are, and filling them takes at most
+ *          BIGRUNS_FAULTS_MAX faults. Secure mode's guards do not split the whole huge pages
+ *          inside such a run: there too some of the last runs are under huge pages.
  *
  * Secure mode (a -Dsecure=true build, unless ARCALLOC_SECURE=0) puts a PROT_NONE guard page at
- * the end of every segment and large run, which splits every 2 MiB extent: there no case expects
- * huge pages under the blocks, and every case checks there are none.
+ * the end of every segment and large run, which splits every 2 MiB extent a block ends in: there
+ * no case but `bigruns` expects huge pages under the blocks, and each of them checks there are
+ * none.
  *
  * Huge pages depend on the kernel finding free 2 MiB of physical memory; on a machine short of
  * it the kernel falls back to 4 KiB pages and `big`/`on` fail with a message that says so. The
  * mode read is printed first, so a log always shows what was expected and why. */
 #include <pthread.h>
+#include <sys/resource.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -399,6 +418,140 @@ static void late(bool huge_possible)
     CHECKF(bad == 0, "%zu sparse blocks lost their bytes", bad);
 }
 
+/* `sparseruns` and `lateruns`: see the top. 256 KiB is twice the large-run threshold (a page run
+ * of its own, src/process/arena.h); 256 of them are 64 MiB, sixteen times the threshold. A run
+ * costs its written 2 KiB, its first page and the page the allocator's descriptor may touch.
+ * LATERUNS_AHEAD: how far past the table the cover may follow the runs (ARC_HUGE_AHEAD_MIN, or
+ * ARC_HUGE_COVER_GROWTH times the reach, which a 4 MiB table keeps under it), and the slack of
+ * the extents the table and the cover's end reach into. */
+#define RUNS_SPARSE_BLOCK   ((size_t)256 * KIB)
+#define RUNS_SPARSE_COUNT   256
+#define RUNS_SPARSE_PER_RUN ((size_t)8 * KIB)
+#define LATERUNS_COUNT      1024
+#define LATERUNS_AHEAD      ((size_t)64 * MIB)
+#define LATERUNS_SLACK      ((size_t)8 * MIB)
+#define LATERUNS_PAST       (2 * LATERUNS_AHEAD / RUNS_SPARSE_BLOCK)
+
+static void sparse_runs(bool late, bool huge_possible)
+{
+    static char *blocks[LATERUNS_COUNT];
+    size_t count = late ? LATERUNS_COUNT : RUNS_SPARSE_COUNT, first = late ? LATERUNS_PAST : 0;
+    size_t table_bytes = late ? LATE_TABLE : 0;
+    malloc_free_kept(1);
+    size_t rss_start = check_rss_bytes();
+    char *table = NULL;
+    if (late) {
+        table = malloc(LATE_TABLE);
+        CHECK(table != NULL);
+        if (!table)
+            return;
+        memset(table, 1, LATE_TABLE);
+    }
+    uintptr_t lo = UINTPTR_MAX, hi = 0;
+    for (size_t i = 0; i < count; i++) {
+        blocks[i] = malloc(RUNS_SPARSE_BLOCK);
+        CHECK(blocks[i] != NULL);
+        if (!blocks[i])
+            return;
+        memset(blocks[i], (int)(i & 0xff), SPARSE_WRITTEN);
+        if (i >= first && (uintptr_t)blocks[i] < lo)
+            lo = (uintptr_t)blocks[i];
+        if (i >= first && (uintptr_t)blocks[i] + RUNS_SPARSE_BLOCK > hi)
+            hi = (uintptr_t)blocks[i] + RUNS_SPARSE_BLOCK;
+    }
+    size_t rss = check_rss_bytes();
+    long range = range_huge_kib(lo, hi);
+    char flag = huge_flag(blocks[count - 1]), table_flag = table ? huge_flag(table) : '-';
+    printf("%s: %zu runs of %zu KiB with %zu KiB of each written%s: RSS %zu -> %zu KiB; "
+           "AnonHugePages %ld KiB under the runs from %zu on; window flag '%c' at the last run, "
+           "'%c' at the table\n",
+           late ? "lateruns" : "sparseruns", count, RUNS_SPARSE_BLOCK / KIB, SPARSE_WRITTEN / KIB,
+           late ? " after a filled 4 MiB table" : "", rss_start / KIB, rss / KIB, range, first,
+           flag, table_flag);
+    CHECK(flag != '?' && table_flag != '?' && range >= 0);
+    if (late && huge_possible)
+        CHECKF(table_flag == 'h', "the table did not turn huge pages on (flag '%c')", table_flag);
+    CHECKF(range == 0, "%ld KiB of huge pages under runs written at 1/128", range);
+    if (!late)
+        CHECKF(flag != 'h', "huge pages asked for over sparse runs (flag '%c')", flag);
+    size_t limit = rss_start + table_bytes + count * (SPARSE_WRITTEN + RUNS_SPARSE_PER_RUN) +
+                   SPARSE_RSS_EXTRA + (late ? LATERUNS_AHEAD + LATERUNS_SLACK : 0);
+    CHECKF(rss <= limit, "sparse runs grew RSS from %zu to %zu KiB (limit %zu KiB)",
+           rss_start / KIB, rss / KIB, limit / KIB);
+    size_t bad = sparse_check_free(blocks, count);
+    free(table);
+    CHECKF(bad == 0, "%zu sparse runs lost their bytes", bad);
+}
+
+/* `bigruns`: see the top. Twelve runs of 16 MiB after the table reach 196 MiB, past the cover's
+ * first 64 MiB; the last four lie past 128 MiB whatever the cover did before them. */
+#define BIGRUNS_BYTES ((size_t)16 * MIB)
+#define BIGRUNS_COUNT 12
+#define BIGRUNS_LAST  4
+/* Page faults filling the runs, at most: one a huge page (96), the heads a look judges on 4 KiB
+ * pages (up to 2.5 MiB each, 640 faults), the extents two runs share; a whole 16 MiB run on 4 KiB
+ * pages would take 4 096. */
+#define BIGRUNS_FAULTS_MAX 2048
+
+/* Minor page faults of the process so far (getrusage). */
+static long minor_faults(void)
+{
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_minflt : 0;
+}
+
+static void big_runs(bool formed, bool guarded)
+{
+    char *blocks[BIGRUNS_COUNT] = {0};
+    char *table = malloc(LATE_TABLE);
+    CHECK(table != NULL);
+    if (!table)
+        return;
+    memset(table, 1, LATE_TABLE);
+    uintptr_t lo = UINTPTR_MAX, hi = 0;
+    long faults = minor_faults();
+    for (size_t i = 0; i < BIGRUNS_COUNT; i++) {
+        blocks[i] = malloc(BIGRUNS_BYTES);
+        CHECK(blocks[i] != NULL);
+        if (!blocks[i])
+            return;
+        memset(blocks[i], (int)i + 1, BIGRUNS_BYTES);
+        if (i >= BIGRUNS_COUNT - BIGRUNS_LAST && (uintptr_t)blocks[i] < lo)
+            lo = (uintptr_t)blocks[i];
+        if (i >= BIGRUNS_COUNT - BIGRUNS_LAST && (uintptr_t)blocks[i] + BIGRUNS_BYTES > hi)
+            hi = (uintptr_t)blocks[i] + BIGRUNS_BYTES;
+    }
+    faults = minor_faults() - faults;
+    long range = range_huge_kib(lo, hi);
+    printf("bigruns: a 4 MiB table, then %d runs of %zu MiB filled: %ld page faults; AnonHugePages "
+           "%ld KiB under the last %d (of %zu KiB)\n",
+           BIGRUNS_COUNT, BIGRUNS_BYTES / MIB, faults, range, BIGRUNS_LAST, (hi - lo) / KIB);
+    CHECK(range >= 0);
+    if (formed && guarded) {
+        /* Secure mode: guards split a run's ends from its neighbours, not the whole huge pages
+         * inside a 16 MiB run, which the cover reaches too. */
+        CHECKF(range > 0, "no huge page inside the last %d guarded runs of %zu MiB", BIGRUNS_LAST,
+               BIGRUNS_BYTES / MIB);
+    } else if (formed) {
+        CHECKF((size_t)range * KIB >= (hi - lo) / 2,
+               "only %ld KiB of huge pages under the last %d dense runs (%zu KiB; is memory too "
+               "fragmented for 2 MiB pages? see /proc/buddyinfo)",
+               range, BIGRUNS_LAST, (hi - lo) / KIB);
+        CHECKF(faults <= BIGRUNS_FAULTS_MAX,
+               "%ld page faults filling the runs (at most %d: a run past the cover on 4 KiB pages "
+               "whole takes %zu)",
+               faults, BIGRUNS_FAULTS_MAX, BIGRUNS_BYTES / (4 * KIB));
+    } else
+        CHECKF(range == 0, "%ld KiB of huge pages where none may be", range);
+    size_t bad = 0;
+    for (size_t i = 0; i < BIGRUNS_COUNT; i++) {
+        bad += blocks[i][0] != (char)(i + 1) || blocks[i][BIGRUNS_BYTES - 1] != (char)(i + 1);
+        free(blocks[i]);
+    }
+    free(table);
+    CHECKF(bad == 0, "%zu big runs lost their bytes", bad);
+}
+
 /* `pool`: see the top. 64 threads of 256 blocks of 32..287 bytes: about 40 KiB each, one segment
  * each. Each may grow RSS by POOL_RSS_PER_THREAD (its blocks, its spans' first pages, its
  * segment's header, its stack); a huge page under each pair of segments would add 1 MiB each. */
@@ -531,9 +684,10 @@ int main(int argc, char **argv)
     if (strcmp(which, "big") && strcmp(which, "small") && strcmp(which, "off") &&
         strcmp(which, "on") && strcmp(which, "reuse") && strcmp(which, "pool") &&
         strcmp(which, "sparse") && strcmp(which, "late") && strcmp(which, "runs") &&
-        strcmp(which, "onerun")) {
-        fprintf(stderr,
-                "usage: test_hugepages big|small|off|on|reuse|pool|sparse|late|runs|onerun\n");
+        strcmp(which, "onerun") && strcmp(which, "sparseruns") && strcmp(which, "lateruns") &&
+        strcmp(which, "bigruns")) {
+        fprintf(stderr, "usage: test_hugepages big|small|off|on|reuse|pool|sparse|late|runs|onerun|"
+                        "sparseruns|lateruns|bigruns\n");
         return 2;
     }
     if (strcmp(which, "runs") == 0 || strcmp(which, "onerun") == 0) {
@@ -543,6 +697,20 @@ int main(int argc, char **argv)
                many && asked ? "huge pages asked for" : "no huge pages asked for");
         malloc_free_kept(1);
         runs(many, asked, asked && !guarded);
+        return check_done();
+    }
+    if (strcmp(which, "sparseruns") == 0 || strcmp(which, "lateruns") == 0) {
+        bool late = strcmp(which, "lateruns") == 0;
+        printf("case %s, THP mode %s%s: expecting no huge pages under the %sruns\n", which,
+               mode_name, guarded ? ", secure mode's guard pages" : "", late ? "later " : "");
+        sparse_runs(late, mode != THP_NEVER && !guarded);
+        return check_done();
+    }
+    if (strcmp(which, "bigruns") == 0) {
+        printf("case bigruns, THP mode %s%s: expecting huge pages inside the last runs\n",
+               mode_name, guarded ? ", secure mode's guard pages" : "");
+        malloc_free_kept(1);
+        big_runs(mode != THP_NEVER, guarded);
         return check_done();
     }
     if (strcmp(which, "late") == 0) {
