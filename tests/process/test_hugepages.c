@@ -423,11 +423,12 @@ static void late(bool huge_possible)
  * costs its written 2 KiB, its first page and the page the allocator's descriptor may touch.
  * LATERUNS_AHEAD: how far past the table the cover may follow the runs (ARC_HUGE_AHEAD_MIN, or
  * ARC_HUGE_COVER_GROWTH times the reach, which a 4 MiB table keeps under it), and the slack of
- * the extents the table and the cover's end reach into. */
+ * the extents the table and the cover's end reach into. LATERUNS_COUNT: 192 MiB of runs, past
+ * twice that and inside the smallest address space (-Daddress_space=256m). */
 #define RUNS_SPARSE_BLOCK   ((size_t)256 * KIB)
 #define RUNS_SPARSE_COUNT   256
 #define RUNS_SPARSE_PER_RUN ((size_t)8 * KIB)
-#define LATERUNS_COUNT      1024
+#define LATERUNS_COUNT      768
 #define LATERUNS_AHEAD      ((size_t)64 * MIB)
 #define LATERUNS_SLACK      ((size_t)8 * MIB)
 #define LATERUNS_PAST       (2 * LATERUNS_AHEAD / RUNS_SPARSE_BLOCK)
