@@ -66,9 +66,16 @@ static bool purger_started, purger_starting; /* under wake_lock */
 static bool purger_stopping;                 /* under wake_lock: arc_dirty_purger_stop */
 static _Atomic bool purger_running;
 
+/* A run a locked step sends back: its place alone (RELEASE_MAX of them live on the stack of a
+ * free's slow path, 2 KiB). */
+typedef struct release_run {
+    uintptr_t addr;
+    size_t pages;
+} release_run_t;
+
 typedef struct release_list {
     uint32_t count;
-    arc_dirty_run_t run[RELEASE_MAX];
+    release_run_t run[RELEASE_MAX];
 } release_list_t;
 
 static uintptr_t run_end(const arc_dirty_run_t *r)
@@ -78,7 +85,7 @@ static uintptr_t run_end(const arc_dirty_run_t *r)
 
 static void release_push(release_list_t *l, uintptr_t addr, size_t pages)
 {
-    l->run[l->count++] = (arc_dirty_run_t){.addr = addr, .pages = pages};
+    l->run[l->count++] = (release_run_t){.addr = addr, .pages = pages};
 }
 
 /* How c's runs go back: its own function (a whole cache's), else the one set at start-up. */
@@ -195,6 +202,29 @@ static void slot_release_oldest(arc_dirty_cache_t *c, release_list_t *rel)
 {
     release_push(rel, c->run[0].addr, c->run[0].pages);
     slot_remove(c, 0);
+}
+
+/* Every slot taken: gives back the smallest cached run if it is smaller than `pages` pages (the run
+ * being put), and says false; else leaves the slots as they are and says true (the run being put
+ * is what goes back). A whole cache gives back its oldest run and says false. Carving leaves
+ * remainders smaller than any large request, and giving back the oldest runs first sent the big
+ * runs that fit the next requests to the OS while the remainders stayed: a server replacing 2 000
+ * read buffers of 128-384 KiB had three frees in four end in a madvise call. */
+static bool slot_release_smaller(arc_dirty_cache_t *c, size_t pages, release_list_t *rel)
+{
+    if (c->whole) {
+        slot_release_oldest(c, rel);
+        return false;
+    }
+    uint32_t smallest = 0;
+    for (uint32_t i = 1; i < c->count; i++)
+        if (c->run[i].pages < c->run[smallest].pages)
+            smallest = i;
+    if (c->run[smallest].pages >= pages)
+        return true;
+    release_push(rel, c->run[smallest].addr, c->run[smallest].pages);
+    slot_remove(c, smallest);
+    return false;
 }
 
 /* Takes [at, at + pages) out of slot i, which holds it; the parts before and after stay cached
@@ -530,10 +560,18 @@ static void put_run(arc_dirty_cache_t *c, uintptr_t addr, size_t pages, size_t p
                          .waiting = wait};
     if (!wait)
         merge_touching(c, &r);
-    /* Every slot taken: the oldest run goes back whole. Over the budget: the oldest runs go back
-     * in whole grains, then the new one; what is left of them stays over the budget. */
-    while (c->count == ARC_DIRTY_SLOTS)
-        slot_release_oldest(c, &rel);
+    /* Every slot taken: the smallest run goes back whole, or the new one when none is smaller
+     * (whole caches: the oldest). Over the budget: the oldest runs go back in whole grains, then
+     * the new one; what is left of them stays over the budget. */
+    bool refused = false;
+    while (c->count == ARC_DIRTY_SLOTS && !refused)
+        refused = slot_release_smaller(c, r.pages, &rel);
+    if (refused) {
+        release_push(&rel, r.addr, r.pages);
+        unlock_and_release(c, &rel);
+        purger_arm();
+        return;
+    }
     /* Whole runs go back whole, oldest first, then the new one. */
     while (c->whole && c->count > 0 && rel.count + 1 < RELEASE_MAX &&
            atomic_load_explicit(&total_pages, memory_order_relaxed) + r.pages > budget_pages)

@@ -302,15 +302,23 @@ static void check_slots_and_budget(void)
 {
     static arc_dirty_cache_t c;
     arc_dirty_register(&c);
-    /* More runs than slots, none touching: the oldest go back. */
+    /* More runs than slots, none touching, all of one page: none cached is smaller than the
+     * next, so the runs put after the slots filled go back. */
     for (size_t i = 0; i < ARC_DIRTY_SLOTS + 5; i++)
-        arc_dirty_put(&c, at(i, 0), 1, NO_BUDGET);
+        arc_dirty_put(&c, at(0, 2 * i), 1, NO_BUDGET);
     CHECK(c.count == ARC_DIRTY_SLOTS);
     CHECK(released_pages == 5);
-    CHECK(released_map[0] == 1 && released_map[4 * MIB / PAGE] == 1); /* runs 0..4: oldest */
-    CHECK(released_map[5 * MIB / PAGE] == 0);
+    CHECK(released_map[0] == 0 && released_map[2 * (ARC_DIRTY_SLOTS - 1)] == 0);
+    CHECK(released_map[2 * ARC_DIRTY_SLOTS] == 1 && released_map[2 * (ARC_DIRTY_SLOTS + 4)] == 1);
+    /* A bigger run takes the place of the smallest, the first of them: the oldest. */
+    arc_dirty_put(&c, at(8, 0), 3, NO_BUDGET);
+    CHECK(c.count == ARC_DIRTY_SLOTS && released_pages == 6 && released_map[0] == 1);
+    CHECK(released_map[2] == 0 && released_map[8 * MIB / PAGE] == 0);
+    /* A run no bigger than every one cached goes back itself. */
+    arc_dirty_put(&c, at(9, 0), 1, NO_BUDGET);
+    CHECK(c.count == ARC_DIRTY_SLOTS && released_pages == 7 && released_map[9 * MIB / PAGE] == 1);
     CHECK(arc_dirty_purge(&c));
-    CHECK(released_pages == ARC_DIRTY_SLOTS + 5 && released_twice == 0);
+    CHECK(released_pages == ARC_DIRTY_SLOTS + 5 + 3 + 1 && released_twice == 0);
     reset_released();
 
     /* Budget of 10 pages over all caches: a 6-page run then a 6-page run keep only the second
