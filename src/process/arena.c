@@ -460,8 +460,8 @@ static void huge_extend(uintptr_t from, bool provisional, bool moved_by_run)
         size_t more = reach_now <= room / (ARC_HUGE_COVER_GROWTH - 1)
                           ? reach_now * (ARC_HUGE_COVER_GROWTH - 1)
                           : room;
-        if (more < ARC_HUGE_AHEAD_MIN && room >= ARC_HUGE_AHEAD_MIN)
-            more = ARC_HUGE_AHEAD_MIN;
+        if (more < ARC_HUGE_COVER_MIN && room >= ARC_HUGE_COVER_MIN)
+            more = ARC_HUGE_COVER_MIN;
         atomic_store_explicit(&arc_arena.huge_cover_limit, top + more, memory_order_relaxed);
         atomic_store_explicit(&arc_arena.huge_tails, true, memory_order_relaxed);
     }

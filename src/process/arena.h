@@ -176,15 +176,20 @@ _Static_assert(ARC_HUGE_AUTO_OFF_BYTES < ARC_HUGE_AUTO_BYTES, "off below on");
 #define ARC_HUGE_AHEAD_MIN     ((size_t)64 << 20)
 #define ARC_HUGE_STRETCH_BYTES ARC_HUGE_PAGE_SIZE
 /* A provisional cover (huge_provisional) follows fresh runs until the heap's reach has grown to
- * this many times what it was when a look last found the runs dense, or by ARC_HUGE_AHEAD_MIN
+ * this many times what it was when a look last found the runs dense, or by ARC_HUGE_COVER_MIN
  * when that is more. A run starting past that keeps its head on 4 KiB pages (arena.c,
  * huge_head_end) and, while that look was dense, asks for huge pages over the rest; the heads
  * there are judged once ARC_HUGE_RUN_EVIDENCE_BYTES of them lie past the cover: dense, the cover
  * moves on; sparse, no more tails. So a program whose first buffers are filled and whose later
  * ones are scattered sparsely has at most this much more of them resident whole (test_hugepages
- * `lateruns`: 75 MB where it had 507), and one whose runs stay dense loses one head to 4 KiB
- * pages each time (bench/large: 313 -> 833 faults; `bigruns`). */
+ * `lateruns`: 29 MB where it had 196), and one whose runs stay dense loses one head to 4 KiB
+ * pages each time (bench/large: 313 -> 836 faults; `bigruns`). 16 MiB at least: a table of a
+ * few MiB and then sparse buffers had 75 MB resident and took 0.18-0.27 s (glibc: 13 MB, 0.01 s)
+ * when the least was 64 MiB, the kernel clearing every huge page the buffers reached; 29 MB and
+ * 0.01-0.05 s now, for more looks in programs that only cycle runs (bench/largethreads 554 ->
+ * 1 559 faults, alignedruns 450 -> 1 471). */
 #define ARC_HUGE_COVER_GROWTH 4u
+#define ARC_HUGE_COVER_MIN    ((size_t)16 << 20)
 _Static_assert(ARC_HUGE_COVER_GROWTH >= 2, "the cover can follow fresh runs at all");
 
 /* Where the window stands with huge pages. */

@@ -47,12 +47,12 @@
  *          whole).
  *   lateruns (auto) the blocks of `sparseruns`, LATERUNS_COUNT of them, after a 4 MiB table the
  *          program fills: the table turns huge pages on and their cover follows the runs after
- *          it only until the heap's reach has grown by ARC_HUGE_AHEAD_MIN (64 MiB) past it; the
+ *          it only until the heap's reach has grown by ARC_HUGE_COVER_MIN (16 MiB) past it; the
  *          runs past that are judged, found sparse, and none of them from LATERUNS_PAST on is
- *          under a huge page, so RSS grows by at most the table, those 64 MiB and what was
- *          written, not by every extent the blocks reach (the library before: 256 MiB).
+ *          under a huge page, so RSS grows by at most the table, those 16 MiB and what was
+ *          written, not by every extent the blocks reach (the library before: 196 MiB).
  *   bigruns (auto) a 4 MiB table filled, then BIGRUNS_COUNT blocks of 16 MiB filled: past the
- *          cover's 64 MiB the heads of the runs are judged on 4 KiB pages and found dense, and the
+ *          cover's limit the heads of the runs are judged on 4 KiB pages and found dense, and the
  *          rest of each run asks for huge pages at once, so the last blocks are under huge pages
  *          where the kernel gives them, as the first are, and filling them takes at most
  *          BIGRUNS_FAULTS_MAX faults. Secure mode's guards do not split the whole huge pages
@@ -421,7 +421,7 @@ static void late(bool huge_possible)
 /* `sparseruns` and `lateruns`: see the top. 256 KiB is twice the large-run threshold (a page run
  * of its own, src/process/arena.h); 256 of them are 64 MiB, sixteen times the threshold. A run
  * costs its written 2 KiB, its first page and the page the allocator's descriptor may touch.
- * LATERUNS_AHEAD: how far past the table the cover may follow the runs (ARC_HUGE_AHEAD_MIN, or
+ * LATERUNS_AHEAD: how far past the table the cover may follow the runs (ARC_HUGE_COVER_MIN, or
  * ARC_HUGE_COVER_GROWTH times the reach, which a 4 MiB table keeps under it), and the slack of
  * the extents the table and the cover's end reach into. LATERUNS_COUNT: 192 MiB of runs, past
  * twice that and inside the smallest address space (-Daddress_space=256m). */
@@ -429,7 +429,7 @@ static void late(bool huge_possible)
 #define RUNS_SPARSE_COUNT   256
 #define RUNS_SPARSE_PER_RUN ((size_t)8 * KIB)
 #define LATERUNS_COUNT      768
-#define LATERUNS_AHEAD      ((size_t)64 * MIB)
+#define LATERUNS_AHEAD      ((size_t)16 * MIB)
 #define LATERUNS_SLACK      ((size_t)8 * MIB)
 #define LATERUNS_PAST       (2 * LATERUNS_AHEAD / RUNS_SPARSE_BLOCK)
 
@@ -485,7 +485,7 @@ static void sparse_runs(bool late, bool huge_possible)
 }
 
 /* `bigruns`: see the top. Twelve runs of 16 MiB after the table reach 196 MiB, past the cover's
- * first 64 MiB; the last four lie past 128 MiB whatever the cover did before them. */
+ * first limit (16 MiB, or four times the reach); the last four lie past 128 MiB. */
 #define BIGRUNS_BYTES ((size_t)16 * MIB)
 #define BIGRUNS_COUNT 12
 #define BIGRUNS_LAST  4
