@@ -559,9 +559,10 @@ static void huge_update(size_t adding, uintptr_t run_at)
         huge_extend(from, cover || (provisional && judged == HUGE_RUNS), cover);
     else if (off)
         huge_retract();
-    else if (state == ARC_HUGE_ACTIVE && huge_tail_start(run_at, adding)) {
+    else if (state == ARC_HUGE_ACTIVE) {
         uintptr_t tail = huge_tail_start(run_at, adding);
-        arc_os_hugepages((void *)tail, huge_tail_end(run_at, adding) - tail, true);
+        if (tail)
+            arc_os_hugepages((void *)tail, huge_tail_end(run_at, adding) - tail, true);
     }
 
     pthread_mutex_unlock(&huge_lock);

@@ -295,22 +295,23 @@ static void runs(bool many, bool asked, bool formed)
 #define SPARSE_BACKEND_WRITES ((size_t)8 * KIB)
 #define SPARSE_RSS_EXTRA      ((size_t)4 * MIB)
 
-/* Allocates n blocks of SPARSE_BLOCK bytes and writes the first SPARSE_WRITTEN of each (block
- * i with byte i); [*lo, *hi) spans the blocks from `first` on. False when one is refused. */
-static bool sparse_fill(char **blocks, size_t n, size_t first, uintptr_t *lo, uintptr_t *hi)
+/* Allocates n blocks of `size` bytes and writes the first SPARSE_WRITTEN of each (block i with
+ * byte i); [*lo, *hi) spans the blocks from `first` on. False when one is refused. */
+static bool sparse_fill(char **blocks, size_t n, size_t size, size_t first, uintptr_t *lo,
+                        uintptr_t *hi)
 {
     *lo = UINTPTR_MAX;
     *hi = 0;
     for (size_t i = 0; i < n; i++) {
-        blocks[i] = malloc(SPARSE_BLOCK);
+        blocks[i] = malloc(size);
         CHECK(blocks[i] != NULL);
         if (!blocks[i])
             return false;
         memset(blocks[i], (int)(i & 0xff), SPARSE_WRITTEN);
         if (i >= first && (uintptr_t)blocks[i] < *lo)
             *lo = (uintptr_t)blocks[i];
-        if (i >= first && (uintptr_t)blocks[i] + SPARSE_BLOCK > *hi)
-            *hi = (uintptr_t)blocks[i] + SPARSE_BLOCK;
+        if (i >= first && (uintptr_t)blocks[i] + size > *hi)
+            *hi = (uintptr_t)blocks[i] + size;
     }
     return true;
 }
@@ -344,7 +345,7 @@ static void sparse(void)
     malloc_free_kept(1);
     size_t rss_start = check_rss_bytes();
     uintptr_t lo, hi;
-    if (!sparse_fill(blocks, SPARSE_BLOCKS, 0, &lo, &hi))
+    if (!sparse_fill(blocks, SPARSE_BLOCKS, SPARSE_BLOCK, 0, &lo, &hi))
         return;
     size_t rss = check_rss_bytes();
     long range = range_huge_kib(lo, hi);
@@ -377,18 +378,26 @@ static void sparse(void)
 #define LATE_BLOCKS 3072
 #define LATE_PAST   (2 * LATE_AHEAD / SPARSE_BLOCK)
 
+/* A LATE_TABLE table the program fills (the index a server builds first); NULL when refused. */
+static char *filled_table(void)
+{
+    char *table = malloc(LATE_TABLE);
+    CHECK(table != NULL);
+    if (table)
+        memset(table, 1, LATE_TABLE);
+    return table;
+}
+
 static void late(bool huge_possible)
 {
     static char *blocks[LATE_BLOCKS];
     malloc_free_kept(1);
     size_t rss_start = check_rss_bytes();
-    char *table = malloc(LATE_TABLE);
-    CHECK(table != NULL);
+    char *table = filled_table();
     if (!table)
         return;
-    memset(table, 1, LATE_TABLE);
     uintptr_t lo, hi;
-    if (!sparse_fill(blocks, LATE_BLOCKS, LATE_PAST, &lo, &hi))
+    if (!sparse_fill(blocks, LATE_BLOCKS, SPARSE_BLOCK, LATE_PAST, &lo, &hi))
         return;
     size_t rss = check_rss_bytes();
     long range = range_huge_kib(lo, hi);
@@ -440,26 +449,12 @@ static void sparse_runs(bool late, bool huge_possible)
     size_t table_bytes = late ? LATE_TABLE : 0;
     malloc_free_kept(1);
     size_t rss_start = check_rss_bytes();
-    char *table = NULL;
-    if (late) {
-        table = malloc(LATE_TABLE);
-        CHECK(table != NULL);
-        if (!table)
-            return;
-        memset(table, 1, LATE_TABLE);
-    }
-    uintptr_t lo = UINTPTR_MAX, hi = 0;
-    for (size_t i = 0; i < count; i++) {
-        blocks[i] = malloc(RUNS_SPARSE_BLOCK);
-        CHECK(blocks[i] != NULL);
-        if (!blocks[i])
-            return;
-        memset(blocks[i], (int)(i & 0xff), SPARSE_WRITTEN);
-        if (i >= first && (uintptr_t)blocks[i] < lo)
-            lo = (uintptr_t)blocks[i];
-        if (i >= first && (uintptr_t)blocks[i] + RUNS_SPARSE_BLOCK > hi)
-            hi = (uintptr_t)blocks[i] + RUNS_SPARSE_BLOCK;
-    }
+    char *table = late ? filled_table() : NULL;
+    if (late && !table)
+        return;
+    uintptr_t lo, hi;
+    if (!sparse_fill(blocks, count, RUNS_SPARSE_BLOCK, first, &lo, &hi))
+        return;
     size_t rss = check_rss_bytes();
     long range = range_huge_kib(lo, hi);
     char flag = huge_flag(blocks[count - 1]), table_flag = table ? huge_flag(table) : '-';
@@ -504,11 +499,9 @@ static long minor_faults(void)
 static void big_runs(bool formed, bool guarded)
 {
     char *blocks[BIGRUNS_COUNT] = {0};
-    char *table = malloc(LATE_TABLE);
-    CHECK(table != NULL);
+    char *table = filled_table();
     if (!table)
         return;
-    memset(table, 1, LATE_TABLE);
     uintptr_t lo = UINTPTR_MAX, hi = 0;
     long faults = minor_faults();
     for (size_t i = 0; i < BIGRUNS_COUNT; i++) {
