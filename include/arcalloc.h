@@ -65,7 +65,9 @@ ARC_API size_t arc_pages_state_size_below(size_t bytes);
  * added where an earlier one ends extends that one (a run may span both; no new region slot). */
 ARC_API int arc_pages_init(arc_pages_t *pa, uintptr_t start, size_t size);
 ARC_API int arc_pages_add_memory(arc_pages_t *pa, uintptr_t start, size_t size);
-/* align is in bytes: a power of two, a multiple of ARC_PAGE_SIZE, at most ARC_PAGES_MAX_ALIGN. */
+/* align is in bytes: a power of two, a multiple of ARC_PAGE_SIZE, at most ARC_PAGES_MAX_ALIGN.
+ * The run handed out is the lowest that fits; with align ARC_PAGE_SIZE the search costs a few
+ * dozen word reads however fragmented the map is. */
 ARC_API int arc_pages_alloc(arc_pages_t *pa, size_t num_pages, size_t align, uintptr_t *out);
 ARC_API int arc_pages_alloc_at(arc_pages_t *pa, uintptr_t base, size_t num_pages, size_t align);
 ARC_API int arc_pages_dealloc(arc_pages_t *pa, uintptr_t addr, size_t num_pages);

@@ -5,6 +5,7 @@
 
 #include "arcalloc.h"
 #include "bitmap.h"
+#include "stretch.h"
 
 /* Pages in the map window: one bit each (the 1t build needs the bitmap's largest capacity). */
 #define PAGES_WINDOW ((size_t)(ARC_ADDRESS_SPACE_BYTES / ARC_PAGE_SIZE))
@@ -23,6 +24,7 @@ _Static_assert((ARC_PAGES_MAX_ALIGN & (ARC_PAGES_MAX_ALIGN - 1)) == 0, "max alig
 _Static_assert(ARC_PAGES_MAX_ALIGN % ARC_PAGE_SIZE == 0, "max align is whole pages");
 _Static_assert((ARC_ADDRESS_SPACE_BYTES & (ARC_ADDRESS_SPACE_BYTES - 1)) == 0,
                "window size is a power of two, so the base alignment is one too");
+_Static_assert(PAGES_WINDOW % ARC_STRETCH_CHUNK == 0, "the stretch summary has whole chunks");
 
 /* Alignments in pages are powers of two, 2^k for k below this: at most ARC_PAGES_MAX_ALIGN /
  * ARC_PAGE_SIZE (2^18 with 4 KiB pages), so 32 orders cover every build. */
@@ -30,11 +32,12 @@ _Static_assert((ARC_ADDRESS_SPACE_BYTES & (ARC_ADDRESS_SPACE_BYTES - 1)) == 0,
 _Static_assert(ARC_PAGES_MAX_ALIGN / ARC_PAGE_SIZE < ((size_t)1 << (PAGES_ORDERS - 1)),
                "an order for every alignment");
 
-/* A region: pages [first, end) of the window. floor[k]: every page of the region below it at an
- * address aligned to 2^k pages is in use, so a search for a run of that alignment starts there.
- * Searches raise it (arc_bitmap_find_run_open), frees lower it. Without it a search walked
+/* A region: pages [first, end) of the window. floor[k], k >= 1: every page of the region below
+ * it at an address aligned to 2^k pages is in use, so a search for a run of that alignment starts
+ * there. Searches raise it (arc_bitmap_find_run_open), frees lower it. Without it a search walked
  * every used run below the first fit: a window holding thousands of small runs 64 KiB apart
- * took each new 64 KiB-aligned run a scan of all of them. */
+ * took each new 64 KiB-aligned run a scan of all of them. Unaligned searches (k = 0) descend the
+ * stretch summary instead, which no free makes useless. */
 typedef struct arc_pages_region {
     size_t first, end;
     size_t floor[PAGES_ORDERS];
@@ -47,8 +50,14 @@ struct arc_pages {
     size_t used;     /* pages handed out */
     arc_pages_region_t regions[ARC_PAGES_MAX_REGIONS]; /* in the order added */
     arc_bitmap_t map;
-    uint64_t words[]; /* the bitmap: zero-filled by the caller, written only where used */
+    arc_stretch_t stretch; /* the free stretches of the map, for unaligned first fit */
+    /* The stretch summary's words, then the bitmap's (its leaf last): zero-filled by the caller,
+     * written only where used. */
+    uint64_t words[];
 };
+
+/* Words of the stretch summary, before the bitmap's in the state. */
+#define PAGES_STRETCH_WORDS arc_stretch_words(PAGES_WINDOW)
 
 /* O(1). */
 size_t arc_pages_state_size(void)
@@ -61,7 +70,9 @@ size_t arc_pages_state_size(void)
 size_t arc_pages_state_size_below(size_t bytes)
 {
     size_t pages = bytes / ARC_PAGE_SIZE + (bytes % ARC_PAGE_SIZE != 0);
-    size_t words = arc_bitmap_words_below(PAGES_WINDOW, pages);
+    /* Whole chunks: the stretch summary reads every leaf word of a chunk it summarises. */
+    pages = (pages + ARC_STRETCH_CHUNK - 1) / ARC_STRETCH_CHUNK * ARC_STRETCH_CHUNK;
+    size_t words = PAGES_STRETCH_WORDS + arc_bitmap_words_below(PAGES_WINDOW, pages);
     size_t total = offsetof(arc_pages_t, words) + words * sizeof(uint64_t);
     return (total + PAGES_STATE_ALIGN - 1) / PAGES_STATE_ALIGN * PAGES_STATE_ALIGN;
 }
@@ -185,7 +196,8 @@ int arc_pages_init(arc_pages_t *pa, uintptr_t start, size_t size)
     if (!region_trim(&fresh, start, size, &first, &end))
         return ARC_INVALID_PARAM;
     *pa = fresh;
-    arc_bitmap_setup(&pa->map, pa->words, PAGES_WINDOW);
+    arc_stretch_setup(&pa->stretch, pa->words, PAGES_WINDOW);
+    arc_bitmap_setup(&pa->map, pa->words + PAGES_STRETCH_WORDS, PAGES_WINDOW);
     return region_add(pa, first, end);
 }
 
@@ -198,12 +210,40 @@ int arc_pages_add_memory(arc_pages_t *pa, uintptr_t start, size_t size)
     return region_add(pa, first, end);
 }
 
+/* Marks pages [first, first + n) used, in the bitmap and its stretch summary. */
+static void pages_mark_used(arc_pages_t *pa, size_t first, size_t n)
+{
+    arc_bitmap_set(&pa->map, first, first + n);
+    arc_stretch_update(&pa->stretch, &pa->map, first, first + n);
+    pa->used += n;
+}
+
+/* The lowest run of n pages in region reg at pages aligned to 2^order (i % 2^order == phase);
+ * ARC_BITMAP_NONE if none. Unaligned, the stretch summary finds it whatever lies before it (a
+ * window fragmented into 10 000 short free stretches took each search a walk over them: 1.4 s
+ * for 10 000 runs, where glibc's mmap took 0.13). Aligned, from the alignment's floor. */
+static size_t region_find_run(arc_pages_t *pa, arc_pages_region_t *reg, size_t n, size_t order,
+                              size_t phase)
+{
+    if (order == 0)
+        return arc_stretch_find(&pa->stretch, &pa->map, reg->first, reg->end, n);
+    size_t from = reg->floor[order] > reg->first ? reg->floor[order] : reg->first, open;
+    if (from >= reg->end)
+        return ARC_BITMAP_NONE;
+    size_t i =
+        arc_bitmap_find_run_open(&pa->map, from, reg->end, n, (size_t)1 << order, phase, &open);
+    /* The run taken starts at an aligned page, in use from now on. */
+    reg->floor[order] = open == i ? i + 1 : open;
+    return i;
+}
+
 /* Lowest fitting run, regions in the order added. Page index i is at base + i * page, so the
  * address is aligned when i % (align / page) equals the phase below (0 unless align exceeds
  * the base's own alignment: a window under ARC_PAGES_MAX_ALIGN, or a base lowered by base_for).
- * Each search starts at its region's floor for the alignment. O(regions * L) for one page; O(L)
- * more per used run a search jumps over between the floor and the fit; O(n / 64 + L) to mark
- * the run. */
+ * Unaligned: O(regions * (log chunks + 32)) word reads (stretch.h). Aligned: each search starts
+ * at its region's floor for the alignment, O(regions * L) for one page, O(L) more per used run
+ * a search jumps over between the floor and the fit. O(n / 64 + L + log chunks) to mark the
+ * run. */
 int arc_pages_alloc(arc_pages_t *pa, size_t num_pages, size_t align, uintptr_t *out)
 {
     if (!pa || !out || num_pages == 0 || !align_valid(align))
@@ -212,18 +252,10 @@ int arc_pages_alloc(arc_pages_t *pa, size_t num_pages, size_t align, uintptr_t *
     size_t order = (size_t)__builtin_ctzll((unsigned long long)align_pages);
     size_t phase = (size_t)((align - (pa->base & (align - 1))) & (align - 1)) / ARC_PAGE_SIZE;
     for (size_t r = 0; r < pa->nregions; r++) {
-        arc_pages_region_t *reg = &pa->regions[r];
-        size_t from = reg->floor[order] > reg->first ? reg->floor[order] : reg->first, open;
-        if (from >= reg->end)
-            continue;
-        size_t i = arc_bitmap_find_run_open(&pa->map, from, reg->end, num_pages, align_pages, phase,
-                                            &open);
-        /* The run taken starts at an aligned page, in use from now on. */
-        reg->floor[order] = open == i ? i + 1 : open;
+        size_t i = region_find_run(pa, &pa->regions[r], num_pages, order, phase);
         if (i == ARC_BITMAP_NONE)
             continue;
-        arc_bitmap_set(&pa->map, i, i + num_pages);
-        pa->used += num_pages;
+        pages_mark_used(pa, i, num_pages);
         *out = pa->base + (uintptr_t)i * ARC_PAGE_SIZE;
         return ARC_OK;
     }
@@ -239,8 +271,7 @@ int arc_pages_alloc_at(arc_pages_t *pa, uintptr_t base, size_t num_pages, size_t
         return ARC_INVALID_PARAM;
     if (!arc_bitmap_all_free(&pa->map, first, first + num_pages))
         return ARC_NO_MEMORY;
-    arc_bitmap_set(&pa->map, first, first + num_pages);
-    pa->used += num_pages;
+    pages_mark_used(pa, first, num_pages);
     return ARC_OK;
 }
 
@@ -255,6 +286,7 @@ int arc_pages_dealloc(arc_pages_t *pa, uintptr_t addr, size_t num_pages)
     if (!arc_bitmap_all_used(&pa->map, first, first + num_pages))
         return ARC_NOT_ALLOCATED;
     arc_bitmap_clear(&pa->map, first, first + num_pages);
+    arc_stretch_update(&pa->stretch, &pa->map, first, first + num_pages);
     pa->used -= num_pages;
     for (size_t r = 0; r < pa->nregions; r++) {
         arc_pages_region_t *reg = &pa->regions[r];
@@ -309,6 +341,7 @@ size_t arc_pages_check(const arc_pages_t *pa)
     size_t set = 0;
     /* A state of arc_pages_state_size_below holds the map's words up to its regions' reach. */
     bad += arc_bitmap_check(&pa->map, reach, &set);
+    bad += arc_stretch_check(&pa->stretch, &pa->map, reach);
     bad += set != pa->used;
     /* Gaps: from each region end (and page 0) to the next region start above it. */
     for (size_t r = 0; r <= pa->nregions; r++) {

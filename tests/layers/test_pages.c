@@ -441,9 +441,13 @@ static void test_alignments(void)
 
 /* Window pages the model tracks; the regions lie inside, the rest is outside every region. */
 #define MODEL_PAGES 25000
-/* Regions of the model test, in the order added (the third is adjacent to the second). */
-static const size_t model_regions[][2] = {{5, 8005}, {17000, 25000}, {9000, 17000}};
+/* Regions of the model test, in the order added (the third is adjacent to the second). Half
+ * way through, the first grows to MODEL_GROWN_END (an arc_pages_add_memory where it ends), so
+ * runs may cross its old end from then on. */
+static size_t model_regions[][2] = {{5, 8005}, {17000, 25000}, {9000, 17000}};
 #define MODEL_REGIONS         3
+#define MODEL_FIRST_END       8005
+#define MODEL_GROWN_END       8900
 #define MODEL_STEPS           12000
 #define MODEL_SEEDS           2
 #define MODEL_CHECK_EVERY     500
@@ -513,6 +517,7 @@ static void test_model(unsigned long long seed)
     memset(m.region, -1, sizeof m.region);
     state_t s = state_new();
     arc_pages_t *pa = s.pa;
+    model_regions[0][1] = MODEL_FIRST_END; /* as before the last seed grew it */
     for (size_t r = 0; r < MODEL_REGIONS; r++) {
         size_t lo = model_regions[r][0], hi = model_regions[r][1];
         int rc = r == 0 ? arc_pages_init(pa, base + lo * PAGE, (hi - lo) * PAGE)
@@ -527,6 +532,16 @@ static void test_model(unsigned long long seed)
         unsigned kind = (unsigned)check_range(&rng, 0, 99);
         size_t n = (size_t)check_range(&rng, 1, MODEL_MAX_RUN);
         size_t align_pages = (size_t)1 << check_range(&rng, 0, MODEL_MAX_ALIGN_SHIFT);
+        if (step == MODEL_STEPS / 2) { /* the first region grows at its end */
+            size_t lo = model_regions[0][1], hi = MODEL_GROWN_END;
+            CHECK(arc_pages_add_memory(pa, base + lo * PAGE, (hi - lo) * PAGE) == ARC_OK);
+            memset(m.region + lo, 0, hi - lo);
+            m.total += hi - lo;
+            model_regions[0][1] = hi;
+        }
+        /* Half the runs unaligned: those searches descend the stretch summary. */
+        if (check_range(&rng, 0, 1) == 0)
+            align_pages = 1;
         if (kind < 42) { /* alloc */
             size_t want = model_alloc(&m, n, align_pages);
             uintptr_t a = 0;
