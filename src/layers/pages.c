@@ -24,7 +24,9 @@ _Static_assert((ARC_PAGES_MAX_ALIGN & (ARC_PAGES_MAX_ALIGN - 1)) == 0, "max alig
 _Static_assert(ARC_PAGES_MAX_ALIGN % ARC_PAGE_SIZE == 0, "max align is whole pages");
 _Static_assert((ARC_ADDRESS_SPACE_BYTES & (ARC_ADDRESS_SPACE_BYTES - 1)) == 0,
                "window size is a power of two, so the base alignment is one too");
-_Static_assert(PAGES_WINDOW % ARC_STRETCH_CHUNK == 0, "the stretch summary has whole chunks");
+/* Pages a chunk of the stretch summary covers in this build's window. */
+#define PAGES_STRETCH_CHUNK ARC_STRETCH_CHUNK_OF(PAGES_WINDOW)
+_Static_assert(PAGES_WINDOW % PAGES_STRETCH_CHUNK == 0, "the stretch summary has whole chunks");
 
 /* Alignments in pages are powers of two, 2^k for k below this: at most ARC_PAGES_MAX_ALIGN /
  * ARC_PAGE_SIZE (2^18 with 4 KiB pages), so 32 orders cover every build. */
@@ -71,7 +73,7 @@ size_t arc_pages_state_size_below(size_t bytes)
 {
     size_t pages = bytes / ARC_PAGE_SIZE + (bytes % ARC_PAGE_SIZE != 0);
     /* Whole chunks: the stretch summary reads every leaf word of a chunk it summarises. */
-    pages = (pages + ARC_STRETCH_CHUNK - 1) / ARC_STRETCH_CHUNK * ARC_STRETCH_CHUNK;
+    pages = (pages + PAGES_STRETCH_CHUNK - 1) / PAGES_STRETCH_CHUNK * PAGES_STRETCH_CHUNK;
     size_t words = PAGES_STRETCH_WORDS + arc_bitmap_words_below(PAGES_WINDOW, pages);
     size_t total = offsetof(arc_pages_t, words) + words * sizeof(uint64_t);
     return (total + PAGES_STATE_ALIGN - 1) / PAGES_STATE_ALIGN * PAGES_STATE_ALIGN;

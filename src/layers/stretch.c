@@ -11,7 +11,9 @@
 /* Mask of a bit's position inside its word. */
 #define WORD_MASK ((size_t)ARC_BITMAP_WORD_BITS - 1)
 
-_Static_assert(ARC_STRETCH_CHUNK % ARC_BITMAP_WORD_BITS == 0, "a chunk is whole words");
+_Static_assert(ARC_STRETCH_MIN_CHUNK % ARC_BITMAP_WORD_BITS == 0, "a chunk is whole words");
+_Static_assert(ARC_BITMAP_MAX_BITS / ARC_STRETCH_MAX_CHUNKS % ARC_BITMAP_WORD_BITS == 0,
+               "the largest map's chunks are whole words too");
 _Static_assert(ARC_BITMAP_MAX_BITS <= UINT32_MAX, "a node's pages fit its 32-bit fields");
 
 /* Free pages of a node, read from its summary. */
@@ -42,7 +44,7 @@ static unsigned node_depth(size_t i)
 
 static size_t node_size(const arc_stretch_t *st, size_t i)
 {
-    return (st->chunks >> node_depth(i)) * ARC_STRETCH_CHUNK;
+    return (st->chunks >> node_depth(i)) * st->chunk;
 }
 
 static size_t node_start(const arc_stretch_t *st, size_t i)
@@ -72,10 +74,10 @@ static bool node_store(const arc_stretch_t *st, size_t i, stretch_free_t f)
 }
 
 /* Chunk c's free pages, from the leaf words. */
-static stretch_free_t chunk_free(const arc_bitmap_t *bm, size_t c)
+static stretch_free_t chunk_free(const arc_stretch_t *st, const arc_bitmap_t *bm, size_t c)
 {
     const uint64_t *leaf = bm->level[0].full;
-    size_t lo = c * ARC_STRETCH_CHUNK, hi = lo + ARC_STRETCH_CHUNK, pos = lo;
+    size_t lo = c * st->chunk, hi = lo + st->chunk, pos = lo;
     stretch_free_t f = {0, 0, 0};
     while (pos < hi) {
         size_t s = leaf_next(leaf, pos, hi, false);
@@ -149,31 +151,31 @@ static size_t descend(const arc_stretch_t *st, const arc_bitmap_t *bm, size_t i,
             return node_start(st, left + 1) - carry;
         i = left + 1;
     }
-    size_t lo = (i - st->chunks) * ARC_STRETCH_CHUNK, unused;
-    return leaf_scan(bm, lo, lo + ARC_STRETCH_CHUNK, n, carry, &unused);
+    size_t lo = (i - st->chunks) * st->chunk, unused;
+    return leaf_scan(bm, lo, lo + st->chunk, n, carry, &unused);
 }
 
 size_t arc_stretch_words(size_t bits)
 {
-    size_t chunks = bits / ARC_STRETCH_CHUNK;
+    size_t chunks = bits / ARC_STRETCH_CHUNK_OF(bits);
     return (2 * chunks * sizeof(arc_stretch_node_t) + sizeof(uint64_t) - 1) / sizeof(uint64_t);
 }
 
 void arc_stretch_setup(arc_stretch_t *st, uint64_t *words, size_t bits)
 {
     st->node = (arc_stretch_node_t *)(void *)words;
-    st->chunks = bits / ARC_STRETCH_CHUNK;
+    st->chunk = ARC_STRETCH_CHUNK_OF(bits);
+    st->chunks = bits / st->chunk;
 }
 
 void arc_stretch_update(arc_stretch_t *st, const arc_bitmap_t *bm, size_t from, size_t to)
 {
     if (from >= to)
         return;
-    size_t lo = st->chunks + from / ARC_STRETCH_CHUNK,
-           hi = st->chunks + (to - 1) / ARC_STRETCH_CHUNK;
+    size_t lo = st->chunks + from / st->chunk, hi = st->chunks + (to - 1) / st->chunk;
     bool changed = false;
     for (size_t i = lo; i <= hi; i++)
-        changed |= node_store(st, i, chunk_free(bm, i - st->chunks));
+        changed |= node_store(st, i, chunk_free(st, bm, i - st->chunks));
     /* A level left as it was leaves every level above as it was. */
     for (lo /= 2, hi /= 2; lo >= 1 && changed; lo /= 2, hi /= 2) {
         changed = false;
@@ -185,14 +187,14 @@ void arc_stretch_update(arc_stretch_t *st, const arc_bitmap_t *bm, size_t from, 
 size_t arc_stretch_find(const arc_stretch_t *st, const arc_bitmap_t *bm, size_t from, size_t to,
                         size_t n)
 {
-    size_t total = st->chunks * ARC_STRETCH_CHUNK;
+    size_t total = st->chunks * st->chunk;
     if (to > total)
         to = total;
     if (n == 0 || from >= to || n > to - from)
         return ARC_BITMAP_NONE;
     /* The rest of from's chunk, word by word. */
-    size_t c = from / ARC_STRETCH_CHUNK, carry, p;
-    p = leaf_scan(bm, from, (c + 1) * ARC_STRETCH_CHUNK, n, 0, &carry);
+    size_t c = from / st->chunk, carry, p;
+    p = leaf_scan(bm, from, (c + 1) * st->chunk, n, 0, &carry);
     /* Then node after node to the right, each the largest that starts where the last ended. */
     for (size_t i = st->chunks + c; p == ARC_BITMAP_NONE;) {
         i++;
@@ -223,7 +225,8 @@ static size_t check_node(const arc_stretch_t *st, const arc_bitmap_t *bm, size_t
         return start < backed && !arc_bitmap_all_free(bm, start, end < backed ? end : backed);
     if (i >= st->chunks && end > backed)
         return 1; /* a chunk with used pages past the map's backed words */
-    stretch_free_t want = i >= st->chunks ? chunk_free(bm, i - st->chunks) : children_free(st, i);
+    stretch_free_t want =
+        i >= st->chunks ? chunk_free(st, bm, i - st->chunks) : children_free(st, i);
     stretch_free_t have = node_free(st, i);
     size_t bad = want.head != have.head || want.tail != have.tail || want.best != have.best;
     if (i < st->chunks)
@@ -233,6 +236,6 @@ static size_t check_node(const arc_stretch_t *st, const arc_bitmap_t *bm, size_t
 
 size_t arc_stretch_check(const arc_stretch_t *st, const arc_bitmap_t *bm, size_t backed)
 {
-    backed = (backed + ARC_STRETCH_CHUNK - 1) / ARC_STRETCH_CHUNK * ARC_STRETCH_CHUNK;
+    backed = (backed + st->chunk - 1) / st->chunk * st->chunk;
     return check_node(st, bm, 1, backed);
 }

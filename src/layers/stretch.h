@@ -1,9 +1,9 @@
-/* stretch.h: the free-stretch summary of the page bitmap: for every chunk of ARC_STRETCH_CHUNK
- * pages and every node of a binary tree over the chunks, the free pages at its start, at its end
- * and the longest free stretch inside it. The page allocator's first-fit search descends it
- * instead of walking every used run below the fit. Reads the bitmap's leaf words; never writes
- * them, never allocates, and writes only the summaries of the chunks a change touches and their
- * ancestors, so untouched caller words stay untouched (zero-filled words summarise free chunks).
+/* stretch.h: the free-stretch summary of the page bitmap: for every chunk of pages and every node
+ * of a binary tree over the chunks, the free pages at its start, at its end and the longest free
+ * stretch inside it. The page allocator's first-fit search descends it instead of walking every
+ * used run below the fit. Reads the bitmap's leaf words; never writes them, never allocates, and
+ * writes only the summaries of the chunks a change touches and their ancestors, so untouched caller
+ * words stay untouched (zero-filled words summarise free chunks).
  */
 #ifndef ARC_STRETCH_H
 #define ARC_STRETCH_H
@@ -13,10 +13,17 @@
 
 #include "bitmap.h"
 
-/* Pages a leaf of the tree summarises: 16 bitmap words. A change rescans its chunks' words and
- * the search scans at most one chunk's words at its end, while the tree over a 1 TiB window
- * (2^18 chunks) stays a fifth of the bitmap's size. */
-#define ARC_STRETCH_CHUNK ((size_t)1024)
+/* Pages a leaf of the tree summarises: 16 bitmap words, or more in windows of over 2^24 pages,
+ * so that the tree never has more than ARC_STRETCH_MAX_CHUNKS leaves. A change rescans its
+ * chunks' words and the search scans at most one chunk's words at its end; the tree, which comes
+ * whole before the bitmap in the page allocator's state (also under a cap on the address space),
+ * stays at 384 KiB: the 1 TiB window's, at 1 024 pages a chunk, was 6 MiB, and a program under a
+ * 96 MiB cap lost that much of its room (tests/process/test_oom.c, `tight`). */
+#define ARC_STRETCH_MIN_CHUNK  ((size_t)1024)
+#define ARC_STRETCH_MAX_CHUNKS ((size_t)1 << 14)
+#define ARC_STRETCH_CHUNK_OF(bits)                                                                 \
+    ((bits) / ARC_STRETCH_MAX_CHUNKS > ARC_STRETCH_MIN_CHUNK ? (bits) / ARC_STRETCH_MAX_CHUNKS     \
+                                                             : ARC_STRETCH_MIN_CHUNK)
 
 /* One summary, as pages missing from the node's size, so that zero-filled memory reads as a
  * free node: free pages at its start, at its end, and in its longest free stretch. */
@@ -28,10 +35,11 @@ typedef struct arc_stretch {
     arc_stretch_node_t *node; /* node[1] the root, node[2i] and node[2i+1] the children of i,
                                * node[chunks + c] chunk c */
     size_t chunks;            /* a power of two */
+    size_t chunk;             /* pages a chunk: ARC_STRETCH_CHUNK_OF(the map's bits) */
 } arc_stretch_t;
 
 /* uint64_t words the summary of a map of `bits` bits needs (bits a power of two of at least
- * ARC_STRETCH_CHUNK, at most ARC_BITMAP_MAX_BITS). */
+ * ARC_STRETCH_MIN_CHUNK, at most ARC_BITMAP_MAX_BITS). */
 size_t arc_stretch_words(size_t bits);
 /* Points the summary at arc_stretch_words(bits) zero-filled caller words (every page free). */
 void arc_stretch_setup(arc_stretch_t *st, uint64_t *words, size_t bits);
