@@ -22,7 +22,7 @@ SCAN = ["src", "preload"]
 # of the folders below it, so the compiler refuses an upward include between folders; this check
 # adds the finer layers inside src/process and the placement of every file).
 LAYERS = [
-    ("layers", "src/layers", "bitmap pages ids tlsf buddy slab byte_ops result region_tree bits ilist"),
+    ("layers", "src/layers", "bitmap stretch pages ids tlsf buddy slab byte_ops result region_tree bits ilist"),
     ("base", "src/base", "os out unwind report options vg"),
     ("hooks", "src/hooks", "counters prof_hooks startup"),
     ("memory", "src/process", "dirty arena zero"),
