@@ -57,6 +57,11 @@ typedef struct arc_dirty_cache {
     void *spare;                      /* the owner's recycled metadata blocks (arc_dirty_spare_*) */
     struct arc_dirty_cache *next_all; /* every registered cache, for the purger */
     arc_dirty_run_t run[ARC_DIRTY_SLOTS]; /* oldest first; they never overlap or touch */
+    /* run[i]'s first byte, end and pages again, packed for the scans of a take and a put: as
+     * whole structs those scans were three fifths of the instructions of a server replacing
+     * read buffers (bench/readbufs: 2 500 a take, 2 800 a put, over 128 slots). */
+    uintptr_t starts[ARC_DIRTY_SLOTS], ends[ARC_DIRTY_SLOTS];
+    size_t sizes[ARC_DIRTY_SLOTS];
 } arc_dirty_cache_t;
 
 /* Starts a detached thread running fn(arg) (arc_os_thread_start's contract); false when it

@@ -226,6 +226,17 @@ static void check_quarantine(void)
     CHECK(arc_dirty_purge(&c) && c.count == 0 && whole_runs == 2 && whole_pages == 4);
     reset_released();
     whole_runs = whole_pages = 0;
+    /* Mirrored: the run coming out of the quarantine has a waiting one just before it, which it
+     * must not take in either. */
+    static arc_dirty_cache_t d;
+    arc_dirty_register_whole(&d, record_whole_release, 1);
+    arc_dirty_put(&d, at(34, 4), 4, NO_BUDGET);
+    arc_dirty_put(&d, at(34, 0), 4, NO_BUDGET); /* the first is out, this one waits */
+    CHECK(d.count == 2 && d.pages == 8);
+    CHECK(arc_dirty_take_whole(&d, 4, 0, &got, &parts) == at(34, 4) && got == 4 && parts == 1);
+    CHECK(arc_dirty_purge(&d) && d.count == 0 && whole_runs == 1 && whole_pages == 4);
+    reset_released();
+    whole_runs = whole_pages = 0;
 }
 
 /* A held cache (arc_dirty_register_held): its runs never merge, keep their own age, count apart
