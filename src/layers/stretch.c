@@ -73,8 +73,9 @@ static bool node_store(const arc_stretch_t *st, size_t i, stretch_free_t f)
     return true;
 }
 
-/* Chunk c's free pages, from the leaf words. */
-static stretch_free_t chunk_free(const arc_stretch_t *st, const arc_bitmap_t *bm, size_t c)
+/* Chunk c's free pages, from the leaf words, run by run: the checker's reference
+ * (arc_stretch_check), which chunk_free must agree with. */
+static stretch_free_t chunk_free_by_runs(const arc_stretch_t *st, const arc_bitmap_t *bm, size_t c)
 {
     const uint64_t *leaf = bm->level[0].full;
     size_t lo = c * st->chunk, hi = lo + st->chunk, pos = lo;
@@ -92,6 +93,52 @@ static stretch_free_t chunk_free(const arc_stretch_t *st, const arc_bitmap_t *bm
             f.best = len;
         pos = e;
     }
+    return f;
+}
+
+/* The longest run of set bits in v. O(that run). */
+static size_t longest_ones(uint64_t v)
+{
+    size_t n = 0;
+    for (; v; n++)
+        v &= v >> 1;
+    return n;
+}
+
+/* Chunk c's free pages, word by word: a free or full word is one test, a word with one boundary
+ * two bit counts; only a word with free bits between two used ones walks them. Every change of
+ * the map summarises its chunks again (a run's alloc and free). */
+static stretch_free_t chunk_free(const arc_stretch_t *st, const arc_bitmap_t *bm, size_t c)
+{
+    const uint64_t *w = bm->level[0].full + c * st->chunk / ARC_BITMAP_WORD_BITS;
+    size_t words = st->chunk / ARC_BITMAP_WORD_BITS, run = 0;
+    stretch_free_t f = {0, 0, 0};
+    bool head_found = false;
+    for (size_t i = 0; i < words; i++) {
+        uint64_t x = w[i];
+        if (x == 0) {
+            run += ARC_BITMAP_WORD_BITS;
+            continue;
+        }
+        size_t low = (size_t)__builtin_ctzll(x), high = (size_t)__builtin_clzll(x);
+        run += low; /* the run before the word's first used page ends there */
+        if (!head_found)
+            f.head = run, head_found = true;
+        if (run > f.best)
+            f.best = run;
+        uint64_t inner = ~x & (WORD_ONES << low) & (WORD_ONES >> high);
+        if (inner) {
+            size_t n = longest_ones(inner);
+            if (n > f.best)
+                f.best = n;
+        }
+        run = high; /* free pages after the word's last used one */
+    }
+    if (!head_found)
+        f.head = run;
+    f.tail = run;
+    if (run > f.best)
+        f.best = run;
     return f;
 }
 
@@ -226,7 +273,7 @@ static size_t check_node(const arc_stretch_t *st, const arc_bitmap_t *bm, size_t
     if (i >= st->chunks && end > backed)
         return 1; /* a chunk with used pages past the map's backed words */
     stretch_free_t want =
-        i >= st->chunks ? chunk_free(st, bm, i - st->chunks) : children_free(st, i);
+        i >= st->chunks ? chunk_free_by_runs(st, bm, i - st->chunks) : children_free(st, i);
     stretch_free_t have = node_free(st, i);
     size_t bad = want.head != have.head || want.tail != have.tail || want.best != have.best;
     if (i < st->chunks)
