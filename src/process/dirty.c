@@ -478,6 +478,8 @@ uint32_t arc_dirty_list(arc_dirty_cache_t *c, arc_dirty_run_t *out, uint32_t max
     uint32_t n = 0;
     pthread_mutex_lock(&c->lock);
     for (uint32_t i = 0; i < c->count; i++) {
+        if (n == max && c->sizes[i] <= out[max - 1].pages)
+            continue; /* no larger than the smallest kept: most runs, read packed */
         /* Insertion by size, largest first; past `max` the smallest drop off. */
         uint32_t at = n < max ? n : max;
         while (at > 0 && out[at - 1].pages < c->run[i].pages) {
