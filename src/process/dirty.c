@@ -182,16 +182,21 @@ static void mark_check(uintptr_t addr, bool marked)
 
 /* ---- one cache's slots (its lock held) -------------------------------------------------- */
 
+/* Moves slots [from, from + n) to [to, to + n), in every array that holds them. */
+static void slots_move(arc_dirty_cache_t *c, uint32_t to, uint32_t from, size_t n)
+{
+    memmove(&c->run[to], &c->run[from], n * sizeof c->run[0]);
+    memmove(&c->starts[to], &c->starts[from], n * sizeof c->starts[0]);
+    memmove(&c->ends[to], &c->ends[from], n * sizeof c->ends[0]);
+    memmove(&c->sizes[to], &c->sizes[from], n * sizeof c->sizes[0]);
+}
+
 static void slot_remove(arc_dirty_cache_t *c, uint32_t i)
 {
     c->pages -= c->run[i].pages;
     atomic_fetch_sub_explicit(pages_counter(c), c->run[i].pages, memory_order_relaxed);
     c->count--;
-    size_t after = c->count - i;
-    memmove(&c->run[i], &c->run[i + 1], after * sizeof c->run[0]);
-    memmove(&c->starts[i], &c->starts[i + 1], after * sizeof c->starts[0]);
-    memmove(&c->ends[i], &c->ends[i + 1], after * sizeof c->ends[0]);
-    memmove(&c->sizes[i], &c->sizes[i + 1], after * sizeof c->sizes[0]);
+    slots_move(c, i, i + 1, c->count - i);
 }
 
 /* Inserts at index i (keeping the slots oldest first is the caller's business); when every slot
@@ -202,11 +207,7 @@ static void slot_insert(arc_dirty_cache_t *c, uint32_t i, arc_dirty_run_t r, rel
         release_push(rel, r.addr, r.pages);
         return;
     }
-    size_t after = c->count - i;
-    memmove(&c->run[i + 1], &c->run[i], after * sizeof c->run[0]);
-    memmove(&c->starts[i + 1], &c->starts[i], after * sizeof c->starts[0]);
-    memmove(&c->ends[i + 1], &c->ends[i], after * sizeof c->ends[0]);
-    memmove(&c->sizes[i + 1], &c->sizes[i], after * sizeof c->sizes[0]);
+    slots_move(c, i + 1, i, c->count - i);
     c->run[i] = r;
     c->starts[i] = r.addr;
     c->ends[i] = run_end(&r);
@@ -308,7 +309,6 @@ static uintptr_t take_from(arc_dirty_cache_t *c, size_t pages, size_t align, boo
     release_list_t rel;
     RELEASE_LIST_EMPTY(rel);
     uint32_t best = ARC_DIRTY_SLOTS;
-    size_t best_pages = SIZE_MAX, bytes = pages * ARC_PAGE_SIZE;
     /* Without branches on the sizes, which are random to the predictor. Page-aligned, a run
      * fits from its start: its pages beyond the request (unsigned, so a run too short wraps
      * above any) decide alone. */
@@ -319,12 +319,14 @@ static uintptr_t take_from(arc_dirty_cache_t *c, size_t pages, size_t align, boo
             best = spare < best_spare ? i : best;
             best_spare = spare < best_spare ? spare : best_spare;
         }
-    }
-    for (uint32_t i = 0; i < c->count && align != ARC_PAGE_SIZE; i++) {
-        uintptr_t at = (c->starts[i] + align - 1) & ~(uintptr_t)(align - 1), end = c->ends[i];
-        bool fit = at < end && end - at >= bytes && c->sizes[i] < best_pages;
-        best = fit ? i : best;
-        best_pages = fit ? c->sizes[i] : best_pages;
+    } else {
+        size_t best_pages = SIZE_MAX, bytes = pages * ARC_PAGE_SIZE;
+        for (uint32_t i = 0; i < c->count; i++) {
+            uintptr_t at = (c->starts[i] + align - 1) & ~(uintptr_t)(align - 1), end = c->ends[i];
+            bool fit = at < end && end - at >= bytes && c->sizes[i] < best_pages;
+            best = fit ? i : best;
+            best_pages = fit ? c->sizes[i] : best_pages;
+        }
     }
     bool marked = false;
     uintptr_t best_at = 0;
@@ -545,14 +547,13 @@ static void merge_touching(arc_dirty_cache_t *c, arc_dirty_run_t *r)
     if (after != ARC_DIRTY_SLOTS && c->run[after].waiting)
         after = ARC_DIRTY_SLOTS;
     /* The higher slot first: removing it leaves the lower one's index as it was. */
-    if (after != ARC_DIRTY_SLOTS && (before == ARC_DIRTY_SLOTS || after > before)) {
-        merge_one(c, after, r);
-        after = ARC_DIRTY_SLOTS;
-    }
-    if (before != ARC_DIRTY_SLOTS)
-        merge_one(c, before, r);
-    if (after != ARC_DIRTY_SLOTS)
-        merge_one(c, after, r);
+    uint32_t high = before, low = after;
+    if (high == ARC_DIRTY_SLOTS || (low != ARC_DIRTY_SLOTS && low > high))
+        high = after, low = before;
+    if (high != ARC_DIRTY_SLOTS)
+        merge_one(c, high, r);
+    if (low != ARC_DIRTY_SLOTS)
+        merge_one(c, low, r);
 }
 
 /* Inserts r where its age puts it (the slots stay oldest first). */
@@ -613,10 +614,7 @@ static void put_run(arc_dirty_cache_t *c, uintptr_t addr, size_t pages, size_t p
     /* Every slot taken: the smallest run goes back whole, or the new one when none is smaller
      * (whole caches: the oldest). Over the budget: the oldest runs go back in whole grains, then
      * the new one; what is left of them stays over the budget. */
-    bool refused = false;
-    while (c->count == ARC_DIRTY_SLOTS && !refused)
-        refused = slot_release_smaller(c, r.pages, &rel);
-    if (refused) {
+    if (c->count == ARC_DIRTY_SLOTS && slot_release_smaller(c, r.pages, &rel)) {
         release_push(&rel, r.addr, r.pages);
         unlock_and_release(c, &rel);
         purger_arm();
