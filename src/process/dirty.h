@@ -57,13 +57,16 @@ typedef struct arc_dirty_cache {
     void *spare;                      /* the owner's recycled metadata blocks (arc_dirty_spare_*) */
     struct arc_dirty_cache *next_all; /* every registered cache, for the purger */
     arc_dirty_run_t run[ARC_DIRTY_SLOTS]; /* oldest first; they never overlap or touch */
-    /* run[i]'s first byte, end and pages again, packed for the scans of a take and a put: as
-     * whole structs those scans were three fifths of the instructions of a server replacing
-     * read buffers (bench/readbufs: 2 500 a take, 2 800 a put, over 128 slots). The ends are
-     * kept rather than computed: computing them in the merge's scan cost more instructions
-     * (readbufs 146 -> 155 million) than their memmove saves. */
-    uintptr_t starts[ARC_DIRTY_SLOTS], ends[ARC_DIRTY_SLOTS];
-    size_t sizes[ARC_DIRTY_SLOTS];
+    /* run[i]'s first page, end page and pages again, packed 32 bits each for the scans of a take
+     * and a put, four slots a vector (dirty.c, "scans"): as whole structs those scans were three
+     * fifths of the instructions of a server replacing read buffers (bench/readbufs: 2 500 a
+     * take, 2 800 a put, over 128 slots). Page numbers are kept modulo 2^32: they tell apart
+     * every page of a range of 16 TiB, and a cache's runs lie in one window of at most 1 TiB.
+     * The ends are kept rather than computed: computing them in the merge's scan cost more
+     * instructions than their memmove saves. */
+    _Alignas(16) uint32_t starts[ARC_DIRTY_SLOTS];
+    _Alignas(16) uint32_t ends[ARC_DIRTY_SLOTS];
+    _Alignas(16) uint32_t sizes[ARC_DIRTY_SLOTS];
 } arc_dirty_cache_t;
 
 /* Starts a detached thread running fn(arg) (arc_os_thread_start's contract); false when it
@@ -112,6 +115,19 @@ uint64_t arc_dirty_unhold(arc_dirty_cache_t *c, uintptr_t addr, size_t pages);
  * the registry's caches whose lock is free and that has one); what is left of that run stays
  * cached where it was. 0 when none fits. The pages may hold old bytes. */
 uintptr_t arc_dirty_take(arc_dirty_cache_t *c, size_t pages, size_t align);
+/* Rests a fit leaves in place are at least 1/this of the request: a smaller rest goes with the
+ * block (arc_dirty_take_fit). A server replacing 2 000 read buffers of 128-384 KiB at random
+ * (bench/readbufs) otherwise carved each freed buffer into the next one and a sliver, the slivers
+ * filled the slots, and 9 991 of its 22 000 frees gave a run back with a madvise call: 1 662 with
+ * the slivers kept in the blocks (an eighth: 3 237; 256 slots at an eighth: 1 755 calls and 4.5 MB
+ * more RSS). A quarter bounds what a block holds beyond its request's pages, and what it keeps
+ * resident of that is what the cache held resident already (readbufs' peak RSS 14.2 -> 16.1 MB,
+ * its madvise calls' pages that were resident). */
+#define ARC_DIRTY_FIT_DIV 4u
+/* arc_dirty_take, for an owner who can use more pages than it asked for (a large block): when the
+ * run's rest after the block would be less than pages / ARC_DIRTY_FIT_DIV, it comes too. The
+ * pages taken in *got. */
+uintptr_t arc_dirty_take_fit(arc_dirty_cache_t *c, size_t pages, size_t align, size_t *got);
 /* A whole cache's run (arc_dirty_register_whole) of exactly `pages` pages made of one run put
  * (the first such), else the smallest of exactly `pages` or at least pages + spare_min, taken out
  * whole (c's own runs first, then other whole caches' as arc_dirty_take does); its size in *got

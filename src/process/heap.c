@@ -138,7 +138,7 @@ static bool heap_grow(arc_heap_t *h)
     bool dirty = false, clean = h->grow_clean;
     h->grow_clean = false;
     uintptr_t addr =
-        arc_arena_pages_alloc(&h->cache, ARC_SEGMENT_PAGES, ARC_SEGMENT_SIZE, false, &dirty);
+        arc_arena_pages_alloc(&h->cache, ARC_SEGMENT_PAGES, ARC_SEGMENT_SIZE, false, &dirty, NULL);
     if (!addr)
         return false;
     /* A clean start takes a cached segment too, and gives its pages back first: a fresh one

@@ -364,9 +364,47 @@ static void check_carve_leaves_rest(void)
     free(b);
 }
 
+/* A freed run a little longer than the next request goes to it whole: the request's block is the
+ * run, its usable size the run's pages (src/process/dirty.h, ARC_DIRTY_FIT_DIV), and no sliver is
+ * left cached. A run with a longer rest is carved: the block is the request's pages alone. */
+#define FIT_REQUEST    ((size_t)512 * KIB)
+#define FIT_SMALL_REST ((size_t)32 * KIB) /* under FIT_REQUEST / 4 */
+#define FIT_LONG_REST  ((size_t)256 * KIB)
+
+static void check_fit_takes_rest(void)
+{
+    arc_malloc_trim(0);
+    const size_t rests[] = {FIT_SMALL_REST, FIT_LONG_REST};
+    for (size_t i = 0; i < 2; i++) {
+        unsigned char *a = malloc(FIT_REQUEST + rests[i]);
+        CHECK(a != NULL);
+        if (!a)
+            return;
+        uintptr_t run = (uintptr_t)a;
+        free(a);
+        unsigned char *b = malloc(FIT_REQUEST - 100);
+        CHECK(b != NULL);
+        if (!b)
+            return;
+        size_t usable = arc_malloc_usable_size(b);
+        if (!ARC_SECURE) { /* secure mode's runs keep their guards: exact */
+            size_t expect = i == 0 ? FIT_REQUEST + rests[i] : FIT_REQUEST;
+            CHECKF(
+                (uintptr_t)b == run && usable == expect,
+                "a freed run of %zu KiB, then %zu KiB asked: block %p (run at %#lx), %zu usable, "
+                "expected %zu",
+                (FIT_REQUEST + rests[i]) / KIB, FIT_REQUEST / KIB, (void *)b, (unsigned long)run,
+                usable, expect);
+        }
+        memset(b, 7, usable); /* every usable byte is the program's */
+        free(b);
+    }
+}
+
 static int mode_reuse(void)
 {
     check_carve_leaves_rest();
+    check_fit_takes_rest();
     check_run_grows();
     check_buffer_reuse();
     check_threads_cycling();

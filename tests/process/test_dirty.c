@@ -122,6 +122,110 @@ static void check_take_and_put(void)
     reset_released();
 }
 
+/* A take that may keep a run's rest (a large block's, arc_dirty_take_fit): a rest of less than
+ * the request / ARC_DIRTY_FIT_DIV comes with the block, a rest of that much stays cached, and an
+ * exact take leaves any rest. */
+static void check_fit(void)
+{
+    static arc_dirty_cache_t c;
+    arc_dirty_register(&c);
+    const size_t want = 8 * ARC_DIRTY_FIT_DIV, small_rest = 7, kept_rest = 8;
+    size_t got = 0;
+    arc_dirty_put(&c, at(0, 0), want + small_rest, NO_BUDGET);
+    CHECK(arc_dirty_take_fit(&c, want, PAGE, &got) == at(0, 0));
+    CHECK(got == want + small_rest && c.count == 0 && c.pages == 0);
+    arc_dirty_put(&c, at(0, 0), want + kept_rest, NO_BUDGET);
+    CHECK(arc_dirty_take_fit(&c, want, PAGE, &got) == at(0, 0));
+    CHECK(got == want && c.count == 1 && c.pages == kept_rest && c.run[0].addr == at(0, want));
+    arc_dirty_put(&c, at(0, 0), want, NO_BUDGET); /* merges back: one run of want + kept_rest */
+    CHECK(c.count == 1 && c.pages == want + kept_rest);
+    CHECK(arc_dirty_take(&c, want + kept_rest - 1, PAGE) == at(0, 0) && c.pages == 1);
+    /* Aligned: the part before the aligned start stays, a small rest after it comes. */
+    arc_dirty_put(&c, at(1, 0) - 2 * PAGE, 2 + want + small_rest, NO_BUDGET);
+    CHECK(arc_dirty_take_fit(&c, want, MIB, &got) == at(1, 0) && got == want + small_rest);
+    CHECK(c.count == 2 && c.pages == 1 + 2);
+    CHECK(arc_dirty_purge(&c) && c.count == 0 && released_twice == 0);
+    reset_released();
+}
+
+/* Pages of the model range check_scans puts runs in. */
+#define SCAN_PAGES 4096u
+#define SCAN_STEPS 3000u
+
+static uint64_t scan_rand(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* The packed arrays say what run[] says, and no two runs touch. */
+static void check_packed(const arc_dirty_cache_t *c, const char *when)
+{
+    size_t pages = 0, bad = 0, touching = 0;
+    for (uint32_t i = 0; i < c->count; i++) {
+        const arc_dirty_run_t *r = &c->run[i];
+        pages += r->pages;
+        bad += c->sizes[i] != r->pages || c->starts[i] != (uint32_t)(r->addr / PAGE) ||
+               c->ends[i] != (uint32_t)(r->addr / PAGE + r->pages);
+        for (uint32_t j = 0; j < c->count; j++)
+            touching += r->addr + r->pages * PAGE == c->run[j].addr;
+    }
+    CHECKF(bad == 0 && touching == 0 && pages == c->pages,
+           "%s: %zu slots differ from their run, %zu runs touch, %zu pages of %zu", when, bad,
+           touching, pages, c->pages);
+}
+
+/* A take's choice (the vector scan) against a walk of run[]: the smallest run that holds the
+ * request, the oldest of equals. Runs of 1-24 pages are put at random free places of a model range
+ * (so they merge with the runs they touch) and taken at random sizes, until the slots overflow
+ * and back, with every step checked; counts of every remainder modulo the vector width occur. */
+static void check_scans(void)
+{
+    static arc_dirty_cache_t c;
+    static bool cached[SCAN_PAGES];
+    arc_dirty_register(&c);
+    uint64_t rng = 0x2545f4914f6cdd1dull;
+    size_t takes = 0, fits_checked = 0, wrong = 0;
+    for (uint32_t step = 0; step < SCAN_STEPS; step++) {
+        size_t pages = 1 + scan_rand(&rng) % 24, released = released_now();
+        if (scan_rand(&rng) % 3 != 0) {
+            size_t first = scan_rand(&rng) % (SCAN_PAGES - pages), n = 0;
+            while (n < pages && !cached[first + n])
+                n++;
+            if (n == 0)
+                continue;
+            arc_dirty_put(&c, at(0, first), n, NO_BUDGET);
+            memset(&cached[first], 1, n);
+        } else {
+            uint32_t expect = ARC_DIRTY_SLOTS;
+            for (uint32_t i = 0; i < c.count; i++)
+                if (c.run[i].pages >= pages &&
+                    (expect == ARC_DIRTY_SLOTS || c.run[i].pages < c.run[expect].pages))
+                    expect = i;
+            uintptr_t want = expect == ARC_DIRTY_SLOTS ? 0 : c.run[expect].addr;
+            size_t rest = expect == ARC_DIRTY_SLOTS ? 0 : c.run[expect].pages - pages, got = 0;
+            bool fit = step % 2 == 0;
+            uintptr_t addr =
+                fit ? arc_dirty_take_fit(&c, pages, PAGE, &got) : arc_dirty_take(&c, pages, PAGE);
+            takes++;
+            if (released_now() == released) { /* no run expired meanwhile */
+                fits_checked++;
+                size_t expect_got = fit && rest < pages / ARC_DIRTY_FIT_DIV ? pages + rest : pages;
+                wrong += addr != want || (addr && fit && got != expect_got);
+            }
+            if (addr)
+                memset(&cached[(addr - at(0, 0)) / PAGE], 0, fit ? got : pages);
+        }
+        check_packed(&c, "after a step");
+    }
+    CHECKF(wrong == 0 && fits_checked > SCAN_STEPS / 6, "%zu of %zu takes (%zu checked) differ",
+           wrong, takes, fits_checked);
+    CHECK(arc_dirty_purge(&c) && c.count == 0 && released_twice == 0);
+    reset_released();
+}
+
 /* Runs a whole cache gave back through its own release function, and their pages. */
 static size_t whole_runs, whole_pages;
 
@@ -510,6 +614,8 @@ int main(int argc, char **argv)
     arc_dirty_setup(record_release, (uint64_t)DECAY_MS * NS_PER_MS,
                     thread ? arc_os_thread_start : NULL, false);
     check_take_and_put();
+    check_fit();
+    check_scans();
     check_slots_and_budget();
     check_whole();
     check_quarantine();

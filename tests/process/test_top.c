@@ -13,7 +13,9 @@
  *             kernel has them: ARCALLOC_HUGEPAGES=1 from the start, auto once an 8 MiB run is
  *             in use, which rounds the top up at once); freeing the highest run (given back at
  *             once: ARCALLOC_DECAY=0) does not lower it, and a run placed below it does not raise
- *             it. Secure mode off, the window is exactly those two mappings.
+ *             it. Secure mode off, the window is exactly those two mappings. Huge pages off:
+ *             past 16 MiB of open window a rise opens a 32nd of it ahead, and runs that fit
+ *             under that top leave it where it is.
  *   grow      a heap grown to many segments and large runs, freed and allocated again; a large
  *             block moved by realloc's mremap and its old range (mapped anew) reused; a forked
  *             child growing the heap further: every byte as written, at most about one page
@@ -255,6 +257,63 @@ static void case_overflow(void)
 
 /* ---- maps ---------------------------------------------------------------------------------- */
 
+/* Where the window's closed part starts now: the PROT_NONE mapping that runs to its end. */
+static uintptr_t closed_from(const window_t *w)
+{
+    if (!maps_read())
+        return 0;
+    for (size_t i = 0; i < maps_count; i++)
+        if (maps[i].start >= w->base && maps[i].start < w->end && maps[i].end >= w->end &&
+            strcmp(maps[i].perms, "---p") == 0)
+            return maps[i].start;
+    return 0;
+}
+
+/* Huge pages off: past AHEAD_FROM of open window a rise opens 1/AHEAD_DIV of it beyond the old
+ * top at least (src/process/arena.c, TOP_AHEAD_FROM and TOP_AHEAD_DIV), so the next run above
+ * needs no call; below that the top is the run's end. AHEAD_FILL_BYTES blocks take the window
+ * past AHEAD_FROM, then AHEAD_RUN_BYTES runs rise above the top one after another. */
+#define AHEAD_FROM       (16 * MIB)
+#define AHEAD_DIV        32u
+#define AHEAD_FILL_BYTES (4 * MIB)
+#define AHEAD_RUN_BYTES  (256 * KIB)
+#define AHEAD_BLOCKS     16u
+
+static void check_ahead(const window_t *w)
+{
+    void *blocks[AHEAD_BLOCKS] = {0};
+    size_t n = 0, exact_rises = 0, ahead_rises = 0, wrong = 0, quiet = 0;
+    for (; n < AHEAD_BLOCKS; n++) {
+        uintptr_t before = closed_from(w);
+        size_t size = before - w->base < AHEAD_FROM ? AHEAD_FILL_BYTES : AHEAD_RUN_BYTES;
+        unsigned char *p = blocks[n] = malloc(size);
+        if (!p || !before)
+            break;
+        memset(p, 5, size);
+        uintptr_t after = closed_from(w),
+                  end = round_up((uintptr_t)p + size + w->guard, test_os_page());
+        size_t open = before - w->base;
+        uintptr_t expect = end <= before ? before : end;
+        if (end > before && open >= AHEAD_FROM) {
+            uintptr_t ahead = round_up(before + open / AHEAD_DIV, test_os_page());
+            expect = ahead > end ? ahead : end;
+            ahead_rises += ahead > end;
+        }
+        exact_rises += end > before && open < AHEAD_FROM;
+        quiet += end <= before && open >= AHEAD_FROM;
+        wrong += after != expect;
+        if (after != expect)
+            printf("block %zu (%zu KiB): top %#lx -> %#lx, expected %#lx\n", n, size / KIB,
+                   (unsigned long)before, (unsigned long)after, (unsigned long)expect);
+    }
+    CHECKF(n == AHEAD_BLOCKS && wrong == 0 && exact_rises >= 1 && ahead_rises >= 1 && quiet >= 1,
+           "the top ahead: %zu blocks, %zu tops not as expected, %zu exact rises, %zu ahead, "
+           "%zu runs under an ahead top",
+           n, wrong, exact_rises, ahead_rises, quiet);
+    for (size_t i = 0; i < n; i++)
+        free(blocks[i]);
+}
+
 static void case_maps(void)
 {
     /* First, before stdio allocates: the heap's segment, then a large run above it. */
@@ -296,6 +355,8 @@ static void case_maps(void)
     if (below)
         fill_kept(below, 4, MAPS_BELOW_BYTES);
     check_top(&w, "a 4 MiB run below the top", high_top);
+    if (off)
+        check_ahead(&w);
     free(below);
     free(run);
     free(small);
