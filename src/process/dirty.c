@@ -183,8 +183,8 @@ static void mark_check(uintptr_t addr, bool marked)
 /* ---- scans over the packed slots -----------------------------------------------------------
  * A take's best fit and a put's search for the runs it touches read the packed 32-bit arrays
  * four slots at a time, in the compiler's generic vectors (SSE2, NEON, or plain words where the
- * CPU has no vectors), with no branch on the data: bench/readbufs' take went from 1 090 to 825
- * instructions, its put's search for touching runs from 880 to 610 (callgrind; over 128 slots a
+ * CPU has no vectors), with no branch on the data: bench/readbufs' take went from 1 090 to 680
+ * instructions, its put's search for touching runs from 880 to 500 (callgrind; over 128 slots a
  * scan is 32 steps of about 20 instructions on SSE2, which has no unsigned compare). Lanes past
  * `count` are masked off. */
 
