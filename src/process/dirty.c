@@ -27,9 +27,13 @@
  * threads of a busy pool, while a miss in a program of thousands of threads stays a short walk
  * (64 peeks at a count, a lock tried only where runs are cached). */
 #define SHARE_SCAN_CACHES 64u
-/* Runs one locked step can send back: every slot, the run being put, and a split's second
- * part. */
-#define RELEASE_MAX (ARC_DIRTY_SLOTS + 2u)
+/* Runs one locked step can send back (a list on the stack: 2 KiB). Steps that may send back any
+ * number of runs (expiry, purges) stop RELEASE_RESERVE short of it and leave the rest for the
+ * next step (a put, the purger), or go on after the release under the lock again (purges); what
+ * a put or take sends back besides is at most a few runs: the smallest cached, the run being put,
+ * the parts of a carve or of a release in grains. */
+#define RELEASE_MAX     (ARC_DIRTY_FEW_SLOTS + 2u)
+#define RELEASE_RESERVE 8u
 
 static arc_dirty_release_fn *release_fn;
 static uint64_t decay_ns = (uint64_t)ARC_DIRTY_DEFAULT_DECAY_MS * 1000 * 1000;
@@ -89,7 +93,15 @@ static uintptr_t run_end(const arc_dirty_run_t *r)
 
 static void release_push(release_list_t *l, uintptr_t addr, size_t pages)
 {
+    if (__builtin_expect(l->count == RELEASE_MAX, 0)) /* the reserve above bounds it: never */
+        arc_report_misuse("internal error: too many runs released at once", (void *)addr);
     l->run[l->count++] = (release_run_t){.addr = addr, .pages = pages};
+}
+
+/* Whether a step that may send back any number of runs can send back one more. */
+static bool release_room(const release_list_t *l)
+{
+    return l->count + RELEASE_RESERVE < RELEASE_MAX;
 }
 
 /* How c's runs go back: its own function (a whole cache's), else the one set at start-up. */
@@ -278,7 +290,7 @@ static void slot_remove(arc_dirty_cache_t *c, uint32_t i)
  * is taken the run goes back instead. */
 static void slot_insert(arc_dirty_cache_t *c, uint32_t i, arc_dirty_run_t r, release_list_t *rel)
 {
-    if (c->count == ARC_DIRTY_SLOTS) {
+    if (c->count == c->capacity) {
         release_push(rel, r.addr, r.pages);
         return;
     }
@@ -679,7 +691,7 @@ static void put_run(arc_dirty_cache_t *c, uintptr_t addr, size_t pages, size_t p
     release_list_t rel;
     RELEASE_LIST_EMPTY(rel);
     pthread_mutex_lock(&c->lock);
-    while (c->count > 0 && expired(&c->run[0], now))
+    while (c->count > 0 && release_room(&rel) && expired(&c->run[0], now))
         slot_release_oldest(c, &rel);
     /* A run touching the new one joins it, unless the new one waits in quarantine. */
     arc_dirty_run_t r = {.addr = addr,
@@ -693,18 +705,18 @@ static void put_run(arc_dirty_cache_t *c, uintptr_t addr, size_t pages, size_t p
     /* Every slot taken: the smallest run goes back whole, or the new one when none is smaller
      * (whole caches: the oldest). Over the budget: the oldest runs go back in whole grains, then
      * the new one; what is left of them stays over the budget. */
-    if (c->count == ARC_DIRTY_SLOTS && slot_release_smaller(c, r.pages, &rel)) {
+    if (c->count == c->capacity && slot_release_smaller(c, r.pages, &rel)) {
         release_push(&rel, r.addr, r.pages);
         unlock_and_release(c, &rel);
         purger_arm();
         return;
     }
     /* Whole runs go back whole, oldest first, then the new one. */
-    while (c->whole && c->count > 0 && rel.count + 1 < RELEASE_MAX &&
+    while (c->whole && c->count > 0 && release_room(&rel) &&
            atomic_load_explicit(&total_pages, memory_order_relaxed) + r.pages > budget_pages)
         slot_release_oldest(c, &rel);
     for (uint32_t i = 0;
-         i < c->count && !c->whole && rel.count + 2 < RELEASE_MAX &&
+         i < c->count && !c->whole && release_room(&rel) &&
          atomic_load_explicit(&total_pages, memory_order_relaxed) + r.pages > budget_pages;)
         i = slot_release_grains(c, i, &rel);
     bool over = atomic_load_explicit(&total_pages, memory_order_relaxed) + r.pages > budget_pages;
@@ -748,10 +760,10 @@ bool arc_dirty_hold(arc_dirty_cache_t *c, uintptr_t addr, size_t pages, uint64_t
     release_list_t rel;
     RELEASE_LIST_EMPTY(rel);
     pthread_mutex_lock(&c->lock);
-    while (c->count > 0 && expired(&c->run[0], now))
+    while (c->count > 0 && release_room(&rel) && expired(&c->run[0], now))
         slot_release_oldest(c, &rel);
     /* Every slot taken: the run is refused, not an older one given back before its time. */
-    if (c->count == ARC_DIRTY_SLOTS && !expired(&r, now)) {
+    if (c->count == c->capacity && !expired(&r, now)) {
         unlock_and_release(c, &rel);
         return false;
     }
@@ -783,24 +795,31 @@ uint64_t arc_dirty_purge_expired(arc_dirty_cache_t *c, uint64_t now_ns)
     if (__atomic_load_n(&c->count, __ATOMIC_RELAXED) == 0)
         return 0;
     release_list_t rel;
-    RELEASE_LIST_EMPTY(rel);
-    pthread_mutex_lock(&c->lock);
-    while (c->count > 0 && expired(&c->run[0], now_ns))
-        slot_release_oldest(c, &rel);
-    uint64_t next = c->count > 0 ? c->run[0].freed_ns + decay_ns : 0;
-    unlock_and_release(c, &rel);
+    uint64_t next;
+    do { /* a list at a time */
+        RELEASE_LIST_EMPTY(rel);
+        pthread_mutex_lock(&c->lock);
+        while (c->count > 0 && release_room(&rel) && expired(&c->run[0], now_ns))
+            slot_release_oldest(c, &rel);
+        next = c->count > 0 ? c->run[0].freed_ns + decay_ns : 0;
+        unlock_and_release(c, &rel);
+    } while (!release_room(&rel));
     return next;
 }
 
 bool arc_dirty_purge(arc_dirty_cache_t *c)
 {
     release_list_t rel;
-    RELEASE_LIST_EMPTY(rel);
-    pthread_mutex_lock(&c->lock);
-    while (c->count > 0)
-        slot_release_oldest(c, &rel);
-    unlock_and_release(c, &rel);
-    return rel.count > 0;
+    bool any = false;
+    do { /* a list at a time */
+        RELEASE_LIST_EMPTY(rel);
+        pthread_mutex_lock(&c->lock);
+        while (c->count > 0 && release_room(&rel))
+            slot_release_oldest(c, &rel);
+        unlock_and_release(c, &rel);
+        any |= rel.count > 0;
+    } while (!release_room(&rel));
+    return any;
 }
 
 bool arc_dirty_purge_all(void)
@@ -989,6 +1008,8 @@ void arc_dirty_setup(arc_dirty_release_fn *release, uint64_t decay,
 
 void arc_dirty_register(arc_dirty_cache_t *c)
 {
+    if (c->capacity == 0)
+        c->capacity = ARC_DIRTY_SLOTS;
     pthread_mutex_init(&c->lock, NULL);
     pthread_mutex_lock(&registry_lock);
     c->next_all = atomic_load_explicit(&all_caches, memory_order_relaxed);
@@ -1000,6 +1021,7 @@ void arc_dirty_register_held(arc_dirty_cache_t *c, arc_dirty_release_fn *release
 {
     c->held = true;
     c->release = release;
+    c->capacity = ARC_DIRTY_FEW_SLOTS;
     arc_dirty_register(c);
 }
 
@@ -1008,6 +1030,7 @@ void arc_dirty_register_whole(arc_dirty_cache_t *c, arc_dirty_release_fn *releas
     c->whole = true;
     c->release = release;
     c->delay = delay;
+    c->capacity = ARC_DIRTY_FEW_SLOTS;
     arc_dirty_register(c);
 }
 

@@ -14,13 +14,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Runs one cache keeps at once. A thread that replaces many large blocks at random (a server's
- * 2 000 read buffers of 128-384 KiB, bench/readbufs) leaves freed runs and the remainders of
- * carved ones scattered between live runs, none touching; with 32 slots three frees in four
- * ended in a madvise call and the next take faulted fresh pages in (17 000 faults at scale 0.5;
- * 11 500 with 128 slots, and bench/alignedruns 3 784 -> 450). A take or put stays a scan of at
- * most 128 runs (a microsecond) under an uncontended lock, beside a large block's page faults. */
-#define ARC_DIRTY_SLOTS 128u
+/* Runs an ordinary cache keeps at once. A thread that replaces many large blocks at random (a
+ * server's 2 000 read buffers of 128-384 KiB, bench/readbufs) leaves freed runs between live
+ * ones, none touching: about one hole for every two live blocks, as in any heap that places
+ * blocks first-fit. With 32 slots three frees in four ended in a madvise call and the next take
+ * faulted fresh pages in; with 128 (and a block taking a run's small rest, ARC_DIRTY_FIT_DIV)
+ * 1 662 of 22 000 frees did, with 512 40 (readbufs task-clock 26.5 -> 21.9 ms). A take or put
+ * scans only the slots in use, packed, four a vector: 512 of them are a microsecond. */
+#define ARC_DIRTY_SLOTS 512u
+/* Runs a held or whole cache keeps at once (their own bounds: held runs are pages their owner
+ * keeps resident inside its segments, whole runs secure mode's guarded runs, each a mapping). */
+#define ARC_DIRTY_FEW_SLOTS 128u
 
 /* The default decay: a freed run not reused within a second goes back. Programs that reuse a
  * buffer do so within microseconds; one second keeps a run over a pause between two phases
@@ -52,21 +56,24 @@ typedef struct arc_dirty_cache {
     /* A whole cache's quarantine: a run put waits until this many runs put after it wait too,
      * before it can be taken or merged (arc_dirty_register_whole); 0: none. */
     uint32_t delay;
+    uint32_t capacity; /* slots of run[] it uses: ARC_DIRTY_SLOTS, or ARC_DIRTY_FEW_SLOTS */
     uint32_t count;
     size_t pages;                     /* sum of run[].pages */
     void *spare;                      /* the owner's recycled metadata blocks (arc_dirty_spare_*) */
     struct arc_dirty_cache *next_all; /* every registered cache, for the purger */
-    arc_dirty_run_t run[ARC_DIRTY_SLOTS]; /* oldest first; they never overlap or touch */
-    /* run[i]'s first page, end page and pages again, packed 32 bits each for the scans of a take
-     * and a put, four slots a vector (dirty.c, "scans"): as whole structs those scans were three
-     * fifths of the instructions of a server replacing read buffers (bench/readbufs: 2 500 a
-     * take, 2 800 a put, over 128 slots). Page numbers are kept modulo 2^32: they tell apart
+    /* run[i]'s first page, end page and pages (run[] is below), packed 32 bits each for the scans
+     * of a take and a put, four slots a vector (dirty.c, "scans"): as whole structs those scans
+     * were three fifths of the instructions of a server replacing read buffers (bench/readbufs: 2
+     * 500 a take, 2 800 a put, over 128 slots). Page numbers are kept modulo 2^32: they tell apart
      * every page of a range of 16 TiB, and a cache's runs lie in one window of at most 1 TiB.
      * The ends are kept rather than computed: computing them in the merge's scan cost more
      * instructions than their memmove saves. */
     _Alignas(16) uint32_t starts[ARC_DIRTY_SLOTS];
     _Alignas(16) uint32_t ends[ARC_DIRTY_SLOTS];
     _Alignas(16) uint32_t sizes[ARC_DIRTY_SLOTS];
+    /* Last: a cache that uses a few slots (a thread's, ARC_DIRTY_FEW_SLOTS) touches the pages of
+     * its first entries only, and the fields above share pages with the packed arrays. */
+    arc_dirty_run_t run[ARC_DIRTY_SLOTS]; /* oldest first; they never overlap or touch */
 } arc_dirty_cache_t;
 
 /* Starts a detached thread running fn(arg) (arc_os_thread_start's contract); false when it

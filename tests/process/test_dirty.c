@@ -404,13 +404,13 @@ static void check_held(void)
     CHECK(f.held_pages == before.held_pages);
     /* Full: the new run is refused; the runs held first wait their time. */
     released = held_released;
-    for (uint32_t i = 0; i < ARC_DIRTY_SLOTS; i++)
+    for (uint32_t i = 0; i < ARC_DIRTY_FEW_SLOTS; i++)
         CHECK(arc_dirty_hold(&held, at(34, 2 * i), 1, 0));
     CHECK(!arc_dirty_hold(&held, at(35, 0), 3, 0));
-    CHECK(held.count == ARC_DIRTY_SLOTS && held_released == released);
+    CHECK(held.count == ARC_DIRTY_FEW_SLOTS && held_released == released);
     CHECK(held.run[0].addr == at(34, 0));
     CHECK(arc_dirty_purge(&held) && held.count == 0);
-    CHECK(held_released == released + ARC_DIRTY_SLOTS && held_released_unlocked == 0);
+    CHECK(held_released == released + ARC_DIRTY_FEW_SLOTS && held_released_unlocked == 0);
 }
 
 static void check_slots_and_budget(void)
@@ -432,8 +432,17 @@ static void check_slots_and_budget(void)
     /* A run no bigger than every one cached goes back itself. */
     arc_dirty_put(&c, at(9, 0), 1, NO_BUDGET);
     CHECK(c.count == ARC_DIRTY_SLOTS && released_pages == 7 && released_map[9 * MIB / PAGE] == 1);
-    CHECK(arc_dirty_purge(&c));
-    CHECK(released_pages == ARC_DIRTY_SLOTS + 5 + 3 + 1 && released_twice == 0);
+    CHECK(arc_dirty_purge(&c)); /* more runs than one release list holds: every one goes */
+    CHECK(c.count == 0 && released_pages == ARC_DIRTY_SLOTS + 5 + 3 + 1 && released_twice == 0);
+    reset_released();
+
+    /* Every slot's run expired: arc_dirty_purge_expired gives them all back, a list at a time,
+     * and says nothing is left to wait for. */
+    for (size_t i = 0; i < ARC_DIRTY_SLOTS; i++)
+        arc_dirty_put(&c, at(0, 2 * i), 1, NO_BUDGET);
+    CHECK(c.count == ARC_DIRTY_SLOTS);
+    CHECK(arc_dirty_purge_expired(&c, arc_os_now_ns() + 2 * DECAY_MS * NS_PER_MS) == 0);
+    CHECK(c.count == 0 && released_pages == ARC_DIRTY_SLOTS && released_twice == 0);
     reset_released();
 
     /* Budget of 10 pages over all caches: a 6-page run then a 6-page run keep only the second
