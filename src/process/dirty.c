@@ -248,16 +248,16 @@ static uint32_t scan_best_fit(const uint32_t *sizes, uint32_t n, uint32_t pages)
 /* The slots among the first n of the run ending at page `start` (*before) and of the run starting
  * at page `end` (*after), or ARC_DIRTY_SLOTS. Runs never overlap, so one run at most is each:
  * lanes gather index + 1 where they match, 0 elsewhere, and an or folds them. */
-static void scan_touching(const uint32_t *starts, const uint32_t *ends, uint32_t n, uint32_t start,
+static void scan_touching(const uint32_t *starts, const uint32_t *sizes, uint32_t n, uint32_t start,
                           uint32_t end, uint32_t *before, uint32_t *after)
 {
     const u32x4_t at_start = lanes_splat(start), at_end = lanes_splat(end);
     const u32x4_t count = lanes_splat(n), step = lanes_splat(LANES);
     u32x4_t index = {1, 2, 3, 4}, found_before = lanes_splat(0), found_after = lanes_splat(0);
     for (uint32_t i = 0; i < n; i += LANES) {
-        u32x4_t live = (u32x4_t)(index <= count);
-        found_before |= index & live & (u32x4_t)(lanes_load(&ends[i]) == at_start);
-        found_after |= index & live & (u32x4_t)(lanes_load(&starts[i]) == at_end);
+        u32x4_t live = (u32x4_t)(index <= count), first = lanes_load(&starts[i]);
+        found_before |= index & live & (u32x4_t)(first + lanes_load(&sizes[i]) == at_start);
+        found_after |= index & live & (u32x4_t)(first == at_end);
         index += step;
     }
     uint32_t b = 0, a = 0;
@@ -274,7 +274,6 @@ static void slots_move(arc_dirty_cache_t *c, uint32_t to, uint32_t from, size_t 
 {
     memmove(&c->run[to], &c->run[from], n * sizeof c->run[0]);
     memmove(&c->starts[to], &c->starts[from], n * sizeof c->starts[0]);
-    memmove(&c->ends[to], &c->ends[from], n * sizeof c->ends[0]);
     memmove(&c->sizes[to], &c->sizes[from], n * sizeof c->sizes[0]);
 }
 
@@ -297,7 +296,6 @@ static void slot_insert(arc_dirty_cache_t *c, uint32_t i, arc_dirty_run_t r, rel
     slots_move(c, i + 1, i, c->count - i);
     c->run[i] = r;
     c->starts[i] = page_number(r.addr);
-    c->ends[i] = page_number(run_end(&r));
     c->sizes[i] = (uint32_t)r.pages;
     c->count++;
     c->pages += r.pages;
@@ -332,30 +330,41 @@ static bool slot_release_smaller(arc_dirty_cache_t *c, size_t pages, release_lis
     return false;
 }
 
+/* Slot i holds r now, a part of the run it held (its age kept): nothing moves. */
+static void slot_shrink(arc_dirty_cache_t *c, uint32_t i, arc_dirty_run_t r)
+{
+    size_t gone = c->run[i].pages - r.pages;
+    c->pages -= gone;
+    atomic_fetch_sub_explicit(pages_counter(c), gone, memory_order_relaxed);
+    c->run[i] = r;
+    c->starts[i] = page_number(r.addr);
+    c->sizes[i] = (uint32_t)r.pages;
+}
+
 /* Takes [at, at + pages) out of slot i, which holds it; the parts before and after stay cached
- * in its place, with its age. */
+ * in its place, with its age: the one part a carve mostly leaves stays in slot i itself, so the
+ * slots after it do not move (twice: out and back), and a second part goes right after it. */
 static void slot_carve(arc_dirty_cache_t *c, uint32_t i, uintptr_t at, size_t pages,
                        release_list_t *rel)
 {
     arc_dirty_run_t r = c->run[i];
     uintptr_t end = run_end(&r), cut = at + pages * ARC_PAGE_SIZE;
-    slot_remove(c, i);
-    if (cut < end)
-        slot_insert(c, i,
-                    (arc_dirty_run_t){.addr = cut,
-                                      .pages = (end - cut) / ARC_PAGE_SIZE,
-                                      .freed_ns = r.freed_ns,
-                                      .parts = r.parts,
-                                      .marked = false}, /* no store into pages maybe unused */
-                    rel);
-    if (at > r.addr)
-        slot_insert(c, i,
-                    (arc_dirty_run_t){.addr = r.addr,
-                                      .pages = (at - r.addr) / ARC_PAGE_SIZE,
-                                      .freed_ns = r.freed_ns,
-                                      .parts = r.parts,
-                                      .marked = r.marked},
-                    rel);
+    arc_dirty_run_t head = {.addr = r.addr,
+                            .pages = (at - r.addr) / ARC_PAGE_SIZE,
+                            .freed_ns = r.freed_ns,
+                            .parts = r.parts,
+                            .marked = r.marked};
+    arc_dirty_run_t tail = {.addr = cut,
+                            .pages = (end - cut) / ARC_PAGE_SIZE,
+                            .freed_ns = r.freed_ns,
+                            .parts = r.parts,
+                            .marked = false}; /* no store into pages maybe unused */
+    if (head.pages == 0 && tail.pages == 0)
+        slot_remove(c, i);
+    else
+        slot_shrink(c, i, head.pages ? head : tail);
+    if (head.pages && tail.pages)
+        slot_insert(c, i + 1, tail, rel);
 }
 
 /* Over the budget, run i goes back in whole grains: the grains inside it are released and its
@@ -631,7 +640,7 @@ static void merge_touching(arc_dirty_cache_t *c, arc_dirty_run_t *r)
     /* Runs never overlap: one at most ends where r starts, one at most starts where it ends
      * (and ready runs never touch each other, so none touches those two either). */
     uint32_t before, after;
-    scan_touching(c->starts, c->ends, c->count, page_number(r->addr), page_number(run_end(r)),
+    scan_touching(c->starts, c->sizes, c->count, page_number(r->addr), page_number(run_end(r)),
                   &before, &after);
     if (before != ARC_DIRTY_SLOTS && c->run[before].waiting)
         before = ARC_DIRTY_SLOTS;
