@@ -178,7 +178,7 @@ _Static_assert(WINDOW_ALIGN % TOP_GRAIN_HUGE == 0,
 /* Once the open window passes TOP_AHEAD_FROM, a rise opens 1/TOP_AHEAD_DIV of it ahead at least.
  * A heap whose fresh runs land on its top one after another (a server replacing 2 000 read
  * buffers at random leaves holes below that no new buffer fits: bench/readbufs) otherwise made
- * one mprotect call per run, 2 309 of them (now 100); the small heaps under 16 MiB, where an
+ * one mprotect call per run, 2 309 of them (now 188); the small heaps under 16 MiB, where an
  * overflow off the top run is most often seen, keep the top at their last run's end. */
 #define TOP_AHEAD_FROM ((size_t)16 << 20)
 #define TOP_AHEAD_DIV  32u
@@ -961,9 +961,7 @@ uintptr_t arc_arena_pages_alloc(arc_dirty_cache_t *cache, size_t pages, size_t a
 {
     if (got)
         *got = pages;
-    uintptr_t addr = !cache ? 0
-                     : got  ? arc_dirty_take_fit(cache, pages, align, got)
-                            : arc_dirty_take(cache, pages, align);
+    uintptr_t addr = cache ? arc_dirty_take_fit(cache, pages, align, got) : 0;
     if (addr) {
         /* Resident as it was: huge pages neither help nor cost it, and a big block freed and
          * taken again beside a small heap switched them on at each take and off at each free

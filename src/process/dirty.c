@@ -201,7 +201,6 @@ static void mark_check(uintptr_t addr, bool marked)
  * `count` are masked off. */
 
 typedef uint32_t u32x4_t __attribute__((vector_size(16)));
-typedef int32_t i32x4_t __attribute__((vector_size(16)));
 #define LANES 4u
 _Static_assert(ARC_DIRTY_SLOTS % LANES == 0, "the packed arrays are whole vectors");
 
@@ -277,6 +276,14 @@ static void slots_move(arc_dirty_cache_t *c, uint32_t to, uint32_t from, size_t 
     memmove(&c->sizes[to], &c->sizes[from], n * sizeof c->sizes[0]);
 }
 
+/* Writes r into slot i, in every array that holds it (the pages' counts are the caller's). */
+static void slot_set(arc_dirty_cache_t *c, uint32_t i, arc_dirty_run_t r)
+{
+    c->run[i] = r;
+    c->starts[i] = page_number(r.addr);
+    c->sizes[i] = (uint32_t)r.pages;
+}
+
 static void slot_remove(arc_dirty_cache_t *c, uint32_t i)
 {
     c->pages -= c->run[i].pages;
@@ -294,9 +301,7 @@ static void slot_insert(arc_dirty_cache_t *c, uint32_t i, arc_dirty_run_t r, rel
         return;
     }
     slots_move(c, i + 1, i, c->count - i);
-    c->run[i] = r;
-    c->starts[i] = page_number(r.addr);
-    c->sizes[i] = (uint32_t)r.pages;
+    slot_set(c, i, r);
     c->count++;
     c->pages += r.pages;
     atomic_fetch_add_explicit(pages_counter(c), r.pages, memory_order_relaxed);
@@ -336,9 +341,7 @@ static void slot_shrink(arc_dirty_cache_t *c, uint32_t i, arc_dirty_run_t r)
     size_t gone = c->run[i].pages - r.pages;
     c->pages -= gone;
     atomic_fetch_sub_explicit(pages_counter(c), gone, memory_order_relaxed);
-    c->run[i] = r;
-    c->starts[i] = page_number(r.addr);
-    c->sizes[i] = (uint32_t)r.pages;
+    slot_set(c, i, r);
 }
 
 /* Takes [at, at + pages) out of slot i, which holds it; the parts before and after stay cached

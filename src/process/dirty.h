@@ -133,7 +133,7 @@ uintptr_t arc_dirty_take(arc_dirty_cache_t *c, size_t pages, size_t align);
 #define ARC_DIRTY_FIT_DIV 4u
 /* arc_dirty_take, for an owner who can use more pages than it asked for (a large block): when the
  * run's rest after the block would be less than pages / ARC_DIRTY_FIT_DIV, it comes too. The
- * pages taken in *got. */
+ * pages taken in *got (left alone when none fits). With `got` NULL: arc_dirty_take. */
 uintptr_t arc_dirty_take_fit(arc_dirty_cache_t *c, size_t pages, size_t align, size_t *got);
 /* A whole cache's run (arc_dirty_register_whole) of exactly `pages` pages made of one run put
  * (the first such), else the smallest of exactly `pages` or at least pages + spare_min, taken out
