@@ -1131,15 +1131,24 @@ void arc_arena_guarded_register(arc_dirty_cache_t *c)
 /* One page of zeros to compare a cached body's pages with. */
 static const unsigned char zero_page[ARC_PAGE_SIZE];
 
-/* A reused body is checked where a stray write is most likely and at a bounded cost: its first
- * page (the fields a dangling pointer to the block reaches) and its last, and CHECK_SAMPLE_PAGES
- * of the pages between, drawn at random per take (all of them when there are no more). A write
- * after free over many pages (a buffer refilled through a dangling pointer) is always seen, one
- * into a single middle page by chance. Reading every page was 47 % of the `large` workload's
- * time in secure mode, and one line per page as much (2026-12-04, perf: the cost is the first
- * touch of each page on this shadow-paging guest, about 1 us, not its bytes). A page given back
- * while the run waited reads as zero. calloc clears such a run itself. */
+/* A reused body is checked where a stray write is most likely and at a bounded cost, among the
+ * pages the kernel holds: a write after free makes its page resident, and a page not resident
+ * reads as zero (a swapped one holds the zeros its free left). Reading a page not resident would
+ * map the zero page there, which the next free's clear (arc_large_clear: resident pages by
+ * stores) would then fault in for good: a server's read buffers with 2 KiB of each written grew
+ * from 12 to 160 MB of RSS and 185 000 faults in secure mode (bench/readbufs, 2026-12-08). Of the
+ * resident pages, the first and the last are read (the fields a dangling pointer to the block
+ * reaches, the end a short overflow of it does), and CHECK_SAMPLE_PAGES of those between, drawn
+ * at random per take (all of them when there are no more). A write after free over many pages
+ * (a buffer refilled through a dangling pointer) is always seen, one into a single middle page
+ * by chance. Reading every page was 47 % of the `large` workload's time in secure mode, and one
+ * line per page as much (2026-12-04, perf: the cost is the first touch of each page on this
+ * shadow-paging guest, about 1 us, not its bytes). calloc clears such a run itself. */
 #define CHECK_SAMPLE_PAGES 16u
+
+/* Resident stretches of a body that body_check tells apart; past them the rest of the body counts
+ * as one stretch, resident or not (a bound on the stack, for a body whose pages alternate). */
+#define CHECK_STRETCHES_MAX 32u
 
 /* Draws for the pages sampled: a Weyl sequence step (an odd 64-bit constant) mixed by a
  * multiply-xorshift, enough to keep the pages checked unpredictable from outside. */
@@ -1161,27 +1170,66 @@ static void check_zero(uintptr_t at, size_t bytes)
     }
 }
 
+/* The resident pages of a body, stretch by stretch (each a whole number of arcalloc pages: a
+ * guarded body is whole OS pages). */
+typedef struct body_resident {
+    uintptr_t at[CHECK_STRETCHES_MAX];
+    size_t pages[CHECK_STRETCHES_MAX];
+    uint32_t count;
+    size_t total;  /* pages in all stretches */
+    uintptr_t end; /* the body's end */
+} body_resident_t;
+
+static bool collect_resident(void *ctx, uintptr_t addr, size_t size, bool resident)
+{
+    body_resident_t *br = ctx;
+    if (!resident)
+        return true;
+    if (br->count == CHECK_STRETCHES_MAX) { /* the last one runs to the body's end */
+        size_t last = br->count - 1;
+        br->total += (br->end - br->at[last]) / ARC_PAGE_SIZE - br->pages[last];
+        br->pages[last] = (br->end - br->at[last]) / ARC_PAGE_SIZE;
+        return false;
+    }
+    br->at[br->count] = addr;
+    br->pages[br->count++] = size / ARC_PAGE_SIZE;
+    br->total += size / ARC_PAGE_SIZE;
+    return true;
+}
+
+/* The address of resident page `n` (counted from the body's first resident page). */
+static uintptr_t resident_page(const body_resident_t *br, size_t n)
+{
+    uint32_t i = 0;
+    while (n >= br->pages[i])
+        n -= br->pages[i++];
+    return br->at[i] + n * ARC_PAGE_SIZE;
+}
+
 static void body_check(uintptr_t body, size_t bytes)
 {
     static _Atomic uint64_t draws;
-    size_t pages = bytes / ARC_PAGE_SIZE;
-    check_zero(body, ARC_PAGE_SIZE);
-    if (pages > 1)
-        check_zero(body + bytes - ARC_PAGE_SIZE, ARC_PAGE_SIZE);
-    if (pages <= 2)
-        return;
-    size_t middle = pages - 2;
-    if (middle <= CHECK_SAMPLE_PAGES) {
-        check_zero(body + ARC_PAGE_SIZE, middle * ARC_PAGE_SIZE);
+    body_resident_t br = {.count = 0, .total = 0, .end = body + bytes};
+    if (!arc_os_residency(body, bytes, collect_resident, &br)) { /* the OS cannot say: all */
+        br.at[0] = body;
+        br.pages[0] = br.total = bytes / ARC_PAGE_SIZE;
+        br.count = 1;
+    }
+    if (br.total <= CHECK_SAMPLE_PAGES + 2) {
+        for (uint32_t i = 0; i < br.count; i++)
+            check_zero(br.at[i], br.pages[i] * ARC_PAGE_SIZE);
         return;
     }
+    check_zero(resident_page(&br, 0), ARC_PAGE_SIZE);
+    check_zero(resident_page(&br, br.total - 1), ARC_PAGE_SIZE);
+    size_t middle = br.total - 2;
     uint64_t x = atomic_fetch_add_explicit(&draws, CHECK_DRAW_STEP, memory_order_relaxed) ^
                  (uint64_t)arc_arena.secure_key; /* per process: the same pages in no two */
     for (uint32_t i = 0; i < CHECK_SAMPLE_PAGES; i++) {
         x += CHECK_DRAW_STEP;
         uint64_t z = (x ^ (x >> 31)) * CHECK_DRAW_MIX;
-        size_t page = 1 + (size_t)((z >> 32) * middle >> 32); /* in [1, pages - 1) */
-        check_zero(body + page * ARC_PAGE_SIZE, ARC_PAGE_SIZE);
+        size_t n = 1 + (size_t)((z >> 32) * middle >> 32); /* in [1, total - 1) */
+        check_zero(resident_page(&br, n), ARC_PAGE_SIZE);
     }
 }
 

@@ -77,6 +77,13 @@
 #define SPARSE_SIZE ((size_t)96 << 10)
 /* Exit status of a child whose own content check failed before the case's misuse. */
 #define EXIT_BAD_CONTENT 3
+/* The sparse large buffers case: buffers live at once, steps (each frees one and takes one in
+ * its place, so most take a cached run), a buffer's size (64 pages of 4 KiB) and what the
+ * program writes of each (its first 2 KiB, as a server's read buffer). */
+#define SPARSE_LIVE    8
+#define SPARSE_STEPS   200
+#define SPARSE_BUFFER  ((size_t)256 << 10)
+#define SPARSE_WRITTEN ((size_t)2 << 10)
 
 static const char warn_line[] =
     "arcalloc: warning: this build has no secure mode; rebuild with -Dsecure=true\n";
@@ -672,6 +679,39 @@ static int child_large_quarantine(const char *how)
     return 0;
 }
 
+/* Large buffers of which the program writes only the first 2 KiB, replaced one at a time: prints
+ * "resident N of M", the pages of the live buffers the kernel holds (mincore) out of all of them.
+ * A reused run's check at its take must not map the pages nobody wrote (reading a page not
+ * resident maps the zero page there, and the next free's clear would fault it in for good). */
+static int child_sparse_large(void)
+{
+    unsigned char *live[SPARSE_LIVE] = {0};
+    unsigned step_rng = 1;
+    for (int i = 0; i < SPARSE_STEPS + SPARSE_LIVE; i++) {
+        step_rng = step_rng * 1103515245u + 12345u; /* ANSI C's rand step: any spread will do */
+        int s = i < SPARSE_LIVE ? i : (int)((step_rng >> 16) % SPARSE_LIVE);
+        free(live[s]);
+        live[s] = malloc(SPARSE_BUFFER);
+        if (!live[s])
+            return EXIT_BAD_CONTENT;
+        memset(live[s], 0x5a, SPARSE_WRITTEN);
+    }
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), resident = 0, pages = 0;
+    for (int s = 0; s < SPARSE_LIVE; s++) {
+        uintptr_t lo = (uintptr_t)live[s] & ~(uintptr_t)(page - 1);
+        size_t n = ((uintptr_t)live[s] + SPARSE_BUFFER - lo + page - 1) / page;
+        unsigned char vec[SPARSE_BUFFER / 4096 + 2];
+        if (n > sizeof vec || mincore((void *)lo, n * page, vec) != 0)
+            return EXIT_BAD_CONTENT;
+        for (size_t i = 0; i < n; i++)
+            resident += vec[i] & 1;
+        pages += n;
+    }
+    printf("resident %zu of %zu\n", resident, pages);
+    fflush(stdout);
+    return 0;
+}
+
 /* A freed large run's guards, while it waits for reuse and after malloc_trim gave it back. */
 static int child_cached_guards(void)
 {
@@ -695,6 +735,8 @@ static int child_main(const char *mode, const char *arg)
         return child_reuse(arg);
     if (strcmp(mode, "cached-guards") == 0)
         return child_cached_guards();
+    if (strcmp(mode, "sparse-large") == 0)
+        return child_sparse_large();
     if (strcmp(mode, "large-quarantine") == 0)
         return child_large_quarantine(arg);
     if (strcmp(mode, "sized-realloc") == 0)
@@ -965,6 +1007,24 @@ static void test_large_reuse(void)
         CHECKF(exited(&c, 0) && strstr(c.out, "freed zero 0") && strstr(c.out, "back 1 zero 0"),
                "large quarantine without secure mode: status %#x, stdout %s", c.status, c.out);
     }
+#endif
+    /* Buffers written 2 KiB each, replaced 200 times: what stays resident is what the program
+     * wrote (a page or two a buffer, one more where 2 KiB cross an OS page), in either mode;
+     * the reuse check reads no page the program left alone. */
+    {
+        child_t c;
+        const char *modes[] = {NULL, "0"};
+        for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
+            size_t resident = 0, pages = 0;
+            run(&c, modes[m], "sparse-large", NULL);
+            CHECKF(exited(&c, 0) && sscanf(c.out, "resident %zu of %zu", &resident, &pages) == 2 &&
+                       pages >= SPARSE_LIVE * (SPARSE_BUFFER / (size_t)sysconf(_SC_PAGESIZE)) &&
+                       resident >= SPARSE_LIVE && resident <= 2 * SPARSE_LIVE,
+                   "sparse large buffers (secure %s): status %#x, stdout %s",
+                   modes[m] ? modes[m] : "default", c.status, c.out);
+        }
+    }
+#if ARC_SECURE
     /* A freed run waits with its guards closed, and they are open once trim gives it back.
      * Guards are PROT_NONE mappings by default (ARCALLOC_GUARDS=mprotect); with
      * ARCALLOC_GUARDS=markers, page-table markers inside the read-write window where the kernel
