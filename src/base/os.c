@@ -20,6 +20,7 @@
 #endif
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysinfo.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -583,6 +584,28 @@ bool arc_os_residency(uintptr_t start, size_t len, arc_os_stretch_fn *fn, void *
     if (len > 0)
         fn(ctx, from, start + len - from, resident);
     return true;
+}
+
+/* How long a look at the system's swap space holds: swap switched on since then may hold pages
+ * arcalloc took for zeros only if the kernel swapped them out within this time. One look a
+ * second costs a sysinfo call a second at most. */
+#define SWAP_RECHECK_NS NS_PER_SEC
+
+/* When the swap space was last looked at (arc_os_now_ns, 0: never) and what was seen. */
+static _Atomic uint64_t swap_seen_at;
+static _Atomic bool swap_seen;
+
+bool arc_os_swap_possible(void)
+{
+    uint64_t now = arc_os_now_ns(),
+             seen_at = atomic_load_explicit(&swap_seen_at, memory_order_acquire);
+    if (seen_at != 0 && now - seen_at < SWAP_RECHECK_NS)
+        return atomic_load_explicit(&swap_seen, memory_order_relaxed);
+    struct sysinfo si;
+    bool swap = sysinfo(&si) != 0 || si.totalswap != 0; /* unknown: as if there were */
+    atomic_store_explicit(&swap_seen, swap, memory_order_relaxed);
+    atomic_store_explicit(&swap_seen_at, now ? now : 1, memory_order_release);
+    return swap;
 }
 
 static bool count_resident(void *ctx, uintptr_t addr, size_t size, bool resident)

@@ -296,8 +296,9 @@ void arc_arena_guarded_register(arc_dirty_cache_t *c);
  * to its guarded cache, guards closed). */
 void arc_large_free(void *p, arc_large_t *large);
 /* Zeroes [p, p + bytes) of a large block (or any range of whole words): resident pages by
- * stores, the others given back, so that pages the program never touches stay out of the
- * resident set. True when every page was resident (nothing given back). */
+ * stores, the others given back where the system swaps (and left alone where it does not: they
+ * read as zero), so that pages the program never touches stay out of the resident set. True when
+ * every page was resident. */
 bool arc_large_clear(void *p, size_t bytes);
 /* Resizes in place (shrinking, or growing into free pages that follow); false if it cannot. */
 bool arc_large_resize(void *p, arc_large_t *large, size_t new_size);
