@@ -131,6 +131,10 @@ typedef struct arc_byte_ops {
      * region lookup. O(1). The malloc heap asks it before it keeps a freed block for reuse. */
     size_t (*usable_size_checked_in)(const arc_byte_allocator_t *a, const void *region,
                                      const void *ptr);
+    /* Secure builds: true when a block handed out holds only what callers left in its bytes,
+     * none of the allocator's own words (free-list links, headers of merged blocks): a caller
+     * that clears every block it gives back gets every block zeroed. False in normal builds. */
+    bool clean_blocks;
 } arc_byte_ops_t;
 
 /* Every block any backend returns is aligned to at least this (malloc's guarantee). */

@@ -40,6 +40,10 @@
  * dealloc says ARC_INVALID_PARAM before changing anything, usable_size says 0. Flag updates on
  * a neighbour whose seal is already bad leave it bad, so a corruption is never re-sealed. Not
  * covered: prev_phys (checked by structure only) and the free-list links of free blocks.
+ * Secure builds also leave no word of their own in what they hand out (arc_byte_ops_t's
+ * clean_blocks): a block taken has its list links and the prev_phys word at its end cleared, and
+ * a merge clears the header (and a free block's links) it swallows, so a block handed out holds
+ * the bytes its callers left there and nothing else: zeros, when they clear what they free.
  * Normal builds compile none of it: the head word is stride | flags as above.
  */
 #include <stdbool.h>
@@ -365,6 +369,10 @@ static void *block_use(arc_tlsf_t *t, arc_tlsf_block_t *b, size_t stride)
         block_set_head(t, b, block_head(b) & ~BLOCK_FREE);
         block_set_flags(t, block_next(b), 0, BLOCK_PREV_FREE);
     }
+#if ARC_SECURE
+    b->link = (arc_ilist_link_t){0};
+    block_next(b)->prev_phys = NULL; /* b's last word, read only while b is free */
+#endif
     t->used += block_usable(b);
     t->live++;
     return block_payload(b);
@@ -507,13 +515,16 @@ static arc_tlsf_block_t *block_live_at(block_bounds_t in, const void *ptr)
 /* Secure builds: true when a head word dealloc or usable_size reads for ptr fails its seal: the
  * block's own, its successor's, a free predecessor's (coalescing) and the one after a free
  * successor (whose PREV_FREE flag the merge rewrites). Pointers outside the region's blocks are
- * left to block_live_at (ARC_NOT_ALLOCATED), as are well-sealed heads that are no live block. */
+ * left to block_live_at (ARC_NOT_ALLOCATED), as are well-sealed heads that are no live block and
+ * head words of zero (a merge clears the header it swallows). */
 static bool header_bad(const arc_tlsf_t *t, block_bounds_t in, const void *ptr)
 {
     uintptr_t p = (uintptr_t)ptr;
     if (!payload_within(in, p))
         return false;
     const arc_tlsf_block_t *b = block_at(p - BLOCK_HEADER_SIZE);
+    if (block_head(b) == 0) /* a header a merge swallowed and cleared: no block (a double free) */
+        return false;
     if (!block_sealed(t, b))
         return true;
     size_t stride = block_stride(b);
@@ -556,11 +567,18 @@ static void block_release(arc_tlsf_t *t, arc_tlsf_block_t *b)
     if (listed && list_same(list_of(stride), was)) {
         if (listed != merged)
             list_replace(t, listed, merged, was);
-        return;
+    } else {
+        if (listed)
+            list_remove(t, listed, was);
+        list_insert(t, merged);
     }
-    if (listed)
-        list_remove(t, listed, was);
-    list_insert(t, merged);
+#if ARC_SECURE
+    /* What the merged block swallowed: b's header when prev took it, next's header and links. */
+    if (prev)
+        *b = (arc_tlsf_block_t){0};
+    if (next)
+        *next = (arc_tlsf_block_t){0};
+#endif
 }
 
 /* dealloc(ptr, size, align): size above the block's usable size cannot be what alloc was asked,
@@ -891,5 +909,6 @@ const arc_byte_ops_t arc_tlsf_ops = {
     .take_free = tlsf_take_free,
 #if ARC_SECURE
     .set_key = tlsf_set_key,
+    .clean_blocks = true,
 #endif
 };

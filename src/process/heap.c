@@ -150,9 +150,16 @@ static bool heap_grow(arc_heap_t *h)
         dirty = false;
     }
     arc_segment_t *seg = (arc_segment_t *)addr;
-    /* The header's maps must read as zero; the byte allocator sets up the body itself. */
+    /* The header's maps must read as zero; the byte allocator sets up the body itself. In secure
+     * mode the body too: blocks come out of a clean byte allocator as the body holds them (old
+     * bytes of a large run or segment, else; resident pages are cleared, the others as the
+     * kernel holds them). */
     if (dirty)
         memset(seg, 0, ARC_SEGMENT_HEADER);
+#if ARC_SECURE
+    if (dirty && h->secure)
+        arc_large_clear(arc_segment_body(seg), segment_body_size());
+#endif
     void *body = arc_segment_body(seg);
     size_t body_size = segment_body_size();
     int rc = h->backend_ready ? h->ops->add_memory(h->backend, body, body_size)

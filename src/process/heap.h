@@ -796,9 +796,10 @@ void arc_secure_free(arc_heap_t *h, arc_segment_t *seg, void *p, bool linked);
 /* Another thread frees p, a block of the thread heap `owner`, before linking it: p must be live
  * and its canary and slack intact (checked here, while p's first word is still the program's). */
 void arc_secure_check_remote(arc_heap_t *owner, arc_segment_t *seg, void *p);
-/* An emptied span going back to the byte allocator: each of its cut blocks, all free, must be
- * zero but for its link word (a write after free, else). */
-void arc_secure_span_check(arc_span_t *span);
+/* An emptied span: each of its cut blocks, all free, must be zero but for its link word (a write
+ * after free, else). `releasing`: the span goes back to the byte allocator, and the link words
+ * are cleared too (what the byte allocator hands out again must read as zero). */
+void arc_secure_span_check(arc_span_t *span, bool releasing);
 /* A first-class heap's free in secure mode (no quarantine): the same checks, then zeroes p. */
 void arc_secure_check_zero(arc_heap_t *h, arc_segment_t *seg, void *p);
 /* A fresh block of `block` bytes for a request of n: checks it is still zero where the free left

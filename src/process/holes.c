@@ -184,6 +184,10 @@ static uint64_t hole_return(arc_heap_t *h, arc_segment_t *seg, void **link, bool
     hole_pages(p, usable, &lo, &hi);
     uint64_t since = hi > lo ? arc_dirty_unhold(&h->held, lo, (hi - lo) / ARC_PAGE_SIZE) : 0;
     hole_head_t head = *(hole_head_t *)p;
+#if ARC_SECURE
+    if (h->secure) /* the byte allocator hands out what it is given: secure mode's are zeros */
+        *(hole_head_t *)p = (hole_head_t){0};
+#endif
     if (for_request) {
         uint64_t now = arc_os_now_ns();
         if (now - head.made_ns < arc_dirty_decay_ns()) {

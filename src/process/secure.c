@@ -369,12 +369,17 @@ void arc_secure_prepare(arc_heap_t *h, void *p, size_t n, size_t block, bool sma
         prepare_small(h, p, n, block);
         return;
     }
-    /* The byte allocator keeps its own words in free blocks: clear what the program gets. The
-     * canary may lie past what memcheck was told of (block_alloc pads under valgrind). */
-    if (n >= sparse_min)
-        arc_large_clear(p, n);
-    else
-        memset(p, 0, n);
+    /* A byte allocator that keeps its own words in free blocks (buddy, slab) leaves them in what
+     * it hands out: cleared here. One that clears them itself (tlsf) hands out zeros: every
+     * block given back was cleared at its free, spans' link words when they go back, holes'
+     * heads when they return, a reused segment's body when it comes. The canary may lie past
+     * what memcheck was told of (block_alloc pads under valgrind). */
+    if (!h->ops->clean_blocks) {
+        if (n >= sparse_min)
+            arc_large_clear(p, n);
+        else
+            memset(p, 0, n);
+    }
     ARC_VG_QUIET();
     canary_write(h, p, n, block);
     ARC_VG_LOUD();
@@ -392,11 +397,14 @@ void *arc_secure_small_pop(arc_heap_t *h, size_t cls, size_t size)
     return p;
 }
 
-void arc_secure_span_check(arc_span_t *span)
+void arc_secure_span_check(arc_span_t *span, bool releasing)
 {
-    for (char *p = span->start; p < span->bump; p += span->block_size)
+    for (char *p = span->start; p < span->bump; p += span->block_size) {
         if (!all_zero(p + LINK_BYTES, span->block_size - LINK_BYTES))
             arc_report_misuse("write after free detected", p);
+        if (releasing)
+            *(uint64_t *)p = 0;
+    }
 }
 
 /* Checks p's canary and slack (`linked`: p's first word is a remote-list link, canary_ok). */

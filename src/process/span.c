@@ -181,7 +181,7 @@ static void span_release(arc_heap_t *h, arc_span_t *span)
         ring_remove(h, span);
 #if ARC_SECURE
     if (h->secure)
-        arc_secure_span_check(span);
+        arc_secure_span_check(span, true);
 #endif
     arc_segment_t *seg = arc_segment_of(span->start);
     size_t first = span_first_page(seg, span), pages = span_pages(span);
@@ -406,7 +406,7 @@ void arc_span_release_empty(arc_heap_t *h)
             span_release(h, cur);
 #if ARC_SECURE
         else if (h->secure) /* kept: its free blocks are checked as a released span's are */
-            arc_secure_span_check(cur);
+            arc_secure_span_check(cur, false);
 #endif
     }
 }

@@ -36,10 +36,17 @@ enum {
     FILL_ALIGN_LOG2_MAX = 12,     /* ... and alignments 1 .. 4 KiB */
     NEIGHBOUR_EXTRA = 40,         /* an unaligned neighbour a little larger than its block */
     NEIGHBOUR_SIZE_MAX = 64 << 10,
-    REGION_BLOCK = 4 << 10,      /* test_regions fills its regions with blocks of this size */
-    GIVE_WAYS = 4,               /* the ways give() hands a block back, in turn */
-    TAKE_REGION_BYTES = 2 << 20, /* the take_free tests' region */
-    TAKE_BLOCK = 64 << 10,       /* their blocks: large enough for any backend's large path */
+    REGION_BLOCK = 4 << 10,       /* test_regions fills its regions with blocks of this size */
+    GIVE_WAYS = 4,                /* the ways give() hands a block back, in turn */
+    TAKE_REGION_BYTES = 2 << 20,  /* the take_free tests' region */
+    TAKE_BLOCK = 64 << 10,        /* their blocks: large enough for any backend's large path */
+    CLEAN_REGION_BYTES = 4 << 20, /* test_clean_blocks' region, its live blocks and steps */
+    CLEAN_LIVE = 512,
+    CLEAN_STEPS = 40000,
+    CLEAN_SIZE_MAX = 24 << 10,
+    CLEAN_TAKE_EVERY = 64, /* one step in this many takes a free block whole */
+    CLEAN_ALIGN_EVERY = 8, /* one alloc in this many asks an alignment of up to 4 KiB */
+    CLEAN_FILL = 0xc3,     /* what the caller writes into every block it holds */
 };
 
 /* A live block as the test knows it: what alloc was asked and what usable_size said. */
@@ -321,6 +328,63 @@ static void give_all(block_t *b, size_t n)
             CHECK(ops->check(st) == 0);
     }
     CHECK(ops->check(st) == 0);
+}
+
+/* ---- clean blocks (secure builds) ---------------------------------------------------------- */
+
+/* A backend that says clean_blocks hands out only what its callers left in a block's bytes: on a
+ * zeroed region, with every block written over whole while held and cleared before it goes back,
+ * every block alloc or take_free hands out reads as zero, through splits, merges, alignment gaps
+ * and whole takes. Normal builds promise nothing of the kind (the flag is false); in secure
+ * builds tlsf says it. */
+static void test_clean_blocks(unsigned char *pool)
+{
+    CHECK(!ops->clean_blocks || ARC_SECURE);
+    CHECK(!ARC_SECURE || strcmp(ops->name, "tlsf") != 0 || ops->clean_blocks);
+    if (!ops->clean_blocks)
+        return;
+    memset(pool, 0, CLEAN_REGION_BYTES);
+    state_reset(pool, CLEAN_REGION_BYTES);
+    check_rng_t rng = {0xc1ea};
+    size_t n = 0, handed = 0, dirty = 0;
+    for (size_t step = 0; step < CLEAN_STEPS; step++) {
+        bool add = n < CLEAN_LIVE && (n == 0 || check_range(&rng, 0, 1) == 0);
+        if (!add) {
+            size_t i = (size_t)check_range(&rng, 0, n - 1);
+            memset(blocks[i].ptr, 0, blocks[i].usable);
+            give(&blocks[i]);
+            blocks[i] = blocks[--n];
+            continue;
+        }
+        int got;
+        if (step % CLEAN_TAKE_EVERY == 0) {
+            got = take_whole(&blocks[n], 1);
+        } else {
+            size_t size = (size_t)check_range(&rng, 1, CLEAN_SIZE_MAX);
+            size_t align = check_range(&rng, 0, CLEAN_ALIGN_EVERY - 1) == 0
+                               ? (size_t)1 << check_range(&rng, 0, FILL_ALIGN_LOG2_MAX)
+                               : 1;
+            got = take(&blocks[n], size, align);
+        }
+        if (!got)
+            continue;
+        handed++;
+        const unsigned char *b = blocks[n].ptr;
+        for (size_t j = 0; j < blocks[n].usable; j++) {
+            if (b[j] != 0) {
+                dirty++;
+                break;
+            }
+        }
+        memset(blocks[n].ptr, CLEAN_FILL, blocks[n].usable);
+        n++;
+    }
+    CHECKF(dirty == 0 && handed > CLEAN_STEPS / 4, "%s: %zu of %zu blocks handed out not zero",
+           ops->name, dirty, handed);
+    CHECK(ops->check(st) == 0);
+    for (size_t i = 0; i < n; i++)
+        memset(blocks[i].ptr, 0, blocks[i].usable);
+    give_all(blocks, n);
 }
 
 /* ---- alloc -------------------------------------------------------------------------------- */
@@ -939,6 +1003,7 @@ int main(int argc, char **argv)
         test_take_coalesce(pool);
         test_take_too_large(pool);
     }
+    test_clean_blocks(pool);
     test_seed_shapes();
     printf("%s: the byte-allocator contract\n", ops->name);
     free(st);

@@ -84,6 +84,15 @@
 #define SPARSE_STEPS   200
 #define SPARSE_BUFFER  ((size_t)256 << 10)
 #define SPARSE_WRITTEN ((size_t)2 << 10)
+/* The zeroed-churn case: blocks live at once, steps, the largest size (under the 128 KiB page-run
+ * threshold: small and medium blocks), one alloc in ALIGN_EVERY aligned to up to 4 KiB, and every
+ * PHASE_STEPS steps every block freed and the heap trimmed (segments and spans go back, and come
+ * again with what the byte allocator and the cache keep of them). */
+#define CHURN_LIVE        600
+#define CHURN_STEPS       60000
+#define CHURN_SIZE_MAX    (120u << 10)
+#define CHURN_ALIGN_EVERY 8
+#define CHURN_PHASE_STEPS 15000
 
 static const char warn_line[] =
     "arcalloc: warning: this build has no secure mode; rebuild with -Dsecure=true\n";
@@ -679,6 +688,86 @@ static int child_large_quarantine(const char *how)
     return 0;
 }
 
+/* Small and medium blocks of random sizes and alignments, each written over whole while held
+ * (malloc_usable_size's bytes), freed in random order, in phases that free everything and trim:
+ * prints "dirty N of M", the blocks handed out whose requested bytes did not all read as zero, of
+ * all handed out. */
+static int child_zeroed_churn(void)
+{
+    static unsigned char *live[CHURN_LIVE];
+    size_t n = 0, handed = 0, dirty = 0;
+    unsigned rng = 7;
+    for (int step = 0; step < CHURN_STEPS; step++) {
+        if (step % CHURN_PHASE_STEPS == CHURN_PHASE_STEPS - 1) {
+            while (n > 0)
+                free(live[--n]);
+            malloc_trim(0);
+            continue;
+        }
+        rng = rng * 1103515245u + 12345u; /* ANSI C's rand step */
+        unsigned r = rng >> 8;
+        if (n == CHURN_LIVE || (n > 0 && r % 2)) {
+            size_t i = (r >> 1) % n;
+            free(live[i]);
+            live[i] = live[--n];
+            continue;
+        }
+        /* Sizes spread over the powers of two, so small, medium and big medium blocks mix. */
+        size_t size = 1 + ((r >> 1) % CHURN_SIZE_MAX) / (1u + (r >> 20) % 64);
+        unsigned char *p = (r >> 4) % CHURN_ALIGN_EVERY == 0
+                               ? memalign((size_t)16 << ((r >> 7) % 9), size)
+                               : malloc(size);
+        if (!p)
+            return EXIT_BAD_CONTENT;
+        handed++;
+        for (size_t j = 0; j < size; j++) { /* the slack past it holds secure mode's pattern */
+            if (p[j] != 0) {
+                dirty++;
+                break;
+            }
+        }
+        memset(p, 0xee, malloc_usable_size(p)); /* the canary moves to the block's end */
+        live[n++] = p;
+    }
+    printf("dirty %zu of %zu\n", dirty, handed);
+    fflush(stdout);
+    return 0;
+}
+
+/* Large blocks written over whole and freed, then medium blocks taken until the heap has grown
+ * past what the large ones held: its new segments may come from their pages (unguarded runs, in
+ * a child whose guards are refused, are not cleared at their free). Prints "dirty N of M" as
+ * zeroed-churn does. */
+static int child_dirty_segments(void)
+{
+    enum { RUNS = 8, MEDIUM = 40000, COUNT = 1200 };
+    const size_t run = (size_t)3 << 20;
+    void *runs[RUNS];
+    for (int i = 0; i < RUNS; i++) {
+        runs[i] = malloc(run);
+        if (!runs[i])
+            return EXIT_BAD_CONTENT;
+        memset(runs[i], 0xee, run);
+    }
+    for (int i = 0; i < RUNS; i++)
+        free(runs[i]);
+    size_t dirty = 0;
+    for (int i = 0; i < COUNT; i++) {
+        unsigned char *p = malloc(MEDIUM);
+        if (!p)
+            return EXIT_BAD_CONTENT;
+        for (size_t j = 0; j < MEDIUM; j++) {
+            if (p[j] != 0) {
+                dirty++;
+                break;
+            }
+        }
+    }
+    printf("dirty %zu of %d\n", dirty, COUNT);
+    fflush(stdout);
+    return 0;
+}
+
 /* Large buffers of which the program writes only the first 2 KiB, replaced one at a time: prints
  * "resident N of M", the pages of the live buffers the kernel holds (mincore) out of all of them.
  * A reused run's check at its take must not map the pages nobody wrote (reading a page not
@@ -737,6 +826,10 @@ static int child_main(const char *mode, const char *arg)
         return child_cached_guards();
     if (strcmp(mode, "sparse-large") == 0)
         return child_sparse_large();
+    if (strcmp(mode, "zeroed-churn") == 0)
+        return child_zeroed_churn();
+    if (strcmp(mode, "dirty-segments") == 0)
+        return child_dirty_segments();
     if (strcmp(mode, "large-quarantine") == 0)
         return child_large_quarantine(arg);
     if (strcmp(mode, "sized-realloc") == 0)
@@ -775,10 +868,28 @@ enum { GUARD_INSTALL_ADVICE = 102, GUARD_REMOVE_ADVICE = 103 };
 #if REFUSED_GUARDS_TEST
 /* Set while run() starts a child as on a kernel without guard regions. */
 static bool child_without_guard_regions;
+/* Set while run() starts a child whose every guard is refused (mprotect to PROT_NONE answers
+ * ENOMEM, as past vm.max_map_count): its large runs go unguarded, and so unsealed. */
+static bool child_without_guards;
 
 /* A seccomp filter for this process and what it execs: madvise with MADV_GUARD_INSTALL or
  * MADV_GUARD_REMOVE fails with EINVAL, what a kernel before 6.13 answers; everything else runs.
  * The advice is madvise's third argument; its low 32 bits come first (little-endian targets). */
+static bool refuse_guards(void)
+{
+    struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_mprotect, 0, 3),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PROT_NONE, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOMEM),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {.len = sizeof code / sizeof code[0], .filter = code};
+    return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+           prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) == 0;
+}
+
 static bool refuse_guard_regions(void)
 {
     struct sock_filter code[] = {
@@ -836,6 +947,8 @@ static void run(child_t *c, const char *secure, const char *mode, const char *ar
         char *argv[] = {"test_secure", "child", (char *)mode, (char *)(arg ? arg : "-"), NULL};
 #if REFUSED_GUARDS_TEST
         if (child_without_guard_regions && !refuse_guard_regions())
+            _exit(126);
+        if (child_without_guards && !refuse_guards())
             _exit(126);
 #endif
         execv("/proc/self/exe", argv);
@@ -1237,6 +1350,23 @@ static void test_secure_cases(void)
     run(&c, NULL, "misuse", "zeroed-98304");
     CHECKF(sscanf(c.out, "freed %d fresh %d", &freed, &fresh) == 2 && freed && fresh,
            "zeroed-98304: %s", c.out);
+    /* Every block handed out in a long churn of small and medium blocks reads as zero, through
+     * the byte allocator's splits and merges, spans and segments that go back and come again. */
+    size_t dirty = 1, handed = 0;
+    run(&c, NULL, "zeroed-churn", NULL);
+    CHECKF(exited(&c, 0) && sscanf(c.out, "dirty %zu of %zu", &dirty, &handed) == 2 && dirty == 0 &&
+               handed > CHURN_STEPS / 4,
+           "zeroed churn: status %#x, stdout %s", c.status, c.out);
+#if REFUSED_GUARDS_TEST
+    /* With every guard refused, freed large runs go back uncleared; segments the heap then
+     * takes from their pages still hand out zeros. */
+    child_without_guards = true;
+    run(&c, NULL, "dirty-segments", NULL);
+    child_without_guards = false;
+    dirty = 1;
+    CHECKF(exited(&c, 0) && sscanf(c.out, "dirty %zu of", &dirty) == 1 && dirty == 0,
+           "dirty segments: status %#x, stdout %s, stderr %s", c.status, c.out, c.err);
+#endif
 #endif
 }
 
