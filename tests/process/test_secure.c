@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/sysinfo.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -734,6 +735,30 @@ static int child_zeroed_churn(void)
     return 0;
 }
 
+/* Medium blocks that secure mode clears by the pages the kernel holds, 2 KiB of each written,
+ * freed in turn: prints "madvise N of M", the madvise calls arcalloc made meanwhile (its
+ * statistics) for M frees. */
+static int child_sparse_clears(void)
+{
+    enum { CYCLES = 400, LIVE = 4 };
+    void *live[LIVE] = {0};
+    struct arc_stats before, after;
+    arc_stats_get(&before);
+    for (int i = 0; i < CYCLES + LIVE; i++) {
+        free(live[i % LIVE]);
+        unsigned char *p = malloc(SPARSE_SIZE);
+        if (!p)
+            return EXIT_BAD_CONTENT;
+        memset(p, 0x5a, SPARSE_WRITTEN);
+        live[i % LIVE] = p;
+    }
+    arc_stats_get(&after);
+    printf("madvise %llu of %d\n", (unsigned long long)(after.madvise_calls - before.madvise_calls),
+           CYCLES);
+    fflush(stdout);
+    return 0;
+}
+
 /* Large blocks written over whole and freed, then medium blocks taken until the heap has grown
  * past what the large ones held: its new segments may come from their pages (unguarded runs, in
  * a child whose guards are refused, are not cleared at their free). Prints "dirty N of M" as
@@ -830,6 +855,8 @@ static int child_main(const char *mode, const char *arg)
         return child_zeroed_churn();
     if (strcmp(mode, "dirty-segments") == 0)
         return child_dirty_segments();
+    if (strcmp(mode, "sparse-clears") == 0)
+        return child_sparse_clears();
     if (strcmp(mode, "large-quarantine") == 0)
         return child_large_quarantine(arg);
     if (strcmp(mode, "sized-realloc") == 0)
@@ -1350,6 +1377,20 @@ static void test_secure_cases(void)
     run(&c, NULL, "misuse", "zeroed-98304");
     CHECKF(sscanf(c.out, "freed %d fresh %d", &freed, &fresh) == 2 && freed && fresh,
            "zeroed-98304: %s", c.out);
+    /* A block cleared by the pages the kernel holds: where the system has no swap space the
+     * pages not resident read as zero and are left alone (no madvise); with swap they may hold
+     * old bytes and are given back, at every free. */
+    {
+        struct sysinfo si;
+        unsigned long long calls = 0;
+        int cycles = 0;
+        bool swap = sysinfo(&si) != 0 || si.totalswap != 0;
+        run(&c, NULL, "sparse-clears", NULL);
+        CHECKF(exited(&c, 0) && sscanf(c.out, "madvise %llu of %d", &calls, &cycles) == 2 &&
+                   cycles > 0 && (swap ? calls >= (unsigned long long)cycles : calls < 10),
+               "sparse clears (swap %s): status %#x, stdout %s", swap ? "on" : "off", c.status,
+               c.out);
+    }
     /* Every block handed out in a long churn of small and medium blocks reads as zero, through
      * the byte allocator's splits and merges, spans and segments that go back and come again. */
     size_t dirty = 1, handed = 0;
