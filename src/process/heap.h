@@ -142,11 +142,12 @@ _Static_assert(sizeof(arc_span_t) == 64, "one cache line per span descriptor");
 
 typedef struct arc_segment {
     arc_heap_t *heap;
-    arc_ilist_link_t link;       /* in the heap's list of segments */
-    size_t backend_blocks;       /* blocks the byte allocator has handed out of this segment */
-    uint32_t sampled;            /* live blocks in it that the heap profiler sampled */
-    uint32_t nholes;             /* holes.c: holes on the `holes` list */
-    uint32_t medium_kept;        /* medium.c: its blocks in the heap's medium cache */
+    arc_ilist_link_t link; /* in the heap's list of segments */
+    size_t backend_blocks; /* blocks the byte allocator has handed out of this segment */
+    uint32_t sampled;      /* live blocks in it that the heap profiler sampled */
+    uint32_t nholes;       /* holes.c: holes on the `holes` list */
+    uint32_t medium_kept;  /* medium.c: its blocks in the heap's medium cache */
+    bool body_dirty; /* its body came with old bytes (dirty pages): secure malloc clears blocks */
     uint64_t span_slots;         /* bit i: spans[i] describes a span (bit 0 is always set) */
     arc_ilist_link_t empty_link; /* in the heap's list of empty segments (heap.c) */
     arc_ilist_link_t hole_link;  /* in the heap's list of segments with holes (holes.c) */

@@ -370,11 +370,12 @@ void arc_secure_prepare(arc_heap_t *h, void *p, size_t n, size_t block, bool sma
         return;
     }
     /* A byte allocator that keeps its own words in free blocks (buddy, slab) leaves them in what
-     * it hands out: cleared here. One that clears them itself (tlsf) hands out zeros: every
-     * block given back was cleared at its free, spans' link words when they go back, holes'
-     * heads when they return, a reused segment's body when it comes. The canary may lie past
-     * what memcheck was told of (block_alloc pads under valgrind). */
-    if (!h->ops->clean_blocks) {
+     * it hands out: cleared here. One that clears them itself (tlsf) hands out zeros from a
+     * segment whose body started as zeros: every block given back was cleared at its free,
+     * spans' link words when they go back, holes' heads when they return. A segment on dirty
+     * pages (body_dirty) may hold old bytes anywhere: its blocks are cleared. The canary may lie
+     * past what memcheck was told of (block_alloc pads under valgrind). */
+    if (!h->ops->clean_blocks || arc_segment_of(p)->body_dirty) {
         if (n >= sparse_min)
             arc_large_clear(p, n);
         else
