@@ -1276,6 +1276,32 @@ static uintptr_t guarded_take(arc_dirty_cache_t *c, size_t total, size_t guard_p
     return run;
 }
 
+/* A guarded run grows in place into the cached guarded run that starts right after its tail guard
+ * (the rest of a run it was split from, often): the first `pages` pages of that run, opened whole
+ * (its lead guard, and the guards of runs merged into it) and checked as a take checks a body;
+ * what is left keeps a closed lead guard and goes back. The grower then moves its tail guard.
+ * Without it a block grown by realloc in small steps moved at every page once its heap's guarded
+ * cache held the pages after it (secure mode, 20 rounds of 37-byte steps to 740 KB: 181 moves a
+ * round, 84 ms against the default build's 6.8). */
+static bool guarded_take_at(arc_dirty_cache_t *c, uintptr_t at, size_t pages, size_t guard_pages)
+{
+    size_t got = 0, parts = 1, guard_bytes = guard_pages * ARC_PAGE_SIZE;
+    if (!arc_dirty_take_whole_at(c, at, pages, GUARDED_REST_GUARDS * guard_pages, &got, &parts))
+        return false;
+    bool ok = arc_os_guard((void *)at, pages * ARC_PAGE_SIZE, false);
+    if (ok && got > pages)
+        ok = arc_os_guard((void *)(at + pages * ARC_PAGE_SIZE), guard_bytes, true);
+    if (!ok) {
+        guarded_release(at, got); /* refused (too many mappings): the pages go, opened */
+        return false;
+    }
+    body_check(at, pages * ARC_PAGE_SIZE);
+    if (got > pages)
+        arc_dirty_put_parts(c, at + pages * ARC_PAGE_SIZE, got - pages, parts,
+                            dirty_budget_pages());
+    return true;
+}
+
 /* Closes the guard [addr, addr + bytes) of a run that may wait in a guarded cache: pages that
  * held old bytes are cleared first (a marker frees them instead), so that the run reads as zero
  * when it is a body again. */
@@ -1446,7 +1472,9 @@ bool arc_large_resize(void *p, arc_large_t *large, size_t new_size)
      * bytes: dirty ones need no clearing. */
     uintptr_t end = (uintptr_t)p + have * ARC_PAGE_SIZE + guard_bytes;
     bool got = pages_alloc_at(end, want - have);
-    if (!got && !(large->cache && arc_dirty_take_at(large->cache, end, want - have)))
+    if (!got && !(large->cache && arc_dirty_take_at(large->cache, end, want - have)) &&
+        !(guard_pages && large->guarded &&
+          guarded_take_at(large->guarded, end, want - have, guard_pages)))
         return false;
     if (guard_bytes) {
         arc_os_guard((char *)p + have * ARC_PAGE_SIZE, guard_bytes, false);

@@ -527,6 +527,26 @@ uintptr_t arc_dirty_take_whole(arc_dirty_cache_t *c, size_t pages, size_t spare_
         c, &(take_request_t){.pages = pages, .spare_min = spare_min, .got = got, .parts = parts});
 }
 
+bool arc_dirty_take_whole_at(arc_dirty_cache_t *c, uintptr_t addr, size_t pages, size_t spare_min,
+                             size_t *got, size_t *parts)
+{
+    if (!c->whole || __atomic_load_n(&c->count, __ATOMIC_RELAXED) == 0)
+        return false;
+    bool found = false;
+    pthread_mutex_lock(&c->lock);
+    for (uint32_t i = 0; i < c->count && !found; i++) {
+        const arc_dirty_run_t *r = &c->run[i];
+        if (r->addr != addr || r->waiting || !(r->pages == pages || r->pages >= pages + spare_min))
+            continue;
+        *got = r->pages;
+        *parts = r->parts;
+        slot_remove(c, i);
+        found = true;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return found;
+}
+
 /* arc_dirty_take_at, and when it was put in *freed_ns (0 when not found). */
 static bool take_at_run(arc_dirty_cache_t *c, uintptr_t addr, size_t pages, uint64_t *freed_ns)
 {

@@ -141,6 +141,11 @@ uintptr_t arc_dirty_take_fit(arc_dirty_cache_t *c, size_t pages, size_t align, s
  * and the runs put that make it in *parts. 0 when none fits. */
 uintptr_t arc_dirty_take_whole(arc_dirty_cache_t *c, size_t pages, size_t spare_min, size_t *got,
                                size_t *parts);
+/* The run of a whole cache that starts at addr, out of its quarantine, of exactly `pages` or at
+ * least pages + spare_min, taken out of its slot whole (*got, *parts as arc_dirty_take_whole says
+ * them); false when there is none. A guarded run grows in place into the cached run after it. */
+bool arc_dirty_take_whole_at(arc_dirty_cache_t *c, uintptr_t addr, size_t pages, size_t spare_min,
+                             size_t *got, size_t *parts);
 /* arc_dirty_put of a run made of `parts` runs put (what arc_dirty_take_whole said of the run it
  * was cut from): for whole caches. It never waits in the quarantine (it was out of it). */
 void arc_dirty_put_parts(arc_dirty_cache_t *c, uintptr_t addr, size_t pages, size_t parts,

@@ -271,6 +271,17 @@ static void check_whole(void)
     /* Another whole cache's run is found from here; an ordinary cache's take never finds it. */
     CHECK(arc_dirty_take(&plain, 15, PAGE) == 0);
     CHECK(arc_dirty_take_whole(&other, 15, 3, &got, &parts) == at(6, 0) && got == 15);
+    /* Taken by its start (a guarded run growing into the one after it): the run that starts
+     * there, by the same size rule, whole; not one that starts elsewhere, not an ordinary
+     * cache's. */
+    arc_dirty_put(&c, at(7, 0), 12, NO_BUDGET);
+    CHECK(!arc_dirty_take_whole_at(&c, at(7, 1), 4, 3, &got, &parts));  /* inside it */
+    CHECK(!arc_dirty_take_whole_at(&c, at(7, 0), 10, 3, &got, &parts)); /* 10 + 3 > 12 */
+    CHECK(arc_dirty_take_whole_at(&c, at(7, 0), 9, 3, &got, &parts) && got == 12 && parts == 1);
+    CHECK(c.count == 0 && !arc_dirty_take_whole_at(&c, at(7, 0), 9, 3, &got, &parts));
+    arc_dirty_put(&plain, at(7, 0), 12, NO_BUDGET);
+    CHECK(!arc_dirty_take_whole_at(&plain, at(7, 0), 12, 0, &got, &parts));
+    CHECK(arc_dirty_take_at(&plain, at(7, 0), 12));
     arc_dirty_put(&plain, at(8, 0), 4, NO_BUDGET);
     CHECK(arc_dirty_take_whole(&c, 4, 0, &got, &parts) == 0);
     CHECK(arc_dirty_purge(&plain) && whole_runs == 0); /* the ordinary cache: the default */
@@ -304,9 +315,10 @@ static void check_quarantine(void)
     arc_dirty_register_whole(&other, record_whole_release, 0);
     size_t got = 0, parts = 0;
     arc_dirty_put(&c, at(30, 0), 4, NO_BUDGET);
-    CHECK(arc_dirty_take_whole(&c, 4, 0, &got, &parts) == 0);     /* waiting */
-    CHECK(arc_dirty_take_whole(&other, 4, 0, &got, &parts) == 0); /* for everyone */
-    arc_dirty_put(&c, at(30, 4), 4, NO_BUDGET);                   /* touches it: no merge */
+    CHECK(arc_dirty_take_whole(&c, 4, 0, &got, &parts) == 0);           /* waiting */
+    CHECK(!arc_dirty_take_whole_at(&c, at(30, 0), 4, 0, &got, &parts)); /* by its start too */
+    CHECK(arc_dirty_take_whole(&other, 4, 0, &got, &parts) == 0);       /* for everyone */
+    arc_dirty_put(&c, at(30, 4), 4, NO_BUDGET);                         /* touches it: no merge */
     CHECK(c.count == 2 && c.pages == 8);
     CHECK(arc_dirty_take_whole(&c, 4, 0, &got, &parts) == 0);
     arc_dirty_put(&c, at(31, 0), 6, NO_BUDGET); /* a third waits: the first is out */

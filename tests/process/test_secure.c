@@ -94,6 +94,11 @@
 #define CHURN_SIZE_MAX    (120u << 10)
 #define CHURN_ALIGN_EVERY 8
 #define CHURN_PHASE_STEPS 15000
+/* The regrow case: rounds of a block grown by realloc from nothing in steps of REGROW_STEP bytes
+ * to REGROW_STEPS of them (about 740 KB: large runs of up to 181 pages), freed after each. */
+#define REGROW_ROUNDS 8
+#define REGROW_STEPS  20000
+#define REGROW_STEP   37
 
 static const char warn_line[] =
     "arcalloc: warning: this build has no secure mode; rebuild with -Dsecure=true\n";
@@ -759,6 +764,34 @@ static int child_sparse_clears(void)
     return 0;
 }
 
+/* A block grown by realloc in small steps, round after round: prints "moves first A last B", the
+ * times it moved in the first round and the most in one of the last four. */
+static int child_regrow(void)
+{
+    int first = 0, last = 0;
+    for (int r = 0; r < REGROW_ROUNDS; r++) {
+        unsigned char *p = NULL;
+        uintptr_t at = 0;
+        int moves = 0;
+        for (size_t i = 1; i <= REGROW_STEPS; i++) {
+            p = realloc(p, i * REGROW_STEP);
+            if (!p)
+                return EXIT_BAD_CONTENT;
+            p[i * REGROW_STEP - 1] = (unsigned char)i;
+            moves += (uintptr_t)p != at;
+            at = (uintptr_t)p;
+        }
+        free(p);
+        if (r == 0)
+            first = moves;
+        if (r >= REGROW_ROUNDS - 4 && moves > last)
+            last = moves;
+    }
+    printf("moves first %d last %d\n", first, last);
+    fflush(stdout);
+    return 0;
+}
+
 /* Large blocks written over whole and freed, then medium blocks taken until the heap has grown
  * past what the large ones held: its new segments may come from their pages (unguarded runs, in
  * a child whose guards are refused, are not cleared at their free). Prints "dirty N of M" as
@@ -857,6 +890,8 @@ static int child_main(const char *mode, const char *arg)
         return child_dirty_segments();
     if (strcmp(mode, "sparse-clears") == 0)
         return child_sparse_clears();
+    if (strcmp(mode, "regrow") == 0)
+        return child_regrow();
     if (strcmp(mode, "large-quarantine") == 0)
         return child_large_quarantine(arg);
     if (strcmp(mode, "sized-realloc") == 0)
@@ -1390,6 +1425,15 @@ static void test_secure_cases(void)
                    cycles > 0 && (swap ? calls >= (unsigned long long)cycles : calls < 10),
                "sparse clears (swap %s): status %#x, stdout %s", swap ? "on" : "off", c.status,
                c.out);
+    }
+    /* A block grown by realloc in small steps moves no more in later rounds than in the first:
+     * a guarded run grows into the cached run after it (the rest of one it was cut from). */
+    {
+        int first = 0, last = -1;
+        run(&c, NULL, "regrow", NULL);
+        CHECKF(exited(&c, 0) && sscanf(c.out, "moves first %d last %d", &first, &last) == 2 &&
+                   first > 0 && last <= first + 4,
+               "regrow: status %#x, stdout %s", c.status, c.out);
     }
     /* Every block handed out in a long churn of small and medium blocks reads as zero, through
      * the byte allocator's splits and merges, spans and segments that go back and come again. */
