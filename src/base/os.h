@@ -152,7 +152,7 @@ size_t arc_os_address_room(void);
  * (a part of the range is not mapped). */
 size_t arc_os_resident_in(const void *start, size_t len);
 /* Whether a page of this process may be in swap: the system has swap space (sysinfo), as seen at
- * most ARC_OS_SWAP_RECHECK_NS ago. False means an anonymous page not resident reads as zero. */
+ * most a second ago. False means an anonymous page not resident reads as zero. */
 bool arc_os_swap_possible(void);
 /* Called by arc_os_residency for one stretch of pages all resident or all not; returns false to
  * stop the walk. */

@@ -440,6 +440,13 @@ static uintptr_t take_from(arc_dirty_cache_t *c, size_t pages, size_t align, siz
     return best != ARC_DIRTY_SLOTS ? best_at : 0;
 }
 
+/* Whether a whole cache's run of `have` pages serves a take of `pages`: exactly, or with at least
+ * spare_min pages left for the rest the taker cuts off. */
+static bool whole_serves(size_t have, size_t pages, size_t spare_min)
+{
+    return have == pages || have >= pages + spare_min;
+}
+
 /* take_from for a whole cache: the run of exactly `pages`, else the smallest of at least
  * pages + spare_min, taken out of its slot whole. */
 static uintptr_t take_whole_from(arc_dirty_cache_t *c, size_t pages, size_t spare_min, bool wait,
@@ -460,7 +467,7 @@ static uintptr_t take_whole_from(arc_dirty_cache_t *c, size_t pages, size_t spar
             best = i;
             break;
         }
-        if (!(have == pages || have >= pages + spare_min))
+        if (!whole_serves(have, pages, spare_min))
             continue;
         /* One run put before runs merged (those cost their taker more), then the smallest. */
         if (best == ARC_DIRTY_SLOTS || (c->run[i].parts == 1) > (c->run[best].parts == 1) ||
@@ -536,7 +543,7 @@ bool arc_dirty_take_whole_at(arc_dirty_cache_t *c, uintptr_t addr, size_t pages,
     pthread_mutex_lock(&c->lock);
     for (uint32_t i = 0; i < c->count && !found; i++) {
         const arc_dirty_run_t *r = &c->run[i];
-        if (r->addr != addr || r->waiting || !(r->pages == pages || r->pages >= pages + spare_min))
+        if (r->addr != addr || r->waiting || !whole_serves(r->pages, pages, spare_min))
             continue;
         *got = r->pages;
         *parts = r->parts;

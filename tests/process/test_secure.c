@@ -954,9 +954,16 @@ static bool child_without_guard_regions;
  * ENOMEM, as past vm.max_map_count): its large runs go unguarded, and so unsealed. */
 static bool child_without_guards;
 
-/* A seccomp filter for this process and what it execs: madvise with MADV_GUARD_INSTALL or
- * MADV_GUARD_REMOVE fails with EINVAL, what a kernel before 6.13 answers; everything else runs.
- * The advice is madvise's third argument; its low 32 bits come first (little-endian targets). */
+/* Installs a seccomp filter of n instructions for this process and what it execs. */
+static bool filter_install(struct sock_filter *code, unsigned short n)
+{
+    struct sock_fprog prog = {.len = n, .filter = code};
+    return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+           prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) == 0;
+}
+
+/* A seccomp filter: mprotect to PROT_NONE fails with ENOMEM, as past vm.max_map_count; everything
+ * else runs. The protection is mprotect's third argument. */
 static bool refuse_guards(void)
 {
     struct sock_filter code[] = {
@@ -967,11 +974,12 @@ static bool refuse_guards(void)
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOMEM),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
     };
-    struct sock_fprog prog = {.len = sizeof code / sizeof code[0], .filter = code};
-    return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
-           prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) == 0;
+    return filter_install(code, sizeof code / sizeof code[0]);
 }
 
+/* A seccomp filter: madvise with MADV_GUARD_INSTALL or MADV_GUARD_REMOVE fails with EINVAL, what a
+ * kernel before 6.13 answers; everything else runs. The advice is madvise's third argument; its
+ * low 32 bits come first (little-endian targets). */
 static bool refuse_guard_regions(void)
 {
     struct sock_filter code[] = {
@@ -983,9 +991,7 @@ static bool refuse_guard_regions(void)
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EINVAL),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
     };
-    struct sock_fprog prog = {.len = sizeof code / sizeof code[0], .filter = code};
-    return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
-           prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) == 0;
+    return filter_install(code, sizeof code / sizeof code[0]);
 }
 #endif
 
