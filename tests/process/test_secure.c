@@ -747,7 +747,7 @@ static int child_zeroed_churn(void)
             return EXIT_BAD_CONTENT;
         handed++;
         for (size_t j = 0; j < size; j++) { /* the slack past it holds secure mode's pattern */
-            if (p[j] != 0) {
+            if (((const volatile unsigned char *)p)[j] != 0) { /* not folded away */
                 dirty++;
                 break;
             }
@@ -835,7 +835,7 @@ static int child_dirty_segments(void)
         if (!p)
             return EXIT_BAD_CONTENT;
         for (size_t j = 0; j < MEDIUM; j++) {
-            if (p[j] != 0) {
+            if (((const volatile unsigned char *)p)[j] != 0) { /* not folded away */
                 dirty++;
                 break;
             }
